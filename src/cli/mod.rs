@@ -1,0 +1,60 @@
+//! The command line: one subcommand per file, each a thin layer over the library.
+//!
+//! Exit codes: 0 success, 1 a negative answer (a rejected review, a failed check), 2 bad input or an
+//! error. Errors are printed with their whole cause chain so an operator sees what to fix.
+
+mod check;
+mod kb;
+mod plan;
+mod review;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "campaignd", version, about = "Runs marketing campaigns with a team of supervised agents")]
+pub struct Cli {
+    /// The deployment config file; `config/campaignd.toml` in the current folder when it exists,
+    /// otherwise the embedded defaults.
+    #[arg(long, global = true, env = "CAMPAIGND_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the daemon and keep it running until SIGTERM or SIGINT.
+    Run(run::RunArgs),
+    /// Validate config, agent definitions and campaigns; print every problem with file and key.
+    Check(check::CheckArgs),
+    /// Work with the knowledge base directly.
+    #[command(subcommand)]
+    Kb(kb::KbCommand),
+    /// Review one message for compliance and print the verdict as JSON (exit 0 approved, 1 not).
+    Review(review::ReviewArgs),
+    /// Print the strategy plan for a campaign file as JSON, without running anything.
+    Plan(plan::PlanArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::execute(cli.config.as_deref(), args),
+        Command::Check(args) => check::execute(cli.config.as_deref(), args),
+        Command::Kb(command) => kb::execute(cli.config.as_deref(), command),
+        Command::Review(args) => review::execute(args),
+        Command::Plan(args) => plan::execute(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

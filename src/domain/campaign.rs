@@ -1,0 +1,118 @@
+//! A campaign's goal as an operator declares it in `config/campaigns/<id>.toml`: what to achieve,
+//! for whom, by when, with how much money, on which channels and in which regions.
+//!
+//! Plain data, read by the orchestrator and the strategy agent. Unknown keys are refused so that a
+//! misspelt key is an error rather than a silently ignored goal.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::{CampaignId, TenantId};
+
+/// One campaign goal.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignGoal {
+    pub id: CampaignId,
+    /// `organization` or `organization/client`.
+    pub tenant: TenantId,
+    /// A line a marketer would write: "500 sign-ups from students in Korea".
+    #[serde(default)]
+    pub description: String,
+    pub objective: Objective,
+    /// How many of the objective's unit (conversions, sign-ups, …) to reach.
+    pub target: u64,
+    pub deadline: DateTime<Utc>,
+    /// When the campaign may start spending; defaults to when it is loaded.
+    #[serde(default)]
+    pub start: Option<DateTime<Utc>>,
+    pub budget: Budget,
+    pub channels: Vec<Channel>,
+    /// ISO 3166 country codes (`KR`, `US`, `DE`); they decide which compliance rules apply.
+    pub regions: Vec<String>,
+    pub segments: Vec<Segment>,
+    /// Product category, for the rules that depend on it (`health_food`, `general`, …).
+    #[serde(default = "default_category")]
+    pub product_category: String,
+    /// Average order value and margin, for the break-even figures; optional.
+    #[serde(default)]
+    pub economics: Option<Economics>,
+}
+
+fn default_category() -> String {
+    "general".to_owned()
+}
+
+/// What the campaign counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Objective {
+    Signups,
+    Purchases,
+    Leads,
+    Installs,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub total: f64,
+    /// ISO 4217 (`USD`, `KRW`).
+    pub currency: String,
+    /// An optional cap on spend per day.
+    #[serde(default)]
+    pub daily_cap: Option<f64>,
+}
+
+/// A channel campaignd can buy or send on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Search,
+    Social,
+    Sms,
+    Email,
+    Push,
+    Display,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [Channel::Search, Channel::Social, Channel::Sms, Channel::Email, Channel::Push, Channel::Display];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Search => "search",
+            Channel::Social => "social",
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+            Channel::Push => "push",
+            Channel::Display => "display",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An audience the campaign addresses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    /// Share of the audience, 0.0 – 1.0; defaults to an even split.
+    #[serde(default)]
+    pub share: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Economics {
+    pub average_order_value: f64,
+    /// Gross margin, 0.0 – 1.0.
+    pub margin: f64,
+}

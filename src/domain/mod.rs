@@ -1,0 +1,7 @@
+//! What the agents know: campaigns and goals, compliance rules, channel limits, brand voice, content
+//! generation, strategy and optimization maths.
+//!
+//! Plain data and pure functions only: no actors, no I/O, no clock reads (time comes in as an
+//! argument), so that every rule and formula can be tested on its own and replayed exactly.
+
+pub mod campaign;

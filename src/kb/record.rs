@@ -1,0 +1,110 @@
+//! The records the knowledge base keeps: decisions, with everything that went into them, and the
+//! outcomes observed afterwards, linked back to the decisions that caused them.
+//!
+//! Records are append-only. Each carries the schema version it was written with, and every field
+//! added later must have a serde default, so that old records keep decoding.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::protocol::{AgentName, CampaignId, CorrelationId, MessageId, TenantId};
+
+/// The record format written by this build. Stored in the database at creation and checked at open.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Identifies one decision (uuid v7: sorts by creation time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DecisionId(pub Uuid);
+
+/// Identifies one outcome record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct OutcomeId(pub Uuid);
+
+impl DecisionId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for DecisionId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OutcomeId {
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for OutcomeId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for DecisionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for OutcomeId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// One option an agent weighed, with the score it gave it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Alternative {
+    /// What the option was, as the agent describes it (a channel mix, a variant id, …).
+    pub option: serde_json::Value,
+    pub score: f64,
+    /// Why it scored so, if the agent says.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One decision: who decided what, for which campaign, in which chain of work, from which inputs,
+/// among which alternatives, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub id: DecisionId,
+    pub schema_version: u32,
+    pub agent: AgentName,
+    pub tenant: TenantId,
+    pub campaign: Option<CampaignId>,
+    pub correlation_id: CorrelationId,
+    /// The message that led to the decision.
+    pub causation_id: Option<MessageId>,
+    /// What sort of decision (`plan`, `allocation`, `review`, `traffic_split`, …).
+    pub kind: String,
+    pub inputs: serde_json::Value,
+    pub alternatives: Vec<Alternative>,
+    pub choice: serde_json::Value,
+    pub reason: String,
+    /// 0.0 – 1.0.
+    pub confidence: f64,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// Observed performance, recorded against the decisions that produced it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub id: OutcomeId,
+    pub schema_version: u32,
+    pub tenant: TenantId,
+    pub campaign: Option<CampaignId>,
+    /// The decisions this outcome is evidence for (the feedback loop).
+    pub decisions: Vec<DecisionId>,
+    pub correlation_id: Option<CorrelationId>,
+    /// What was observed (`observation`, `goal_progress`, …).
+    pub kind: String,
+    pub metrics: serde_json::Value,
+    pub observed_at: DateTime<Utc>,
+}
