@@ -15,7 +15,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "campaignd", version, about = "Runs marketing campaigns with a team of supervised agents")]
+#[command(
+    name = "campaignd",
+    version,
+    about = "Runs marketing campaigns with a team of supervised agents"
+)]
 pub struct Cli {
     /// The deployment config file; `config/campaignd.toml` in the current folder when it exists,
     /// otherwise the embedded defaults.

@@ -77,7 +77,14 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 6] = [Channel::Search, Channel::Social, Channel::Sms, Channel::Email, Channel::Push, Channel::Display];
+    pub const ALL: [Channel; 6] = [
+        Channel::Search,
+        Channel::Social,
+        Channel::Sms,
+        Channel::Email,
+        Channel::Push,
+        Channel::Display,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

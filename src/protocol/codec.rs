@@ -15,36 +15,60 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
-    #[error("message of {size} bytes is larger than the limit of {limit} bytes (protocol.max_message_bytes)")]
+    #[error(
+        "message of {size} bytes is larger than the limit of {limit} bytes (protocol.max_message_bytes)"
+    )]
     TooLarge { size: usize, limit: usize },
     #[error("could not encode {what}: {reason}")]
     Encode { what: &'static str, reason: String },
     #[error("could not decode {what}: {reason}")]
     Decode { what: &'static str, reason: String },
     #[error("payload action is `{found}`, expected `{expected}`")]
-    WrongAction { expected: &'static str, found: String },
+    WrongAction {
+        expected: &'static str,
+        found: String,
+    },
 }
 
 /// Encodes any value as named-field MessagePack.
 pub fn encode<T: Serialize + ?Sized>(what: &'static str, value: &T) -> Result<Vec<u8>, CodecError> {
-    rmp_serde::to_vec_named(value).map_err(|e| CodecError::Encode { what, reason: e.to_string() })
+    rmp_serde::to_vec_named(value).map_err(|e| CodecError::Encode {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 /// Decodes a value, refusing input above `limit` bytes before looking inside it.
-pub fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8], limit: usize) -> Result<T, CodecError> {
+pub fn decode<T: DeserializeOwned>(
+    what: &'static str,
+    bytes: &[u8],
+    limit: usize,
+) -> Result<T, CodecError> {
     if bytes.len() > limit {
-        return Err(CodecError::TooLarge { size: bytes.len(), limit });
+        return Err(CodecError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
     }
-    rmp_serde::from_slice(bytes).map_err(|e| CodecError::Decode { what, reason: e.to_string() })
+    rmp_serde::from_slice(bytes).map_err(|e| CodecError::Decode {
+        what,
+        reason: e.to_string(),
+    })
 }
 
 /// Encodes a typed envelope for the wire: the payload becomes its own MessagePack bytes, tagged
 /// with its action, so a receiver that does not know the type can still route and log it.
-pub fn encode_envelope<P: Payload>(envelope: &Envelope<P>, limit: usize) -> Result<Vec<u8>, CodecError> {
+pub fn encode_envelope<P: Payload>(
+    envelope: &Envelope<P>,
+    limit: usize,
+) -> Result<Vec<u8>, CodecError> {
     let wire = envelope.to_wire()?;
     let bytes = encode("envelope", &wire)?;
     if bytes.len() > limit {
-        return Err(CodecError::TooLarge { size: bytes.len(), limit });
+        return Err(CodecError::TooLarge {
+            size: bytes.len(),
+            limit,
+        });
     }
     Ok(bytes)
 }
@@ -68,7 +92,10 @@ impl<P: Payload> Envelope<P> {
             causation_id: self.causation_id,
             tenant: self.tenant.clone(),
             campaign: self.campaign.clone(),
-            payload: WirePayload { action: P::ACTION.to_owned(), data },
+            payload: WirePayload {
+                action: P::ACTION.to_owned(),
+                data,
+            },
         })
     }
 }
@@ -77,7 +104,10 @@ impl Envelope<WirePayload> {
     /// The typed payload, if the action matches `P` and the bytes decode as `P`.
     pub fn open<P: Payload>(self) -> Result<Envelope<P>, CodecError> {
         if self.payload.action != P::ACTION {
-            return Err(CodecError::WrongAction { expected: P::ACTION, found: self.payload.action });
+            return Err(CodecError::WrongAction {
+                expected: P::ACTION,
+                found: self.payload.action,
+            });
         }
         let payload: P = decode(P::ACTION, &self.payload.data, usize::MAX)?;
         Ok(Envelope {
@@ -121,23 +151,35 @@ mod tests {
     }
 
     fn ping() -> Envelope<Ping> {
-        Envelope::new(Kind::Request, Origin::agent("a"), Address::Agent("b".into()), Utc::now(), Ping { n: 7 })
-            .with_tenant("acme")
-            .with_campaign("spring")
+        Envelope::new(
+            Kind::Request,
+            Origin::agent("a"),
+            Address::Agent("b".into()),
+            Utc::now(),
+            Ping { n: 7 },
+        )
+        .with_tenant("acme")
+        .with_campaign("spring")
     }
 
     #[test]
     fn round_trips_through_the_wire() {
         let env = ping();
         let bytes = encode_envelope(&env, DEFAULT_MAX_MESSAGE_BYTES).unwrap();
-        let back = decode_envelope(&bytes, DEFAULT_MAX_MESSAGE_BYTES).unwrap().open::<Ping>().unwrap();
+        let back = decode_envelope(&bytes, DEFAULT_MAX_MESSAGE_BYTES)
+            .unwrap()
+            .open::<Ping>()
+            .unwrap();
         assert_eq!(back, env);
     }
 
     #[test]
     fn an_older_record_decodes_into_a_newer_type() {
         let bytes = encode_envelope(&ping(), DEFAULT_MAX_MESSAGE_BYTES).unwrap();
-        let v2 = decode_envelope(&bytes, DEFAULT_MAX_MESSAGE_BYTES).unwrap().open::<PingV2>().unwrap();
+        let v2 = decode_envelope(&bytes, DEFAULT_MAX_MESSAGE_BYTES)
+            .unwrap()
+            .open::<PingV2>()
+            .unwrap();
         assert_eq!(v2.payload, PingV2 { n: 7, note: None });
     }
 
@@ -145,8 +187,14 @@ mod tests {
     fn refuses_a_message_over_the_limit() {
         let bytes = encode_envelope(&ping(), DEFAULT_MAX_MESSAGE_BYTES).unwrap();
         let err = decode_envelope(&bytes, 10).unwrap_err();
-        assert!(matches!(err, CodecError::TooLarge { limit: 10, .. }), "{err}");
-        assert!(matches!(encode_envelope(&ping(), 10), Err(CodecError::TooLarge { .. })));
+        assert!(
+            matches!(err, CodecError::TooLarge { limit: 10, .. }),
+            "{err}"
+        );
+        assert!(matches!(
+            encode_envelope(&ping(), 10),
+            Err(CodecError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -157,15 +205,27 @@ mod tests {
             const ACTION: &'static str = "other";
         }
         let bytes = encode_envelope(&ping(), DEFAULT_MAX_MESSAGE_BYTES).unwrap();
-        let err = decode_envelope(&bytes, DEFAULT_MAX_MESSAGE_BYTES).unwrap().open::<Other>().unwrap_err();
-        assert_eq!(err, CodecError::WrongAction { expected: "other", found: "ping".into() });
+        let err = decode_envelope(&bytes, DEFAULT_MAX_MESSAGE_BYTES)
+            .unwrap()
+            .open::<Other>()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CodecError::WrongAction {
+                expected: "other",
+                found: "ping".into()
+            }
+        );
     }
 
     #[test]
     fn truncated_bytes_are_an_error() {
         let bytes = encode_envelope(&ping(), DEFAULT_MAX_MESSAGE_BYTES).unwrap();
         for cut in 0..bytes.len() {
-            assert!(decode_envelope(&bytes[..cut], DEFAULT_MAX_MESSAGE_BYTES).is_err(), "cut at {cut}");
+            assert!(
+                decode_envelope(&bytes[..cut], DEFAULT_MAX_MESSAGE_BYTES).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 }

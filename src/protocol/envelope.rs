@@ -106,7 +106,13 @@ pub struct Envelope<P> {
 
 impl<P: Payload> Envelope<P> {
     /// The first message of a new chain of work: a fresh correlation id, no cause.
-    pub fn new(kind: Kind, from: Origin, to: Address, timestamp: DateTime<Utc>, payload: P) -> Self {
+    pub fn new(
+        kind: Kind,
+        from: Origin,
+        to: Address,
+        timestamp: DateTime<Utc>,
+        payload: P,
+    ) -> Self {
         Self {
             id: MessageId::new(),
             kind,
@@ -122,7 +128,14 @@ impl<P: Payload> Envelope<P> {
     }
 
     /// A message caused by `cause`: same correlation id, tenant and campaign; `cause` as its cause.
-    pub fn caused_by<Q>(cause: &Envelope<Q>, kind: Kind, from: Origin, to: Address, timestamp: DateTime<Utc>, payload: P) -> Self {
+    pub fn caused_by<Q>(
+        cause: &Envelope<Q>,
+        kind: Kind,
+        from: Origin,
+        to: Address,
+        timestamp: DateTime<Utc>,
+        payload: P,
+    ) -> Self {
         Self {
             id: MessageId::new(),
             kind,

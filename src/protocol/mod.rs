@@ -8,6 +8,8 @@ mod codec;
 mod envelope;
 mod ids;
 
-pub use codec::{CodecError, DEFAULT_MAX_MESSAGE_BYTES, decode, decode_envelope, encode, encode_envelope};
+pub use codec::{
+    CodecError, DEFAULT_MAX_MESSAGE_BYTES, decode, decode_envelope, encode, encode_envelope,
+};
 pub use envelope::{Address, Envelope, Kind, Origin, Payload, WirePayload};
 pub use ids::{AgentName, CampaignId, CorrelationId, MessageId, TenantId, Topic};
