@@ -1,2 +1,34 @@
-//! placeholder
+//! The knowledge base: the system's memory and audit log, on sled.
+//!
+//! Every decision an agent makes is recorded with its inputs, alternatives, choice and reason; the
+//! outcomes observed afterwards are recorded against the decisions that caused them. Records are
+//! append-only. They can be read back by campaign, by agent, by time range, by correlation id (the
+//! causal trace of one chain of work) and by decision (its outcomes), always within a tenant unless
+//! the caller explicitly asks for all tenants. Writes go through a group-commit writer that
+//! acknowledges a record only once it is as durable as `[kb] durability` says.
+//!
+//! This module depends only on [`crate::protocol`]; it must never know about agents, the runtime,
+//! settings or the domain.
+//!
+//! # Layout
+//!
+//! - `record`: the decision and outcome types.
+//! - `options`: the `[kb]` config section and the durability modes.
+//! - `store`: [`KnowledgeBase`], its queries and the export.
+//! - `writer`: the group-commit writer thread.
+//! - `keys`: the byte layout of records and index entries.
+//! - `query`, `error`: what queries return, what can go wrong.
+
+mod error;
+mod keys;
+mod options;
+mod query;
 pub mod record;
+mod store;
+mod writer;
+
+pub use error::KbError;
+pub use options::{Durability, KbOptions, MAX_RECORD_BYTES_CEILING};
+pub use query::{CorruptRecord, ExportSummary, QueryResult, Scope};
+pub use record::{Alternative, Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
+pub use store::{KnowledgeBase, decode_record};

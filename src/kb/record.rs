@@ -108,3 +108,51 @@ pub struct Outcome {
     pub metrics: serde_json::Value,
     pub observed_at: DateTime<Utc>,
 }
+
+/// A decision or an outcome, as queries and the export return them. In JSON it is the record's own
+/// fields plus `"record": "decision"` or `"record": "outcome"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "record", rename_all = "snake_case")]
+pub enum Record {
+    Decision(Decision),
+    Outcome(Outcome),
+}
+
+impl Record {
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            Record::Decision(d) => &d.tenant,
+            Record::Outcome(o) => &o.tenant,
+        }
+    }
+
+    /// When it was decided or observed: the order queries return records in.
+    pub fn at(&self) -> DateTime<Utc> {
+        match self {
+            Record::Decision(d) => d.decided_at,
+            Record::Outcome(o) => o.observed_at,
+        }
+    }
+
+    /// The record's id.
+    pub fn id(&self) -> Uuid {
+        match self {
+            Record::Decision(d) => d.id.0,
+            Record::Outcome(o) => o.id.0,
+        }
+    }
+
+    pub fn as_decision(&self) -> Option<&Decision> {
+        match self {
+            Record::Decision(d) => Some(d),
+            Record::Outcome(_) => None,
+        }
+    }
+
+    pub fn as_outcome(&self) -> Option<&Outcome> {
+        match self {
+            Record::Outcome(o) => Some(o),
+            Record::Decision(_) => None,
+        }
+    }
+}

@@ -1,0 +1,576 @@
+//! The knowledge base against a real sled directory: group commit under concurrent writers, the
+//! queries and their tenancy, schema and corruption handling, and the kill test that drives the
+//! real binary and SIGKILLs it mid-write.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use campaignd::kb::{
+    Alternative, Decision, DecisionId, Durability, KbError, KbOptions, KnowledgeBase, Outcome,
+    OutcomeId, Record, SCHEMA_VERSION, Scope, decode_record,
+};
+use campaignd::protocol::{AgentName, CampaignId, CorrelationId, MessageId, TenantId};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use proptest::prelude::*;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 13, 30, 0).unwrap()
+}
+
+fn decision(
+    tenant: &str,
+    campaign: &str,
+    agent: &str,
+    correlation: CorrelationId,
+    at: DateTime<Utc>,
+) -> Decision {
+    Decision {
+        id: DecisionId::new(),
+        schema_version: SCHEMA_VERSION,
+        agent: AgentName::new(agent),
+        tenant: TenantId::new(tenant),
+        campaign: Some(CampaignId::new(campaign)),
+        correlation_id: correlation,
+        causation_id: Some(MessageId::new()),
+        kind: "traffic_split".into(),
+        inputs: serde_json::json!({ "observations": 1200 }),
+        alternatives: vec![
+            Alternative {
+                option: serde_json::json!("variant-a"),
+                score: 0.61,
+                note: None,
+            },
+            Alternative {
+                option: serde_json::json!("variant-b"),
+                score: 0.39,
+                note: Some("fewer clicks".into()),
+            },
+        ],
+        choice: serde_json::json!({ "variant-a": 0.61, "variant-b": 0.39 }),
+        reason: "probability of being best".into(),
+        confidence: 0.8,
+        decided_at: at,
+    }
+}
+
+fn outcome(of: &Decision, at: DateTime<Utc>) -> Outcome {
+    Outcome {
+        id: OutcomeId::new(),
+        schema_version: SCHEMA_VERSION,
+        tenant: of.tenant.clone(),
+        campaign: of.campaign.clone(),
+        decisions: vec![of.id],
+        correlation_id: Some(of.correlation_id),
+        kind: "observation".into(),
+        metrics: serde_json::json!({ "impressions": 1000, "clicks": 31 }),
+        observed_at: at,
+    }
+}
+
+fn open(dir: &Path) -> KnowledgeBase {
+    KnowledgeBase::open(&KbOptions::at(dir)).unwrap()
+}
+
+fn ids(records: &[Record]) -> Vec<uuid::Uuid> {
+    records.iter().map(Record::id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_are_all_acknowledged_and_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = open(dir.path());
+    let mut tasks = Vec::new();
+    for writer in 0..64 {
+        let kb = kb.clone();
+        tasks.push(tokio::spawn(async move {
+            let correlation = CorrelationId::new();
+            let mut acknowledged = Vec::new();
+            for n in 0..40 {
+                let d = decision(
+                    "acme",
+                    "spring",
+                    &format!("agent-{writer}"),
+                    correlation,
+                    t0() + TimeDelta::seconds(n),
+                );
+                acknowledged.push(kb.record_decision(&d).await.unwrap());
+            }
+            acknowledged
+        }));
+    }
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.push(task.await.unwrap());
+    }
+    drop(kb);
+
+    let kb = open(dir.path());
+    let scope = Scope::tenant("acme");
+    let all = kb
+        .decisions_by_campaign(&scope, &CampaignId::new("spring"))
+        .unwrap();
+    assert_eq!(all.records.len(), 64 * 40);
+    assert!(all.skipped.is_empty());
+    for (writer, ids) in acknowledged.iter().enumerate() {
+        let mine = kb
+            .by_agent(&scope, &AgentName::new(format!("agent-{writer}")))
+            .unwrap();
+        // Time order, which here is the order each writer wrote in.
+        assert_eq!(&mine.records.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
+    }
+}
+
+#[tokio::test]
+async fn queries_return_the_right_records_in_order_and_tenants_never_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = open(dir.path());
+    let chain = CorrelationId::new();
+    // Written out of time order, to show that queries sort by decided/observed time.
+    let plan = decision(
+        "acme",
+        "spring",
+        "strategy",
+        chain,
+        t0() + TimeDelta::minutes(2),
+    );
+    let split = decision(
+        "acme",
+        "spring",
+        "optimization",
+        chain,
+        t0() + TimeDelta::minutes(1),
+    );
+    let other_campaign = decision(
+        "acme",
+        "autumn",
+        "optimization",
+        CorrelationId::new(),
+        t0() + TimeDelta::minutes(3),
+    );
+    // Another tenant with the same campaign id, agent names and even the same correlation id.
+    let foreign = decision(
+        "globex",
+        "spring",
+        "optimization",
+        chain,
+        t0() + TimeDelta::minutes(1),
+    );
+    for d in [&plan, &split, &other_campaign, &foreign] {
+        kb.record_decision(d).await.unwrap();
+    }
+    let seen = outcome(&split, t0() + TimeDelta::minutes(5));
+    kb.record_outcome(&seen).await.unwrap();
+
+    let acme = Scope::tenant("acme");
+    let globex = Scope::tenant("globex");
+    let spring = CampaignId::new("spring");
+
+    let by_campaign = kb.by_campaign(&acme, &spring).unwrap();
+    assert_eq!(
+        ids(&by_campaign.records),
+        vec![split.id.0, plan.id.0, seen.id.0]
+    );
+    let decisions = kb.decisions_by_campaign(&globex, &spring).unwrap();
+    assert_eq!(decisions.records, vec![foreign.clone()]);
+    let everyone = kb.by_campaign(&Scope::AllTenants, &spring).unwrap();
+    assert_eq!(everyone.records.len(), 4);
+    assert!(everyone.records.windows(2).all(|w| w[0].at() <= w[1].at()));
+
+    let optimization = kb.by_agent(&acme, &AgentName::new("optimization")).unwrap();
+    assert_eq!(
+        optimization
+            .records
+            .iter()
+            .map(|d| d.id)
+            .collect::<Vec<_>>(),
+        vec![split.id, other_campaign.id]
+    );
+
+    let window = kb
+        .by_time(
+            &acme,
+            t0() + TimeDelta::minutes(1),
+            t0() + TimeDelta::minutes(3),
+        )
+        .unwrap();
+    assert_eq!(
+        ids(&window.records),
+        vec![split.id.0, plan.id.0],
+        "[from, to): the record at `to` is out"
+    );
+    let window = kb
+        .by_time(&Scope::AllTenants, t0(), t0() + TimeDelta::minutes(2))
+        .unwrap();
+    assert_eq!(window.records.len(), 2);
+    assert!(
+        window
+            .records
+            .iter()
+            .any(|r| r.tenant().as_str() == "globex")
+    );
+    assert!(
+        kb.by_time(&Scope::tenant("nobody"), t0(), t0() + TimeDelta::days(1))
+            .unwrap()
+            .records
+            .is_empty()
+    );
+
+    let trace = kb.trace(&acme, chain).unwrap();
+    assert_eq!(ids(&trace.records), vec![split.id.0, plan.id.0, seen.id.0]);
+    assert_eq!(
+        trace.records[2].as_outcome().unwrap().decisions,
+        vec![split.id]
+    );
+    assert_eq!(
+        ids(&kb.trace(&globex, chain).unwrap().records),
+        vec![foreign.id.0]
+    );
+    assert_eq!(
+        kb.trace(&Scope::AllTenants, chain).unwrap().records.len(),
+        4
+    );
+
+    assert_eq!(
+        kb.outcomes_of(&acme, split.id).unwrap().records,
+        vec![seen.clone()]
+    );
+    assert!(
+        kb.outcomes_of(&globex, split.id)
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    assert_eq!(kb.decision(&acme, plan.id).unwrap(), Some(plan.clone()));
+    assert_eq!(
+        kb.decision(&globex, plan.id).unwrap(),
+        None,
+        "another tenant's decision is invisible"
+    );
+    assert_eq!(kb.outcome(&acme, seen.id).unwrap(), Some(seen.clone()));
+
+    let mut exported = Vec::new();
+    let summary = kb.export_jsonl(&globex, &mut exported).unwrap();
+    assert_eq!(summary.records, 1);
+    let line: serde_json::Value = serde_json::from_slice(exported.trim_ascii_end()).unwrap();
+    assert_eq!(line["record"], "decision");
+    assert_eq!(line["tenant"], "globex");
+    let mut exported = Vec::new();
+    assert_eq!(
+        kb.export_jsonl(&Scope::AllTenants, &mut exported)
+            .unwrap()
+            .records,
+        5
+    );
+    let back: Vec<Record> = exported
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert!(back.contains(&Record::Outcome(seen)));
+}
+
+#[tokio::test]
+async fn bad_writes_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = KnowledgeBase::open(&KbOptions {
+        max_record_bytes: 2000,
+        ..KbOptions::at(dir.path())
+    })
+    .unwrap();
+    let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+    kb.record_decision(&d).await.unwrap();
+    assert!(
+        matches!(kb.record_decision(&d).await, Err(KbError::Duplicate { .. })),
+        "append-only"
+    );
+
+    let mut foreign = outcome(&d, t0());
+    foreign.tenant = TenantId::new("globex");
+    let err = kb.record_outcome(&foreign).await.unwrap_err();
+    assert!(matches!(err, KbError::UnknownDecision { .. }), "{err}");
+    assert!(err.to_string().contains(&d.id.to_string()), "{err}");
+
+    let mut big = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+    big.reason = "x".repeat(5000);
+    let err = kb.record_decision(&big).await.unwrap_err();
+    assert!(
+        matches!(err, KbError::TooLarge { limit: 2000, .. }),
+        "{err}"
+    );
+
+    let mut unsure = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+    unsure.confidence = 1.5;
+    assert!(
+        kb.record_decision(&unsure)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("confidence")
+    );
+    let mut nameless = decision("", "spring", "strategy", CorrelationId::new(), t0());
+    nameless.tenant = TenantId::new("");
+    assert!(
+        kb.record_decision(&nameless)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("tenant is empty")
+    );
+
+    kb.shutdown().await.unwrap();
+    let late = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+    assert!(matches!(
+        kb.record_decision(&late).await,
+        Err(KbError::Closed)
+    ));
+    assert_eq!(
+        kb.decision(&Scope::tenant("acme"), d.id).unwrap(),
+        Some(d),
+        "reads work after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn every_durability_mode_keeps_what_it_acknowledged_across_a_reopen() {
+    for durability in [Durability::None, Durability::Process, Durability::Power] {
+        let dir = tempfile::tempdir().unwrap();
+        let kb = KnowledgeBase::open(&KbOptions {
+            durability,
+            ..KbOptions::at(dir.path())
+        })
+        .unwrap();
+        let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+        kb.record_decision(&d).await.unwrap();
+        // A large record goes to a sled blob file, which power mode must fsync too.
+        let mut large = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+        large.inputs = serde_json::json!({ "text": "y".repeat(300_000) });
+        kb.record_decision(&large).await.unwrap();
+        drop(kb);
+        let kb = open(dir.path());
+        assert_eq!(
+            kb.decision(&Scope::tenant("acme"), d.id).unwrap(),
+            Some(d),
+            "{durability}"
+        );
+        assert_eq!(
+            kb.decision(&Scope::tenant("acme"), large.id).unwrap(),
+            Some(large),
+            "{durability}"
+        );
+    }
+}
+
+#[test]
+fn a_database_from_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(open(dir.path()));
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes()[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = KnowledgeBase::open(&KbOptions::at(dir.path())).unwrap_err();
+    assert!(
+        matches!(err, KbError::NewerSchema { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION)
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("version {}", SCHEMA_VERSION + 1)),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = open(dir.path());
+    let chain = CorrelationId::new();
+    let good = decision("acme", "spring", "strategy", chain, t0());
+    let bad = decision(
+        "acme",
+        "spring",
+        "strategy",
+        chain,
+        t0() + TimeDelta::seconds(1),
+    );
+    kb.record_decision(&good).await.unwrap();
+    kb.record_decision(&bad).await.unwrap();
+    drop(kb);
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let records = db.open_tree("records").unwrap();
+        let key = records
+            .iter()
+            .keys()
+            .map(Result::unwrap)
+            .find(|k| k[1..] == bad.id.0.as_bytes()[..])
+            .unwrap();
+        records.insert(key, &[0xc1, 0xff, 0x00, 0x93][..]).unwrap();
+        db.flush().unwrap();
+    }
+    let kb = open(dir.path());
+    let found = kb
+        .by_campaign(&Scope::tenant("acme"), &CampaignId::new("spring"))
+        .unwrap();
+    assert_eq!(ids(&found.records), vec![good.id.0]);
+    assert_eq!(found.skipped.len(), 1);
+    assert_eq!(found.skipped[0].key, format!("decision/{}", bad.id));
+    assert!(
+        kb.trace(&Scope::tenant("acme"), chain)
+            .unwrap()
+            .skipped
+            .len()
+            == 1
+    );
+    assert!(matches!(
+        kb.decision(&Scope::tenant("acme"), bad.id),
+        Err(KbError::Corrupt { .. })
+    ));
+    let summary = kb
+        .export_jsonl(&Scope::AllTenants, std::io::sink())
+        .unwrap();
+    assert_eq!((summary.records, summary.skipped.len()), (1, 1));
+}
+
+#[tokio::test]
+async fn indexes_are_rebuilt_from_the_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = open(dir.path());
+    let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+    kb.record_decision(&d).await.unwrap();
+    drop(kb);
+    {
+        // As if the process died after the record's batch reached disk but before its index batches.
+        let db = sled::open(dir.path()).unwrap();
+        for tree in ["by_campaign", "by_agent", "by_time", "by_correlation"] {
+            db.open_tree(tree).unwrap().clear().unwrap();
+        }
+        db.open_tree("meta")
+            .unwrap()
+            .remove("clean_shutdown")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let kb = open(dir.path());
+    let found = kb
+        .by_agent(&Scope::tenant("acme"), &AgentName::new("strategy"))
+        .unwrap();
+    assert_eq!(found.records, vec![d]);
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic_the_decoder(tag in prop::sample::select(vec![b'd', b'o', b'x']), id in any::<[u8; 16]>(), bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let mut key = vec![tag];
+        key.extend_from_slice(&id);
+        prop_assert!(decode_record(&key, &bytes).is_err() || tag != b'x');
+        let _ = decode_record(&bytes, &bytes);
+    }
+
+    #[test]
+    fn mutated_records_never_panic_the_decoder(flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8), cut in any::<prop::sample::Index>()) {
+        let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+        let mut bytes = campaignd::protocol::encode("decision", &d).unwrap();
+        for (at, value) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        let cut = cut.index(bytes.len() + 1);
+        let mut key = vec![b'd'];
+        key.extend_from_slice(d.id.0.as_bytes());
+        let _ = decode_record(&key, &bytes[..cut]);
+    }
+}
+
+/// The kill test: acknowledged means durable. Runs the real binary, SIGKILLs it while 16 writers
+/// are busy, and checks that every id it printed (printed only after acknowledgement) is stored.
+#[test]
+fn no_acknowledged_decision_is_lost_when_the_process_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_campaignd"))
+        .args([
+            "kb",
+            "bench",
+            "--print-ids",
+            "--durability",
+            "process",
+            "--count",
+            "100000000",
+            "--writers",
+            "16",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout);
+        let mut printed = Vec::new();
+        let mut line = String::new();
+        // Only whole lines: a line cut off by the kill was never completely printed.
+        while lines.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
+            printed.push(line.trim().to_owned());
+            line.clear();
+        }
+        printed
+    });
+    // Kill after the writers have run for a while; the deadline bounds a slow start.
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    while started.elapsed() < Duration::from_secs(20)
+        && dir
+            .path()
+            .join("db")
+            .metadata()
+            .map(|m| m.len())
+            .unwrap_or(0)
+            == 0
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let printed = reader.join().unwrap();
+    assert!(
+        printed.len() >= 100,
+        "only {} ids were acknowledged before the kill",
+        printed.len()
+    );
+
+    let kb = open(dir.path());
+    let scope = Scope::tenant("bench");
+    let mut missing = Vec::new();
+    let mut unique = HashSet::new();
+    for line in &printed {
+        let id = DecisionId(line.parse().unwrap());
+        assert!(unique.insert(id), "{id} acknowledged twice");
+        if kb.decision(&scope, id).unwrap().is_none() {
+            missing.push(id);
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged decisions lost, e.g. {:?}",
+        missing.len(),
+        printed.len(),
+        missing.first()
+    );
+    // The indexes were repaired at open: the campaign index holds at least every acknowledged decision.
+    let indexed = kb
+        .decisions_by_campaign(&scope, &CampaignId::new("bench"))
+        .unwrap();
+    assert!(indexed.records.len() >= printed.len());
+    assert!(indexed.skipped.is_empty());
+}
