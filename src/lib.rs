@@ -10,10 +10,12 @@
 //! - [`settings`]: loading and validating `config/` and `agents/`.
 //! - [`domain`]: campaigns, compliance, channels, brand voice, strategy and optimization maths.
 //!   Plain data and pure functions.
+//! - [`logging`]: structured logs, pretty or JSON.
 //! - [`market`]: where performance data comes from: observations and the built-in simulator.
 
 pub mod domain;
 pub mod kb;
+pub mod logging;
 pub mod market;
 pub mod protocol;
 pub mod runtime;
