@@ -1,0 +1,225 @@
+//! The ractor actor that runs one agent: it builds the agent with `Agent::start` in `pre_start`,
+//! dispatches each delivery to the declared handler inside a tracing span, and answers the caller.
+//!
+//! A handler error or panic ends this incarnation (the supervisor restarts it); it must never be
+//! swallowed here, or an agent with broken state would keep answering.
+
+use std::any::TypeId;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context as TaskContext, Poll};
+
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef};
+use tracing::Instrument;
+
+use crate::protocol::Kind;
+
+use super::agent::{Agent, Routes, StartContext};
+use super::context::{Context, Me};
+use super::core::{Core, Delivery, Incarnation, Slot, lock, write};
+use super::error::{AgentError, DeliveryError};
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Starts incarnations of one agent type; what the registry stores per name.
+pub(crate) trait Spawn: Send + Sync {
+    /// The (kind, payload type) pairs the agent handles, for admission control.
+    fn handles(&self) -> Vec<(Kind, TypeId)>;
+
+    /// Starts a new incarnation linked to `supervisor`. The error is the reason it could not
+    /// start (its `start` failed or panicked).
+    fn spawn(
+        &self,
+        core: Arc<Core>,
+        slot: Arc<Slot>,
+        restarts: u32,
+        supervisor: ActorCell,
+    ) -> BoxFuture<'_, Result<(Arc<Incarnation>, ActorCell), String>>;
+}
+
+pub(crate) struct Spawner<A> {
+    routes: Arc<Routes<A>>,
+}
+
+impl<A: Agent> Spawner<A> {
+    pub fn new() -> Self {
+        Spawner {
+            routes: Arc::new(Routes::of_agent()),
+        }
+    }
+}
+
+impl<A: Agent> Spawn for Spawner<A> {
+    fn handles(&self) -> Vec<(Kind, TypeId)> {
+        self.routes.keys().collect()
+    }
+
+    fn spawn(
+        &self,
+        core: Arc<Core>,
+        slot: Arc<Slot>,
+        restarts: u32,
+        supervisor: ActorCell,
+    ) -> BoxFuture<'_, Result<(Arc<Incarnation>, ActorCell), String>> {
+        Box::pin(async move {
+            let in_flight = Arc::new(AtomicUsize::new(0));
+            let start = StartContext {
+                name: slot.name.clone(),
+                spec: lock(&slot.spec).clone(),
+                services: core.services.clone(),
+                clock: core.clock.clone(),
+                restarts,
+            };
+            let actor = AgentActor {
+                me: Me::new(slot.name.clone()),
+                core,
+                routes: Arc::clone(&self.routes),
+                in_flight: Arc::clone(&in_flight),
+            };
+            match Actor::spawn_linked(None, actor, start, supervisor).await {
+                Ok((actor, _join)) => {
+                    let cell = actor.get_cell();
+                    Ok((Arc::new(Incarnation { actor, in_flight }), cell))
+                }
+                Err(err) => Err(err.to_string()),
+            }
+        })
+    }
+}
+
+/// One incarnation of agent `A`; its ractor state is the agent itself.
+struct AgentActor<A> {
+    me: Me,
+    core: Arc<Core>,
+    routes: Arc<Routes<A>>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl<A: Agent> Actor for AgentActor<A> {
+    type Msg = Delivery;
+    type State = A;
+    type Arguments = StartContext;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Delivery>,
+        start: StartContext,
+    ) -> Result<A, ActorProcessingErr> {
+        let span = tracing::info_span!("start", agent = %start.name, restarts = start.restarts);
+        A::start(start)
+            .instrument(span)
+            .await
+            .map_err(|e| e.into_boxed())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Delivery>,
+        delivery: Delivery,
+        agent: &mut A,
+    ) -> Result<(), ActorProcessingErr> {
+        let Delivery {
+            type_id,
+            action,
+            envelope,
+            reply,
+        } = delivery;
+        let kind = envelope.kind;
+        let Some(handler) = self.routes.get(kind, type_id) else {
+            // Admission checks the routes first, so this is only reachable through a runtime bug;
+            // answer rather than leave the caller waiting for its timeout.
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(DeliveryError::Rejected {
+                    agent: (*self.me.name).clone(),
+                    action: action.to_owned(),
+                    reason: "no handler for this message".to_owned(),
+                }));
+            }
+            return Ok(());
+        };
+        let span = tracing::info_span!(
+            "handle",
+            agent = %self.me.name,
+            action,
+            kind = ?kind,
+            correlation_id = %envelope.correlation_id,
+            message_id = %envelope.id,
+        );
+        let ctx = Context::for_message(&self.core, &self.me, &envelope);
+        let outcome = match CatchPanic(handler(agent, &ctx, envelope).instrument(span)).await {
+            Ok(outcome) => outcome,
+            Err(panic) => Err(AgentError::msg(format!("panicked: {panic}"))),
+        };
+        // Free the mailbox slot before answering, so a caller that sees the answer also sees room.
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        match outcome {
+            Ok(answer) => {
+                if let Some(reply) = reply {
+                    // The caller may have timed out and gone; that is its business, not a failure.
+                    let _ = reply.send(Ok(answer));
+                }
+                Ok(())
+            }
+            Err(err) => {
+                // Stop admitting to this incarnation now rather than when the supervisor gets to it,
+                // so senders learn at once that the agent is restarting.
+                self.retire();
+                let reason = err.to_string();
+                tracing::error!(agent = %self.me.name, action, error = %reason, "handler failed; the agent will be restarted");
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(DeliveryError::Failed {
+                        agent: (*self.me.name).clone(),
+                        action: action.to_owned(),
+                        reason,
+                    }));
+                }
+                Err(err.into_boxed())
+            }
+        }
+    }
+}
+
+impl<A> AgentActor<A> {
+    fn retire(&self) {
+        if let Some(slot) = self.core.slots.get(&*self.me.name) {
+            let mut current = write(&slot.current);
+            if current
+                .as_ref()
+                .is_some_and(|i| Arc::ptr_eq(&i.in_flight, &self.in_flight))
+            {
+                *current = None;
+            }
+        }
+    }
+}
+
+/// Turns a panic inside a handler into an error, so the caller hears the panic message instead of
+/// a dropped reply. The agent is still restarted: its state may be half-updated.
+struct CatchPanic<F>(F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *inner).poll(cx))) {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => Poll::Ready(Err(panic_message(panic.as_ref()))),
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}

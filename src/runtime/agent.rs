@@ -1,0 +1,243 @@
+//! The `Agent` trait and how an agent declares the messages it handles.
+//!
+//! An agent is a plain struct: its fields are its working state. [`Agent::start`] builds it (and
+//! rebuilds it after every restart, from durable storage); [`Agent::routes`] lists the message types
+//! it handles, and one `HandleRequest` / `HandleEvent` / `HandleCommand` impl per type does the work.
+//! The message types belong to the agent's own module: nothing here or in `protocol` changes when an
+//! agent is added. This module must never know any particular agent or message.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::protocol::{AgentName, Envelope, Kind, Payload};
+
+use super::clock::Clock;
+use super::context::Context;
+use super::error::AgentError;
+use super::services::Services;
+use super::spec::AgentSpec;
+
+/// A request payload names its response type, so a handler that answers with the wrong type does
+/// not compile.
+pub trait Request: Payload {
+    type Response: Payload;
+}
+
+/// An agent: a supervised actor whose fields are its working state.
+pub trait Agent: Sized + Send + 'static {
+    /// Builds the agent's working state. Runs at the first start and again after every restart, so
+    /// it must rebuild from durable storage (reach it through `ctx.services`) rather than assume a
+    /// fresh system. An error here counts as a failure of the agent.
+    fn start(ctx: StartContext) -> impl Future<Output = Result<Self, AgentError>> + Send;
+
+    /// Declares the message types this agent handles, e.g.
+    /// `routes.request::<PlanCampaign>().event::<SpendRecorded>().command::<Pause>();`.
+    /// Each line needs the matching `Handle…` impl, so a declared route without a handler does not
+    /// compile, and a message type not declared here is refused at the sender's side.
+    fn routes(routes: &mut Routes<Self>);
+}
+
+/// Answers requests of type `R`.
+pub trait HandleRequest<R: Request>: Agent {
+    /// Returning `Err` fails the request *and* restarts the agent; put business refusals in the
+    /// response type instead.
+    fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<R>,
+    ) -> impl Future<Output = Result<R::Response, AgentError>> + Send;
+}
+
+/// Receives events of type `E` from the topics the agent subscribes to.
+pub trait HandleEvent<E: Payload + Clone>: Agent {
+    fn handle_event(
+        &mut self,
+        ctx: &Context,
+        event: Envelope<E>,
+    ) -> impl Future<Output = Result<(), AgentError>> + Send;
+}
+
+/// Carries out commands of type `C`. The runtime has already checked that the sender may give
+/// orders.
+pub trait HandleCommand<C: Payload>: Agent {
+    fn handle_command(
+        &mut self,
+        ctx: &Context,
+        command: Envelope<C>,
+    ) -> impl Future<Output = Result<(), AgentError>> + Send;
+}
+
+/// What an agent gets when it (re)starts.
+#[derive(Clone, Debug)]
+pub struct StartContext {
+    pub name: AgentName,
+    pub spec: AgentSpec,
+    /// Shared services the application provided (the knowledge base, …).
+    pub services: Services,
+    pub clock: Clock,
+    /// How many times this agent has been restarted since the runtime started (0 at first start).
+    pub restarts: u32,
+}
+
+pub(crate) type AnyBox = Box<dyn Any + Send>;
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+type Handler<A> = for<'a> fn(
+    &'a mut A,
+    &'a Context,
+    Envelope<AnyBox>,
+) -> BoxFuture<'a, Result<AnyBox, AgentError>>;
+
+/// The message types an agent handles, by kind and payload type.
+pub struct Routes<A> {
+    handlers: HashMap<(Kind, TypeId), Handler<A>>,
+}
+
+impl<A: Agent> Routes<A> {
+    pub(crate) fn of_agent() -> Self {
+        let mut routes = Routes {
+            handlers: HashMap::new(),
+        };
+        A::routes(&mut routes);
+        routes
+    }
+
+    /// Handles requests of type `R` with `<A as HandleRequest<R>>::handle_request`.
+    pub fn request<R: Request>(&mut self) -> &mut Self
+    where
+        A: HandleRequest<R>,
+    {
+        self.handlers
+            .insert((Kind::Request, TypeId::of::<R>()), call_request::<A, R>);
+        self
+    }
+
+    /// Handles events of type `E` published on any topic the agent subscribes to.
+    pub fn event<E: Payload + Clone>(&mut self) -> &mut Self
+    where
+        A: HandleEvent<E>,
+    {
+        self.handlers
+            .insert((Kind::Event, TypeId::of::<E>()), call_event::<A, E>);
+        self
+    }
+
+    /// Handles commands of type `C`.
+    pub fn command<C: Payload>(&mut self) -> &mut Self
+    where
+        A: HandleCommand<C>,
+    {
+        self.handlers
+            .insert((Kind::Command, TypeId::of::<C>()), call_command::<A, C>);
+        self
+    }
+
+    pub(crate) fn get(&self, kind: Kind, type_id: TypeId) -> Option<Handler<A>> {
+        self.handlers.get(&(kind, type_id)).copied()
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = (Kind, TypeId)> + '_ {
+        self.handlers.keys().copied()
+    }
+}
+
+/// The typed envelope inside a type-erased one. The runtime only routes a payload to the handler
+/// registered for its `TypeId`, so a mismatch means a bug in the runtime, reported as a failure
+/// rather than a panic.
+pub(crate) fn downcast<P: Payload>(envelope: Envelope<AnyBox>) -> Result<Envelope<P>, AgentError> {
+    let Envelope {
+        id,
+        kind,
+        from,
+        to,
+        timestamp,
+        correlation_id,
+        causation_id,
+        tenant,
+        campaign,
+        payload,
+    } = envelope;
+    let payload = payload.downcast::<P>().map_err(|_| {
+        AgentError::msg(format!(
+            "runtime routed a payload that is not {}",
+            P::ACTION
+        ))
+    })?;
+    Ok(Envelope {
+        id,
+        kind,
+        from,
+        to,
+        timestamp,
+        correlation_id,
+        causation_id,
+        tenant,
+        campaign,
+        payload: *payload,
+    })
+}
+
+/// The same envelope with its payload type erased, for the trip through the actor's mailbox.
+pub(crate) fn erase<P: Payload>(envelope: Envelope<P>) -> Envelope<AnyBox> {
+    let Envelope {
+        id,
+        kind,
+        from,
+        to,
+        timestamp,
+        correlation_id,
+        causation_id,
+        tenant,
+        campaign,
+        payload,
+    } = envelope;
+    Envelope {
+        id,
+        kind,
+        from,
+        to,
+        timestamp,
+        correlation_id,
+        causation_id,
+        tenant,
+        campaign,
+        payload: Box::new(payload),
+    }
+}
+
+fn call_request<'a, A: HandleRequest<R>, R: Request>(
+    agent: &'a mut A,
+    ctx: &'a Context,
+    envelope: Envelope<AnyBox>,
+) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
+    Box::pin(async move {
+        let request = downcast::<R>(envelope)?;
+        let response = agent.handle_request(ctx, request).await?;
+        Ok(Box::new(response) as AnyBox)
+    })
+}
+
+fn call_event<'a, A: HandleEvent<E>, E: Payload + Clone>(
+    agent: &'a mut A,
+    ctx: &'a Context,
+    envelope: Envelope<AnyBox>,
+) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
+    Box::pin(async move {
+        let event = downcast::<E>(envelope)?;
+        agent.handle_event(ctx, event).await?;
+        Ok(Box::new(()) as AnyBox)
+    })
+}
+
+fn call_command<'a, A: HandleCommand<C>, C: Payload>(
+    agent: &'a mut A,
+    ctx: &'a Context,
+    envelope: Envelope<AnyBox>,
+) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
+    Box::pin(async move {
+        let command = downcast::<C>(envelope)?;
+        agent.handle_command(ctx, command).await?;
+        Ok(Box::new(()) as AnyBox)
+    })
+}
