@@ -1,0 +1,641 @@
+//! The deployment config, `config/campaignd.toml`: where data lives, how logs look, how durable the
+//! knowledge base is, message and mailbox limits, which clock to run on, where market data comes
+//! from.
+//!
+//! Every key has a default, and the shipped `config/campaignd.toml` is compiled in as the embedded
+//! defaults, so the daemon runs on a machine with no files at all; a test keeps the file and the
+//! defaults in code identical. Unknown keys are errors. This module parses and validates; it must
+//! never act on a setting (open a database, install a logger, start a clock).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
+
+use super::problem::{self, Problem};
+use crate::logging::LogFormat;
+use crate::protocol::DEFAULT_MAX_MESSAGE_BYTES;
+
+/// The shipped `config/campaignd.toml`, used when no config file is found.
+pub const EMBEDDED_CONFIG: &str = include_str!("../../config/campaignd.toml");
+
+/// The prefix of environment overrides: `CAMPAIGND__LOG__FORMAT=json` sets `[log] format`.
+pub const ENV_PREFIX: &str = "CAMPAIGND";
+/// Separates the prefix, the section and the key in an override's name.
+pub const ENV_SEPARATOR: &str = "__";
+
+/// The whole of `config/campaignd.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub daemon: DaemonSettings,
+    pub log: LogSettings,
+    pub kb: KbSettings,
+    pub protocol: ProtocolSettings,
+    pub runtime: RuntimeSettings,
+    pub clock: ClockSettings,
+    pub market: MarketSettings,
+}
+
+/// `[daemon]`: folders and shutdown.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DaemonSettings {
+    /// Where campaignd keeps its state (the knowledge base lives in `<data_dir>/kb`). Relative
+    /// paths are relative to the current folder.
+    pub data_dir: PathBuf,
+    /// How long a shutdown may spend draining in-flight work before it gives up.
+    pub shutdown_timeout_secs: u64,
+    /// The folder of agent definitions, one `<name>.toml` per agent.
+    pub agents_dir: PathBuf,
+    /// The folder of campaign goals, one `<id>.toml` per campaign.
+    pub campaigns_dir: PathBuf,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            shutdown_timeout_secs: 30,
+            agents_dir: PathBuf::from("agents"),
+            campaigns_dir: PathBuf::from("config/campaigns"),
+        }
+    }
+}
+
+impl DaemonSettings {
+    /// The knowledge base's sled directory: `<data_dir>/kb`.
+    pub fn kb_path(&self) -> PathBuf {
+        self.data_dir.join("kb")
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `campaignd=debug,sled=warn`); `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Pretty,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// What an acknowledged knowledge-base write survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durability {
+    /// Acknowledged before any flush: for tests and benchmarks.
+    None,
+    /// Acknowledged after sled's flush: survives the process being killed, not a power loss.
+    #[default]
+    Process,
+    /// Acknowledged after flush and fsync: survives a power loss.
+    Power,
+}
+
+/// `[kb]`: the knowledge base's writer. The keys match the knowledge base's own options.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KbSettings {
+    pub durability: Durability,
+    /// The most records one group commit applies and flushes together.
+    pub batch_max: usize,
+    /// How many writes may wait for the writer before callers are held back.
+    pub queue_capacity: usize,
+    /// The largest encoded record accepted, in bytes.
+    pub max_record_bytes: usize,
+    /// sled's page cache, in bytes.
+    pub cache_capacity_bytes: u64,
+}
+
+/// The largest `kb.max_record_bytes` accepted.
+pub const MAX_RECORD_BYTES_CEILING: usize = 16 * 1024 * 1024;
+
+impl Default for KbSettings {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Process,
+            batch_max: 1024,
+            queue_capacity: 8192,
+            max_record_bytes: 1024 * 1024,
+            cache_capacity_bytes: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[protocol]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProtocolSettings {
+    /// The largest encoded envelope accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+impl Default for ProtocolSettings {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// `[runtime]`: defaults for agents and who may send commands.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSettings {
+    /// The mailbox bound of an agent whose definition does not set `mailbox`.
+    pub mailbox: usize,
+    /// The request timeout of an agent whose definition does not set `request_timeout_ms`.
+    pub request_timeout_ms: u64,
+    /// The agents allowed to send commands; every other agent's commands are refused.
+    pub command_senders: Vec<String>,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            mailbox: 1024,
+            request_timeout_ms: 5000,
+            command_senders: vec!["orchestrator".to_owned()],
+        }
+    }
+}
+
+/// Which time the daemon runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    #[default]
+    Real,
+    /// Simulated time running `factor` times faster than real time.
+    Accelerated,
+    /// Time moves only when a test or an operator moves it.
+    Manual,
+}
+
+/// `[clock]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockSettings {
+    pub mode: ClockMode,
+    /// How much faster than real time an accelerated clock runs.
+    pub factor: f64,
+    /// Where an accelerated or manual clock starts; the moment the daemon starts when absent.
+    #[serde(deserialize_with = "optional_datetime")]
+    pub start: Option<DateTime<Utc>>,
+}
+
+impl Default for ClockSettings {
+    fn default() -> Self {
+        Self {
+            mode: ClockMode::Real,
+            factor: 1.0,
+            start: None,
+        }
+    }
+}
+
+/// Where performance data comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarketSource {
+    /// The built-in market simulator.
+    #[default]
+    Simulator,
+    /// Only what arrives through the HTTP API.
+    Api,
+}
+
+/// `[market]`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MarketSettings {
+    pub source: MarketSource,
+    /// The simulator's seed: the same seed gives the same market.
+    pub seed: u64,
+}
+
+impl Default for MarketSettings {
+    fn default() -> Self {
+        Self {
+            source: MarketSource::Simulator,
+            seed: 42,
+        }
+    }
+}
+
+/// Accepts a date as a TOML datetime (`start = 2026-09-01T00:00:00Z`) or as a string, since the
+/// environment and the config crate only ever give strings.
+fn optional_datetime<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<DateTime<Utc>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+    let text = match Option::<Raw>::deserialize(deserializer)? {
+        None => return Ok(None),
+        Some(Raw::Text(text)) => text,
+        Some(Raw::Toml(datetime)) => datetime.to_string(),
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a date and time with an offset, such as 2026-09-01T00:00:00Z ({e})"
+            ))
+        })
+}
+
+/// Where the main config came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// The file given with `--config` or `CAMPAIGND_CONFIG`.
+    Explicit(PathBuf),
+    /// `config/campaignd.toml` in the current folder.
+    Default(PathBuf),
+    /// No file: the defaults compiled into the binary.
+    Embedded,
+}
+
+impl ConfigSource {
+    /// How problems name this source.
+    pub fn label(&self) -> String {
+        match self {
+            ConfigSource::Explicit(path) | ConfigSource::Default(path) => {
+                path.display().to_string()
+            }
+            ConfigSource::Embedded => "<embedded config/campaignd.toml>".to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label())
+    }
+}
+
+/// Environment overrides: variable name → value, only the `CAMPAIGND__…` ones.
+pub type EnvOverrides = BTreeMap<String, String>;
+
+/// The overrides in this process's environment. Variables that are not valid Unicode cannot be
+/// overrides and are skipped.
+pub fn env_overrides() -> EnvOverrides {
+    let prefix = format!("{ENV_PREFIX}{ENV_SEPARATOR}");
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.starts_with(&prefix))
+        .collect()
+}
+
+/// Reads, layers (file, then environment) and validates the main config.
+pub(super) fn load(
+    source: &ConfigSource,
+    text: &str,
+    env: &EnvOverrides,
+) -> Result<Config, Vec<Problem>> {
+    let file = source.label();
+    let syntax = problem::syntax_problems(&file, text);
+    if !syntax.is_empty() {
+        return Err(syntax);
+    }
+    // The file on its own first: toml's errors carry spans, which give the key and the line.
+    let from_file: Config =
+        toml::from_str(text).map_err(|e| vec![problem::deserialize_problem(&file, text, &e)])?;
+    let config = if env.is_empty() {
+        from_file
+    } else {
+        with_env(text, env)?
+    };
+    let problems = validate(&config, &file, env);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Layers the environment over the (already valid) file with the config crate.
+fn with_env(text: &str, env: &EnvOverrides) -> Result<Config, Vec<Problem>> {
+    let environment = config::Environment::with_prefix(ENV_PREFIX)
+        .separator(ENV_SEPARATOR)
+        .try_parsing(true)
+        .list_separator(",")
+        .with_list_parse_key("runtime.command_senders")
+        .source(Some(
+            env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ));
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .add_source(environment)
+        .build()
+        .and_then(|layered| layered.try_deserialize::<Config>())
+        .map_err(|error| vec![env_problem(&error, env)])
+}
+
+/// The file was valid alone, so an error after layering comes from an override: name its variable.
+fn env_problem(error: &config::ConfigError, env: &EnvOverrides) -> Problem {
+    use config::ConfigError;
+    let (mut key, message) = match error {
+        ConfigError::Type {
+            key,
+            unexpected,
+            expected,
+            ..
+        } => (
+            key.clone().unwrap_or_default(),
+            format!("expected {expected}, found {unexpected}"),
+        ),
+        ConfigError::At { key, error, .. } => (
+            key.clone().unwrap_or_default(),
+            problem::humanize(&error.to_string()),
+        ),
+        other => (String::new(), problem::humanize(&other.to_string())),
+    };
+    if let Some(rest) = message.strip_prefix("unknown key `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        if !key.is_empty() {
+            key.push('.');
+        }
+        key.push_str(field);
+    }
+    let variable = env_var_for(&key, env);
+    let key = match variable {
+        Some(variable) => format!("{variable} ({key})"),
+        None => key,
+    };
+    Problem::new("environment", key, message)
+}
+
+/// The override variable that sets `key` (`log.format` → `CAMPAIGND__LOG__FORMAT`), if one is set.
+pub fn env_var_for(key: &str, env: &EnvOverrides) -> Option<String> {
+    if key.is_empty() {
+        return None;
+    }
+    let wanted = format!(
+        "{ENV_PREFIX}{ENV_SEPARATOR}{}",
+        key.replace('.', ENV_SEPARATOR)
+    );
+    env.keys()
+        .find(|name| name.eq_ignore_ascii_case(&wanted))
+        .cloned()
+}
+
+/// Checks the values types cannot: ranges, names, filters.
+fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
+    let mut found: Vec<(&str, String)> = Vec::new();
+    let mut check = |ok: bool, key: &'static str, message: String| {
+        if !ok {
+            found.push((key, message));
+        }
+    };
+    let d = &config.daemon;
+    check(
+        !d.data_dir.as_os_str().is_empty(),
+        "daemon.data_dir",
+        "must not be empty".into(),
+    );
+    check(
+        !d.agents_dir.as_os_str().is_empty(),
+        "daemon.agents_dir",
+        "must not be empty".into(),
+    );
+    check(
+        !d.campaigns_dir.as_os_str().is_empty(),
+        "daemon.campaigns_dir",
+        "must not be empty".into(),
+    );
+    check(
+        d.shutdown_timeout_secs >= 1,
+        "daemon.shutdown_timeout_secs",
+        "must be at least 1 second".into(),
+    );
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.filter) {
+        check(
+            false,
+            "log.filter",
+            format!("`{}` is not a valid tracing filter: {e}", config.log.filter),
+        );
+    }
+    let kb = &config.kb;
+    check(
+        kb.batch_max >= 1,
+        "kb.batch_max",
+        "must be at least 1".into(),
+    );
+    check(
+        kb.queue_capacity >= 1,
+        "kb.queue_capacity",
+        "must be at least 1".into(),
+    );
+    check(
+        (1..=MAX_RECORD_BYTES_CEILING).contains(&kb.max_record_bytes),
+        "kb.max_record_bytes",
+        format!(
+            "is {}; it must be between 1 and {MAX_RECORD_BYTES_CEILING}",
+            kb.max_record_bytes
+        ),
+    );
+    check(
+        (1024..=64 * 1024 * 1024).contains(&config.protocol.max_message_bytes),
+        "protocol.max_message_bytes",
+        format!(
+            "is {}; it must be between 1024 and 67108864",
+            config.protocol.max_message_bytes
+        ),
+    );
+    let rt = &config.runtime;
+    check(
+        rt.mailbox >= 1,
+        "runtime.mailbox",
+        "must be at least 1".into(),
+    );
+    check(
+        rt.request_timeout_ms >= 1,
+        "runtime.request_timeout_ms",
+        "must be at least 1".into(),
+    );
+    for sender in &rt.command_senders {
+        check(
+            super::is_snake_case(sender),
+            "runtime.command_senders",
+            format!("`{sender}` is not an agent name (lowercase letters, digits and `_`)"),
+        );
+    }
+    let factor = config.clock.factor;
+    check(
+        factor.is_finite() && factor > 0.0,
+        "clock.factor",
+        format!("is {factor}; it must be a number greater than 0"),
+    );
+    // A factor with a clock that ignores it is almost always a forgotten `mode`.
+    check(
+        config.clock.mode == ClockMode::Accelerated || factor == 1.0,
+        "clock.factor",
+        format!(
+            "is {factor}, but only an accelerated clock uses it; set clock.mode = \"accelerated\" or remove the factor"
+        ),
+    );
+
+    found
+        .into_iter()
+        .map(|(key, message)| match env_var_for(key, env) {
+            Some(variable) => Problem::new("environment", format!("{variable} ({key})"), message),
+            None => Problem::new(file, key, message),
+        })
+        .collect()
+}
+
+/// The folders named in a config that did not load, so agents and campaigns can still be checked.
+pub(super) fn folders_of_broken(text: &str) -> (PathBuf, PathBuf) {
+    let defaults = DaemonSettings::default();
+    let table: Option<toml::Table> = toml::from_str(text).ok();
+    let folder = |key: &str, default: PathBuf| {
+        table
+            .as_ref()
+            .and_then(|t| t.get("daemon"))
+            .and_then(|d| d.get(key))
+            .and_then(|v| v.as_str())
+            .map(PathBuf::from)
+            .unwrap_or(default)
+    };
+    (
+        folder("agents_dir", defaults.agents_dir),
+        folder("campaigns_dir", defaults.campaigns_dir),
+    )
+}
+
+/// Whether `path` is the default `config/campaignd.toml`.
+pub(super) fn default_path() -> &'static Path {
+    Path::new("config/campaignd.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> EnvOverrides {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn load_text(text: &str, pairs: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {
+        load(&ConfigSource::Explicit("c.toml".into()), text, &env(pairs))
+    }
+
+    #[test]
+    fn embedded_file_equals_the_defaults_in_code() {
+        let parsed = load(
+            &ConfigSource::Embedded,
+            EMBEDDED_CONFIG,
+            &EnvOverrides::new(),
+        )
+        .unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(load_text("", &[]).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = load_text(
+            "[log]\nformat = \"pretty\"\n[clock]\nmode = \"accelerated\"\nfactor = 60.0\nstart = 2026-09-01T00:00:00Z\n",
+            &[
+                ("CAMPAIGND__LOG__FORMAT", "json"),
+                ("CAMPAIGND__DAEMON__SHUTDOWN_TIMEOUT_SECS", "5"),
+                ("CAMPAIGND__RUNTIME__COMMAND_SENDERS", "orchestrator,planner"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.log.format, LogFormat::Json);
+        assert_eq!(config.daemon.shutdown_timeout_secs, 5);
+        assert_eq!(config.runtime.command_senders, ["orchestrator", "planner"]);
+        assert_eq!(config.clock.factor, 60.0);
+        assert_eq!(
+            config.clock.start,
+            Some("2026-09-01T00:00:00Z".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_bad_override_names_the_variable() {
+        let problems =
+            load_text("", &[("CAMPAIGND__DAEMON__SHUTDOWN_TIMEOUT_SECS", "soon")]).unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].file, "environment");
+        assert_eq!(
+            problems[0].key,
+            "CAMPAIGND__DAEMON__SHUTDOWN_TIMEOUT_SECS (daemon.shutdown_timeout_secs)"
+        );
+        assert!(problems[0].message.contains("\"soon\""), "{}", problems[0]);
+
+        let problems = load_text("", &[("CAMPAIGND__LOG__FORMATT", "json")]).unwrap_err();
+        assert_eq!(problems[0].key, "CAMPAIGND__LOG__FORMATT (log.formatt)");
+
+        let problems = load_text("", &[("CAMPAIGND__CLOCK__FACTOR", "0")]).unwrap_err();
+        assert_eq!(problems[0].key, "CAMPAIGND__CLOCK__FACTOR (clock.factor)");
+    }
+
+    #[test]
+    fn every_invalid_value_is_reported() {
+        let problems = load_text(
+            "[daemon]\nshutdown_timeout_secs = 0\n[log]\nfilter = \"campaignd=loud\"\n[kb]\nbatch_max = 0\n[clock]\nfactor = -1.0\n",
+            &[],
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "daemon.shutdown_timeout_secs",
+                "log.filter",
+                "kb.batch_max",
+                "clock.factor",
+                "clock.factor"
+            ]
+        );
+        assert!(problems.iter().all(|p| p.file == "c.toml"));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_name_the_key() {
+        let problems = load_text("[log]\nformatt = \"json\"\n", &[]).unwrap_err();
+        assert_eq!(problems[0].key, "log.formatt");
+        let problems = load_text("[market]\nseed = \"lucky\"\n", &[]).unwrap_err();
+        assert_eq!(problems[0].key, "market.seed");
+        let problems = load_text("[clock]\nstart = \"tomorrow\"\n", &[]).unwrap_err();
+        assert_eq!(problems[0].key, "clock.start");
+        let problems = load_text("[log]\nformat = \"xml\"\n", &[]).unwrap_err();
+        assert_eq!(problems[0].key, "log.format");
+        assert!(
+            problems[0].message.starts_with("unknown value `xml`"),
+            "{}",
+            problems[0]
+        );
+    }
+
+    #[test]
+    fn folders_are_read_from_a_broken_file_when_possible() {
+        let (agents, campaigns) = folders_of_broken("[daemon]\nagents_dir = \"a\"\nbogus = 1\n");
+        assert_eq!(agents, PathBuf::from("a"));
+        assert_eq!(campaigns, PathBuf::from("config/campaigns"));
+    }
+}
