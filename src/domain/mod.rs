@@ -5,3 +5,5 @@
 //! argument), so that every rule and formula can be tested on its own and replayed exactly.
 
 pub mod campaign;
+pub mod optimization;
+pub mod strategy;

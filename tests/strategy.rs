@@ -1,0 +1,522 @@
+//! Strategy maths against DOMAIN.md's worked examples, feasibility verdicts with their fixes,
+//! learning from outcomes, and `campaignd plan` driven as a real binary.
+
+use std::process::Command;
+
+use campaignd::domain::campaign::{CampaignGoal, Channel};
+use campaignd::domain::strategy::{
+    ChannelOutcome, FunnelRates, Maturity, StrategyPlaybook, TierSplit, UnitEconomics, funnel,
+    ice_score, plan, rank_tactics,
+};
+use chrono::{DateTime, Utc};
+
+fn close(actual: f64, expected: f64, tolerance: f64) {
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "expected {expected} ± {tolerance}, got {actual}"
+    );
+}
+
+fn now() -> DateTime<Utc> {
+    "2026-09-01T00:00:00Z".parse().unwrap()
+}
+
+/// A campaign goal in the file format operators write.
+fn goal_toml(target: u64, budget: f64, deadline: &str, channels: &str, economics: &str) -> String {
+    format!(
+        r#"id = "test_campaign"
+tenant = "acme"
+objective = "signups"
+target = {target}
+start = "2026-09-01T00:00:00Z"
+deadline = "{deadline}"
+channels = {channels}
+regions = ["US"]
+[budget]
+total = {budget:.1}
+currency = "USD"
+[[segments]]
+id = "students"
+{economics}
+"#
+    )
+}
+
+fn goal(target: u64, budget: f64, deadline: &str, channels: &str, economics: &str) -> CampaignGoal {
+    toml::from_str(&goal_toml(target, budget, deadline, channels, economics)).unwrap()
+}
+
+fn playbook() -> StrategyPlaybook {
+    StrategyPlaybook::embedded().unwrap()
+}
+
+#[test]
+fn funnel_and_unit_economics() {
+    let kpis = funnel(
+        100,
+        FunnelRates {
+            ctr: 0.02,
+            cvr: 0.05,
+            cpc: 1.0,
+        },
+    )
+    .unwrap();
+    assert_eq!((kpis.clicks, kpis.impressions), (2000, 100_000));
+    close(kpis.spend, 2000.0, 1e-9);
+    close(kpis.cpa, 20.0, 1e-9);
+    // ⌈⌉ rounds up: 7 conversions at 3 % need 234 clicks, not 233.33.
+    assert_eq!(
+        funnel(
+            7,
+            FunnelRates {
+                ctr: 0.5,
+                cvr: 0.03,
+                cpc: 1.0
+            }
+        )
+        .unwrap()
+        .clicks,
+        234
+    );
+    let e = UnitEconomics::new(80.0, 0.25, 100, 2000.0).unwrap();
+    close(e.break_even_roas, 4.0, 1e-12);
+    close(e.max_cpa, 20.0, 1e-12);
+    close(e.roas, 4.0, 1e-12);
+    assert!(
+        funnel(
+            1,
+            FunnelRates {
+                ctr: 0.0,
+                cvr: 0.05,
+                cpc: 1.0
+            }
+        )
+        .is_none()
+    );
+}
+
+#[test]
+fn ice_scores_and_ranking() {
+    assert_eq!(ice_score(5, 8, 9), 360);
+    let ranked = rank_tactics(&playbook().tactics, &[Channel::Search, Channel::Email]);
+    assert!(ranked.windows(2).all(|w| w[0].ice >= w[1].ice));
+    assert!(ranked.iter().all(|t| {
+        t.channel
+            .is_none_or(|c| c == Channel::Search || c == Channel::Email)
+    }));
+    assert_eq!(ranked[0].rank, 1);
+}
+
+#[test]
+fn seventy_twenty_ten_over_the_tiers_present() {
+    let split = TierSplit::default();
+    let all = split.over(&[Maturity::Proven, Maturity::Emerging, Maturity::Experimental]);
+    close(all.proven, 0.7, 1e-12);
+    close(all.emerging, 0.2, 1e-12);
+    close(all.experimental, 0.1, 1e-12);
+    let two = split.over(&[Maturity::Proven, Maturity::Emerging]);
+    close(two.proven, 0.7 / 0.9, 1e-12);
+    close(two.experimental, 0.0, 0.0);
+
+    // search (proven), social (emerging), display (experimental): daily spend splits 70-20-10.
+    let p = plan(
+        &goal(
+            100,
+            30_000.0,
+            "2026-10-01T00:00:00Z",
+            r#"["search", "social", "display"]"#,
+            "",
+        ),
+        &playbook(),
+        now(),
+    )
+    .unwrap();
+    assert_eq!(p.days, 30);
+    close(p.daily_budget, 1000.0, 1e-9);
+    let spend = |c: Channel| {
+        p.channels
+            .iter()
+            .find(|x| x.channel == c)
+            .unwrap()
+            .daily_spend
+    };
+    close(spend(Channel::Search), 700.0, 1e-6);
+    close(spend(Channel::Social), 200.0, 1e-6);
+    close(spend(Channel::Display), 100.0, 1e-6);
+    assert_eq!(p.schedule.len(), 30);
+    close(p.schedule[0].spend.values().sum::<f64>(), 1000.0, 1e-6);
+}
+
+#[test]
+fn a_feasible_plan_has_no_problems() {
+    let p = plan(
+        &goal(
+            100,
+            20_000.0,
+            "2026-11-30T00:00:00Z",
+            r#"["search", "email"]"#,
+            "[economics]\naverage_order_value = 120.0\nmargin = 0.5",
+        ),
+        &playbook(),
+        now(),
+    )
+    .unwrap();
+    assert!(p.feasibility.feasible, "{:#?}", p.feasibility);
+    assert!(p.predicted_conversions >= 100.0);
+    assert!(p.kpis.spend <= 20_000.0);
+    // Within the proven tier the split follows equal marginal return.
+    close(
+        p.channels[0].marginal_return,
+        p.channels[1].marginal_return,
+        1e-9,
+    );
+}
+
+#[test]
+fn cpa_above_the_maximum_is_infeasible_with_fixes() {
+    let p = plan(
+        &goal(
+            100,
+            50_000.0,
+            "2026-12-31T00:00:00Z",
+            r#"["search"]"#,
+            "[economics]\naverage_order_value = 40.0\nmargin = 0.25",
+        ),
+        &playbook(),
+        now(),
+    )
+    .unwrap();
+    assert!(!p.feasibility.feasible);
+    let cpa = p
+        .feasibility
+        .problems
+        .iter()
+        .find(|x| x.kind == "cpa")
+        .expect("a cpa problem");
+    // search: CPC 1.5, CVR 5 % → CPA 30 > max CPA 40 × 0.25 = 10.
+    close(p.kpis.cpa, 30.0, 1e-9);
+    close(p.economics.unwrap().max_cpa, 10.0, 1e-12);
+    assert!(
+        cpa.reason.contains("exceeds the maximum 10.00"),
+        "{}",
+        cpa.reason
+    );
+    assert!(
+        cpa.fixes
+            .iter()
+            .any(|f| f == "CVR would need to be 15.00 % (the channel mix gives 5.00 %)"),
+        "{:?}",
+        cpa.fixes
+    );
+    assert!(
+        cpa.fixes
+            .iter()
+            .any(|f| f.starts_with("average order value would need to be 120.00")),
+        "{:?}",
+        cpa.fixes
+    );
+}
+
+#[test]
+fn budget_and_deadline_shortfalls_say_what_would_fix_them() {
+    // 1000 sign-ups by search alone at CPA 30 cost 30 000; the budget is 10 000.
+    let p = plan(
+        &goal(1000, 10_000.0, "2026-10-01T00:00:00Z", r#"["search"]"#, ""),
+        &playbook(),
+        now(),
+    )
+    .unwrap();
+    let budget = p
+        .feasibility
+        .problems
+        .iter()
+        .find(|x| x.kind == "budget")
+        .expect("a budget problem");
+    assert_eq!(budget.fixes[0], "raise budget to 30000.00");
+    assert_eq!(budget.fixes[1], "lower target to 333");
+
+    // Enough money, too little time: 50 000 over 10 days floods the channel's response curve.
+    let p = plan(
+        &goal(1000, 50_000.0, "2026-09-11T00:00:00Z", r#"["search"]"#, ""),
+        &playbook(),
+        now(),
+    )
+    .unwrap();
+    let deadline = p
+        .feasibility
+        .problems
+        .iter()
+        .find(|x| x.kind == "deadline")
+        .expect("a deadline problem");
+    let extend = deadline
+        .fixes
+        .iter()
+        .find(|f| f.starts_with("extend the deadline"))
+        .expect("an extension");
+    assert!(
+        deadline
+            .fixes
+            .iter()
+            .any(|f| f.starts_with("lower target to"))
+    );
+    // The suggested deadline really is enough.
+    let days: u32 = extend
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let date = format!(
+        "{}T00:00:00Z",
+        (now() + chrono::Duration::days(i64::from(days))).date_naive()
+    );
+    let longer = plan(
+        &goal(1000, 50_000.0, &date, r#"["search"]"#, ""),
+        &playbook(),
+        now(),
+    )
+    .unwrap();
+    assert!(
+        longer.predicted_conversions >= 1000.0,
+        "{}",
+        longer.predicted_conversions
+    );
+}
+
+#[test]
+fn an_under_delivering_channel_gets_a_lower_prior_and_less_budget() {
+    let g = goal(
+        100,
+        20_000.0,
+        "2026-11-30T00:00:00Z",
+        r#"["search", "email"]"#,
+        "",
+    );
+    let mut playbook = playbook();
+    let before = plan(&g, &playbook, now()).unwrap();
+    let prior = *playbook.prior(Channel::Email).unwrap();
+    // Email delivered a third of its expected conversion rate.
+    playbook
+        .learn(
+            Channel::Email,
+            ChannelOutcome {
+                impressions: 200_000,
+                clicks: 5000,
+                conversions: 58,
+                spend: 1000.0,
+            },
+        )
+        .unwrap();
+    let after_prior = *playbook.prior(Channel::Email).unwrap();
+    assert!(
+        after_prior.cvr < prior.cvr,
+        "{} vs {}",
+        after_prior.cvr,
+        prior.cvr
+    );
+    assert!(after_prior.cvr > 58.0 / 5000.0, "the prior still weighs in");
+    assert!(after_prior.response.a < prior.response.a);
+    let after = plan(&g, &playbook, now()).unwrap();
+    let email = |p: &campaignd::domain::strategy::Plan| {
+        p.channels
+            .iter()
+            .find(|c| c.channel == Channel::Email)
+            .unwrap()
+            .daily_spend
+    };
+    assert!(
+        email(&after) < email(&before),
+        "{} vs {}",
+        email(&after),
+        email(&before)
+    );
+
+    // A channel that over-delivers gains.
+    let mut playbook2 = StrategyPlaybook::embedded().unwrap();
+    playbook2
+        .learn(
+            Channel::Email,
+            ChannelOutcome {
+                impressions: 200_000,
+                clicks: 5000,
+                conversions: 400,
+                spend: 1000.0,
+            },
+        )
+        .unwrap();
+    assert!(email(&plan(&g, &playbook2, now()).unwrap()) > email(&before));
+
+    // Impossible outcomes are refused.
+    assert!(
+        playbook
+            .learn(
+                Channel::Email,
+                ChannelOutcome {
+                    impressions: 10,
+                    clicks: 20,
+                    conversions: 0,
+                    spend: 1.0
+                }
+            )
+            .is_err()
+    );
+}
+
+#[test]
+fn invalid_goals_name_the_field() {
+    let err = plan(
+        &goal(0, 1000.0, "2026-10-01T00:00:00Z", r#"["search"]"#, ""),
+        &playbook(),
+        now(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`target`"), "{err}");
+    let err = plan(
+        &goal(10, 1000.0, "2026-08-01T00:00:00Z", r#"["search"]"#, ""),
+        &playbook(),
+        now(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`deadline`"), "{err}");
+    let mut g = goal(10, 1000.0, "2026-10-01T00:00:00Z", r#"["search"]"#, "");
+    g.budget.currency = "XYZ".into();
+    let err = plan(&g, &playbook(), now()).unwrap_err().to_string();
+    assert!(
+        err.contains("exchange_rates") && err.contains("XYZ"),
+        "{err}"
+    );
+}
+
+#[test]
+fn priors_convert_to_the_campaign_currency() {
+    let usd = plan(
+        &goal(
+            100,
+            20_000.0,
+            "2026-11-30T00:00:00Z",
+            r#"["search", "email"]"#,
+            "",
+        ),
+        &playbook(),
+        now(),
+    )
+    .unwrap();
+    let mut g = goal(
+        100,
+        20_000.0 * 1380.0,
+        "2026-11-30T00:00:00Z",
+        r#"["search", "email"]"#,
+        "",
+    );
+    g.budget.currency = "KRW".into();
+    let krw = plan(&g, &playbook(), now()).unwrap();
+    close(krw.predicted_conversions, usd.predicted_conversions, 1e-6);
+    close(krw.kpis.cpa, usd.kpis.cpa * 1380.0, 1e-6);
+}
+
+// ---- the real binary ----
+
+fn campaignd(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_campaignd"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn plan_prints_json_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "spring.toml",
+        &goal_toml(
+            100,
+            30_000.0,
+            "2026-10-01T00:00:00Z",
+            r#"["search", "social", "display"]"#,
+            "",
+        ),
+    );
+    let (code, stdout, stderr) = campaignd(&["plan", &file]);
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["campaign"], "test_campaign");
+    assert!(json["kpis"]["clicks"].as_u64().unwrap() > 0);
+    assert!(json["feasibility"]["feasible"].is_boolean());
+    assert_eq!(json["channels"].as_array().unwrap().len(), 3);
+    assert_eq!(json["schedule"].as_array().unwrap().len(), 30);
+    assert!(!json["tactics"].as_array().unwrap().is_empty());
+    close(json["tier_split"]["proven"].as_f64().unwrap(), 0.7, 1e-12);
+}
+
+#[test]
+fn plan_on_bad_input_exits_2_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.toml").display().to_string();
+    let (code, _, stderr) = campaignd(&["plan", &missing]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nope.toml"), "{stderr}");
+
+    let bad_toml = write(&dir, "bad.toml", "id = \"x\"\ntarget = [");
+    let (code, _, stderr) = campaignd(&["plan", &bad_toml]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("bad.toml"), "{stderr}");
+
+    let unknown = write(
+        &dir,
+        "unknown.toml",
+        &goal_toml(100, 1000.0, "2026-10-01T00:00:00Z", r#"["search"]"#, "")
+            .replace("target = 100", "target = 100\ntargett = 5"),
+    );
+    let (code, _, stderr) = campaignd(&["plan", &unknown]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unknown.toml") && stderr.contains("targett"),
+        "{stderr}"
+    );
+
+    let invalid = write(
+        &dir,
+        "invalid.toml",
+        &goal_toml(100, -5.0, "2026-10-01T00:00:00Z", r#"["search"]"#, ""),
+    );
+    let (code, _, stderr) = campaignd(&["plan", &invalid]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("invalid.toml") && stderr.contains("budget.total"),
+        "{stderr}"
+    );
+
+    let good = write(
+        &dir,
+        "good.toml",
+        &goal_toml(100, 1000.0, "2026-10-01T00:00:00Z", r#"["search"]"#, ""),
+    );
+    let playbook = write(
+        &dir,
+        "strategy.toml",
+        &campaignd::domain::strategy::DEFAULT_STRATEGY_TOML.replacen("cvr = 0.05", "cvr = 5", 1),
+    );
+    let (code, _, stderr) = campaignd(&["plan", &good, "--playbook", &playbook]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("strategy.toml") && stderr.contains("playbook.channels.search.cvr"),
+        "{stderr}"
+    );
+}
