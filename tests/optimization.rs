@@ -208,3 +208,207 @@ fn thompson_beats_the_baselines_on_regret() {
 fn reexports_are_the_same_types() {
     let _: ReexportedArmStats = ArmStats::new(1, 2);
 }
+
+// ---- observations and the market simulator ----
+
+use campaignd::domain::campaign::Channel;
+use campaignd::market::{
+    Buy, ChannelMarket, DriftEvent, IdCatalog, LevelEffect, MarketSimulator, MarketSpec,
+    Observation, ObservationProblem, SegmentMarket, VariantFeatures,
+};
+use campaignd::protocol::CampaignId;
+
+#[test]
+fn observation_validation_returns_every_problem() {
+    let mut catalog = IdCatalog::default();
+    catalog.add(CampaignId::new("spring"), "a");
+    let json = r#"{"campaign":"spring","channel":"search","variant":"zzz",
+        "window_start":"2026-09-02T00:00:00Z","window_end":"2026-09-01T00:00:00Z",
+        "impressions":-5,"clicks":10,"conversions":20,"spend":-1.0}"#;
+    let observation: Observation = serde_json::from_str(json).unwrap();
+    let problems = observation.validate(&catalog).unwrap_err();
+    let messages: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    assert!(
+        problems.contains(&ObservationProblem::Negative {
+            field: "impressions".into(),
+            value: "-5".into()
+        }),
+        "{messages:?}"
+    );
+    assert!(
+        problems.contains(&ObservationProblem::Negative {
+            field: "spend".into(),
+            value: "-1".into()
+        }),
+        "{messages:?}"
+    );
+    assert!(
+        problems.contains(&ObservationProblem::ClicksAboveImpressions {
+            clicks: 10,
+            impressions: -5
+        })
+    );
+    assert!(
+        problems.contains(&ObservationProblem::ConversionsAboveClicks {
+            conversions: 20,
+            clicks: 10
+        })
+    );
+    assert!(problems.contains(&ObservationProblem::UnknownVariant {
+        campaign: "spring".into(),
+        variant: "zzz".into()
+    }));
+    assert!(
+        problems
+            .iter()
+            .any(|p| matches!(p, ObservationProblem::WindowEndsBeforeStart { .. }))
+    );
+    assert_eq!(problems.len(), 6, "{messages:?}");
+
+    let mut other = observation.clone();
+    other.campaign = CampaignId::new("autumn");
+    assert!(
+        other
+            .validate(&catalog)
+            .unwrap_err()
+            .contains(&ObservationProblem::UnknownCampaign {
+                campaign: "autumn".into()
+            })
+    );
+}
+
+fn simulator() -> MarketSimulator {
+    let spec = MarketSpec {
+        seed: 9,
+        campaign: CampaignId::new("spring"),
+        start: "2026-09-01T00:00:00Z".parse().unwrap(),
+        channels: vec![ChannelMarket {
+            channel: Channel::Search,
+            ctr: 0.04,
+            cvr: 0.05,
+            cpc: 1.5,
+            saturation_spend: 3000.0,
+            order_value: 40.0,
+        }],
+        segments: vec![SegmentMarket {
+            id: "students".into(),
+            ctr_multiplier: 1.0,
+            cvr_multiplier: 1.0,
+        }],
+        effects: vec![
+            LevelEffect {
+                dimension: "offer".into(),
+                level: "free".into(),
+                ctr_multiplier: 1.0,
+                cvr_multiplier: 1.6,
+            },
+            LevelEffect {
+                dimension: "cta".into(),
+                level: "try".into(),
+                ctr_multiplier: 1.1,
+                cvr_multiplier: 1.0,
+            },
+        ],
+        drift: vec![DriftEvent {
+            from_day: 20,
+            channel: None,
+            variant: Some("free-try".into()),
+            cvr_multiplier: 0.5,
+        }],
+    };
+    let mut market = MarketSimulator::new(spec).unwrap();
+    for offer in ["10pct", "free"] {
+        for cta in ["buy", "try"] {
+            market.add_variant(
+                format!("{offer}-{cta}"),
+                VariantFeatures {
+                    levels: vec![("offer".into(), offer.into()), ("cta".into(), cta.into())],
+                },
+            );
+        }
+    }
+    market
+}
+
+#[test]
+fn thompson_finds_the_best_simulated_variant_and_drift_is_caught() {
+    let variants = ["10pct-buy", "10pct-try", "free-buy", "free-try"];
+    let mut market = simulator();
+    let mut cumulative = [ArmStats::default(); 4];
+    let mut shares = vec![0.25; 4];
+    let mut baseline = ArmStats::default();
+    let mut recent: Vec<ArmStats> = Vec::new();
+    let mut drift_day = None;
+    for day in 0..30u32 {
+        let buys: Vec<Buy> = variants
+            .iter()
+            .zip(&shares)
+            .map(|(v, s)| Buy {
+                channel: Channel::Search,
+                segment: "students".into(),
+                variant: (*v).into(),
+                spend: 2000.0 * s,
+            })
+            .collect();
+        let observations = market.simulate_day(day, &buys).unwrap();
+        for (arm, o) in cumulative.iter_mut().zip(&observations) {
+            arm.trials += o.impressions as u64;
+            arm.successes += o.conversions as u64;
+        }
+        // The leader's daily figures, for the drift rule: the first 14 days are its baseline.
+        let leader = &observations[3];
+        let today = ArmStats::new(leader.conversions as u64, leader.impressions as u64);
+        if day < 14 {
+            baseline = ArmStats::new(
+                baseline.successes + today.successes,
+                baseline.trials + today.trials,
+            );
+        } else {
+            recent.push(today);
+            let window = recent
+                .iter()
+                .rev()
+                .take(7)
+                .fold(ArmStats::default(), |acc, d| {
+                    ArmStats::new(acc.successes + d.successes, acc.trials + d.trials)
+                });
+            if drift_day.is_none()
+                && DriftRule::default()
+                    .check(baseline, window)
+                    .unwrap()
+                    .drifted
+            {
+                drift_day = Some(day);
+            }
+        }
+        shares = traffic_split(&cumulative, 2000, decision_seed("spring", u64::from(day)))
+            .unwrap()
+            .shares;
+    }
+    // free-try has the highest true rate until day 20 and carries most traffic by then.
+    let truth: Vec<f64> = variants
+        .iter()
+        .map(|v| {
+            market
+                .true_rates(Channel::Search, "students", v, 0)
+                .unwrap()
+                .per_impression()
+        })
+        .collect();
+    assert_eq!(
+        truth
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0,
+        3
+    );
+    assert!(
+        cumulative[3].trials > cumulative[0].trials,
+        "{cumulative:?}"
+    );
+    // Its rate halves from day 20; the 20 % rule sees it within the 7-day window.
+    let day = drift_day.expect("drift detected");
+    assert!((20..=27).contains(&day), "detected on day {day}");
+}
