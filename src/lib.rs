@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //!
+//! - [`daemon`]: `campaignd run`: start, serve until signalled, reload, drain and flush.
+//! - [`agents`]: the built-in agents and the registry of agent names.
 //! - [`protocol`]: ids, the envelope and its MessagePack codec. Knows nothing of agents.
 //! - [`runtime`]: delivery (request/response, events, commands), supervision, the `Agent` trait and
 //!   registry, the clock. Knows nothing of marketing.
@@ -13,6 +15,8 @@
 //! - [`logging`]: structured logs, pretty or JSON.
 //! - [`market`]: where performance data comes from: observations and the built-in simulator.
 
+pub mod agents;
+pub mod daemon;
 pub mod domain;
 pub mod kb;
 pub mod logging;

@@ -1,0 +1,256 @@
+//! The daemon: opens the knowledge base, starts the supervised agents named in config, and stays up
+//! until SIGTERM or SIGINT; SIGHUP reloads the agent definitions.
+//!
+//! Shutdown order matters for the no-data-lost guarantee: first the runtime stops taking work and
+//! drains what it admitted (handlers may still record decisions), then the knowledge base commits and
+//! flushes everything queued. Both steps are bounded by `daemon.shutdown_timeout_secs`, so a stuck
+//! handler cannot keep the process from exiting. This module wires layers together; it must never
+//! hold business logic.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::kb::{KbError, KbOptions, KnowledgeBase};
+use crate::runtime::{AgentSpec, Clock, Registry, Runtime, StartError, SupervisionPolicy};
+use crate::settings::{AgentDefinition, ClockMode, Durability, Problems, Settings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open the knowledge base: {0}")]
+    Kb(#[from] KbError),
+    #[error("a start-up task failed: {0}")]
+    Task(String),
+    #[error("invalid clock settings: {0}")]
+    Clock(String),
+    #[error("cannot start the agents: {0}")]
+    Start(#[from] StartError),
+    #[error("cannot listen for signals: {0}")]
+    Signals(std::io::Error),
+    #[error("{0}")]
+    Settings(#[from] Problems),
+}
+
+/// A running daemon: the agents' runtime and the knowledge base they write to.
+pub struct Daemon {
+    runtime: Runtime,
+    kb: KnowledgeBase,
+    settings: Arc<Settings>,
+    /// The `--config` path, so a reload reads the same file.
+    config_path: Option<PathBuf>,
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownSummary {
+    /// Whether every admitted message finished before the deadline.
+    pub drained: bool,
+    /// Messages still in flight when the deadline passed.
+    pub abandoned: usize,
+}
+
+impl Daemon {
+    /// Opens the knowledge base under `daemon.data_dir` and starts every enabled agent that this
+    /// binary has an implementation for.
+    pub async fn start(
+        settings: Settings,
+        config_path: Option<PathBuf>,
+        registry: Registry,
+    ) -> Result<Self, DaemonError> {
+        let config = &settings.config;
+        let data_dir = config.daemon.data_dir.clone();
+        std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let options = kb_options(&settings, &data_dir);
+        let durability = options.durability;
+        let kb = tokio::task::spawn_blocking(move || KnowledgeBase::open(&options))
+            .await
+            .map_err(|e| DaemonError::Task(e.to_string()))??;
+
+        let clock = clock(&settings)?;
+        let settings = Arc::new(settings);
+        let specs = agent_specs(&settings, &registry);
+        let services = crate::runtime::Services::new()
+            .with(kb.clone())
+            .with(Arc::clone(&settings));
+        let runtime = Runtime::builder(registry)
+            .agents(specs)
+            .services(services)
+            .clock(clock)
+            .command_senders(
+                settings
+                    .config
+                    .runtime
+                    .command_senders
+                    .iter()
+                    .map(String::as_str),
+            )
+            .start()
+            .await;
+        let runtime = match runtime {
+            Ok(runtime) => runtime,
+            Err(err) => {
+                // Nothing was acknowledged yet, but close cleanly so the next start is quick.
+                let _ = kb.shutdown().await;
+                return Err(err.into());
+            }
+        };
+        tracing::info!(
+            data_dir = %data_dir.display(),
+            %durability,
+            clock = runtime.clock().mode(),
+            agents = runtime.status().len(),
+            campaigns = settings.campaigns.len(),
+            "campaignd started"
+        );
+        Ok(Self {
+            runtime,
+            kb,
+            settings,
+            config_path,
+        })
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn kb(&self) -> &KnowledgeBase {
+        &self.kb
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Serves until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down.
+    pub async fn run_until_signalled(self) -> Result<ShutdownSummary, DaemonError> {
+        let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+        let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
+        // Only now: before these handlers exist, a SIGHUP would kill the process.
+        tracing::info!("campaignd ready");
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => { tracing::info!("SIGTERM received, shutting down"); break; }
+                _ = interrupt.recv() => { tracing::info!("SIGINT received, shutting down"); break; }
+                _ = hangup.recv() => {
+                    tracing::info!("SIGHUP received, reloading");
+                    if let Err(problems) = self.reload() {
+                        for problem in &problems.0 {
+                            tracing::error!(%problem, "reload rejected; the running configuration stays");
+                        }
+                    }
+                }
+            }
+        }
+        self.shutdown().await
+    }
+
+    /// Re-reads config and agent definitions. A configuration with any problem is rejected as a
+    /// whole; a valid one updates the running agents' mailbox bounds, timeouts and supervision.
+    /// Starting or stopping agents needs a restart, and says so.
+    pub fn reload(&self) -> Result<(), Problems> {
+        let fresh = Settings::load(self.config_path.as_deref())?;
+        for definition in fresh.enabled_agents() {
+            let spec = spec_of(definition);
+            match self.runtime.update_spec(spec) {
+                Ok(()) => tracing::info!(agent = %definition.name, "agent definition reloaded"),
+                Err(err) => {
+                    tracing::warn!(agent = %definition.name, %err, "agent definition not applied; a restart applies it")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Drains the runtime, then commits and flushes the knowledge base, within the configured bound.
+    pub async fn shutdown(self) -> Result<ShutdownSummary, DaemonError> {
+        let bound = Duration::from_secs(self.settings.config.daemon.shutdown_timeout_secs);
+        let report = self.runtime.shutdown(bound).await;
+        match tokio::time::timeout(bound.max(Duration::from_secs(1)), self.kb.shutdown()).await {
+            Ok(result) => result?,
+            Err(_) => tracing::error!(
+                "the knowledge base did not finish flushing within the shutdown bound"
+            ),
+        }
+        tracing::info!(
+            drained = report.drained,
+            abandoned = report.abandoned,
+            "campaignd stopped"
+        );
+        Ok(ShutdownSummary {
+            drained: report.drained,
+            abandoned: report.abandoned,
+        })
+    }
+}
+
+fn kb_options(settings: &Settings, data_dir: &Path) -> KbOptions {
+    let kb = &settings.config.kb;
+    KbOptions {
+        path: data_dir.join("kb"),
+        durability: match kb.durability {
+            Durability::None => crate::kb::Durability::None,
+            Durability::Process => crate::kb::Durability::Process,
+            Durability::Power => crate::kb::Durability::Power,
+        },
+        batch_max: kb.batch_max,
+        queue_capacity: kb.queue_capacity,
+        max_record_bytes: kb.max_record_bytes,
+        cache_capacity_bytes: kb.cache_capacity_bytes,
+    }
+}
+
+fn clock(settings: &Settings) -> Result<Clock, DaemonError> {
+    let clock = &settings.config.clock;
+    let start = clock.start.unwrap_or_else(chrono::Utc::now);
+    match clock.mode {
+        ClockMode::Real => Ok(Clock::real()),
+        ClockMode::Manual => Ok(Clock::manual(start)),
+        ClockMode::Accelerated => {
+            Clock::accelerated(start, clock.factor).map_err(|e| DaemonError::Clock(e.to_string()))
+        }
+    }
+}
+
+/// The runtime's view of the enabled definitions this binary can run. A definition without an
+/// implementation is reported, not started, so one missing agent does not keep the rest down.
+fn agent_specs(settings: &Settings, registry: &Registry) -> Vec<AgentSpec> {
+    settings
+        .enabled_agents()
+        .filter(|definition| {
+            let known = registry.contains(&definition.name);
+            if !known {
+                tracing::warn!(agent = %definition.name, file = %definition.file, "no agent of this name is built into this binary; not started");
+            }
+            known
+        })
+        .map(spec_of)
+        .collect()
+}
+
+fn spec_of(definition: &AgentDefinition) -> AgentSpec {
+    let s = definition.supervision;
+    AgentSpec {
+        name: definition.name.clone(),
+        mailbox: definition.mailbox,
+        subscribe: definition.subscribe.clone(),
+        request_timeout: definition.request_timeout,
+        supervision: SupervisionPolicy {
+            max_restarts: s.max_restarts,
+            within: s.within,
+            backoff_initial: s.backoff_initial,
+            backoff_max: s.backoff_max,
+        },
+    }
+}

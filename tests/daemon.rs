@@ -1,0 +1,252 @@
+//! The daemon as an operator runs it: started from settings on a real data directory, stopped with
+//! SIGTERM or SIGINT. In-flight work drains, every decision it acknowledged is on disk after the
+//! knowledge base reopens, and the process exits 0 within its bound.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use campaignd::daemon::Daemon;
+use campaignd::kb::{Decision, DecisionId, KbOptions, KnowledgeBase, SCHEMA_VERSION, Scope};
+use campaignd::protocol::{Envelope, Payload};
+use campaignd::runtime::{
+    Agent, AgentError, Context, HandleRequest, Registry, Request, Routes, StartContext,
+};
+use campaignd::settings::{EnvOverrides, Settings};
+use serde::{Deserialize, Serialize};
+
+/// Records one decision per request, slowly, so that a shutdown finds requests in flight.
+struct Recorder {
+    kb: Arc<KnowledgeBase>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Note {
+    n: usize,
+}
+
+impl Payload for Note {
+    const ACTION: &'static str = "note";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Noted {
+    decision: DecisionId,
+}
+
+impl Payload for Noted {
+    const ACTION: &'static str = "noted";
+}
+
+impl Request for Note {
+    type Response = Noted;
+}
+
+impl Agent for Recorder {
+    async fn start(ctx: StartContext) -> Result<Self, AgentError> {
+        Ok(Recorder {
+            kb: ctx.services.require::<KnowledgeBase>()?,
+        })
+    }
+
+    fn routes(routes: &mut Routes<Self>) {
+        routes.request::<Note>();
+    }
+}
+
+impl HandleRequest<Note> for Recorder {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<Note>,
+    ) -> Result<Noted, AgentError> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let decision = Decision {
+            id: DecisionId::new(),
+            schema_version: SCHEMA_VERSION,
+            agent: ctx.agent().clone(),
+            tenant: "acme".into(),
+            campaign: Some("spring".into()),
+            correlation_id: ctx.correlation_id(),
+            causation_id: Some(ctx.message_id()),
+            kind: "note".into(),
+            inputs: serde_json::json!({ "n": request.payload.n }),
+            alternatives: Vec::new(),
+            choice: serde_json::json!("noted"),
+            reason: "the test asked".into(),
+            confidence: 1.0,
+            decided_at: ctx.now(),
+        };
+        let id = self
+            .kb
+            .record_decision(&decision)
+            .await
+            .map_err(AgentError::msg)?;
+        Ok(Noted { decision: id })
+    }
+}
+
+fn write(base: &Path, relative: &str, text: &str) {
+    let path = base.join(relative);
+    std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create folder");
+    std::fs::write(path, text).expect("write file");
+}
+
+/// A deployment in `base` with one agent, `recorder`, and its data under `base/data`.
+fn deployment(base: &Path) {
+    let data = base.join("data");
+    write(
+        base,
+        "config/campaignd.toml",
+        &format!(
+            "[daemon]\ndata_dir = {:?}\nshutdown_timeout_secs = 10\n\n[runtime]\ncommand_senders = []\n",
+            data.display().to_string()
+        ),
+    );
+    write(
+        base,
+        "agents/recorder.toml",
+        "[agent]\nmailbox = 4096\nrequest_timeout_ms = 10000\n",
+    );
+    std::fs::create_dir_all(base.join("config/campaigns")).expect("campaigns folder");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_in_flight_requests_and_keeps_every_acknowledged_decision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    deployment(dir.path());
+    let settings =
+        Settings::load_from(dir.path(), None, EnvOverrides::new()).expect("valid settings");
+    let registry = Registry::new().with::<Recorder>("recorder");
+    let daemon = Daemon::start(settings, None, registry)
+        .await
+        .expect("daemon starts");
+
+    let client = daemon
+        .runtime()
+        .operator("test")
+        .with_tenant("acme")
+        .with_campaign("spring");
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut requests = Vec::new();
+    for n in 0..200 {
+        let client = client.clone();
+        let answered = Arc::clone(&answered);
+        requests.push(tokio::spawn(async move {
+            let result = client.request("recorder", Note { n }).await;
+            if result.is_ok() {
+                answered.fetch_add(1, Ordering::SeqCst);
+            }
+            result
+        }));
+    }
+    // Let the requests be admitted, then stop while most are still queued behind the slow handler.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let summary = daemon.shutdown().await.expect("clean shutdown");
+    assert!(summary.drained, "{summary:?}");
+
+    let mut acknowledged = Vec::new();
+    for request in requests {
+        match request.await.expect("task") {
+            Ok(noted) => acknowledged.push(noted.decision),
+            Err(err) => panic!("an admitted request was not answered: {err}"),
+        }
+    }
+    assert_eq!(answered.load(Ordering::SeqCst), 200);
+    // The client holds the runtime's shared services, the knowledge base among them.
+    drop(client);
+
+    let kb = KnowledgeBase::open(&KbOptions::at(dir.path().join("data/kb"))).expect("reopen");
+    for id in acknowledged {
+        assert!(
+            kb.decision(&Scope::tenant("acme"), id)
+                .expect("read")
+                .is_some(),
+            "decision {id} lost"
+        );
+    }
+}
+
+/// Starts the real binary in `base` and waits (bounded) for its "ready" line.
+fn start_binary(base: &Path) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_campaignd"))
+        .args(["run", "--log-format", "json"])
+        .current_dir(base)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start campaignd");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) if line.contains("campaignd ready") => {
+                let parsed: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+                assert_eq!(parsed["fields"]["message"], "campaignd ready");
+                break;
+            }
+            Ok(_) => continue,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("campaignd did not report ready within 30 s");
+            }
+        }
+    }
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in rx {});
+    child
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+fn wait_bounded(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("campaignd did not exit within {bound:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_binary_exits_zero_on_sigterm_and_sigint_and_reloads_on_sighup() {
+    for name in ["TERM", "INT"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = start_binary(dir.path());
+        signal(&child, "HUP");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "SIGHUP must not stop the daemon"
+        );
+        signal(&child, name);
+        let status = wait_bounded(&mut child, Duration::from_secs(20));
+        assert!(status.success(), "SIG{name}: {status:?}");
+        assert!(
+            dir.path().join("data/kb").is_dir(),
+            "the embedded defaults keep data under ./data"
+        );
+    }
+}
