@@ -337,12 +337,36 @@ fn with_env(text: &str, env: &EnvOverrides) -> Result<Config, Vec<Problem>> {
         .source(Some(
             env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         ));
-    config::Config::builder()
+    let layered = config::Config::builder()
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .add_source(environment)
         .build()
-        .and_then(|layered| layered.try_deserialize::<Config>())
-        .map_err(|error| vec![env_problem(&error, env)])
+        .map_err(|error| vec![env_problem(&error, env)])?;
+    // The config crate only layers. Deserializing its result through toml once more gives the
+    // overrides the same checks and the same wording as the file's own keys.
+    let merged = layered
+        .clone()
+        .try_deserialize::<toml::Table>()
+        .ok()
+        .and_then(|table| toml::to_string(&table).ok());
+    match merged {
+        Some(merged) => toml::from_str::<Config>(&merged).map_err(|error| {
+            let found = problem::deserialize_problem("environment", &merged, &error);
+            // Lines and columns would point into the merged text, which nobody wrote.
+            let message = match found.message.rfind(" (line ") {
+                Some(at) => found.message[..at].to_owned(),
+                None => found.message.clone(),
+            };
+            let key = match env_var_for(&found.key, env) {
+                Some(variable) => format!("{variable} ({})", found.key),
+                None => found.key,
+            };
+            vec![Problem::new("environment", key, message)]
+        }),
+        None => layered
+            .try_deserialize::<Config>()
+            .map_err(|error| vec![env_problem(&error, env)]),
+    }
 }
 
 /// The file was valid alone, so an error after layering comes from an override: name its variable.
@@ -589,6 +613,12 @@ mod tests {
 
         let problems = load_text("", &[("CAMPAIGND__LOG__FORMATT", "json")]).unwrap_err();
         assert_eq!(problems[0].key, "CAMPAIGND__LOG__FORMATT (log.formatt)");
+
+        let problems = load_text("", &[("CAMPAIGND__LOG__FORMAT", "xml")]).unwrap_err();
+        assert_eq!(
+            problems[0].to_string(),
+            "environment: CAMPAIGND__LOG__FORMAT (log.format): unknown value `xml`, expected `pretty` or `json`"
+        );
 
         let problems = load_text("", &[("CAMPAIGND__CLOCK__FACTOR", "0")]).unwrap_err();
         assert_eq!(problems[0].key, "CAMPAIGND__CLOCK__FACTOR (clock.factor)");
