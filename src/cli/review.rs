@@ -1,10 +1,299 @@
-//! `campaignd review`.
+//! `campaignd review`: reviews one message for compliance and prints the verdict as JSON.
+//!
+//! A thin layer over `domain::compliance`: it turns flags into a review request, loads the playbook
+//! (the embedded one unless `--playbook` names a file) and maps the verdict to an exit code:
+//! 0 approved, 1 not approved, 2 bad input (clap's own errors exit 2 too). It never reads the
+//! clock: the send time is a required flag, so a review can be replayed exactly.
 
+use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args, Debug)]
-pub struct ReviewArgs {}
+use anyhow::Context;
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
 
-pub fn execute(_args: ReviewArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("campaignd review is not built yet")
+use campaignd::domain::compliance::{
+    Claim, CompliancePlaybook, ConsentRecord, Jurisdiction, Message, MessageChannel, ReviewRequest,
+    Sender, Verdict, apply_fixes,
+};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Example:\n  campaignd review --jurisdiction KR --channel sms \\\n    \
+    --at 2026-11-23T22:30:00+09:00 --commercial --sender ABC마트 --opt-out-number 080-123-4567 \\\n    \
+    --consent-granted 2026-01-10 --consent-source web_form --text '[광고]ABC마트 봄세일'"
+)]
+pub struct ReviewArgs {
+    /// The message text; read from stdin when absent.
+    #[arg(long)]
+    text: Option<String>,
+    /// The email subject.
+    #[arg(long)]
+    subject: Option<String>,
+    /// sms, lms, mms, push, messenger, email, social, search, display or call.
+    #[arg(long)]
+    channel: MessageChannel,
+    /// A jurisdiction whose rules apply: KR, US or EU (repeat for several).
+    #[arg(long = "jurisdiction", required = true)]
+    jurisdictions: Vec<Jurisdiction>,
+    /// When the message would be sent, RFC 3339 with its offset (2026-11-23T22:30:00+09:00).
+    #[arg(long, value_parser = parse_rfc3339)]
+    at: DateTime<FixedOffset>,
+    /// The recipient's IANA time zone (America/New_York), for local-time rules.
+    #[arg(long, value_parser = parse_tz)]
+    recipient_tz: Option<Tz>,
+    /// The message is an advertisement.
+    #[arg(long)]
+    commercial: bool,
+    /// The message is a paid endorsement.
+    #[arg(long)]
+    endorsement: bool,
+    /// The product category (general, health_food, …).
+    #[arg(long)]
+    category: Option<String>,
+    #[command(flatten)]
+    sender: Box<SenderArgs>,
+    #[command(flatten)]
+    consent: Box<ConsentArgs>,
+    /// A JSON file with the brand's claims registry: a list of
+    /// {claim, evidence_id, source, period_from, period_to}.
+    #[arg(long)]
+    claims: Option<PathBuf>,
+    /// An agent file with a [playbook] table; the embedded agents/compliance.toml when absent.
+    #[arg(long)]
+    playbook: Option<PathBuf>,
+    /// Also apply the mechanical fixes, review the result and print both; the exit code is then
+    /// the fixed message's.
+    #[arg(long)]
+    fix: bool,
+}
+
+/// Who sends the message. Boxed in [`ReviewArgs`] so the command enum stays small.
+#[derive(clap::Args, Debug)]
+struct SenderArgs {
+    /// The sender's business name.
+    #[arg(long)]
+    sender: Option<String>,
+    /// The sender's contact (a phone number or address).
+    #[arg(long)]
+    sender_contact: Option<String>,
+    /// The number the message is sent from.
+    #[arg(long)]
+    callback: Option<String>,
+    /// The sender's free opt-out number (080-…), used by the opt-out fix.
+    #[arg(long)]
+    opt_out_number: Option<String>,
+    /// The sender's postal address (United States commercial email).
+    #[arg(long)]
+    postal_address: Option<String>,
+}
+
+/// The consent on record for the recipient; none when no consent flag is given.
+#[derive(clap::Args, Debug)]
+struct ConsentArgs {
+    /// When consent was granted (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_parser = parse_date)]
+    consent_granted: Option<DateTime<Utc>>,
+    /// The recipient gave separate consent to advertising at night.
+    #[arg(long)]
+    night_consent: bool,
+    /// When consent was withdrawn (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_parser = parse_date)]
+    consent_withdrawn: Option<DateTime<Utc>>,
+    /// How consent was given (web_form, paper, os_push_permission, pre_ticked, …).
+    #[arg(long)]
+    consent_source: Option<String>,
+    /// When consent was last re-confirmed (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_parser = parse_date)]
+    consent_reconfirmed: Option<DateTime<Utc>>,
+    /// What consent was given for.
+    #[arg(long, default_value = "marketing")]
+    consent_purpose: String,
+    /// The channel consent was given for; the message's channel when absent.
+    #[arg(long)]
+    consent_channel: Option<MessageChannel>,
+    /// A hash of the consent text shown.
+    #[arg(long)]
+    consent_text_hash: Option<String>,
+    /// The last transaction for the same kind of goods (YYYY-MM-DD or RFC 3339).
+    #[arg(long, value_parser = parse_date)]
+    existing_transaction: Option<DateTime<Utc>>,
+}
+
+fn parse_rfc3339(value: &str) -> Result<DateTime<FixedOffset>, String> {
+    DateTime::parse_from_rfc3339(value.trim()).map_err(|e| {
+        format!("{e}; expected RFC 3339 with an offset, like 2026-11-23T22:30:00+09:00")
+    })
+}
+
+fn parse_tz(value: &str) -> Result<Tz, String> {
+    value
+        .trim()
+        .parse::<Tz>()
+        .map_err(|_| "not an IANA time zone name, like Asia/Seoul or America/New_York".to_owned())
+}
+
+fn parse_date(value: &str) -> Result<DateTime<Utc>, String> {
+    let value = value.trim();
+    if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    DateTime::parse_from_rfc3339(value)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| "expected a date (2026-01-10) or an RFC 3339 time".to_owned())
+}
+
+fn load_playbook(path: Option<&PathBuf>) -> anyhow::Result<CompliancePlaybook> {
+    match path {
+        None => CompliancePlaybook::embedded().context("the embedded compliance playbook"),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--playbook: cannot read {}", path.display()))?;
+            CompliancePlaybook::from_toml_str(&text)
+                .with_context(|| format!("--playbook: {}", path.display()))
+        }
+    }
+}
+
+fn load_claims(path: Option<&PathBuf>) -> anyhow::Result<Vec<Claim>> {
+    let Some(path) = path else {
+        return Ok(Vec::new());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--claims: cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "--claims: {} is not a JSON list of {{claim, evidence_id, source, period_from, period_to}}",
+            path.display()
+        )
+    })
+}
+
+fn read_text(text: Option<String>) -> anyhow::Result<String> {
+    if let Some(text) = text {
+        return Ok(text);
+    }
+    let mut input = String::new();
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("no --text given and stdin could not be read as UTF-8")?;
+    // A shell pipeline ends the text with a newline that is not part of the message.
+    let trimmed = input.strip_suffix('\n').unwrap_or(&input);
+    Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned())
+}
+
+fn consent(args: &ConsentArgs, channel: MessageChannel) -> Option<ConsentRecord> {
+    let any = args.consent_granted.is_some()
+        || args.consent_withdrawn.is_some()
+        || args.consent_reconfirmed.is_some()
+        || args.consent_source.is_some()
+        || args.consent_text_hash.is_some()
+        || args.existing_transaction.is_some()
+        || args.night_consent;
+    any.then(|| ConsentRecord {
+        subject: "cli".to_owned(),
+        channel: args.consent_channel.unwrap_or(channel),
+        purpose: args.consent_purpose.clone(),
+        granted_at: args.consent_granted,
+        source: args.consent_source.clone(),
+        text_hash: args.consent_text_hash.clone(),
+        night_consent: args.night_consent,
+        withdrawn_at: args.consent_withdrawn,
+        last_reconfirmed_at: args.consent_reconfirmed,
+        jurisdiction: None,
+        existing_transaction_at: args.existing_transaction,
+    })
+}
+
+pub fn execute(args: ReviewArgs) -> anyhow::Result<ExitCode> {
+    let playbook = load_playbook(args.playbook.as_ref())?;
+    let claims = load_claims(args.claims.as_ref())?;
+    let consent = consent(&args.consent, args.channel);
+    let sender = *args.sender;
+    let text = read_text(args.text)?;
+    let request = ReviewRequest {
+        message: Message {
+            channel: args.channel,
+            text,
+            subject: args.subject,
+            commercial: args.commercial,
+            endorsement: args.endorsement,
+            product_category: args.category,
+            sender: Sender {
+                business_name: sender.sender,
+                contact: sender.sender_contact,
+                opt_out_number: sender.opt_out_number,
+                postal_address: sender.postal_address,
+            },
+            callback_number: sender.callback,
+        },
+        send_at: args.at,
+        recipient_tz: args.recipient_tz,
+        consent,
+        claims,
+        jurisdictions: args.jurisdictions,
+    };
+    let verdict = playbook.review(&request);
+    if !args.fix {
+        print_json(&verdict)?;
+        return Ok(exit_code(verdict.approved));
+    }
+    let fixed = apply_fixes(&request.message, &verdict.findings);
+    let mut again = request.clone();
+    again.message = fixed.message.clone();
+    if let Some(later) = fixed.send_at {
+        again.send_at = later;
+    }
+    let after = playbook.review(&again);
+    let approved = after.approved;
+    let output = FixOutput {
+        verdict,
+        fixed: FixedOutput {
+            text: fixed.message.text,
+            subject: fixed.message.subject,
+            send_at: again.send_at,
+            verdict: after,
+        },
+    };
+    print_json(&output)?;
+    Ok(exit_code(approved))
+}
+
+/// Prints `value` as pretty JSON. A reader that went away (`| head`) is not an error worth a
+/// message; any other write failure is.
+fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing the verdict to stdout"),
+    }
+}
+
+fn exit_code(approved: bool) -> ExitCode {
+    if approved {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// What `--fix` prints: the verdict on the message as given, and on the message once fixed.
+#[derive(Serialize)]
+struct FixOutput {
+    verdict: Verdict,
+    fixed: FixedOutput,
+}
+
+#[derive(Serialize)]
+struct FixedOutput {
+    text: String,
+    subject: Option<String>,
+    send_at: DateTime<FixedOffset>,
+    verdict: Verdict,
 }

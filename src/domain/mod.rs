@@ -5,5 +5,6 @@
 //! argument), so that every rule and formula can be tested on its own and replayed exactly.
 
 pub mod campaign;
+pub mod compliance;
 pub mod optimization;
 pub mod strategy;

@@ -1,0 +1,43 @@
+//! Compliance: reviews one message against advertising and privacy law (Korea, the United States,
+//! the European Union) and answers a verdict with findings, a risk score and mechanical fixes.
+//!
+//! The rules' word lists, windows and jurisdictions live in the `[playbook]` table of
+//! `agents/compliance.toml` ([`CompliancePlaybook`]); the code holds only how each rule looks.
+//! Plain data and pure functions: no I/O and no clock (the send time is part of the request), so a
+//! verdict can be replayed exactly. It must never approve what it could not check.
+//!
+//! # Layout
+//!
+//! - [`message`]: what is reviewed: [`Message`], [`ReviewRequest`], channels, jurisdictions.
+//! - [`consent`]: the consent record and the opt-in, re-confirmation and GDPR rules.
+//! - [`claims`]: the brand's claims registry.
+//! - [`playbook`]: the rules' data, parsed and validated.
+//! - [`rules`]: the engine ([`review`]) and the text rules.
+//! - [`schedule`]: the time-of-day rules.
+//! - [`fix`]: mechanical fixes and [`apply_fixes`].
+//! - [`verdict`]: findings, severities, the risk score.
+
+pub mod claims;
+pub mod consent;
+pub mod fix;
+pub mod message;
+pub mod playbook;
+pub mod rules;
+pub mod schedule;
+mod text;
+pub mod verdict;
+
+pub use claims::Claim;
+pub use consent::ConsentRecord;
+pub use fix::{Fix, FixedMessage, apply_fixes};
+pub use message::{Jurisdiction, Message, MessageChannel, ReviewRequest, Sender};
+pub use playbook::{CompliancePlaybook, EMBEDDED_AGENT_FILE, PlaybookError};
+pub use rules::{RULE_IDS, review};
+pub use verdict::{Field, Finding, Severity, Verdict};
+
+impl CompliancePlaybook {
+    /// Reviews one message; see [`review`].
+    pub fn review(&self, request: &ReviewRequest) -> Verdict {
+        rules::review(self, request)
+    }
+}

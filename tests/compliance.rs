@@ -1,0 +1,948 @@
+//! The compliance rules engine against every example in DOMAIN.md, its playbook parsing, its
+//! mechanical fixes (including a property test over generated texts) and `campaignd review`
+//! run as a real binary.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use campaignd::domain::compliance::{
+    Claim, CompliancePlaybook, ConsentRecord, Field, Fix, Jurisdiction, Message, MessageChannel,
+    PlaybookError, ReviewRequest, Sender, Severity, Verdict, apply_fixes, review,
+};
+use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use proptest::prelude::*;
+
+fn playbook() -> CompliancePlaybook {
+    CompliancePlaybook::embedded().expect("the embedded playbook parses")
+}
+
+fn at(rfc3339: &str) -> DateTime<FixedOffset> {
+    DateTime::parse_from_rfc3339(rfc3339).expect("a valid RFC 3339 time")
+}
+
+fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 0, 0, 0)
+        .single()
+        .expect("a valid date")
+}
+
+/// Noon in Seoul on 2026-11-23.
+const NOON_SEOUL: &str = "2026-11-23T12:00:00+09:00";
+
+fn abc_sender() -> Sender {
+    Sender {
+        business_name: Some("ABC마트".to_owned()),
+        contact: None,
+        opt_out_number: Some("080-123-4567".to_owned()),
+        postal_address: None,
+    }
+}
+
+fn kr_sms(text: &str) -> Message {
+    let mut message = Message::advert(MessageChannel::Sms, text);
+    message.sender = abc_sender();
+    message
+}
+
+fn sms_consent() -> ConsentRecord {
+    let mut consent = ConsentRecord::new("customer-1", MessageChannel::Sms, "marketing");
+    consent.granted_at = Some(utc(2026, 1, 10));
+    consent.source = Some("web_form".to_owned());
+    consent.text_hash = Some("sha256:1f2e".to_owned());
+    consent
+}
+
+fn kr_request(message: Message, send_at: &str) -> ReviewRequest {
+    let mut request = ReviewRequest::new(message, at(send_at), vec![Jurisdiction::Kr]);
+    request.consent = Some(sms_consent());
+    request
+}
+
+fn rules_of(verdict: &Verdict) -> Vec<&str> {
+    verdict
+        .findings
+        .iter()
+        .map(|f| f.rule_id.as_str())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The playbook
+
+#[test]
+fn the_embedded_playbook_parses_and_reads_the_same_from_its_table() {
+    let from_file = playbook();
+    let document: toml::Table =
+        toml::from_str(campaignd::domain::compliance::EMBEDDED_AGENT_FILE).expect("valid TOML");
+    let table = document
+        .get("playbook")
+        .and_then(toml::Value::as_table)
+        .expect("a [playbook] table");
+    let from_table = CompliancePlaybook::from_table(table).expect("the table parses");
+    assert_eq!(from_file, from_table);
+    assert_eq!(from_file.rules.opt_in.existing_transaction_months, 6);
+    assert_eq!(from_file.rules.reconfirm.interval_months, 24);
+    assert!(!from_file.rules.night.email_exempt);
+}
+
+fn with_playbook_edit(from: &str, to: &str) -> Result<CompliancePlaybook, PlaybookError> {
+    let text = campaignd::domain::compliance::EMBEDDED_AGENT_FILE;
+    assert!(text.contains(from), "the playbook contains `{from}`");
+    CompliancePlaybook::from_toml_str(&text.replacen(from, to, 1))
+}
+
+#[test]
+fn a_misspelt_key_is_refused_with_its_name() {
+    let err = with_playbook_edit("email_exempt = false", "email_exmept = false")
+        .expect_err("an unknown key is refused")
+        .to_string();
+    assert!(err.contains("email_exmept"), "{err}");
+}
+
+#[test]
+fn a_bad_value_is_refused_naming_the_key() {
+    let err = with_playbook_edit("quiet_start = \"21:00\"", "quiet_start = \"25:00\"")
+        .expect_err("25:00 is no time")
+        .to_string();
+    assert!(
+        err.contains("25:00") && err.contains("quiet_start"),
+        "{err}"
+    );
+
+    let err = with_playbook_edit("cap = 99", "cap = 100")
+        .expect_err("a cap of 100 would read as blocked")
+        .to_string();
+    assert!(err.contains("playbook.risk.cap"), "{err}");
+
+    let err = with_playbook_edit(
+        "free_number_prefixes = [\"080\"]",
+        "free_number_prefixes = [\"\"]",
+    )
+    .expect_err("an empty prefix makes every number free")
+    .to_string();
+    assert!(
+        err.contains("playbook.rules.KR-OPTOUT.free_number_prefixes[0]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_rule_or_playbook_is_an_error() {
+    let err =
+        CompliancePlaybook::from_toml_str("[agent]\nenabled = true\n").expect_err("no playbook");
+    assert!(matches!(err, PlaybookError::Missing), "{err}");
+    let err = with_playbook_edit(
+        "[playbook.rules.KR-RECONFIRM]",
+        "[playbook.rules.KR-RECONFIRMED]",
+    )
+    .expect_err("a rule table is missing and an unknown one is there")
+    .to_string();
+    assert!(err.contains("KR-RECONFIRMED"), "{err}");
+}
+
+#[test]
+fn the_playbook_changes_behaviour_without_recompiling() {
+    let exempt = with_playbook_edit("email_exempt = false", "email_exempt = true").expect("valid");
+    let mut email = Message::advert(
+        MessageChannel::Email,
+        "ABC마트 봄세일 무료거부 080-123-4567",
+    );
+    email.subject = Some("(광고) 봄세일".to_owned());
+    email.sender = abc_sender();
+    let mut request = kr_request(email, "2026-11-23T13:30:00Z");
+    if let Some(c) = request.consent.as_mut() {
+        c.channel = MessageChannel::Email;
+    }
+    assert!(review(&playbook(), &request).has_finding("KR-NIGHT"));
+    assert!(!review(&exempt, &request).has_finding("KR-NIGHT"));
+
+    let off = with_playbook_edit(
+        "[playbook.rules.KR-SUPERLATIVE]\n",
+        "[playbook.rules.KR-SUPERLATIVE]\nenabled = false\n",
+    )
+    .expect("valid");
+    let request = kr_request(
+        kr_sms("(광고)ABC마트 최고의 봄세일 무료거부 0801234567"),
+        NOON_SEOUL,
+    );
+    assert!(review(&playbook(), &request).has_finding("KR-SUPERLATIVE"));
+    assert!(!review(&off, &request).has_finding("KR-SUPERLATIVE"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Korea: label, sender, opt-out
+
+#[test]
+fn the_domain_example_sms_is_approved() {
+    let request = kr_request(
+        kr_sms("(광고)ABC마트 봄세일 최대30% 할인! 무료거부 0801234567"),
+        NOON_SEOUL,
+    );
+    let verdict = review(&playbook(), &request);
+    assert!(verdict.approved, "{verdict:#?}");
+    assert_eq!(verdict.risk, 0);
+    assert!(verdict.findings.is_empty());
+}
+
+#[test]
+fn a_wrong_label_fails_and_the_exact_label_passes() {
+    for wrong in [
+        "[광고]ABC마트 봄세일",
+        "(광 고)ABC마트 봄세일",
+        "(광.고)ABC마트 봄세일",
+        "ABC마트 봄세일",
+    ] {
+        let verdict = review(&playbook(), &kr_request(kr_sms(wrong), NOON_SEOUL));
+        let label = verdict.findings_of("KR-AD-LABEL").next();
+        assert!(
+            label.is_some_and(|f| f.severity == Severity::Block),
+            "{wrong}: {verdict:#?}"
+        );
+        assert!(!verdict.approved);
+        assert_eq!(verdict.risk, 100);
+    }
+    let good = review(
+        &playbook(),
+        &kr_request(kr_sms("(광고)ABC마트 봄세일"), NOON_SEOUL),
+    );
+    assert!(!good.has_finding("KR-AD-LABEL"), "{good:#?}");
+}
+
+#[test]
+fn the_label_finding_spans_the_wrong_label_and_the_fix_replaces_it() {
+    let message = kr_sms("[광고]ABC마트 봄세일 무료거부 0801234567");
+    let verdict = review(&playbook(), &kr_request(message.clone(), NOON_SEOUL));
+    let finding = verdict
+        .findings_of("KR-AD-LABEL")
+        .next()
+        .expect("a label finding");
+    assert_eq!(finding.span, Some((0, "[광고]".len())));
+    let fixed = apply_fixes(&message, &verdict.findings);
+    assert_eq!(
+        fixed.message.text,
+        "(광고)ABC마트 봄세일 무료거부 0801234567"
+    );
+}
+
+#[test]
+fn an_advertising_email_carries_the_label_in_its_subject() {
+    let mut email = Message::advert(
+        MessageChannel::Email,
+        "ABC마트 봄세일 무료거부 080-123-4567",
+    );
+    email.sender = abc_sender();
+    email.subject = Some("[광고] 봄세일".to_owned());
+    let mut request = kr_request(email, NOON_SEOUL);
+    if let Some(c) = request.consent.as_mut() {
+        c.channel = MessageChannel::Email;
+    }
+    let verdict = review(&playbook(), &request);
+    let finding = verdict
+        .findings_of("KR-AD-LABEL")
+        .next()
+        .expect("a label finding");
+    assert_eq!(finding.field, Field::Subject);
+    let fixed = apply_fixes(&request.message, &verdict.findings);
+    assert_eq!(fixed.message.subject.as_deref(), Some("(광고) 봄세일"));
+    request.message = fixed.message;
+    assert!(review(&playbook(), &request).approved);
+}
+
+#[test]
+fn the_sender_follows_the_label_with_its_contact_unless_it_is_the_callback() {
+    let pb = playbook();
+    let missing = review(
+        &pb,
+        &kr_request(kr_sms("(광고)봄세일 무료거부 0801234567"), NOON_SEOUL),
+    );
+    assert!(missing.has_finding("KR-SENDER"));
+
+    let bracketed = review(
+        &pb,
+        &kr_request(
+            kr_sms("(광고)[ABC마트] 봄세일 무료거부 0801234567"),
+            NOON_SEOUL,
+        ),
+    );
+    assert!(!bracketed.has_finding("KR-SENDER"), "{bracketed:#?}");
+
+    let mut message = kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567");
+    message.sender.contact = Some("02-555-1234".to_owned());
+    let no_contact = review(&pb, &kr_request(message.clone(), NOON_SEOUL));
+    assert!(no_contact.has_finding("KR-SENDER"));
+    message.callback_number = Some("0255512 34".to_owned());
+    let callback = review(&pb, &kr_request(message, NOON_SEOUL));
+    assert!(!callback.has_finding("KR-SENDER"), "{callback:#?}");
+
+    let mut unknown = kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567");
+    unknown.sender.business_name = None;
+    let verdict = review(&pb, &kr_request(unknown, NOON_SEOUL));
+    let finding = verdict
+        .findings_of("KR-SENDER")
+        .next()
+        .expect("fails closed");
+    assert!(finding.fix.is_none() && finding.is_blocking());
+}
+
+#[test]
+fn the_opt_out_is_free_and_at_the_end() {
+    let pb = playbook();
+    let check =
+        |text: &str| review(&pb, &kr_request(kr_sms(text), NOON_SEOUL)).has_finding("KR-OPTOUT");
+    assert!(!check("(광고)ABC마트 봄세일 무료거부 080-123-4567"));
+    assert!(!check("(광고)ABC마트 봄세일 무료수신거부"));
+    assert!(
+        check("(광고)ABC마트 봄세일 무료거부 02-123-4567"),
+        "a paid number fails"
+    );
+    assert!(
+        check("(광고)ABC마트 봄세일 수신거부 080-123-4567"),
+        "not said to be free"
+    );
+    assert!(check("(광고)ABC마트 봄세일"), "missing");
+    assert!(
+        check(
+            "(광고)ABC마트 무료거부 0801234567 봄세일 최대30% 할인! 오늘 하루만, 전 품목 특가로 모십니다"
+        ),
+        "not at the end"
+    );
+}
+
+#[test]
+fn a_paid_opt_out_is_replaced_by_the_free_one() {
+    let message = kr_sms("(광고)ABC마트 봄세일 수신거부 02-123-4567");
+    let verdict = review(&playbook(), &kr_request(message.clone(), NOON_SEOUL));
+    let fixed = apply_fixes(&message, &verdict.findings);
+    assert_eq!(
+        fixed.message.text,
+        "(광고)ABC마트 봄세일 무료거부 080-123-4567"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Korea: night, opt-in, re-confirmation
+
+#[test]
+fn a_send_at_2230_seoul_needs_night_consent() {
+    let message = kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567");
+    // 2026-11-23T13:30Z is 22:30 in Seoul.
+    let request = kr_request(message, "2026-11-23T13:30:00Z");
+    let verdict = review(&playbook(), &request);
+    let night = verdict
+        .findings_of("KR-NIGHT")
+        .next()
+        .expect("a night finding");
+    assert!(night.message.contains("22:30"), "{}", night.message);
+    assert_eq!(
+        night.fix,
+        Some(Fix::Reschedule {
+            to: at("2026-11-23T23:00:00Z")
+        })
+    );
+    assert!(!verdict.approved);
+
+    let fixed = apply_fixes(&request.message, &verdict.findings);
+    assert_eq!(fixed.send_at, Some(at("2026-11-23T23:00:00+00:00")));
+    let mut later = request.clone();
+    later.send_at = fixed.send_at.expect("rescheduled");
+    assert!(review(&playbook(), &later).approved);
+
+    let mut consented = request;
+    if let Some(c) = consented.consent.as_mut() {
+        c.night_consent = true;
+    }
+    assert!(review(&playbook(), &consented).approved);
+}
+
+#[test]
+fn the_night_window_edges() {
+    let message = kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567");
+    let night =
+        |t: &str| review(&playbook(), &kr_request(message.clone(), t)).has_finding("KR-NIGHT");
+    assert!(night("2026-11-23T21:00:00+09:00"));
+    assert!(night("2026-11-24T07:59:59+09:00"));
+    assert!(!night("2026-11-24T08:00:00+09:00"));
+    assert!(!night("2026-11-23T20:59:59+09:00"));
+}
+
+#[test]
+fn opt_in_consent_is_required_and_a_withdrawal_always_wins() {
+    let pb = playbook();
+    let message = kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567");
+    let mut request = kr_request(message, NOON_SEOUL);
+    assert!(review(&pb, &request).approved);
+
+    request.consent = None;
+    assert!(review(&pb, &request).has_finding("KR-OPTIN"));
+
+    let mut withdrawn = sms_consent();
+    withdrawn.withdrawn_at = Some(utc(2026, 11, 1));
+    withdrawn.existing_transaction_at = Some(utc(2026, 10, 1));
+    request.consent = Some(withdrawn);
+    let verdict = review(&pb, &request);
+    assert!(
+        verdict.has_finding("KR-OPTIN") && !verdict.approved,
+        "{verdict:#?}"
+    );
+
+    // A withdrawal after the send time does not reach back.
+    let mut later = sms_consent();
+    later.withdrawn_at = Some(utc(2026, 12, 1));
+    request.consent = Some(later);
+    assert!(review(&pb, &request).approved);
+}
+
+#[test]
+fn os_push_permission_is_not_advertising_consent() {
+    let mut push = Message::advert(MessageChannel::Push, "(광고)ABC마트 봄세일 무료수신거부");
+    push.sender = abc_sender();
+    let mut request = ReviewRequest::new(push, at(NOON_SEOUL), vec![Jurisdiction::Kr]);
+    let mut consent = ConsentRecord::new("device-9", MessageChannel::Push, "marketing");
+    consent.granted_at = Some(utc(2026, 3, 1));
+    consent.source = Some("os_push_permission".to_owned());
+    request.consent = Some(consent.clone());
+    let verdict = review(&playbook(), &request);
+    let finding = verdict.findings_of("KR-OPTIN").next().expect("not consent");
+    assert!(finding.message.contains("os_push_permission"));
+
+    consent.source = Some("in_app_opt_in".to_owned());
+    request.consent = Some(consent);
+    assert!(review(&playbook(), &request).approved);
+}
+
+#[test]
+fn an_existing_transaction_within_six_months_stands_in_for_consent() {
+    let pb = playbook();
+    let mut request = kr_request(
+        kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567"),
+        NOON_SEOUL,
+    );
+    let mut record = ConsentRecord::new("customer-2", MessageChannel::Sms, "marketing");
+    record.existing_transaction_at = Some(utc(2026, 6, 1));
+    request.consent = Some(record.clone());
+    assert!(review(&pb, &request).approved);
+
+    record.existing_transaction_at = Some(utc(2026, 5, 22));
+    request.consent = Some(record);
+    let verdict = review(&pb, &request);
+    let finding = verdict.findings_of("KR-OPTIN").next().expect("too old");
+    assert!(finding.message.contains("6 months"), "{}", finding.message);
+}
+
+#[test]
+fn consent_on_another_channel_does_not_count_but_texts_share_one() {
+    let pb = playbook();
+    let mut request = kr_request(
+        kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567"),
+        NOON_SEOUL,
+    );
+    request.message.channel = MessageChannel::Lms;
+    assert!(review(&pb, &request).approved);
+    if let Some(c) = request.consent.as_mut() {
+        c.channel = MessageChannel::Email;
+    }
+    assert!(review(&pb, &request).has_finding("KR-OPTIN"));
+}
+
+#[test]
+fn consent_older_than_two_years_blocks_unless_reconfirmed() {
+    let pb = playbook();
+    let mut request = kr_request(
+        kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567"),
+        NOON_SEOUL,
+    );
+    let mut old = sms_consent();
+    old.granted_at = Some(utc(2024, 11, 22));
+    request.consent = Some(old.clone());
+    let verdict = review(&pb, &request);
+    assert!(
+        verdict.has_finding("KR-RECONFIRM") && !verdict.approved,
+        "{verdict:#?}"
+    );
+
+    old.last_reconfirmed_at = Some(utc(2025, 6, 1));
+    request.consent = Some(old.clone());
+    assert!(review(&pb, &request).approved);
+
+    old.last_reconfirmed_at = None;
+    old.granted_at = Some(utc(2024, 11, 24));
+    request.consent = Some(old);
+    assert!(!review(&pb, &request).has_finding("KR-RECONFIRM"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Claims and endorsements
+
+fn claim(wording: &str) -> Claim {
+    Claim {
+        claim: wording.to_owned(),
+        evidence_id: "EV-2025-14".to_owned(),
+        source: "Korea Consumer Survey".to_owned(),
+        period_from: NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
+        period_to: NaiveDate::from_ymd_opt(2025, 12, 31).expect("date"),
+    }
+}
+
+#[test]
+fn superlatives_need_a_claims_registry_entry() {
+    let pb = playbook();
+    let mut request = kr_request(
+        kr_sms("(광고)ABC마트 판매량 1위 운동화 무료거부 0801234567"),
+        NOON_SEOUL,
+    );
+    let verdict = review(&pb, &request);
+    let finding = verdict
+        .findings_of("KR-SUPERLATIVE")
+        .next()
+        .expect("a superlative");
+    assert_eq!(finding.severity, Severity::High);
+    let text = &request.message.text;
+    let start = text.find("1위").expect("in the text");
+    assert_eq!(finding.span, Some((start, start + "1위".len())));
+    assert!(
+        verdict.approved,
+        "a single high finding warns: {verdict:#?}"
+    );
+    assert_eq!(verdict.risk, 30);
+
+    request.claims = vec![claim("판매량 1위")];
+    assert!(!review(&pb, &request).has_finding("KR-SUPERLATIVE"));
+
+    let mut incomplete = claim("판매량 1위");
+    incomplete.source.clear();
+    request.claims = vec![incomplete];
+    assert!(review(&pb, &request).has_finding("KR-SUPERLATIVE"));
+
+    for word in ["최고", "최초", "유일", "No.1", "가장"] {
+        let text = format!("(광고)ABC마트 {word} 운동화 무료거부 0801234567");
+        let verdict = review(&pb, &kr_request(kr_sms(&text), NOON_SEOUL));
+        assert!(verdict.has_finding("KR-SUPERLATIVE"), "{word}");
+    }
+    let cap = review(
+        &pb,
+        &kr_request(
+            kr_sms("(광고)ABC마트 최대 30% 할인 무료거부 0801234567"),
+            NOON_SEOUL,
+        ),
+    );
+    assert!(
+        !cap.has_finding("KR-SUPERLATIVE"),
+        "`최대 30%` states a cap"
+    );
+}
+
+#[test]
+fn health_claims_are_high_and_block_for_health_food() {
+    let pb = playbook();
+    let mut request = kr_request(
+        kr_sms("(광고)ABC마트 홍삼 면역력 감기 예방 무료거부 0801234567"),
+        NOON_SEOUL,
+    );
+    let verdict = review(&pb, &request);
+    let finding = verdict
+        .findings_of("HEALTH-CLAIM")
+        .next()
+        .expect("a health claim");
+    assert_eq!(finding.severity, Severity::High);
+
+    request.message.product_category = Some("health_food".to_owned());
+    let verdict = review(&pb, &request);
+    assert!(verdict.findings_of("HEALTH-CLAIM").all(|f| f.is_blocking()));
+    assert!(!verdict.approved && verdict.risk == 100);
+
+    let mut us = Message::advert(
+        MessageChannel::Social,
+        "Guaranteed to cure your cold, risk-free",
+    );
+    us.product_category = Some("general".to_owned());
+    let verdict = review(
+        &pb,
+        &ReviewRequest::new(us, at(NOON_SEOUL), vec![Jurisdiction::Us]),
+    );
+    assert_eq!(
+        verdict.findings_of("HEALTH-CLAIM").count(),
+        3,
+        "{verdict:#?}"
+    );
+    assert!(
+        !verdict.approved,
+        "three high findings exceed the approval limit"
+    );
+    assert_eq!(verdict.risk, 90);
+}
+
+fn post(text: &str) -> Message {
+    let mut message = Message::advert(MessageChannel::Social, text);
+    message.commercial = false;
+    message.endorsement = true;
+    message
+}
+
+fn review_post(text: &str) -> Verdict {
+    review(
+        &playbook(),
+        &ReviewRequest::new(post(text), at(NOON_SEOUL), vec![Jurisdiction::Us]),
+    )
+}
+
+#[test]
+fn an_endorsement_discloses_at_the_start() {
+    let buried = review_post("Love it #tbt #ootd #ad");
+    assert!(!buried.approved);
+    let finding = buried.findings_of("ENDORSEMENT").next().expect("buried");
+    assert_eq!(finding.span, Some((19, 22)));
+
+    assert!(review_post("#ad Love it #tbt #ootd").approved);
+    assert!(review_post("#광고 너무 좋아요").approved);
+    assert!(review_post("유료광고 포함 너무 좋아요").approved);
+
+    let fixed = apply_fixes(&post("Love it #tbt #ootd #ad"), &buried.findings);
+    assert_eq!(fixed.message.text, "#ad Love it #tbt #ootd");
+}
+
+#[test]
+fn unclear_tags_do_not_disclose() {
+    for tag in ["#sp", "#spon", "#partner"] {
+        let verdict = review_post(&format!("{tag} Love it"));
+        assert!(!verdict.approved, "{tag} alone is no disclosure");
+        let fixed = apply_fixes(&post(&format!("{tag} Love it")), &verdict.findings);
+        let again = review_post(&fixed.message.text);
+        assert!(again.approved, "{}: {again:#?}", fixed.message.text);
+        assert_eq!(again.risk, 15, "the unclear tag still warns");
+    }
+    assert!(
+        review_post("#adventure time").has_finding("ENDORSEMENT"),
+        "#adventure is not #ad"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// United States and European Union
+
+fn us_email(text: &str, subject: &str) -> ReviewRequest {
+    let mut email = Message::advert(MessageChannel::Email, text);
+    email.subject = Some(subject.to_owned());
+    email.sender = Sender {
+        business_name: Some("ABC Mart".to_owned()),
+        contact: None,
+        opt_out_number: None,
+        postal_address: Some("1 Main St, Springfield, IL 62701".to_owned()),
+    };
+    ReviewRequest::new(email, at("2026-11-23T15:00:00Z"), vec![Jurisdiction::Us])
+}
+
+#[test]
+fn can_spam_requires_address_identification_opt_out_and_an_honest_subject() {
+    let pb = playbook();
+    let good = us_email(
+        "Advertisement. Spring sale at ABC Mart.\nABC Mart, 1 Main St,\n Springfield, IL 62701\nUnsubscribe: https://abc.example/u",
+        "Spring sale: 30% off",
+    );
+    let verdict = review(&pb, &good);
+    assert!(verdict.approved, "{verdict:#?}");
+
+    let bad = us_email("Spring sale at ABC Mart.", "RE: your order");
+    let verdict = review(&pb, &bad);
+    assert_eq!(verdict.findings_of("US-CANSPAM").count(), 4, "{verdict:#?}");
+    let subject = verdict
+        .findings_of("US-CANSPAM")
+        .find(|f| f.field == Field::Subject)
+        .expect("a deceptive subject");
+    assert_eq!(subject.span, Some((0, 3)));
+
+    // Opt-out on Friday 2026-11-06: honoured by Friday 2026-11-20, ten business days later.
+    let mut opted_out = good.clone();
+    let mut record = ConsentRecord::new("c-3", MessageChannel::Email, "marketing");
+    record.withdrawn_at = Some(utc(2026, 11, 6));
+    opted_out.consent = Some(record);
+    opted_out.send_at = at("2026-11-20T15:00:00Z");
+    assert!(!review(&pb, &opted_out).has_finding("US-CANSPAM"));
+    opted_out.send_at = at("2026-11-23T15:00:00Z");
+    assert!(review(&pb, &opted_out).has_finding("US-CANSPAM"));
+}
+
+#[test]
+fn tcpa_quiet_hours_are_in_the_recipients_local_time() {
+    let pb = playbook();
+    let sms = Message::advert(
+        MessageChannel::Sms,
+        "ABC Mart: spring sale. Reply STOP to opt out",
+    );
+    // 02:30Z on 2026-11-24 is 21:30 on the 23rd in New York.
+    let mut request = ReviewRequest::new(sms, at("2026-11-24T02:30:00Z"), vec![Jurisdiction::Us]);
+    let unknown = review(&pb, &request);
+    let finding = unknown
+        .findings_of("US-TCPA-QUIET")
+        .next()
+        .expect("no time zone");
+    assert_eq!(finding.field, Field::Recipient);
+
+    request.recipient_tz = Some(chrono_tz::America::New_York);
+    let verdict = review(&pb, &request);
+    let finding = verdict
+        .findings_of("US-TCPA-QUIET")
+        .next()
+        .expect("21:30 is too late");
+    assert!(finding.message.contains("21:30"));
+    assert_eq!(
+        finding.fix,
+        Some(Fix::Reschedule {
+            to: at("2026-11-24T13:00:00Z")
+        })
+    );
+
+    request.recipient_tz = Some(chrono_tz::America::Los_Angeles);
+    assert!(review(&pb, &request).approved, "18:30 in Los Angeles");
+}
+
+#[test]
+fn gdpr_consent_is_specific_recorded_and_not_pre_ticked() {
+    let pb = playbook();
+    let mut email = Message::advert(MessageChannel::Email, "Spring sale");
+    email.subject = Some("Spring sale".to_owned());
+    let mut request = ReviewRequest::new(email, at(NOON_SEOUL), vec![Jurisdiction::Eu]);
+    assert!(review(&pb, &request).has_finding("EU-GDPR-CONSENT"));
+
+    let mut consent = sms_consent();
+    consent.channel = MessageChannel::Email;
+    request.consent = Some(consent.clone());
+    assert!(review(&pb, &request).approved);
+
+    consent.source = Some("pre_ticked".to_owned());
+    consent.text_hash = None;
+    request.consent = Some(consent.clone());
+    let verdict = review(&pb, &request);
+    assert_eq!(
+        verdict.findings_of("EU-GDPR-CONSENT").count(),
+        2,
+        "{verdict:#?}"
+    );
+
+    consent.source = Some("web_form".to_owned());
+    consent.text_hash = Some("sha256:1f2e".to_owned());
+    consent.withdrawn_at = Some(utc(2026, 2, 1));
+    request.consent = Some(consent);
+    assert!(
+        !review(&pb, &request).approved,
+        "an objection stops direct marketing"
+    );
+}
+
+#[test]
+fn rules_stay_inside_their_jurisdictions_and_skip_non_commercial_messages() {
+    let pb = playbook();
+    let text = "Your order has shipped";
+    let mut notice = Message::advert(MessageChannel::Sms, text);
+    notice.commercial = false;
+    let request = ReviewRequest::new(
+        notice,
+        at("2026-11-23T13:30:00Z"),
+        vec![Jurisdiction::Kr, Jurisdiction::Us, Jurisdiction::Eu],
+    );
+    assert!(review(&pb, &request).findings.is_empty());
+
+    let us_only = ReviewRequest::new(kr_sms("봄세일"), at(NOON_SEOUL), vec![Jurisdiction::Us]);
+    let verdict = review(&pb, &us_only);
+    assert!(
+        rules_of(&verdict).iter().all(|r| !r.starts_with("KR-")),
+        "{verdict:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixes
+
+#[test]
+fn a_blocked_sms_passes_once_its_fixes_are_applied() {
+    let pb = playbook();
+    let request = kr_request(
+        kr_sms("[광고] 봄세일 최대30% 할인!"),
+        "2026-11-23T13:30:00Z",
+    );
+    let verdict = review(&pb, &request);
+    assert!(!verdict.approved && verdict.fixable, "{verdict:#?}");
+    for rule in ["KR-AD-LABEL", "KR-SENDER", "KR-OPTOUT", "KR-NIGHT"] {
+        assert!(verdict.has_finding(rule), "{rule}");
+    }
+    let fixed = apply_fixes(&request.message, &verdict.findings);
+    assert_eq!(
+        fixed.message.text,
+        "(광고) ABC마트 봄세일 최대30% 할인! 무료거부 080-123-4567"
+    );
+    let mut again = request.clone();
+    again.message = fixed.message;
+    again.send_at = fixed.send_at.expect("rescheduled");
+    let verdict = review(&pb, &again);
+    assert!(verdict.approved, "{verdict:#?}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Whatever the text and hour, a Korean advertising SMS whose blocking findings all have
+    /// fixes has no blocking finding once they are applied, and applying them again changes nothing.
+    #[test]
+    fn fixes_clear_every_fixable_block(
+        text in "[가-힣a-zA-Z0-9 !%#.,()\\[\\]]{0,60}",
+        lead in prop::sample::select(vec!["", "[광고]", "(광 고) ", "(광.고)", "광고 ", " (광고)", "(광고)"]),
+        hour in 0u32..24,
+        minute in 0u32..60,
+    ) {
+        let pb = playbook();
+        let send_at = format!("2026-11-23T{hour:02}:{minute:02}:00+09:00");
+        let request = kr_request(kr_sms(&format!("{lead}{text}")), &send_at);
+        let verdict = review(&pb, &request);
+        prop_assume!(verdict.fixable);
+        let fixed = apply_fixes(&request.message, &verdict.findings);
+        let mut again = request.clone();
+        again.message = fixed.message.clone();
+        if let Some(later) = fixed.send_at {
+            again.send_at = later;
+        }
+        let after = review(&pb, &again);
+        prop_assert!(
+            !after.findings.iter().any(|f| f.is_blocking()),
+            "{:?} -> {:?}: {:#?}", request.message.text, again.message.text, after.findings
+        );
+        let twice = apply_fixes(&again.message, &verdict.findings);
+        prop_assert_eq!(twice.message.text, again.message.text);
+    }
+
+    /// No input makes the engine panic, and the risk is 100 exactly when something blocks.
+    #[test]
+    fn any_text_gets_a_consistent_verdict(
+        text in "\\PC{0,80}",
+        subject in proptest::option::of("\\PC{0,30}"),
+        channel in prop::sample::select(MessageChannel::ALL.to_vec()),
+        endorsement in any::<bool>(),
+    ) {
+        let mut message = kr_sms(&text);
+        message.channel = channel;
+        message.subject = subject;
+        message.endorsement = endorsement;
+        let request = ReviewRequest {
+            jurisdictions: vec![Jurisdiction::Kr, Jurisdiction::Us, Jurisdiction::Eu],
+            ..kr_request(message, NOON_SEOUL)
+        };
+        let verdict = review(&playbook(), &request);
+        let blocked = verdict.findings.iter().any(|f| f.is_blocking());
+        prop_assert_eq!(verdict.risk == 100, blocked);
+        prop_assert!(!(verdict.approved && blocked));
+        for f in &verdict.findings {
+            if let Some((s, e)) = f.span {
+                let field = if f.field == Field::Subject {
+                    request.message.subject.as_deref().unwrap_or_default()
+                } else {
+                    request.message.text.as_str()
+                };
+                prop_assert!(field.get(s..e).is_some(), "{:?} is not a span of {:?}", f.span, field);
+            }
+        }
+        let _ = apply_fixes(&request.message, &verdict.findings);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `campaignd review`, the real binary
+
+fn campaignd(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_campaignd"))
+        .arg("review")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("campaignd starts");
+    if let Some(mut pipe) = child.stdin.take() {
+        pipe.write_all(stdin.unwrap_or_default().as_bytes())
+            .expect("stdin");
+    }
+    let out = child.wait_with_output().expect("campaignd finishes");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const APPROVED_ARGS: &[&str] = &[
+    "--jurisdiction",
+    "KR",
+    "--channel",
+    "sms",
+    "--at",
+    "2026-11-23T12:00:00+09:00",
+    "--commercial",
+    "--sender",
+    "ABC마트",
+    "--opt-out-number",
+    "080-123-4567",
+    "--consent-granted",
+    "2026-01-10",
+    "--consent-source",
+    "web_form",
+];
+
+#[test]
+fn review_approves_with_exit_0_and_prints_the_verdict() {
+    let mut args = APPROVED_ARGS.to_vec();
+    args.extend([
+        "--text",
+        "(광고)ABC마트 봄세일 최대30% 할인! 무료거부 0801234567",
+    ]);
+    let (code, stdout, stderr) = campaignd(&args, None);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(verdict["approved"], true);
+    assert_eq!(verdict["risk"], 0);
+}
+
+#[test]
+fn review_blocks_with_exit_1_reading_the_text_from_stdin() {
+    let mut args = APPROVED_ARGS.to_vec();
+    args.retain(|a| !a.starts_with("2026-11-23T12"));
+    args.retain(|a| *a != "--at");
+    args.extend(["--at", "2026-11-23T13:30:00Z"]);
+    let (code, stdout, stderr) = campaignd(&args, Some("[광고]ABC마트 봄세일\n"));
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    assert_eq!(verdict["approved"], false);
+    assert_eq!(verdict["risk"], 100);
+    let rules: Vec<&str> = verdict["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str())
+        .collect();
+    assert!(
+        rules.contains(&"KR-AD-LABEL") && rules.contains(&"KR-NIGHT"),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn review_refuses_bad_input_with_exit_2_and_the_reason() {
+    let mut args = APPROVED_ARGS.to_vec();
+    args.retain(|a| !a.starts_with("2026-11-23T12"));
+    args.retain(|a| *a != "--at");
+    args.extend(["--at", "2026-11-23 25:00", "--text", "hi"]);
+    let (code, _, stderr) = campaignd(&args, None);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--at") && stderr.contains("2026-11-23 25:00"),
+        "{stderr}"
+    );
+
+    let mut args = APPROVED_ARGS.to_vec();
+    args.extend(["--text", "hi", "--recipient-tz", "Mars/Olympus"]);
+    let (code, _, stderr) = campaignd(&args, None);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--recipient-tz"), "{stderr}");
+
+    let mut args = APPROVED_ARGS.to_vec();
+    args.extend(["--text", "hi", "--playbook", "/nonexistent/compliance.toml"]);
+    let (code, _, stderr) = campaignd(&args, None);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("/nonexistent/compliance.toml"), "{stderr}");
+}
