@@ -23,7 +23,10 @@ pub fn execute(config: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode>
             for problem in &problems.0 {
                 eprintln!("{problem}");
             }
-            eprintln!("campaignd run: {problems}; nothing was started");
+            eprintln!(
+                "campaignd run: {} problem(s) in the configuration; nothing was started",
+                problems.0.len()
+            );
             return Ok(ExitCode::from(2));
         }
     };

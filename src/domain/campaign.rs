@@ -22,9 +22,10 @@ pub struct CampaignGoal {
     pub objective: Objective,
     /// How many of the objective's unit (conversions, sign-ups, …) to reach.
     pub target: u64,
+    #[serde(deserialize_with = "datetime::required")]
     pub deadline: DateTime<Utc>,
     /// When the campaign may start spending; defaults to when it is loaded.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "datetime::optional")]
     pub start: Option<DateTime<Utc>>,
     pub budget: Budget,
     pub channels: Vec<Channel>,
@@ -122,4 +123,84 @@ pub struct Economics {
     pub average_order_value: f64,
     /// Gross margin, 0.0 – 1.0.
     pub margin: f64,
+}
+
+/// Dates in config files: a TOML datetime (`deadline = 2026-12-31T23:59:59Z`) or a string holding
+/// one, since environment overrides only ever give strings. Either way it needs an offset, so a
+/// deadline never depends on the machine's time zone.
+pub mod datetime {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Toml(toml::value::Datetime),
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => text,
+            Raw::Toml(datetime) => datetime.to_string(),
+        };
+        DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a date and time with an offset, such as 2026-09-01T00:00:00Z ({e})"
+            ))
+        })
+    }
+
+    pub fn optional<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<DateTime<Utc>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(deserialize_with = "required")] DateTime<Utc>);
+        Ok(Option::<Wrapped>::deserialize(deserializer)?.map(|Wrapped(t)| t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOAL: &str = r#"
+        id = "spring"
+        tenant = "acme"
+        objective = "signups"
+        target = 500
+        budget = { total = 10000.0, currency = "USD" }
+        channels = ["sms", "search"]
+        regions = ["KR"]
+        segments = [{ id = "students" }]
+    "#;
+
+    #[test]
+    fn dates_may_be_toml_datetimes_or_strings() {
+        let bare: CampaignGoal = toml::from_str(&format!(
+            "deadline = 2026-12-31T23:59:59Z\nstart = 2026-12-01T00:00:00+09:00\n{GOAL}"
+        ))
+        .unwrap();
+        let quoted: CampaignGoal = toml::from_str(&format!(
+            "deadline = \"2026-12-31T23:59:59Z\"\nstart = \"2026-12-01T00:00:00+09:00\"\n{GOAL}"
+        ))
+        .unwrap();
+        assert_eq!(bare, quoted);
+        assert_eq!(
+            bare.start.map(|t| t.to_rfc3339()),
+            Some("2026-11-30T15:00:00+00:00".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_date_without_offset_is_refused_with_the_reason() {
+        let err =
+            toml::from_str::<CampaignGoal>(&format!("deadline = 2026-12-31T23:59:59\n{GOAL}"))
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("not a date and time with an offset"),
+            "{err}"
+        );
+    }
 }

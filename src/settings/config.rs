@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use super::problem::{self, Problem};
 use crate::logging::LogFormat;
@@ -190,7 +190,7 @@ pub struct ClockSettings {
     /// How much faster than real time an accelerated clock runs.
     pub factor: f64,
     /// Where an accelerated or manual clock starts; the moment the daemon starts when absent.
-    #[serde(deserialize_with = "optional_datetime")]
+    #[serde(deserialize_with = "crate::domain::campaign::datetime::optional")]
     pub start: Option<DateTime<Utc>>,
 }
 
@@ -231,31 +231,6 @@ impl Default for MarketSettings {
             seed: 42,
         }
     }
-}
-
-/// Accepts a date as a TOML datetime (`start = 2026-09-01T00:00:00Z`) or as a string, since the
-/// environment and the config crate only ever give strings.
-fn optional_datetime<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<DateTime<Utc>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        Toml(toml::value::Datetime),
-    }
-    let text = match Option::<Raw>::deserialize(deserializer)? {
-        None => return Ok(None),
-        Some(Raw::Text(text)) => text,
-        Some(Raw::Toml(datetime)) => datetime.to_string(),
-    };
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|e| {
-            serde::de::Error::custom(format!(
-                "`{text}` is not a date and time with an offset, such as 2026-09-01T00:00:00Z ({e})"
-            ))
-        })
 }
 
 /// Where the main config came from.
