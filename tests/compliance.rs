@@ -6,8 +6,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use campaignd::domain::compliance::{
-    Claim, CompliancePlaybook, ConsentRecord, Field, Fix, Jurisdiction, Message, MessageChannel,
-    PlaybookError, ReviewRequest, Sender, Severity, Verdict, apply_fixes, review,
+    Claim, ClaimPeriod, CompliancePlaybook, ConsentRecord, Field, Fix, Jurisdiction, Message,
+    MessageChannel, PlaybookError, ReviewRequest, Sender, Severity, Verdict, apply_fixes, review,
 };
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
@@ -478,8 +478,10 @@ fn claim(wording: &str) -> Claim {
         claim: wording.to_owned(),
         evidence_id: "EV-2025-14".to_owned(),
         source: "Korea Consumer Survey".to_owned(),
-        period_from: NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
-        period_to: NaiveDate::from_ymd_opt(2025, 12, 31).expect("date"),
+        period: ClaimPeriod {
+            from: NaiveDate::from_ymd_opt(2025, 1, 1).expect("date"),
+            until: NaiveDate::from_ymd_opt(2025, 12, 31).expect("date"),
+        },
     }
 }
 
@@ -896,6 +898,43 @@ fn review_approves_with_exit_0_and_prints_the_verdict() {
     let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     assert_eq!(verdict["approved"], true);
     assert_eq!(verdict["risk"], 0);
+}
+
+#[test]
+fn review_reads_the_claims_registry_from_a_file() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("claims.json");
+    std::fs::write(
+        &path,
+        r#"[{"claim": "판매량 1위", "evidence_id": "EV-7", "source": "Survey Co.", "period": "2025-01-01..2025-12-31"}]"#,
+    )
+    .expect("written");
+    let claims = path.to_str().expect("a UTF-8 path");
+    let mut args = APPROVED_ARGS.to_vec();
+    args.extend([
+        "--text",
+        "(광고)ABC마트 판매량 1위 운동화 무료거부 0801234567",
+    ]);
+    let (_, without, _) = campaignd(&args, None);
+    let without: serde_json::Value = serde_json::from_str(&without).expect("JSON");
+    assert_eq!(without["risk"], 30);
+    args.extend(["--claims", claims]);
+    let (code, with, stderr) = campaignd(&args, None);
+    assert_eq!(code, 0, "{with}{stderr}");
+    let with: serde_json::Value = serde_json::from_str(&with).expect("JSON");
+    assert_eq!(with["risk"], 0);
+
+    std::fs::write(
+        &path,
+        r#"[{"claim": "1위", "evidence_id": "EV-7", "source": "S", "period": "2025"}]"#,
+    )
+    .expect("written");
+    let (code, _, stderr) = campaignd(&args, None);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--claims") && stderr.contains("period"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub struct ReviewArgs {
     #[command(flatten)]
     consent: Box<ConsentArgs>,
     /// A JSON file with the brand's claims registry: a list of
-    /// {claim, evidence_id, source, period_from, period_to}.
+    /// {claim, evidence_id, source, period: "YYYY-MM-DD..YYYY-MM-DD"}.
     #[arg(long)]
     claims: Option<PathBuf>,
     /// An agent file with a [playbook] table; the embedded agents/compliance.toml when absent.
@@ -165,7 +165,7 @@ fn load_claims(path: Option<&PathBuf>) -> anyhow::Result<Vec<Claim>> {
         .with_context(|| format!("--claims: cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| {
         format!(
-            "--claims: {} is not a JSON list of {{claim, evidence_id, source, period_from, period_to}}",
+            "--claims: {} is not a JSON list of {{claim, evidence_id, source, period: \"YYYY-MM-DD..YYYY-MM-DD\"}}",
             path.display()
         )
     })

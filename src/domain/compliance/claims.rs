@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::text;
 
-/// One substantiated claim.
+/// One substantiated claim. Its shape matches the brand guidelines' claims registry, so the same
+/// entries can be passed straight through.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
@@ -19,18 +20,45 @@ pub struct Claim {
     pub evidence_id: String,
     /// Who produced the evidence.
     pub source: String,
-    /// The period the evidence covers.
-    pub period_from: NaiveDate,
-    pub period_to: NaiveDate,
+    /// The days the evidence covers, written `YYYY-MM-DD..YYYY-MM-DD`.
+    pub period: ClaimPeriod,
 }
 
 impl Claim {
-    /// A claim substantiates nothing unless its evidence is named, sourced and has a real period.
+    /// A claim substantiates nothing unless its evidence is named and sourced.
     pub fn is_complete(&self) -> bool {
         !self.claim.trim().is_empty()
             && !self.evidence_id.trim().is_empty()
             && !self.source.trim().is_empty()
-            && self.period_from <= self.period_to
+    }
+}
+
+/// The days a claim's evidence covers, both included; it never ends before it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClaimPeriod {
+    pub from: NaiveDate,
+    pub until: NaiveDate,
+}
+
+impl TryFrom<String> for ClaimPeriod {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        let bad = || format!("period `{value}` must be written YYYY-MM-DD..YYYY-MM-DD");
+        let (from, until) = value.split_once("..").ok_or_else(bad)?;
+        let from: NaiveDate = from.trim().parse().map_err(|_| bad())?;
+        let until: NaiveDate = until.trim().parse().map_err(|_| bad())?;
+        if until < from {
+            return Err(format!("period `{value}` ends before it starts"));
+        }
+        Ok(ClaimPeriod { from, until })
+    }
+}
+
+impl From<ClaimPeriod> for String {
+    fn from(period: ClaimPeriod) -> String {
+        format!("{}..{}", period.from, period.until)
     }
 }
 
@@ -57,9 +85,20 @@ mod tests {
             claim: wording.to_owned(),
             evidence_id: "EV-1".to_owned(),
             source: "Survey Co.".to_owned(),
-            period_from: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap_or_default(),
-            period_to: NaiveDate::from_ymd_opt(2025, 12, 31).unwrap_or_default(),
+            period: ClaimPeriod::try_from("2025-01-01..2025-12-31".to_owned())
+                .unwrap_or_else(|e| panic!("{e}")),
         }
+    }
+
+    #[test]
+    fn periods_read_and_write_as_from_dot_dot_until() {
+        let period = ClaimPeriod::try_from("2025-01-01..2025-12-31".to_owned());
+        assert_eq!(
+            period.clone().map(String::from),
+            Ok("2025-01-01..2025-12-31".to_owned())
+        );
+        assert!(ClaimPeriod::try_from("2025-12-31..2025-01-01".to_owned()).is_err());
+        assert!(ClaimPeriod::try_from("2025".to_owned()).is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ pub mod schedule;
 mod text;
 pub mod verdict;
 
-pub use claims::Claim;
+pub use claims::{Claim, ClaimPeriod};
 pub use consent::ConsentRecord;
 pub use fix::{Fix, FixedMessage, apply_fixes};
 pub use message::{Jurisdiction, Message, MessageChannel, ReviewRequest, Sender};
