@@ -6,6 +6,8 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use campaignd::kb::{
@@ -515,6 +517,8 @@ fn no_acknowledged_decision_is_lost_when_the_process_is_killed() {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&seen);
     let reader = std::thread::spawn(move || {
         let mut lines = BufReader::new(stdout);
         let mut printed = Vec::new();
@@ -522,23 +526,18 @@ fn no_acknowledged_decision_is_lost_when_the_process_is_killed() {
         // Only whole lines: a line cut off by the kill was never completely printed.
         while lines.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
             printed.push(line.trim().to_owned());
+            counter.fetch_add(1, Ordering::Relaxed);
             line.clear();
         }
         printed
     });
-    // Kill after the writers have run for a while; the deadline bounds a slow start.
+    // Kill once the writers have been busy for a second and a few hundred ids are out; the
+    // deadline bounds a slow start.
     let started = Instant::now();
-    std::thread::sleep(Duration::from_millis(1500));
-    while started.elapsed() < Duration::from_secs(20)
-        && dir
-            .path()
-            .join("db")
-            .metadata()
-            .map(|m| m.len())
-            .unwrap_or(0)
-            == 0
+    while started.elapsed() < Duration::from_secs(30)
+        && (started.elapsed() < Duration::from_secs(1) || seen.load(Ordering::Relaxed) < 300)
     {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();

@@ -2,13 +2,15 @@
 //!
 //! Callers encode their record and build its index keys on their own task, then hand the bytes to
 //! this thread and wait. The thread takes everything that queued up while it was busy (up to
-//! `batch_max`), applies it as one `sled::Batch` per tree (the records first, then each index), and
-//! flushes once for the whole batch. Only then is each caller acknowledged: a flush that holds many
-//! records costs about as much as a flush that holds one, which is where the throughput comes from.
-//! No cross-tree transaction is used (they are slow in sled 0.34 and build multi-second flushes);
-//! the price is that a crash in the middle of applying a batch can leave a record without some index
-//! entries, which the store repairs at the next open (see `KnowledgeBase::open`). This thread must
-//! never acknowledge a record before its batch has reached the configured durability.
+//! `batch_max`), inserts the records, then their index entries (each phase split over two threads
+//! when the batch is large), and flushes once for the whole batch. Only then is each caller
+//! acknowledged: a flush that holds many records costs about as much as a flush that holds one,
+//! which is where the throughput comes from. Neither cross-tree transactions nor `sled::Batch` are
+//! used: in sled 0.34 both take a process-wide exclusive lock, and transactions build multi-second
+//! flushes. The price is that a crash in the middle of a batch can leave a record without some of
+//! its index entries (never an entry whose record was not inserted first), which the store repairs
+//! at the next open (see `KnowledgeBase::open`); nothing unacknowledged is promised anyway. This
+//! thread must never acknowledge a record before its batch has reached the configured durability.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -155,63 +157,73 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        let mut records = sled::Batch::default();
-        let mut indexes: [sled::Batch; 5] = Default::default();
-        let mut seen: HashSet<[u8; RECORD_KEY_LEN]> = HashSet::with_capacity(batch.len());
-        let mut outcome: Vec<(Ack, Result<(), KbError>)> = Vec::with_capacity(batch.len());
-        for (write, ack) in batch.drain(..) {
-            // Append-only: a record key is written once, ever.
-            let exists = match self.trees.records.contains_key(write.record_key) {
-                Ok(exists) => exists,
-                Err(err) => {
-                    outcome.push((ack, Err(self.storage_error(err))));
-                    continue;
-                }
-            };
-            if exists || !seen.insert(write.record_key) {
-                let id = keys::display_key(&write.record_key);
-                outcome.push((
-                    ack,
-                    Err(KbError::Duplicate {
-                        what: write.what,
-                        id,
-                    }),
-                ));
-                continue;
+        let (writes, acks): (Vec<PreparedWrite>, Vec<Ack>) = batch.drain(..).unzip();
+        let mut results = self.insert_records(&writes);
+        let indexed = self.insert_index_entries(&writes, &results);
+        let durable = indexed.and_then(|()| self.make_durable(syncer));
+        if let Err(reason) = durable {
+            for result in results.iter_mut().filter(|r| r.is_ok()) {
+                *result = Err(self.storage_error(&reason));
             }
-            records.insert(&write.record_key[..], write.value);
-            for (which, key) in write.index {
-                indexes[which as usize].insert(key, &[][..]);
-            }
-            outcome.push((ack, Ok(())));
         }
-        let applied = self.apply(records, indexes, syncer);
-        for (ack, result) in outcome {
-            let result = match (&applied, result) {
-                (Err(reason), Ok(())) => Err(self.storage_error(reason)),
-                (_, result) => result,
-            };
+        for (ack, result) in acks.into_iter().zip(results) {
             // A caller that stopped waiting is no reason to stop committing.
             let _ = ack.send(result);
         }
     }
 
-    /// Records first, then indexes, so an index entry never points at a record that is not there;
-    /// then one flush for all of it.
-    fn apply(
+    /// Inserts each record if its key is free (append-only: a key is written once, ever). One
+    /// compare-and-swap is both the duplicate check and the insert.
+    fn insert_records(&self, writes: &[PreparedWrite]) -> Vec<Result<(), KbError>> {
+        let insert = |writes: &[PreparedWrite]| -> Vec<Result<(), KbError>> {
+            writes
+                .iter()
+                .map(|write| {
+                    let key = &write.record_key[..];
+                    match self.trees.records.compare_and_swap(
+                        key,
+                        None::<&[u8]>,
+                        Some(&write.value[..]),
+                    ) {
+                        Ok(Ok(())) => Ok(()),
+                        Ok(Err(_)) => Err(KbError::Duplicate {
+                            what: write.what,
+                            id: keys::display_key(key),
+                        }),
+                        Err(err) => Err(self.storage_error(err)),
+                    }
+                })
+                .collect()
+        };
+        let (mut first, second) = in_two(writes, insert);
+        first.extend(second);
+        first
+    }
+
+    /// Inserts the index entries of the records that were inserted, after all of them: an index
+    /// entry then never reaches the log before its record.
+    fn insert_index_entries(
         &self,
-        records: sled::Batch,
-        indexes: [sled::Batch; 5],
-        syncer: Option<&mut PowerSync>,
+        writes: &[PreparedWrite],
+        results: &[Result<(), KbError>],
     ) -> Result<(), String> {
-        self.trees
-            .records
-            .apply_batch(records)
-            .map_err(|e| e.to_string())?;
-        for (tree, batch) in self.trees.index.iter().zip(indexes) {
-            tree.apply_batch(batch).map_err(|e| e.to_string())?;
-        }
-        self.make_durable(syncer)
+        let entries: Vec<(Index, &[u8])> = writes
+            .iter()
+            .zip(results)
+            .filter(|(_, result)| result.is_ok())
+            .flat_map(|(write, _)| write.index.iter().map(|(which, key)| (*which, &key[..])))
+            .collect();
+        let insert = |entries: &[(Index, &[u8])]| -> Result<(), String> {
+            for (which, key) in entries {
+                self.trees
+                    .index(*which)
+                    .insert(key, &[][..])
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        };
+        let (first, second) = in_two(&entries, insert);
+        first.and(second)
     }
 
     fn make_durable(&self, syncer: Option<&mut PowerSync>) -> Result<(), String> {
@@ -298,4 +310,30 @@ fn sync_if_exists(path: &Path) -> io::Result<()> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err),
     }
+}
+
+/// Below this many items a batch is applied on the writer thread alone: starting a helper thread
+/// costs more than it saves.
+const PARALLEL_FROM: usize = 64;
+
+/// Runs `work` on both halves of `items`, the first half on a helper thread when the batch is
+/// large. sled inserts on different threads proceed in parallel; `sled::Batch` would not help here,
+/// since applying one takes a process-wide exclusive lock.
+fn in_two<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> R + Sync) -> (R, R) {
+    let (first, second) = items.split_at(items.len() / 2);
+    if items.len() < PARALLEL_FROM {
+        return (work(first), work(second));
+    }
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new()
+            .name("kb-writer-helper".into())
+            .spawn_scoped(scope, || work(first));
+        let second = work(second);
+        // If no thread could be started, or it panicked, do the first half here instead.
+        let first = match helper.map(|h| h.join()) {
+            Ok(Ok(first)) => first,
+            _ => work(first),
+        };
+        (first, second)
+    })
 }

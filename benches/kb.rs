@@ -1,0 +1,185 @@
+//! Durable decision recording through the group-commit writer (`durability = process`: every
+//! acknowledgement waits for the flush that holds the record) with 1, 64 and 256 concurrent
+//! writers, against two baselines measured in the same run on the same encoded records:
+//!
+//! - `raw_unflushed_records`: each encoded record inserted into one sled tree, never flushed;
+//! - `raw_unflushed_with_indexes`: the same record plus the index entries the knowledge base writes
+//!   for it (campaign, agent, time, correlation), inserted one by one, never flushed.
+//!
+//! Criterion reports the rates; the acknowledgement latency percentiles, which criterion cannot
+//! compute from `iter_custom`, are printed at the end and written to
+//! `target/criterion/kb-ack-latency.txt`.
+//!
+//! Run: `cargo bench --bench kb -- --warm-up-time 1 --measurement-time 3`
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use campaignd::kb::{Decision, DecisionId, KbOptions, KnowledgeBase, SCHEMA_VERSION};
+use campaignd::protocol::{AgentName, CampaignId, CorrelationId, TenantId, encode};
+use criterion::{BenchmarkId, Criterion, Throughput};
+
+const WRITERS: [usize; 3] = [1, 64, 256];
+
+/// Acknowledgement latencies per benchmark, collected across criterion's samples.
+type Latencies = Arc<Mutex<BTreeMap<String, Vec<Duration>>>>;
+
+fn decision(writer: usize) -> Decision {
+    Decision {
+        id: DecisionId::new(),
+        schema_version: SCHEMA_VERSION,
+        agent: AgentName::new(format!("agent-{}", writer % 8)),
+        tenant: TenantId::new("acme"),
+        campaign: Some(CampaignId::new("spring")),
+        correlation_id: CorrelationId::new(),
+        causation_id: None,
+        kind: "traffic_split".into(),
+        inputs: serde_json::json!({ "observations": 1200, "window": "7d" }),
+        alternatives: Vec::new(),
+        choice: serde_json::json!({ "variant-a": 0.61, "variant-b": 0.39 }),
+        reason: "probability of being best under the joint posterior; 4000 draws".into(),
+        confidence: 0.8,
+        decided_at: chrono::Utc::now(),
+    }
+}
+
+/// Writes `total` decisions from `writers` concurrent tasks; returns the time spent writing.
+fn group_commit(
+    runtime: &tokio::runtime::Runtime,
+    writers: usize,
+    total: u64,
+    latencies: &mut Vec<Duration>,
+) -> Duration {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kb = KnowledgeBase::open(&KbOptions::at(dir.path())).expect("open kb");
+    let per_writer = total.div_ceil(writers as u64);
+    let started = Instant::now();
+    let acks = runtime.block_on(async {
+        let tasks: Vec<_> = (0..writers)
+            .map(|writer| {
+                let kb = kb.clone();
+                let count = per_writer.min(total.saturating_sub(per_writer * writer as u64));
+                tokio::spawn(async move {
+                    let mut acks = Vec::with_capacity(count as usize);
+                    for _ in 0..count {
+                        let d = decision(writer);
+                        let sent = Instant::now();
+                        kb.record_decision(&d).await.expect("record");
+                        acks.push(sent.elapsed());
+                    }
+                    acks
+                })
+            })
+            .collect();
+        let mut acks = Vec::new();
+        for task in tasks {
+            acks.extend(task.await.expect("writer task"));
+        }
+        acks
+    });
+    let elapsed = started.elapsed();
+    latencies.extend(acks);
+    drop(kb);
+    elapsed
+}
+
+/// Inserts the same kind of records, encoded the same way, straight into sled without flushing.
+fn raw(total: u64, with_indexes: bool) -> Duration {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sled::open(dir.path()).expect("open sled");
+    let records = db.open_tree("records").expect("tree");
+    let index: Vec<sled::Tree> = (0..4)
+        .map(|i| db.open_tree(format!("index{i}")).expect("tree"))
+        .collect();
+    let started = Instant::now();
+    for n in 0..total {
+        let d = decision(n as usize);
+        let value = encode("decision", &d).expect("encode");
+        let mut key = vec![b'd'];
+        key.extend_from_slice(d.id.0.as_bytes());
+        records.insert(&key, value).expect("insert");
+        if with_indexes {
+            for tree in &index {
+                // Index keys of the same shape: a few names, a timestamp, the record key.
+                let mut entry = Vec::with_capacity(48);
+                entry.extend_from_slice(b"\x00\x06spring\x00\x04acme");
+                entry.extend_from_slice(&d.decided_at.timestamp_micros().to_be_bytes());
+                entry.extend_from_slice(&key);
+                tree.insert(entry, &[][..]).expect("insert");
+            }
+        }
+    }
+    started.elapsed()
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+fn benches(c: &mut Criterion, latencies: &Latencies) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("kb_record_decision");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("raw_unflushed_records", |b| {
+        b.iter_custom(|iters| raw(iters, false))
+    });
+    group.bench_function("raw_unflushed_with_indexes", |b| {
+        b.iter_custom(|iters| raw(iters, true))
+    });
+    for writers in WRITERS {
+        let name = format!("group_commit_process/{writers}");
+        group.bench_with_input(
+            BenchmarkId::new("group_commit_process", writers),
+            &writers,
+            |b, &writers| {
+                b.iter_custom(|iters| {
+                    let mut acks = Vec::new();
+                    let elapsed = group_commit(&runtime, writers, iters, &mut acks);
+                    if let Ok(mut all) = latencies.lock() {
+                        all.entry(name.clone()).or_default().extend(acks);
+                    }
+                    elapsed
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+fn report(latencies: &Latencies) {
+    let Ok(mut all) = latencies.lock() else {
+        return;
+    };
+    let mut text = String::from("acknowledgement latency (durability = process), all samples:\n");
+    for (name, acks) in all.iter_mut() {
+        acks.sort_unstable();
+        text.push_str(&format!(
+            "{name}: n={} p50={:.3} ms p99={:.3} ms max={:.3} ms\n",
+            acks.len(),
+            percentile(acks, 0.50).as_secs_f64() * 1e3,
+            percentile(acks, 0.99).as_secs_f64() * 1e3,
+            acks.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        ));
+    }
+    eprint!("\n{text}");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join("kb-ack-latency.txt"), text);
+    }
+}
+
+fn main() {
+    let latencies: Latencies = Arc::default();
+    let mut criterion = Criterion::default().configure_from_args();
+    benches(&mut criterion, &latencies);
+    criterion.final_summary();
+    report(&latencies);
+}
