@@ -18,7 +18,7 @@ use tracing::Instrument;
 use crate::protocol::Kind;
 
 use super::agent::{Agent, Routes, StartContext};
-use super::context::{Context, Me};
+use super::context::Me;
 use super::core::{Core, Delivery, Incarnation, Slot, lock, write};
 use super::error::{AgentError, DeliveryError};
 
@@ -74,8 +74,7 @@ impl<A: Agent> Spawn for Spawner<A> {
                 restarts,
             };
             let actor = AgentActor {
-                me: Me::new(slot.name.clone()),
-                core,
+                me: Arc::new(Me::new(core, slot.name.clone())),
                 routes: Arc::clone(&self.routes),
                 in_flight: Arc::clone(&in_flight),
             };
@@ -92,8 +91,7 @@ impl<A: Agent> Spawn for Spawner<A> {
 
 /// One incarnation of agent `A`; its ractor state is the agent itself.
 struct AgentActor<A> {
-    me: Me,
-    core: Arc<Core>,
+    me: Arc<Me>,
     routes: Arc<Routes<A>>,
     in_flight: Arc<AtomicUsize>,
 }
@@ -123,34 +121,25 @@ impl<A: Agent> Actor for AgentActor<A> {
     ) -> Result<(), ActorProcessingErr> {
         let Delivery {
             type_id,
+            kind,
             action,
             envelope,
             reply,
         } = delivery;
-        let kind = envelope.kind;
         let Some(handler) = self.routes.get(kind, type_id) else {
             // Admission checks the routes first, so this is only reachable through a runtime bug;
             // answer rather than leave the caller waiting for its timeout.
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             if let Some(reply) = reply {
                 let _ = reply.send(Err(DeliveryError::Rejected {
-                    agent: (*self.me.name).clone(),
+                    agent: self.me.name.clone(),
                     action: action.to_owned(),
                     reason: "no handler for this message".to_owned(),
                 }));
             }
             return Ok(());
         };
-        let span = tracing::info_span!(
-            "handle",
-            agent = %self.me.name,
-            action,
-            kind = ?kind,
-            correlation_id = %envelope.correlation_id,
-            message_id = %envelope.id,
-        );
-        let ctx = Context::for_message(&self.core, &self.me, &envelope);
-        let outcome = match CatchPanic(handler(agent, &ctx, envelope).instrument(span)).await {
+        let outcome = match CatchPanic(handler(agent, &self.me, envelope)).await {
             Ok(outcome) => outcome,
             Err(panic) => Err(AgentError::msg(format!("panicked: {panic}"))),
         };
@@ -172,7 +161,7 @@ impl<A: Agent> Actor for AgentActor<A> {
                 tracing::error!(agent = %self.me.name, action, error = %reason, "handler failed; the agent will be restarted");
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(DeliveryError::Failed {
-                        agent: (*self.me.name).clone(),
+                        agent: self.me.name.clone(),
                         action: action.to_owned(),
                         reason,
                     }));
@@ -185,7 +174,7 @@ impl<A: Agent> Actor for AgentActor<A> {
 
 impl<A> AgentActor<A> {
     fn retire(&self) {
-        if let Some(slot) = self.core.slots.get(&*self.me.name) {
+        if let Some(slot) = self.me.core.slots.get(&self.me.name) {
             let mut current = write(&slot.current);
             if current
                 .as_ref()

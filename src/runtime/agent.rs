@@ -10,11 +10,14 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+use tracing::Instrument;
 
 use crate::protocol::{AgentName, Envelope, Kind, Payload};
 
 use super::clock::Clock;
-use super::context::Context;
+use super::context::{Context, Me};
 use super::error::AgentError;
 use super::services::Services;
 use super::spec::AgentSpec;
@@ -82,12 +85,18 @@ pub struct StartContext {
 }
 
 pub(crate) type AnyBox = Box<dyn Any + Send>;
+
+/// A message in a mailbox with its type erased: a boxed `Envelope<P>` for one receiver, or one
+/// `Arc<Envelope<P>>` shared by every subscriber of an event, so a publish allocates once however
+/// many agents subscribe.
+pub(crate) enum Body {
+    One(AnyBox),
+    Shared(Arc<dyn Any + Send + Sync>),
+}
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-type Handler<A> = for<'a> fn(
-    &'a mut A,
-    &'a Context,
-    Envelope<AnyBox>,
-) -> BoxFuture<'a, Result<AnyBox, AgentError>>;
+/// A handler with its payload type erased: takes a boxed `Envelope<P>`, answers a boxed response.
+type Handler<A> =
+    for<'a> fn(&'a mut A, &'a Arc<Me>, Body) -> BoxFuture<'a, Result<AnyBox, AgentError>>;
 
 /// The message types an agent handles, by kind and payload type.
 pub struct Routes<A> {
@@ -142,102 +151,97 @@ impl<A: Agent> Routes<A> {
     }
 }
 
-/// The typed envelope inside a type-erased one. The runtime only routes a payload to the handler
-/// registered for its `TypeId`, so a mismatch means a bug in the runtime, reported as a failure
-/// rather than a panic.
-pub(crate) fn downcast<P: Payload>(envelope: Envelope<AnyBox>) -> Result<Envelope<P>, AgentError> {
-    let Envelope {
-        id,
-        kind,
-        from,
-        to,
-        timestamp,
-        correlation_id,
-        causation_id,
-        tenant,
-        campaign,
-        payload,
-    } = envelope;
-    let payload = payload.downcast::<P>().map_err(|_| {
+/// Opens a boxed `Envelope<P>` for its handler: the envelope, a context that continues its chain,
+/// and the span the handling runs in. The runtime only routes a message to the handler registered
+/// for its type, so a mismatch would be a runtime bug, reported as a failure rather than a panic.
+fn open<P: Payload + Clone>(
+    me: &Arc<Me>,
+    body: Body,
+) -> Result<(Context, Envelope<P>, tracing::Span), AgentError> {
+    let wrong = || {
         AgentError::msg(format!(
-            "runtime routed a payload that is not {}",
+            "runtime routed a message that is not {}",
+            P::ACTION
+        ))
+    };
+    let envelope = match body {
+        Body::One(boxed) => *boxed.downcast::<Envelope<P>>().map_err(|_| wrong())?,
+        // The last subscriber to get here takes the envelope; the others copy it on their own
+        // thread, where allocating and freeing is cheap.
+        Body::Shared(shared) => {
+            let shared = shared.downcast::<Envelope<P>>().map_err(|_| wrong())?;
+            Arc::try_unwrap(shared).unwrap_or_else(|shared| Envelope::clone(&shared))
+        }
+    };
+    let ctx = Context::for_message(me, &envelope);
+    let span = handle_span(me, P::ACTION, &envelope);
+    Ok((ctx, envelope, span))
+}
+
+fn open_one<P: Payload>(
+    me: &Arc<Me>,
+    body: Body,
+) -> Result<(Context, Envelope<P>, tracing::Span), AgentError> {
+    let Body::One(boxed) = body else {
+        return Err(AgentError::msg(format!(
+            "runtime shared a {} that has one receiver",
+            P::ACTION
+        )));
+    };
+    let envelope = *boxed.downcast::<Envelope<P>>().map_err(|_| {
+        AgentError::msg(format!(
+            "runtime routed a message that is not {}",
             P::ACTION
         ))
     })?;
-    Ok(Envelope {
-        id,
-        kind,
-        from,
-        to,
-        timestamp,
-        correlation_id,
-        causation_id,
-        tenant,
-        campaign,
-        payload: *payload,
-    })
+    let ctx = Context::for_message(me, &envelope);
+    let span = handle_span(me, P::ACTION, &envelope);
+    Ok((ctx, envelope, span))
 }
 
-/// The same envelope with its payload type erased, for the trip through the actor's mailbox.
-pub(crate) fn erase<P: Payload>(envelope: Envelope<P>) -> Envelope<AnyBox> {
-    let Envelope {
-        id,
-        kind,
-        from,
-        to,
-        timestamp,
-        correlation_id,
-        causation_id,
-        tenant,
-        campaign,
-        payload,
-    } = envelope;
-    Envelope {
-        id,
-        kind,
-        from,
-        to,
-        timestamp,
-        correlation_id,
-        causation_id,
-        tenant,
-        campaign,
-        payload: Box::new(payload),
-    }
+fn handle_span<P>(me: &Me, action: &'static str, envelope: &Envelope<P>) -> tracing::Span {
+    tracing::info_span!(
+        "handle",
+        agent = %me.name,
+        action,
+        kind = ?envelope.kind,
+        correlation_id = %envelope.correlation_id,
+        message_id = %envelope.id,
+    )
 }
 
 fn call_request<'a, A: HandleRequest<R>, R: Request>(
     agent: &'a mut A,
-    ctx: &'a Context,
-    envelope: Envelope<AnyBox>,
+    me: &'a Arc<Me>,
+    body: Body,
 ) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
     Box::pin(async move {
-        let request = downcast::<R>(envelope)?;
-        let response = agent.handle_request(ctx, request).await?;
+        let (ctx, request, span) = open_one::<R>(me, body)?;
+        let response = agent.handle_request(&ctx, request).instrument(span).await?;
         Ok(Box::new(response) as AnyBox)
     })
 }
 
 fn call_event<'a, A: HandleEvent<E>, E: Payload + Clone>(
     agent: &'a mut A,
-    ctx: &'a Context,
-    envelope: Envelope<AnyBox>,
+    me: &'a Arc<Me>,
+    body: Body,
 ) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
     Box::pin(async move {
-        let event = downcast::<E>(envelope)?;
-        agent.handle_event(ctx, event).await?;
+        let (ctx, event, span) = open::<E>(me, body)?;
+        agent.handle_event(&ctx, event).instrument(span).await?;
         Ok(Box::new(()) as AnyBox)
     })
 }
 
 fn call_command<'a, A: HandleCommand<C>, C: Payload>(
     agent: &'a mut A,
-    ctx: &'a Context,
-    envelope: Envelope<AnyBox>,
+    me: &'a Arc<Me>,
+    body: Body,
 ) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
     Box::pin(async move {
-        let command = downcast::<C>(envelope)?;
-        agent.handle_command(ctx, command).await?;
+        let (ctx, command, span) = open_one::<C>(me, body)?;
+        agent.handle_command(&ctx, command).instrument(span).await?;
         Ok(Box::new(()) as AnyBox)
     })
 }

@@ -14,7 +14,7 @@ use crate::protocol::{
     TenantId, Topic,
 };
 
-use super::agent::{AnyBox, Request};
+use super::agent::Request;
 use super::clock::Clock;
 use super::core::{Core, Source};
 use super::error::DeliveryError;
@@ -73,13 +73,16 @@ impl Client {
     /// The envelope this client would send: its origin, the clock's time, and the chain, cause,
     /// tenant and campaign it carries.
     pub fn envelope<P: Payload>(&self, kind: Kind, to: Address, payload: P) -> Envelope<P> {
+        let id = MessageId::new();
         Envelope {
-            id: MessageId::new(),
+            id,
             kind,
             from: Origin::clone(&self.origin),
             to,
             timestamp: self.core.clock.now(),
-            correlation_id: self.correlation_id.unwrap_or_default(),
+            // A new chain is named after its first message: as unique as a fresh id, at half the cost
+            // on the hot path.
+            correlation_id: self.correlation_id.unwrap_or(CorrelationId(id.0)),
             causation_id: self.cause,
             tenant: self.tenant.clone(),
             campaign: self.campaign.clone(),
@@ -122,33 +125,27 @@ impl Client {
 /// What a handler gets besides its message: who it is, the chain it works in, shared services, the
 /// clock, and a way to send that carries the chain on.
 pub struct Context {
-    client: Client,
-    agent: Arc<AgentName>,
+    me: Arc<Me>,
     message_id: MessageId,
     correlation_id: CorrelationId,
+    tenant: Option<TenantId>,
+    campaign: Option<CampaignId>,
 }
 
 impl Context {
-    pub(crate) fn for_message(core: &Arc<Core>, me: &Me, envelope: &Envelope<AnyBox>) -> Self {
+    pub(crate) fn for_message<P>(me: &Arc<Me>, envelope: &Envelope<P>) -> Self {
         Context {
-            agent: Arc::clone(&me.name),
-            client: Client {
-                core: Arc::clone(core),
-                origin: Arc::clone(&me.origin),
-                source: Source::Handler,
-                cause: Some(envelope.id),
-                correlation_id: Some(envelope.correlation_id),
-                tenant: envelope.tenant.clone(),
-                campaign: envelope.campaign.clone(),
-            },
+            me: Arc::clone(me),
             message_id: envelope.id,
             correlation_id: envelope.correlation_id,
+            tenant: envelope.tenant.clone(),
+            campaign: envelope.campaign.clone(),
         }
     }
 
     /// This agent's name.
     pub fn agent(&self) -> &AgentName {
-        &self.agent
+        &self.me.name
     }
 
     /// The chain of work the message being handled belongs to.
@@ -162,20 +159,46 @@ impl Context {
     }
 
     pub fn services(&self) -> &Services {
-        &self.client.core.services
+        &self.me.core.services
     }
 
     pub fn clock(&self) -> &Clock {
-        &self.client.core.clock
+        &self.me.core.clock
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.client.core.clock.now()
+        self.me.core.clock.now()
     }
 
-    /// The client that sends on behalf of this handler; clone it to send from a spawned task.
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// A client that sends on behalf of this handler, in its chain; for a spawned task or to send
+    /// for another tenant or campaign (`ctx.client().with_campaign(…)`).
+    pub fn client(&self) -> Client {
+        Client {
+            core: Arc::clone(&self.me.core),
+            origin: Arc::new(self.me.origin.clone()),
+            source: Source::Handler,
+            cause: Some(self.message_id),
+            correlation_id: Some(self.correlation_id),
+            tenant: self.tenant.clone(),
+            campaign: self.campaign.clone(),
+        }
+    }
+
+    /// The envelope this handler would send: this agent as sender, the clock's time, this message's
+    /// chain, tenant and campaign, and this message as the cause.
+    pub fn envelope<P: Payload>(&self, kind: Kind, to: Address, payload: P) -> Envelope<P> {
+        Envelope {
+            id: MessageId::new(),
+            kind,
+            from: self.me.origin.clone(),
+            to,
+            timestamp: self.me.core.clock.now(),
+            correlation_id: self.correlation_id,
+            causation_id: Some(self.message_id),
+            tenant: self.tenant.clone(),
+            campaign: self.campaign.clone(),
+            payload,
+        }
     }
 
     /// Asks agent `to`, continuing this message's chain.
@@ -184,16 +207,19 @@ impl Context {
         to: impl Into<AgentName>,
         payload: R,
     ) -> Result<R::Response, DeliveryError> {
-        self.client.request(to, payload).await
+        let envelope = self.envelope(Kind::Request, Address::Agent(to.into()), payload);
+        self.me.core.request(envelope, Source::Handler).await
     }
 
-    /// Publishes an event on `topic`, continuing this message's chain.
+    /// Publishes an event on `topic`, continuing this message's chain; returns how many subscribers
+    /// it reached.
     pub fn publish<E: Payload + Clone>(
         &self,
         topic: impl Into<Topic>,
         payload: E,
     ) -> Result<usize, DeliveryError> {
-        self.client.publish(topic, payload)
+        let envelope = self.envelope(Kind::Event, Address::Topic(topic.into()), payload);
+        self.me.core.publish(envelope, Source::Handler)
     }
 
     /// Orders agent `to`, continuing this message's chain. Refused unless this agent may give orders.
@@ -202,22 +228,25 @@ impl Context {
         to: impl Into<AgentName>,
         payload: C,
     ) -> Result<(), DeliveryError> {
-        self.client.command(to, payload).await
+        let envelope = self.envelope(Kind::Command, Address::Agent(to.into()), payload);
+        self.me.core.command(envelope, Source::Handler).await
     }
 }
 
-/// An agent's identity, built once per incarnation so that handling a message allocates nothing
-/// for it.
+/// An agent's identity and its way into the runtime, built once per incarnation so that handling a
+/// message clones one agent-local `Arc` instead of touching shared reference counts.
 pub(crate) struct Me {
-    pub name: Arc<AgentName>,
-    pub origin: Arc<Origin>,
+    pub core: Arc<Core>,
+    pub name: AgentName,
+    pub origin: Origin,
 }
 
 impl Me {
-    pub fn new(name: AgentName) -> Self {
+    pub fn new(core: Arc<Core>, name: AgentName) -> Self {
         Me {
-            origin: Arc::new(Origin::Agent(name.clone())),
-            name: Arc::new(name),
+            core,
+            origin: Origin::Agent(name.clone()),
+            name,
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use crate::protocol::{Address, AgentName, Envelope, Kind, Origin, Payload, Topic};
 
 use super::actor::Spawn;
-use super::agent::{AnyBox, Request, erase};
+use super::agent::{AnyBox, Body, Request};
 use super::clock::Clock;
 use super::error::{DeliveryError, Unavailable};
 use super::services::Services;
@@ -28,8 +28,11 @@ use super::status::{AgentState, AgentStatus};
 /// the answer goes.
 pub(crate) struct Delivery {
     pub type_id: TypeId,
+    pub kind: Kind,
     pub action: &'static str,
-    pub envelope: Envelope<AnyBox>,
+    /// The envelope behind a pointer: one allocation, and a pointer to move instead of the whole
+    /// envelope.
+    pub envelope: Body,
     pub reply: Option<oneshot::Sender<Result<AnyBox, DeliveryError>>>,
 }
 
@@ -289,8 +292,9 @@ impl Core {
         let (reply, answer) = oneshot::channel();
         let delivery = Delivery {
             type_id: TypeId::of::<P>(),
+            kind,
             action,
-            envelope: erase(envelope),
+            envelope: Body::One(Box::new(envelope)),
             reply: Some(reply),
         };
         self.send(slot, &incarnation, delivery)?;
@@ -405,47 +409,38 @@ impl Core {
             });
         };
         let type_id = TypeId::of::<E>();
-        let mut targets: Vec<(Arc<Slot>, Arc<Incarnation>)> = Vec::new();
-        {
-            let topics = read(&self.topics);
-            let Some(subscribers) = topics.get(topic) else {
-                return Ok(0);
-            };
-            for slot in subscribers {
-                if !slot.handles.contains(&(Kind::Event, type_id)) {
-                    tracing::warn!(agent = %slot.name, topic = %topic, action = E::ACTION,
-                        "agent subscribes to the topic but does not handle this event type; skipped");
+        let topics = read(&self.topics);
+        // The map's own key names the topic in logs, so the envelope can move on.
+        let Some((topic, subscribers)) = topics.get_key_value(topic) else {
+            return Ok(0);
+        };
+        let shared: Arc<dyn std::any::Any + Send + Sync> = Arc::new(envelope);
+        let mut delivered = 0;
+        for slot in subscribers {
+            if !slot.handles.contains(&(Kind::Event, type_id)) {
+                tracing::warn!(agent = %slot.name, topic = %topic, action = E::ACTION,
+                    "agent subscribes to the topic but does not handle this event type; skipped");
+                continue;
+            }
+            let incarnation = match self.admit(slot, Kind::Event, type_id, E::ACTION) {
+                Ok(incarnation) => incarnation,
+                Err(err) => {
+                    tracing::warn!(agent = %slot.name, topic = %topic, "event not delivered: {err}");
                     continue;
                 }
-                match self.admit(slot, Kind::Event, type_id, E::ACTION) {
-                    Ok(incarnation) => targets.push((Arc::clone(slot), incarnation)),
-                    Err(err) => {
-                        tracing::warn!(agent = %slot.name, topic = %topic, correlation_id = %envelope.correlation_id,
-                        "event not delivered: {err}")
-                    }
-                }
-            }
-        }
-        let mut delivered = 0;
-        let last = targets.len().saturating_sub(1);
-        let mut envelope = Some(envelope);
-        for (i, (slot, incarnation)) in targets.into_iter().enumerate() {
-            // Every subscriber but the last gets a copy; the last takes the original.
-            let copy = if i == last {
-                envelope.take()
-            } else {
-                envelope.clone()
             };
-            let Some(copy) = copy else { break };
             let delivery = Delivery {
                 type_id,
+                kind: Kind::Event,
                 action: E::ACTION,
-                envelope: erase(copy),
+                envelope: Body::Shared(Arc::clone(&shared)),
                 reply: None,
             };
-            match self.send(&slot, &incarnation, delivery) {
+            match self.send(slot, &incarnation, delivery) {
                 Ok(()) => delivered += 1,
-                Err(err) => tracing::warn!(agent = %slot.name, "event not delivered: {err}"),
+                Err(err) => {
+                    tracing::warn!(agent = %slot.name, topic = %topic, "event not delivered: {err}")
+                }
             }
         }
         Ok(delivered)

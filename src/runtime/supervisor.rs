@@ -267,6 +267,7 @@ impl Supervisor {
         drop(health);
         tracing::warn!(agent = %slot.name, error = %reason, delay_ms = delay.as_millis() as u64, "agent failed; restarting");
         let agent = slot.name.clone();
-        let _ = myself.send_after(delay, move || SupervisorMsg::Restart(agent));
+        // The timer runs on its own; its handle is not needed to deliver the restart.
+        drop(myself.send_after(delay, move || SupervisorMsg::Restart(agent)));
     }
 }
