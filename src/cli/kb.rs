@@ -18,6 +18,10 @@ use campaignd::kb::{
 use campaignd::protocol::{AgentName, CampaignId, CorrelationId, TenantId};
 use serde::Serialize;
 
+/// The encoded size of a synthetic decision with empty padding; `--record-bytes` below it gives
+/// this size.
+const UNPADDED_RECORD_BYTES: usize = 307;
+
 /// Where the knowledge base lives when neither `--data-dir` nor config says.
 const FALLBACK_DATA_DIR: &str = "data/kb";
 
@@ -74,8 +78,8 @@ pub struct BenchArgs {
     /// Decisions to write in total.
     #[arg(long, default_value_t = 20_000)]
     count: u64,
-    /// Approximate encoded size of each decision.
-    #[arg(long, default_value_t = 300)]
+    /// Encoded size of each decision (at least 307 bytes).
+    #[arg(long, default_value_t = 320)]
     record_bytes: usize,
     /// Print each acknowledged decision id on its own line (flushed), and the summary on stderr.
     #[arg(long)]
@@ -204,7 +208,7 @@ async fn write_decisions(
     writer: usize,
 ) -> anyhow::Result<Vec<Duration>> {
     let mut latencies = Vec::new();
-    let padding = "x".repeat(args.record_bytes.saturating_sub(260));
+    let padding = "x".repeat(args.record_bytes.saturating_sub(UNPADDED_RECORD_BYTES));
     let correlation = CorrelationId::new();
     while next.fetch_add(1, Ordering::Relaxed) < args.count {
         let decision = synthetic_decision(writer, correlation, &padding);
@@ -260,11 +264,11 @@ fn summarize(args: &BenchArgs, mut latencies: Vec<Duration>, elapsed: Duration) 
     };
     let rate = n as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
     format!(
-        "durability={} writers={} records={} record_bytes~{} elapsed={:.2}s throughput={:.0}/s ack p50={:.3}ms p99={:.3}ms max={:.3}ms",
+        "durability={} writers={} records={} record_bytes={} elapsed={:.2}s throughput={:.0}/s ack p50={:.3}ms p99={:.3}ms max={:.3}ms",
         args.durability,
         args.writers,
         n,
-        args.record_bytes,
+        args.record_bytes.max(UNPADDED_RECORD_BYTES),
         elapsed.as_secs_f64(),
         rate,
         at(0.50).as_secs_f64() * 1e3,
