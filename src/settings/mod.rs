@@ -19,6 +19,7 @@
 pub mod agents;
 pub mod campaigns;
 pub mod config;
+mod playbooks;
 pub mod problem;
 
 use std::path::{Path, PathBuf};
@@ -213,6 +214,7 @@ impl Loader {
                 Err(found) => problems.extend(found),
             }
         }
+        problems.extend(playbooks::check(&agents));
 
         let mut campaigns = Vec::new();
         let campaign_files = self.sources(
