@@ -484,7 +484,7 @@ async fn a_slow_agent_times_out() {
         let started = Instant::now();
         let err = runtime
             .operator("test")
-            .request("slow", Sleep(2_000))
+            .request("slow", Sleep(400))
             .await
             .unwrap_err();
         let took = started.elapsed();
@@ -821,6 +821,52 @@ async fn shutdown_finishes_in_flight_work_and_refuses_new_work() {
             "{:?}",
             runtime.status()
         );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_definition_applies_without_a_restart() {
+    bounded(async {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let runtime = Runtime::builder(Registry::new().with::<Back>("back"))
+            .agent(AgentSpec::new("back"))
+            .services(Services::new().with(NotedEvents(tx)))
+            .start()
+            .await
+            .unwrap();
+        let op = runtime.operator("test");
+        assert_eq!(op.publish("noted", Noted).unwrap(), 0);
+
+        runtime
+            .update_spec(
+                AgentSpec::new("back")
+                    .with_subscription("noted")
+                    .with_mailbox(8),
+            )
+            .unwrap();
+        assert_eq!(op.publish("noted", Noted).unwrap(), 1);
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let status = runtime.agent_status("back").unwrap();
+        assert_eq!(
+            (status.mailbox, status.restarts, status.state),
+            (8, 0, AgentState::Running)
+        );
+
+        let err = runtime
+            .update_spec(AgentSpec::new("back").with_mailbox(0))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("mailbox = 0 in agents/back.toml"),
+            "{err}"
+        );
+        assert!(runtime.update_spec(AgentSpec::new("nobody")).is_err());
+        runtime.shutdown(Duration::from_secs(1)).await;
     })
     .await;
 }
