@@ -4,7 +4,10 @@
 //! Plain data and pure functions only: no actors, no I/O, no clock reads (time comes in as an
 //! argument), so that every rule and formula can be tested on its own and replayed exactly.
 
+pub mod brand;
 pub mod campaign;
 pub mod compliance;
 pub mod optimization;
 pub mod strategy;
+pub mod channel;
+pub mod content;

@@ -1,0 +1,611 @@
+//! The default generator: variants from the playbook's templates and vocabularies, one design of
+//! level combinations per segment × format × language, written in the brand's voice.
+//!
+//! For each candidate: fill the template, apply preferred terms in one pass, drop emoji when the tone
+//! forbids them (or the format cannot encode them), add the required disclaimers, then check banned
+//! words and the format's hard limits. A candidate that fails is shortened by leaving out its
+//! `[[optional]]` parts, last first; if it still fails it is dropped with the reason. It must never
+//! emit a variant over its limit or containing a banned word.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::domain::brand::{BrandVoice, Position, apply_preferred_terms, find_banned};
+use crate::domain::campaign::Channel;
+use crate::domain::channel::{ChannelLimits, Creative, Field, Fit, Format, is_emoji};
+use crate::domain::content::orthogonal::{self, DesignKind};
+use crate::domain::content::playbook::{
+    ContentPlaybook, Language, Piece, TEMPLATE_DIMENSION, Template, parse_template,
+};
+use crate::domain::content::{
+    CellReport, GenerateError, Generation, GenerationRequest, Generator, LevelChoice, Variant,
+};
+
+/// The segment name used when a campaign declares none.
+pub const ALL_SEGMENT: &str = "all";
+
+/// Writes variants from templates and vocabularies.
+#[derive(Clone, Debug)]
+pub struct TemplateGenerator {
+    playbook: ContentPlaybook,
+}
+
+impl TemplateGenerator {
+    pub fn new(playbook: ContentPlaybook) -> Self {
+        TemplateGenerator { playbook }
+    }
+
+    pub fn playbook(&self) -> &ContentPlaybook {
+        &self.playbook
+    }
+}
+
+impl Generator for TemplateGenerator {
+    fn name(&self) -> &str {
+        "template"
+    }
+
+    fn generate(&self, request: &GenerationRequest<'_>) -> Result<Generation, GenerateError> {
+        let goal = request.goal;
+        if goal.channels.is_empty() {
+            return Err(GenerateError::Request {
+                campaign: goal.id.to_string(),
+                reason: "the campaign lists no channels".into(),
+            });
+        }
+        let segments: Vec<&str> = if goal.segments.is_empty() {
+            vec![ALL_SEGMENT]
+        } else {
+            goal.segments.iter().map(|s| s.id.as_str()).collect()
+        };
+        // No region: write in the default language for the international formats.
+        let regions: Vec<&str> = if goal.regions.is_empty() {
+            vec![""]
+        } else {
+            goal.regions.iter().map(String::as_str).collect()
+        };
+
+        let mut generation = Generation::default();
+        let mut done = BTreeSet::new();
+        for &segment in &segments {
+            for &channel in &goal.channels {
+                for &region in &regions {
+                    let (code, language) = self.playbook.language_for(region);
+                    for formats in format_groups(channel, region) {
+                        if !done.insert((segment, channel, code, formats.clone())) {
+                            continue;
+                        }
+                        let cell = Cell {
+                            segment,
+                            channel,
+                            formats,
+                            code,
+                            language,
+                        };
+                        let seed = request.seed ^ cell.hash();
+                        let (variants, report) = self.fill(&cell, request.voice, seed);
+                        generation.variants.extend(variants);
+                        generation.cells.push(report);
+                    }
+                }
+            }
+        }
+        Ok(generation)
+    }
+}
+
+/// Formats written together: Korean SMS and LMS are one cell (a text too long for an SMS goes as an
+/// LMS); every other format is its own cell.
+fn format_groups(channel: Channel, region: &str) -> Vec<Vec<Format>> {
+    let formats = Format::for_channel(channel, region);
+    if formats.first().is_some_and(|f| f.is_cp949()) {
+        vec![formats.to_vec()]
+    } else {
+        formats.iter().map(|&f| vec![f]).collect()
+    }
+}
+
+struct Cell<'a> {
+    segment: &'a str,
+    channel: Channel,
+    formats: Vec<Format>,
+    code: &'a str,
+    language: &'a Language,
+}
+
+impl Cell<'_> {
+    /// A stable per-cell seed offset (FNV-1a), so cells do not share one design.
+    fn hash(&self) -> u64 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let formats: Vec<&str> = self.formats.iter().map(|f| f.as_str()).collect();
+        let key = format!(
+            "{}\u{0}{}\u{0}{}\u{0}{}",
+            self.segment,
+            self.channel,
+            self.code,
+            formats.join(",")
+        );
+        for byte in key.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        hash
+    }
+}
+
+/// A template that may be used in a cell, parsed.
+struct Usable<'a> {
+    index: usize,
+    template: &'a Template,
+    formats: Vec<Format>,
+    fields: Vec<(Field, Vec<Piece>)>,
+    slots: BTreeSet<String>,
+}
+
+/// One dimension of a cell's design: its name and the levels left after banned-word filtering, each
+/// with its index in the playbook.
+struct Dimension<'a> {
+    name: String,
+    levels: Vec<(usize, &'a str)>,
+}
+
+impl TemplateGenerator {
+    fn fill(&self, cell: &Cell<'_>, voice: &BrandVoice, seed: u64) -> (Vec<Variant>, CellReport) {
+        let mut dropped: Vec<String> = Vec::new();
+        let vocabulary = vocabulary_for(cell.language, cell.segment);
+
+        // Templates for this cell's formats and the brand's formality whose built-in values exist.
+        let mut usable: Vec<Usable<'_>> = Vec::new();
+        for (index, template) in cell.language.templates.iter().enumerate() {
+            let formats: Vec<Format> = cell
+                .formats
+                .iter()
+                .copied()
+                .filter(|f| template.formats.contains(f))
+                .collect();
+            let formality_ok =
+                template.formality.is_empty() || template.formality.contains(&voice.tone.formality);
+            if formats.is_empty() || !formality_ok {
+                continue;
+            }
+            match prepare(index, template, formats, voice) {
+                Ok(u) => usable.push(u),
+                Err(reason) => note(reason, &mut dropped),
+            }
+        }
+
+        // Levels that would put a banned word in the copy are removed before the design is drawn,
+        // so the design is spent on usable combinations.
+        let mut dimensions: BTreeMap<String, Dimension<'_>> = BTreeMap::new();
+        for name in usable.iter().flat_map(|u| u.slots.iter()) {
+            if dimensions.contains_key(name) {
+                continue;
+            }
+            let Some(levels) = vocabulary.get(name.as_str()) else {
+                continue;
+            };
+            let mut kept = Vec::new();
+            for (i, level) in levels.iter().enumerate() {
+                match find_banned(
+                    &apply_preferred_terms(level, &voice.preferred_terms),
+                    &voice.banned_words,
+                ) {
+                    Some(word) => note(
+                        format!("{name} level {i} contains the banned word {word:?}"),
+                        &mut dropped,
+                    ),
+                    None => kept.push((i, level.as_str())),
+                }
+            }
+            dimensions.insert(
+                name.clone(),
+                Dimension {
+                    name: name.clone(),
+                    levels: kept,
+                },
+            );
+        }
+        let empty: BTreeSet<&str> = dimensions
+            .values()
+            .filter(|d| d.levels.is_empty())
+            .map(|d| d.name.as_str())
+            .collect();
+        usable.retain(|u| {
+            let blocked = u.slots.iter().find(|s| empty.contains(s.as_str()));
+            if let Some(dimension) = blocked {
+                note(
+                    format!(
+                        "template {} dropped: every level of {dimension} is banned",
+                        u.index
+                    ),
+                    &mut dropped,
+                );
+            }
+            blocked.is_none()
+        });
+        let used: BTreeSet<&str> = usable
+            .iter()
+            .flat_map(|u| u.slots.iter().map(String::as_str))
+            .filter(|s| dimensions.contains_key(*s))
+            .collect();
+        let dimensions: Vec<&Dimension<'_>> = dimensions
+            .values()
+            .filter(|d| used.contains(d.name.as_str()))
+            .collect();
+
+        let mut report = CellReport {
+            segment: cell.segment.to_owned(),
+            channel: cell.channel,
+            formats: cell.formats.clone(),
+            language: cell.code.to_owned(),
+            design: DesignKind::FullFactorial,
+            candidates: 0,
+            emitted: 0,
+            dropped: Vec::new(),
+        };
+        if usable.is_empty() {
+            note(
+                format!(
+                    "no usable {} template in language {}",
+                    join_formats(&cell.formats),
+                    cell.code
+                ),
+                &mut dropped,
+            );
+            report.dropped = dropped;
+            return (Vec::new(), report);
+        }
+
+        // Design axes: the template choice first (when there is one), then the vocabulary dimensions.
+        let mut counts = vec![usable.len()];
+        counts.extend(dimensions.iter().map(|d| d.levels.len()));
+        let design = orthogonal::design(
+            &counts,
+            self.playbook.generation.max_variants_per_cell,
+            seed,
+        );
+        report.design = design.kind;
+        report.candidates = design.runs.len();
+
+        let mut variants: Vec<Variant> = Vec::new();
+        let mut ids = BTreeSet::new();
+        for run in &design.runs {
+            let Some(usable) = run.first().and_then(|&t| usable.get(t)) else {
+                continue;
+            };
+            let mut values: BTreeMap<&str, &str> = builtins(voice);
+            let mut levels = vec![LevelChoice {
+                dimension: TEMPLATE_DIMENSION.to_owned(),
+                index: usable.index,
+                value: usable.template.text.clone(),
+            }];
+            for (dimension, &choice) in dimensions.iter().zip(run.iter().skip(1)) {
+                // Only the dimensions this template uses are part of the variant's identity.
+                if !usable.slots.contains(&dimension.name) {
+                    continue;
+                }
+                let Some(&(index, value)) = dimension.levels.get(choice) else {
+                    continue;
+                };
+                values.insert(dimension.name.as_str(), value);
+                levels.push(LevelChoice {
+                    dimension: dimension.name.clone(),
+                    index,
+                    value: value.to_owned(),
+                });
+            }
+            match self.realize(cell, usable, &values, voice) {
+                Ok((format, creative, fit)) => {
+                    let id = variant_id(cell, format, &levels);
+                    if !ids.insert(id.clone()) {
+                        continue;
+                    }
+                    variants.push(Variant {
+                        id,
+                        channel: cell.channel,
+                        format,
+                        segment: cell.segment.to_owned(),
+                        language: cell.code.to_owned(),
+                        levels,
+                        creative,
+                        measures: fit.measures,
+                        warnings: fit.warnings,
+                    });
+                }
+                Err(reason) => note(reason, &mut dropped),
+            }
+        }
+        report.emitted = variants.len();
+        report.dropped = dropped;
+        (variants, report)
+    }
+
+    /// Renders one candidate, shortening it by leaving out optional parts until it fits one of the
+    /// template's formats; the reason for the last failure when nothing fits.
+    fn realize(
+        &self,
+        cell: &Cell<'_>,
+        usable: &Usable<'_>,
+        values: &BTreeMap<&str, &str>,
+        voice: &BrandVoice,
+    ) -> Result<(Format, Creative, Fit), String> {
+        let optional_total: usize = usable
+            .fields
+            .iter()
+            .map(|(_, pieces)| count_optional(pieces))
+            .sum();
+        let mut last_failure = String::new();
+        for keep in (0..=optional_total).rev() {
+            let creative = self.compose(cell, usable, values, voice, keep);
+            if let Some((field, word)) = creative
+                .fields()
+                .find_map(|(f, t)| find_banned(t, &voice.banned_words).map(|w| (f, w)))
+            {
+                last_failure = format!(
+                    "template {}: {} contains the banned word {word:?}",
+                    usable.index,
+                    field.as_str()
+                );
+                continue;
+            }
+            for &format in &usable.formats {
+                let fit = self.playbook.limits.check(format, &creative);
+                if fit.fits() {
+                    return Ok((format, creative, fit));
+                }
+                if let Some(violation) = fit.violations.first() {
+                    last_failure = format!("template {}: {}", usable.index, violation.message);
+                }
+            }
+        }
+        Err(last_failure)
+    }
+
+    /// Fills the template keeping the first `keep` optional parts, then applies the brand's voice.
+    fn compose(
+        &self,
+        cell: &Cell<'_>,
+        usable: &Usable<'_>,
+        values: &BTreeMap<&str, &str>,
+        voice: &BrandVoice,
+        keep: usize,
+    ) -> Creative {
+        let strip_emoji = !voice.tone.emoji || cell.formats.iter().any(|f| f.is_cp949());
+        let mut creative = Creative::default();
+        let mut budget = keep;
+        for (field, pieces) in &usable.fields {
+            let raw = render(pieces, values, &mut budget);
+            let mut text = apply_preferred_terms(&raw, &voice.preferred_terms);
+            if strip_emoji {
+                text.retain(|c| !is_emoji(c));
+            }
+            let text = tidy(&text);
+            match field {
+                Field::Text => creative.text = text,
+                Field::Headline => creative.headline = Some(text),
+                Field::Subject => creative.subject = Some(text),
+                Field::Path => creative.path = Some(text),
+                Field::Payload => {}
+            }
+        }
+        add_disclaimers(&mut creative, cell, usable, voice);
+        creative
+    }
+
+    pub fn limits(&self) -> &ChannelLimits {
+        &self.playbook.limits
+    }
+}
+
+/// Records a reason once.
+fn note(reason: String, dropped: &mut Vec<String>) {
+    if !dropped.contains(&reason) {
+        dropped.push(reason);
+    }
+}
+
+/// The language's vocabulary with the segment's overrides in place.
+fn vocabulary_for<'a>(language: &'a Language, segment: &str) -> BTreeMap<&'a str, &'a Vec<String>> {
+    let mut vocabulary: BTreeMap<&str, &Vec<String>> = language
+        .vocabulary
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    if let Some(overrides) = language.segments.get(segment) {
+        for (dimension, levels) in overrides {
+            vocabulary.insert(dimension.as_str(), levels);
+        }
+    }
+    vocabulary
+}
+
+/// Parses the fields the template's formats use and checks the brand provides its built-ins.
+fn prepare<'a>(
+    index: usize,
+    template: &'a Template,
+    formats: Vec<Format>,
+    voice: &BrandVoice,
+) -> Result<Usable<'a>, String> {
+    let wanted: BTreeSet<Field> = formats
+        .iter()
+        .flat_map(|f| f.used_fields().iter().copied())
+        .collect();
+    let mut fields = Vec::new();
+    for field in wanted {
+        if let Some(source) = template.field(field) {
+            let pieces = parse_template(source)
+                .map_err(|e| format!("template {index} {}: {e}", field.as_str()))?;
+            fields.push((field, pieces));
+        }
+    }
+    let mut slots = BTreeSet::new();
+    for (_, pieces) in &fields {
+        collect(pieces, &mut slots);
+    }
+    let available = builtins(voice);
+    for (name, guideline_key) in [
+        ("brand", "brand_name"),
+        ("opt_out", "legal_entity.opt_out_number"),
+        ("contact", "legal_entity.contact"),
+        ("address", "legal_entity.address"),
+    ] {
+        if slots.contains(name) && !available.contains_key(name) {
+            return Err(format!(
+                "template {index} needs {{{name}}}: set {guideline_key} in the brand guideline"
+            ));
+        }
+    }
+    slots.retain(|s| !available.contains_key(s.as_str()));
+    Ok(Usable {
+        index,
+        template,
+        formats,
+        fields,
+        slots,
+    })
+}
+
+fn collect(pieces: &[Piece], slots: &mut BTreeSet<String>) {
+    for piece in pieces {
+        match piece {
+            Piece::Slot(name) => {
+                slots.insert(name.clone());
+            }
+            Piece::Optional(inner) => collect(inner, slots),
+            Piece::Literal(_) => {}
+        }
+    }
+}
+
+/// The values the brand voice supplies.
+fn builtins(voice: &BrandVoice) -> BTreeMap<&str, &str> {
+    let entity = &voice.legal_entity;
+    [
+        ("brand", voice.display_name()),
+        ("opt_out", entity.opt_out_number.as_deref()),
+        ("contact", entity.contact.as_deref()),
+        ("address", entity.address.as_deref()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect()
+}
+
+fn count_optional(pieces: &[Piece]) -> usize {
+    pieces
+        .iter()
+        .filter(|p| matches!(p, Piece::Optional(_)))
+        .count()
+}
+
+/// Fills slots; an optional part is kept while `budget` lasts (so the last ones go first).
+fn render(pieces: &[Piece], values: &BTreeMap<&str, &str>, budget: &mut usize) -> String {
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Literal(text) => out.push_str(text),
+            Piece::Slot(name) => {
+                out.push_str(values.get(name.as_str()).copied().unwrap_or_default())
+            }
+            Piece::Optional(inner) => {
+                if *budget > 0 {
+                    *budget -= 1;
+                    let mut none = 0;
+                    out.push_str(&render(inner, values, &mut none));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Collapses runs of spaces (left by an empty slot or a removed emoji) and trims each line's ends.
+fn tidy(text: &str) -> String {
+    let lines: Vec<String> = text
+        .split('\n')
+        .map(|line| {
+            line.split([' ', '\t'])
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    lines.join("\n").trim().to_owned()
+}
+
+/// Adds each required disclaimer the creative does not already carry. A disclaimer goes into the
+/// field it names when the format uses that field, otherwise into the text. At the start it is joined
+/// without a space when it ends in a bracket (`(광고)ABC마트`), as the Korean label is written.
+fn add_disclaimers(
+    creative: &mut Creative,
+    cell: &Cell<'_>,
+    usable: &Usable<'_>,
+    voice: &BrandVoice,
+) {
+    for disclaimer in voice.disclaimers_for(cell.channel) {
+        let has_field = usable
+            .formats
+            .iter()
+            .any(|f| f.used_fields().contains(&disclaimer.field))
+            && creative.get(disclaimer.field).is_some();
+        let field = if has_field {
+            disclaimer.field
+        } else {
+            Field::Text
+        };
+        let Some(target) = creative.get_mut(field) else {
+            continue;
+        };
+        if target.contains(disclaimer.text.as_str()) {
+            continue;
+        }
+        let text = disclaimer.text.trim();
+        *target = match disclaimer.position {
+            Position::Start if text.ends_with([')', ']']) => format!("{text}{target}"),
+            Position::Start => format!("{text} {target}"),
+            Position::End if target.is_empty() => text.to_owned(),
+            Position::End => format!("{target} {text}"),
+        };
+    }
+}
+
+fn join_formats(formats: &[Format]) -> String {
+    formats
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn variant_id(cell: &Cell<'_>, format: Format, levels: &[LevelChoice]) -> String {
+    let choices: Vec<String> = levels
+        .iter()
+        .map(|l| format!("{}={}", l.dimension, l.index))
+        .collect();
+    format!(
+        "{}/{}/{}/{}",
+        cell.segment,
+        format,
+        cell.code,
+        choices.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_collapses_spaces_but_keeps_lines() {
+        assert_eq!(tidy("  a   b \n  c  "), "a b\nc");
+    }
+
+    #[test]
+    fn optional_parts_go_last_first() {
+        let pieces = parse_template("a[[ b]][[ c]] d").unwrap();
+        let values = BTreeMap::new();
+        let render_keep = |keep: usize| render(&pieces, &values, &mut keep.clone());
+        assert_eq!(render_keep(2), "a b c d");
+        assert_eq!(render_keep(1), "a b d");
+        assert_eq!(render_keep(0), "a d");
+    }
+}
