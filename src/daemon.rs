@@ -1,18 +1,22 @@
-//! The daemon: opens the knowledge base, starts the supervised agents named in config, and stays up
-//! until SIGTERM or SIGINT; SIGHUP reloads the agent definitions.
+//! The daemon: opens the knowledge base, starts the supervised agents named in config, serves the
+//! HTTP ops API, and stays up until SIGTERM or SIGINT; SIGHUP (or `POST /v1/reload`) reloads the
+//! configuration.
 //!
-//! Shutdown order matters for the no-data-lost guarantee: first the runtime stops taking work and
+//! Shutdown order matters for the no-data-lost guarantee: first the API stops taking requests,
+//! then the runtime stops taking work and
 //! drains what it admitted (handlers may still record decisions), then the knowledge base commits and
 //! flushes everything queued. Both steps are bounded by `daemon.shutdown_timeout_secs`, so a stuck
 //! handler cannot keep the process from exiting. This module wires layers together; it must never
 //! hold business logic.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::api::{AgentReload, ApiServer, ApiState, ReloadReport, SharedSettings, read_settings};
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
 use crate::runtime::{AgentSpec, Clock, Registry, Runtime, StartError, SupervisionPolicy};
 use crate::settings::{AgentDefinition, ClockMode, Durability, Problems, Settings};
@@ -38,13 +42,16 @@ pub enum DaemonError {
     Settings(#[from] Problems),
 }
 
-/// A running daemon: the agents' runtime and the knowledge base they write to.
+/// A running daemon: the agents' runtime, the knowledge base they write to, and the API.
 pub struct Daemon {
     runtime: Runtime,
     kb: KnowledgeBase,
-    settings: Arc<Settings>,
+    /// The settings in force; a successful reload swaps them, and the API reads them per request.
+    settings: SharedSettings,
     /// The `--config` path, so a reload reads the same file.
     config_path: Option<PathBuf>,
+    /// `None` when `api.listen` could not be bound (logged at start).
+    api: Option<ApiServer>,
 }
 
 /// How a shutdown went.
@@ -104,6 +111,8 @@ impl Daemon {
                 return Err(err.into());
             }
         };
+        let shared: SharedSettings = Arc::new(RwLock::new(Arc::clone(&settings)));
+        let api = start_api(&runtime, &kb, &shared, config_path.clone()).await;
         tracing::info!(
             data_dir = %data_dir.display(),
             %durability,
@@ -115,8 +124,9 @@ impl Daemon {
         Ok(Self {
             runtime,
             kb,
-            settings,
+            settings: shared,
             config_path,
+            api,
         })
     }
 
@@ -128,8 +138,14 @@ impl Daemon {
         &self.kb
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// The settings in force (the latest successfully reloaded ones).
+    pub fn settings(&self) -> Arc<Settings> {
+        read_settings(&self.settings)
+    }
+
+    /// Where the API listens, if it could bind `api.listen`.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api.as_ref().map(ApiServer::local_addr)
     }
 
     /// Serves until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down.
@@ -156,26 +172,26 @@ impl Daemon {
         self.shutdown().await
     }
 
-    /// Re-reads config and agent definitions. A configuration with any problem is rejected as a
-    /// whole; a valid one updates the running agents' mailbox bounds, timeouts and supervision.
-    /// Starting or stopping agents needs a restart, and says so.
-    pub fn reload(&self) -> Result<(), Problems> {
-        let fresh = Settings::load(self.config_path.as_deref())?;
-        for definition in fresh.enabled_agents() {
-            let spec = spec_of(definition);
-            match self.runtime.update_spec(spec) {
-                Ok(()) => tracing::info!(agent = %definition.name, "agent definition reloaded"),
-                Err(err) => {
-                    tracing::warn!(agent = %definition.name, %err, "agent definition not applied; a restart applies it")
-                }
-            }
-        }
-        Ok(())
+    /// Re-reads config, agent definitions and campaigns. A configuration with any problem is
+    /// rejected as a whole; a valid one becomes the settings in force (campaigns, API tokens) and
+    /// updates the running agents' mailbox bounds, timeouts and supervision. Starting or stopping
+    /// agents, and a new `api.listen`, need a restart, and say so.
+    pub fn reload(&self) -> Result<ReloadReport, Problems> {
+        reload(
+            &self.runtime,
+            self.config_path.as_deref(),
+            &self.settings,
+            false,
+        )
     }
 
     /// Drains the runtime, then commits and flushes the knowledge base, within the configured bound.
     pub async fn shutdown(self) -> Result<ShutdownSummary, DaemonError> {
-        let bound = Duration::from_secs(self.settings.config.daemon.shutdown_timeout_secs);
+        let bound = Duration::from_secs(self.settings().config.daemon.shutdown_timeout_secs);
+        // The API first: a request answered after the runtime stopped would only say "unavailable".
+        if let Some(api) = self.api {
+            api.shutdown(bound).await;
+        }
         let report = self.runtime.shutdown(bound).await;
         match tokio::time::timeout(bound.max(Duration::from_secs(1)), self.kb.shutdown()).await {
             Ok(result) => result?,
@@ -193,6 +209,102 @@ impl Daemon {
             abandoned: report.abandoned,
         })
     }
+}
+
+/// Starts the API on `api.listen`. A port that cannot be bound is logged and the daemon runs on
+/// without the API, so agents keep working; the log line names the key to change.
+async fn start_api(
+    runtime: &Runtime,
+    kb: &KnowledgeBase,
+    settings: &SharedSettings,
+    config_path: Option<PathBuf>,
+) -> Option<ApiServer> {
+    let reload_runtime = runtime.clone();
+    let reload_settings = Arc::clone(settings);
+    let state = ApiState::new(
+        runtime.clone(),
+        kb.clone(),
+        Arc::clone(settings),
+        Arc::new(move |dry_run| {
+            reload(
+                &reload_runtime,
+                config_path.as_deref(),
+                &reload_settings,
+                dry_run,
+            )
+        }),
+    );
+    match ApiServer::start(state).await {
+        Ok(server) => Some(server),
+        Err(err) => {
+            tracing::error!(%err, "the HTTP API is not running; fix api.listen and restart");
+            None
+        }
+    }
+}
+
+/// The one reload behind SIGHUP and `POST /v1/reload`; `dry_run` only checks.
+fn reload(
+    runtime: &Runtime,
+    config_path: Option<&Path>,
+    settings: &SharedSettings,
+    dry_run: bool,
+) -> Result<ReloadReport, Problems> {
+    let fresh = match Settings::load(config_path) {
+        Ok(fresh) => fresh,
+        Err(problems) => {
+            if !dry_run {
+                metrics::counter!("campaignd_config_reloads_total", "result" => "rejected")
+                    .increment(1);
+            }
+            return Err(problems);
+        }
+    };
+    let mut agents = Vec::new();
+    for definition in fresh.enabled_agents() {
+        let agent = definition.name.to_string();
+        if dry_run {
+            agents.push(AgentReload {
+                agent,
+                applied: false,
+                note: Some("dry run: nothing applied".to_owned()),
+            });
+            continue;
+        }
+        match runtime.update_spec(spec_of(definition)) {
+            Ok(()) => {
+                tracing::info!(agent = %definition.name, "agent definition reloaded");
+                agents.push(AgentReload {
+                    agent,
+                    applied: true,
+                    note: None,
+                });
+            }
+            Err(err) => {
+                tracing::warn!(agent = %definition.name, %err, "agent definition not applied; a restart applies it");
+                agents.push(AgentReload {
+                    agent,
+                    applied: false,
+                    note: Some(err.to_string()),
+                });
+            }
+        }
+    }
+    let report = ReloadReport {
+        applied: !dry_run,
+        campaigns: fresh.campaigns.len(),
+        agents,
+    };
+    if !dry_run {
+        let current = read_settings(settings);
+        if current.config.api.listen != fresh.config.api.listen {
+            tracing::warn!(listen = %fresh.config.api.listen, "api.listen changed; a restart applies it");
+        }
+        *settings.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        metrics::counter!("campaignd_config_reloads_total", "result" => "applied").increment(1);
+        tracing::info!(campaigns = report.campaigns, "configuration reloaded");
+    }
+    Ok(report)
 }
 
 fn kb_options(settings: &Settings, data_dir: &Path) -> KbOptions {

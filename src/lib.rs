@@ -4,6 +4,7 @@
 //! # Layout
 //!
 //! - [`daemon`]: `campaignd run`: start, serve until signalled, reload, drain and flush.
+//! - [`api`]: the HTTP ops API: probes, metrics, agents, decisions, traces, reload, OpenAPI.
 //! - [`agents`]: the built-in agents and the registry of agent names.
 //! - [`protocol`]: ids, the envelope and its MessagePack codec. Knows nothing of agents.
 //! - [`runtime`]: delivery (request/response, events, commands), supervision, the `Agent` trait and
@@ -16,6 +17,7 @@
 //! - [`market`]: where performance data comes from: observations and the built-in simulator.
 
 pub mod agents;
+pub mod api;
 pub mod daemon;
 pub mod domain;
 pub mod kb;

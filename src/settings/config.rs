@@ -36,6 +36,7 @@ pub struct Config {
     pub runtime: RuntimeSettings,
     pub clock: ClockSettings,
     pub market: MarketSettings,
+    pub api: ApiSettings,
 }
 
 /// `[daemon]`: folders and shutdown.
@@ -233,6 +234,165 @@ impl Default for MarketSettings {
     }
 }
 
+/// `[api]`: the HTTP ops API.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSettings {
+    /// The address to listen on, `host:port`; port 0 picks a free port.
+    pub listen: String,
+    /// The largest request body accepted, in bytes; a larger one is answered 413.
+    pub body_limit_bytes: usize,
+    /// Bearer tokens written inline. After loading, this also holds the entries of `tokens_file`.
+    pub tokens: Vec<ApiToken>,
+    /// A TOML file of `[[tokens]]` entries, so secrets can live apart from the config.
+    pub tokens_file: Option<PathBuf>,
+}
+
+impl Default for ApiSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            body_limit_bytes: 1024 * 1024,
+            tokens: Vec::new(),
+            tokens_file: None,
+        }
+    }
+}
+
+/// One bearer token of the API. Its `Debug` form hides the secret, so it never reaches a log.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who holds the token, for logs and audit (never the secret itself).
+    pub name: String,
+    /// The secret, at least 16 characters.
+    pub token: String,
+    /// `organization` or `organization/client`; absent for an operator token, which may do
+    /// everything.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiToken")
+            .field("name", &self.name)
+            .field("token", &"<redacted>")
+            .field("tenant", &self.tenant)
+            .finish()
+    }
+}
+
+/// The shortest token accepted: shorter ones are guessable.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// The body of a `tokens_file`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    tokens: Vec<ApiToken>,
+}
+
+/// Checks a list of tokens; `prefix` is the key path of the list (`api.tokens` or `tokens`).
+fn token_problems(tokens: &[ApiToken], prefix: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for (index, token) in tokens.iter().enumerate() {
+        let key = |field: &str| format!("{prefix}[{index}].{field}");
+        if token.name.trim().is_empty() {
+            found.push((key("name"), "must not be empty".to_owned()));
+        }
+        if token.token.chars().count() < MIN_TOKEN_CHARS {
+            found.push((
+                key("token"),
+                format!("is too short; use at least {MIN_TOKEN_CHARS} random characters"),
+            ));
+        }
+        if token
+            .token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+        {
+            found.push((
+                key("token"),
+                "must not contain spaces or control characters".to_owned(),
+            ));
+        }
+        if let Some(tenant) = &token.tenant {
+            let parts: Vec<&str> = tenant.split('/').collect();
+            let well_formed = parts.len() <= 2
+                && parts.iter().all(|p| {
+                    !p.is_empty() && !p.chars().any(|c| c.is_whitespace() || c.is_control())
+                });
+            if !well_formed {
+                found.push((
+                    key("tenant"),
+                    format!("`{tenant}` is not `organization` or `organization/client`"),
+                ));
+            }
+        }
+        if tokens[..index].iter().any(|other| other.name == token.name) {
+            found.push((key("name"), format!("`{}` names two tokens", token.name)));
+        }
+        if tokens[..index]
+            .iter()
+            .any(|other| other.token == token.token)
+        {
+            found.push((
+                key("token"),
+                "is the same secret as an earlier token".to_owned(),
+            ));
+        }
+    }
+    found
+}
+
+/// Reads `api.tokens_file` and appends its entries to `api.tokens`, reporting problems against
+/// that file. Relative paths are relative to the current folder, like every path in the config.
+fn load_tokens_file(api: &mut ApiSettings, file: &str, env: &EnvOverrides) -> Vec<Problem> {
+    let Some(path) = api.tokens_file.clone() else {
+        return Vec::new();
+    };
+    let label = path.display().to_string();
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) => {
+            let message = format!("cannot read `{label}`: {e}");
+            return vec![match env_var_for("api.tokens_file", env) {
+                Some(variable) => Problem::new(
+                    "environment",
+                    format!("{variable} (api.tokens_file)"),
+                    message,
+                ),
+                None => Problem::new(file, "api.tokens_file", message),
+            }];
+        }
+    };
+    let parsed: TokensFile = match toml::from_str(&text) {
+        Ok(parsed) => parsed,
+        Err(e) => return vec![problem::deserialize_problem(&label, &text, &e)],
+    };
+    let problems: Vec<Problem> = token_problems(&parsed.tokens, "tokens")
+        .into_iter()
+        .map(|(key, message)| Problem::new(label.clone(), key, message))
+        .collect();
+    if !problems.is_empty() {
+        return problems;
+    }
+    api.tokens.extend(parsed.tokens);
+    let together = token_problems(&api.tokens, "api.tokens");
+    together
+        .into_iter()
+        .map(|(key, message)| {
+            Problem::new(
+                label.clone(),
+                "tokens",
+                format!("together with {file}: {key} {message}"),
+            )
+        })
+        .collect()
+}
+
 /// Where the main config came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigSource {
@@ -294,7 +454,11 @@ pub(super) fn load(
     } else {
         with_env(text, env)?
     };
-    let problems = validate(&config, &file, env);
+    let mut config = config;
+    let mut problems = validate(&config, &file, env);
+    if problems.is_empty() {
+        problems = load_tokens_file(&mut config.api, &file, env);
+    }
     if problems.is_empty() {
         Ok(config)
     } else {
@@ -488,10 +652,32 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
             "is {factor}, but only an accelerated clock uses it; set clock.mode = \"accelerated\" or remove the factor"
         ),
     );
+    let api = &config.api;
+    check(
+        api.listen.parse::<std::net::SocketAddr>().is_ok(),
+        "api.listen",
+        format!(
+            "`{}` is not an address like 127.0.0.1:8080 (an IP address and a port)",
+            api.listen
+        ),
+    );
+    check(
+        (1024..=64 * 1024 * 1024).contains(&api.body_limit_bytes),
+        "api.body_limit_bytes",
+        format!(
+            "is {}; it must be between 1024 and 67108864",
+            api.body_limit_bytes
+        ),
+    );
+    let mut found: Vec<(String, String)> = found
+        .into_iter()
+        .map(|(key, message)| (key.to_owned(), message))
+        .collect();
+    found.extend(token_problems(&api.tokens, "api.tokens"));
 
     found
         .into_iter()
-        .map(|(key, message)| match env_var_for(key, env) {
+        .map(|(key, message)| match env_var_for(&key, env) {
             Some(variable) => Problem::new("environment", format!("{variable} ({key})"), message),
             None => Problem::new(file, key, message),
         })
@@ -635,6 +821,60 @@ mod tests {
             "{}",
             problems[0]
         );
+    }
+
+    #[test]
+    fn api_settings_name_the_key_at_fault() {
+        let problems = load_text(
+            "[api]\nlisten = \"localhost\"\nbody_limit_bytes = 10\n[[api.tokens]]\nname = \"ops\"\ntoken = \"short\"\n[[api.tokens]]\nname = \"ops\"\ntoken = \"a-long-enough-secret\"\ntenant = \"acme/kr/x\"\n",
+            &[],
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "api.listen",
+                "api.body_limit_bytes",
+                "api.tokens[0].token",
+                "api.tokens[1].tenant",
+                "api.tokens[1].name"
+            ]
+        );
+        let problems = load_text("[api]\nport = 80\n", &[]).unwrap_err();
+        assert_eq!(problems[0].key, "api.port");
+    }
+
+    #[test]
+    fn tokens_file_entries_join_the_inline_ones_and_stay_out_of_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens.toml");
+        std::fs::write(
+            &file,
+            "[[tokens]]\nname = \"acme\"\ntoken = \"acme-secret-0123456789\"\ntenant = \"acme\"\n",
+        )
+        .unwrap();
+        let text = format!(
+            "[api]\ntokens_file = {:?}\n[[api.tokens]]\nname = \"ops\"\ntoken = \"ops-secret-0123456789\"\n",
+            file.display().to_string()
+        );
+        let config = load_text(&text, &[]).unwrap();
+        let names: Vec<&str> = config.api.tokens.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["ops", "acme"]);
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret-0123456789"), "{shown}");
+
+        std::fs::write(&file, "[[tokens]]\nname = \"acme\"\ntoken = \"tiny\"\n").unwrap();
+        let problems = load_text(&text, &[]).unwrap_err();
+        assert_eq!(problems[0].file, file.display().to_string());
+        assert_eq!(problems[0].key, "tokens[0].token");
+
+        let missing = format!(
+            "[api]\ntokens_file = {:?}\n",
+            dir.path().join("nope.toml").display().to_string()
+        );
+        let problems = load_text(&missing, &[]).unwrap_err();
+        assert_eq!(problems[0].key, "api.tokens_file");
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! Who is calling: bearer tokens from `[api]` (inline or `tokens_file`), compared in constant
+//! time, and what each kind of caller may see. An operator token sees everything; a tenant token
+//! sees its own organization, or one client of it, and nothing else.
+//!
+//! The secret must never be logged, echoed or compared with an early-exit comparison; handlers
+//! learn only the token's name and tenant. Isolation does not stop here: handlers turn a caller
+//! into knowledge-base [`Scope`]s, so the query itself cannot return another tenant's records.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use subtle::ConstantTimeEq;
+
+use super::ApiState;
+use super::error::ApiError;
+use crate::kb::Scope;
+use crate::protocol::TenantId;
+use crate::settings::Settings;
+use crate::settings::config::ApiToken;
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// A token without a tenant: may do everything.
+    Operator { name: String },
+    /// A token bound to `organization` or `organization/client`.
+    Tenant { name: String, tenant: TenantId },
+}
+
+impl Caller {
+    /// The token's name, for logs.
+    pub fn name(&self) -> &str {
+        match self {
+            Caller::Operator { name } | Caller::Tenant { name, .. } => name,
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Caller::Operator { .. })
+    }
+
+    /// Whether records of `tenant` are this caller's to read: a tenant token `acme` reads `acme`
+    /// and `acme/<client>`; `acme/kr_retail` reads only itself.
+    pub fn admits(&self, tenant: &TenantId) -> bool {
+        match self {
+            Caller::Operator { .. } => true,
+            Caller::Tenant { tenant: own, .. } => {
+                tenant == own
+                    || tenant
+                        .as_str()
+                        .strip_prefix(own.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+        }
+    }
+
+    /// The knowledge-base scopes this caller reads through. An operator reads across all tenants;
+    /// a tenant reads its own tenant and every client of it that the configured campaigns name
+    /// (the knowledge base scopes by exact tenant, so each is queried on its own).
+    pub fn scopes(&self, settings: &Settings) -> Vec<Scope> {
+        match self {
+            Caller::Operator { .. } => vec![Scope::AllTenants],
+            Caller::Tenant { tenant, .. } => {
+                let mut tenants: Vec<TenantId> = vec![tenant.clone()];
+                for campaign in &settings.campaigns {
+                    if self.admits(&campaign.tenant) && !tenants.contains(&campaign.tenant) {
+                        tenants.push(campaign.tenant.clone());
+                    }
+                }
+                tenants.into_iter().map(Scope::Tenant).collect()
+            }
+        }
+    }
+}
+
+/// Finds the token `presented` among `tokens`. Every configured token is compared, and each
+/// comparison takes the same time whatever bytes differ, so timing does not reveal a prefix.
+pub fn authenticate(tokens: &[ApiToken], presented: &str) -> Option<Caller> {
+    let mut found: Option<&ApiToken> = None;
+    for token in tokens {
+        let equal: bool = token.token.as_bytes().ct_eq(presented.as_bytes()).into();
+        if equal && found.is_none() {
+            found = Some(token);
+        }
+    }
+    found.map(|token| match &token.tenant {
+        None => Caller::Operator {
+            name: token.name.clone(),
+        },
+        Some(tenant) => Caller::Tenant {
+            name: token.name.clone(),
+            tenant: TenantId::new(tenant.clone()),
+        },
+    })
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "this endpoint needs a token: send `Authorization: Bearer <token>`",
+            ));
+        };
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_token",
+                    "the Authorization header must be `Bearer <token>`",
+                )
+            })?;
+        let settings = state.settings();
+        match authenticate(&settings.config.api.tokens, presented) {
+            Some(caller) => Ok(caller),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the bearer token is not one of the tokens in [api] (tokens or tokens_file)",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(name: &str, secret: &str, tenant: Option<&str>) -> ApiToken {
+        ApiToken {
+            name: name.into(),
+            token: secret.into(),
+            tenant: tenant.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn tokens_map_to_callers() {
+        let tokens = [
+            token("ops", "operator-secret-0001", None),
+            token("acme", "acme-secret-00000001", Some("acme")),
+        ];
+        assert_eq!(
+            authenticate(&tokens, "operator-secret-0001"),
+            Some(Caller::Operator { name: "ops".into() })
+        );
+        assert_eq!(
+            authenticate(&tokens, "acme-secret-00000001"),
+            Some(Caller::Tenant {
+                name: "acme".into(),
+                tenant: "acme".into()
+            })
+        );
+        assert_eq!(authenticate(&tokens, "acme-secret-0000000"), None);
+        assert_eq!(authenticate(&tokens, ""), None);
+        assert_eq!(authenticate(&[], "operator-secret-0001"), None);
+    }
+
+    #[test]
+    fn a_tenant_admits_itself_and_its_clients_only() {
+        let org = Caller::Tenant {
+            name: "t".into(),
+            tenant: "acme".into(),
+        };
+        assert!(org.admits(&"acme".into()));
+        assert!(org.admits(&"acme/kr_retail".into()));
+        assert!(!org.admits(&"acmeco".into()));
+        assert!(!org.admits(&"globex".into()));
+        let client = Caller::Tenant {
+            name: "t".into(),
+            tenant: "acme/kr_retail".into(),
+        };
+        assert!(client.admits(&"acme/kr_retail".into()));
+        assert!(!client.admits(&"acme".into()));
+        assert!(!client.admits(&"acme/jp_retail".into()));
+        assert!(Caller::Operator { name: "o".into() }.admits(&"globex".into()));
+    }
+}

@@ -1,0 +1,234 @@
+//! The one shape every API error takes: `{"error": {"code": "...", "message": "..."}}`, with a
+//! stable snake_case `code` a client can branch on and a `message` that names what was wrong (the
+//! field, the campaign, the limit). Also the JSON body extractor that produces such errors for a
+//! malformed, mistyped or oversized body.
+//!
+//! Nothing here may echo a bearer token or any other secret back to the client.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+
+use super::ApiState;
+use crate::settings::Problem;
+
+/// An error as the API answers it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// For `invalid_config`: every problem found, with file and key.
+    pub problems: Vec<ProblemView>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, snake_case: `malformed_json`, `invalid_body`, `invalid_parameter`,
+    /// `unknown_campaign`, `unknown_trace`, `body_too_large`, `missing_token`, `invalid_token`,
+    /// `operator_only`, `invalid_config`, `no_such_route`, `method_not_allowed`, `internal`.
+    pub code: String,
+    /// What was wrong, naming the field, value or limit.
+    pub message: String,
+    /// Only for `invalid_config`: each problem with its file and key.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<ProblemView>,
+}
+
+/// One configuration problem, as `campaignd check` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ProblemView {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl From<&Problem> for ProblemView {
+    fn from(problem: &Problem) -> Self {
+        Self {
+            file: problem.file.clone(),
+            key: problem.key.clone(),
+            message: problem.message.clone(),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            problems: Vec::new(),
+        }
+    }
+
+    pub fn bad_parameter(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+    }
+
+    pub fn unknown_campaign(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_campaign",
+            format!("no campaign `{id}` is configured for this token"),
+        )
+    }
+
+    pub fn operator_only(what: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "operator_only",
+            format!("{what} needs an operator token; this token belongs to a tenant"),
+        )
+    }
+
+    /// A failure inside campaignd: logged in full, answered without internals.
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        tracing::error!(%err, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context}; the daemon log has the details"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+                problems: self.problems,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if unauthorized {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+/// A JSON request body; an empty body gives `T::default()`. Errors name the field that was wrong
+/// and the line and column, and a body over `api.body_limit_bytes` is answered 413.
+pub struct JsonBody<T>(pub T);
+
+impl<T> FromRequest<ApiState> for JsonBody<T>
+where
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let limit = state.body_limit();
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the request body is larger than {limit} bytes (api.body_limit_bytes)"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!(
+                        "the request body could not be read: {}",
+                        rejection.body_text()
+                    ),
+                )
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(T::default()));
+        }
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses `bytes` as `T`, naming the field at fault.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("field `{path}`: ")
+        };
+        json_error(&at, &err.into_inner())
+    })?;
+    deserializer.end().map_err(|err| json_error("", &err))?;
+    Ok(value)
+}
+
+fn json_error(at: &str, err: &serde_json::Error) -> ApiError {
+    if err.is_syntax() || err.is_eof() {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {at}{err}"),
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("{at}{err}"),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Sample {
+        #[serde(default)]
+        dry_run: bool,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = parse_json::<Sample>(br#"{"dry_run": "yes"}"#).unwrap_err();
+        assert_eq!(err.code, "invalid_body");
+        assert!(
+            err.message.starts_with("field `dry_run`"),
+            "{}",
+            err.message
+        );
+
+        let err = parse_json::<Sample>(br#"{"dry_rn": true}"#).unwrap_err();
+        assert_eq!(err.code, "invalid_body");
+        assert!(err.message.contains("dry_rn"), "{}", err.message);
+
+        let err = parse_json::<Sample>(br#"{"dry_run": tru"#).unwrap_err();
+        assert_eq!(err.code, "malformed_json");
+        assert!(err.message.contains("dry_run"), "{}", err.message);
+
+        let err = parse_json::<Sample>(br#"{} {}"#).unwrap_err();
+        assert_eq!(err.code, "malformed_json");
+
+        assert!(
+            parse_json::<Sample>(br#"{"dry_run": true}"#)
+                .unwrap()
+                .dry_run
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! `GET /healthz` (the process answers) and `GET /readyz` (it can do its work: the knowledge base
+//! answers reads and every agent the configuration enables is running). Neither needs a token, so
+//! neither may reveal tenant data: readiness reasons name agents and states only.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::ApiState;
+use crate::kb::{DecisionId, Scope};
+use crate::runtime::AgentState;
+
+/// The liveness answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    pub status: String,
+}
+
+/// The readiness answer, with every reason it is not ready.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    pub ready: bool,
+    /// Empty when ready; otherwise one sentence per problem.
+    pub reasons: Vec<String>,
+}
+
+/// Liveness: 200 while the process serves HTTP. No token needed.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    responses((status = 200, description = "The process is alive", body = Health))
+)]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok".to_owned(),
+    })
+}
+
+/// Readiness: 200 only when the knowledge base answers and every enabled agent is running,
+/// otherwise 503 with the reasons. No token needed.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready; `reasons` says why", body = Readiness)
+    )
+)]
+pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readiness>) {
+    let reasons = tokio::task::spawn_blocking(move || reasons(&state))
+        .await
+        .unwrap_or_else(|err| vec![format!("the readiness check itself failed: {err}")]);
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(Readiness {
+            ready: reasons.is_empty(),
+            reasons,
+        }),
+    )
+}
+
+fn reasons(state: &ApiState) -> Vec<String> {
+    let mut reasons = Vec::new();
+    // A point read of an id that never exists: cheap, and it goes through sled like every query.
+    if let Err(err) = state
+        .kb()
+        .decision(&Scope::AllTenants, DecisionId(Uuid::nil()))
+    {
+        reasons.push(format!("the knowledge base does not answer reads: {err}"));
+    }
+    let settings = state.settings();
+    for definition in settings.enabled_agents() {
+        match state.runtime().agent_status(definition.name.as_str()) {
+            None => reasons.push(format!(
+                "agent `{}` is enabled in {} but not running (no such agent is built into this binary, or it was added since start; a restart starts it)",
+                definition.name, definition.file
+            )),
+            Some(status) if status.state != AgentState::Running => {
+                let mut reason = format!("agent `{}` is {}", status.name, status.state);
+                if let Some(error) = &status.last_error {
+                    reason.push_str(&format!(" (last error: {error})"));
+                }
+                reasons.push(reason);
+            }
+            Some(_) => {}
+        }
+    }
+    reasons
+}

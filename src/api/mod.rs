@@ -1,0 +1,265 @@
+//! The HTTP ops API: health and readiness probes, Prometheus metrics, agent status, a campaign's
+//! decisions, causal traces, reload, and the OpenAPI document that describes all of them.
+//!
+//! Every route is registered through [`utoipa_axum`], so the OpenAPI document is generated from
+//! the same declarations the router serves and cannot drift from it. `/healthz`, `/readyz` and
+//! `/metrics` need no token; everything under `/v1` needs a bearer token (see [`auth`]). Errors
+//! are JSON with a stable code (see [`error`]), and no request, however malformed, stops the
+//! server. This module serves and translates; it must never hold business logic or write to the
+//! knowledge base.
+//!
+//! # Layout
+//!
+//! - `auth`: tokens, tenants, constant-time comparison. `error`: the error body and JSON bodies.
+//! - `health`: `/healthz`, `/readyz`. `metrics`: `/metrics` and the Prometheus recorder.
+//! - `agents`, `decisions`, `traces`, `reload`: the `/v1` routes. `openapi`: `/v1/openapi.json`.
+//!
+//! Adding a route: write the handler with `#[utoipa::path]` in its own file, add it to
+//! [`router`] with `routes!`, and list its schemas' owner in `openapi::ApiDoc` if it has any.
+
+pub mod agents;
+pub mod auth;
+pub mod decisions;
+pub mod error;
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod reload;
+pub mod traces;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::kb::KnowledgeBase;
+use crate::runtime::Runtime;
+use crate::settings::{Problems, Settings};
+use error::ApiError;
+pub use reload::{AgentReload, ReloadReport};
+
+/// The settings in force, swapped whole on a successful reload.
+pub type SharedSettings = Arc<RwLock<Arc<Settings>>>;
+
+/// Re-reads the configuration; `true` asks for a check only (nothing applied).
+pub type ReloadFn = Arc<dyn Fn(bool) -> Result<ReloadReport, Problems> + Send + Sync>;
+
+/// What the handlers share: cheap to clone.
+#[derive(Clone)]
+pub struct ApiState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: Runtime,
+    kb: KnowledgeBase,
+    settings: SharedSettings,
+    reload: ReloadFn,
+    body_limit: usize,
+    openapi: OnceLock<String>,
+    metrics: metrics::Metrics,
+}
+
+impl ApiState {
+    pub fn new(
+        runtime: Runtime,
+        kb: KnowledgeBase,
+        settings: SharedSettings,
+        reload: ReloadFn,
+    ) -> Self {
+        let body_limit = read_settings(&settings).config.api.body_limit_bytes;
+        Self {
+            inner: Arc::new(Inner {
+                runtime,
+                kb,
+                settings,
+                reload,
+                body_limit,
+                openapi: OnceLock::new(),
+                metrics: metrics::Metrics::get(),
+            }),
+        }
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.inner.runtime
+    }
+
+    pub fn kb(&self) -> &KnowledgeBase {
+        &self.inner.kb
+    }
+
+    /// The settings in force right now.
+    pub fn settings(&self) -> Arc<Settings> {
+        read_settings(&self.inner.settings)
+    }
+
+    /// The body limit the server was started with (a change needs a restart).
+    pub fn body_limit(&self) -> usize {
+        self.inner.body_limit
+    }
+}
+
+/// The current settings; a poisoned lock still holds a whole `Arc`, so it is safe to use.
+pub fn read_settings(settings: &SharedSettings) -> Arc<Settings> {
+    Arc::clone(&settings.read().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// The router with every route, and the OpenAPI document generated from the same declarations.
+pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
+    let body_limit = state.body_limit();
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::render))
+        .routes(routes!(agents::list_agents))
+        .routes(routes!(decisions::list_decisions))
+        .routes(routes!(traces::trace))
+        .routes(routes!(reload::reload))
+        .routes(routes!(openapi::document))
+        .split_for_parts();
+    let document = serde_json::to_string(&api).unwrap_or_else(|err| {
+        tracing::error!(%err, "the OpenAPI document does not serialize");
+        String::from("{}")
+    });
+    let _ = state.inner.openapi.set(document);
+    let router = router
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state);
+    (router, api)
+}
+
+async fn no_such_route(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_route",
+        format!(
+            "no route {} {}; GET /v1/openapi.json lists them",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {}; GET /v1/openapi.json lists the methods",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// Counts and times every request by route template (never by raw path, which would let a client
+/// create unbounded label values), and logs it without headers (they may hold a token).
+async fn observe(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    state
+        .inner
+        .metrics
+        .request(method.as_str(), &route, response.status(), elapsed);
+    tracing::debug!(%method, %route, status = response.status().as_u16(), elapsed_ms = elapsed.as_millis() as u64, "api request");
+    response
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiStartError {
+    #[error("api.listen `{listen}` is not an address like 127.0.0.1:8080")]
+    Address { listen: String },
+    #[error("cannot listen on {listen} (api.listen): {source}")]
+    Bind {
+        listen: String,
+        source: std::io::Error,
+    },
+}
+
+/// A running API server.
+pub struct ApiServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+    upkeep: JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// Binds `api.listen` from the current settings and serves until [`ApiServer::shutdown`].
+    pub async fn start(state: ApiState) -> Result<Self, ApiStartError> {
+        let listen = state.settings().config.api.listen.clone();
+        let addr: SocketAddr = listen.parse().map_err(|_| ApiStartError::Address {
+            listen: listen.clone(),
+        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ApiStartError::Bind { listen, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ApiStartError::Bind {
+                listen: addr.to_string(),
+                source,
+            })?;
+        let upkeep = state.inner.metrics.spawn_upkeep();
+        let (router, _) = router(state);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(%err, "the API server stopped with an error");
+            }
+        });
+        tracing::info!(%addr, "API listening");
+        Ok(Self {
+            addr,
+            stop: Some(stop),
+            task,
+            upkeep,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and lets requests in progress finish, for at most `bound`.
+    pub async fn shutdown(mut self, bound: Duration) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.upkeep.abort();
+        if tokio::time::timeout(bound, &mut self.task).await.is_err() {
+            tracing::warn!("API requests still open at the shutdown bound were cut off");
+            self.task.abort();
+        }
+        tracing::info!(addr = %self.addr, "API stopped");
+    }
+}
