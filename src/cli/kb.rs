@@ -16,14 +16,12 @@ use campaignd::kb::{
     Decision, DecisionId, Durability, KbOptions, KnowledgeBase, QueryResult, SCHEMA_VERSION, Scope,
 };
 use campaignd::protocol::{AgentName, CampaignId, CorrelationId, TenantId};
+use campaignd::settings::Settings;
 use serde::Serialize;
 
 /// The encoded size of a synthetic decision with empty padding; `--record-bytes` below it gives
 /// this size.
 const UNPADDED_RECORD_BYTES: usize = 307;
-
-/// Where the knowledge base lives when neither `--data-dir` nor config says.
-const FALLBACK_DATA_DIR: &str = "data/kb";
 
 #[derive(clap::Subcommand, Debug)]
 pub enum KbCommand {
@@ -60,7 +58,7 @@ pub enum KbCommand {
 
 #[derive(clap::Args, Debug)]
 pub struct DataDir {
-    /// The knowledge-base directory (default: the config's kb.path, else ./data/kb).
+    /// The knowledge-base directory (default: `<daemon.data_dir>/kb` from the config).
     #[arg(long)]
     data_dir: Option<PathBuf>,
 }
@@ -87,13 +85,11 @@ pub struct BenchArgs {
 }
 
 pub fn execute(config: Option<&Path>, command: KbCommand) -> anyhow::Result<ExitCode> {
-    // The config's kb.path is not wired in yet; see `data_dir`.
-    let _ = config;
-    let configured: Option<&Path> = None;
+    let configured = config;
     match command {
-        KbCommand::Bench(args) => bench(&data_dir(args.dir.data_dir.clone(), configured), args),
+        KbCommand::Bench(args) => bench(&data_dir(args.dir.data_dir.clone(), configured)?, args),
         KbCommand::Export { dir, tenant } => {
-            let kb = open(&data_dir(dir.data_dir, configured), Durability::Process)?;
+            let kb = open_existing(&data_dir(dir.data_dir, configured)?)?;
             let summary = kb.export_jsonl(&scope(tenant), std::io::stdout().lock())?;
             eprintln!(
                 "exported {} records, skipped {} unreadable",
@@ -107,7 +103,7 @@ pub fn execute(config: Option<&Path>, command: KbCommand) -> anyhow::Result<Exit
             campaign,
             tenant,
         } => {
-            let kb = open(&data_dir(dir.data_dir, configured), Durability::Process)?;
+            let kb = open_existing(&data_dir(dir.data_dir, configured)?)?;
             print_lines(kb.decisions_by_campaign(&scope(tenant), &CampaignId::new(campaign))?)
         }
         KbCommand::Trace {
@@ -115,17 +111,40 @@ pub fn execute(config: Option<&Path>, command: KbCommand) -> anyhow::Result<Exit
             correlation_id,
             tenant,
         } => {
-            let kb = open(&data_dir(dir.data_dir, configured), Durability::Process)?;
+            let kb = open_existing(&data_dir(dir.data_dir, configured)?)?;
             print_lines(kb.trace(&scope(tenant), correlation_id)?)
         }
     }
 }
 
-/// `--data-dir` wins, then the kb path from config (`configured`, for the caller to pass once the
-/// config is loaded here), then `./data/kb`.
-fn data_dir(flag: Option<PathBuf>, configured: Option<&Path>) -> PathBuf {
-    flag.or_else(|| configured.map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from(FALLBACK_DATA_DIR))
+/// `--data-dir` wins; otherwise `<daemon.data_dir>/kb` from the same config `run` would use.
+fn data_dir(flag: Option<PathBuf>, config: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir);
+    }
+    match Settings::load(config) {
+        Ok(settings) => Ok(settings.config.daemon.kb_path()),
+        Err(problems) => {
+            for problem in &problems.0 {
+                eprintln!("{problem}");
+            }
+            anyhow::bail!(
+                "cannot tell where the knowledge base is: {} problem(s) in the configuration; fix them or pass --data-dir",
+                problems.0.len()
+            )
+        }
+    }
+}
+
+/// Opens a database that must already exist: a query on a mistyped path must not leave an empty one.
+fn open_existing(path: &Path) -> anyhow::Result<KnowledgeBase> {
+    if !path.exists() {
+        anyhow::bail!(
+            "there is no knowledge base at {} (check daemon.data_dir or --data-dir)",
+            path.display()
+        );
+    }
+    open(path, Durability::Process)
 }
 
 fn open(path: &Path, durability: Durability) -> anyhow::Result<KnowledgeBase> {
