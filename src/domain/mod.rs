@@ -6,8 +6,8 @@
 
 pub mod brand;
 pub mod campaign;
+pub mod channel;
 pub mod compliance;
+pub mod content;
 pub mod optimization;
 pub mod strategy;
-pub mod channel;
-pub mod content;

@@ -58,8 +58,15 @@ mod tests {
         let agents = dir.path().join("agents");
         std::fs::create_dir_all(&agents).expect("agents folder");
         for (name, text) in crate::settings::agents::EMBEDDED_AGENTS {
-            let text = if name == agent { text.replacen(from, to, 1) } else { text.to_owned() };
-            assert!(name != agent || text.contains(to), "the replacement must apply");
+            let text = if name == agent {
+                text.replacen(from, to, 1)
+            } else {
+                text.to_owned()
+            };
+            assert!(
+                name != agent || text.contains(to),
+                "the replacement must apply"
+            );
             std::fs::write(agents.join(format!("{name}.toml")), text).expect("write agent");
         }
         match Settings::load_from(dir.path(), None, EnvOverrides::new()) {
@@ -77,8 +84,14 @@ mod tests {
     fn a_wrongly_typed_playbook_key_names_file_key_and_line() {
         let problems = problems_with("compliance", "approve_max = 59", "approve_max = \"most\"");
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("agents/compliance.toml"), "{problems:?}");
-        assert!(problems[0].contains("playbook.risk.approve_max"), "{problems:?}");
+        assert!(
+            problems[0].contains("agents/compliance.toml"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].contains("playbook.risk.approve_max"),
+            "{problems:?}"
+        );
         assert!(problems[0].contains("line"), "{problems:?}");
     }
 
@@ -86,13 +99,19 @@ mod tests {
     fn a_value_the_types_accept_but_the_domain_refuses_is_reported() {
         let problems = problems_with("compliance", "cap = 99", "cap = 100");
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("agents/compliance.toml: playbook"), "{problems:?}");
+        assert!(
+            problems[0].contains("agents/compliance.toml: playbook"),
+            "{problems:?}"
+        );
         assert!(problems[0].contains("playbook.risk.cap"), "{problems:?}");
     }
 
     #[test]
     fn a_missing_playbook_is_reported() {
         let problems = problems_with("strategy", "[playbook]", "[unused]");
-        assert!(problems.iter().any(|p| p.contains("agents/strategy.toml")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("agents/strategy.toml")),
+            "{problems:?}"
+        );
     }
 }
