@@ -1,0 +1,1062 @@
+//! The HTTP ops API against the real server: a daemon started from a deployment in a temporary
+//! folder, listening on 127.0.0.1 port 0, driven with plain HTTP/1.1 over a TCP stream.
+//!
+//! Covers every endpoint's happy path, every error an operator or a client can cause (and that the
+//! server keeps answering afterwards), tenant isolation for decisions and traces, reload with a
+//! valid and an invalid change, readiness turning 503 when an agent is isolated, the Prometheus
+//! text format, and the OpenAPI document listing every route. Every test is bounded in time.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use campaignd::daemon::Daemon;
+use campaignd::kb::{Decision, DecisionId, Outcome, OutcomeId, SCHEMA_VERSION};
+use campaignd::protocol::{CorrelationId, Envelope, Payload};
+use campaignd::runtime::{
+    Agent, AgentError, AgentState, Context, HandleRequest, Registry, Request, Routes, StartContext,
+};
+use campaignd::settings::{EnvOverrides, Settings};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const OPERATOR: &str = "operator-token-0123456789";
+const ACME: &str = "acme-token-0123456789abc";
+const ACME_RETAIL: &str = "acme-retail-token-0123456789";
+const GLOBEX: &str = "globex-token-0123456789ab";
+const BODY_LIMIT: usize = 2048;
+
+// ---------------------------------------------------------------------------------------------
+// Two agents: one that answers, one that always fails (so supervision isolates it).
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ping;
+impl Payload for Ping {
+    const ACTION: &'static str = "ping";
+}
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pong;
+impl Payload for Pong {
+    const ACTION: &'static str = "pong";
+}
+impl Request for Ping {
+    type Response = Pong;
+}
+
+struct Steady;
+
+impl Agent for Steady {
+    async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
+        Ok(Steady)
+    }
+    fn routes(routes: &mut Routes<Self>) {
+        routes.request::<Ping>();
+    }
+}
+
+impl HandleRequest<Ping> for Steady {
+    async fn handle_request(&mut self, _: &Context, _: Envelope<Ping>) -> Result<Pong, AgentError> {
+        Ok(Pong)
+    }
+}
+
+struct Flaky;
+
+impl Agent for Flaky {
+    async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
+        Ok(Flaky)
+    }
+    fn routes(routes: &mut Routes<Self>) {
+        routes.request::<Ping>();
+    }
+}
+
+impl HandleRequest<Ping> for Flaky {
+    async fn handle_request(&mut self, _: &Context, _: Envelope<Ping>) -> Result<Pong, AgentError> {
+        Err(AgentError::msg("flaky always fails"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A deployment in a temporary folder.
+
+fn write(base: &Path, relative: &str, text: &str) {
+    let path = base.join(relative);
+    std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create folder");
+    std::fs::write(path, text).expect("write file");
+}
+
+fn campaign(id: &str, tenant: &str) -> String {
+    format!(
+        r#"id = "{id}"
+tenant = "{tenant}"
+objective = "purchases"
+target = 100
+start = "2026-10-01T00:00:00Z"
+deadline = "2026-12-31T00:00:00Z"
+channels = ["email"]
+regions = ["US"]
+[budget]
+total = 1000.0
+currency = "USD"
+[[segments]]
+id = "everyone"
+"#
+    )
+}
+
+/// Writes the deployment: every path absolute, so a reload (which reads relative to the current
+/// folder) finds the same files. Returns the config path.
+fn deployment(base: &Path, with_flaky: bool) -> std::path::PathBuf {
+    let abs = |p: &str| base.join(p).display().to_string();
+    write(
+        base,
+        "tokens.toml",
+        &format!(
+            "[[tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\n\n\
+             [[tokens]]\nname = \"acme-dashboard\"\ntoken = \"{ACME}\"\ntenant = \"acme\"\n\n\
+             [[tokens]]\nname = \"acme-retail\"\ntoken = \"{ACME_RETAIL}\"\ntenant = \"acme/kr_retail\"\n\n\
+             [[tokens]]\nname = \"globex\"\ntoken = \"{GLOBEX}\"\ntenant = \"globex\"\n"
+        ),
+    );
+    write(
+        base,
+        "config/campaignd.toml",
+        &format!(
+            "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 5\n\n\
+             [runtime]\ncommand_senders = []\n\n\
+             [api]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = {BODY_LIMIT}\ntokens_file = {:?}\n",
+            abs("data"),
+            abs("agents"),
+            abs("campaigns"),
+            abs("tokens.toml"),
+        ),
+    );
+    write(base, "agents/steady.toml", "[agent]\nmailbox = 64\n");
+    if with_flaky {
+        write(
+            base,
+            "agents/flaky.toml",
+            "[agent]\nmailbox = 64\n[agent.supervision]\nmax_restarts = 1\nwithin_secs = 60\nbackoff_initial_ms = 10\nbackoff_max_ms = 20\n",
+        );
+    }
+    write(
+        base,
+        "campaigns/acme_spring.toml",
+        &campaign("acme_spring", "acme"),
+    );
+    write(
+        base,
+        "campaigns/globex_autumn.toml",
+        &campaign("globex_autumn", "globex"),
+    );
+    base.join("config/campaignd.toml")
+}
+
+struct Running {
+    _dir: tempfile::TempDir,
+    base: std::path::PathBuf,
+    daemon: Daemon,
+    addr: SocketAddr,
+}
+
+async fn start(with_flaky: bool) -> Running {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path().to_path_buf();
+    let config = deployment(&base, with_flaky);
+    let settings = Settings::load_from(&base, Some(&config), EnvOverrides::new())
+        .unwrap_or_else(|p| panic!("valid settings: {p}"));
+    let mut registry = Registry::new().with::<Steady>("steady");
+    if with_flaky {
+        registry.register::<Flaky>("flaky");
+    }
+    let daemon = Daemon::start(settings, Some(config), registry)
+        .await
+        .expect("daemon starts");
+    let addr = daemon.api_addr().expect("the API listens");
+    assert!(addr.ip().is_loopback());
+    Running {
+        _dir: dir,
+        base,
+        daemon,
+        addr,
+    }
+}
+
+async fn bounded<F: Future<Output = ()>>(body: F) {
+    tokio::time::timeout(Duration::from_secs(30), body)
+        .await
+        .expect("test took longer than 30 s");
+}
+
+// ---------------------------------------------------------------------------------------------
+// A minimal HTTP/1.1 client: one request per connection.
+
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The error code of an error body, after checking its shape.
+    fn error_code(&self) -> String {
+        let body = self.json();
+        let error = &body["error"];
+        let message = error["message"]
+            .as_str()
+            .expect("error.message is a string");
+        assert!(!message.is_empty(), "empty message: {body}");
+        error["code"]
+            .as_str()
+            .expect("error.code is a string")
+            .to_owned()
+    }
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&[u8]>,
+) -> Response {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    if let Some(body) = body {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    } else if method == "POST" {
+        head.push_str("Content-Length: 0\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    if let Some(body) = body {
+        // The server may answer 413 and close before reading everything; that is fine.
+        let _ = stream.write_all(body).await;
+    }
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw).await;
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Response {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line}"));
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let rest = &raw[split + 4..];
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    Response {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size line");
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&rest[..end])
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim(),
+            16,
+        )
+        .expect("hex chunk size");
+        if size == 0 {
+            return body;
+        }
+        let start = end + 2;
+        body.extend_from_slice(&rest[start..start + size]);
+        rest = &rest[start + size + 2..];
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Response {
+    request(addr, "GET", path, token, None).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded records.
+
+struct Seeded {
+    acme_chain: CorrelationId,
+    globex_chain: CorrelationId,
+    /// acme_spring's decisions visible to acme, in time order.
+    acme_decisions: Vec<DecisionId>,
+    t0: DateTime<Utc>,
+}
+
+fn decision(
+    agent: &str,
+    tenant: &str,
+    campaign: &str,
+    chain: CorrelationId,
+    at: DateTime<Utc>,
+) -> Decision {
+    Decision {
+        id: DecisionId::new(),
+        schema_version: SCHEMA_VERSION,
+        agent: agent.into(),
+        tenant: tenant.into(),
+        campaign: Some(campaign.into()),
+        correlation_id: chain,
+        causation_id: None,
+        kind: "plan".into(),
+        inputs: json!({ "budget": 1000 }),
+        alternatives: Vec::new(),
+        choice: json!({ "channel": "email" }),
+        reason: "the test decided".into(),
+        confidence: 0.5,
+        decided_at: at,
+    }
+}
+
+async fn seed(daemon: &Daemon) -> Seeded {
+    let kb = daemon.kb();
+    let t0: DateTime<Utc> = "2026-11-01T00:00:00Z".parse().expect("time");
+    let acme_chain = CorrelationId::new();
+    let globex_chain = CorrelationId::new();
+    let mut acme_decisions = Vec::new();
+    for i in 0..5 {
+        let agent = if i % 2 == 0 { "strategy" } else { "content" };
+        let d = decision(
+            agent,
+            "acme",
+            "acme_spring",
+            acme_chain,
+            t0 + TimeDelta::hours(i),
+        );
+        acme_decisions.push(kb.record_decision(&d).await.expect("record"));
+    }
+    let outcome = Outcome {
+        id: OutcomeId::new(),
+        schema_version: SCHEMA_VERSION,
+        tenant: "acme".into(),
+        campaign: Some("acme_spring".into()),
+        decisions: vec![acme_decisions[0]],
+        correlation_id: Some(acme_chain),
+        kind: "observation".into(),
+        metrics: json!({ "clicks": 12 }),
+        observed_at: t0 + TimeDelta::hours(6),
+    };
+    kb.record_outcome(&outcome).await.expect("record outcome");
+    for i in 0..2 {
+        let d = decision(
+            "strategy",
+            "globex",
+            "globex_autumn",
+            globex_chain,
+            t0 + TimeDelta::hours(i),
+        );
+        kb.record_decision(&d).await.expect("record");
+    }
+    // A record of another tenant filed under acme's campaign id: only the knowledge base's tenant
+    // scope keeps it from acme's token.
+    let stray = decision(
+        "strategy",
+        "globex",
+        "acme_spring",
+        CorrelationId::new(),
+        t0 + TimeDelta::hours(2),
+    );
+    kb.record_decision(&stray).await.expect("record");
+    Seeded {
+        acme_chain,
+        globex_chain,
+        acme_decisions,
+        t0,
+    }
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["decisions"]
+        .as_array()
+        .expect("decisions array")
+        .iter()
+        .map(|d| d["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_agent_status_answer() {
+    bounded(async {
+        let run = start(false).await;
+        let addr = run.addr;
+
+        let health = get(addr, "/healthz", None).await;
+        assert_eq!(health.status, 200);
+        assert_eq!(health.json()["status"], "ok");
+
+        let ready = get(addr, "/readyz", None).await;
+        assert_eq!(ready.status, 200, "{}", ready.text());
+        assert_eq!(ready.json(), json!({ "ready": true, "reasons": [] }));
+
+        let agents = get(addr, "/v1/agents", Some(OPERATOR)).await;
+        assert_eq!(agents.status, 200, "{}", agents.text());
+        let agents = agents.json();
+        assert_eq!(agents["agents"][0]["name"], "steady");
+        assert_eq!(agents["agents"][0]["state"], "running");
+        assert_eq!(agents["agents"][0]["restarts"], 0);
+        assert_eq!(agents["agents"][0]["mailbox"], 64);
+
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_are_paged_filtered_and_scoped_to_the_tenant() {
+    bounded(async {
+        let run = start(false).await;
+        let addr = run.addr;
+        let seeded = seed(&run.daemon).await;
+        let all: Vec<String> = seeded
+            .acme_decisions
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+
+        // The tenant pages through its own five decisions, two at a time.
+        let mut seen = Vec::new();
+        let mut path = "/v1/campaigns/acme_spring/decisions?limit=2".to_owned();
+        for expected in [2, 2, 1] {
+            let page = get(addr, &path, Some(ACME)).await;
+            assert_eq!(page.status, 200, "{}", page.text());
+            let page = page.json();
+            assert_eq!(ids(&page).len(), expected, "{page}");
+            seen.extend(ids(&page));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => {
+                    path = format!("/v1/campaigns/acme_spring/decisions?limit=2&cursor={cursor}")
+                }
+                None => assert_eq!(expected, 1),
+            }
+        }
+        assert_eq!(
+            seen, all,
+            "acme sees its decisions in time order, not globex's"
+        );
+
+        // The operator also sees the stray globex record filed under this campaign id.
+        let page = get(addr, "/v1/campaigns/acme_spring/decisions", Some(OPERATOR)).await;
+        assert_eq!(ids(&page.json()).len(), 6);
+
+        // Filters: agent, and a [from, to) window.
+        let page = get(
+            addr,
+            "/v1/campaigns/acme_spring/decisions?agent=content",
+            Some(ACME),
+        )
+        .await
+        .json();
+        assert_eq!(ids(&page), [all[1].clone(), all[3].clone()]);
+        let from =
+            (seeded.t0 + TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let to =
+            (seeded.t0 + TimeDelta::hours(3)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let page = get(
+            addr,
+            &format!("/v1/campaigns/acme_spring/decisions?from={from}&to={to}"),
+            Some(ACME),
+        )
+        .await
+        .json();
+        assert_eq!(ids(&page), [all[1].clone(), all[2].clone()]);
+        let decision = &page["decisions"][0];
+        assert_eq!(decision["agent"], "content");
+        assert_eq!(decision["tenant"], "acme");
+        assert_eq!(decision["choice"], json!({ "channel": "email" }));
+
+        // Another tenant's campaign, and a client token on its organization's campaign, are
+        // answered as if the campaign did not exist.
+        for (token, campaign) in [
+            (ACME, "globex_autumn"),
+            (GLOBEX, "acme_spring"),
+            (ACME_RETAIL, "acme_spring"),
+        ] {
+            let r = get(
+                addr,
+                &format!("/v1/campaigns/{campaign}/decisions"),
+                Some(token),
+            )
+            .await;
+            assert_eq!(r.status, 404, "{token} on {campaign}: {}", r.text());
+            assert_eq!(r.error_code(), "unknown_campaign");
+        }
+        let globex = get(addr, "/v1/campaigns/globex_autumn/decisions", Some(GLOBEX)).await;
+        assert_eq!(ids(&globex.json()).len(), 2);
+
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_are_scoped_to_the_tenant() {
+    bounded(async {
+        let run = start(false).await;
+        let addr = run.addr;
+        let seeded = seed(&run.daemon).await;
+
+        let trace = get(
+            addr,
+            &format!("/v1/traces/{}", seeded.acme_chain),
+            Some(ACME),
+        )
+        .await;
+        assert_eq!(trace.status, 200, "{}", trace.text());
+        let trace = trace.json();
+        assert_eq!(trace["decisions"].as_array().map(Vec::len), Some(5));
+        assert_eq!(trace["outcomes"].as_array().map(Vec::len), Some(1));
+        assert_eq!(
+            trace["outcomes"][0]["decisions"][0],
+            seeded.acme_decisions[0].to_string()
+        );
+
+        let operator = get(
+            addr,
+            &format!("/v1/traces/{}", seeded.globex_chain),
+            Some(OPERATOR),
+        )
+        .await;
+        assert_eq!(operator.status, 200);
+        assert_eq!(
+            operator.json()["decisions"].as_array().map(Vec::len),
+            Some(2)
+        );
+
+        for (token, chain) in [
+            (ACME, seeded.globex_chain),
+            (GLOBEX, seeded.acme_chain),
+            (ACME_RETAIL, seeded.acme_chain),
+        ] {
+            let r = get(addr, &format!("/v1/traces/{chain}"), Some(token)).await;
+            assert_eq!(r.status, 404, "{}", r.text());
+            assert_eq!(r.error_code(), "unknown_trace");
+        }
+        let r = get(addr, "/v1/traces/not-a-uuid", Some(OPERATOR)).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "invalid_parameter")
+        );
+
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_client_error_has_a_code_and_the_server_keeps_serving() {
+    bounded(async {
+        let run = start(false).await;
+        let addr = run.addr;
+        let cases: Vec<(Response, u16, &str, &str)> = vec![
+            (
+                get(addr, "/v1/agents", None).await,
+                401,
+                "missing_token",
+                "Authorization",
+            ),
+            (
+                get(addr, "/v1/agents", Some("not-a-configured-token-at-all")).await,
+                401,
+                "invalid_token",
+                "token",
+            ),
+            (
+                get(addr, "/v1/agents", Some(ACME)).await,
+                403,
+                "operator_only",
+                "operator",
+            ),
+            (
+                request(addr, "POST", "/v1/reload", Some(GLOBEX), None).await,
+                403,
+                "operator_only",
+                "operator",
+            ),
+            (
+                get(
+                    addr,
+                    "/v1/campaigns/no_such_campaign/decisions",
+                    Some(OPERATOR),
+                )
+                .await,
+                404,
+                "unknown_campaign",
+                "no_such_campaign",
+            ),
+            (
+                get(
+                    addr,
+                    "/v1/campaigns/acme_spring/decisions?limit=0",
+                    Some(OPERATOR),
+                )
+                .await,
+                400,
+                "invalid_parameter",
+                "limit",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/reload",
+                    Some(OPERATOR),
+                    Some(br#"{"dry_run": tru"#),
+                )
+                .await,
+                400,
+                "malformed_json",
+                "dry_run",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/reload",
+                    Some(OPERATOR),
+                    Some(br#"{"dry_run": "yes"}"#),
+                )
+                .await,
+                400,
+                "invalid_body",
+                "dry_run",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/reload",
+                    Some(OPERATOR),
+                    Some(br#"{"dryrun": true}"#),
+                )
+                .await,
+                400,
+                "invalid_body",
+                "dryrun",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/reload",
+                    Some(OPERATOR),
+                    Some(format!("{{\"pad\": \"{}\"}}", "x".repeat(BODY_LIMIT)).as_bytes()),
+                )
+                .await,
+                413,
+                "body_too_large",
+                "2048",
+            ),
+            (
+                get(addr, "/v1/nothing_here", Some(OPERATOR)).await,
+                404,
+                "no_such_route",
+                "/v1/nothing_here",
+            ),
+            (
+                request(addr, "DELETE", "/v1/agents", Some(OPERATOR), None).await,
+                405,
+                "method_not_allowed",
+                "DELETE",
+            ),
+        ];
+        for (response, status, code, needle) in cases {
+            assert_eq!(response.status, status, "{}", response.text());
+            assert_eq!(response.error_code(), code, "{}", response.text());
+            let message = response.json()["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(message.contains(needle), "`{needle}` not in {message}");
+            assert!(!response.text().contains(OPERATOR), "a token was echoed");
+            if status == 401 {
+                assert_eq!(response.header("www-authenticate"), Some("Bearer"));
+            }
+        }
+        // Still serving.
+        assert_eq!(get(addr, "/healthz", None).await.status, 200);
+        assert_eq!(get(addr, "/v1/agents", Some(OPERATOR)).await.status, 200);
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_a_valid_change_and_rejects_an_invalid_one_whole() {
+    bounded(async {
+        let run = start(false).await;
+        let addr = run.addr;
+        let new_campaign = "/v1/campaigns/acme_summer/decisions";
+        assert_eq!(get(addr, new_campaign, Some(ACME)).await.status, 404);
+
+        // Valid: a new campaign. A dry run checks without applying.
+        write(
+            &run.base,
+            "campaigns/acme_summer.toml",
+            &campaign("acme_summer", "acme"),
+        );
+        let dry = request(
+            addr,
+            "POST",
+            "/v1/reload",
+            Some(OPERATOR),
+            Some(br#"{"dry_run": true}"#),
+        )
+        .await;
+        assert_eq!(dry.status, 200, "{}", dry.text());
+        assert_eq!(dry.json()["applied"], false);
+        assert_eq!(get(addr, new_campaign, Some(ACME)).await.status, 404);
+
+        let reloaded = request(addr, "POST", "/v1/reload", Some(OPERATOR), None).await;
+        assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+        let report = reloaded.json();
+        assert_eq!(report["applied"], true);
+        assert_eq!(report["campaigns"], 3);
+        assert_eq!(report["agents"][0]["agent"], "steady");
+        assert_eq!(report["agents"][0]["applied"], true);
+        let page = get(addr, new_campaign, Some(ACME)).await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        assert_eq!(run.daemon.settings().campaigns.len(), 3);
+
+        // Invalid: a broken campaign next to another new, valid one. Neither is applied.
+        write(
+            &run.base,
+            "campaigns/acme_autumn.toml",
+            &campaign("acme_autumn", "acme"),
+        );
+        write(
+            &run.base,
+            "campaigns/broken.toml",
+            "id = \"broken\"\ntarget = \"lots\"\n",
+        );
+        let rejected = request(addr, "POST", "/v1/reload", Some(OPERATOR), None).await;
+        assert_eq!(rejected.status, 422, "{}", rejected.text());
+        assert_eq!(rejected.error_code(), "invalid_config");
+        let problems = rejected.json()["error"]["problems"].clone();
+        assert!(
+            problems
+                .as_array()
+                .expect("problems")
+                .iter()
+                .any(|p| p["file"]
+                    .as_str()
+                    .is_some_and(|f| f.ends_with("broken.toml"))),
+            "{problems}"
+        );
+        assert_eq!(
+            get(addr, "/v1/campaigns/acme_autumn/decisions", Some(ACME))
+                .await
+                .status,
+            404
+        );
+        assert_eq!(get(addr, new_campaign, Some(ACME)).await.status, 200);
+        assert_eq!(run.daemon.settings().campaigns.len(), 3);
+
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_agent_makes_the_daemon_unready_and_shows_in_metrics() {
+    bounded(async {
+        let run = start(true).await;
+        let addr = run.addr;
+        assert_eq!(get(addr, "/readyz", None).await.status, 200);
+
+        let op = run.daemon.runtime().operator("test");
+        while run
+            .daemon
+            .runtime()
+            .agent_status("flaky")
+            .expect("flaky is configured")
+            .state
+            != AgentState::Isolated
+        {
+            let _ = op.request("flaky", Ping).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+
+        let ready = get(addr, "/readyz", None).await;
+        assert_eq!(ready.status, 503, "{}", ready.text());
+        let ready = ready.json();
+        assert_eq!(ready["ready"], false);
+        let reasons = ready["reasons"].to_string();
+        assert!(reasons.contains("`flaky` is isolated"), "{reasons}");
+        assert!(reasons.contains("flaky always fails"), "{reasons}");
+        assert!(!reasons.contains("steady"), "{reasons}");
+
+        let agents = get(addr, "/v1/agents", Some(OPERATOR)).await.json();
+        let flaky = &agents["agents"][0];
+        assert_eq!(
+            (flaky["name"].as_str(), flaky["state"].as_str()),
+            (Some("flaky"), Some("isolated"))
+        );
+        assert_eq!(flaky["restarts"], 1);
+
+        let metrics = get(addr, "/metrics", None).await;
+        assert_eq!(metrics.status, 200);
+        assert!(
+            metrics
+                .header("content-type")
+                .is_some_and(|t| t.starts_with("text/plain")),
+            "{:?}",
+            metrics.headers
+        );
+        let samples = parse_prometheus(&metrics.text());
+        let value = |name: &str, labels: &[(&str, &str)]| {
+            samples
+                .iter()
+                .find(|s| {
+                    s.name == name
+                        && labels
+                            .iter()
+                            .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+                })
+                .map(|s| s.value)
+        };
+        assert_eq!(
+            value(
+                "campaignd_agent_state",
+                &[("agent", "flaky"), ("state", "isolated")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                "campaignd_agent_state",
+                &[("agent", "steady"), ("state", "running")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("campaignd_agent_restarts_total", &[("agent", "flaky")]),
+            Some(1.0)
+        );
+        assert!(value("campaignd_agents_isolated", &[]).is_some_and(|v| v >= 1.0));
+        assert!(value("campaignd_agents", &[("state", "running")]).is_some());
+        assert!(value("campaignd_kb_size_bytes", &[]).is_some_and(|v| v > 0.0));
+        assert!(
+            value(
+                "campaignd_http_requests_total",
+                &[("route", "/readyz"), ("status", "503")]
+            )
+            .is_some_and(|v| v >= 1.0)
+        );
+        assert!(
+            value(
+                "campaignd_http_request_duration_seconds_bucket",
+                &[("route", "/readyz"), ("le", "+Inf")]
+            )
+            .is_some_and(|v| v >= 1.0)
+        );
+
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+struct Sample {
+    name: String,
+    labels: Vec<(String, String)>,
+    value: f64,
+}
+
+/// Parses the Prometheus text exposition format strictly enough to catch a malformed line:
+/// comments are `# HELP` / `# TYPE`, samples are `name{label="value",…} number`.
+fn parse_prometheus(text: &str) -> Vec<Sample> {
+    let is_name = |s: &str| {
+        let mut chars = s.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    let mut samples = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let mut parts = comment.splitn(3, ' ');
+            let keyword = parts.next().unwrap_or_default();
+            let name = parts.next().unwrap_or_default();
+            assert!(
+                matches!(keyword, "HELP" | "TYPE") && is_name(name),
+                "bad comment line: {line}"
+            );
+            if keyword == "TYPE" {
+                let kind = parts.next().unwrap_or_default();
+                assert!(
+                    matches!(
+                        kind,
+                        "counter" | "gauge" | "histogram" | "summary" | "untyped"
+                    ),
+                    "bad type: {line}"
+                );
+            }
+            continue;
+        }
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("no value: {line}"));
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            v => v.parse().unwrap_or_else(|_| panic!("bad value: {line}")),
+        };
+        let (name, labels) = match series.split_once('{') {
+            None => (series, Vec::new()),
+            Some((name, rest)) => {
+                let inner = rest
+                    .strip_suffix('}')
+                    .unwrap_or_else(|| panic!("unclosed labels: {line}"));
+                let labels = inner
+                    .split("\",")
+                    .filter(|p| !p.is_empty())
+                    .map(|pair| {
+                        let (k, v) = pair
+                            .split_once("=\"")
+                            .unwrap_or_else(|| panic!("bad label: {line}"));
+                        assert!(is_name(k), "bad label name: {line}");
+                        (k.to_owned(), v.trim_end_matches('"').to_owned())
+                    })
+                    .collect();
+                (name, labels)
+            }
+        };
+        assert!(is_name(name), "bad metric name: {line}");
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    assert!(!samples.is_empty(), "no samples in:\n{text}");
+    samples
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_the_router_serves() {
+    bounded(async {
+        let run = start(false).await;
+        let addr = run.addr;
+        let seeded = seed(&run.daemon).await;
+        let doc = get(addr, "/v1/openapi.json", Some(OPERATOR)).await;
+        assert_eq!(doc.status, 200, "{}", doc.text());
+        let doc = doc.json();
+        assert!(
+            doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+            "{}",
+            doc["openapi"]
+        );
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+
+        let mut listed = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("path item").keys() {
+                listed.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        let expected: BTreeSet<(String, String)> = [
+            ("GET", "/healthz"),
+            ("GET", "/readyz"),
+            ("GET", "/metrics"),
+            ("GET", "/v1/agents"),
+            ("GET", "/v1/campaigns/{id}/decisions"),
+            ("GET", "/v1/traces/{correlation_id}"),
+            ("POST", "/v1/reload"),
+            ("GET", "/v1/openapi.json"),
+        ]
+        .into_iter()
+        .map(|(m, p)| (m.to_owned(), p.to_owned()))
+        .collect();
+        assert_eq!(listed, expected);
+
+        // Every listed route is served (not the fallback), and something unlisted is not.
+        for (method, path) in &listed {
+            let concrete = path
+                .replace("{id}", "acme_spring")
+                .replace("{correlation_id}", &seeded.acme_chain.to_string());
+            let r = request(addr, method, &concrete, Some(OPERATOR), None).await;
+            assert!(
+                r.status == 200 || (path == "/readyz" && r.status == 503),
+                "{method} {concrete}: {} {}",
+                r.status,
+                r.text()
+            );
+        }
+        let r = get(addr, "/v1/campaigns", Some(OPERATOR)).await;
+        assert_eq!((r.status, r.error_code().as_str()), (404, "no_such_route"));
+
+        // Every route under /v1 declares the bearer scheme; the probes do not.
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for operation in item.as_object().expect("item").values() {
+                let secured = operation["security"].is_array();
+                assert_eq!(secured, path.starts_with("/v1/"), "{path}");
+            }
+        }
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
