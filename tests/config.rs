@@ -66,7 +66,7 @@ impl Deployment {
         };
         deployment.write("config/campaignd.toml", CONFIG);
         deployment.write("agents/orchestrator.toml", AGENT);
-        deployment.write("agents/content.toml", AGENT);
+        deployment.write("agents/writer.toml", AGENT);
         deployment.write("config/campaigns/kr_students_signups.toml", CAMPAIGN);
         deployment
     }
@@ -299,19 +299,19 @@ fn config_invalid_value() {
 #[test]
 fn agent_syntax_error() {
     let d = Deployment::new();
-    d.edit("agents/content.toml", "mailbox = 64", "mailbox = 64 64");
-    assert_refused(&d, &[], &["agents/content.toml", "syntax error at line 4"]);
+    d.edit("agents/writer.toml", "mailbox = 64", "mailbox = 64 64");
+    assert_refused(&d, &[], &["agents/writer.toml", "syntax error at line 4"]);
 }
 
 #[test]
 fn agent_wrong_type() {
     let d = Deployment::new();
-    d.edit("agents/content.toml", "mailbox = 64", "mailbox = \"big\"");
+    d.edit("agents/writer.toml", "mailbox = 64", "mailbox = \"big\"");
     assert_refused(
         &d,
         &[],
         &[
-            "agents/content.toml: agent.mailbox: expected a whole number",
+            "agents/writer.toml: agent.mailbox: expected a whole number",
             "\"big\"",
         ],
     );
@@ -320,11 +320,11 @@ fn agent_wrong_type() {
 #[test]
 fn agent_unknown_key() {
     let d = Deployment::new();
-    d.edit("agents/content.toml", "max_restarts = 3", "max_restart = 3");
+    d.edit("agents/writer.toml", "max_restarts = 3", "max_restart = 3");
     assert_refused(
         &d,
         &[],
-        &["agents/content.toml: agent.supervision.max_restart: unknown key"],
+        &["agents/writer.toml: agent.supervision.max_restart: unknown key"],
     );
 }
 
@@ -343,14 +343,14 @@ fn agent_folder_missing() {
 fn agent_invalid_value() {
     let d = Deployment::new();
     d.edit(
-        "agents/content.toml",
+        "agents/writer.toml",
         "backoff_max_ms = 5000",
         "backoff_max_ms = 10",
     );
     assert_refused(
         &d,
         &[],
-        &["agents/content.toml: agent.supervision.backoff_max_ms: is 10 ms"],
+        &["agents/writer.toml: agent.supervision.backoff_max_ms: is 10 ms"],
     );
 
     let d = Deployment::new();
@@ -466,7 +466,7 @@ fn every_problem_is_reported_at_once() {
         "format = \"pretty\"",
         "format = \"xml\"",
     );
-    d.edit("agents/content.toml", "mailbox = 64", "mailbox = -1");
+    d.edit("agents/writer.toml", "mailbox = 64", "mailbox = -1");
     d.edit(
         CAMPAIGN_FILE,
         "currency = \"USD\"",
@@ -481,7 +481,7 @@ fn every_problem_is_reported_at_once() {
     );
     assert_line_has(
         &check.stderr,
-        &["agents/content.toml: agent.mailbox"],
+        &["agents/writer.toml: agent.mailbox"],
         "check",
     );
     assert_line_has(&check.stderr, &[CAMPAIGN_FILE, "budget.currency"], "check");
