@@ -378,7 +378,10 @@ id = "students"
         let none = GOOD
             .replace("[[segments]]\nid = \"students\"\n", "")
             .replace("regions = [\"KR\"]", "regions = [\"KR\"]\nsegments = []");
-        assert_eq!(parse(&source("spring", &none)).unwrap_err()[0].key, "segments");
+        assert_eq!(
+            parse(&source("spring", &none)).unwrap_err()[0].key,
+            "segments"
+        );
     }
 
     #[test]
