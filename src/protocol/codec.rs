@@ -82,45 +82,24 @@ impl<P: Payload> Envelope<P> {
     /// This envelope with its payload encoded.
     pub fn to_wire(&self) -> Result<Envelope<WirePayload>, CodecError> {
         let data = encode(P::ACTION, &self.payload)?;
-        Ok(Envelope {
-            id: self.id,
-            kind: self.kind,
-            from: self.from.clone(),
-            to: self.to.clone(),
-            timestamp: self.timestamp,
-            correlation_id: self.correlation_id,
-            causation_id: self.causation_id,
-            tenant: self.tenant.clone(),
-            campaign: self.campaign.clone(),
-            payload: WirePayload {
-                action: P::ACTION.to_owned(),
-                data,
-            },
-        })
+        Ok(self.headers().map_payload(|()| WirePayload {
+            action: P::ACTION.to_owned(),
+            data,
+        }))
     }
 }
 
 impl Envelope<WirePayload> {
     /// The typed payload, if the action matches `P` and the bytes decode as `P`.
     pub fn open<P: Payload>(self) -> Result<Envelope<P>, CodecError> {
-        if self.payload.action != P::ACTION {
-            return Err(CodecError::WrongAction {
-                expected: P::ACTION,
-                found: self.payload.action,
-            });
-        }
-        let payload: P = decode(P::ACTION, &self.payload.data, usize::MAX)?;
-        Ok(Envelope {
-            id: self.id,
-            kind: self.kind,
-            from: self.from,
-            to: self.to,
-            timestamp: self.timestamp,
-            correlation_id: self.correlation_id,
-            causation_id: self.causation_id,
-            tenant: self.tenant,
-            campaign: self.campaign,
-            payload,
+        self.try_map_payload(|wire| {
+            if wire.action != P::ACTION {
+                return Err(CodecError::WrongAction {
+                    expected: P::ACTION,
+                    found: wire.action,
+                });
+            }
+            decode(P::ACTION, &wire.data, usize::MAX)
         })
     }
 }

@@ -169,20 +169,63 @@ impl<P: Payload> Envelope<P> {
         self.correlation_id = correlation_id;
         self
     }
+}
 
-    /// Replaces the payload, keeping every header.
-    pub fn map<Q: Payload>(self, payload: Q) -> Envelope<Q> {
+impl<P> Envelope<P> {
+    /// The same headers around the payload `f` makes of this one. Every change of payload type
+    /// (typed to wire bytes, to a type-erased box and back) goes through here, so a header added
+    /// to the envelope is carried over in one place.
+    pub fn try_map_payload<Q, E>(
+        self,
+        f: impl FnOnce(P) -> Result<Q, E>,
+    ) -> Result<Envelope<Q>, E> {
+        let Envelope {
+            id,
+            kind,
+            from,
+            to,
+            timestamp,
+            correlation_id,
+            causation_id,
+            tenant,
+            campaign,
+            payload,
+        } = self;
+        Ok(Envelope {
+            id,
+            kind,
+            from,
+            to,
+            timestamp,
+            correlation_id,
+            causation_id,
+            tenant,
+            campaign,
+            payload: f(payload)?,
+        })
+    }
+
+    /// A copy of the headers without the payload, for building another envelope from a borrowed one.
+    pub fn headers(&self) -> Envelope<()> {
         Envelope {
             id: self.id,
             kind: self.kind,
-            from: self.from,
-            to: self.to,
+            from: self.from.clone(),
+            to: self.to.clone(),
             timestamp: self.timestamp,
             correlation_id: self.correlation_id,
             causation_id: self.causation_id,
-            tenant: self.tenant,
-            campaign: self.campaign,
-            payload,
+            tenant: self.tenant.clone(),
+            campaign: self.campaign.clone(),
+            payload: (),
+        }
+    }
+
+    /// [`Envelope::try_map_payload`] for a change that cannot fail.
+    pub fn map_payload<Q>(self, f: impl FnOnce(P) -> Q) -> Envelope<Q> {
+        match self.try_map_payload(|p| Ok::<Q, std::convert::Infallible>(f(p))) {
+            Ok(envelope) => envelope,
+            Err(never) => match never {},
         }
     }
 }
