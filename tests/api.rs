@@ -865,6 +865,11 @@ async fn an_isolated_agent_makes_the_daemon_unready_and_shows_in_metrics() {
             metrics.headers
         );
         let samples = parse_prometheus(&metrics.text());
+        assert!(
+            metrics.text().contains("# HELP campaignd_agents_isolated "),
+            "{}",
+            metrics.text()
+        );
         let value = |name: &str, labels: &[(&str, &str)]| {
             samples
                 .iter()

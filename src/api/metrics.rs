@@ -6,7 +6,7 @@
 //! latencies are recorded as requests happen. Nothing here may block on an agent: a scrape reads
 //! snapshots only.
 
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -40,6 +40,55 @@ pub struct Metrics {
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static DESCRIBED: Once = Once::new();
+
+/// The `# HELP` lines.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        REQUESTS,
+        "HTTP requests answered, by method, route template and status"
+    );
+    describe_histogram!(
+        REQUEST_SECONDS,
+        Unit::Seconds,
+        "Time to answer an HTTP request, by route template"
+    );
+    describe_gauge!("campaignd_agents", "Agents in each state");
+    describe_gauge!(
+        "campaignd_agents_isolated",
+        "Agents isolated after exceeding their restart intensity"
+    );
+    describe_gauge!(
+        "campaignd_agent_state",
+        "1 for the state each agent is in, 0 for the others"
+    );
+    describe_counter!(
+        "campaignd_agent_restarts_total",
+        "Restarts of each agent since the daemon started"
+    );
+    describe_gauge!(
+        "campaignd_agent_mailbox_depth",
+        "Messages admitted to each agent and not yet handled"
+    );
+    describe_gauge!(
+        "campaignd_agent_mailbox_capacity",
+        "Each agent's admission bound"
+    );
+    describe_gauge!(
+        "campaignd_campaigns_configured",
+        "Campaigns in the settings in force"
+    );
+    describe_gauge!(
+        "campaignd_kb_size_bytes",
+        Unit::Bytes,
+        "The knowledge base's size on disk"
+    );
+    describe_counter!(
+        "campaignd_config_reloads_total",
+        "Configuration reloads (SIGHUP or POST /v1/reload), applied or rejected"
+    );
+}
 
 impl Metrics {
     /// The recorder, installed as the global one on first call. If another recorder is already
@@ -64,6 +113,7 @@ impl Metrics {
                 }
             }
         });
+        DESCRIBED.call_once(describe);
         Self {
             handle: handle.clone(),
         }

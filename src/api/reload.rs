@@ -68,7 +68,7 @@ pub async fn reload(
         return Err(ApiError::operator_only("POST /v1/reload"));
     }
     tracing::info!(
-        token = caller.name(),
+        token_name = caller.name(),
         dry_run = request.dry_run,
         "reload requested through the API"
     );
