@@ -179,6 +179,9 @@ impl Metrics {
             Ok(bytes) => metrics::gauge!("campaignd_kb_size_bytes").set(bytes as f64),
             Err(err) => tracing::warn!(%err, "cannot read the knowledge base's size for /metrics"),
         }
+        // Publishes metric descriptions registered since the last upkeep, so the first scrape
+        // already has its `# HELP` lines.
+        self.handle.run_upkeep();
         self.handle.render()
     }
 }
