@@ -734,6 +734,16 @@ async fn every_client_error_has_a_code_and_the_server_keeps_serving() {
                 assert_eq!(response.header("www-authenticate"), Some("Bearer"));
             }
         }
+        // A scheme other than Bearer is refused, not guessed at.
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "GET /v1/agents HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAuthorization: Basic {OPERATOR}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("send");
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw).await;
+        let basic = parse_response(&raw);
+        assert_eq!((basic.status, basic.error_code().as_str()), (401, "invalid_token"));
         // Still serving.
         assert_eq!(get(addr, "/healthz", None).await.status, 200);
         assert_eq!(get(addr, "/v1/agents", Some(OPERATOR)).await.status, 200);
