@@ -789,6 +789,20 @@ async fn reload_applies_a_valid_change_and_rejects_an_invalid_one_whole() {
         assert_eq!(page.status, 200, "{}", page.text());
         assert_eq!(run.daemon.settings().campaigns.len(), 3);
 
+        // Tokens rotate on reload: a token added to the tokens file works, a removed one stops.
+        const ROTATED: &str = "rotated-operator-token-0123456789";
+        let tokens = std::fs::read_to_string(run.base.join("tokens.toml")).expect("tokens");
+        let rotated = tokens.replace(OPERATOR, ROTATED);
+        write(&run.base, "tokens.toml", &rotated);
+        assert_eq!(get(addr, "/v1/agents", Some(ROTATED)).await.status, 401);
+        let reloaded = request(addr, "POST", "/v1/reload", Some(OPERATOR), None).await;
+        assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+        assert_eq!(get(addr, "/v1/agents", Some(ROTATED)).await.status, 200);
+        assert_eq!(get(addr, "/v1/agents", Some(OPERATOR)).await.status, 401);
+        write(&run.base, "tokens.toml", &tokens);
+        let reloaded = request(addr, "POST", "/v1/reload", Some(ROTATED), None).await;
+        assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+
         // Invalid: a broken campaign next to another new, valid one. Neither is applied.
         write(
             &run.base,
