@@ -5,6 +5,8 @@
 //!
 //! This layer produces and checks data; it never decides anything about a campaign.
 
+pub mod driver;
+pub mod ingest;
 pub mod observation;
 pub mod simulator;
 

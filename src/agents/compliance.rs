@@ -1,0 +1,383 @@
+//! The compliance agent: reviews every variant against the campaign's jurisdictions, its send
+//! window and the consent ledger, and keeps that ledger in the knowledge base (every grant and
+//! withdrawal is a decision record, read back after a restart).
+//!
+//! It fails closed: anything it cannot review is not approved, and nothing else in campaignd may
+//! approve a variant. It never edits a creative itself; it suggests fixes and content applies them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::ledger::{self, Draft};
+use crate::domain::campaign::CampaignGoal;
+use crate::domain::compliance::{
+    CompliancePlaybook, ConsentRecord, FixedMessage, Jurisdiction, Message, MessageChannel,
+    ReviewRequest, Verdict, apply_fixes,
+};
+use crate::kb::{Decision, DecisionId, KnowledgeBase, SCHEMA_VERSION, Scope};
+use crate::protocol::{Envelope, Payload, TenantId};
+use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
+
+/// One variant to review: the message as it would be sent, when, and to which audience.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReviewItem {
+    pub variant: String,
+    pub segment: String,
+    pub message: Message,
+    pub send_at: DateTime<FixedOffset>,
+}
+
+/// Review a campaign's variants.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReviewVariants {
+    pub goal: CampaignGoal,
+    pub items: Vec<ReviewItem>,
+    /// Which review round (part of each decision's step id).
+    pub round: u32,
+}
+
+impl Payload for ReviewVariants {
+    const ACTION: &'static str = "review_variants";
+}
+
+impl Request for ReviewVariants {
+    type Response = Reviews;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct VariantVerdict {
+    pub variant: String,
+    pub verdict: Verdict,
+    pub decision: DecisionId,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reviews {
+    pub verdicts: Vec<VariantVerdict>,
+}
+
+impl Payload for Reviews {
+    const ACTION: &'static str = "reviews";
+}
+
+/// Record a consent grant, re-confirmation or withdrawal in the tenant's ledger.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordConsent {
+    pub tenant: TenantId,
+    pub record: ConsentRecord,
+}
+
+impl Payload for RecordConsent {
+    const ACTION: &'static str = "record_consent";
+}
+
+impl Request for RecordConsent {
+    type Response = ConsentRecorded;
+}
+
+/// The consent decision's id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConsentRecorded {
+    pub decision: DecisionId,
+}
+
+impl Payload for ConsentRecorded {
+    const ACTION: &'static str = "consent_recorded";
+}
+
+/// The audience subject a campaign segment's consent is recorded under.
+pub fn segment_subject(goal: &CampaignGoal, segment: &str) -> String {
+    format!("{}/{segment}", goal.id)
+}
+
+pub struct Compliance {
+    kb: Arc<KnowledgeBase>,
+    playbook: CompliancePlaybook,
+    /// Per tenant, (subject, channel) → latest consent record. Loaded per tenant on first use.
+    ledger: BTreeMap<TenantId, BTreeMap<(String, MessageChannel), ConsentRecord>>,
+}
+
+impl Agent for Compliance {
+    async fn start(ctx: StartContext) -> Result<Self, AgentError> {
+        let kb = ctx.services.require::<KnowledgeBase>()?;
+        let playbook = match ledger::playbook_table(&ctx.services, "compliance") {
+            Some(table) => CompliancePlaybook::from_table(&table),
+            None => CompliancePlaybook::embedded(),
+        }
+        .map_err(AgentError::msg)?;
+        Ok(Compliance {
+            kb,
+            playbook,
+            ledger: BTreeMap::new(),
+        })
+    }
+
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .request::<ReviewVariants>()
+            .request::<RecordConsent>();
+    }
+}
+
+/// The jurisdictions whose rules apply to a campaign's regions.
+pub fn jurisdictions(regions: &[String]) -> Vec<Jurisdiction> {
+    const EU: [&str; 27] = [
+        "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+        "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
+    ];
+    let mut out = BTreeSet::new();
+    for region in regions {
+        let region = region.trim().to_ascii_uppercase();
+        if let Ok(j) = region.parse::<Jurisdiction>() {
+            out.insert(j);
+        } else if EU.contains(&region.as_str()) {
+            out.insert(Jurisdiction::Eu);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The recipients' time zone for a campaign's first region, for send-window rules.
+pub fn recipient_tz(regions: &[String]) -> Option<Tz> {
+    let name = match regions.first()?.to_ascii_uppercase().as_str() {
+        "KR" => "Asia/Seoul",
+        "US" => "America/New_York",
+        "JP" => "Asia/Tokyo",
+        "GB" => "Europe/London",
+        "DE" => "Europe/Berlin",
+        "FR" => "Europe/Paris",
+        _ => return None,
+    };
+    name.parse().ok()
+}
+
+impl Compliance {
+    fn tenant_ledger(
+        &mut self,
+        tenant: &TenantId,
+    ) -> Result<&BTreeMap<(String, MessageChannel), ConsentRecord>, AgentError> {
+        if !self.ledger.contains_key(tenant) {
+            let found = self
+                .kb
+                .by_agent(&Scope::Tenant(tenant.clone()), &"compliance".into())
+                .map_err(AgentError::msg)?;
+            let mut map = BTreeMap::new();
+            for decision in found.records.iter().filter(|d| d.kind == "consent") {
+                if let Ok(record) = serde_json::from_value::<ConsentRecord>(decision.choice.clone())
+                {
+                    map.insert((record.subject.clone(), record.channel), record);
+                }
+            }
+            self.ledger.insert(tenant.clone(), map);
+        }
+        self.ledger
+            .get(tenant)
+            .ok_or_else(|| AgentError::msg("consent ledger missing right after loading"))
+    }
+
+    fn consent(
+        &mut self,
+        tenant: &TenantId,
+        subject: &str,
+        channel: MessageChannel,
+    ) -> Result<Option<ConsentRecord>, AgentError> {
+        let ledger = self.tenant_ledger(tenant)?;
+        let sms_family = [
+            MessageChannel::Sms,
+            MessageChannel::Lms,
+            MessageChannel::Mms,
+        ];
+        let direct = ledger.get(&(subject.to_owned(), channel)).cloned();
+        Ok(direct.or_else(|| {
+            // A message consent covers its SMS/LMS/MMS siblings.
+            sms_family
+                .contains(&channel)
+                .then(|| {
+                    sms_family
+                        .iter()
+                        .find_map(|c| ledger.get(&(subject.to_owned(), *c)).cloned())
+                })
+                .flatten()
+        }))
+    }
+}
+
+impl HandleRequest<RecordConsent> for Compliance {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<RecordConsent>,
+    ) -> Result<ConsentRecorded, AgentError> {
+        let RecordConsent { tenant, record } = &request.payload;
+        let stamp =
+            |t: Option<DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+        let id = DecisionId(ledger::stable_uuid(&[
+            "consent",
+            tenant.as_str(),
+            &record.subject,
+            record.channel.as_str(),
+            &stamp(record.granted_at),
+            &stamp(record.withdrawn_at),
+            &stamp(record.last_reconfirmed_at),
+            &record.night_consent.to_string(),
+        ]));
+        let what = if record.withdrawn_at.is_some() {
+            "withdrawn"
+        } else {
+            "granted"
+        };
+        let decision = Decision {
+            id,
+            schema_version: SCHEMA_VERSION,
+            agent: ctx.agent().clone(),
+            tenant: tenant.clone(),
+            campaign: request.campaign.clone(),
+            correlation_id: request.correlation_id,
+            causation_id: Some(request.id),
+            kind: "consent".to_owned(),
+            inputs: ledger::json(record),
+            alternatives: Vec::new(),
+            choice: ledger::json(record),
+            reason: format!(
+                "consent of {} for {} {what} (source {}, night consent {}); the latest record of a subject and channel is the one reviews use, and a withdrawal always wins",
+                record.subject,
+                record.channel,
+                record.source.as_deref().unwrap_or("unknown"),
+                record.night_consent
+            ),
+            confidence: 1.0,
+            decided_at: ctx.now(),
+        };
+        let scope = Scope::Tenant(tenant.clone());
+        if self
+            .kb
+            .decision(&scope, id)
+            .map_err(AgentError::msg)?
+            .is_none()
+        {
+            self.kb
+                .record_decision(&decision)
+                .await
+                .map_err(AgentError::msg)?;
+        }
+        // Load first (so the map exists), then keep it current without re-reading.
+        self.tenant_ledger(tenant)?;
+        if let Some(map) = self.ledger.get_mut(tenant) {
+            let key = (record.subject.clone(), record.channel);
+            let keep_withdrawal = map.get(&key).is_some_and(|old| old.withdrawn_at.is_some())
+                && record.withdrawn_at.is_none()
+                && record.granted_at.is_none_or(|g| {
+                    map.get(&key)
+                        .and_then(|old| old.withdrawn_at)
+                        .is_some_and(|w| g <= w)
+                });
+            if !keep_withdrawal {
+                map.insert(key, record.clone());
+            }
+        }
+        Ok(ConsentRecorded { decision: id })
+    }
+}
+
+impl HandleRequest<ReviewVariants> for Compliance {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<ReviewVariants>,
+    ) -> Result<Reviews, AgentError> {
+        let ReviewVariants { goal, items, round } = &request.payload;
+        let jurisdictions = jurisdictions(&goal.regions);
+        let tz = recipient_tz(&goal.regions);
+        let claims = Vec::new();
+        let mut verdicts = Vec::with_capacity(items.len());
+        for item in items {
+            let subject = segment_subject(goal, &item.segment);
+            let consent = self.consent(&goal.tenant, &subject, item.message.channel)?;
+            let review = ReviewRequest {
+                message: item.message.clone(),
+                send_at: item.send_at,
+                recipient_tz: tz,
+                consent: consent.clone(),
+                claims: claims.clone(),
+                jurisdictions: jurisdictions.clone(),
+            };
+            let verdict = self.playbook.review(&review);
+            let fixed: Option<FixedMessage> = (!verdict.approved && verdict.fixable)
+                .then(|| apply_fixes(&item.message, &verdict.findings));
+            let findings: Vec<String> = verdict
+                .findings
+                .iter()
+                .map(|f| format!("{} ({:?}): {}", f.rule_id, f.severity, f.message))
+                .collect();
+            let reason = if verdict.approved {
+                if findings.is_empty() {
+                    format!(
+                        "approved: no finding under {jurisdictions:?}, risk {}",
+                        verdict.risk
+                    )
+                } else {
+                    format!(
+                        "approved with risk {}: {}",
+                        verdict.risk,
+                        findings.join("; ")
+                    )
+                }
+            } else if verdict.fixable {
+                format!(
+                    "blocked (risk {}), fixable: {}",
+                    verdict.risk,
+                    findings.join("; ")
+                )
+            } else {
+                format!(
+                    "blocked (risk {}), no mechanical fix: {}",
+                    verdict.risk,
+                    findings.join("; ")
+                )
+            };
+            let draft = Draft::new("review", format!("review/{round}/{}", item.variant))
+                .inputs(serde_json::json!({
+                    "variant": item.variant,
+                    "message": item.message,
+                    "send_at": item.send_at,
+                    "jurisdictions": jurisdictions,
+                    "consent": consent,
+                }))
+                .alternative("approve", f64::from(100 - verdict.risk.min(100)), None)
+                .alternative(
+                    "block",
+                    f64::from(verdict.risk),
+                    fixed
+                        .as_ref()
+                        .map(|f| format!("with fixes the text would read: {}", f.message.text)),
+                )
+                .choice(serde_json::json!({
+                    "approved": verdict.approved,
+                    "risk": verdict.risk,
+                    "fixable": verdict.fixable,
+                    "fixes": verdict.fixes,
+                }))
+                .reason(reason)
+                .confidence(0.9);
+            let decision = ledger::record(&self.kb, ctx, &request, goal, draft).await?;
+            // After a restart the recorded verdict stands, so a replayed review never flips.
+            let approved = decision
+                .choice
+                .get("approved")
+                .and_then(|a| a.as_bool())
+                .unwrap_or(false);
+            let mut verdict = verdict;
+            verdict.approved = verdict.approved && approved;
+            verdicts.push(VariantVerdict {
+                variant: item.variant.clone(),
+                verdict,
+                decision: decision.id,
+            });
+        }
+        Ok(Reviews { verdicts })
+    }
+}

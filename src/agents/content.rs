@@ -1,0 +1,393 @@
+//! The content agent: writes creative variants per segment × channel in the brand's voice, inside
+//! each channel's limits, and revises the variants compliance blocked with the fixes compliance
+//! suggested, dropping what cannot be fixed or no longer fits its format.
+//!
+//! A campaign's brand voice comes only from its own tenant's guideline file (organization → client →
+//! campaign); it must never read another tenant's guideline, and it never approves its own work:
+//! every variant goes to compliance.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::ledger::{self, Draft};
+use crate::domain::brand::{BrandVoice, TenantFile};
+use crate::domain::campaign::CampaignGoal;
+use crate::domain::channel::Format;
+use crate::domain::compliance::{Finding, Message, MessageChannel, Sender, apply_fixes};
+use crate::domain::content::{
+    ContentPlaybook, GenerationRequest, Generator, TemplateGenerator, Variant,
+};
+use crate::domain::optimization::decision_seed;
+use crate::kb::{DecisionId, KnowledgeBase};
+use crate::protocol::{Envelope, Payload};
+use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
+
+/// Write the first generation of variants for a campaign.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WriteCreatives {
+    pub goal: CampaignGoal,
+}
+
+impl Payload for WriteCreatives {
+    const ACTION: &'static str = "write_creatives";
+}
+
+impl Request for WriteCreatives {
+    type Response = Creatives;
+}
+
+/// Variants ready for review, with the sender identity compliance checks them against.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Creatives {
+    pub variants: Vec<Variant>,
+    pub sender: Sender,
+    pub decision: Option<DecisionId>,
+    /// Why nothing could be written, when nothing was.
+    pub error: Option<String>,
+}
+
+impl Payload for Creatives {
+    const ACTION: &'static str = "creatives";
+}
+
+/// A variant compliance blocked, with its findings.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Blocked {
+    pub variant: Variant,
+    /// When it was to be sent.
+    pub send_at: DateTime<FixedOffset>,
+    pub findings: Vec<Finding>,
+    pub fixable: bool,
+}
+
+/// Revise blocked variants with compliance's fixes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReviseVariants {
+    pub goal: CampaignGoal,
+    pub blocked: Vec<Blocked>,
+    /// Which revision round (part of the decision's step id).
+    pub round: u32,
+}
+
+impl Payload for ReviseVariants {
+    const ACTION: &'static str = "revise_variants";
+}
+
+impl Request for ReviseVariants {
+    type Response = Revised;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Revised {
+    pub variants: Vec<Variant>,
+    /// New send times compliance asked for (a night send moved to the morning), by variant id.
+    #[serde(default)]
+    pub reschedule: BTreeMap<String, DateTime<FixedOffset>>,
+    /// (variant id, why it was dropped).
+    pub dropped: Vec<(String, String)>,
+}
+
+impl Payload for Revised {
+    const ACTION: &'static str = "revised";
+}
+
+pub struct Content {
+    kb: Arc<KnowledgeBase>,
+    generator: TemplateGenerator,
+    playbook: ContentPlaybook,
+    tenants_dir: PathBuf,
+}
+
+impl Agent for Content {
+    async fn start(ctx: StartContext) -> Result<Self, AgentError> {
+        let kb = ctx.services.require::<KnowledgeBase>()?;
+        let playbook = match ledger::playbook_table(&ctx.services, "content") {
+            Some(table) => ContentPlaybook::from_table(&table),
+            None => ContentPlaybook::embedded(),
+        }
+        .map_err(AgentError::msg)?;
+        let tenants_dir = ctx
+            .services
+            .get::<Arc<crate::settings::Settings>>()
+            .and_then(|s| {
+                s.config
+                    .daemon
+                    .campaigns_dir
+                    .parent()
+                    .map(|p| p.join("tenants"))
+            })
+            .unwrap_or_else(|| PathBuf::from("config/tenants"));
+        Ok(Content {
+            kb,
+            generator: TemplateGenerator::new(playbook.clone()),
+            playbook,
+            tenants_dir,
+        })
+    }
+
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .request::<WriteCreatives>()
+            .request::<ReviseVariants>();
+    }
+}
+
+/// The brand voice of `goal`, read from its own organization's file only. A tenant without a file
+/// writes with the neutral defaults.
+pub fn voice_for(tenants_dir: &std::path::Path, goal: &CampaignGoal) -> Result<BrandVoice, String> {
+    let organization = goal
+        .tenant
+        .as_str()
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let path = tenants_dir.join(format!("{organization}.toml"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => TenantFile::from_toml_str(&organization, &text)
+            .and_then(|file| file.voice_for(&goal.tenant, &goal.id))
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BrandVoice::default()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+/// The sender identity of a voice, as compliance checks it.
+pub fn sender_of(voice: &BrandVoice) -> Sender {
+    Sender {
+        business_name: voice
+            .legal_entity
+            .name
+            .clone()
+            .or_else(|| voice.brand_name.clone()),
+        contact: voice.legal_entity.contact.clone(),
+        opt_out_number: voice.legal_entity.opt_out_number.clone(),
+        postal_address: voice.legal_entity.address.clone(),
+    }
+}
+
+/// A variant as compliance reviews it.
+pub fn message_of(variant: &Variant, sender: &Sender, category: &str) -> Message {
+    let channel = match variant.format {
+        Format::KrLms => MessageChannel::Lms,
+        _ => MessageChannel::from(variant.channel),
+    };
+    let mut message = Message::advert(channel, variant.creative.text.clone());
+    message.subject = variant.creative.subject.clone();
+    message.sender = sender.clone();
+    message.product_category = Some(category.to_owned());
+    message
+}
+
+impl HandleRequest<WriteCreatives> for Content {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<WriteCreatives>,
+    ) -> Result<Creatives, AgentError> {
+        let goal = &request.payload.goal;
+        let voice = match voice_for(&self.tenants_dir, goal) {
+            Ok(voice) => voice,
+            Err(error) => {
+                return Ok(Creatives {
+                    variants: Vec::new(),
+                    sender: Sender::default(),
+                    decision: None,
+                    error: Some(error),
+                });
+            }
+        };
+        let sender = sender_of(&voice);
+        let seed = decision_seed(goal.id.as_str(), 0);
+        let generation = self.generator.generate(&GenerationRequest {
+            goal,
+            voice: &voice,
+            seed,
+        });
+        let generation = match generation {
+            Ok(generation) => generation,
+            Err(error) => {
+                return Ok(Creatives {
+                    variants: Vec::new(),
+                    sender,
+                    decision: None,
+                    error: Some(error.to_string()),
+                });
+            }
+        };
+        let mut draft = Draft::new("creatives", "creatives/0")
+            .inputs(serde_json::json!({
+                "generator": self.generator.name(),
+                "seed": seed,
+                "brand": voice.display_name(),
+                "tone": voice.tone,
+                "cells": generation.cells,
+            }))
+            .choice(
+                generation
+                    .variants
+                    .iter()
+                    .map(|v| serde_json::json!({"id": v.id, "text": v.creative.text, "subject": v.creative.subject, "headline": v.creative.headline}))
+                    .collect::<Vec<_>>(),
+            )
+            .confidence(0.6);
+        let mut per_cell: BTreeMap<String, usize> = BTreeMap::new();
+        for variant in &generation.variants {
+            *per_cell
+                .entry(format!("{}/{}", variant.segment, variant.channel))
+                .or_default() += 1;
+            draft = draft.alternative(&variant.id, 1.0, None);
+        }
+        let dropped: usize = generation
+            .cells
+            .iter()
+            .map(|c| c.candidates.saturating_sub(c.emitted))
+            .sum();
+        draft = draft.reason(format!(
+            "{} variants in {} cells ({}) in the voice of {}; {dropped} candidates dropped for limits, banned words or missing disclaimers",
+            generation.variants.len(),
+            per_cell.len(),
+            per_cell
+                .iter()
+                .map(|(cell, n)| format!("{cell}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            voice.display_name().unwrap_or("the default voice"),
+        ));
+        let decision = ledger::record(&self.kb, ctx, &request, goal, draft).await?;
+        Ok(Creatives {
+            variants: generation.variants,
+            sender,
+            decision: Some(decision.id),
+            error: None,
+        })
+    }
+}
+
+impl HandleRequest<ReviseVariants> for Content {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<ReviseVariants>,
+    ) -> Result<Revised, AgentError> {
+        let ReviseVariants {
+            goal,
+            blocked,
+            round,
+        } = &request.payload;
+        let sender = voice_for(&self.tenants_dir, goal)
+            .map(|v| sender_of(&v))
+            .unwrap_or_default();
+        let mut variants = Vec::new();
+        let mut reschedule = BTreeMap::new();
+        let mut dropped = Vec::new();
+        let mut draft = Draft::new("revision", format!("revision/{round}"));
+        for item in blocked {
+            match self.revise(item, &sender, &goal.product_category) {
+                Ok((variant, send_at)) => {
+                    draft = draft.alternative(
+                        &variant.id,
+                        1.0,
+                        Some(match send_at {
+                            Some(at) => {
+                                format!("revised: {} (send at {at})", variant.creative.text)
+                            }
+                            None => format!("revised: {}", variant.creative.text),
+                        }),
+                    );
+                    if let Some(at) = send_at {
+                        reschedule.insert(variant.id.clone(), at);
+                    }
+                    variants.push(variant);
+                }
+                Err(why) => {
+                    draft =
+                        draft.alternative(&item.variant.id, 0.0, Some(format!("dropped: {why}")));
+                    dropped.push((item.variant.id.clone(), why));
+                }
+            }
+        }
+        draft = draft
+            .inputs(serde_json::json!({
+                "blocked": blocked.iter().map(|b| serde_json::json!({
+                    "variant": b.variant.id,
+                    "rules": b.findings.iter().map(|f| &f.rule_id).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            }))
+            .choice(serde_json::json!({
+                "revised": variants.iter().map(|v| &v.id).collect::<Vec<_>>(),
+                "reschedule": reschedule,
+                "dropped": dropped,
+            }))
+            .reason(format!(
+                "applied compliance's fixes to {} blocked variants: {} revised, {} dropped because no mechanical fix exists or the fixed text no longer fits its format",
+                blocked.len(),
+                variants.len(),
+                dropped.len()
+            ))
+            .confidence(0.8);
+        ledger::record(&self.kb, ctx, &request, goal, draft).await?;
+        Ok(Revised {
+            variants,
+            reschedule,
+            dropped,
+        })
+    }
+}
+
+impl Content {
+    fn revise(
+        &self,
+        item: &Blocked,
+        sender: &Sender,
+        category: &str,
+    ) -> Result<(Variant, Option<DateTime<FixedOffset>>), String> {
+        if !item.fixable {
+            let rules: Vec<&str> = item
+                .findings
+                .iter()
+                .filter(|f| f.is_blocking())
+                .map(|f| f.rule_id.as_str())
+                .collect();
+            return Err(format!(
+                "blocked by {} with no mechanical fix",
+                rules.join(", ")
+            ));
+        }
+        let message = message_of(&item.variant, sender, category);
+        let fixed = apply_fixes(&message, &item.findings);
+        if fixed.applied.is_empty() {
+            return Err("compliance suggested no fix".to_owned());
+        }
+        let mut variant = item.variant.clone();
+        variant.creative.text = fixed.message.text;
+        if variant.creative.subject.is_some() {
+            variant.creative.subject = fixed.message.subject;
+        }
+        let mut fit = self
+            .playbook
+            .limits
+            .check(variant.format, &variant.creative);
+        // A Korean SMS that grew past 90 bytes is sent as an LMS.
+        if !fit.fits() && variant.format == Format::KrSms {
+            let lms = self.playbook.limits.check(Format::KrLms, &variant.creative);
+            if lms.fits() {
+                variant.format = Format::KrLms;
+                fit = lms;
+            }
+        }
+        if !fit.fits() {
+            let why: Vec<String> = fit.violations.iter().map(|v| format!("{v:?}")).collect();
+            return Err(format!("the fixed text no longer fits: {}", why.join("; ")));
+        }
+        variant.measures = fit.measures;
+        variant.warnings = fit.warnings;
+        let send_at = fixed.send_at.filter(|at| *at != item.send_at);
+        Ok((variant, send_at))
+    }
+}

@@ -1,0 +1,208 @@
+//! Shared knowledge-base helpers for the built-in agents: deterministic ids for a campaign's steps,
+//! a decision builder that fills in who, when and in which chain, and idempotent recording.
+//!
+//! A step of a campaign (its plan, the review of a variant, the traffic split of day 12) has one id
+//! derived from (tenant, campaign, step). Recording a decision whose id is already in the knowledge
+//! base is a no-op, so a daemon killed mid-campaign and started again never repeats a decision it
+//! had acknowledged. These helpers must never decide anything themselves, and never read another
+//! tenant's records: every query here is scoped to the campaign's tenant.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::campaign::CampaignGoal;
+use crate::kb::{
+    Alternative, Decision, DecisionId, KnowledgeBase, OutcomeId, SCHEMA_VERSION, Scope,
+};
+use crate::protocol::{CorrelationId, Envelope};
+use crate::runtime::{AgentError, Context};
+
+/// 128 stable bits from the given parts (two FNV-1a lanes), shaped as a UUID version 8 (custom).
+/// Stable across builds and platforms, which restart idempotency depends on.
+pub fn stable_uuid(parts: &[&str]) -> Uuid {
+    let mut a: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut b: u64 = 0x6c62_272e_07bb_0142;
+    for part in parts {
+        for byte in part.as_bytes().iter().chain([0xffu8].iter()) {
+            a ^= u64::from(*byte);
+            a = a.wrapping_mul(0x0000_0100_0000_01b3);
+            b ^= u64::from(*byte).rotate_left(3);
+            b = b.wrapping_mul(0x0000_0100_0000_01b3).rotate_left(17);
+        }
+    }
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&a.to_be_bytes());
+    bytes[8..].copy_from_slice(&b.to_be_bytes());
+    // Version 8, RFC 4122 variant.
+    bytes[6] = (bytes[6] & 0x0f) | 0x80;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    Uuid::from_bytes(bytes)
+}
+
+/// The id of one step of one campaign, e.g. `plan/0` or `split/day/12/sms`.
+pub fn step_id(goal: &CampaignGoal, step: &str) -> DecisionId {
+    DecisionId(stable_uuid(&[
+        "decision",
+        goal.tenant.as_str(),
+        goal.id.as_str(),
+        step,
+    ]))
+}
+
+/// The id of one outcome of one campaign, e.g. `observation/day/3/<variant>`.
+pub fn outcome_id(goal: &CampaignGoal, step: &str) -> OutcomeId {
+    OutcomeId(stable_uuid(&[
+        "outcome",
+        goal.tenant.as_str(),
+        goal.id.as_str(),
+        step,
+    ]))
+}
+
+/// The correlation id every chain of work of a campaign carries, so `kb trace` of it shows the
+/// campaign from its goal to its latest allocation.
+pub fn campaign_correlation(goal: &CampaignGoal) -> CorrelationId {
+    CorrelationId(stable_uuid(&[
+        "campaign",
+        goal.tenant.as_str(),
+        goal.id.as_str(),
+    ]))
+}
+
+/// The knowledge-base scope of a campaign: its own tenant, never another.
+pub fn scope(goal: &CampaignGoal) -> Scope {
+    Scope::Tenant(goal.tenant.clone())
+}
+
+/// One decision about to be recorded.
+pub struct Draft {
+    pub step: String,
+    pub kind: &'static str,
+    pub inputs: serde_json::Value,
+    pub alternatives: Vec<Alternative>,
+    pub choice: serde_json::Value,
+    pub reason: String,
+    pub confidence: f64,
+}
+
+impl Draft {
+    pub fn new(kind: &'static str, step: impl Into<String>) -> Self {
+        Draft {
+            step: step.into(),
+            kind,
+            inputs: serde_json::Value::Null,
+            alternatives: Vec::new(),
+            choice: serde_json::Value::Null,
+            reason: String::new(),
+            confidence: 0.5,
+        }
+    }
+
+    pub fn inputs(mut self, inputs: impl Serialize) -> Self {
+        self.inputs = json(inputs);
+        self
+    }
+
+    pub fn choice(mut self, choice: impl Serialize) -> Self {
+        self.choice = json(choice);
+        self
+    }
+
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    pub fn confidence(mut self, confidence: f64) -> Self {
+        self.confidence = if confidence.is_finite() {
+            confidence.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    pub fn alternative(mut self, option: impl Serialize, score: f64, note: Option<String>) -> Self {
+        self.alternatives.push(Alternative {
+            option: json(option),
+            score: if score.is_finite() { score } else { 0.0 },
+            note,
+        });
+        self
+    }
+}
+
+/// Any serializable value as JSON; a value that cannot be represented becomes its error text, so a
+/// decision is never lost to a formatting problem.
+pub fn json(value: impl Serialize) -> serde_json::Value {
+    serde_json::to_value(value)
+        .unwrap_or_else(|e| serde_json::Value::String(format!("unserializable: {e}")))
+}
+
+/// Records `draft` as a decision of the handling agent about `goal`, under the chain and cause of
+/// the message being handled. Idempotent per (campaign, step): when the step's decision is already
+/// recorded, that one is returned and nothing is written.
+pub async fn record<P>(
+    kb: &KnowledgeBase,
+    ctx: &Context,
+    envelope: &Envelope<P>,
+    goal: &CampaignGoal,
+    draft: Draft,
+) -> Result<Decision, AgentError> {
+    let id = step_id(goal, &draft.step);
+    if let Some(existing) = kb.decision(&scope(goal), id).map_err(AgentError::msg)? {
+        return Ok(existing);
+    }
+    let mut inputs = draft.inputs;
+    if let serde_json::Value::Object(map) = &mut inputs {
+        map.insert("step".into(), serde_json::Value::String(draft.step.clone()));
+    } else {
+        inputs = serde_json::json!({ "step": draft.step, "value": inputs });
+    }
+    let decision = Decision {
+        id,
+        schema_version: SCHEMA_VERSION,
+        agent: ctx.agent().clone(),
+        tenant: goal.tenant.clone(),
+        campaign: Some(goal.id.clone()),
+        correlation_id: envelope.correlation_id,
+        causation_id: Some(envelope.id),
+        kind: draft.kind.to_owned(),
+        inputs,
+        alternatives: draft.alternatives,
+        choice: draft.choice,
+        reason: draft.reason,
+        confidence: draft.confidence,
+        decided_at: ctx.now(),
+    };
+    kb.record_decision(&decision)
+        .await
+        .map_err(AgentError::msg)?;
+    Ok(decision)
+}
+
+/// The step recorded in a decision's inputs by [`record`].
+pub fn step_of(decision: &Decision) -> Option<&str> {
+    decision.inputs.get("step").and_then(|s| s.as_str())
+}
+
+/// The agent's playbook from its definition in the shared settings, or the embedded one when the
+/// runtime was built without settings (examples, benchmarks).
+pub fn playbook_table(ctx_services: &crate::runtime::Services, agent: &str) -> Option<toml::Table> {
+    let settings = ctx_services.get::<std::sync::Arc<crate::settings::Settings>>()?;
+    settings.agent(agent).and_then(|d| d.playbook.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_ids_are_stable_and_distinct() {
+        let a = stable_uuid(&["x", "y"]);
+        assert_eq!(a, stable_uuid(&["x", "y"]));
+        assert_ne!(a, stable_uuid(&["xy"]));
+        assert_ne!(a, stable_uuid(&["x", "z"]));
+        assert_eq!(a.get_version_num(), 8);
+    }
+}

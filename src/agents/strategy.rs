@@ -1,0 +1,348 @@
+//! The strategy agent: answers plan requests with KPIs, channel mix and budget from predicted
+//! return, and re-plans from the outcomes the knowledge base holds for the campaign (the feedback
+//! loop: a channel that delivers less than its prior predicted is believed less, gets less budget,
+//! and the decision's reason says so with the numbers).
+//!
+//! It works from its playbook's channel priors and never sends anything or talks to the market; a
+//! goal it cannot plan is answered with the reason, never with an agent failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::ledger::{self, Draft};
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::optimization::ResponseCurve;
+use crate::domain::strategy::{ChannelOutcome, Maturity, Plan, StrategyPlaybook, plan};
+use crate::kb::{DecisionId, KnowledgeBase};
+use crate::protocol::{Envelope, Payload};
+use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
+
+/// Plan (or re-plan) a campaign. For a re-plan, `remaining_target` and `remaining_budget` say what
+/// is left; the plan then starts now and covers the time to the deadline.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanCampaign {
+    pub goal: CampaignGoal,
+    /// 0 for the first plan, then one more per re-plan (part of the decision's step id).
+    pub attempt: u32,
+    #[serde(default)]
+    pub remaining_target: Option<u64>,
+    #[serde(default)]
+    pub remaining_budget: Option<f64>,
+    /// Why the plan is asked for, copied into the decision's inputs.
+    pub why: String,
+}
+
+impl Payload for PlanCampaign {
+    const ACTION: &'static str = "plan_campaign";
+}
+
+impl Request for PlanCampaign {
+    type Response = PlanReply;
+}
+
+/// The plan, or why there is none.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanReply {
+    pub plan: Option<Plan>,
+    /// Each planned channel's response curve in the campaign's currency, as the plan believed it
+    /// (after learning from outcomes, for a re-plan).
+    #[serde(default)]
+    pub curves: BTreeMap<Channel, ResponseCurve>,
+    pub error: Option<String>,
+    pub decision: DecisionId,
+}
+
+impl Payload for PlanReply {
+    const ACTION: &'static str = "plan_reply";
+}
+
+pub struct Strategy {
+    kb: Arc<KnowledgeBase>,
+    playbook: StrategyPlaybook,
+}
+
+impl Agent for Strategy {
+    async fn start(ctx: StartContext) -> Result<Self, AgentError> {
+        let kb = ctx.services.require::<KnowledgeBase>()?;
+        let playbook = match ledger::playbook_table(&ctx.services, "strategy") {
+            Some(table) => StrategyPlaybook::from_table(&table),
+            None => StrategyPlaybook::embedded(),
+        }
+        .map_err(AgentError::msg)?;
+        Ok(Strategy { kb, playbook })
+    }
+
+    fn routes(routes: &mut Routes<Self>) {
+        routes.request::<PlanCampaign>();
+    }
+}
+
+/// What one channel delivered so far, against what its prior predicted.
+#[derive(Clone, Debug, Serialize)]
+struct Delivery {
+    channel: Channel,
+    spend: f64,
+    conversions: u64,
+    /// Conversions per unit of money observed / predicted by the prior.
+    ratio: f64,
+    /// Its tier after this evidence.
+    maturity: Option<Maturity>,
+}
+
+impl Strategy {
+    /// The campaign's observed outcomes per channel (the feedback loop), read from the knowledge
+    /// base within the campaign's tenant.
+    fn outcomes(
+        &self,
+        goal: &CampaignGoal,
+    ) -> Result<BTreeMap<Channel, ChannelOutcome>, AgentError> {
+        let found = self
+            .kb
+            .by_campaign(&ledger::scope(goal), &goal.id)
+            .map_err(AgentError::msg)?;
+        let mut per_channel: BTreeMap<Channel, ChannelOutcome> = BTreeMap::new();
+        for record in &found.records {
+            let Some(outcome) = record.as_outcome() else {
+                continue;
+            };
+            if outcome.kind != "observation" {
+                continue;
+            }
+            let Some(obs) = outcome
+                .metrics
+                .get("observation")
+                .and_then(|o| serde_json::from_value::<crate::market::Observation>(o.clone()).ok())
+            else {
+                continue;
+            };
+            let entry = per_channel.entry(obs.channel).or_insert(ChannelOutcome {
+                impressions: 0,
+                clicks: 0,
+                conversions: 0,
+                spend: 0.0,
+            });
+            entry.impressions += u64::try_from(obs.impressions).unwrap_or(0);
+            entry.clicks += u64::try_from(obs.clicks).unwrap_or(0);
+            entry.conversions += u64::try_from(obs.conversions).unwrap_or(0);
+            entry.spend += obs.spend;
+        }
+        Ok(per_channel)
+    }
+}
+
+impl HandleRequest<PlanCampaign> for Strategy {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<PlanCampaign>,
+    ) -> Result<PlanReply, AgentError> {
+        let PlanCampaign {
+            goal,
+            attempt,
+            remaining_target,
+            remaining_budget,
+            why,
+        } = &request.payload;
+        let mut playbook = self.playbook.clone();
+        let mut deliveries = Vec::new();
+        let rate = playbook.exchange_rate(&goal.budget.currency).unwrap_or(1.0);
+        if *attempt > 0 {
+            for (channel, outcome) in self.outcomes(goal)? {
+                let Some(prior) = playbook.prior(channel) else {
+                    continue;
+                };
+                let predicted = prior.cvr / (prior.cpc * rate);
+                // The prior's currency is the playbook's; the outcome's is the campaign's.
+                let in_playbook = ChannelOutcome {
+                    spend: outcome.spend / rate,
+                    ..outcome
+                };
+                let observed = if outcome.spend > 0.0 {
+                    outcome.conversions as f64 / outcome.spend
+                } else {
+                    predicted
+                };
+                let ratio = if predicted > 0.0 {
+                    observed / predicted
+                } else {
+                    1.0
+                };
+                // Enough evidence to judge: a channel that clearly under- or over-delivers moves one
+                // maturity tier, which is what moves its share of the 70-20-10 split.
+                let judged = outcome.conversions >= 5 || outcome.spend * predicted >= 10.0;
+                if judged && let Some(prior) = playbook.channels.get_mut(&channel) {
+                    prior.maturity = match (prior.maturity, ratio) {
+                        (Maturity::Proven, r) if r < 0.7 => Maturity::Emerging,
+                        (Maturity::Emerging, r) if r < 0.7 => Maturity::Experimental,
+                        (Maturity::Experimental, r) if r > 1.3 => Maturity::Emerging,
+                        (Maturity::Emerging, r) if r > 1.3 => Maturity::Proven,
+                        (m, _) => m,
+                    };
+                }
+                if playbook.learn(channel, in_playbook).is_ok() {
+                    deliveries.push(Delivery {
+                        channel,
+                        spend: outcome.spend,
+                        conversions: outcome.conversions,
+                        ratio,
+                        maturity: playbook.prior(channel).map(|p| p.maturity),
+                    });
+                }
+            }
+        }
+        let mut sub_goal = goal.clone();
+        if *attempt > 0 {
+            sub_goal.start = Some(ctx.now());
+        }
+        if let Some(target) = remaining_target {
+            sub_goal.target = (*target).max(1);
+        }
+        if let Some(budget) = remaining_budget {
+            sub_goal.budget.total = budget.max(0.0);
+        }
+        let result = plan(&sub_goal, &playbook, ctx.now());
+        let previous = previous_shares(&self.kb, goal)?;
+        let step = format!("plan/{attempt}");
+        let mut draft = Draft::new("plan", step).inputs(serde_json::json!({
+            "goal": goal,
+            "attempt": attempt,
+            "why": why,
+            "remaining_target": remaining_target,
+            "remaining_budget": remaining_budget,
+            "observed": deliveries,
+        }));
+        let reply = match result {
+            Ok(plan) => {
+                for channel in &plan.channels {
+                    draft = draft.alternative(
+                        channel.channel,
+                        channel.marginal_return,
+                        Some(format!(
+                            "{:.0} % of the budget, {:.1} predicted conversions, marginal return {:.4}",
+                            channel.share * 100.0,
+                            channel.predicted_conversions,
+                            channel.marginal_return
+                        )),
+                    );
+                }
+                let mut reason = format!(
+                    "{} {:?} predicted from {:.0} {} over {} days ({}); ",
+                    plan.predicted_conversions.round(),
+                    goal.objective,
+                    plan.budget,
+                    plan.currency,
+                    plan.days,
+                    if plan.feasibility.feasible {
+                        "feasible".to_owned()
+                    } else {
+                        let problems: Vec<&str> = plan
+                            .feasibility
+                            .problems
+                            .iter()
+                            .map(|p| p.reason.as_str())
+                            .collect();
+                        format!("not feasible: {}", problems.join("; "))
+                    }
+                );
+                let mix: Vec<String> = plan
+                    .channels
+                    .iter()
+                    .map(|c| format!("{} {:.0} %", c.channel, c.share * 100.0))
+                    .collect();
+                reason.push_str(&format!("mix {}", mix.join(", ")));
+                for d in &deliveries {
+                    let before = previous.get(&d.channel).copied();
+                    let after = plan
+                        .channels
+                        .iter()
+                        .find(|c| c.channel == d.channel)
+                        .map(|c| c.share);
+                    let verdict = if d.ratio < 0.9 {
+                        "under-delivered"
+                    } else if d.ratio > 1.1 {
+                        "over-delivered"
+                    } else {
+                        "delivered as predicted"
+                    };
+                    reason.push_str(&format!(
+                        "; {} {verdict}: {} conversions for {:.0} {} ({:.0} % of the predicted return, now {}), share {} → {}",
+                        d.channel,
+                        d.conversions,
+                        d.spend,
+                        goal.budget.currency,
+                        d.ratio * 100.0,
+                        d.maturity.map_or("unranked", |m| match m {
+                            Maturity::Proven => "proven",
+                            Maturity::Emerging => "emerging",
+                            Maturity::Experimental => "experimental",
+                        }),
+                        before.map_or("-".to_owned(), |s| format!("{:.0} %", s * 100.0)),
+                        after.map_or("-".to_owned(), |s| format!("{:.0} %", s * 100.0)),
+                    ));
+                }
+                draft = draft
+                    .choice(serde_json::json!({
+                        "channels": plan.channels.iter().map(|c| serde_json::json!({
+                            "channel": c.channel, "share": c.share, "daily_spend": c.daily_spend,
+                        })).collect::<Vec<_>>(),
+                        "daily_budget": plan.daily_budget,
+                        "kpis": plan.kpis,
+                        "predicted_conversions": plan.predicted_conversions,
+                        "feasible": plan.feasibility.feasible,
+                        "tactics": plan.tactics.iter().take(5).collect::<Vec<_>>(),
+                    }))
+                    .reason(reason)
+                    .confidence(if plan.feasibility.feasible { 0.7 } else { 0.3 });
+                (Some(plan), None)
+            }
+            Err(err) => {
+                draft = draft
+                    .choice(serde_json::Value::Null)
+                    .reason(format!("no plan: {err}"))
+                    .confidence(1.0);
+                (None, Some(err.to_string()))
+            }
+        };
+        let decision = ledger::record(&self.kb, ctx, &request, goal, draft).await?;
+        let curves = goal
+            .channels
+            .iter()
+            .filter_map(|&c| playbook.prior(c).map(|p| (c, p.in_currency(rate).response)))
+            .collect();
+        Ok(PlanReply {
+            curves,
+            plan: reply.0,
+            error: reply.1,
+            decision: decision.id,
+        })
+    }
+}
+
+/// The channel shares of the campaign's latest plan, to show how a re-plan moved them.
+fn previous_shares(
+    kb: &KnowledgeBase,
+    goal: &CampaignGoal,
+) -> Result<BTreeMap<Channel, f64>, AgentError> {
+    let found = kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .map_err(AgentError::msg)?;
+    let latest = found.records.iter().rev().find(|d| d.kind == "plan");
+    let mut shares = BTreeMap::new();
+    if let Some(channels) = latest
+        .and_then(|d| d.choice.get("channels"))
+        .and_then(|c| c.as_array())
+    {
+        for c in channels {
+            if let (Some(channel), Some(share)) = (
+                c.get("channel")
+                    .and_then(|v| serde_json::from_value::<Channel>(v.clone()).ok()),
+                c.get("share").and_then(|v| v.as_f64()),
+            ) {
+                shares.insert(channel, share);
+            }
+        }
+    }
+    Ok(shares)
+}

@@ -1,0 +1,471 @@
+//! The campaign loop on the clock: once per simulated day it ticks the orchestrator for every
+//! campaign, places the buys it answers on the built-in market simulator and feeds the day's
+//! observations through [`ingest`], the same path the HTTP API uses.
+//!
+//! Each campaign's market is a simulator seeded from `[market] seed` and the campaign id, with
+//! hidden true rates near the strategy playbook's priors (so plans are roughly right but not
+//! exactly), per-segment and per-creative-level effects, and optional injected drift. After a
+//! restart the loop resumes at the day after the last one whose observations are in the knowledge
+//! base. The driver only moves data between the market and the agents; it never decides anything.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::agents::compliance::{RecordConsent, segment_subject};
+use crate::agents::ledger;
+use crate::agents::optimization::Arm;
+use crate::agents::orchestrator::{Tick, TickReport};
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::compliance::{ConsentRecord, MessageChannel};
+use crate::domain::optimization::decision_seed;
+use crate::domain::strategy::StrategyPlaybook;
+use crate::kb::KnowledgeBase;
+use crate::protocol::{CampaignId, Origin};
+use crate::runtime::Runtime;
+
+use super::ingest::{Batch, IngestReport, ingest};
+use super::observation::IdCatalog;
+use super::simulator::{
+    ChannelMarket, DriftEvent, LevelEffect, MarketSimulator, MarketSpec, SegmentMarket,
+    VariantFeatures,
+};
+
+/// How the loop runs.
+#[derive(Clone, Debug)]
+pub struct DriverOptions {
+    /// `[market] seed`: the same seed gives the same markets.
+    pub seed: u64,
+    /// One campaign day in simulated time (the clock decides how long that is for real).
+    pub day: Duration,
+    /// The priors the simulated markets are built around.
+    pub priors: StrategyPlaybook,
+    /// Conversion-rate multipliers forced on a campaign's channels (instead of the seeded ones),
+    /// e.g. to make a channel under-deliver in a test.
+    pub channel_bias: BTreeMap<(CampaignId, Channel), f64>,
+    /// Drift injected into a campaign's market.
+    pub drift: BTreeMap<CampaignId, Vec<DriftEvent>>,
+    /// Stop a campaign after this many days even if its deadline is later.
+    pub max_days: Option<u32>,
+    /// Record in the compliance agent's ledger that the simulated audience (each segment) opted in
+    /// to messages a month before the start. Real audiences' consent comes from the API instead.
+    pub audience_consent: bool,
+}
+
+impl DriverOptions {
+    pub fn new(seed: u64, priors: StrategyPlaybook) -> Self {
+        DriverOptions {
+            seed,
+            day: Duration::from_secs(86_400),
+            priors,
+            channel_bias: BTreeMap::new(),
+            drift: BTreeMap::new(),
+            max_days: None,
+            audience_consent: true,
+        }
+    }
+}
+
+struct CampaignRun {
+    goal: CampaignGoal,
+    next_day: u32,
+    market: Option<MarketSimulator>,
+    catalog: IdCatalog,
+    done: bool,
+    consent_recorded: bool,
+}
+
+/// What one day did for one campaign.
+#[derive(Clone, Debug)]
+pub struct DayReport {
+    pub campaign: CampaignId,
+    pub day: u32,
+    pub tick: Option<TickReport>,
+    pub ingest: Option<IngestReport>,
+    pub error: Option<String>,
+}
+
+/// The campaign loop, stepped by hand ([`CampaignLoop::step`]) or on the clock ([`spawn`]).
+pub struct CampaignLoop {
+    runtime: Runtime,
+    kb: KnowledgeBase,
+    options: DriverOptions,
+    runs: Vec<CampaignRun>,
+}
+
+impl CampaignLoop {
+    /// A loop over `campaigns`, each resuming after its last recorded day.
+    pub fn new(
+        runtime: Runtime,
+        kb: KnowledgeBase,
+        campaigns: Vec<CampaignGoal>,
+        options: DriverOptions,
+    ) -> Self {
+        let runs = campaigns
+            .into_iter()
+            .map(|goal| {
+                let next_day = last_recorded_day(&kb, &goal).map_or(0, |d| d + 1);
+                if next_day > 0 {
+                    tracing::info!(campaign = %goal.id, day = next_day, "resuming from the knowledge base");
+                }
+                CampaignRun {
+                    goal,
+                    next_day,
+                    market: None,
+                    catalog: IdCatalog::default(),
+                    done: false,
+                    consent_recorded: false,
+                }
+            })
+            .collect();
+        CampaignLoop {
+            runtime,
+            kb,
+            options,
+            runs,
+        }
+    }
+
+    /// Whether every campaign has reached its goal, its deadline or `max_days`.
+    pub fn finished(&self) -> bool {
+        self.runs.iter().all(|r| r.done)
+    }
+
+    /// Runs one day of every unfinished campaign.
+    pub async fn step(&mut self) -> Vec<DayReport> {
+        let mut reports = Vec::new();
+        for index in 0..self.runs.len() {
+            if let Some(report) = self.step_campaign(index).await {
+                reports.push(report);
+            }
+        }
+        reports
+    }
+
+    async fn step_campaign(&mut self, index: usize) -> Option<DayReport> {
+        let runtime = self.runtime.clone();
+        let kb = self.kb.clone();
+        let options = self.options.clone();
+        let run = self.runs.get_mut(index)?;
+        if run.done {
+            return None;
+        }
+        let day = run.next_day;
+        let mut report = DayReport {
+            campaign: run.goal.id.clone(),
+            day,
+            tick: None,
+            ingest: None,
+            error: None,
+        };
+        let client = runtime
+            .client(Origin::Runtime)
+            .with_tenant(run.goal.tenant.clone())
+            .with_campaign(run.goal.id.clone())
+            .with_correlation(ledger::campaign_correlation(&run.goal));
+        if options.audience_consent && !run.consent_recorded {
+            match record_audience_consent(&client, &run.goal).await {
+                Ok(()) => run.consent_recorded = true,
+                Err(e) => {
+                    report.error = Some(e);
+                    return Some(report);
+                }
+            }
+        }
+        let tick = client
+            .request(
+                "orchestrator",
+                Tick {
+                    goal: run.goal.clone(),
+                    day,
+                },
+            )
+            .await;
+        let tick = match tick {
+            Ok(tick) => tick,
+            Err(e) => {
+                // The day is not consumed: the orchestrator may be restarting.
+                report.error = Some(e.to_string());
+                return Some(report);
+            }
+        };
+        run.goal = tick.goal.clone();
+        let past_deadline = tick
+            .goal
+            .start
+            .is_some_and(|s| s + chrono::Duration::days(i64::from(day) + 1) > run.goal.deadline);
+        if tick.achieved || past_deadline || options.max_days.is_some_and(|m| day + 1 >= m) {
+            run.done = true;
+        }
+        if tick.buys.is_empty() {
+            if tick.held.is_some() && !tick.achieved {
+                // Held days (paused, compliance down, not set up) are not market days.
+                report.tick = Some(tick);
+                return Some(report);
+            }
+            run.next_day += 1;
+            report.tick = Some(tick);
+            return Some(report);
+        }
+        if run.market.is_none() {
+            match build_market(&kb, &run.goal, &tick, &options) {
+                Ok((market, catalog)) => {
+                    run.market = Some(market);
+                    run.catalog = catalog;
+                }
+                Err(e) => {
+                    report.error = Some(e);
+                    report.tick = Some(tick);
+                    return Some(report);
+                }
+            }
+        }
+        let Some(market) = run.market.as_mut() else {
+            return Some(report);
+        };
+        // Variants that appeared since the market was built (none today) would be unknown to it.
+        let buys: Vec<_> = tick
+            .buys
+            .iter()
+            .filter(|b| {
+                market
+                    .true_rates(b.channel, &b.segment, &b.variant, day)
+                    .is_ok()
+            })
+            .cloned()
+            .collect();
+        let observations = match market.simulate_day(day, &buys) {
+            Ok(observations) => observations,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                report.tick = Some(tick);
+                return Some(report);
+            }
+        };
+        let batch = Batch {
+            goal: run.goal.clone(),
+            day,
+            observations,
+        };
+        match ingest(&kb, &client, &run.catalog, batch).await {
+            Ok(ingested) => report.ingest = Some(ingested),
+            Err(e) => report.error = Some(e.to_string()),
+        }
+        run.next_day += 1;
+        tracing::info!(
+            campaign = %run.goal.id,
+            day,
+            phase = tick.phase.as_str(),
+            conversions = tick.conversions,
+            target = run.goal.target,
+            eta_day = tick.eta_day.map(|e| (e + 1.0).round()),
+            "campaign day"
+        );
+        report.tick = Some(tick);
+        Some(report)
+    }
+}
+
+/// The simulated audience's opt-in, one record per segment and message channel of the campaign.
+async fn record_audience_consent(
+    client: &crate::runtime::Client,
+    goal: &CampaignGoal,
+) -> Result<(), String> {
+    let granted = goal.start.unwrap_or(goal.deadline) - chrono::Duration::days(30);
+    for segment in &goal.segments {
+        for &channel in &goal.channels {
+            let channel = MessageChannel::from(channel);
+            if !matches!(
+                channel,
+                MessageChannel::Sms | MessageChannel::Email | MessageChannel::Push
+            ) {
+                continue;
+            }
+            let mut record =
+                ConsentRecord::new(segment_subject(goal, &segment.id), channel, "marketing");
+            record.granted_at = Some(granted);
+            record.source = Some("simulated_signup_form".to_owned());
+            record.text_hash = Some("simulated".to_owned());
+            client
+                .request(
+                    "compliance",
+                    RecordConsent {
+                        tenant: goal.tenant.clone(),
+                        record,
+                    },
+                )
+                .await
+                .map_err(|e| format!("cannot record the simulated audience's consent: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The last day whose observations are recorded for a campaign.
+pub fn last_recorded_day(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<u32> {
+    let found = kb.by_campaign(&ledger::scope(goal), &goal.id).ok()?;
+    found
+        .records
+        .iter()
+        .filter_map(|r| r.as_outcome())
+        .filter(|o| o.kind == "observation")
+        .filter_map(|o| o.metrics.get("day").and_then(|d| d.as_u64()))
+        .filter_map(|d| u32::try_from(d).ok())
+        .max()
+}
+
+/// A campaign's simulated market, built once its variants are known (from the experiment decision).
+fn build_market(
+    kb: &KnowledgeBase,
+    goal: &CampaignGoal,
+    tick: &TickReport,
+    options: &DriverOptions,
+) -> Result<(MarketSimulator, IdCatalog), String> {
+    let start = goal
+        .start
+        .ok_or_else(|| format!("campaign {} has no start yet", goal.id))?;
+    let arms: Vec<Arm> = kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .map_err(|e| e.to_string())?
+        .records
+        .iter()
+        .filter(|d| d.kind == "experiment")
+        .filter_map(|d| d.choice.get("arms"))
+        .filter_map(|a| serde_json::from_value::<Vec<Arm>>(a.clone()).ok())
+        .flatten()
+        .collect();
+    let seed = options.seed ^ decision_seed(goal.id.as_str(), 0);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let rate = options
+        .priors
+        .exchange_rate(&goal.budget.currency)
+        .unwrap_or(1.0);
+    let mut channels = Vec::new();
+    for &channel in &goal.channels {
+        let Some(prior) = options.priors.prior(channel) else {
+            continue;
+        };
+        let prior = prior.in_currency(rate);
+        let cvr_bias = options
+            .channel_bias
+            .get(&(goal.id.clone(), channel))
+            .copied()
+            .unwrap_or_else(|| rng.random_range(0.85..1.2));
+        channels.push(ChannelMarket {
+            channel,
+            ctr: (prior.ctr * rng.random_range(0.9..1.1)).clamp(1e-6, 1.0),
+            cvr: (prior.cvr * cvr_bias).clamp(1e-6, 1.0),
+            cpc: prior.cpc,
+            saturation_spend: prior.response.b,
+            order_value: goal
+                .economics
+                .as_ref()
+                .map_or(0.0, |e| e.average_order_value),
+        });
+    }
+    let mut segment_ids: BTreeSet<String> = goal.segments.iter().map(|s| s.id.clone()).collect();
+    segment_ids.extend(tick.buys.iter().map(|b| b.segment.clone()));
+    segment_ids.extend(arms.iter().map(|a| a.segment.clone()));
+    let segments = segment_ids
+        .into_iter()
+        .map(|id| SegmentMarket {
+            id,
+            ctr_multiplier: rng.random_range(0.9..1.1),
+            cvr_multiplier: rng.random_range(0.85..1.15),
+        })
+        .collect();
+    let mut levels: BTreeSet<(String, String)> = BTreeSet::new();
+    for arm in &arms {
+        for level in &arm.levels {
+            levels.insert((level.dimension.clone(), level.value.clone()));
+        }
+    }
+    let effects = levels
+        .into_iter()
+        .map(|(dimension, level)| LevelEffect {
+            dimension,
+            level,
+            ctr_multiplier: rng.random_range(0.9..1.1),
+            cvr_multiplier: rng.random_range(0.75..1.3),
+        })
+        .collect();
+    let spec = MarketSpec {
+        seed,
+        campaign: goal.id.clone(),
+        start,
+        channels,
+        segments,
+        effects,
+        drift: options.drift.get(&goal.id).cloned().unwrap_or_default(),
+    };
+    let mut market = MarketSimulator::new(spec).map_err(|e| e.to_string())?;
+    let mut catalog = IdCatalog::default();
+    for arm in &arms {
+        market.add_variant(
+            arm.variant.clone(),
+            VariantFeatures {
+                levels: arm
+                    .levels
+                    .iter()
+                    .map(|l| (l.dimension.clone(), l.value.clone()))
+                    .collect(),
+            },
+        );
+        catalog.add(goal.id.clone(), arm.variant.clone());
+    }
+    Ok((market, catalog))
+}
+
+/// The loop running on the runtime's clock in the background.
+pub struct MarketDriver {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Runs `campaign_loop` one day per `options.day` of the runtime's clock until every campaign is
+/// finished or [`MarketDriver::stop`] is called.
+pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
+    let (stop, mut stopped) = watch::channel(false);
+    let clock = campaign_loop.runtime.clock().clone();
+    let day = campaign_loop.options.day;
+    let mut campaign_loop = campaign_loop;
+    let task = tokio::spawn(async move {
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            campaign_loop.step().await;
+            if campaign_loop.finished() {
+                tracing::info!("every campaign reached its goal or its deadline");
+                break;
+            }
+            tokio::select! {
+                _ = clock.sleep(day) => {}
+                _ = stopped.changed() => break,
+            }
+        }
+    });
+    MarketDriver { stop, task }
+}
+
+impl MarketDriver {
+    /// Stops after the day in progress (if any) and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(%e, "the campaign loop ended abnormally");
+        }
+    }
+}
+
+/// The market's priors: the strategy agent's playbook in force, else the embedded one.
+pub fn priors_from(settings: &crate::settings::Settings) -> Option<StrategyPlaybook> {
+    match settings.agent("strategy").and_then(|d| d.playbook.clone()) {
+        Some(table) => StrategyPlaybook::from_table(&table).ok(),
+        None => StrategyPlaybook::embedded().ok(),
+    }
+}

@@ -1,0 +1,161 @@
+//! The one ingestion path for performance data, whatever its source (the built-in simulator now, the
+//! HTTP API later): validate each observation, record the valid ones as outcomes linked to the
+//! decisions that produced them (the variant's approval, the experiment, the latest traffic split of
+//! its channel and the latest budget allocation), and publish one `observations_recorded` event so
+//! the optimizer learns from the batch.
+//!
+//! Ingestion is idempotent per campaign × day × channel × variant: a batch replayed after a restart
+//! records nothing twice. It never decides anything; an invalid observation is reported with every
+//! problem and never recorded.
+
+use crate::agents::ledger;
+use crate::agents::optimization::{OBSERVATIONS_TOPIC, ObservationsRecorded};
+use crate::domain::campaign::CampaignGoal;
+use crate::kb::{Decision, DecisionId, KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
+use crate::runtime::{Client, DeliveryError};
+
+use super::observation::{KnownIds, Observation, ObservationProblem};
+
+/// One day's observations of one campaign.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub goal: CampaignGoal,
+    /// Days since the campaign's start (day 0 is the first).
+    pub day: u32,
+    pub observations: Vec<Observation>,
+}
+
+/// What ingestion did with a batch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IngestReport {
+    /// Outcomes recorded now.
+    pub recorded: Vec<OutcomeId>,
+    /// Observations already recorded earlier (a replay), skipped.
+    pub duplicates: usize,
+    /// Invalid observations by position in the batch, with every problem found.
+    pub rejected: Vec<(usize, Vec<ObservationProblem>)>,
+    /// How many agents received the `observations_recorded` event (0 when nothing new).
+    pub delivered: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("cannot record observations of campaign `{campaign}`: {source}")]
+    Kb { campaign: String, source: KbError },
+    #[error(
+        "observations of campaign `{campaign}` were recorded but the optimizer was not told: {source}"
+    )]
+    Publish {
+        campaign: String,
+        source: DeliveryError,
+    },
+}
+
+/// Validates, records and announces one batch. `client` publishes the event; it is narrowed to the
+/// campaign's tenant, campaign and correlation id here, so the outcomes join the campaign's trace.
+pub async fn ingest(
+    kb: &KnowledgeBase,
+    client: &Client,
+    known: &(dyn KnownIds + Sync),
+    batch: Batch,
+) -> Result<IngestReport, IngestError> {
+    let Batch {
+        goal,
+        day,
+        observations,
+    } = batch;
+    let kb_error = |source| IngestError::Kb {
+        campaign: goal.id.to_string(),
+        source,
+    };
+    let scope = ledger::scope(&goal);
+    let decisions = kb
+        .decisions_by_campaign(&scope, &goal.id)
+        .map_err(kb_error)?
+        .records;
+    let correlation = ledger::campaign_correlation(&goal);
+    let mut report = IngestReport::default();
+    let mut fresh = Vec::new();
+    for (index, observation) in observations.into_iter().enumerate() {
+        if observation.campaign != goal.id {
+            report.rejected.push((
+                index,
+                vec![ObservationProblem::UnknownCampaign {
+                    campaign: observation.campaign.to_string(),
+                }],
+            ));
+            continue;
+        }
+        if let Err(problems) = observation.validate(known) {
+            report.rejected.push((index, problems));
+            continue;
+        }
+        let id = ledger::outcome_id(
+            &goal,
+            &format!(
+                "observation/day/{day}/{}/{}",
+                observation.channel, observation.variant
+            ),
+        );
+        if kb.outcome(&scope, id).map_err(kb_error)?.is_some() {
+            report.duplicates += 1;
+            continue;
+        }
+        let outcome = Outcome {
+            id,
+            schema_version: SCHEMA_VERSION,
+            tenant: goal.tenant.clone(),
+            campaign: Some(goal.id.clone()),
+            decisions: links(&decisions, &observation),
+            correlation_id: Some(correlation),
+            kind: "observation".to_owned(),
+            metrics: serde_json::json!({ "day": day, "observation": observation }),
+            observed_at: observation.window_end,
+        };
+        kb.record_outcome(&outcome).await.map_err(kb_error)?;
+        report.recorded.push(id);
+        fresh.push(observation);
+    }
+    if !fresh.is_empty() {
+        let client = client
+            .clone()
+            .with_tenant(goal.tenant.clone())
+            .with_campaign(goal.id.clone())
+            .with_correlation(correlation);
+        let campaign = goal.id.to_string();
+        report.delivered = client
+            .publish(
+                OBSERVATIONS_TOPIC,
+                ObservationsRecorded {
+                    goal,
+                    day,
+                    observations: fresh,
+                    outcomes: report.recorded.clone(),
+                },
+            )
+            .map_err(|source| IngestError::Publish { campaign, source })?;
+    }
+    Ok(report)
+}
+
+/// The decisions an observation is evidence for: the variant's latest approving review, the latest
+/// experiment, the latest traffic split of its channel and the latest budget allocation.
+fn links(decisions: &[Decision], observation: &Observation) -> Vec<DecisionId> {
+    let latest = |wanted: &dyn Fn(&Decision) -> bool| {
+        decisions.iter().rev().find(|d| wanted(d)).map(|d| d.id)
+    };
+    let channel = ledger::json(observation.channel);
+    [
+        latest(&|d| {
+            d.kind == "review"
+                && d.inputs.get("variant").and_then(|v| v.as_str()) == Some(&observation.variant)
+                && d.choice.get("approved").and_then(|a| a.as_bool()) == Some(true)
+        }),
+        latest(&|d| d.kind == "experiment"),
+        latest(&|d| d.kind == "traffic_split" && d.inputs.get("channel") == Some(&channel)),
+        latest(&|d| d.kind == "allocation"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}

@@ -1,0 +1,695 @@
+//! The five agents at work on a real runtime, a real sled knowledge base and the built-in market
+//! simulator, on a manual clock so campaign days pass in milliseconds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use campaignd::agents::compliance::{RecordConsent, ReviewItem, ReviewVariants, Reviews};
+use campaignd::agents::content::{Blocked, ReviseVariants};
+use campaignd::agents::ledger;
+use campaignd::agents::orchestrator::{GOAL_ACHIEVED_TOPIC, Pause, Resume};
+use campaignd::agents::{self};
+use campaignd::domain::campaign::{CampaignGoal, Channel};
+use campaignd::domain::compliance::{ConsentRecord, Message, MessageChannel, Sender};
+use campaignd::kb::{Durability, KbOptions, KnowledgeBase, Record, Scope};
+use campaignd::market::DriftEvent;
+use campaignd::market::driver::{CampaignLoop, DriverOptions};
+use campaignd::protocol::{CampaignId, Origin};
+use campaignd::runtime::{
+    Agent, AgentError, AgentSpec, Clock, Context, HandleRequest, Routes, Runtime, Services,
+    StartContext, SupervisionPolicy,
+};
+use chrono::{DateTime, Utc};
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn start() -> DateTime<Utc> {
+    "2026-09-01T00:00:00Z".parse().unwrap()
+}
+
+fn specs() -> Vec<AgentSpec> {
+    vec![
+        AgentSpec::new("orchestrator").with_subscription("agent_isolated"),
+        AgentSpec::new("strategy"),
+        AgentSpec::new("content"),
+        AgentSpec::new("compliance"),
+        AgentSpec::new("optimization").with_subscription("observations_recorded"),
+    ]
+}
+
+struct Harness {
+    runtime: Runtime,
+    kb: KnowledgeBase,
+    clock: Clock,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness_with(registry: campaignd::runtime::Registry, specs: Vec<AgentSpec>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = KbOptions::at(dir.path().join("kb"));
+    options.durability = Durability::None;
+    let kb = KnowledgeBase::open(&options).unwrap();
+    let clock = Clock::manual(start());
+    let runtime = Runtime::builder(registry)
+        .agents(specs)
+        .services(Services::new().with(kb.clone()))
+        .clock(clock.clone())
+        .start()
+        .await
+        .unwrap();
+    Harness {
+        runtime,
+        kb,
+        clock,
+        _dir: dir,
+    }
+}
+
+async fn harness() -> Harness {
+    harness_with(agents::registry(), specs()).await
+}
+
+fn kr_goal(id: &str, target: u64, days: i64) -> CampaignGoal {
+    let deadline = start() + chrono::Duration::days(days);
+    toml::from_str(&format!(
+        r#"
+        id = "{id}"
+        tenant = "acme/kr_retail"
+        objective = "signups"
+        target = {target}
+        start = "{}"
+        deadline = "{}"
+        channels = ["sms", "search"]
+        regions = ["KR"]
+        budget = {{ total = 9000.0, currency = "USD" }}
+        segments = [{{ id = "university_students" }}]
+        "#,
+        start().to_rfc3339(),
+        deadline.to_rfc3339()
+    ))
+    .unwrap()
+}
+
+fn us_goal(id: &str, target: u64, days: i64) -> CampaignGoal {
+    let deadline = start() + chrono::Duration::days(days);
+    toml::from_str(&format!(
+        r#"
+        id = "{id}"
+        tenant = "globex"
+        objective = "purchases"
+        target = {target}
+        start = "{}"
+        deadline = "{}"
+        channels = ["email", "social"]
+        regions = ["US"]
+        budget = {{ total = 9000.0, currency = "USD" }}
+        segments = [{{ id = "past_buyers" }}]
+        "#,
+        start().to_rfc3339(),
+        deadline.to_rfc3339()
+    ))
+    .unwrap()
+}
+
+fn options() -> DriverOptions {
+    DriverOptions::new(
+        42,
+        campaignd::domain::strategy::StrategyPlaybook::embedded().unwrap(),
+    )
+}
+
+/// Runs days until every campaign is finished or `days` have passed; returns the days run.
+async fn run_days(h: &Harness, campaign_loop: &mut CampaignLoop, days: u32) -> u32 {
+    for day in 0..days {
+        let reports = campaign_loop.step().await;
+        for report in &reports {
+            assert!(report.error.is_none(), "{report:?}");
+        }
+        if campaign_loop.finished() {
+            return day + 1;
+        }
+        h.clock.advance(DAY).unwrap();
+        // Let the optimizer fold the day's batch before the next tick asks for progress.
+        tokio::task::yield_now().await;
+    }
+    days
+}
+
+fn decisions(h: &Harness, goal: &CampaignGoal) -> Vec<campaignd::kb::Decision> {
+    h.kb.decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .unwrap()
+        .records
+}
+
+fn kinds(decisions: &[campaignd::kb::Decision]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for d in decisions {
+        *out.entry(format!("{}:{}", d.agent, d.kind)).or_insert(0) += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_on_the_simulator_reaches_its_goal_with_a_trace_from_goal_to_allocations() {
+    let h = harness().await;
+    let goal = kr_goal("kr_reach", 150, 40);
+    let mut campaign_loop = CampaignLoop::new(
+        h.runtime.clone(),
+        h.kb.clone(),
+        vec![goal.clone()],
+        options(),
+    );
+    run_days(&h, &mut campaign_loop, 40).await;
+    let all = decisions(&h, &goal);
+    let counts = kinds(&all);
+    assert!(
+        counts.contains_key("orchestrator:goal_achieved"),
+        "{counts:?}"
+    );
+    for kind in [
+        "orchestrator:sub_goals",
+        "strategy:plan",
+        "content:creatives",
+        "compliance:review",
+        "optimization:experiment",
+        "optimization:traffic_split",
+        "optimization:forecast",
+        "orchestrator:phase",
+    ] {
+        assert!(counts.contains_key(kind), "missing {kind}: {counts:?}");
+    }
+    // Every decision carries inputs, a reason and the campaign's correlation id.
+    let correlation = ledger::campaign_correlation(&goal);
+    for d in &all {
+        assert!(!d.reason.is_empty(), "{d:?}");
+        assert!(d.causation_id.is_some());
+        assert_eq!(d.correlation_id, correlation, "{}", d.kind);
+    }
+    // The trace of that correlation id runs from the goal's sub-goals to every allocation change.
+    let trace =
+        h.kb.trace(&Scope::tenant(goal.tenant.clone()), correlation)
+            .unwrap();
+    let traced: Vec<&campaignd::kb::Decision> = trace
+        .records
+        .iter()
+        .filter_map(Record::as_decision)
+        .collect();
+    for kind in ["sub_goals", "plan", "goal_achieved"] {
+        assert!(
+            traced.iter().any(|d| d.kind == kind),
+            "{kind} not in the trace"
+        );
+    }
+    let changes: Vec<_> = all
+        .iter()
+        .filter(|d| d.kind == "allocation" || d.kind == "traffic_split")
+        .collect();
+    assert!(!changes.is_empty());
+    for change in changes {
+        assert!(traced.iter().any(|d| d.id == change.id));
+    }
+    // Outcomes are linked to the decisions that produced them.
+    let outcome = trace
+        .records
+        .iter()
+        .filter_map(Record::as_outcome)
+        .next()
+        .unwrap();
+    assert!(!outcome.decisions.is_empty());
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_whose_forecast_misses_its_deadline_is_replanned_and_the_weak_channel_loses_budget()
+ {
+    let h = harness().await;
+    // Far more than the budget can buy by the deadline, and SMS converting at a third of its prior.
+    let goal = kr_goal("kr_late", 5000, 30);
+    let mut opts = options();
+    opts.channel_bias
+        .insert((goal.id.clone(), Channel::Sms), 0.3);
+    opts.channel_bias
+        .insert((goal.id.clone(), Channel::Search), 1.0);
+    opts.max_days = Some(12);
+    let mut campaign_loop =
+        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), vec![goal.clone()], opts);
+    run_days(&h, &mut campaign_loop, 12).await;
+    let all = decisions(&h, &goal);
+    let replan = all
+        .iter()
+        .find(|d| d.agent.as_str() == "orchestrator" && d.kind == "replan")
+        .unwrap_or_else(|| panic!("no replan: {:?}", kinds(&all)));
+    assert!(
+        replan.reason.contains("the forecast misses the deadline"),
+        "{}",
+        replan.reason
+    );
+    let plans: Vec<_> = all.iter().filter(|d| d.kind == "plan").collect();
+    assert!(plans.len() >= 2, "{:?}", kinds(&all));
+    let second = plans.get(1).unwrap();
+    assert!(
+        second.reason.contains("sms under-delivered"),
+        "{}",
+        second.reason
+    );
+    let share = |d: &campaignd::kb::Decision, channel: &str| {
+        d.choice["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == channel)
+            .and_then(|c| c["share"].as_f64())
+            .unwrap()
+    };
+    assert!(
+        share(second, "sms") < share(plans.first().unwrap(), "sms"),
+        "{}",
+        second.reason
+    );
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_drift_reopens_exploration() {
+    let h = harness().await;
+    let mut goal = kr_goal("kr_drift", 100_000, 60);
+    goal.budget.total = 60_000.0;
+    let mut opts = options();
+    opts.drift.insert(
+        goal.id.clone(),
+        vec![DriftEvent {
+            from_day: 8,
+            channel: Some(Channel::Search),
+            variant: None,
+            cvr_multiplier: 0.1,
+        }],
+    );
+    opts.max_days = Some(20);
+    let mut campaign_loop =
+        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), vec![goal.clone()], opts);
+    run_days(&h, &mut campaign_loop, 20).await;
+    let all = decisions(&h, &goal);
+    let drift = all
+        .iter()
+        .find(|d| d.kind == "drift")
+        .unwrap_or_else(|| panic!("no drift decision: {:?}", kinds(&all)));
+    assert_eq!(drift.agent.as_str(), "optimization");
+    assert_eq!(drift.choice["reexplore"], true);
+    assert!(
+        drift.reason.contains("exploration re-opened"),
+        "{}",
+        drift.reason
+    );
+    let day = drift.inputs["step"]
+        .as_str()
+        .and_then(|s| s.split('/').nth(2))
+        .and_then(|d| d.parse::<u32>().ok())
+        .unwrap();
+    assert!(
+        day >= 8,
+        "drift detected on day {day}, before it was injected"
+    );
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+/// One Korean SMS variant, written by hand.
+fn sms_variant(text: &str) -> campaignd::domain::content::Variant {
+    campaignd::domain::content::Variant {
+        id: "university_students/kr_sms/ko/0.0.0".to_owned(),
+        channel: Channel::Sms,
+        format: campaignd::domain::channel::Format::KrSms,
+        segment: "university_students".to_owned(),
+        language: "ko".to_owned(),
+        levels: Vec::new(),
+        creative: campaignd::domain::channel::Creative {
+            text: text.to_owned(),
+            headline: None,
+            subject: None,
+            path: None,
+        },
+        measures: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
+fn kst(at: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::DateTime::parse_from_rfc3339(at).unwrap()
+}
+
+async fn grant(h: &Harness, goal: &CampaignGoal, night: bool, withdrawn: bool) {
+    let mut record = ConsentRecord::new(
+        campaignd::agents::compliance::segment_subject(goal, "university_students"),
+        MessageChannel::Sms,
+        "marketing",
+    );
+    record.granted_at = Some(start() - chrono::Duration::days(30));
+    record.source = Some("signup_form".to_owned());
+    record.text_hash = Some("abc".to_owned());
+    record.night_consent = night;
+    if withdrawn {
+        record.withdrawn_at = Some(start() - chrono::Duration::days(1));
+    }
+    h.runtime
+        .client(Origin::Runtime)
+        .request(
+            "compliance",
+            RecordConsent {
+                tenant: goal.tenant.clone(),
+                record,
+            },
+        )
+        .await
+        .unwrap();
+}
+
+fn sender() -> Sender {
+    Sender {
+        business_name: Some("ABC마트".to_owned()),
+        contact: Some("02-1234-5678".to_owned()),
+        opt_out_number: Some("0801234567".to_owned()),
+        postal_address: None,
+    }
+}
+
+async fn review(
+    h: &Harness,
+    goal: &CampaignGoal,
+    variant: &campaignd::domain::content::Variant,
+    send_at: chrono::DateTime<chrono::FixedOffset>,
+    round: u32,
+) -> Reviews {
+    let message: Message = campaignd::agents::content::message_of(variant, &sender(), "general");
+    h.runtime
+        .client(Origin::Runtime)
+        .request(
+            "compliance",
+            ReviewVariants {
+                goal: goal.clone(),
+                items: vec![ReviewItem {
+                    variant: variant.id.clone(),
+                    segment: variant.segment.clone(),
+                    message,
+                    send_at,
+                }],
+                round,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bracket_labelled_sms_is_fixed_to_the_legal_label_and_approved() {
+    let h = harness().await;
+    let goal = kr_goal("kr_label", 100, 30);
+    grant(&h, &goal, false, false).await;
+    let variant = sms_variant("[광고]ABC마트 봄세일 30% 할인! 무료거부 0801234567");
+    let at = kst("2026-09-02T10:00:00+09:00");
+    let first = review(&h, &goal, &variant, at, 0).await;
+    let verdict = &first.verdicts[0].verdict;
+    assert!(!verdict.approved);
+    assert!(verdict.has_finding("KR-AD-LABEL"), "{verdict:?}");
+    let revised = h
+        .runtime
+        .client(Origin::Runtime)
+        .request(
+            "content",
+            ReviseVariants {
+                goal: goal.clone(),
+                blocked: vec![Blocked {
+                    variant: variant.clone(),
+                    send_at: at,
+                    findings: verdict.findings.clone(),
+                    fixable: verdict.fixable,
+                }],
+                round: 1,
+            },
+        )
+        .await
+        .unwrap();
+    let fixed = revised.variants.first().expect("the variant was revised");
+    assert!(
+        fixed.creative.text.starts_with("(광고)"),
+        "{}",
+        fixed.creative.text
+    );
+    assert!(
+        !fixed.creative.text.contains("[광고]"),
+        "{}",
+        fixed.creative.text
+    );
+    let second = review(&h, &goal, fixed, at, 1).await;
+    assert!(
+        second.verdicts[0].verdict.approved,
+        "{:?}",
+        second.verdicts[0].verdict
+    );
+    // Both verdicts are decisions with their reasons.
+    let reviews: Vec<_> = decisions(&h, &goal)
+        .into_iter()
+        .filter(|d| d.kind == "review")
+        .collect();
+    assert_eq!(reviews.len(), 2);
+    let blocked = reviews
+        .iter()
+        .find(|d| ledger::step_of(d).is_some_and(|s| s.starts_with("review/0/")))
+        .unwrap();
+    assert!(blocked.reason.contains("KR-AD-LABEL"), "{}", blocked.reason);
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_night_send_without_night_consent_is_rescheduled_and_a_withdrawn_consent_blocks() {
+    let h = harness().await;
+    let goal = kr_goal("kr_night", 100, 30);
+    grant(&h, &goal, false, false).await;
+    let variant = sms_variant("(광고)ABC마트 봄세일 30% 할인! 무료거부 0801234567");
+    let night = kst("2026-09-02T21:30:00+09:00");
+    let first = review(&h, &goal, &variant, night, 0).await;
+    let verdict = &first.verdicts[0].verdict;
+    assert!(!verdict.approved, "{verdict:?}");
+    assert!(verdict.has_finding("KR-NIGHT"), "{verdict:?}");
+    let revised = h
+        .runtime
+        .client(Origin::Runtime)
+        .request(
+            "content",
+            ReviseVariants {
+                goal: goal.clone(),
+                blocked: vec![Blocked {
+                    variant: variant.clone(),
+                    send_at: night,
+                    findings: verdict.findings.clone(),
+                    fixable: verdict.fixable,
+                }],
+                round: 1,
+            },
+        )
+        .await
+        .unwrap();
+    let moved = revised
+        .reschedule
+        .get(&variant.id)
+        .copied()
+        .expect("rescheduled");
+    assert_eq!(moved, kst("2026-09-03T08:00:00+09:00"));
+    let again = review(&h, &goal, &revised.variants[0], moved, 1).await;
+    assert!(
+        again.verdicts[0].verdict.approved,
+        "{:?}",
+        again.verdicts[0].verdict
+    );
+
+    // A withdrawal recorded in the ledger blocks the same message at a legal hour, with no fix.
+    grant(&h, &goal, false, true).await;
+    let withdrawn = review(&h, &goal, &variant, kst("2026-09-02T10:00:00+09:00"), 2).await;
+    let verdict = &withdrawn.verdicts[0].verdict;
+    assert!(!verdict.approved, "{verdict:?}");
+    assert!(!verdict.fixable, "{verdict:?}");
+    assert!(verdict.has_finding("KR-OPTIN"), "{verdict:?}");
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Stands in for compliance and fails every review, so supervision isolates it.
+struct BrokenCompliance;
+
+impl Agent for BrokenCompliance {
+    async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
+        Ok(BrokenCompliance)
+    }
+    fn routes(routes: &mut Routes<Self>) {
+        routes.request::<ReviewVariants>();
+    }
+}
+
+impl HandleRequest<ReviewVariants> for BrokenCompliance {
+    async fn handle_request(
+        &mut self,
+        _ctx: &Context,
+        _request: campaignd::protocol::Envelope<ReviewVariants>,
+    ) -> Result<Reviews, AgentError> {
+        Err(AgentError::msg("rule engine unavailable"))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_compliance_isolated_nothing_is_approved_or_bought() {
+    let mut registry = agents::registry();
+    registry.register::<BrokenCompliance>("compliance");
+    let mut specs = specs();
+    for spec in &mut specs {
+        if spec.name.as_str() == "compliance" {
+            spec.supervision = SupervisionPolicy {
+                max_restarts: 0,
+                ..SupervisionPolicy::default()
+            };
+        }
+    }
+    let h = harness_with(registry, specs).await;
+    let goal = kr_goal("kr_closed", 100, 30);
+    let mut opts = options();
+    opts.audience_consent = false;
+    let mut campaign_loop =
+        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), vec![goal.clone()], opts);
+    for _ in 0..5 {
+        for report in campaign_loop.step().await {
+            let tick = report.tick.expect("the orchestrator answers");
+            assert!(tick.buys.is_empty(), "{tick:?}");
+            assert!(tick.held.is_some());
+        }
+        h.clock.advance(DAY).unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = h.runtime.agent_status("compliance").unwrap();
+    assert_eq!(format!("{:?}", status.state).to_lowercase(), "isolated");
+    let all = decisions(&h, &goal);
+    assert!(
+        all.iter()
+            .all(|d| d.kind != "setup" && d.kind != "experiment")
+    );
+    assert!(all.iter().all(|d| d.kind != "review"));
+    let holds: Vec<_> = all.iter().filter(|d| d.kind == "hold").collect();
+    assert!(holds.len() >= 2, "{:?}", kinds(&all));
+    assert!(
+        holds
+            .iter()
+            .any(|d| d.reason.contains("compliance is isolated"))
+    );
+    let outcomes =
+        h.kb.by_campaign(&ledger::scope(&goal), &goal.id)
+            .unwrap()
+            .records
+            .into_iter()
+            .filter(|r| r.as_outcome().is_some())
+            .count();
+    assert_eq!(outcomes, 0, "nothing was sent, so nothing was observed");
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_clients_campaigns_never_see_another_clients_guidelines_creatives_or_decisions() {
+    let h = harness().await;
+    let kr = kr_goal("kr_tenant", 100_000, 30);
+    let us = us_goal("us_tenant", 100_000, 30);
+    let mut opts = options();
+    opts.max_days = Some(3);
+    let mut campaign_loop = CampaignLoop::new(
+        h.runtime.clone(),
+        h.kb.clone(),
+        vec![kr.clone(), us.clone()],
+        opts,
+    );
+    run_days(&h, &mut campaign_loop, 3).await;
+    let kr_decisions = decisions(&h, &kr);
+    let us_decisions = decisions(&h, &us);
+    assert!(!kr_decisions.is_empty() && !us_decisions.is_empty());
+    // Scoped to its own tenant, a campaign's query finds nothing of the other's.
+    assert!(
+        h.kb.by_campaign(&Scope::tenant(us.tenant.clone()), &kr.id)
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    assert!(
+        h.kb.by_campaign(&Scope::tenant(kr.tenant.clone()), &us.id)
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    for d in &kr_decisions {
+        assert_eq!(d.tenant, kr.tenant);
+    }
+    for d in &us_decisions {
+        assert_eq!(d.tenant, us.tenant);
+    }
+    // Creatives carry their own brand only.
+    let creatives = |ds: &[campaignd::kb::Decision]| {
+        ds.iter()
+            .find(|d| d.kind == "creatives")
+            .map(|d| d.choice.to_string())
+            .unwrap()
+    };
+    let kr_text = creatives(&kr_decisions);
+    let us_text = creatives(&us_decisions);
+    assert!(
+        !us_text.contains("ACME") && !us_text.contains("ABC마트"),
+        "{us_text}"
+    );
+    assert!(!kr_text.contains("Globex"), "{kr_text}");
+    // The content agent resolves a voice only from the campaign's own organization.
+    let foreign = campaignd::domain::brand::TenantFile::from_toml_str(
+        "acme",
+        &std::fs::read_to_string("config/tenants/acme.toml").unwrap(),
+    )
+    .unwrap()
+    .voice_for(&us.tenant, &us.id);
+    assert!(foreign.is_err());
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_pause_and_resume_a_campaign() {
+    let h = harness().await;
+    let goal = kr_goal("kr_pause", 100_000, 30);
+    let mut campaign_loop = CampaignLoop::new(
+        h.runtime.clone(),
+        h.kb.clone(),
+        vec![goal.clone()],
+        options(),
+    );
+    run_days(&h, &mut campaign_loop, 2).await;
+    let operator = h.runtime.operator("ops");
+    operator
+        .command(
+            "orchestrator",
+            Pause {
+                campaign: goal.id.clone(),
+                why: "budget review".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    let paused = campaign_loop.step().await;
+    let tick = paused[0].tick.as_ref().unwrap();
+    assert!(tick.buys.is_empty());
+    assert_eq!(tick.held.as_deref(), Some("paused by an operator"));
+    operator
+        .command(
+            "orchestrator",
+            Resume {
+                campaign: goal.id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let resumed = campaign_loop.step().await;
+    assert!(!resumed[0].tick.as_ref().unwrap().buys.is_empty());
+    let all = decisions(&h, &goal);
+    let pause = all.iter().find(|d| d.kind == "pause").unwrap();
+    assert!(pause.reason.contains("budget review"), "{}", pause.reason);
+    assert!(all.iter().any(|d| d.kind == "resume"));
+    // A goal-achieved subscriber is not required: publishing to a topic nobody follows is fine.
+    let _ = GOAL_ACHIEVED_TOPIC;
+    let _: BTreeSet<CampaignId> = BTreeSet::new();
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
