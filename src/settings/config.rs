@@ -347,6 +347,22 @@ fn token_problems(tokens: &[ApiToken], prefix: &str) -> Vec<(String, String)> {
     found
 }
 
+/// A problem about a token's value must not repeat the value: it is (or was meant to be) a secret,
+/// and problems end up in logs and API answers. The line and column stay.
+fn hide_secret(mut problem: Problem) -> Problem {
+    if problem.key.ends_with(".token") {
+        let at = problem
+            .message
+            .rfind(" (line ")
+            .map(|i| problem.message[i..].to_owned())
+            .unwrap_or_default();
+        problem.message = format!(
+            "must be a string of at least {MIN_TOKEN_CHARS} characters (the value is not repeated: it is a secret){at}"
+        );
+    }
+    problem
+}
+
 /// Reads `api.tokens_file` and appends its entries to `api.tokens`, reporting problems against
 /// that file. Relative paths are relative to the current folder, like every path in the config.
 fn load_tokens_file(api: &mut ApiSettings, file: &str, env: &EnvOverrides) -> Vec<Problem> {
@@ -370,7 +386,7 @@ fn load_tokens_file(api: &mut ApiSettings, file: &str, env: &EnvOverrides) -> Ve
     };
     let parsed: TokensFile = match toml::from_str(&text) {
         Ok(parsed) => parsed,
-        Err(e) => return vec![problem::deserialize_problem(&label, &text, &e)],
+        Err(e) => return vec![hide_secret(problem::deserialize_problem(&label, &text, &e))],
     };
     let problems: Vec<Problem> = token_problems(&parsed.tokens, "tokens")
         .into_iter()
@@ -447,8 +463,8 @@ pub(super) fn load(
         return Err(syntax);
     }
     // The file on its own first: toml's errors carry spans, which give the key and the line.
-    let from_file: Config =
-        toml::from_str(text).map_err(|e| vec![problem::deserialize_problem(&file, text, &e)])?;
+    let from_file: Config = toml::from_str(text)
+        .map_err(|e| vec![hide_secret(problem::deserialize_problem(&file, text, &e))])?;
     let config = if env.is_empty() {
         from_file
     } else {
@@ -868,6 +884,16 @@ mod tests {
         let problems = load_text(&text, &[]).unwrap_err();
         assert_eq!(problems[0].file, file.display().to_string());
         assert_eq!(problems[0].key, "tokens[0].token");
+
+        std::fs::write(
+            &file,
+            "[[tokens]]\nname = \"acme\"\ntoken = 98765432109876543210\n",
+        )
+        .unwrap();
+        let problems = load_text(&text, &[]).unwrap_err();
+        assert_eq!(problems[0].key, "tokens[0].token");
+        assert!(!problems[0].message.contains("98765"), "{}", problems[0]);
+        assert!(problems[0].message.contains("line 3"), "{}", problems[0]);
 
         let missing = format!(
             "[api]\ntokens_file = {:?}\n",
