@@ -3,7 +3,8 @@
 //! configuration.
 //!
 //! Shutdown order matters for the no-data-lost guarantee: first the API stops taking requests,
-//! then the runtime stops taking work and
+//! then the campaign loop on the market simulator stops starting new days, then the runtime stops
+//! taking work and
 //! drains what it admitted (handlers may still record decisions), then the knowledge base commits and
 //! flushes everything queued. Both steps are bounded by `daemon.shutdown_timeout_secs`, so a stuck
 //! handler cannot keep the process from exiting. This module wires layers together; it must never
@@ -18,8 +19,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::api::{AgentReload, ApiServer, ApiState, ReloadReport, SharedSettings, read_settings};
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
+use crate::market::driver::{CampaignLoop, DriverOptions, MarketDriver};
 use crate::runtime::{AgentSpec, Clock, Registry, Runtime, StartError, SupervisionPolicy};
-use crate::settings::{AgentDefinition, ClockMode, Durability, Problems, Settings};
+use crate::settings::{AgentDefinition, ClockMode, Durability, MarketSource, Problems, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -52,6 +54,8 @@ pub struct Daemon {
     config_path: Option<PathBuf>,
     /// `None` when `api.listen` could not be bound (logged at start).
     api: Option<ApiServer>,
+    /// The campaign loop on the built-in simulator (`[market] source = "simulator"`).
+    driver: Option<MarketDriver>,
 }
 
 /// How a shutdown went.
@@ -113,6 +117,7 @@ impl Daemon {
         };
         let shared: SharedSettings = Arc::new(RwLock::new(Arc::clone(&settings)));
         let api = start_api(&runtime, &kb, &shared, config_path.clone()).await;
+        let driver = start_market(&runtime, &kb, &settings);
         tracing::info!(
             data_dir = %data_dir.display(),
             %durability,
@@ -127,6 +132,7 @@ impl Daemon {
             settings: shared,
             config_path,
             api,
+            driver,
         })
     }
 
@@ -192,6 +198,10 @@ impl Daemon {
         if let Some(api) = self.api {
             api.shutdown(bound).await;
         }
+        // The campaign loop next, so no new day starts while the runtime drains.
+        if let Some(driver) = self.driver {
+            driver.stop().await;
+        }
         let report = self.runtime.shutdown(bound).await;
         match tokio::time::timeout(bound.max(Duration::from_secs(1)), self.kb.shutdown()).await {
             Ok(result) => result?,
@@ -209,6 +219,36 @@ impl Daemon {
             abandoned: report.abandoned,
         })
     }
+}
+
+/// Starts the campaign loop on the built-in simulator when `[market] source = "simulator"`: one
+/// campaign day per simulated day of the clock, resuming after the last day in the knowledge base.
+fn start_market(
+    runtime: &Runtime,
+    kb: &KnowledgeBase,
+    settings: &Settings,
+) -> Option<MarketDriver> {
+    if settings.config.market.source != MarketSource::Simulator || settings.campaigns.is_empty() {
+        return None;
+    }
+    let Some(priors) = crate::market::driver::priors_from(settings) else {
+        tracing::error!(
+            "the strategy playbook cannot be read; the market simulator is not running"
+        );
+        return None;
+    };
+    let options = DriverOptions::new(settings.config.market.seed, priors);
+    let campaign_loop = CampaignLoop::new(
+        runtime.clone(),
+        kb.clone(),
+        settings.campaigns.clone(),
+        options,
+    );
+    tracing::info!(
+        campaigns = settings.campaigns.len(),
+        "campaign loop started on the market simulator"
+    );
+    Some(crate::market::driver::spawn(campaign_loop))
 }
 
 /// Starts the API on `api.listen`. A port that cannot be bound is logged and the daemon runs on

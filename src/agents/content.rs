@@ -137,6 +137,13 @@ impl Agent for Content {
     }
 }
 
+/// The example tenants compiled in, used when the tenants folder does not exist (a fresh machine
+/// running the embedded example campaigns).
+const EMBEDDED_TENANTS: [(&str, &str); 2] = [
+    ("acme", include_str!("../../config/tenants/acme.toml")),
+    ("globex", include_str!("../../config/tenants/globex.toml")),
+];
+
 /// The brand voice of `goal`, read from its own organization's file only. A tenant without a file
 /// writes with the neutral defaults.
 pub fn voice_for(tenants_dir: &std::path::Path, goal: &CampaignGoal) -> Result<BrandVoice, String> {
@@ -152,7 +159,17 @@ pub fn voice_for(tenants_dir: &std::path::Path, goal: &CampaignGoal) -> Result<B
         Ok(text) => TenantFile::from_toml_str(&organization, &text)
             .and_then(|file| file.voice_for(&goal.tenant, &goal.id))
             .map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BrandVoice::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let embedded = EMBEDDED_TENANTS
+                .iter()
+                .find(|(name, _)| *name == organization && !tenants_dir.exists());
+            match embedded {
+                Some((_, text)) => TenantFile::from_toml_str(&organization, text)
+                    .and_then(|file| file.voice_for(&goal.tenant, &goal.id))
+                    .map_err(|e| format!("<embedded {}>: {e}", path.display())),
+                None => Ok(BrandVoice::default()),
+            }
+        }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
 }

@@ -19,7 +19,7 @@ use super::compliance::{ReviewItem, ReviewVariants, recipient_tz};
 use super::content::{Blocked, ReviseVariants, WriteCreatives, message_of};
 use super::ledger::{self, Draft};
 use super::optimization::{
-    Arm, GetProgress, Phase, PlanBuys, Progress, Reexplore, StartExperiment,
+    Arm, GetProgress, ObservationsRecorded, Phase, PlanBuys, Progress, Reexplore, StartExperiment,
 };
 use super::strategy::PlanCampaign;
 use crate::domain::campaign::{CampaignGoal, Channel};
@@ -171,6 +171,8 @@ impl Agent for Orchestrator {
         routes
             .request::<Tick>()
             .event::<AgentIsolated>()
+            .event::<GoalProgress>()
+            .event::<ObservationsRecorded>()
             .command::<Pause>()
             .command::<Resume>()
             .command::<Replan>();
@@ -755,6 +757,32 @@ impl HandleEvent<AgentIsolated> for Orchestrator {
         let agent = event.payload.agent.to_string();
         tracing::error!(%agent, last_error = %event.payload.last_error, "agent isolated; degrading");
         self.isolated.insert(agent);
+        Ok(())
+    }
+}
+
+/// Its own progress reports come back on the topic it subscribes to; they are already recorded.
+impl HandleEvent<GoalProgress> for Orchestrator {
+    async fn handle_event(
+        &mut self,
+        _ctx: &Context,
+        event: Envelope<GoalProgress>,
+    ) -> Result<(), AgentError> {
+        let p = &event.payload;
+        tracing::debug!(campaign = %p.campaign, day = p.day, conversions = p.conversions, "progress");
+        Ok(())
+    }
+}
+
+/// Batches are the optimizer's to learn from; the orchestrator reads progress at its next tick.
+impl HandleEvent<ObservationsRecorded> for Orchestrator {
+    async fn handle_event(
+        &mut self,
+        _ctx: &Context,
+        event: Envelope<ObservationsRecorded>,
+    ) -> Result<(), AgentError> {
+        let p = &event.payload;
+        tracing::debug!(campaign = %p.goal.id, day = p.day, observations = p.observations.len(), "observations recorded");
         Ok(())
     }
 }

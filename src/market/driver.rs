@@ -154,6 +154,10 @@ impl CampaignLoop {
         if run.done {
             return None;
         }
+        // A campaign starts on its own start date, not before.
+        if run.goal.start.is_some_and(|s| runtime.clock().now() < s) {
+            return None;
+        }
         let day = run.next_day;
         let mut report = DayReport {
             campaign: run.goal.id.clone(),

@@ -196,11 +196,15 @@ pub struct ClockSettings {
 }
 
 impl Default for ClockSettings {
+    /// The shipped `[clock]`: the example campaigns on an accelerated clock, a campaign day every
+    /// half second from their first start date, so a fresh `campaignd run` shows the whole loop.
     fn default() -> Self {
         Self {
-            mode: ClockMode::Real,
-            factor: 1.0,
-            start: None,
+            mode: ClockMode::Accelerated,
+            factor: 172_800.0,
+            start: DateTime::parse_from_rfc3339("2026-09-01T00:00:00Z")
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
         }
     }
 }
@@ -804,7 +808,7 @@ mod tests {
     #[test]
     fn every_invalid_value_is_reported() {
         let problems = load_text(
-            "[daemon]\nshutdown_timeout_secs = 0\n[log]\nfilter = \"campaignd=loud\"\n[kb]\nbatch_max = 0\n[clock]\nfactor = -1.0\n",
+            "[daemon]\nshutdown_timeout_secs = 0\n[log]\nfilter = \"campaignd=loud\"\n[kb]\nbatch_max = 0\n[clock]\nmode = \"real\"\nfactor = -1.0\n",
             &[],
         )
         .unwrap_err();
