@@ -102,7 +102,7 @@ fn deployment(base: &Path) {
         base,
         "config/campaignd.toml",
         &format!(
-            "[daemon]\ndata_dir = {:?}\nshutdown_timeout_secs = 10\n\n[runtime]\ncommand_senders = []\n",
+            "[daemon]\ndata_dir = {:?}\nshutdown_timeout_secs = 10\n\n[runtime]\ncommand_senders = []\n\n[api]\nlisten = \"127.0.0.1:0\"\n",
             data.display().to_string()
         ),
     );
@@ -159,7 +159,7 @@ async fn shutdown_drains_in_flight_requests_and_keeps_every_acknowledged_decisio
     // The client holds the runtime's shared services, the knowledge base among them.
     drop(client);
 
-    let kb = KnowledgeBase::open(&KbOptions::at(dir.path().join("data/kb"))).expect("reopen");
+    let kb = reopen(&dir.path().join("data/kb")).await;
     for id in acknowledged {
         assert!(
             kb.decision(&Scope::tenant("acme"), id)
@@ -170,12 +170,29 @@ async fn shutdown_drains_in_flight_requests_and_keeps_every_acknowledged_decisio
     }
 }
 
+/// sled releases its directory lock when the last handle drops; the agents' handles go with their
+/// actors, which ractor stops asynchronously after shutdown returns. Wait for that, bounded.
+async fn reopen(path: &Path) -> KnowledgeBase {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match KnowledgeBase::open(&KbOptions::at(path)) {
+            Ok(kb) => return kb,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(err) => panic!("the knowledge base stayed locked after shutdown: {err}"),
+        }
+    }
+}
+
 /// Starts the real binary in `base` and waits (bounded) for its "ready" line.
 fn start_binary(base: &Path) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_campaignd"))
         .args(["run", "--log-format", "json"])
         .current_dir(base)
         .env_remove("RUST_LOG")
+        // The embedded defaults listen on 127.0.0.1:8080; a test must not depend on that port.
+        .env("CAMPAIGND__API__LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
