@@ -264,6 +264,16 @@ fn rebuild(kb: &KnowledgeBase, goal: &CampaignGoal) -> Result<Option<Experiment>
     let found = kb
         .by_campaign(&ledger::scope(goal), &goal.id)
         .map_err(AgentError::msg)?;
+    // A day is complete once its forecast is recorded (the last step of a batch); observations of
+    // a day the agent did not finish are folded when that batch is delivered again.
+    let completed: std::collections::BTreeSet<u32> = found
+        .records
+        .iter()
+        .filter_map(|r| r.as_decision())
+        .filter(|d| d.agent.as_str() == "optimization" && d.kind == "forecast")
+        .filter_map(|d| d.inputs.get("day").and_then(|v| v.as_u64()))
+        .filter_map(|d| u32::try_from(d).ok())
+        .collect();
     let mut experiment: Option<Experiment> = None;
     for record in &found.records {
         if let Some(decision) = record.as_decision() {
@@ -321,16 +331,18 @@ fn rebuild(kb: &KnowledgeBase, goal: &CampaignGoal) -> Result<Option<Experiment>
             && outcome.kind == "observation"
             && let Some(exp) = experiment.as_mut()
             && let Some(day) = outcome.metrics.get("day").and_then(|d| d.as_u64())
+            && let Ok(day) = u32::try_from(day)
+            && completed.contains(&day)
             && let Some(obs) = outcome
                 .metrics
                 .get("observation")
                 .and_then(|o| serde_json::from_value::<Observation>(o.clone()).ok())
         {
-            exp.fold(u32::try_from(day).unwrap_or(u32::MAX), &obs);
+            exp.fold(day, &obs);
         }
     }
     if let Some(exp) = experiment.as_mut() {
-        exp.seen_days = exp.conversions_by_day.keys().copied().collect();
+        exp.seen_days = completed;
     }
     Ok(experiment)
 }
@@ -756,24 +768,27 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             genetic(&kb, ctx, &event, exp, &playbook, day).await?;
         }
 
-        // 5. The forecast.
+        // 5. The forecast. Recorded for every batch, even without a trend yet: it is the last step
+        // of a day, so after a crash a day without it is processed again.
         let progress = exp.progress();
-        if let Some(forecast) = progress.forecast {
-            let deadline_day = deadline_day(goal);
-            let draft = Draft::new("forecast", format!("forecast/day/{day}"))
-                .inputs(serde_json::json!({ "day": day, "cumulative": exp.cumulative(), "target": goal.target }))
-                .choice(serde_json::json!({ "forecast": forecast, "deadline_day": deadline_day }))
-                .alternative("on track", if forecast.on_track(deadline_day) { 1.0 } else { 0.0 }, None)
-                .reason(match forecast.eta_day {
-                    Some(eta) => format!(
-                        "{} of {} after {} days; at {:.1} a day the goal is met on day {:.1} (deadline day {:.1})",
-                        progress.conversions, goal.target, progress.days, forecast.slope, eta + 1.0, deadline_day
-                    ),
-                    None => format!("{} of {} and no upward trend yet", progress.conversions, goal.target),
-                })
-                .confidence(0.5);
-            ledger::record(&kb, ctx, &event, goal, draft).await?;
-        }
+        let deadline_day = deadline_day(goal);
+        let on_track = progress.forecast.is_some_and(|f| f.on_track(deadline_day));
+        let draft = Draft::new("forecast", format!("forecast/day/{day}"))
+            .inputs(serde_json::json!({ "day": day, "cumulative": exp.cumulative(), "target": goal.target }))
+            .choice(serde_json::json!({ "forecast": progress.forecast, "deadline_day": deadline_day }))
+            .alternative("on track", if on_track { 1.0 } else { 0.0 }, None)
+            .reason(match progress.forecast.and_then(|f| f.eta_day.map(|eta| (f, eta))) {
+                Some((forecast, eta)) => format!(
+                    "{} of {} after {} days; at {:.1} a day the goal is met on day {:.1} (deadline day {:.1})",
+                    progress.conversions, goal.target, progress.days, forecast.slope, eta + 1.0, deadline_day
+                ),
+                None => format!(
+                    "{} of {} after {} days and no upward trend to forecast from yet",
+                    progress.conversions, goal.target, progress.days
+                ),
+            })
+            .confidence(0.5);
+        ledger::record(&kb, ctx, &event, goal, draft).await?;
         Ok(())
     }
 }

@@ -309,15 +309,18 @@ async fn record_audience_consent(
     Ok(())
 }
 
-/// The last day whose observations are recorded for a campaign.
+/// The last day the optimizer finished learning from (its forecast of the day is recorded). A day
+/// whose observations were recorded but not learned from before a crash is run again; its
+/// recorded observations stand.
 pub fn last_recorded_day(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<u32> {
-    let found = kb.by_campaign(&ledger::scope(goal), &goal.id).ok()?;
+    let found = kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .ok()?;
     found
         .records
         .iter()
-        .filter_map(|r| r.as_outcome())
-        .filter(|o| o.kind == "observation")
-        .filter_map(|o| o.metrics.get("day").and_then(|d| d.as_u64()))
+        .filter(|d| d.agent.as_str() == "optimization" && d.kind == "forecast")
+        .filter_map(|d| d.inputs.get("day").and_then(|v| v.as_u64()))
         .filter_map(|d| u32::try_from(d).ok())
         .max()
 }

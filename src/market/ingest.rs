@@ -5,8 +5,8 @@
 //! the optimizer learns from the batch.
 //!
 //! Ingestion is idempotent per campaign × day × channel × variant: a batch replayed after a restart
-//! records nothing twice. It never decides anything; an invalid observation is reported with every
-//! problem and never recorded.
+//! records nothing twice (the first recording stands and is announced again). It never decides
+//! anything; an invalid observation is reported with every problem and never recorded.
 
 use crate::agents::ledger;
 use crate::agents::optimization::{OBSERVATIONS_TOPIC, ObservationsRecorded};
@@ -76,6 +76,7 @@ pub async fn ingest(
     let correlation = ledger::campaign_correlation(&goal);
     let mut report = IngestReport::default();
     let mut fresh = Vec::new();
+    let mut announced = Vec::new();
     for (index, observation) in observations.into_iter().enumerate() {
         if observation.campaign != goal.id {
             report.rejected.push((
@@ -97,8 +98,18 @@ pub async fn ingest(
                 observation.channel, observation.variant
             ),
         );
-        if kb.outcome(&scope, id).map_err(kb_error)?.is_some() {
+        if let Some(stored) = kb.outcome(&scope, id).map_err(kb_error)? {
+            // A replayed day: the first recording stands, and it is announced again so an agent
+            // that stopped before learning from it gets it now (learning is idempotent per day).
             report.duplicates += 1;
+            if let Some(first) = stored
+                .metrics
+                .get("observation")
+                .and_then(|o| serde_json::from_value::<Observation>(o.clone()).ok())
+            {
+                announced.push(id);
+                fresh.push(first);
+            }
             continue;
         }
         let outcome = Outcome {
@@ -114,6 +125,7 @@ pub async fn ingest(
         };
         kb.record_outcome(&outcome).await.map_err(kb_error)?;
         report.recorded.push(id);
+        announced.push(id);
         fresh.push(observation);
     }
     if !fresh.is_empty() {
@@ -130,7 +142,7 @@ pub async fn ingest(
                     goal,
                     day,
                     observations: fresh,
-                    outcomes: report.recorded.clone(),
+                    outcomes: announced,
                 },
             )
             .map_err(|source| IngestError::Publish { campaign, source })?;
