@@ -21,7 +21,7 @@ use crate::api::{AgentReload, ApiServer, ApiState, ReloadReport, SharedSettings,
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
 use crate::market::driver::{CampaignLoop, DriverOptions, MarketDriver};
 use crate::runtime::{AgentSpec, Clock, Registry, Runtime, StartError, SupervisionPolicy};
-use crate::settings::{AgentDefinition, ClockMode, Durability, MarketSource, Problems, Settings};
+use crate::settings::{AgentDefinition, ClockMode, MarketSource, Problems, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -348,18 +348,9 @@ fn reload(
 }
 
 fn kb_options(settings: &Settings, data_dir: &Path) -> KbOptions {
-    let kb = &settings.config.kb;
     KbOptions {
         path: data_dir.join("kb"),
-        durability: match kb.durability {
-            Durability::None => crate::kb::Durability::None,
-            Durability::Process => crate::kb::Durability::Process,
-            Durability::Power => crate::kb::Durability::Power,
-        },
-        batch_max: kb.batch_max,
-        queue_capacity: kb.queue_capacity,
-        max_record_bytes: kb.max_record_bytes,
-        cache_capacity_bytes: kb.cache_capacity_bytes,
+        ..settings.config.kb.clone()
     }
 }
 

@@ -66,7 +66,9 @@ impl std::str::FromStr for Durability {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct KbOptions {
-    /// The sled directory. Default `data/kb` (relative to the working directory).
+    /// The sled directory. Not a config key: the daemon sets it to `<daemon.data_dir>/kb`, so that
+    /// one key says where all state lives. Default `data/kb`.
+    #[serde(skip)]
     pub path: PathBuf,
     /// When a write is acknowledged: `none`, `process` (default) or `power`. See [`Durability`].
     pub durability: Durability,

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::problem::{self, Problem};
+use crate::kb::{self, KbOptions};
 use crate::logging::LogFormat;
 use crate::protocol::DEFAULT_MAX_MESSAGE_BYTES;
 
@@ -31,7 +32,8 @@ pub const ENV_SEPARATOR: &str = "__";
 pub struct Config {
     pub daemon: DaemonSettings,
     pub log: LogSettings,
-    pub kb: KbSettings,
+    /// `[kb]`: the knowledge base's writer; its directory is `<daemon.data_dir>/kb`.
+    pub kb: KbOptions,
     pub protocol: ProtocolSettings,
     pub runtime: RuntimeSettings,
     pub clock: ClockSettings,
@@ -90,54 +92,12 @@ impl Default for LogSettings {
     }
 }
 
-/// What an acknowledged knowledge-base write survives.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Durability {
-    /// Acknowledged before any flush: for tests and benchmarks.
-    None,
-    /// Acknowledged after sled's flush: survives the process being killed, not a power loss.
-    #[default]
-    Process,
-    /// Acknowledged after flush and fsync: survives a power loss.
-    Power,
-}
-
-/// `[kb]`: the knowledge base's writer. The keys match the knowledge base's own options.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KbSettings {
-    pub durability: Durability,
-    /// The most records one group commit applies and flushes together.
-    pub batch_max: usize,
-    /// How many writes may wait for the writer before callers are held back.
-    pub queue_capacity: usize,
-    /// The largest encoded record accepted, in bytes.
-    pub max_record_bytes: usize,
-    /// sled's page cache, in bytes.
-    pub cache_capacity_bytes: u64,
-}
-
-/// The largest `kb.max_record_bytes` accepted.
-pub const MAX_RECORD_BYTES_CEILING: usize = 16 * 1024 * 1024;
-
-impl Default for KbSettings {
-    fn default() -> Self {
-        Self {
-            durability: Durability::Process,
-            batch_max: 1024,
-            queue_capacity: 8192,
-            max_record_bytes: 1024 * 1024,
-            cache_capacity_bytes: 256 * 1024 * 1024,
-        }
-    }
-}
-
 /// `[protocol]`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProtocolSettings {
-    /// The largest encoded envelope accepted, in bytes.
+    /// The largest encoded envelope the codec accepts when decoding from bytes, for messages that
+    /// cross a process boundary; in-process delivery passes typed values and never encodes.
     pub max_message_bytes: usize,
 }
 
@@ -625,11 +585,12 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
         "must be at least 1".into(),
     );
     check(
-        (1..=MAX_RECORD_BYTES_CEILING).contains(&kb.max_record_bytes),
+        (1..=kb::MAX_RECORD_BYTES_CEILING).contains(&kb.max_record_bytes),
         "kb.max_record_bytes",
         format!(
-            "is {}; it must be between 1 and {MAX_RECORD_BYTES_CEILING}",
-            kb.max_record_bytes
+            "is {}; it must be between 1 and {}",
+            kb.max_record_bytes,
+            kb::MAX_RECORD_BYTES_CEILING
         ),
     );
     check(

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 pub use agents::{AgentDefinition, Supervision};
 pub use config::{
-    ClockMode, ClockSettings, Config, ConfigSource, DaemonSettings, Durability, EnvOverrides,
-    KbSettings, LogSettings, MarketSettings, MarketSource, ProtocolSettings, RuntimeSettings,
+    ClockMode, ClockSettings, Config, ConfigSource, DaemonSettings, EnvOverrides,
+    LogSettings, MarketSettings, MarketSource, ProtocolSettings, RuntimeSettings,
 };
 pub use problem::{Problem, Problems};
 
