@@ -140,10 +140,7 @@ mod tests {
 
     #[test]
     fn a_section_sets_fields_and_refuses_unknown_keys() {
-        let options: KbOptions =
-            toml::from_str("path = \"/var/lib/kb\"\ndurability = \"power\"\nbatch_max = 64")
-                .unwrap();
-        assert_eq!(options.path, PathBuf::from("/var/lib/kb"));
+        let options: KbOptions = toml::from_str("durability = \"power\"\nbatch_max = 64").unwrap();
         assert_eq!(options.durability, Durability::Power);
         assert_eq!(options.batch_max, 64);
         let err = toml::from_str::<KbOptions>("durabilty = \"power\"")
@@ -151,6 +148,8 @@ mod tests {
             .to_string();
         assert!(err.contains("durabilty"), "{err}");
         assert!(toml::from_str::<KbOptions>("durability = \"fsync\"").is_err());
+        // The directory follows daemon.data_dir; a second key for it would be a second truth.
+        assert!(toml::from_str::<KbOptions>("path = \"/var/lib/kb\"").is_err());
     }
 
     #[test]
