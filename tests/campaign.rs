@@ -672,7 +672,12 @@ async fn operators_pause_and_resume_a_campaign() {
     let paused = campaign_loop.step().await;
     let tick = paused[0].tick.as_ref().unwrap();
     assert!(tick.buys.is_empty());
-    assert_eq!(tick.held.as_deref(), Some("paused by an operator"));
+    assert!(
+        tick.held
+            .as_deref()
+            .is_some_and(|h| h.starts_with("paused")),
+        "{tick:?}"
+    );
     operator
         .command(
             "orchestrator",

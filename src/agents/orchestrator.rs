@@ -522,7 +522,7 @@ impl HandleRequest<Tick> for Orchestrator {
         }
         let state = self.state(&goal)?;
         if state.paused {
-            report.held = Some("paused by an operator".to_owned());
+            report.held = Some("paused by a command (see its pause decision)".to_owned());
             return Ok(report);
         }
 
