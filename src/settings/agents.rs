@@ -17,21 +17,9 @@ use super::problem::{self, Problem};
 use super::{SourceFile, is_snake_case};
 use crate::protocol::{AgentName, Topic};
 
-/// The shipped definitions, used when the default `agents/` folder does not exist. Keep in step
-/// with the folder (a test checks).
-pub const EMBEDDED_AGENTS: [(&str, &str); 5] = [
-    ("compliance", include_str!("../../agents/compliance.toml")),
-    ("content", include_str!("../../agents/content.toml")),
-    (
-        "optimization",
-        include_str!("../../agents/optimization.toml"),
-    ),
-    (
-        "orchestrator",
-        include_str!("../../agents/orchestrator.toml"),
-    ),
-    ("strategy", include_str!("../../agents/strategy.toml")),
-];
+/// The shipped definitions (generated from `agents/` at build time), used when the default
+/// `agents/` folder does not exist.
+pub const EMBEDDED_AGENTS: &[(&str, &str)] = super::embedded::AGENTS;
 
 /// One agent as its definition file declares it, with the `[runtime]` defaults filled in.
 #[derive(Clone, Debug, PartialEq)]
@@ -256,25 +244,6 @@ mod tests {
             assert!(def.enabled);
             assert_eq!(def.supervision.max_restarts, 3);
         }
-    }
-
-    #[test]
-    fn embedded_definitions_match_the_agents_folder() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("agents");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter_map(|e| {
-                e.ok()?
-                    .file_name()
-                    .into_string()
-                    .ok()?
-                    .strip_suffix(".toml")
-                    .map(str::to_owned)
-            })
-            .collect();
-        on_disk.sort();
-        let embedded: Vec<&str> = EMBEDDED_AGENTS.iter().map(|(name, _)| *name).collect();
-        assert_eq!(on_disk, embedded, "add new agent files to EMBEDDED_AGENTS");
     }
 
     #[test]

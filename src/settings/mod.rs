@@ -19,6 +19,10 @@
 pub mod agents;
 pub mod campaigns;
 pub mod config;
+pub mod embedded {
+    //! The shipped files compiled into the binary, listed by `build.rs`.
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
 mod playbooks;
 pub mod problem;
 
@@ -26,8 +30,8 @@ use std::path::{Path, PathBuf};
 
 pub use agents::{AgentDefinition, Supervision};
 pub use config::{
-    ClockMode, ClockSettings, Config, ConfigSource, DaemonSettings, EnvOverrides,
-    LogSettings, MarketSettings, MarketSource, ProtocolSettings, RuntimeSettings,
+    ClockMode, ClockSettings, Config, ConfigSource, DaemonSettings, EnvOverrides, LogSettings,
+    MarketSettings, MarketSource, ProtocolSettings, RuntimeSettings,
 };
 pub use problem::{Problem, Problems};
 

@@ -57,7 +57,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let agents = dir.path().join("agents");
         std::fs::create_dir_all(&agents).expect("agents folder");
-        for (name, text) in crate::settings::agents::EMBEDDED_AGENTS {
+        for &(name, text) in crate::settings::agents::EMBEDDED_AGENTS {
             let text = if name == agent {
                 text.replacen(from, to, 1)
             } else {
