@@ -60,6 +60,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
                 remaining_target: None,
                 remaining_budget: None,
                 why: "bench".into(),
+                as_of: None,
             },
         )
         .await
@@ -104,7 +105,12 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
     let daily: BTreeMap<_, _> = plan
         .plan
         .as_ref()
-        .map(|p| p.channels.iter().map(|c| (c.channel, c.daily_spend)).collect())
+        .map(|p| {
+            p.channels
+                .iter()
+                .map(|c| (c.channel, c.daily_spend))
+                .collect()
+        })
         .unwrap_or_default();
     client
         .request(
@@ -180,19 +186,25 @@ fn cycles(c: &mut Criterion) {
     let mut options = KbOptions::at(dir.path().join("kb"));
     options.durability = Durability::None;
     let kb = KnowledgeBase::open(&options).unwrap_or_else(|e| panic!("kb: {e}"));
-    let specs = ["orchestrator", "strategy", "content", "compliance", "optimization"]
-        .into_iter()
-        .map(|name| {
-            let spec = AgentSpec::new(name)
-                .with_mailbox(8192)
-                .with_request_timeout(Duration::from_secs(120));
-            if name == "optimization" {
-                spec.with_subscription("observations_recorded")
-            } else {
-                spec
-            }
-        })
-        .collect::<Vec<_>>();
+    let specs = [
+        "orchestrator",
+        "strategy",
+        "content",
+        "compliance",
+        "optimization",
+    ]
+    .into_iter()
+    .map(|name| {
+        let spec = AgentSpec::new(name)
+            .with_mailbox(8192)
+            .with_request_timeout(Duration::from_secs(120));
+        if name == "optimization" {
+            spec.with_subscription("observations_recorded")
+        } else {
+            spec
+        }
+    })
+    .collect::<Vec<_>>();
     let runtime = rt
         .block_on(
             Runtime::builder(campaignd::agents::registry())

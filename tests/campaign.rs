@@ -821,3 +821,29 @@ fn the_daemon_killed_mid_campaign_resumes_without_losing_or_repeating_decisions(
         "a day was skipped: {days_after:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_us_email_and_social_campaign_reaches_its_goal_with_approved_emails() {
+    let h = harness().await;
+    let goal = us_goal("us_reach", 200, 40);
+    let mut campaign_loop = CampaignLoop::new(
+        h.runtime.clone(),
+        h.kb.clone(),
+        vec![goal.clone()],
+        options(),
+    );
+    run_days(&h, &mut campaign_loop, 40).await;
+    let all = decisions(&h, &goal);
+    assert!(
+        all.iter().any(|d| d.kind == "goal_achieved"),
+        "{:?}",
+        kinds(&all)
+    );
+    let approved_email = all.iter().any(|d| {
+        d.kind == "review"
+            && d.inputs["message"]["channel"] == "email"
+            && d.choice["approved"] == true
+    });
+    assert!(approved_email, "no email variant was approved");
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}

@@ -283,6 +283,7 @@ impl Orchestrator {
                     remaining_target: None,
                     remaining_budget: None,
                     why: "first plan of the campaign".to_owned(),
+                    as_of: None,
                 },
             )
             .await;
@@ -665,6 +666,7 @@ impl Orchestrator {
                     remaining_target: Some(remaining_target),
                     remaining_budget: Some(remaining_budget),
                     why: why.clone(),
+                    as_of: day_start(goal, day),
                 },
             )
             .await

@@ -32,6 +32,10 @@ pub struct PlanCampaign {
     pub remaining_budget: Option<f64>,
     /// Why the plan is asked for, copied into the decision's inputs.
     pub why: String,
+    /// The campaign's own time a re-plan starts from (the start of its current day); the clock's
+    /// time when absent.
+    #[serde(default)]
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Payload for PlanCampaign {
@@ -144,7 +148,9 @@ impl HandleRequest<PlanCampaign> for Strategy {
             remaining_target,
             remaining_budget,
             why,
+            as_of,
         } = &request.payload;
+        let now = as_of.unwrap_or_else(|| ctx.now());
         let mut playbook = self.playbook.clone();
         let mut deliveries = Vec::new();
         let rate = playbook.exchange_rate(&goal.budget.currency).unwrap_or(1.0);
@@ -194,7 +200,7 @@ impl HandleRequest<PlanCampaign> for Strategy {
         }
         let mut sub_goal = goal.clone();
         if *attempt > 0 {
-            sub_goal.start = Some(ctx.now());
+            sub_goal.start = Some(now);
         }
         if let Some(target) = remaining_target {
             sub_goal.target = (*target).max(1);
@@ -202,7 +208,7 @@ impl HandleRequest<PlanCampaign> for Strategy {
         if let Some(budget) = remaining_budget {
             sub_goal.budget.total = budget.max(0.0);
         }
-        let result = plan(&sub_goal, &playbook, ctx.now());
+        let result = plan(&sub_goal, &playbook, now);
         let previous = previous_shares(&self.kb, goal)?;
         let step = format!("plan/{attempt}");
         let mut draft = Draft::new("plan", step).inputs(serde_json::json!({

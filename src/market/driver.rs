@@ -441,6 +441,9 @@ pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
     let day = campaign_loop.options.day;
     let mut campaign_loop = campaign_loop;
     let task = tokio::spawn(async move {
+        // Days start on a fixed schedule, so the time a step takes does not push later days back.
+        let step = chrono::Duration::from_std(day).unwrap_or(chrono::Duration::days(1));
+        let mut next = clock.now();
         loop {
             if *stopped.borrow() {
                 break;
@@ -450,8 +453,9 @@ pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
                 tracing::info!("every campaign reached its goal or its deadline");
                 break;
             }
+            next += step;
             tokio::select! {
-                _ = clock.sleep(day) => {}
+                _ = clock.sleep_until(next) => {}
                 _ = stopped.changed() => break,
             }
         }
