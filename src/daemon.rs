@@ -2,13 +2,11 @@
 //! HTTP ops API, and stays up until SIGTERM or SIGINT; SIGHUP (or `POST /v1/reload`) reloads the
 //! configuration.
 //!
-//! Shutdown order matters for the no-data-lost guarantee: first the API stops taking requests,
-//! then the campaign loop on the market simulator stops starting new days, then the runtime stops
-//! taking work and
-//! drains what it admitted (handlers may still record decisions), then the knowledge base commits and
-//! flushes everything queued. Both steps are bounded by `daemon.shutdown_timeout_secs`, so a stuck
-//! handler cannot keep the process from exiting. This module wires layers together; it must never
-//! hold business logic.
+//! Shutdown order matters for the no-data-lost guarantee: the API stops taking requests, the
+//! campaign loop stops starting new days, the runtime stops taking work and drains what it admitted
+//! (handlers may still record decisions), and last the knowledge base commits and flushes everything
+//! queued. Each step is bounded by `daemon.shutdown_timeout_secs`, so a stuck handler cannot keep
+//! the process from exiting. This module wires layers together; it must never hold business logic.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
