@@ -293,7 +293,8 @@ impl HandleRequest<ReviewVariants> for Compliance {
         let jurisdictions = jurisdictions(&goal.regions);
         let tz = recipient_tz(&goal.regions);
         let claims = Vec::new();
-        let mut verdicts = Vec::with_capacity(items.len());
+        let mut reviewed = Vec::with_capacity(items.len());
+        let mut drafts = Vec::with_capacity(items.len());
         for item in items {
             let subject = segment_subject(goal, &item.segment);
             let consent = self.consent(&goal.tenant, &subject, item.message.channel)?;
@@ -363,21 +364,28 @@ impl HandleRequest<ReviewVariants> for Compliance {
                 }))
                 .reason(reason)
                 .confidence(0.9);
-            let decision = ledger::record(&self.kb, ctx, &request, goal, draft).await?;
-            // After a restart the recorded verdict stands, so a replayed review never flips.
-            let approved = decision
-                .choice
-                .get("approved")
-                .and_then(|a| a.as_bool())
-                .unwrap_or(false);
-            let mut verdict = verdict;
-            verdict.approved = verdict.approved && approved;
-            verdicts.push(VariantVerdict {
-                variant: item.variant.clone(),
-                verdict,
-                decision: decision.id,
-            });
+            drafts.push(draft);
+            reviewed.push((item.variant.clone(), verdict));
         }
+        let decisions = ledger::record_all(&self.kb, ctx, &request, goal, drafts).await?;
+        let verdicts = reviewed
+            .into_iter()
+            .zip(decisions)
+            .map(|((variant, mut verdict), decision)| {
+                // After a restart the recorded verdict stands, so a replayed review never flips.
+                let approved = decision
+                    .choice
+                    .get("approved")
+                    .and_then(|a| a.as_bool())
+                    .unwrap_or(false);
+                verdict.approved = verdict.approved && approved;
+                VariantVerdict {
+                    variant,
+                    verdict,
+                    decision: decision.id,
+                }
+            })
+            .collect();
         Ok(Reviews { verdicts })
     }
 }

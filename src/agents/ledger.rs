@@ -149,17 +149,55 @@ pub async fn record<P>(
     goal: &CampaignGoal,
     draft: Draft,
 ) -> Result<Decision, AgentError> {
-    let id = step_id(goal, &draft.step);
-    if let Some(existing) = kb.decision(&scope(goal), id).map_err(AgentError::msg)? {
-        return Ok(existing);
+    let mut recorded = record_all(kb, ctx, envelope, goal, vec![draft]).await?;
+    recorded
+        .pop()
+        .ok_or_else(|| AgentError::msg("a recorded decision went missing"))
+}
+
+/// [`record`] for many drafts at once, in their order. The writes are submitted together, so they
+/// share the knowledge base's group commits instead of waiting for one acknowledgement each.
+pub async fn record_all<P>(
+    kb: &KnowledgeBase,
+    ctx: &Context,
+    envelope: &Envelope<P>,
+    goal: &CampaignGoal,
+    drafts: Vec<Draft>,
+) -> Result<Vec<Decision>, AgentError> {
+    let mut out = Vec::with_capacity(drafts.len());
+    let mut writes = tokio::task::JoinSet::new();
+    for draft in drafts {
+        let id = step_id(goal, &draft.step);
+        if let Some(existing) = kb.decision(&scope(goal), id).map_err(AgentError::msg)? {
+            out.push(existing);
+            continue;
+        }
+        let decision = build(ctx, envelope, goal, id, draft);
+        let kb = kb.clone();
+        let write = decision.clone();
+        writes.spawn(async move { kb.record_decision(&write).await });
+        out.push(decision);
     }
+    while let Some(done) = writes.join_next().await {
+        done.map_err(AgentError::msg)?.map_err(AgentError::msg)?;
+    }
+    Ok(out)
+}
+
+fn build<P>(
+    ctx: &Context,
+    envelope: &Envelope<P>,
+    goal: &CampaignGoal,
+    id: DecisionId,
+    draft: Draft,
+) -> Decision {
     let mut inputs = draft.inputs;
     if let serde_json::Value::Object(map) = &mut inputs {
         map.insert("step".into(), serde_json::Value::String(draft.step.clone()));
     } else {
         inputs = serde_json::json!({ "step": draft.step, "value": inputs });
     }
-    let decision = Decision {
+    Decision {
         id,
         schema_version: SCHEMA_VERSION,
         agent: ctx.agent().clone(),
@@ -174,11 +212,7 @@ pub async fn record<P>(
         reason: draft.reason,
         confidence: draft.confidence,
         decided_at: ctx.now(),
-    };
-    kb.record_decision(&decision)
-        .await
-        .map_err(AgentError::msg)?;
-    Ok(decision)
+    }
 }
 
 /// The step recorded in a decision's inputs by [`record`].
