@@ -448,7 +448,11 @@ pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
             if *stopped.borrow() {
                 break;
             }
-            campaign_loop.step().await;
+            for report in campaign_loop.step().await {
+                if let Some(error) = report.error {
+                    tracing::warn!(campaign = %report.campaign, day = report.day, %error, "campaign day not completed; retried on the next tick");
+                }
+            }
             if campaign_loop.finished() {
                 tracing::info!("every campaign reached its goal or its deadline");
                 break;
