@@ -10,4 +10,5 @@ pub mod channel;
 pub mod compliance;
 pub mod content;
 pub mod optimization;
+pub mod playbook;
 pub mod strategy;

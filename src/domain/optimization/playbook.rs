@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::drift::DriftRule;
 use super::genetic::GeneticMix;
+use crate::domain::playbook;
 
 /// The embedded default: the agent definition file shipped with campaignd.
 pub const DEFAULT_OPTIMIZATION_TOML: &str = include_str!("../../../agents/optimization.toml");
@@ -58,11 +59,6 @@ pub enum PlaybookError {
     },
 }
 
-#[derive(Deserialize)]
-struct AgentFile {
-    playbook: Option<toml::Value>,
-}
-
 impl OptimizationPlaybook {
     /// The playbook of the embedded `agents/optimization.toml`.
     pub fn embedded() -> Result<Self, PlaybookError> {
@@ -71,22 +67,17 @@ impl OptimizationPlaybook {
 
     /// Read the `[playbook]` table of a whole agent definition file (other tables are ignored).
     pub fn from_toml_str(text: &str) -> Result<Self, PlaybookError> {
-        let file: AgentFile =
-            toml::from_str(text).map_err(|e| PlaybookError::Parse(e.to_string()))?;
-        match file.playbook {
-            Some(toml::Value::Table(table)) => Self::from_table(&table),
-            Some(_) => Err(PlaybookError::Parse("`playbook` must be a table".into())),
+        match playbook::table_of(text).map_err(PlaybookError::Parse)? {
+            Some(table) => Self::from_table(&table),
             None => Err(PlaybookError::Missing),
         }
     }
 
     /// Read the contents of a `[playbook]` table.
     pub fn from_table(table: &toml::Table) -> Result<Self, PlaybookError> {
-        let playbook: Self = toml::Value::Table(table.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| PlaybookError::Parse(e.to_string()))?;
-        playbook.validate()?;
-        Ok(playbook)
+        let parsed: Self = playbook::parse_table(table).map_err(PlaybookError::Parse)?;
+        parsed.validate()?;
+        Ok(parsed)
     }
 
     pub fn validate(&self) -> Result<(), PlaybookError> {
