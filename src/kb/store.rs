@@ -141,6 +141,16 @@ impl KnowledgeBase {
         &self.inner.path
     }
 
+    /// A named sled tree in the same database, for small operational state that is not a decision
+    /// or an outcome (the API's idempotency keys). Writes to it are not group-committed: the caller
+    /// flushes when it needs durability.
+    pub(crate) fn auxiliary_tree(&self, name: &str) -> Result<sled::Tree, KbError> {
+        self.inner
+            .db
+            .open_tree(format!("aux/{name}"))
+            .map_err(|e| self.storage(e))
+    }
+
     /// The bytes the database takes on disk (for metrics).
     pub fn size_on_disk(&self) -> Result<u64, KbError> {
         self.inner.db.size_on_disk().map_err(|e| self.storage(e))
