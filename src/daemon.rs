@@ -17,6 +17,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::api::{AgentReload, ApiServer, ApiState, ReloadReport, SharedSettings, read_settings};
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
+use crate::market::CampaignBoard;
 use crate::market::driver::{CampaignLoop, DriverOptions, MarketDriver};
 use crate::runtime::{AgentSpec, Clock, Registry, Runtime, StartError, SupervisionPolicy};
 use crate::settings::{AgentDefinition, ClockMode, MarketSource, Problems, Settings};
@@ -88,9 +89,14 @@ impl Daemon {
         let clock = clock(&settings)?;
         let settings = Arc::new(settings);
         let specs = agent_specs(&settings, &registry);
+        let board = CampaignBoard::new();
+        for goal in &settings.campaigns {
+            board.register(goal);
+        }
         let services = crate::runtime::Services::new()
             .with(kb.clone())
-            .with(Arc::clone(&settings));
+            .with(Arc::clone(&settings))
+            .with(board.clone());
         let runtime = Runtime::builder(registry)
             .agents(specs)
             .services(services)
@@ -115,7 +121,7 @@ impl Daemon {
         };
         let shared: SharedSettings = Arc::new(RwLock::new(Arc::clone(&settings)));
         let api = start_api(&runtime, &kb, &shared, config_path.clone()).await;
-        let driver = start_market(&runtime, &kb, &settings);
+        let driver = start_market(&runtime, &kb, &settings, board);
         tracing::info!(
             data_dir = %data_dir.display(),
             %durability,
@@ -225,6 +231,7 @@ fn start_market(
     runtime: &Runtime,
     kb: &KnowledgeBase,
     settings: &Settings,
+    board: CampaignBoard,
 ) -> Option<MarketDriver> {
     if settings.config.market.source != MarketSource::Simulator || settings.campaigns.is_empty() {
         return None;
@@ -241,7 +248,8 @@ fn start_market(
         kb.clone(),
         settings.campaigns.clone(),
         options,
-    );
+    )
+    .with_board(board);
     tracing::info!(
         campaigns = settings.campaigns.len(),
         "campaign loop started on the market simulator"

@@ -64,6 +64,8 @@ pub struct TickReport {
     pub phase: Phase,
     pub conversions: u64,
     pub progress: f64,
+    /// Spend to date, in the campaign's currency (0 when held: not computed).
+    pub spend: f64,
     pub eta_day: Option<f64>,
     pub buys: Vec<Buy>,
     pub achieved: bool,
@@ -491,6 +493,7 @@ impl HandleRequest<Tick> for Orchestrator {
             phase: state.phase.unwrap_or(Phase::Explore),
             conversions: 0,
             progress: 0.0,
+            spend: 0.0,
             eta_day: None,
             buys: Vec::new(),
             achieved: state.achieved,
@@ -535,6 +538,7 @@ impl HandleRequest<Tick> for Orchestrator {
         let phase = Phase::of_progress(fraction);
         report.conversions = progress.conversions;
         report.progress = fraction;
+        report.spend = progress.spend;
         report.phase = phase;
         report.eta_day = progress.forecast.and_then(|f| f.eta_day);
         let _ = ctx.publish(

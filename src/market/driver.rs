@@ -28,6 +28,7 @@ use crate::kb::KnowledgeBase;
 use crate::protocol::{CampaignId, Origin};
 use crate::runtime::Runtime;
 
+use super::board::CampaignBoard;
 use super::ingest::{Batch, IngestReport, ingest};
 use super::observation::IdCatalog;
 use super::simulator::{
@@ -95,6 +96,7 @@ pub struct CampaignLoop {
     kb: KnowledgeBase,
     options: DriverOptions,
     runs: Vec<CampaignRun>,
+    board: CampaignBoard,
 }
 
 impl CampaignLoop {
@@ -105,7 +107,7 @@ impl CampaignLoop {
         campaigns: Vec<CampaignGoal>,
         options: DriverOptions,
     ) -> Self {
-        let runs = campaigns
+        let runs: Vec<CampaignRun> = campaigns
             .into_iter()
             .map(|goal| {
                 let next_day = last_recorded_day(&kb, &goal).map_or(0, |d| d + 1);
@@ -122,12 +124,31 @@ impl CampaignLoop {
                 }
             })
             .collect();
+        let board = CampaignBoard::new();
+        for run in &runs {
+            board.register(&run.goal);
+        }
         CampaignLoop {
             runtime,
             kb,
             options,
             runs,
+            board,
         }
+    }
+
+    /// Reports every tick to `board` (shared with the API) instead of a board of its own.
+    pub fn with_board(mut self, board: CampaignBoard) -> Self {
+        for run in &self.runs {
+            board.register(&run.goal);
+        }
+        self.board = board;
+        self
+    }
+
+    /// The board this loop reports to.
+    pub fn board(&self) -> &CampaignBoard {
+        &self.board
     }
 
     /// Whether every campaign has reached its goal, its deadline or `max_days`.
@@ -140,6 +161,18 @@ impl CampaignLoop {
         let mut reports = Vec::new();
         for index in 0..self.runs.len() {
             if let Some(report) = self.step_campaign(index).await {
+                let now = self.runtime.clock().now();
+                match (&report.tick, &report.error) {
+                    (_, Some(error)) => {
+                        self.board
+                            .record_error(&report.campaign, report.day, error, now)
+                    }
+                    (Some(tick), None) => {
+                        let ended = self.runs.get(index).is_some_and(|r| r.done);
+                        self.board.record_tick(report.day, tick, ended, now);
+                    }
+                    (None, None) => {}
+                }
                 reports.push(report);
             }
         }

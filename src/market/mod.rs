@@ -5,11 +5,13 @@
 //!
 //! This layer produces and checks data; it never decides anything about a campaign.
 
+pub mod board;
 pub mod driver;
 pub mod ingest;
 pub mod observation;
 pub mod simulator;
 
+pub use board::{CampaignBoard, CampaignState, CampaignStatus, ChannelAllocation};
 pub use observation::{IdCatalog, KnownIds, Observation, ObservationProblem};
 pub use simulator::{
     Buy, ChannelMarket, DriftEvent, LevelEffect, MarketError, MarketSimulator, MarketSpec,

@@ -1,0 +1,330 @@
+//! The campaign board: the latest known state of every campaign — its goal, phase, progress, spend,
+//! ETA and today's allocation — as the orchestrator last reported it to the campaign loop.
+//!
+//! The board exists so that readers (the HTTP API, `/metrics`, the `campaigns` command) can answer
+//! at once without asking an agent, which may be busy or restarting. It is a cache of reports, not
+//! a source of truth: every figure on it comes from a tick whose decisions are in the knowledge
+//! base, and after a restart the board fills again at the first tick. It never decides anything.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::agents::optimization::Phase;
+use crate::agents::orchestrator::TickReport;
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::protocol::CampaignId;
+
+/// Where a campaign is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignState {
+    /// Configured; not ticked yet (its start date is ahead, or the loop has not reached it).
+    Waiting,
+    /// Buying on its plan.
+    Running,
+    /// Not buying today; `held` says why (paused by an operator, compliance isolated, not set up).
+    Held,
+    /// The target is reached; buying stopped.
+    Achieved,
+    /// The deadline (or the loop's day limit) passed before the target was reached.
+    Ended,
+}
+
+impl CampaignState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CampaignState::Waiting => "waiting",
+            CampaignState::Running => "running",
+            CampaignState::Held => "held",
+            CampaignState::Achieved => "achieved",
+            CampaignState::Ended => "ended",
+        }
+    }
+}
+
+/// One channel's share of today's buys.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChannelAllocation {
+    pub channel: Channel,
+    /// Planned spend today, in the campaign's currency.
+    pub spend: f64,
+    /// Share of today's planned spend (0–1).
+    pub share: f64,
+    /// Variants bought on this channel today.
+    pub variants: usize,
+}
+
+/// One campaign as last reported.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CampaignStatus {
+    pub goal: CampaignGoal,
+    pub state: CampaignState,
+    /// Why nothing is bought today, when `state` is `held`.
+    pub held: Option<String>,
+    /// The last day ticked (days since the start; 0 is the first).
+    pub day: Option<u32>,
+    pub phase: Option<Phase>,
+    pub conversions: u64,
+    /// Conversions as a fraction of the target.
+    pub progress: f64,
+    /// Spend to date, in the campaign's currency.
+    pub spend: f64,
+    /// The forecast day the target is reached (days since the start), if the forecast reaches it.
+    pub eta_day: Option<f64>,
+    /// `eta_day` as a date.
+    pub eta: Option<DateTime<Utc>>,
+    /// Today's buys by channel (empty while held).
+    pub allocation: Vec<ChannelAllocation>,
+    /// Why the last day could not complete, if it did not.
+    pub last_error: Option<String>,
+    /// When the board last heard of this campaign (clock time).
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl CampaignStatus {
+    fn waiting(goal: CampaignGoal) -> Self {
+        CampaignStatus {
+            goal,
+            state: CampaignState::Waiting,
+            held: None,
+            day: None,
+            phase: None,
+            conversions: 0,
+            progress: 0.0,
+            spend: 0.0,
+            eta_day: None,
+            eta: None,
+            allocation: Vec::new(),
+            last_error: None,
+            updated_at: None,
+        }
+    }
+}
+
+/// The shared board: cheap to clone, safe to read from any thread.
+#[derive(Clone, Default)]
+pub struct CampaignBoard {
+    campaigns: Arc<RwLock<BTreeMap<CampaignId, CampaignStatus>>>,
+}
+
+impl CampaignBoard {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Lists a campaign as waiting, unless it is already on the board (a reload keeps the figures
+    /// of campaigns that were running and takes their new goal).
+    pub fn register(&self, goal: &CampaignGoal) {
+        let mut campaigns = self.write();
+        match campaigns.get_mut(&goal.id) {
+            // The running goal keeps its fixed start; only the declared parts can change.
+            Some(status) => {
+                let start = status.goal.start;
+                status.goal = goal.clone();
+                status.goal.start = status.goal.start.or(start);
+            }
+            None => {
+                campaigns.insert(goal.id.clone(), CampaignStatus::waiting(goal.clone()));
+            }
+        }
+    }
+
+    /// Takes in what the orchestrator answered for `day`. A held tick carries no progress figures
+    /// (the orchestrator did not compute them), so the last known ones stay.
+    pub fn record_tick(&self, day: u32, report: &TickReport, ended: bool, now: DateTime<Utc>) {
+        let mut campaigns = self.write();
+        let status = campaigns
+            .entry(report.goal.id.clone())
+            .or_insert_with(|| CampaignStatus::waiting(report.goal.clone()));
+        status.goal = report.goal.clone();
+        status.day = Some(day);
+        status.updated_at = Some(now);
+        status.last_error = None;
+        let computed = report.held.is_none() || report.conversions > 0;
+        if computed {
+            status.phase = Some(report.phase);
+            status.conversions = report.conversions;
+            status.progress = report.progress;
+            status.spend = report.spend;
+            status.eta_day = report.eta_day;
+            status.eta = eta(&report.goal, report.eta_day);
+        }
+        status.allocation = allocation(report);
+        status.held = report.held.clone();
+        status.state = if report.achieved {
+            CampaignState::Achieved
+        } else if ended {
+            CampaignState::Ended
+        } else if report.held.is_some() {
+            CampaignState::Held
+        } else {
+            CampaignState::Running
+        };
+    }
+
+    /// Notes that `day` could not complete (the loop retries it on the next tick).
+    pub fn record_error(&self, campaign: &CampaignId, day: u32, error: &str, now: DateTime<Utc>) {
+        if let Some(status) = self.write().get_mut(campaign) {
+            status.last_error = Some(format!("day {day}: {error}"));
+            status.updated_at = Some(now);
+        }
+    }
+
+    /// One campaign, if it is on the board.
+    pub fn get(&self, campaign: &CampaignId) -> Option<CampaignStatus> {
+        self.read().get(campaign).cloned()
+    }
+
+    /// Every campaign, ordered by id.
+    pub fn list(&self) -> Vec<CampaignStatus> {
+        self.read().values().cloned().collect()
+    }
+
+    // A poisoned lock still holds a consistent map: every update above is a plain assignment.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<CampaignId, CampaignStatus>> {
+        self.campaigns
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<CampaignId, CampaignStatus>> {
+        self.campaigns
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn eta(goal: &CampaignGoal, eta_day: Option<f64>) -> Option<DateTime<Utc>> {
+    let start = goal.start?;
+    let days = eta_day.filter(|d| d.is_finite() && *d >= 0.0 && *d < 36_500.0)?;
+    // Whole seconds are precise enough for a date and keep the conversion exact.
+    let seconds = (days * 86_400.0).round() as i64;
+    start.checked_add_signed(chrono::Duration::seconds(seconds))
+}
+
+fn allocation(report: &TickReport) -> Vec<ChannelAllocation> {
+    let mut by_channel: BTreeMap<Channel, (f64, usize)> = BTreeMap::new();
+    for buy in &report.buys {
+        let entry = by_channel.entry(buy.channel).or_default();
+        entry.0 += buy.spend;
+        entry.1 += 1;
+    }
+    let total: f64 = by_channel.values().map(|(spend, _)| spend).sum();
+    by_channel
+        .into_iter()
+        .map(|(channel, (spend, variants))| ChannelAllocation {
+            channel,
+            spend,
+            share: if total > 0.0 { spend / total } else { 0.0 },
+            variants,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::market::Buy;
+
+    fn goal() -> CampaignGoal {
+        toml::from_str(
+            r#"
+            id = "kr_students"
+            tenant = "acme"
+            objective = "signups"
+            target = 500
+            deadline = 2026-12-31T23:59:59Z
+            budget = { total = 10000.0, currency = "USD" }
+            channels = ["sms", "search"]
+            regions = ["KR"]
+            segments = [{ id = "students" }]
+            "#,
+        )
+        .expect("a valid goal")
+    }
+
+    fn report(goal: &CampaignGoal, held: Option<&str>, conversions: u64) -> TickReport {
+        TickReport {
+            goal: goal.clone(),
+            phase: Phase::Optimize,
+            conversions,
+            progress: conversions as f64 / goal.target as f64,
+            spend: 1200.0,
+            eta_day: Some(10.5),
+            buys: if held.is_some() {
+                Vec::new()
+            } else {
+                vec![
+                    buy(goal.channels[0], 300.0),
+                    buy(goal.channels[0], 100.0),
+                    buy(goal.channels[1], 400.0),
+                ]
+            },
+            achieved: false,
+            held: held.map(str::to_owned),
+        }
+    }
+
+    fn buy(channel: Channel, spend: f64) -> Buy {
+        Buy {
+            channel,
+            segment: "all".into(),
+            variant: "v".into(),
+            spend,
+        }
+    }
+
+    #[test]
+    fn a_tick_sets_figures_and_allocation_and_a_held_tick_keeps_them() {
+        let mut goal = goal();
+        goal.start = Some(Utc::now());
+        let board = CampaignBoard::new();
+        board.register(&goal);
+        assert_eq!(
+            board.get(&goal.id).map(|s| s.state),
+            Some(CampaignState::Waiting)
+        );
+
+        board.record_tick(3, &report(&goal, None, 40), false, Utc::now());
+        let status = board.get(&goal.id).expect("on the board");
+        assert_eq!(status.state, CampaignState::Running);
+        assert_eq!(status.conversions, 40);
+        assert_eq!(status.allocation.len(), 2);
+        let first = status
+            .allocation
+            .iter()
+            .find(|a| a.channel == goal.channels[0])
+            .expect("the first channel is allocated");
+        assert!((first.share - 0.5).abs() < 1e-9);
+        assert_eq!(first.variants, 2);
+        assert!(status.eta.is_some());
+
+        board.record_tick(4, &report(&goal, Some("paused"), 0), false, Utc::now());
+        let status = board.get(&goal.id).expect("on the board");
+        assert_eq!(status.state, CampaignState::Held);
+        assert_eq!(status.held.as_deref(), Some("paused"));
+        assert_eq!(status.conversions, 40, "a held tick keeps the last figures");
+        assert!(status.allocation.is_empty());
+        assert_eq!(status.day, Some(4));
+    }
+
+    #[test]
+    fn registering_again_keeps_the_figures_and_the_fixed_start() {
+        let mut goal = goal();
+        let start = Utc::now();
+        goal.start = Some(start);
+        let board = CampaignBoard::new();
+        board.record_tick(0, &report(&goal, None, 5), false, Utc::now());
+        let mut changed = goal.clone();
+        changed.start = None;
+        changed.target += 100;
+        board.register(&changed);
+        let status = board.get(&goal.id).expect("on the board");
+        assert_eq!(status.goal.target, goal.target + 100);
+        assert_eq!(status.goal.start, Some(start));
+        assert_eq!(status.conversions, 5);
+    }
+}
