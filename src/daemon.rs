@@ -10,17 +10,17 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::api::{AgentReload, ApiServer, ApiState, ReloadReport, SharedSettings, read_settings};
+use crate::api::{AgentReload, ApiServer, ApiState, ReloadReport};
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
 use crate::market::CampaignBoard;
 use crate::market::driver::{CampaignLoop, DriverOptions, MarketDriver};
 use crate::runtime::{AgentSpec, Clock, Registry, Runtime, StartError, SupervisionPolicy};
-use crate::settings::{AgentDefinition, ClockMode, MarketSource, Problems, Settings};
+use crate::settings::{AgentDefinition, ClockMode, LiveSettings, MarketSource, Problems, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -48,7 +48,7 @@ pub struct Daemon {
     runtime: Runtime,
     kb: KnowledgeBase,
     /// The settings in force; a successful reload swaps them, and the API reads them per request.
-    settings: SharedSettings,
+    settings: LiveSettings,
     /// The `--config` path, so a reload reads the same file.
     config_path: Option<PathBuf>,
     /// `None` when `api.listen` could not be bound (logged at start).
@@ -119,7 +119,7 @@ impl Daemon {
                 return Err(err.into());
             }
         };
-        let shared: SharedSettings = Arc::new(RwLock::new(Arc::clone(&settings)));
+        let shared = LiveSettings::new(Arc::clone(&settings));
         let api = start_api(&runtime, &kb, &shared, config_path.clone()).await;
         let driver = start_market(&runtime, &kb, &settings, board);
         tracing::info!(
@@ -150,7 +150,7 @@ impl Daemon {
 
     /// The settings in force (the latest successfully reloaded ones).
     pub fn settings(&self) -> Arc<Settings> {
-        read_settings(&self.settings)
+        self.settings.current()
     }
 
     /// Where the API listens, if it could bind `api.listen`.
@@ -262,15 +262,15 @@ fn start_market(
 async fn start_api(
     runtime: &Runtime,
     kb: &KnowledgeBase,
-    settings: &SharedSettings,
+    settings: &LiveSettings,
     config_path: Option<PathBuf>,
 ) -> Option<ApiServer> {
     let reload_runtime = runtime.clone();
-    let reload_settings = Arc::clone(settings);
+    let reload_settings = settings.clone();
     let state = ApiState::new(
         runtime.clone(),
         kb.clone(),
-        Arc::clone(settings),
+        settings.clone(),
         Arc::new(move |dry_run| {
             reload(
                 &reload_runtime,
@@ -293,7 +293,7 @@ async fn start_api(
 fn reload(
     runtime: &Runtime,
     config_path: Option<&Path>,
-    settings: &SharedSettings,
+    settings: &LiveSettings,
     dry_run: bool,
 ) -> Result<ReloadReport, Problems> {
     let fresh = match Settings::load(config_path) {
@@ -342,11 +342,11 @@ fn reload(
         agents,
     };
     if !dry_run {
-        let current = read_settings(settings);
+        let current = settings.current();
         if current.config.api.listen != fresh.config.api.listen {
             tracing::warn!(listen = %fresh.config.api.listen, "api.listen changed; a restart applies it");
         }
-        *settings.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        settings.replace(Arc::new(fresh));
         metrics::counter!("campaignd_config_reloads_total", "result" => "applied").increment(1);
         tracing::info!(campaigns = report.campaigns, "configuration reloaded");
     }

@@ -28,7 +28,7 @@ pub mod reload;
 pub mod traces;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -45,12 +45,9 @@ use utoipa_axum::routes;
 
 use crate::kb::KnowledgeBase;
 use crate::runtime::Runtime;
-use crate::settings::{Problems, Settings};
+use crate::settings::{LiveSettings, Problems, Settings};
 use error::ApiError;
 pub use reload::{AgentReload, ReloadReport};
-
-/// The settings in force, swapped whole on a successful reload.
-pub type SharedSettings = Arc<RwLock<Arc<Settings>>>;
 
 /// Re-reads the configuration; `true` asks for a check only (nothing applied).
 pub type ReloadFn = Arc<dyn Fn(bool) -> Result<ReloadReport, Problems> + Send + Sync>;
@@ -64,7 +61,7 @@ pub struct ApiState {
 struct Inner {
     runtime: Runtime,
     kb: KnowledgeBase,
-    settings: SharedSettings,
+    settings: LiveSettings,
     reload: ReloadFn,
     body_limit: usize,
     openapi: OnceLock<String>,
@@ -75,10 +72,10 @@ impl ApiState {
     pub fn new(
         runtime: Runtime,
         kb: KnowledgeBase,
-        settings: SharedSettings,
+        settings: LiveSettings,
         reload: ReloadFn,
     ) -> Self {
-        let body_limit = read_settings(&settings).config.api.body_limit_bytes;
+        let body_limit = settings.current().config.api.body_limit_bytes;
         Self {
             inner: Arc::new(Inner {
                 runtime,
@@ -102,18 +99,13 @@ impl ApiState {
 
     /// The settings in force right now.
     pub fn settings(&self) -> Arc<Settings> {
-        read_settings(&self.inner.settings)
+        self.inner.settings.current()
     }
 
     /// The body limit the server was started with (a change needs a restart).
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
     }
-}
-
-/// The current settings; a poisoned lock still holds a whole `Arc`, so it is safe to use.
-pub fn read_settings(settings: &SharedSettings) -> Arc<Settings> {
-    Arc::clone(&settings.read().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// The router with every route, and the OpenAPI document generated from the same declarations.

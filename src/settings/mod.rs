@@ -23,6 +23,7 @@ pub mod embedded {
     //! The shipped files compiled into the binary, listed by `build.rs`.
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
+mod live;
 mod playbooks;
 pub mod problem;
 
@@ -33,6 +34,7 @@ pub use config::{
     ClockMode, ClockSettings, Config, ConfigSource, DaemonSettings, EnvOverrides, LogSettings,
     MarketSettings, MarketSource, ProtocolSettings, RuntimeSettings,
 };
+pub use live::LiveSettings;
 pub use problem::{Problem, Problems};
 
 use crate::domain::campaign::CampaignGoal;
