@@ -870,3 +870,169 @@ async fn a_changed_definition_applies_without_a_restart() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Metrics: what the runtime records, read back from a Prometheus recorder local to the test.
+
+/// The value of the sample `name{labels…}` in a Prometheus text rendering.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let rest = line.strip_prefix(name)?;
+        let (label_text, value) = match rest.strip_prefix('{') {
+            Some(rest) => rest.split_once("} ")?,
+            None => ("", rest.strip_prefix(' ')?),
+        };
+        let all_present = labels.iter().all(|(k, v)| {
+            label_text
+                .split(',')
+                .any(|pair| pair == format!("{k}=\"{v}\""))
+        });
+        let same_count = label_text.split(',').filter(|p| !p.is_empty()).count() == labels.len();
+        (all_present && same_count).then(|| value.trim().parse().ok())?
+    })
+}
+
+#[test]
+fn requests_timeouts_overloads_and_refused_commands_show_up_in_the_metrics() {
+    use campaignd::runtime::metrics::{
+        REQUEST_DURATION_BUCKETS, REQUEST_DURATION_SECONDS, describe_metrics,
+    };
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(REQUEST_DURATION_SECONDS.to_owned()),
+            &REQUEST_DURATION_BUCKETS,
+        )
+        .unwrap()
+        .build_recorder();
+    let handle = recorder.handle();
+    // A thread-local recorder sees only this thread, so every actor runs on it.
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    metrics::with_local_recorder(&recorder, || {
+        tokio.block_on(bounded(async {
+            describe_metrics();
+            let runtime = delivery_runtime().await;
+            let op = runtime.operator("test");
+
+            assert_eq!(op.request("worker", Paused).await.unwrap(), PauseCount(0));
+            op.command("worker", Pause).await.unwrap();
+            let refused = runtime
+                .client(Origin::Runtime)
+                .command("worker", Pause)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(refused, DeliveryError::Rejected { .. }),
+                "{refused}"
+            );
+
+            let timeout = op.request("slow", Sleep(400)).await.unwrap_err();
+            assert!(
+                matches!(timeout, DeliveryError::Timeout { .. }),
+                "{timeout}"
+            );
+            assert!(
+                eventually(Duration::from_secs(5), || runtime
+                    .agent_status("slow")
+                    .unwrap()
+                    .in_flight
+                    == 0)
+                .await
+            );
+            for _ in 0..2 {
+                let op = op.clone();
+                tokio::spawn(async move { op.request("slow", Sleep(200)).await });
+            }
+            assert!(
+                eventually(Duration::from_secs(2), || runtime
+                    .agent_status("slow")
+                    .unwrap()
+                    .in_flight
+                    == 2)
+                .await
+            );
+            let overloaded = op.request("slow", Sleep(1)).await.unwrap_err();
+            assert!(
+                matches!(overloaded, DeliveryError::Overloaded { .. }),
+                "{overloaded}"
+            );
+            let unknown = op.request("nobody", Sleep(1)).await.unwrap_err();
+            assert!(
+                matches!(unknown, DeliveryError::Unavailable { .. }),
+                "{unknown}"
+            );
+            runtime.shutdown(Duration::from_secs(2)).await;
+        }));
+    });
+
+    let text = handle.render();
+    let get = |name: &str, labels: &[(&str, &str)]| sample(&text, name, labels).unwrap_or(-1.0);
+    let messages = "campaignd_messages_total";
+    assert_eq!(
+        get(messages, &[("agent", "worker"), ("kind", "request")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        get(messages, &[("agent", "worker"), ("kind", "response")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        get(messages, &[("agent", "worker"), ("kind", "command")]),
+        1.0,
+        "{text}"
+    );
+    // The timed-out request and the two that filled the mailbox were all handled.
+    assert_eq!(
+        get(messages, &[("agent", "slow"), ("kind", "request")]),
+        3.0,
+        "{text}"
+    );
+    let errors = "campaignd_request_errors_total";
+    // The 400 ms request and both 200 ms ones outlast the 100 ms timeout.
+    assert_eq!(
+        get(errors, &[("agent", "slow"), ("error", "timeout")]),
+        3.0,
+        "{text}"
+    );
+    assert_eq!(
+        get(errors, &[("agent", "slow"), ("error", "overloaded")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        get(errors, &[("agent", "(unknown)"), ("error", "unavailable")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        get(errors, &[("agent", "worker"), ("error", "timeout")]),
+        0.0,
+        "{text}"
+    );
+    assert_eq!(
+        get("campaignd_commands_rejected_total", &[("agent", "worker")]),
+        1.0,
+        "{text}"
+    );
+    // Every request to `slow` was timed: the timeout, the two sleeps and the overloaded one.
+    let durations = "campaignd_request_duration_seconds_count";
+    assert_eq!(get(durations, &[("agent", "slow")]), 4.0, "{text}");
+    assert_eq!(get(durations, &[("agent", "worker")]), 1.0, "{text}");
+    let timed_out = get(
+        "campaignd_request_duration_seconds_bucket",
+        &[("agent", "slow"), ("le", "0.05")],
+    );
+    assert_eq!(
+        timed_out, 1.0,
+        "only the overloaded request ended within 50 ms: {text}"
+    );
+    assert!(text.contains("# HELP campaignd_messages_total"), "{text}");
+    // Labels never carry ids or actions.
+    assert!(!text.contains("sleep\""), "{text}");
+}

@@ -21,6 +21,7 @@ use super::agent::{Agent, Routes, StartContext};
 use super::context::Me;
 use super::core::{Core, Delivery, Incarnation, Slot, lock, write};
 use super::error::{AgentError, DeliveryError};
+use super::metrics::AgentMetrics;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -74,6 +75,7 @@ impl<A: Agent> Spawn for Spawner<A> {
                 restarts,
             };
             let actor = AgentActor {
+                metrics: Arc::clone(&slot.metrics),
                 me: Arc::new(Me::new(core, slot.name.clone())),
                 routes: Arc::clone(&self.routes),
                 in_flight: Arc::clone(&in_flight),
@@ -92,6 +94,7 @@ impl<A: Agent> Spawn for Spawner<A> {
 /// One incarnation of agent `A`; its ractor state is the agent itself.
 struct AgentActor<A> {
     me: Arc<Me>,
+    metrics: Arc<AgentMetrics>,
     routes: Arc<Routes<A>>,
     in_flight: Arc<AtomicUsize>,
 }
@@ -123,9 +126,12 @@ impl<A: Agent> Actor for AgentActor<A> {
             type_id,
             kind,
             action,
+            correlation_id,
+            message_id,
             envelope,
             reply,
         } = delivery;
+        self.metrics.handled(kind);
         let Some(handler) = self.routes.get(kind, type_id) else {
             // Admission checks the routes first, so this is only reachable through a runtime bug;
             // answer rather than leave the caller waiting for its timeout.
@@ -139,7 +145,17 @@ impl<A: Agent> Actor for AgentActor<A> {
             }
             return Ok(());
         };
-        let outcome = match CatchPanic(handler(agent, &self.me, envelope)).await {
+        // Everything logged while handling, the failure report below included, carries the chain.
+        let span = tracing::info_span!(
+            "handle",
+            agent = %self.me.name,
+            action,
+            kind = ?kind,
+            %correlation_id,
+            %message_id,
+        );
+        let handling = CatchPanic(handler(agent, &self.me, envelope)).instrument(span.clone());
+        let outcome = match handling.await {
             Ok(outcome) => outcome,
             Err(panic) => Err(AgentError::msg(format!("panicked: {panic}"))),
         };
@@ -148,6 +164,9 @@ impl<A: Agent> Actor for AgentActor<A> {
         match outcome {
             Ok(answer) => {
                 if let Some(reply) = reply {
+                    if kind == Kind::Request {
+                        self.metrics.handled(Kind::Response);
+                    }
                     // The caller may have timed out and gone; that is its business, not a failure.
                     let _ = reply.send(Ok(answer));
                 }
@@ -158,7 +177,9 @@ impl<A: Agent> Actor for AgentActor<A> {
                 // so senders learn at once that the agent is restarting.
                 self.retire();
                 let reason = err.to_string();
-                tracing::error!(agent = %self.me.name, action, error = %reason, "handler failed; the agent will be restarted");
+                span.in_scope(|| {
+                    tracing::error!(error = %reason, "handler failed; the agent will be restarted");
+                });
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(DeliveryError::Failed {
                         agent: self.me.name.clone(),

@@ -12,8 +12,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tracing::Instrument;
-
 use crate::protocol::{AgentName, Envelope, Kind, Payload};
 
 use super::clock::Clock;
@@ -151,13 +149,13 @@ impl<A: Agent> Routes<A> {
     }
 }
 
-/// Opens a boxed `Envelope<P>` for its handler: the envelope, a context that continues its chain,
-/// and the span the handling runs in. The runtime only routes a message to the handler registered
+/// Opens a boxed `Envelope<P>` for its handler: the envelope and a context that continues its
+/// chain. (The actor runs the handler inside the `handle` span that carries the chain's ids.) The runtime only routes a message to the handler registered
 /// for its type, so a mismatch would be a runtime bug, reported as a failure rather than a panic.
 fn open<P: Payload + Clone>(
     me: &Arc<Me>,
     body: Body,
-) -> Result<(Context, Envelope<P>, tracing::Span), AgentError> {
+) -> Result<(Context, Envelope<P>), AgentError> {
     let wrong = || {
         AgentError::msg(format!(
             "runtime routed a message that is not {}",
@@ -174,14 +172,10 @@ fn open<P: Payload + Clone>(
         }
     };
     let ctx = Context::for_message(me, &envelope);
-    let span = handle_span(me, P::ACTION, &envelope);
-    Ok((ctx, envelope, span))
+    Ok((ctx, envelope))
 }
 
-fn open_one<P: Payload>(
-    me: &Arc<Me>,
-    body: Body,
-) -> Result<(Context, Envelope<P>, tracing::Span), AgentError> {
+fn open_one<P: Payload>(me: &Arc<Me>, body: Body) -> Result<(Context, Envelope<P>), AgentError> {
     let Body::One(boxed) = body else {
         return Err(AgentError::msg(format!(
             "runtime shared a {} that has one receiver",
@@ -195,19 +189,7 @@ fn open_one<P: Payload>(
         ))
     })?;
     let ctx = Context::for_message(me, &envelope);
-    let span = handle_span(me, P::ACTION, &envelope);
-    Ok((ctx, envelope, span))
-}
-
-fn handle_span<P>(me: &Me, action: &'static str, envelope: &Envelope<P>) -> tracing::Span {
-    tracing::info_span!(
-        "handle",
-        agent = %me.name,
-        action,
-        kind = ?envelope.kind,
-        correlation_id = %envelope.correlation_id,
-        message_id = %envelope.id,
-    )
+    Ok((ctx, envelope))
 }
 
 fn call_request<'a, A: HandleRequest<R>, R: Request>(
@@ -216,8 +198,8 @@ fn call_request<'a, A: HandleRequest<R>, R: Request>(
     body: Body,
 ) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
     Box::pin(async move {
-        let (ctx, request, span) = open_one::<R>(me, body)?;
-        let response = agent.handle_request(&ctx, request).instrument(span).await?;
+        let (ctx, request) = open_one::<R>(me, body)?;
+        let response = agent.handle_request(&ctx, request).await?;
         Ok(Box::new(response) as AnyBox)
     })
 }
@@ -228,8 +210,8 @@ fn call_event<'a, A: HandleEvent<E>, E: Payload + Clone>(
     body: Body,
 ) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
     Box::pin(async move {
-        let (ctx, event, span) = open::<E>(me, body)?;
-        agent.handle_event(&ctx, event).instrument(span).await?;
+        let (ctx, event) = open::<E>(me, body)?;
+        agent.handle_event(&ctx, event).await?;
         Ok(Box::new(()) as AnyBox)
     })
 }
@@ -240,8 +222,8 @@ fn call_command<'a, A: HandleCommand<C>, C: Payload>(
     body: Body,
 ) -> BoxFuture<'a, Result<AnyBox, AgentError>> {
     Box::pin(async move {
-        let (ctx, command, span) = open_one::<C>(me, body)?;
-        agent.handle_command(&ctx, command).instrument(span).await?;
+        let (ctx, command) = open_one::<C>(me, body)?;
+        agent.handle_command(&ctx, command).await?;
         Ok(Box::new(()) as AnyBox)
     })
 }

@@ -14,12 +14,15 @@ use std::time::Duration;
 use ractor::ActorRef;
 use tokio::sync::oneshot;
 
-use crate::protocol::{Address, AgentName, Envelope, Kind, Origin, Payload, Topic};
+use crate::protocol::{
+    Address, AgentName, CorrelationId, Envelope, Kind, MessageId, Origin, Payload, Topic,
+};
 
 use super::actor::Spawn;
 use super::agent::{AnyBox, Body, Request};
 use super::clock::Clock;
 use super::error::{DeliveryError, Unavailable};
+use super::metrics::{self, AgentMetrics};
 use super::services::Services;
 use super::spec::AgentSpec;
 use super::status::{AgentState, AgentStatus};
@@ -30,6 +33,9 @@ pub(crate) struct Delivery {
     pub type_id: TypeId,
     pub kind: Kind,
     pub action: &'static str,
+    /// Copied out of the envelope, whose type the actor cannot name, for the handling span.
+    pub correlation_id: CorrelationId,
+    pub message_id: MessageId,
     /// The envelope behind a pointer: one allocation, and a pointer to move instead of the whole
     /// envelope.
     pub envelope: Body,
@@ -63,6 +69,7 @@ pub(crate) struct Slot {
     pub timeout_nanos: AtomicU64,
     pub current: RwLock<Option<Arc<Incarnation>>>,
     pub health: Mutex<Health>,
+    pub metrics: Arc<AgentMetrics>,
 }
 
 impl Slot {
@@ -72,6 +79,7 @@ impl Slot {
             name: spec.name.clone(),
             spawner,
             handles,
+            metrics: Arc::new(AgentMetrics::new(&spec.name)),
             mailbox: AtomicUsize::new(spec.mailbox),
             timeout_nanos: AtomicU64::new(duration_nanos(spec.request_timeout)),
             spec: Mutex::new(spec),
@@ -277,7 +285,7 @@ impl Core {
         Ok(())
     }
 
-    /// Sends and waits for the handler's answer, bounded by the target's request timeout.
+    /// Sends and waits for the handler's answer; times requests for the target's metrics.
     async fn call<P: Payload>(
         &self,
         mut envelope: Envelope<P>,
@@ -287,13 +295,41 @@ impl Core {
         let action = P::ACTION;
         self.check_open(source, action)?;
         envelope.kind = kind;
-        let slot = self.target(&envelope.to, action, kind)?;
+        let slot = match self.target(&envelope.to, action, kind) {
+            Ok(slot) => slot,
+            Err(err) => {
+                if kind == Kind::Request {
+                    metrics::unknown_target_request(&err);
+                }
+                return Err(err);
+            }
+        };
+        if kind != Kind::Request {
+            return self.deliver_and_wait(slot, envelope, kind).await;
+        }
+        let started = std::time::Instant::now();
+        let result = self.deliver_and_wait(slot, envelope, kind).await;
+        slot.metrics
+            .request_done(started.elapsed().as_secs_f64(), result.as_ref().err());
+        result
+    }
+
+    /// Admits, sends and waits for the answer, bounded by the target's request timeout.
+    async fn deliver_and_wait<P: Payload>(
+        &self,
+        slot: &Slot,
+        envelope: Envelope<P>,
+        kind: Kind,
+    ) -> Result<AnyBox, DeliveryError> {
+        let action = P::ACTION;
         let incarnation = self.admit(slot, kind, TypeId::of::<P>(), action)?;
         let (reply, answer) = oneshot::channel();
         let delivery = Delivery {
             type_id: TypeId::of::<P>(),
             kind,
             action,
+            correlation_id: envelope.correlation_id,
+            message_id: envelope.id,
             envelope: Body::One(Box::new(envelope)),
             reply: Some(reply),
         };
@@ -359,6 +395,9 @@ impl Core {
                 Address::Agent(a) => a.clone(),
                 Address::Topic(t) => AgentName::new(format!("topic:{t}")),
             };
+            if let Some(slot) = self.slots.get(&agent) {
+                slot.metrics.command_rejected();
+            }
             tracing::warn!(
                 sender = %envelope.from,
                 agent = %agent,
@@ -414,18 +453,20 @@ impl Core {
         let Some((topic, subscribers)) = topics.get_key_value(topic) else {
             return Ok(0);
         };
+        let (correlation_id, message_id) = (envelope.correlation_id, envelope.id);
         let shared: Arc<dyn std::any::Any + Send + Sync> = Arc::new(envelope);
         let mut delivered = 0;
         for slot in subscribers {
             if !slot.handles.contains(&(Kind::Event, type_id)) {
-                tracing::warn!(agent = %slot.name, topic = %topic, action = E::ACTION,
+                tracing::warn!(subscriber = %slot.name, topic = %topic, action = E::ACTION,
                     "agent subscribes to the topic but does not handle this event type; skipped");
                 continue;
             }
             let incarnation = match self.admit(slot, Kind::Event, type_id, E::ACTION) {
                 Ok(incarnation) => incarnation,
                 Err(err) => {
-                    tracing::warn!(agent = %slot.name, topic = %topic, "event not delivered: {err}");
+                    slot.metrics.event_undelivered(&err);
+                    tracing::warn!(subscriber = %slot.name, topic = %topic, "event not delivered: {err}");
                     continue;
                 }
             };
@@ -433,13 +474,16 @@ impl Core {
                 type_id,
                 kind: Kind::Event,
                 action: E::ACTION,
+                correlation_id,
+                message_id,
                 envelope: Body::Shared(Arc::clone(&shared)),
                 reply: None,
             };
             match self.send(slot, &incarnation, delivery) {
                 Ok(()) => delivered += 1,
                 Err(err) => {
-                    tracing::warn!(agent = %slot.name, topic = %topic, "event not delivered: {err}")
+                    slot.metrics.event_undelivered(&err);
+                    tracing::warn!(subscriber = %slot.name, topic = %topic, "event not delivered: {err}")
                 }
             }
         }

@@ -18,6 +18,7 @@
 //! - `core`: routing, admission control, delivery. `actor`: the ractor actor around one agent.
 //! - `supervisor`: restarts, backoff, isolation. `status`: [`AgentStatus`], [`AgentIsolated`].
 //! - `services`: [`Services`], a typed map of shared services. `clock`: [`clock::Clock`].
+//! - `metrics`: the runtime's Prometheus figures and [`metrics::describe_metrics`].
 
 mod actor;
 mod agent;
@@ -26,6 +27,7 @@ mod context;
 mod core;
 mod error;
 mod handle;
+pub mod metrics;
 mod registry;
 mod services;
 mod spec;
