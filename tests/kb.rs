@@ -90,7 +90,7 @@ async fn concurrent_writers_are_all_acknowledged_and_survive_reopen() {
         tasks.push(tokio::spawn(async move {
             let correlation = CorrelationId::new();
             let mut acknowledged = Vec::new();
-            for n in 0..40 {
+            for n in 0..80 {
                 let d = decision(
                     "acme",
                     "spring",
@@ -107,22 +107,58 @@ async fn concurrent_writers_are_all_acknowledged_and_survive_reopen() {
     for task in tasks {
         acknowledged.push(task.await.unwrap());
     }
+    // 5120 records: some pointers are in posting lists already, the rest still in manifests.
+    check_every_writer(&kb, &acknowledged);
     drop(kb);
+    // A clean close folds every manifest; the reopened database answers the same.
+    check_every_writer(&open(dir.path()), &acknowledged);
+}
 
-    let kb = open(dir.path());
+fn check_every_writer(kb: &KnowledgeBase, acknowledged: &[Vec<DecisionId>]) {
     let scope = Scope::tenant("acme");
     let all = kb
         .decisions_by_campaign(&scope, &CampaignId::new("spring"))
         .unwrap();
-    assert_eq!(all.records.len(), 64 * 40);
+    assert_eq!(all.records.len(), 64 * 80);
     assert!(all.skipped.is_empty());
+    assert!(
+        all.records
+            .windows(2)
+            .all(|w| w[0].decided_at <= w[1].decided_at)
+    );
     for (writer, ids) in acknowledged.iter().enumerate() {
         let mine = kb
             .by_agent(&scope, &AgentName::new(format!("agent-{writer}")))
             .unwrap();
         // Time order, which here is the order each writer wrote in.
         assert_eq!(&mine.records.iter().map(|d| d.id).collect::<Vec<_>>(), ids);
+        let Some(first) = ids.first() else { continue };
+        let chain = kb.decision(&scope, *first).unwrap().unwrap().correlation_id;
+        let trace = kb.trace(&scope, chain).unwrap();
+        assert_eq!(
+            &trace
+                .records
+                .iter()
+                .map(|r| DecisionId(r.id()))
+                .collect::<Vec<_>>(),
+            ids
+        );
     }
+    // Every writer wrote its n-th decision at t0 + n s: a 10-second window holds 10 of each.
+    let window = kb
+        .by_time(
+            &scope,
+            t0() + TimeDelta::seconds(5),
+            t0() + TimeDelta::seconds(15),
+        )
+        .unwrap();
+    assert_eq!(window.records.len(), 64 * 10);
+    assert!(
+        kb.by_time(&Scope::tenant("globex"), t0(), t0() + TimeDelta::days(1))
+            .unwrap()
+            .records
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -444,6 +480,120 @@ async fn a_corrupt_record_is_reported_and_skipped() {
 }
 
 #[tokio::test]
+async fn unreadable_index_entries_are_reported_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = open(dir.path());
+    let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+    kb.record_decision(&d).await.unwrap();
+    drop(kb);
+    {
+        // A manifest and a campaign posting list whose bytes are garbage.
+        let db = sled::open(dir.path()).unwrap();
+        let index = db.open_tree("index").unwrap();
+        index
+            .insert([0u8, 0, 0, 0, 0, 0, 0, 0, 1], &[9u8, 1, 2][..])
+            .unwrap();
+        let mut posting = vec![1u8, 1, 0, 6];
+        posting.extend_from_slice(b"spring");
+        posting.extend_from_slice(&[0, 4]);
+        posting.extend_from_slice(b"acme");
+        posting.extend_from_slice(&[0xff; 8]);
+        index.insert(posting, &[1u8; 30][..]).unwrap();
+        db.flush().unwrap();
+    }
+    let kb = open(dir.path());
+    let found = kb
+        .decisions_by_campaign(&Scope::tenant("acme"), &CampaignId::new("spring"))
+        .unwrap();
+    assert_eq!(found.records, vec![d]);
+    assert_eq!(found.skipped.len(), 2, "{:?}", found.skipped);
+    assert!(found.skipped.iter().all(|s| s.key.starts_with("index/")));
+}
+
+#[test]
+fn a_database_from_an_older_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &1u32.to_be_bytes()[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = KnowledgeBase::open(&KbOptions::at(dir.path())).unwrap_err();
+    assert!(
+        matches!(err, KbError::UnsupportedSchema { found: 1, supported, .. } if supported == SCHEMA_VERSION),
+        "{err}"
+    );
+}
+
+/// The write counters move when a write is acknowledged or refused, and every group commit records
+/// its size and flush time.
+#[test]
+fn writes_are_counted_in_the_metrics() {
+    use metrics_exporter_prometheus::PrometheusBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let kb = open(dir.path());
+    // The writer thread's histograms go to the process-wide recorder; the counters, recorded on the
+    // caller's thread, go to a recorder of this thread alone, so other tests cannot disturb them.
+    let global = PrometheusBuilder::new().build_recorder();
+    let global_handle = global.handle();
+    let global_installed = metrics::set_global_recorder(global).is_ok();
+    let local = PrometheusBuilder::new().build_recorder();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+    let o = outcome(&d, t0() + TimeDelta::minutes(1));
+    metrics::with_local_recorder(&local, || {
+        runtime.block_on(async {
+            kb.record_decision(&d).await.unwrap();
+            kb.record_decision(&decision(
+                "acme",
+                "spring",
+                "content",
+                CorrelationId::new(),
+                t0(),
+            ))
+            .await
+            .unwrap();
+            kb.record_outcome(&o).await.unwrap();
+            assert!(kb.record_decision(&d).await.is_err());
+        })
+    });
+    let text = local.handle().render();
+    assert!(
+        text.contains("campaignd_kb_decisions_written_total 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("campaignd_kb_outcomes_written_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("campaignd_kb_write_errors_total{reason=\"duplicate\"} 1"),
+        "{text}"
+    );
+    if global_installed {
+        let text = global_handle.render();
+        for histogram in [
+            "campaignd_kb_flush_seconds_count",
+            "campaignd_kb_batch_records_count",
+        ] {
+            let count: u64 = text
+                .lines()
+                .find_map(|line| line.strip_prefix(histogram))
+                .and_then(|rest| rest.trim().parse().ok())
+                .unwrap_or(0);
+            assert!(count >= 4, "{histogram}: {text}");
+        }
+    }
+    campaignd::kb::describe_metrics();
+}
+
+#[tokio::test]
 async fn indexes_are_rebuilt_from_the_records() {
     let dir = tempfile::tempdir().unwrap();
     let kb = open(dir.path());
@@ -453,9 +603,7 @@ async fn indexes_are_rebuilt_from_the_records() {
     {
         // As if the process died after the record's batch reached disk but before its index batches.
         let db = sled::open(dir.path()).unwrap();
-        for tree in ["by_campaign", "by_agent", "by_time", "by_correlation"] {
-            db.open_tree(tree).unwrap().clear().unwrap();
-        }
+        db.open_tree("index").unwrap().clear().unwrap();
         db.open_tree("meta")
             .unwrap()
             .remove("clean_shutdown")
@@ -466,7 +614,12 @@ async fn indexes_are_rebuilt_from_the_records() {
     let found = kb
         .by_agent(&Scope::tenant("acme"), &AgentName::new("strategy"))
         .unwrap();
-    assert_eq!(found.records, vec![d]);
+    assert_eq!(found.records, vec![d.clone()]);
+    // Rebuilding again replaces the index rather than adding a second copy of it.
+    assert_eq!(kb.rebuild_indexes().unwrap(), 1);
+    assert_eq!(kb.rebuild_indexes().unwrap(), 1);
+    let trace = kb.trace(&Scope::tenant("acme"), d.correlation_id).unwrap();
+    assert_eq!(ids(&trace.records), vec![d.id.0]);
 }
 
 proptest! {

@@ -1,11 +1,11 @@
-//! The byte layout of every key the knowledge base writes, in one place.
+//! The byte layout of record keys and of the pieces index keys are built from.
 //!
 //! A record lives in the `records` tree under `tag | id` (tag `d` for a decision, `o` for an
-//! outcome; ids are uuid v7, 16 bytes big-endian). Each index is its own tree whose keys end with
-//! `time | tag | id`, so an index scan yields record keys in time order without touching a record.
-//! Names are length-prefixed (u16 big-endian), which keeps composite keys unambiguous; the
-//! tenant is always part of the key, so a tenant's scan can never reach another tenant's entries.
-//! This file only builds and parses bytes: it must never touch sled.
+//! outcome; ids are 16 bytes big-endian: uuid v7, or a stable uuid derived from a campaign step, so
+//! the key says nothing about time and point lookups need nothing but the id). Names in index keys
+//! are length-prefixed (u16 big-endian), which keeps composite keys unambiguous; times are stored so
+//! that byte order is time order. The index layout itself is in `postings`. This file only builds
+//! and parses bytes: it must never touch sled.
 
 use chrono::{DateTime, Utc};
 
@@ -15,8 +15,6 @@ pub const DECISION_TAG: u8 = b'd';
 pub const OUTCOME_TAG: u8 = b'o';
 /// `tag | uuid`.
 pub const RECORD_KEY_LEN: usize = 17;
-/// `time | tag | uuid`: the suffix every index key ends with.
-pub const SUFFIX_LEN: usize = 8 + RECORD_KEY_LEN;
 /// The longest tenant, campaign or agent name that can be stored.
 pub const MAX_NAME_BYTES: usize = 1024;
 
@@ -39,27 +37,6 @@ pub fn push_name(key: &mut Vec<u8>, name: &str) {
     let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
     key.extend_from_slice(&len.to_be_bytes());
     key.extend_from_slice(name.as_bytes());
-}
-
-/// Appends `time | tag | id`.
-pub fn push_suffix(key: &mut Vec<u8>, at: &DateTime<Utc>, record_key: &[u8; RECORD_KEY_LEN]) {
-    key.extend_from_slice(&time_bytes(at));
-    key.extend_from_slice(record_key);
-}
-
-/// The record key an index key points to (its last 17 bytes).
-pub fn record_key_of(index_key: &[u8]) -> Option<&[u8]> {
-    index_key
-        .len()
-        .checked_sub(RECORD_KEY_LEN)
-        .and_then(|start| index_key.get(start..))
-}
-
-/// The first length-prefixed name at the start of `key`, with its prefix: `(whole prefix, name)`.
-pub fn leading_name(key: &[u8]) -> Option<(&[u8], &[u8])> {
-    let len_bytes: [u8; 2] = key.get(..2)?.try_into().ok()?;
-    let end = 2 + usize::from(u16::from_be_bytes(len_bytes));
-    Some((key.get(..end)?, key.get(2..end)?))
 }
 
 /// The smallest key greater than every key starting with `prefix`; `None` when there is none.
@@ -118,8 +95,6 @@ mod tests {
         push_name(&mut b, "a");
         push_name(&mut b, "bc");
         assert_ne!(a, b);
-        assert_eq!(leading_name(&a), Some((&a[..4], &b"ab"[..])));
-        assert_eq!(leading_name(&[0, 5, 1]), None);
     }
 
     #[test]
@@ -137,6 +112,5 @@ mod tests {
             format!("decision/{id}")
         );
         assert_eq!(display_key(&[1, 2]), "0102");
-        assert_eq!(record_key_of(&[1, 2]), None);
     }
 }

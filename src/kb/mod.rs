@@ -16,18 +16,22 @@
 //! - `options`: the `[kb]` config section and the durability modes.
 //! - `store`: [`KnowledgeBase`], its queries and the export.
 //! - `writer`: the group-commit writer thread.
-//! - `keys`: the byte layout of records and index entries.
+//! - `keys`: the byte layout of records; `postings`: the index layout (manifests, posting lists).
+//! - `metrics`: the knowledge base's Prometheus metrics.
 //! - `query`, `error`: what queries return, what can go wrong.
 
 mod error;
 mod keys;
+pub mod metrics;
 mod options;
+mod postings;
 mod query;
 pub mod record;
 mod store;
 mod writer;
 
 pub use error::KbError;
+pub use metrics::describe_metrics;
 pub use options::{Durability, KbOptions, MAX_RECORD_BYTES_CEILING};
 pub use query::{CorruptRecord, ExportSummary, QueryResult, Scope};
 pub use record::{Alternative, Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};

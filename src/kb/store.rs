@@ -1,10 +1,12 @@
 //! [`KnowledgeBase`]: opening the sled directory, recording decisions and outcomes through the
 //! group-commit writer, and reading them back through the indexes.
 //!
-//! Every query is an index scan bounded by a key prefix that includes the tenant (or, for the
-//! explicit all-tenants form, skips from tenant to tenant); none reads the whole database except
-//! the export. A record that does not decode is logged, reported in the result and skipped. Reads
-//! must never panic on stored bytes, and no query may return a record of a tenant outside its scope.
+//! Every query reads the posting lists of its index key (which includes the tenant, except in the
+//! explicit all-tenants form) plus the short tail of manifests not yet folded into them, then loads
+//! the records they point to; none reads the whole database except the export. Whatever the index
+//! says, a record is returned only if its own tenant is in scope. A record, manifest or posting list
+//! that does not decode is logged, reported in the result and skipped. Reads must never panic on
+//! stored bytes, and no query may return a record of a tenant outside its scope.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,10 +17,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::KbError;
 use super::keys::{self, DECISION_TAG, MAX_NAME_BYTES, OUTCOME_TAG, RECORD_KEY_LEN};
+use super::metrics as kb_metrics;
 use super::options::{KbOptions, MAX_RECORD_BYTES_CEILING};
+use super::postings::{self, Groups, Index, MANIFEST_PREFIX, POSTING_PREFIX, Pointer};
 use super::query::{CorruptRecord, ExportSummary, QueryResult, Scope};
 use super::record::{Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
-use super::writer::{CLEAN_KEY, INDEX_TREES, Index, Message, PreparedWrite, Trees, Writer};
+use super::writer::{
+    CLEAN_KEY, FOLD_AFTER_RECORDS, Message, PreparedWrite, Trees, Unfolded, Writer, write_postings,
+};
 use crate::protocol::{AgentName, CampaignId, CorrelationId, decode, encode};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -85,16 +91,9 @@ impl KnowledgeBase {
             db.open_tree(name)
                 .map_err(|e| open_error(format!("cannot open tree `{name}`: {e}")))
         };
-        let [campaign, agent, time, correlation, decision] = INDEX_TREES.map(|(name, _)| name);
         let trees = Trees {
             records: tree("records")?,
-            index: [
-                tree(campaign)?,
-                tree(agent)?,
-                tree(time)?,
-                tree(correlation)?,
-                tree(decision)?,
-            ],
+            index: tree("index")?,
             meta: tree("meta")?,
         };
         let storage = |e: sled::Error| KbError::Storage {
@@ -108,11 +107,12 @@ impl KnowledgeBase {
             .map_err(storage)?
             .is_some_and(|v| v.as_ref() == [1]);
         if !clean && db.was_recovered() {
-            let repaired = rebuild_indexes(&trees, &path)?;
+            let repaired = rebuild_indexes(&db, &trees, &path)?;
             tracing::info!(path = %path.display(), records = repaired, "knowledge base was not closed cleanly; index entries re-derived");
         }
         trees.meta.insert(CLEAN_KEY, &[0u8][..]).map_err(storage)?;
         db.flush().map_err(storage)?;
+        let unfolded = Unfolded::load(&trees.index).map_err(storage)?;
 
         let (sender, receiver) = mpsc::channel(options.queue_capacity);
         let writer = Writer {
@@ -121,6 +121,7 @@ impl KnowledgeBase {
             durability: options.durability,
             batch_max: options.batch_max,
             path: path.clone(),
+            unfolded,
         }
         .spawn(receiver)
         .map_err(|e| open_error(format!("cannot start the writer: {e}")))?;
@@ -160,16 +161,18 @@ impl KnowledgeBase {
     /// `Ok` is the acknowledgement. If the future is dropped before it resolves, the decision may or
     /// may not have been recorded.
     pub async fn record_decision(&self, decision: &Decision) -> Result<DecisionId, KbError> {
-        let write = self.prepare_decision(decision)?;
-        self.submit(write).await?;
+        let write = self.prepare_decision(decision).inspect_err(count_failure)?;
+        self.submit(write).await.inspect_err(count_failure)?;
+        kb_metrics::acknowledged("decision");
         Ok(decision.id)
     }
 
     /// Records an outcome against the decisions it cites, which must already be recorded for the
     /// same tenant. Acknowledged like [`KnowledgeBase::record_decision`].
     pub async fn record_outcome(&self, outcome: &Outcome) -> Result<OutcomeId, KbError> {
-        let write = self.prepare_outcome(outcome)?;
-        self.submit(write).await?;
+        let write = self.prepare_outcome(outcome).inspect_err(count_failure)?;
+        self.submit(write).await.inspect_err(count_failure)?;
+        kb_metrics::acknowledged("outcome");
         Ok(outcome.id)
     }
 
@@ -221,7 +224,8 @@ impl KnowledgeBase {
             what: "decision",
             record_key,
             value,
-            index: decision_index_keys(decision, &record_key),
+            pointer: postings::pointer(&decision.decided_at, &record_key),
+            index: postings::decision_keys(decision),
         })
     }
 
@@ -255,7 +259,8 @@ impl KnowledgeBase {
             what: "outcome",
             record_key,
             value,
-            index: outcome_index_keys(outcome, &record_key),
+            pointer: postings::pointer(&outcome.observed_at, &record_key),
+            index: postings::outcome_keys(outcome),
         })
     }
 
@@ -346,10 +351,10 @@ impl KnowledgeBase {
         scope: &Scope,
         correlation: CorrelationId,
     ) -> Result<QueryResult<Record>, KbError> {
-        let mut prefix = correlation.as_bytes().to_vec();
-        if let Scope::Tenant(tenant) = scope {
-            keys::push_name(&mut prefix, tenant.as_str());
-        }
+        let prefix = match scope {
+            Scope::Tenant(tenant) => postings::id_key(correlation.as_bytes(), tenant.as_str()),
+            Scope::AllTenants => correlation.as_bytes().to_vec(),
+        };
         self.scan_prefix(Index::Correlation, &prefix, scope, None)
     }
 
@@ -359,10 +364,10 @@ impl KnowledgeBase {
         scope: &Scope,
         decision: DecisionId,
     ) -> Result<QueryResult<Outcome>, KbError> {
-        let mut prefix = decision.0.as_bytes().to_vec();
-        if let Scope::Tenant(tenant) = scope {
-            keys::push_name(&mut prefix, tenant.as_str());
-        }
+        let prefix = match scope {
+            Scope::Tenant(tenant) => postings::id_key(decision.0.as_bytes(), tenant.as_str()),
+            Scope::AllTenants => decision.0.as_bytes().to_vec(),
+        };
         let found = self.scan_prefix(Index::Decision, &prefix, scope, Some(OUTCOME_TAG))?;
         Ok(narrow(found, Record::as_outcome))
     }
@@ -378,50 +383,38 @@ impl KnowledgeBase {
         if from >= to {
             return Ok(result);
         }
-        let tree = self.inner.trees.index(Index::Time);
-        // Keys hold microseconds: widen the key range by one on each side and filter on the exact time.
-        let low = keys::time_bytes(
-            &from
-                .checked_sub_signed(TimeDelta::microseconds(1))
-                .unwrap_or(from),
-        );
-        let high = keys::time_bytes(
-            &to.checked_add_signed(TimeDelta::microseconds(1))
-                .unwrap_or(to),
-        );
-        let scan_tenant =
-            |tenant_prefix: &[u8], result: &mut QueryResult<Record>| -> Result<(), KbError> {
-                let start = [tenant_prefix, &low[..]].concat();
-                let end = [tenant_prefix, &high[..]].concat();
-                for entry in tree.range(start..end) {
-                    let (key, _) = entry.map_err(|e| self.storage(e))?;
-                    self.collect(&key, scope, None, result)?;
-                }
-                Ok(())
-            };
-        match scope {
+        // Pointers hold microseconds: widen the range by one on each side and filter on the exact
+        // time once the records are read.
+        let low = from
+            .checked_sub_signed(TimeDelta::microseconds(1))
+            .unwrap_or(from);
+        let high = to
+            .checked_add_signed(TimeDelta::microseconds(1))
+            .unwrap_or(to);
+        let tenant_key = match scope {
             Scope::Tenant(tenant) => {
-                let mut prefix = Vec::new();
-                keys::push_name(&mut prefix, tenant.as_str());
-                scan_tenant(&prefix, &mut result)?;
+                let mut key = Vec::new();
+                keys::push_name(&mut key, tenant.as_str());
+                Some(key)
             }
-            Scope::AllTenants => {
-                // Skip from one tenant's key range to the next: one seek per tenant, not a full scan.
-                let mut cursor: Vec<u8> = Vec::new();
-                while let Some(entry) = tree.range(cursor.clone()..).next() {
-                    let (key, _) = entry.map_err(|e| self.storage(e))?;
-                    let Some((tenant_prefix, _)) = keys::leading_name(&key) else {
-                        cursor = [&key[..], &[0]].concat();
-                        continue;
-                    };
-                    scan_tenant(tenant_prefix, &mut result)?;
-                    match keys::prefix_end(tenant_prefix) {
-                        Some(next) => cursor = next,
-                        None => break,
-                    }
-                }
-            }
-        }
+            Scope::AllTenants => None,
+        };
+        // Time keys are `minute | tenant`: one range covers the window for every tenant, and other
+        // tenants' entries are dropped by their key before any record is read.
+        let lookup = Lookup {
+            which: Index::Time,
+            low: postings::minute_bytes(&low).to_vec(),
+            high: keys::prefix_end(&postings::minute_bytes(&high)),
+            keep: &|key: &[u8]| {
+                tenant_key
+                    .as_deref()
+                    .is_none_or(|own| postings::time_key_tenant(key) == Some(own))
+            },
+        };
+        let mut pointers = self.pointers(&lookup, &mut result.skipped)?;
+        let (low, high) = (keys::time_bytes(&low), keys::time_bytes(&high));
+        pointers.retain(|p| postings::time_of(p) >= &low[..] && postings::time_of(p) < &high[..]);
+        self.load_pointers(&pointers, scope, None, &mut result)?;
         result
             .records
             .retain(|record| record.at() >= from && record.at() < to);
@@ -460,7 +453,7 @@ impl KnowledgeBase {
     /// Re-derives every index entry from the records (idempotent). `open` does this after an unclean
     /// stop; an operator may also run it after restoring a backup. Returns the records indexed.
     pub fn rebuild_indexes(&self) -> Result<usize, KbError> {
-        rebuild_indexes(&self.inner.trees, &self.inner.path)
+        rebuild_indexes(&self.inner.db, &self.inner.trees, &self.inner.path)
     }
 
     /// Scans an index whose keys start with `name | tenant`.
@@ -487,42 +480,95 @@ impl KnowledgeBase {
         tag: Option<u8>,
     ) -> Result<QueryResult<Record>, KbError> {
         let mut result = QueryResult::default();
-        for entry in self.inner.trees.index(which).scan_prefix(prefix) {
-            let (key, _) = entry.map_err(|e| self.storage(e))?;
-            self.collect(&key, scope, tag, &mut result)?;
-        }
-        // Within one tenant the keys are already in time order; across tenants they are grouped by
-        // tenant first.
-        if matches!(scope, Scope::AllTenants) {
-            sort_by_time(&mut result.records);
-        }
+        let lookup = Lookup {
+            which,
+            low: prefix.to_vec(),
+            high: keys::prefix_end(prefix),
+            keep: &|_| true,
+        };
+        let pointers = self.pointers(&lookup, &mut result.skipped)?;
+        self.load_pointers(&pointers, scope, tag, &mut result)?;
         Ok(result)
     }
 
-    /// Loads the record an index entry points to into `result`, if it has the wanted tag.
-    fn collect(
+    /// The pointers filed under the index keys `lookup` names, in time order, each once.
+    fn pointers(
         &self,
-        index_key: &[u8],
+        lookup: &Lookup<'_>,
+        skipped: &mut Vec<CorruptRecord>,
+    ) -> Result<Vec<Pointer>, KbError> {
+        let wanted = |key: &[u8]| {
+            key >= &lookup.low[..]
+                && lookup.high.as_deref().is_none_or(|high| key < high)
+                && (lookup.keep)(key)
+        };
+        let tree = &self.inner.trees.index;
+        let mut found = Vec::new();
+        let mut take =
+            |key: &[u8], bytes: &[u8], found: &mut Vec<Pointer>| match postings::decode_pointers(
+                bytes,
+            ) {
+                Ok(pointers) => found.extend(pointers),
+                Err(reason) => report(skipped, key, reason),
+            };
+        // Manifests before posting lists: a fold inserts its posting lists before it removes the
+        // manifests, so a pointer whose manifest is gone by the time it is read here is in the
+        // posting lists read next. Seeing it in both is harmless: duplicates are dropped below.
+        let mut unreadable = Vec::new();
+        for entry in tree.range(vec![MANIFEST_PREFIX]..vec![POSTING_PREFIX]) {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            match postings::decode_manifest(&value) {
+                Ok(groups) => {
+                    for group in groups {
+                        if group.index == lookup.which && wanted(group.key) {
+                            take(&key, group.pointers, &mut found);
+                        }
+                    }
+                }
+                Err(reason) => unreadable.push((key, reason)),
+            }
+        }
+        let (start, end) =
+            postings::posting_range(lookup.which, &lookup.low, lookup.high.as_deref());
+        for entry in tree.range(start..end) {
+            let (key, value) = entry.map_err(|e| self.storage(e))?;
+            match postings::posting_index_key(lookup.which, &key) {
+                Some(index_key) if wanted(index_key) => take(&key, &value, &mut found),
+                Some(_) => {}
+                None => unreadable.push((key, "index entry too short to hold a key".into())),
+            }
+        }
+        for (key, reason) in unreadable {
+            report(skipped, &key, reason);
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+
+    /// Loads the records `pointers` name into `result`, keeping those with the wanted tag that are
+    /// visible in `scope`, and leaves them in time order.
+    fn load_pointers(
+        &self,
+        pointers: &[Pointer],
         scope: &Scope,
         tag: Option<u8>,
         result: &mut QueryResult<Record>,
     ) -> Result<(), KbError> {
-        let Some(record_key) = keys::record_key_of(index_key) else {
-            result.skipped.push(CorruptRecord {
-                key: keys::display_key(index_key),
-                reason: "index entry too short to name a record".into(),
-            });
-            return Ok(());
-        };
-        if tag.is_some_and(|tag| record_key.first() != Some(&tag)) {
-            return Ok(());
+        for pointer in pointers {
+            let record_key = postings::record_key(pointer);
+            if tag.is_some_and(|tag| record_key.first() != Some(&tag)) {
+                continue;
+            }
+            match self.load(record_key, scope)? {
+                Some(Ok(record)) => result.records.push(record),
+                Some(Err(corrupt)) => result.skipped.push(corrupt),
+                // Not visible in this scope, or a pointer whose record is gone: nothing to show.
+                None => {}
+            }
         }
-        match self.load(record_key, scope)? {
-            Some(Ok(record)) => result.records.push(record),
-            Some(Err(corrupt)) => result.skipped.push(corrupt),
-            // Not visible in this scope, or an index entry whose record is gone: nothing to show.
-            None => {}
-        }
+        // Pointers are in microsecond order; records tie-break on id, as they always have.
+        sort_by_time(&mut result.records);
         Ok(())
     }
 
@@ -628,81 +674,33 @@ fn check_name(field: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn decision_index_keys(
-    decision: &Decision,
-    record_key: &[u8; RECORD_KEY_LEN],
-) -> Vec<(Index, Vec<u8>)> {
-    let tenant = decision.tenant.as_str();
-    let at = &decision.decided_at;
-    let mut index = Vec::with_capacity(4);
-    if let Some(campaign) = &decision.campaign {
-        index.push((
-            Index::Campaign,
-            named_key(&[campaign.as_str(), tenant], at, record_key),
-        ));
-    }
-    index.push((
-        Index::Agent,
-        named_key(&[decision.agent.as_str(), tenant], at, record_key),
-    ));
-    index.push((Index::Time, named_key(&[tenant], at, record_key)));
-    index.push((
-        Index::Correlation,
-        id_key(decision.correlation_id.as_bytes(), tenant, at, record_key),
-    ));
-    index
+/// Which index entries a query reads: the keys of one index in `[low, high)` (`high = None`: to the
+/// end of that index) for which `keep` holds.
+struct Lookup<'a> {
+    which: Index,
+    low: Vec<u8>,
+    high: Option<Vec<u8>>,
+    keep: &'a dyn Fn(&[u8]) -> bool,
 }
 
-fn outcome_index_keys(
-    outcome: &Outcome,
-    record_key: &[u8; RECORD_KEY_LEN],
-) -> Vec<(Index, Vec<u8>)> {
-    let tenant = outcome.tenant.as_str();
-    let at = &outcome.observed_at;
-    let mut index = Vec::with_capacity(3 + outcome.decisions.len());
-    if let Some(campaign) = &outcome.campaign {
-        index.push((
-            Index::Campaign,
-            named_key(&[campaign.as_str(), tenant], at, record_key),
-        ));
-    }
-    index.push((Index::Time, named_key(&[tenant], at, record_key)));
-    if let Some(correlation) = &outcome.correlation_id {
-        index.push((
-            Index::Correlation,
-            id_key(correlation.as_bytes(), tenant, at, record_key),
-        ));
-    }
-    for decision in &outcome.decisions {
-        index.push((
-            Index::Decision,
-            id_key(decision.0.as_bytes(), tenant, at, record_key),
-        ));
-    }
-    index
+/// Reports an index entry that cannot be read; the query goes on without it.
+fn report(skipped: &mut Vec<CorruptRecord>, key: &[u8], reason: String) {
+    let corrupt = CorruptRecord {
+        key: format!("index/{}", keys::display_key(key)),
+        reason,
+    };
+    warn_corrupt(&corrupt);
+    skipped.push(corrupt);
 }
 
-fn named_key(names: &[&str], at: &DateTime<Utc>, record_key: &[u8; RECORD_KEY_LEN]) -> Vec<u8> {
-    let mut key =
-        Vec::with_capacity(names.iter().map(|n| 2 + n.len()).sum::<usize>() + keys::SUFFIX_LEN);
-    for name in names {
-        keys::push_name(&mut key, name);
-    }
-    keys::push_suffix(&mut key, at, record_key);
-    key
-}
-
-fn id_key(
-    id: &[u8; 16],
-    tenant: &str,
-    at: &DateTime<Utc>,
-    record_key: &[u8; RECORD_KEY_LEN],
-) -> Vec<u8> {
-    let mut key = Vec::with_capacity(16 + 2 + tenant.len() + keys::SUFFIX_LEN);
-    key.extend_from_slice(id);
-    keys::push_name(&mut key, tenant);
-    keys::push_suffix(&mut key, at, record_key);
-    key
+fn count_failure(err: &KbError) {
+    kb_metrics::write_failed(match err {
+        KbError::Duplicate { .. } => "duplicate",
+        KbError::UnknownDecision { .. } => "unknown_decision",
+        KbError::Closed => "closed",
+        KbError::InvalidRecord { .. } | KbError::TooLarge { .. } => "invalid",
+        _ => "storage",
+    });
 }
 
 fn check_schema(trees: &Trees, path: &Path) -> Result<(), KbError> {
@@ -749,44 +747,40 @@ fn check_schema(trees: &Trees, path: &Path) -> Result<(), KbError> {
     }
 }
 
-fn rebuild_indexes(trees: &Trees, path: &Path) -> Result<usize, KbError> {
+/// Replaces every manifest and posting list with posting lists re-derived from the records.
+fn rebuild_indexes(db: &sled::Db, trees: &Trees, path: &Path) -> Result<usize, KbError> {
     let storage = |e: sled::Error| KbError::Storage {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
+    trees.index.clear().map_err(storage)?;
     let mut indexed = 0;
-    let mut batches: [sled::Batch; 5] = Default::default();
+    let mut groups = Groups::new();
     let mut pending = 0;
     for entry in trees.records.iter() {
         let (key, value) = entry.map_err(storage)?;
         let Ok(record_key) = <[u8; RECORD_KEY_LEN]>::try_from(key.as_ref()) else {
             continue;
         };
-        let index = match decode_record(&key, &value) {
-            Ok(Record::Decision(decision)) => decision_index_keys(&decision, &record_key),
-            Ok(Record::Outcome(outcome)) => outcome_index_keys(&outcome, &record_key),
+        let (at, index) = match decode_record(&key, &value) {
+            Ok(Record::Decision(decision)) => {
+                (decision.decided_at, postings::decision_keys(&decision))
+            }
+            Ok(Record::Outcome(outcome)) => (outcome.observed_at, postings::outcome_keys(&outcome)),
             Err(corrupt) => {
                 warn_corrupt(&corrupt);
                 continue;
             }
         };
-        for (which, key) in index {
-            batches[which as usize].insert(key, &[][..]);
-            pending += 1;
-        }
+        postings::add(&mut groups, postings::pointer(&at, &record_key), &index);
         indexed += 1;
-        if pending >= 4096 {
-            apply_index_batches(trees, &mut batches).map_err(storage)?;
+        pending += 1;
+        // Written in slices so that memory stays bounded however large the database is.
+        if pending >= 16 * FOLD_AFTER_RECORDS {
+            write_postings(db, &trees.index, &std::mem::take(&mut groups)).map_err(storage)?;
             pending = 0;
         }
     }
-    apply_index_batches(trees, &mut batches).map_err(storage)?;
+    write_postings(db, &trees.index, &groups).map_err(storage)?;
     Ok(indexed)
-}
-
-fn apply_index_batches(trees: &Trees, batches: &mut [sled::Batch; 5]) -> Result<(), sled::Error> {
-    for (tree, batch) in trees.index.iter().zip(batches.iter_mut()) {
-        tree.apply_batch(std::mem::take(batch))?;
-    }
-    Ok(())
 }

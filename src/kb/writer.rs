@@ -2,70 +2,62 @@
 //!
 //! Callers encode their record and build its index keys on their own task, then hand the bytes to
 //! this thread and wait. The thread takes everything that queued up while it was busy (up to
-//! `batch_max`), inserts the records, then their index entries (each phase split over two threads
-//! when the batch is large), and flushes once for the whole batch. Only then is each caller
-//! acknowledged: a flush that holds many records costs about as much as a flush that holds one,
-//! which is where the throughput comes from. Neither cross-tree transactions nor `sled::Batch` are
-//! used: in sled 0.34 both take a process-wide exclusive lock, and transactions build multi-second
-//! flushes. The price is that a crash in the middle of a batch can leave a record without some of
-//! its index entries (never an entry whose record was not inserted first), which the store repairs
-//! at the next open (see `KnowledgeBase::open`); nothing unacknowledged is promised anyway. This
-//! thread must never acknowledge a record before its batch has reached the configured durability.
+//! `batch_max`), inserts the records (split over two threads when the batch is large), then one
+//! manifest per 256 records holding every index key of those records with their pointers, and
+//! flushes once for the whole batch. Only then is each caller acknowledged: records and index
+//! entries are durable together, and a flush that holds many records costs about as much as one
+//! that holds one. Every few thousand records the thread folds the manifests into posting lists
+//! (one entry per distinct index key), inserting the lists before removing the manifests, so a
+//! reader always finds each pointer in one or the other (possibly both: readers drop duplicates).
+//!
+//! Neither cross-tree transactions nor `sled::Batch` are used: in sled 0.34 both take a
+//! process-wide exclusive lock, and transactions build multi-second flushes. The price is that a
+//! crash in the middle of a batch can leave records without their manifest (never a manifest
+//! whose records were not inserted first), which the store repairs at the next open (see
+//! `KnowledgeBase::open`); nothing unacknowledged is promised anyway. This thread must never
+//! acknowledge a record before its batch, manifest included, has reached the configured durability.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::KbError;
 use super::keys::{self, RECORD_KEY_LEN};
+use super::metrics as kb_metrics;
 use super::options::Durability;
+use super::postings::{self, Groups, Index, Pointer};
 
-/// The index trees, in the order of [`Trees::index`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Index {
-    /// `campaign | tenant | time | tag | id`
-    Campaign = 0,
-    /// `agent | tenant | time | tag | id` (decisions only)
-    Agent = 1,
-    /// `tenant | time | tag | id`
-    Time = 2,
-    /// `correlation id | tenant | time | tag | id`
-    Correlation = 3,
-    /// `decision id | tenant | time | tag | outcome id` (outcomes, once per decision they cite)
-    Decision = 4,
-}
-
-pub(super) const INDEX_TREES: [(&str, Index); 5] = [
-    ("by_campaign", Index::Campaign),
-    ("by_agent", Index::Agent),
-    ("by_time", Index::Time),
-    ("by_correlation", Index::Correlation),
-    ("by_decision", Index::Decision),
-];
+/// The most records one manifest describes, which keeps a manifest (about 100 bytes per record)
+/// well below the size at which sled moves a value into a blob file of its own.
+const MANIFEST_RECORDS: usize = 256;
+/// Manifests are folded into posting lists once they describe this many records. Larger means
+/// fewer posting entries (under load, one per key per fold) but a longer tail that each query
+/// decodes.
+pub(super) const FOLD_AFTER_RECORDS: usize = 4096;
+/// The most pointers one posting entry holds (25 bytes each), for the same reason as
+/// [`MANIFEST_RECORDS`].
+const POSTING_POINTERS: usize = 1024;
 
 /// The sled trees of one knowledge base.
 #[derive(Clone)]
 pub(super) struct Trees {
     pub records: sled::Tree,
-    pub index: [sled::Tree; 5],
+    /// Manifests and posting lists (see `postings`).
+    pub index: sled::Tree,
     pub meta: sled::Tree,
 }
 
-impl Trees {
-    pub fn index(&self, which: Index) -> &sled::Tree {
-        &self.index[which as usize]
-    }
-}
-
-/// One encoded record with its index keys, ready to apply.
+/// One encoded record with its pointer and index keys, ready to apply.
 pub(super) struct PreparedWrite {
     pub what: &'static str,
     pub record_key: [u8; RECORD_KEY_LEN],
     pub value: Vec<u8>,
+    pub pointer: Pointer,
     pub index: Vec<(Index, Vec<u8>)>,
 }
 
@@ -80,12 +72,52 @@ pub(super) enum Message {
 /// Marks the database as cleanly closed; its absence at open means the indexes may need repair.
 pub(super) const CLEAN_KEY: &[u8] = b"clean_shutdown";
 
+/// The manifests written since the last fold, and what they hold.
+#[derive(Default)]
+pub(super) struct Unfolded {
+    manifests: Vec<Vec<u8>>,
+    groups: Groups,
+    records: usize,
+}
+
+impl Unfolded {
+    /// The manifests already in the index tree (left by a stop that did not fold them).
+    pub fn load(index: &sled::Tree) -> Result<Self, sled::Error> {
+        let mut unfolded = Self::default();
+        for entry in index.range(vec![postings::MANIFEST_PREFIX]..vec![postings::POSTING_PREFIX]) {
+            let (key, value) = entry?;
+            let Ok(groups) = postings::decode_manifest(&value) else {
+                // Left in place: queries report it; folding cannot make it readable.
+                continue;
+            };
+            for group in groups {
+                let Ok(pointers) = postings::decode_pointers(group.pointers) else {
+                    continue;
+                };
+                let filed = unfolded
+                    .groups
+                    .entry((group.index, group.key.to_vec()))
+                    .or_default();
+                let count = filed.len();
+                filed.extend(pointers);
+                // Every record has exactly one time key: counting those counts the records.
+                if group.index == Index::Time {
+                    unfolded.records += filed.len() - count;
+                }
+            }
+            unfolded.manifests.push(key.to_vec());
+        }
+        Ok(unfolded)
+    }
+}
+
 pub(super) struct Writer {
     pub db: sled::Db,
     pub trees: Trees,
     pub durability: Durability,
     pub batch_max: usize,
     pub path: PathBuf,
+    pub unfolded: Unfolded,
 }
 
 impl Writer {
@@ -100,7 +132,7 @@ impl Writer {
             .spawn(move || self.run(rx, syncer))
     }
 
-    fn run(self, mut rx: mpsc::Receiver<Message>, mut syncer: Option<PowerSync>) {
+    fn run(mut self, mut rx: mpsc::Receiver<Message>, mut syncer: Option<PowerSync>) {
         let mut batch: Vec<(PreparedWrite, Ack)> = Vec::with_capacity(self.batch_max);
         let mut shutdown: Option<Ack> = None;
         while shutdown.is_none() {
@@ -137,7 +169,7 @@ impl Writer {
             }
         }
         self.commit(&mut batch, syncer.as_mut());
-        let result = self.mark_clean(syncer.as_mut());
+        let result = self.close_cleanly(syncer.as_mut());
         if let Err(err) = &result {
             tracing::error!(path = %self.path.display(), error = %err, "could not close the knowledge base cleanly");
         }
@@ -153,22 +185,29 @@ impl Writer {
         }
     }
 
-    fn commit(&self, batch: &mut Vec<(PreparedWrite, Ack)>, syncer: Option<&mut PowerSync>) {
+    fn commit(&mut self, batch: &mut Vec<(PreparedWrite, Ack)>, syncer: Option<&mut PowerSync>) {
         if batch.is_empty() {
             return;
         }
         let (writes, acks): (Vec<PreparedWrite>, Vec<Ack>) = batch.drain(..).unzip();
         let mut results = self.insert_records(&writes);
-        let indexed = self.insert_index_entries(&writes, &results);
+        let indexed = self.insert_manifests(&writes, &results);
         let durable = indexed.and_then(|()| self.make_durable(syncer));
         if let Err(reason) = durable {
             for result in results.iter_mut().filter(|r| r.is_ok()) {
                 *result = Err(self.storage_error(&reason));
             }
         }
+        kb_metrics::batch_committed(writes.len());
         for (ack, result) in acks.into_iter().zip(results) {
             // A caller that stopped waiting is no reason to stop committing.
             let _ = ack.send(result);
+        }
+        if self.unfolded.records >= FOLD_AFTER_RECORDS
+            && let Err(err) = self.fold()
+        {
+            // The manifests stay and queries keep reading them; the next fold tries again.
+            tracing::error!(path = %self.path.display(), error = %err, "could not fold knowledge-base manifests into posting lists");
         }
     }
 
@@ -200,47 +239,78 @@ impl Writer {
         first
     }
 
-    /// Inserts the index entries of the records that were inserted, after all of them: an index
-    /// entry then never reaches the log before its record.
-    fn insert_index_entries(
-        &self,
+    /// Inserts the manifests of the records that were inserted, after all of them: a manifest then
+    /// never reaches the log before its records.
+    fn insert_manifests(
+        &mut self,
         writes: &[PreparedWrite],
         results: &[Result<(), KbError>],
     ) -> Result<(), String> {
-        let entries: Vec<(Index, &[u8])> = writes
+        let inserted: Vec<&PreparedWrite> = writes
             .iter()
             .zip(results)
             .filter(|(_, result)| result.is_ok())
-            .flat_map(|(write, _)| write.index.iter().map(|(which, key)| (*which, &key[..])))
+            .map(|(write, _)| write)
             .collect();
-        let insert = |entries: &[(Index, &[u8])]| -> Result<(), String> {
-            for (which, key) in entries {
-                self.trees
-                    .index(*which)
-                    .insert(key, &[][..])
-                    .map_err(|e| e.to_string())?;
+        for chunk in inserted.chunks(MANIFEST_RECORDS) {
+            let mut groups = Groups::new();
+            for write in chunk {
+                postings::add(&mut groups, write.pointer, &write.index);
             }
-            Ok(())
-        };
-        let (first, second) = in_two(&entries, insert);
-        first.and(second)
+            let seq = self.db.generate_id().map_err(|e| e.to_string())?;
+            let key = postings::manifest_key(seq);
+            self.trees
+                .index
+                .insert(key, postings::encode_manifest(&groups))
+                .map_err(|e| e.to_string())?;
+            self.unfolded.manifests.push(key.to_vec());
+            self.unfolded.records += chunk.len();
+            for (group, pointers) in groups {
+                self.unfolded
+                    .groups
+                    .entry(group)
+                    .or_default()
+                    .extend(pointers);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the unfolded pointers as posting lists, then removes the manifests they came from.
+    fn fold(&mut self) -> Result<(), sled::Error> {
+        if self.unfolded.manifests.is_empty() {
+            return Ok(());
+        }
+        write_postings(&self.db, &self.trees.index, &self.unfolded.groups)?;
+        for manifest in &self.unfolded.manifests {
+            self.trees.index.remove(manifest)?;
+        }
+        self.unfolded = Unfolded::default();
+        Ok(())
     }
 
     fn make_durable(&self, syncer: Option<&mut PowerSync>) -> Result<(), String> {
-        match self.durability {
-            Durability::None => Ok(()),
+        let started = Instant::now();
+        let result = match self.durability {
+            Durability::None => return Ok(()),
             Durability::Process => self.db.flush().map(|_| ()).map_err(|e| e.to_string()),
             Durability::Power => {
-                self.db.flush().map_err(|e| e.to_string())?;
-                match syncer {
-                    Some(syncer) => syncer.sync().map_err(|e| format!("fsync failed: {e}")),
-                    None => Err("no fsync handle for durability = power".into()),
-                }
+                self.db
+                    .flush()
+                    .map_err(|e| e.to_string())
+                    .and_then(|_| match syncer {
+                        Some(syncer) => syncer.sync().map_err(|e| format!("fsync failed: {e}")),
+                        None => Err("no fsync handle for durability = power".into()),
+                    })
             }
-        }
+        };
+        kb_metrics::flushed(started.elapsed());
+        result
     }
 
-    fn mark_clean(&self, syncer: Option<&mut PowerSync>) -> Result<(), KbError> {
+    fn close_cleanly(&mut self, syncer: Option<&mut PowerSync>) -> Result<(), KbError> {
+        // A clean close leaves no manifest behind, so the next open starts with an empty tail.
+        self.fold().map_err(|e| self.storage_error(e))?;
         self.trees
             .meta
             .insert(CLEAN_KEY, &[1u8][..])
@@ -254,6 +324,28 @@ impl Writer {
             None => Ok(()),
         }
     }
+}
+
+/// Inserts `groups` as posting lists under fresh sequence numbers, at most [`POSTING_POINTERS`]
+/// pointers per entry.
+pub(super) fn write_postings(
+    db: &sled::Db,
+    index: &sled::Tree,
+    groups: &Groups,
+) -> Result<(), sled::Error> {
+    let seq = db.generate_id()?;
+    for ((which, key), pointers) in groups {
+        for (n, chunk) in pointers.chunks(POSTING_POINTERS).enumerate() {
+            // Keys only have to be unique per index key: the fold's number serves the first
+            // chunk, a fresh one each further chunk.
+            let seq = if n == 0 { seq } else { db.generate_id()? };
+            index.insert(
+                postings::posting_key(*which, key, seq),
+                postings::encode_pointers(chunk),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// fsync for `durability = power`. sled's flush uses `sync_file_range`, which neither flushes the
