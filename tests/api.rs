@@ -2,9 +2,11 @@
 //! folder, listening on 127.0.0.1 port 0, driven with plain HTTP/1.1 over a TCP stream.
 //!
 //! Covers every endpoint's happy path, every error an operator or a client can cause (and that the
-//! server keeps answering afterwards), tenant isolation for decisions and traces, reload with a
-//! valid and an invalid change, readiness turning 503 when an agent is isolated, the Prometheus
-//! text format, and the OpenAPI document listing every route. Every test is bounded in time.
+//! server keeps answering afterwards), tenant isolation for campaigns, observations, decisions and
+//! traces, commands reaching the real orchestrator, a retried observation batch counted once,
+//! reload with a valid and an invalid change, readiness turning 503 when an agent is isolated,
+//! per-campaign metrics in the Prometheus text format, and the OpenAPI document listing every
+//! route. Every test is bounded in time.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -12,9 +14,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use campaignd::agents::optimization::Phase;
+use campaignd::agents::orchestrator::{Orchestrator, Tick, TickReport};
 use campaignd::daemon::Daemon;
 use campaignd::kb::{Decision, DecisionId, Outcome, OutcomeId, SCHEMA_VERSION};
-use campaignd::protocol::{CorrelationId, Envelope, Payload};
+use campaignd::market::{Buy, CampaignBoard};
+use campaignd::protocol::{CorrelationId, Envelope, Origin, Payload};
 use campaignd::runtime::{
     Agent, AgentError, AgentState, Context, HandleRequest, Registry, Request, Routes, StartContext,
 };
@@ -112,7 +117,7 @@ id = "everyone"
 
 /// Writes the deployment: every path absolute, so a reload (which reads relative to the current
 /// folder) finds the same files. Returns the config path.
-fn deployment(base: &Path, with_flaky: bool) -> std::path::PathBuf {
+fn deployment(base: &Path, with: With) -> std::path::PathBuf {
     let abs = |p: &str| base.join(p).display().to_string();
     write(
         base,
@@ -130,6 +135,7 @@ fn deployment(base: &Path, with_flaky: bool) -> std::path::PathBuf {
         &format!(
             "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 5\n\n\
              [runtime]\ncommand_senders = []\n\n\
+             [market]\nsource = \"api\"\n\n\
              [api]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = {BODY_LIMIT}\ntokens_file = {:?}\n",
             abs("data"),
             abs("agents"),
@@ -138,7 +144,14 @@ fn deployment(base: &Path, with_flaky: bool) -> std::path::PathBuf {
         ),
     );
     write(base, "agents/steady.toml", "[agent]\nmailbox = 64\n");
-    if with_flaky {
+    if with.orchestrator {
+        write(
+            base,
+            "agents/orchestrator.toml",
+            "[agent]\nmailbox = 64\nrequest_timeout_ms = 5000\n",
+        );
+    }
+    if with.flaky {
         write(
             base,
             "agents/flaky.toml",
@@ -165,15 +178,34 @@ struct Running {
     addr: SocketAddr,
 }
 
+/// Which optional agents the deployment runs besides `steady`.
+#[derive(Clone, Copy, Default)]
+struct With {
+    flaky: bool,
+    /// The real orchestrator (alone: no strategy, so it never finishes setting a campaign up).
+    orchestrator: bool,
+}
+
 async fn start(with_flaky: bool) -> Running {
+    start_with(With {
+        flaky: with_flaky,
+        orchestrator: false,
+    })
+    .await
+}
+
+async fn start_with(with: With) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path().to_path_buf();
-    let config = deployment(&base, with_flaky);
+    let config = deployment(&base, with);
     let settings = Settings::load_from(&base, Some(&config), EnvOverrides::new())
         .unwrap_or_else(|p| panic!("valid settings: {p}"));
     let mut registry = Registry::new().with::<Steady>("steady");
-    if with_flaky {
+    if with.flaky {
         registry.register::<Flaky>("flaky");
+    }
+    if with.orchestrator {
+        registry.register::<Orchestrator>("orchestrator");
     }
     let daemon = Daemon::start(settings, Some(config), registry)
         .await
@@ -246,10 +278,24 @@ async fn request(
     token: Option<&str>,
     body: Option<&[u8]>,
 ) -> Response {
+    request_with(addr, method, path, token, &[], body).await
+}
+
+async fn request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Response {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
     if let Some(token) = token {
         head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
     }
     if let Some(body) = body {
         head.push_str(&format!(
@@ -709,6 +755,175 @@ async fn every_client_error_has_a_code_and_the_server_keeps_serving() {
                 "2048",
             ),
             (
+                get(addr, "/v1/campaigns", None).await,
+                401,
+                "missing_token",
+                "Authorization",
+            ),
+            (
+                get(addr, "/v1/campaigns/no_such_campaign", Some(OPERATOR)).await,
+                404,
+                "unknown_campaign",
+                "no_such_campaign",
+            ),
+            (
+                get(addr, "/v1/campaigns/globex_autumn", Some(ACME)).await,
+                404,
+                "unknown_campaign",
+                "globex_autumn",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/observations",
+                    Some(ACME),
+                    Some(br#"{"campaign": "acme_spring", "day": tru}"#),
+                )
+                .await,
+                400,
+                "malformed_json",
+                "day",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/observations",
+                    Some(ACME),
+                    Some(br#"{"campaign": "acme_spring", "observations": [{}]}"#),
+                )
+                .await,
+                400,
+                "invalid_body",
+                "day",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/observations",
+                    Some(ACME),
+                    Some(br#"{"campaign": "acme_spring", "day": 0, "observations": []}"#),
+                )
+                .await,
+                400,
+                "invalid_body",
+                "observations",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/observations",
+                    Some(OPERATOR),
+                    Some(br#"{"campaign": "no_such_campaign", "day": 0, "observations": [{}]}"#),
+                )
+                .await,
+                404,
+                "unknown_campaign",
+                "no_such_campaign",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/observations",
+                    Some(GLOBEX),
+                    Some(br#"{"campaign": "acme_spring", "day": 0, "observations": [{}]}"#),
+                )
+                .await,
+                404,
+                "unknown_campaign",
+                "acme_spring",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/observations",
+                    Some(ACME),
+                    Some(
+                        format!(
+                            "{{\"campaign\": \"acme_spring\", \"day\": 0, \"observations\": [\"{}\"]}}",
+                            "x".repeat(BODY_LIMIT)
+                        )
+                        .as_bytes(),
+                    ),
+                )
+                .await,
+                413,
+                "body_too_large",
+                "2048",
+            ),
+            (
+                request_with(
+                    addr,
+                    "POST",
+                    "/v1/observations",
+                    Some(ACME),
+                    &[("Idempotency-Key", &"k".repeat(201))],
+                    Some(br#"{"campaign": "acme_spring", "day": 0, "observations": [{}]}"#),
+                )
+                .await,
+                400,
+                "invalid_idempotency_key",
+                "200",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/campaigns/acme_spring/commands",
+                    Some(OPERATOR),
+                    Some(br#"{"command": "stop"}"#),
+                )
+                .await,
+                400,
+                "invalid_body",
+                "`command`: unknown variant `stop`, expected one of `pause`, `resume`, `replan`",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/campaigns/acme_spring/commands",
+                    Some(ACME),
+                    Some(br#"{"command": "pause"}"#),
+                )
+                .await,
+                403,
+                "operator_only",
+                "operator",
+            ),
+            (
+                request(
+                    addr,
+                    "POST",
+                    "/v1/campaigns/no_such_campaign/commands",
+                    Some(OPERATOR),
+                    Some(br#"{"command": "pause"}"#),
+                )
+                .await,
+                404,
+                "unknown_campaign",
+                "no_such_campaign",
+            ),
+            (
+                // This deployment runs no orchestrator.
+                request(
+                    addr,
+                    "POST",
+                    "/v1/campaigns/acme_spring/commands",
+                    Some(OPERATOR),
+                    Some(br#"{"command": "pause", "reason": "test"}"#),
+                )
+                .await,
+                503,
+                "orchestrator_unavailable",
+                "orchestrator",
+            ),
+            (
                 get(addr, "/v1/nothing_here", Some(OPERATOR)).await,
                 404,
                 "no_such_route",
@@ -1052,6 +1267,10 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             ("GET", "/readyz"),
             ("GET", "/metrics"),
             ("GET", "/v1/agents"),
+            ("GET", "/v1/campaigns"),
+            ("GET", "/v1/campaigns/{id}"),
+            ("POST", "/v1/campaigns/{id}/commands"),
+            ("POST", "/v1/observations"),
             ("GET", "/v1/campaigns/{id}/decisions"),
             ("GET", "/v1/traces/{correlation_id}"),
             ("POST", "/v1/reload"),
@@ -1062,21 +1281,46 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
         .collect();
         assert_eq!(listed, expected);
 
-        // Every listed route is served (not the fallback), and something unlisted is not.
+        // Every listed route is served (not the fallback): each GET answers 200; the POSTs that
+        // need a body answer their own 400 for an empty one, naming the missing field.
         for (method, path) in &listed {
             let concrete = path
                 .replace("{id}", "acme_spring")
                 .replace("{correlation_id}", &seeded.acme_chain.to_string());
             let r = request(addr, method, &concrete, Some(OPERATOR), None).await;
+            let needs_body = matches!(
+                path.as_str(),
+                "/v1/observations" | "/v1/campaigns/{id}/commands"
+            );
+            if needs_body {
+                assert_eq!(
+                    (r.status, r.error_code().as_str()),
+                    (400, "invalid_body"),
+                    "{method} {concrete}: {}",
+                    r.text()
+                );
+            } else {
+                assert!(
+                    r.status == 200 || (path == "/readyz" && r.status == 503),
+                    "{method} {concrete}: {} {}",
+                    r.status,
+                    r.text()
+                );
+            }
+        }
+        let r = get(addr, "/v1/campaign", Some(OPERATOR)).await;
+        assert_eq!((r.status, r.error_code().as_str()), (404, "no_such_route"));
+        for schema in [
+            "CampaignView",
+            "CommandRequest",
+            "ObservationBatch",
+            "IngestAnswer",
+        ] {
             assert!(
-                r.status == 200 || (path == "/readyz" && r.status == 503),
-                "{method} {concrete}: {} {}",
-                r.status,
-                r.text()
+                doc["components"]["schemas"][schema].is_object(),
+                "schema {schema} missing"
             );
         }
-        let r = get(addr, "/v1/campaigns", Some(OPERATOR)).await;
-        assert_eq!((r.status, r.error_code().as_str()), (404, "no_such_route"));
 
         // Every route under /v1 declares the bearer scheme; the probes do not.
         for (path, item) in doc["paths"].as_object().expect("paths") {
@@ -1085,6 +1329,569 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
                 assert_eq!(secured, path.starts_with("/v1/"), "{path}");
             }
         }
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Campaigns, observations and commands.
+
+/// The configured goal of `id`.
+fn goal_of(run: &Running, id: &str) -> campaignd::domain::campaign::CampaignGoal {
+    run.daemon
+        .settings()
+        .campaigns
+        .iter()
+        .find(|c| c.id.as_str() == id)
+        .cloned()
+        .expect("a configured campaign")
+}
+
+fn board_of(run: &Running) -> std::sync::Arc<CampaignBoard> {
+    run.daemon
+        .runtime()
+        .services()
+        .get::<CampaignBoard>()
+        .expect("the daemon shares a campaign board")
+}
+
+fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
+        })
+        .map(|s| s.value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
+    bounded(async {
+        let run = start(false).await;
+        let addr = run.addr;
+
+        // Before any tick: configured, waiting, no figures.
+        let all = get(addr, "/v1/campaigns", Some(OPERATOR)).await;
+        assert_eq!(all.status, 200, "{}", all.text());
+        let all = all.json();
+        let listed: Vec<&str> = all["campaigns"]
+            .as_array()
+            .expect("campaigns")
+            .iter()
+            .filter_map(|c| c["id"].as_str())
+            .collect();
+        assert_eq!(listed, ["acme_spring", "globex_autumn"]);
+        assert_eq!(all["campaigns"][0]["state"], "waiting");
+        assert_eq!(all["campaigns"][0]["phase"], Value::Null);
+        assert_eq!(all["campaigns"][0]["goal"]["target"], 100);
+        assert_eq!(all["campaigns"][0]["goal"]["currency"], "USD");
+        assert_eq!(all["campaigns"][0]["goal"]["channels"], json!(["email"]));
+
+        // Each tenant sees its own campaigns only; a client token sees none of its organization's.
+        for (token, expected) in [
+            (ACME, vec!["acme_spring"]),
+            (GLOBEX, vec!["globex_autumn"]),
+            (ACME_RETAIL, vec![]),
+        ] {
+            let r = get(addr, "/v1/campaigns", Some(token)).await.json();
+            let ids: Vec<&str> = r["campaigns"]
+                .as_array()
+                .expect("campaigns")
+                .iter()
+                .filter_map(|c| c["id"].as_str())
+                .collect();
+            assert_eq!(ids, expected, "{token}");
+        }
+
+        // A campaign added by a reload is listed at once. (The metrics recorder is shared by every
+        // test in this binary, so the figures below go to a campaign only this test has.)
+        write(
+            &run.base,
+            "campaigns/acme_metrics.toml",
+            &campaign("acme_metrics", "acme"),
+        );
+        let reloaded = request(addr, "POST", "/v1/reload", Some(OPERATOR), None).await;
+        assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+        let r = get(addr, "/v1/campaigns/acme_metrics", Some(ACME)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["state"], "waiting");
+
+        // The campaign loop reports a day: the API and the metrics show it.
+        let goal = goal_of(&run, "acme_metrics");
+        let report = TickReport {
+            goal: goal.clone(),
+            phase: Phase::Optimize,
+            conversions: 40,
+            progress: 0.4,
+            spend: 300.0,
+            eta_day: Some(20.0),
+            buys: vec![Buy {
+                channel: campaignd::domain::campaign::Channel::Email,
+                segment: "everyone".into(),
+                variant: "v1".into(),
+                spend: 50.0,
+            }],
+            achieved: false,
+            held: None,
+        };
+        board_of(&run).record_tick(7, &report, false, Utc::now());
+        let one = get(addr, "/v1/campaigns/acme_metrics", Some(ACME)).await;
+        assert_eq!(one.status, 200, "{}", one.text());
+        let one = one.json();
+        assert_eq!(one["id"], "acme_metrics");
+        assert_eq!(one["tenant"], "acme");
+        assert_eq!(one["state"], "running");
+        assert_eq!(one["phase"], "optimize");
+        assert_eq!(one["day"], 7);
+        assert_eq!(one["conversions"], 40);
+        assert_eq!(one["progress"], 0.4);
+        assert_eq!(one["spend"], 300.0);
+        assert_eq!(one["eta_day"], 20.0);
+        assert_eq!(one["eta"], "2026-10-21T00:00:00Z");
+        assert_eq!(
+            one["allocation"],
+            json!([{ "channel": "email", "spend": 50.0, "share": 1.0, "variants": 1 }])
+        );
+        assert!(one["updated_at"].is_string());
+        for token in [GLOBEX, ACME_RETAIL] {
+            let r = get(addr, "/v1/campaigns/acme_metrics", Some(token)).await;
+            assert_eq!(
+                (r.status, r.error_code().as_str()),
+                (404, "unknown_campaign")
+            );
+        }
+
+        let text = get(addr, "/metrics", None).await.text();
+        let samples = parse_prometheus(&text);
+        let acme = [("campaign", "acme_metrics"), ("tenant", "acme")];
+        assert_eq!(
+            metric(&samples, "campaignd_campaign_progress_ratio", &acme),
+            Some(0.4)
+        );
+        assert_eq!(
+            metric(&samples, "campaignd_campaign_conversions", &acme),
+            Some(40.0)
+        );
+        assert_eq!(
+            metric(&samples, "campaignd_campaign_eta_days", &acme),
+            Some(20.0)
+        );
+        assert_eq!(
+            metric(
+                &samples,
+                "campaignd_campaign_spend",
+                &[("campaign", "acme_metrics"), ("currency", "USD")]
+            ),
+            Some(300.0)
+        );
+        for (phase, value) in [("explore", 0.0), ("optimize", 1.0), ("stabilize", 0.0)] {
+            assert_eq!(
+                metric(
+                    &samples,
+                    "campaignd_campaign_phase",
+                    &[("campaign", "acme_metrics"), ("phase", phase)]
+                ),
+                Some(value),
+                "{phase}"
+            );
+        }
+        assert_eq!(
+            metric(
+                &samples,
+                "campaignd_campaign_state",
+                &[("campaign", "acme_metrics"), ("state", "running")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            metric(
+                &samples,
+                "campaignd_campaign_state",
+                &[("campaign", "globex_autumn"), ("state", "waiting")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            metric(
+                &samples,
+                "campaignd_campaign_eta_days",
+                &[("campaign", "globex_autumn")]
+            ),
+            None,
+            "no ETA is shown before there is a forecast"
+        );
+        assert!(
+            text.contains("# HELP campaignd_campaign_progress_ratio "),
+            "{text}"
+        );
+
+        // A forecast that stops reaching the target turns the ETA gauge NaN, not a stale day; a
+        // paused day shows as held and keeps the last figures.
+        let paused = TickReport {
+            eta_day: None,
+            buys: Vec::new(),
+            held: Some("paused by a command".into()),
+            ..report
+        };
+        board_of(&run).record_tick(8, &paused, false, Utc::now());
+        let samples = parse_prometheus(&get(addr, "/metrics", None).await.text());
+        assert!(metric(&samples, "campaignd_campaign_eta_days", &acme).is_some_and(f64::is_nan));
+        assert_eq!(
+            metric(
+                &samples,
+                "campaignd_campaign_state",
+                &[("campaign", "acme_metrics"), ("state", "held")]
+            ),
+            Some(1.0)
+        );
+        let one = get(addr, "/v1/campaigns/acme_metrics", Some(OPERATOR))
+            .await
+            .json();
+        assert_eq!(
+            (&one["state"], &one["held"], &one["conversions"]),
+            (&json!("held"), &json!("paused by a command"), &json!(40))
+        );
+        assert_eq!(one["allocation"], json!([]));
+
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+/// One observation of `acme_spring` as an ad platform's export would send it.
+fn observation(variant: &str, impressions: i64, clicks: i64, conversions: i64) -> Value {
+    json!({
+        "channel": "email",
+        "variant": variant,
+        "window_start": "2026-10-01T00:00:00Z",
+        "window_end": "2026-10-02T00:00:00Z",
+        "impressions": impressions,
+        "clicks": clicks,
+        "conversions": conversions,
+        "spend": 12.5
+    })
+}
+
+/// The outcomes recorded on `acme_spring`'s campaign chain, as the operator's trace shows them.
+async fn recorded_outcomes(run: &Running) -> usize {
+    let chain = campaignd::agents::ledger::campaign_correlation(&goal_of(run, "acme_spring"));
+    let trace = get(run.addr, &format!("/v1/traces/{chain}"), Some(OPERATOR)).await;
+    if trace.status == 404 {
+        return 0;
+    }
+    assert_eq!(trace.status, 200, "{}", trace.text());
+    trace.json()["outcomes"].as_array().map_or(0, Vec::len)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once() {
+    bounded(async {
+        let run = start(false).await;
+        let addr = run.addr;
+        // The experiment decides the campaign's variants: only these are known.
+        let mut experiment = decision(
+            "optimization",
+            "acme",
+            "acme_spring",
+            CorrelationId::new(),
+            Utc::now(),
+        );
+        experiment.kind = "experiment".into();
+        experiment.choice = json!({ "arms": [
+            { "variant": "v1", "channel": "email", "segment": "everyone", "levels": [] },
+            { "variant": "v2", "channel": "email", "segment": "everyone", "levels": [] }
+        ]});
+        run.daemon
+            .kb()
+            .record_decision(&experiment)
+            .await
+            .expect("record");
+
+        let batch = json!({
+            "campaign": "acme_spring",
+            "day": 3,
+            "observations": [
+                observation("v1", 1000, 40, 4),
+                observation("v2", 800, 30, 2),
+                observation("v1", 10, 20, -1),
+                observation("v9", 10, 1, 0),
+                { "channel": "email", "variant": "v2", "clicks": "many" },
+                observation("v1", 1000, 40, 4)
+            ]
+        });
+        let body = serde_json::to_vec(&batch).expect("json");
+        let key = [("Idempotency-Key", "export-2026-10-04-001")];
+        let first = request_with(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME),
+            &key,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(first.status, 200, "{}", first.text());
+        assert_eq!(first.header("idempotency-replayed"), None);
+        let answer = first.json();
+        assert_eq!(
+            (
+                &answer["recorded"],
+                &answer["duplicates"],
+                &answer["rejected"]
+            ),
+            (&json!(2), &json!(1), &json!(3)),
+            "{answer}"
+        );
+        let items = answer["items"].as_array().expect("items");
+        let statuses: Vec<&str> = items.iter().filter_map(|i| i["status"].as_str()).collect();
+        assert_eq!(
+            statuses,
+            [
+                "recorded",
+                "recorded",
+                "rejected",
+                "rejected",
+                "rejected",
+                "duplicate"
+            ]
+        );
+        let indexes: Vec<u64> = items.iter().filter_map(|i| i["index"].as_u64()).collect();
+        assert_eq!(indexes, [0, 1, 2, 3, 4, 5]);
+        let codes = |i: usize| -> Vec<String> {
+            items[i]["problems"]
+                .as_array()
+                .expect("problems")
+                .iter()
+                .filter_map(|p| p["code"].as_str().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(codes(2), ["negative", "clicks_above_impressions"]);
+        assert_eq!(codes(3), ["unknown_variant"]);
+        assert_eq!(codes(4), ["invalid_item"]);
+        let unreadable = items[4]["problems"][0]["message"]
+            .as_str()
+            .expect("message");
+        assert!(unreadable.contains("clicks"), "{unreadable}");
+        assert!(
+            items[3]["problems"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("v9")),
+            "{}",
+            items[3]
+        );
+        assert_eq!(items[5]["outcome"], items[0]["outcome"]);
+        assert_eq!(recorded_outcomes(&run).await, 2);
+
+        // The same key and body again: the first answer, replayed, and nothing ingested.
+        let retry = request_with(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME),
+            &key,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(retry.status, 200, "{}", retry.text());
+        assert_eq!(retry.header("idempotency-replayed"), Some("true"));
+        assert_eq!(retry.body, first.body);
+        assert_eq!(recorded_outcomes(&run).await, 2);
+
+        // The same key with another body is a client bug, not a retry.
+        let mut changed = batch.clone();
+        changed["day"] = json!(4);
+        let changed = serde_json::to_vec(&changed).expect("json");
+        let reused = request_with(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME),
+            &key,
+            Some(&changed),
+        )
+        .await;
+        assert_eq!(reused.status, 422, "{}", reused.text());
+        assert_eq!(reused.error_code(), "idempotency_key_reused");
+        assert!(
+            reused.text().contains("export-2026-10-04-001"),
+            "{}",
+            reused.text()
+        );
+
+        // Another tenant's key space is its own; and without a key ingestion's own idempotency
+        // still counts the batch once.
+        let again = request(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(OPERATOR),
+            Some(&body),
+        )
+        .await;
+        assert_eq!(again.status, 200, "{}", again.text());
+        assert_eq!(again.json()["recorded"], 0);
+        assert_eq!(again.json()["duplicates"], 3);
+        assert_eq!(recorded_outcomes(&run).await, 2);
+
+        // A client token of the organization may not ingest for the organization's campaign.
+        let retail = request(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME_RETAIL),
+            Some(&body),
+        )
+        .await;
+        assert_eq!(
+            (retail.status, retail.error_code().as_str()),
+            (404, "unknown_campaign")
+        );
+
+        // The key survives a restart of the daemon on the same data folder.
+        let Running {
+            _dir, base, daemon, ..
+        } = run;
+        daemon.shutdown().await.expect("shutdown");
+        let config = base.join("config/campaignd.toml");
+        let settings = Settings::load_from(&base, Some(&config), EnvOverrides::new())
+            .unwrap_or_else(|p| panic!("valid settings: {p}"));
+        let daemon = Daemon::start(
+            settings,
+            Some(config),
+            Registry::new().with::<Steady>("steady"),
+        )
+        .await
+        .expect("daemon restarts");
+        let addr = daemon.api_addr().expect("the API listens");
+        let after = request_with(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME),
+            &key,
+            Some(&body),
+        )
+        .await;
+        assert_eq!(after.status, 200, "{}", after.text());
+        assert_eq!(after.header("idempotency-replayed"), Some("true"));
+        assert_eq!(after.body, first.body);
+        daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_reach_the_orchestrator_and_are_recorded_in_the_tenants_trace() {
+    bounded(async {
+        let run = start_with(With {
+            flaky: false,
+            orchestrator: true,
+        })
+        .await;
+        let addr = run.addr;
+        // The orchestrator knows acme_spring once it has split its goal (its `sub_goals`
+        // decision) and has been ticked; globex_autumn it has never seen.
+        let goal = goal_of(&run, "acme_spring");
+        let mut sub_goals = decision(
+            "orchestrator",
+            "acme",
+            "acme_spring",
+            CorrelationId::new(),
+            Utc::now(),
+        );
+        sub_goals.kind = "sub_goals".into();
+        sub_goals.choice = json!({ "goal": goal });
+        run.daemon
+            .kb()
+            .record_decision(&sub_goals)
+            .await
+            .expect("record");
+        let tick = run
+            .daemon
+            .runtime()
+            .client(Origin::Runtime)
+            .request("orchestrator", Tick { goal, day: 0 })
+            .await
+            .expect("the orchestrator answers a tick");
+        assert!(tick.held.is_some(), "without strategy it cannot buy");
+
+        let mut chains = Vec::new();
+        for (command, kind) in [
+            ("pause", "pause"),
+            ("resume", "resume"),
+            ("replan", "replan_ordered"),
+        ] {
+            let body = format!(r#"{{"command": "{command}", "reason": "budget review"}}"#);
+            let r = request(
+                addr,
+                "POST",
+                "/v1/campaigns/acme_spring/commands",
+                Some(OPERATOR),
+                Some(body.as_bytes()),
+            )
+            .await;
+            assert_eq!(r.status, 202, "{command}: {}", r.text());
+            let accepted = r.json();
+            assert_eq!(accepted["command"], command);
+            let chain = accepted["correlation_id"].as_str().expect("id").to_owned();
+            // The orchestrator's decision about it is in the campaign tenant's trace.
+            let trace = get(addr, &format!("/v1/traces/{chain}"), Some(ACME)).await;
+            assert_eq!(trace.status, 200, "{}", trace.text());
+            let trace = trace.json();
+            let decision = &trace["decisions"][0];
+            assert_eq!(decision["agent"], "orchestrator");
+            assert_eq!(decision["kind"], kind);
+            assert_eq!(decision["id"], accepted["decision"]);
+            assert!(
+                decision["inputs"]["from"]
+                    .as_str()
+                    .is_some_and(|f| f.contains("ops")),
+                "the token's name is the command's origin: {decision}"
+            );
+            chains.push(chain);
+        }
+        assert!(
+            get(addr, &format!("/v1/traces/{}", chains[0]), Some(OPERATOR))
+                .await
+                .json()["decisions"][0]["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("budget review"))
+        );
+        // Another tenant cannot read the command's trace.
+        let r = get(addr, &format!("/v1/traces/{}", chains[0]), Some(GLOBEX)).await;
+        assert_eq!((r.status, r.error_code().as_str()), (404, "unknown_trace"));
+
+        // A campaign the orchestrator has not set up: the command is not silently lost.
+        let r = request(
+            addr,
+            "POST",
+            "/v1/campaigns/globex_autumn/commands",
+            Some(OPERATOR),
+            Some(br#"{"command": "pause"}"#),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (409, "command_ignored"),
+            "{}",
+            r.text()
+        );
+        // Tenants may not command, not even their own campaign.
+        let r = request(
+            addr,
+            "POST",
+            "/v1/campaigns/acme_spring/commands",
+            Some(ACME),
+            Some(br#"{"command": "pause"}"#),
+        )
+        .await;
+        assert_eq!((r.status, r.error_code().as_str()), (403, "operator_only"));
+        assert_eq!(get(addr, "/healthz", None).await.status, 200);
+
         run.daemon.shutdown().await.expect("shutdown");
     })
     .await;

@@ -35,8 +35,10 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, snake_case: `malformed_json`, `invalid_body`, `invalid_parameter`,
-    /// `unknown_campaign`, `unknown_trace`, `body_too_large`, `missing_token`, `invalid_token`,
-    /// `operator_only`, `invalid_config`, `no_such_route`, `method_not_allowed`, `internal`.
+    /// `invalid_idempotency_key`, `idempotency_key_reused`, `unknown_campaign`, `unknown_trace`,
+    /// `body_too_large`, `missing_token`, `invalid_token`, `operator_only`, `command_ignored`,
+    /// `orchestrator_unavailable`, `invalid_config`, `no_such_route`, `method_not_allowed`,
+    /// `internal`.
     pub code: String,
     /// What was wrong, naming the field, value or limit.
     pub message: String,
@@ -135,29 +137,46 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
-        let limit = state.body_limit();
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("the request body is larger than {limit} bytes (api.body_limit_bytes)"),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable_body",
-                    format!(
-                        "the request body could not be read: {}",
-                        rejection.body_text()
-                    ),
-                )
-            }
-        })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(T::default()));
         }
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The request body's bytes as sent, for a handler that needs them whole (to compare a retried
+/// body with the first one); a body over `api.body_limit_bytes` is answered 413.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<ApiState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
+        let limit = state.body_limit();
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        format!(
+                            "the request body is larger than {limit} bytes (api.body_limit_bytes)"
+                        ),
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "unreadable_body",
+                        format!(
+                            "the request body could not be read: {}",
+                            rejection.body_text()
+                        ),
+                    )
+                }
+            })
     }
 }
 

@@ -1,12 +1,14 @@
 //! `GET /metrics`: the Prometheus text exposition, and the recorder behind it.
 //!
 //! The recorder is process-wide (the `metrics` macros anywhere in campaignd report to it) and is
-//! installed once, on first use. Agent and knowledge-base figures are read from their public
-//! snapshots at scrape time, so a scrape always shows the current state; HTTP request counts and
-//! latencies are recorded as requests happen. Nothing here may block on an agent: a scrape reads
-//! snapshots only.
+//! installed once, on first use. Agent, campaign and knowledge-base figures are read from their
+//! public snapshots at scrape time (the runtime's status, the [`CampaignBoard`], the database's
+//! size), so a scrape always shows the current state; HTTP request counts and latencies are
+//! recorded as requests happen. Nothing here may block on an agent: a scrape reads snapshots only.
+//! Campaign ids come from the configuration, so they are bounded and safe as label values.
 
-use std::sync::{Once, OnceLock};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, Once, OnceLock, PoisonError};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -15,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::ApiState;
+use crate::agents::optimization::Phase;
+use crate::market::{CampaignBoard, CampaignState, CampaignStatus};
 use crate::runtime::AgentState;
 
 /// Request latency buckets, in seconds: a histogram rather than a summary, so it aggregates
@@ -33,10 +37,32 @@ const STATES: [AgentState; 4] = [
     AgentState::Stopped,
 ];
 
+const PHASES: [Phase; 3] = [Phase::Explore, Phase::Optimize, Phase::Stabilize];
+
+const CAMPAIGN_STATES: [CampaignState; 5] = [
+    CampaignState::Waiting,
+    CampaignState::Running,
+    CampaignState::Held,
+    CampaignState::Achieved,
+    CampaignState::Ended,
+];
+
+const CAMPAIGN_PROGRESS: &str = "campaignd_campaign_progress_ratio";
+const CAMPAIGN_CONVERSIONS: &str = "campaignd_campaign_conversions";
+const CAMPAIGN_TARGET: &str = "campaignd_campaign_target";
+const CAMPAIGN_SPEND: &str = "campaignd_campaign_spend";
+const CAMPAIGN_BUDGET: &str = "campaignd_campaign_budget";
+const CAMPAIGN_ETA: &str = "campaignd_campaign_eta_days";
+const CAMPAIGN_PHASE: &str = "campaignd_campaign_phase";
+const CAMPAIGN_STATE: &str = "campaignd_campaign_state";
+
 /// The process-wide Prometheus handle.
 #[derive(Clone)]
 pub struct Metrics {
     handle: PrometheusHandle,
+    /// Campaigns whose ETA gauge has been set: when their forecast stops reaching the target the
+    /// gauge turns NaN instead of showing a stale date (a gauge cannot be withdrawn).
+    eta_shown: Arc<Mutex<BTreeSet<String>>>,
 }
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -88,6 +114,33 @@ fn describe() {
         "campaignd_config_reloads_total",
         "Configuration reloads (SIGHUP or POST /v1/reload), applied or rejected"
     );
+    describe_gauge!(
+        CAMPAIGN_PROGRESS,
+        "Each campaign's conversions as a fraction of its target"
+    );
+    describe_gauge!(CAMPAIGN_CONVERSIONS, "Each campaign's conversions to date");
+    describe_gauge!(CAMPAIGN_TARGET, "Each campaign's target conversions");
+    describe_gauge!(
+        CAMPAIGN_SPEND,
+        "Each campaign's spend to date, in its currency (the currency label)"
+    );
+    describe_gauge!(
+        CAMPAIGN_BUDGET,
+        "Each campaign's total budget, in its currency (the currency label)"
+    );
+    describe_gauge!(
+        CAMPAIGN_ETA,
+        "The forecast day each campaign reaches its target, in days since its start; absent \
+         until forecast, NaN when the forecast stops reaching the target"
+    );
+    describe_gauge!(
+        CAMPAIGN_PHASE,
+        "1 for the phase each campaign is in (explore, optimize, stabilize), 0 for the others"
+    );
+    describe_gauge!(
+        CAMPAIGN_STATE,
+        "1 for the state each campaign is in (waiting, running, held, achieved, ended), 0 for the others"
+    );
 }
 
 impl Metrics {
@@ -116,6 +169,7 @@ impl Metrics {
         DESCRIBED.call_once(describe);
         Self {
             handle: handle.clone(),
+            eta_shown: Arc::new(Mutex::new(BTreeSet::new())),
         }
     }
 
@@ -175,6 +229,14 @@ impl Metrics {
         }
         let settings = state.settings();
         metrics::gauge!("campaignd_campaigns_configured").set(settings.campaigns.len() as f64);
+        let board = state.runtime().services().get::<CampaignBoard>();
+        for goal in &settings.campaigns {
+            let status = board
+                .as_ref()
+                .and_then(|b| b.get(&goal.id))
+                .unwrap_or_else(|| CampaignStatus::waiting(goal.clone()));
+            self.campaign(&status);
+        }
         match state.kb().size_on_disk() {
             Ok(bytes) => metrics::gauge!("campaignd_kb_size_bytes").set(bytes as f64),
             Err(err) => tracing::warn!(%err, "cannot read the knowledge base's size for /metrics"),
@@ -183,6 +245,49 @@ impl Metrics {
         // already has its `# HELP` lines.
         self.handle.run_upkeep();
         self.handle.render()
+    }
+}
+
+impl Metrics {
+    /// Sets one campaign's gauges from its board status.
+    fn campaign(&self, status: &CampaignStatus) {
+        let campaign = status.goal.id.to_string();
+        let tenant = status.goal.tenant.to_string();
+        let currency = status.goal.budget.currency.clone();
+        let labels = [("campaign", campaign.clone()), ("tenant", tenant.clone())];
+        metrics::gauge!(CAMPAIGN_PROGRESS, &labels).set(status.progress);
+        metrics::gauge!(CAMPAIGN_CONVERSIONS, &labels).set(status.conversions as f64);
+        metrics::gauge!(CAMPAIGN_TARGET, &labels).set(status.goal.target as f64);
+        let money = [
+            ("campaign", campaign.clone()),
+            ("tenant", tenant),
+            ("currency", currency),
+        ];
+        metrics::gauge!(CAMPAIGN_SPEND, &money).set(status.spend);
+        metrics::gauge!(CAMPAIGN_BUDGET, &money).set(status.goal.budget.total);
+        let mut shown = self
+            .eta_shown
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match status.eta_day.filter(|d| d.is_finite()) {
+            Some(day) => {
+                metrics::gauge!(CAMPAIGN_ETA, &labels).set(day);
+                shown.insert(campaign.clone());
+            }
+            None if shown.contains(&campaign) => {
+                metrics::gauge!(CAMPAIGN_ETA, &labels).set(f64::NAN);
+            }
+            None => {}
+        }
+        drop(shown);
+        for phase in PHASES {
+            metrics::gauge!(CAMPAIGN_PHASE, "campaign" => campaign.clone(), "phase" => phase.as_str())
+                .set(if status.phase == Some(phase) { 1.0 } else { 0.0 });
+        }
+        for state in CAMPAIGN_STATES {
+            metrics::gauge!(CAMPAIGN_STATE, "campaign" => campaign.clone(), "state" => state.as_str())
+                .set(if status.state == state { 1.0 } else { 0.0 });
+        }
     }
 }
 

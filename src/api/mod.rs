@@ -1,28 +1,35 @@
-//! The HTTP ops API: health and readiness probes, Prometheus metrics, agent status, a campaign's
-//! decisions, causal traces, reload, and the OpenAPI document that describes all of them.
+//! The HTTP ops API: health and readiness probes, Prometheus metrics, agent status, campaigns and
+//! their commands, observation ingestion, a campaign's decisions, causal traces, reload, and the
+//! OpenAPI document that describes all of them.
 //!
 //! Every route is registered through [`utoipa_axum`], so the OpenAPI document is generated from
 //! the same declarations the router serves and cannot drift from it. `/healthz`, `/readyz` and
 //! `/metrics` need no token; everything under `/v1` needs a bearer token (see [`auth`]). Errors
 //! are JSON with a stable code (see [`error`]), and no request, however malformed, stops the
-//! server. This module serves and translates; it must never hold business logic or write to the
-//! knowledge base.
+//! server. This module serves and translates; it must never hold business logic or write decisions
+//! itself (observations go through the market layer's ingestion path; the only thing it stores is
+//! its own idempotency keys).
 //!
 //! # Layout
 //!
 //! - `auth`: tokens, tenants, constant-time comparison. `error`: the error body and JSON bodies.
 //! - `health`: `/healthz`, `/readyz`. `metrics`: `/metrics` and the Prometheus recorder.
-//! - `agents`, `decisions`, `traces`, `reload`: the `/v1` routes. `openapi`: `/v1/openapi.json`.
+//! - `agents`, `campaigns` (list, detail, commands), `observations`, `decisions`, `traces`,
+//!   `reload`: the `/v1` routes. `idempotency`: the `Idempotency-Key` store.
+//!   `openapi`: `/v1/openapi.json`.
 //!
 //! Adding a route: write the handler with `#[utoipa::path]` in its own file, add it to
 //! [`router`] with `routes!`, and list its schemas' owner in `openapi::ApiDoc` if it has any.
 
 pub mod agents;
 pub mod auth;
+pub mod campaigns;
 pub mod decisions;
 pub mod error;
 pub mod health;
+pub mod idempotency;
 pub mod metrics;
+pub mod observations;
 pub mod openapi;
 pub mod reload;
 pub mod traces;
@@ -66,6 +73,8 @@ struct Inner {
     body_limit: usize,
     openapi: OnceLock<String>,
     metrics: metrics::Metrics,
+    /// Held while a request with an `Idempotency-Key` looks its key up, runs and stores it.
+    idempotency: tokio::sync::Mutex<()>,
 }
 
 impl ApiState {
@@ -85,6 +94,7 @@ impl ApiState {
                 body_limit,
                 openapi: OnceLock::new(),
                 metrics: metrics::Metrics::get(),
+                idempotency: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -116,6 +126,10 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
         .routes(routes!(agents::list_agents))
+        .routes(routes!(campaigns::list_campaigns))
+        .routes(routes!(campaigns::get_campaign))
+        .routes(routes!(campaigns::command))
+        .routes(routes!(observations::ingest_observations))
         .routes(routes!(decisions::list_decisions))
         .routes(routes!(traces::trace))
         .routes(routes!(reload::reload))

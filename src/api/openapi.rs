@@ -15,13 +15,14 @@ use super::error::ErrorBody;
 #[openapi(
     info(
         title = "campaignd ops API",
-        description = "Health, readiness, metrics, agents, decisions, traces and reload of a running campaignd."
+        description = "Health, readiness, metrics, agents, campaigns and their commands, observation ingestion, decisions, traces and reload of a running campaignd."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     tags(
         (name = "probes", description = "No token needed"),
         (name = "agents", description = "Agent status (operator token)"),
+        (name = "campaigns", description = "Campaign status, observation ingestion (scoped to the token's tenant) and commands (operator token)"),
         (name = "decisions", description = "The knowledge base, scoped to the token's tenant"),
         (name = "operations", description = "Reload (operator token)")
     )

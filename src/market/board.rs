@@ -85,7 +85,8 @@ pub struct CampaignStatus {
 }
 
 impl CampaignStatus {
-    fn waiting(goal: CampaignGoal) -> Self {
+    /// A campaign not ticked yet: no figures.
+    pub fn waiting(goal: CampaignGoal) -> Self {
         CampaignStatus {
             goal,
             state: CampaignState::Waiting,

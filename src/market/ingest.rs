@@ -1,5 +1,5 @@
-//! The one ingestion path for performance data, whatever its source (the built-in simulator now, the
-//! HTTP API later): validate each observation, record the valid ones as outcomes linked to the
+//! The one ingestion path for performance data, whatever its source (the built-in simulator or the
+//! HTTP API's `POST /v1/observations`): validate each observation, record the valid ones as outcomes linked to the
 //! decisions that produced them (the variant's approval, the experiment, the latest traffic split of
 //! its channel and the latest budget allocation), and publish one `observations_recorded` event so
 //! the optimizer learns from the batch.
@@ -9,12 +9,12 @@
 //! anything; an invalid observation is reported with every problem and never recorded.
 
 use crate::agents::ledger;
-use crate::agents::optimization::{OBSERVATIONS_TOPIC, ObservationsRecorded};
+use crate::agents::optimization::{Arm, OBSERVATIONS_TOPIC, ObservationsRecorded};
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::{Decision, DecisionId, KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
 use crate::runtime::{Client, DeliveryError};
 
-use super::observation::{KnownIds, Observation, ObservationProblem};
+use super::observation::{IdCatalog, KnownIds, Observation, ObservationProblem};
 
 /// One day's observations of one campaign.
 #[derive(Clone, Debug)]
@@ -36,6 +36,19 @@ pub struct IngestReport {
     pub rejected: Vec<(usize, Vec<ObservationProblem>)>,
     /// How many agents received the `observations_recorded` event (0 when nothing new).
     pub delivered: usize,
+    /// What happened to each observation, in the batch's order (one entry per observation).
+    pub items: Vec<ItemResult>,
+}
+
+/// What ingestion did with one observation of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemResult {
+    /// Recorded now as this outcome.
+    Recorded(OutcomeId),
+    /// Already recorded as this outcome (the same campaign, day, channel and variant); skipped.
+    Duplicate(OutcomeId),
+    /// Invalid; never recorded.
+    Rejected(Vec<ObservationProblem>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,15 +92,15 @@ pub async fn ingest(
     let mut announced = Vec::new();
     for (index, observation) in observations.into_iter().enumerate() {
         if observation.campaign != goal.id {
-            report.rejected.push((
-                index,
-                vec![ObservationProblem::UnknownCampaign {
-                    campaign: observation.campaign.to_string(),
-                }],
-            ));
+            let problems = vec![ObservationProblem::UnknownCampaign {
+                campaign: observation.campaign.to_string(),
+            }];
+            report.items.push(ItemResult::Rejected(problems.clone()));
+            report.rejected.push((index, problems));
             continue;
         }
         if let Err(problems) = observation.validate(known) {
+            report.items.push(ItemResult::Rejected(problems.clone()));
             report.rejected.push((index, problems));
             continue;
         }
@@ -102,6 +115,7 @@ pub async fn ingest(
             // A replayed day: the first recording stands, and it is announced again so an agent
             // that stopped before learning from it gets it now (learning is idempotent per day).
             report.duplicates += 1;
+            report.items.push(ItemResult::Duplicate(id));
             if let Some(first) = stored
                 .metrics
                 .get("observation")
@@ -125,6 +139,7 @@ pub async fn ingest(
         };
         kb.record_outcome(&outcome).await.map_err(kb_error)?;
         report.recorded.push(id);
+        report.items.push(ItemResult::Recorded(id));
         announced.push(id);
         fresh.push(observation);
     }
@@ -150,6 +165,36 @@ pub async fn ingest(
     Ok(report)
 }
 
+/// The campaign's variants as far as its experiment decisions know them (every attempt's arms, so
+/// a variant of an earlier plan still counts). The campaign itself is always known, even before
+/// its experiment starts: an observation then comes back as an unknown variant.
+pub fn known_ids(kb: &KnowledgeBase, goal: &CampaignGoal) -> Result<IdCatalog, IngestError> {
+    let decisions = kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .map_err(|source| IngestError::Kb {
+            campaign: goal.id.to_string(),
+            source,
+        })?
+        .records;
+    Ok(catalog_of(goal, &decisions))
+}
+
+/// [`known_ids`] from decisions already read.
+pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
+    let mut catalog = IdCatalog::default();
+    catalog.add_campaign(goal.id.clone());
+    let arms = decisions
+        .iter()
+        .filter(|d| d.kind == "experiment")
+        .filter_map(|d| d.choice.get("arms"))
+        .filter_map(|a| serde_json::from_value::<Vec<Arm>>(a.clone()).ok())
+        .flatten();
+    for arm in arms {
+        catalog.add(goal.id.clone(), arm.variant);
+    }
+    catalog
+}
+
 /// The decisions an observation is evidence for: the variant's latest approving review, the latest
 /// experiment, the latest traffic split of its channel and the latest budget allocation.
 fn links(decisions: &[Decision], observation: &Observation) -> Vec<DecisionId> {
@@ -170,4 +215,73 @@ fn links(decisions: &[Decision], observation: &Observation) -> Vec<DecisionId> {
     .into_iter()
     .flatten()
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kb::SCHEMA_VERSION;
+    use crate::protocol::CorrelationId;
+
+    fn goal() -> CampaignGoal {
+        toml::from_str(
+            r#"
+            id = "kr_students"
+            tenant = "acme"
+            objective = "signups"
+            target = 500
+            deadline = 2026-12-31T23:59:59Z
+            budget = { total = 10000.0, currency = "USD" }
+            channels = ["sms"]
+            regions = ["KR"]
+            segments = [{ id = "students" }]
+            "#,
+        )
+        .expect("a valid goal")
+    }
+
+    fn decision(kind: &str, choice: serde_json::Value) -> Decision {
+        Decision {
+            id: DecisionId::new(),
+            schema_version: SCHEMA_VERSION,
+            agent: "optimization".into(),
+            tenant: "acme".into(),
+            campaign: Some("kr_students".into()),
+            correlation_id: CorrelationId::new(),
+            causation_id: None,
+            kind: kind.into(),
+            inputs: serde_json::json!({}),
+            alternatives: Vec::new(),
+            choice,
+            reason: "test".into(),
+            confidence: 1.0,
+            decided_at: chrono::Utc::now(),
+        }
+    }
+
+    fn arm(variant: &str) -> serde_json::Value {
+        serde_json::json!({ "variant": variant, "channel": "sms", "segment": "students", "levels": [] })
+    }
+
+    #[test]
+    fn the_catalog_holds_every_experiments_arms_and_nothing_else() {
+        let goal = goal();
+        let decisions = [
+            decision(
+                "experiment",
+                serde_json::json!({ "arms": [arm("a"), arm("b")] }),
+            ),
+            decision("experiment", serde_json::json!({ "arms": [arm("c")] })),
+            decision("plan", serde_json::json!({ "arms": [arm("not_an_arm")] })),
+            decision("experiment", serde_json::json!({ "arms": "unreadable" })),
+        ];
+        let catalog = catalog_of(&goal, &decisions);
+        for variant in ["a", "b", "c"] {
+            assert!(catalog.has_variant(&goal.id, variant), "{variant}");
+        }
+        assert!(!catalog.has_variant(&goal.id, "not_an_arm"));
+        let empty = catalog_of(&goal, &[]);
+        assert!(empty.has_campaign(&goal.id));
+        assert!(!empty.has_variant(&goal.id, "a"));
+    }
 }

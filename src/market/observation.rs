@@ -56,6 +56,21 @@ pub enum ObservationProblem {
     },
 }
 
+impl ObservationProblem {
+    /// The problem's stable snake_case name, as its serialized `problem` tag spells it.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ObservationProblem::Negative { .. } => "negative",
+            ObservationProblem::NotFinite { .. } => "not_finite",
+            ObservationProblem::ClicksAboveImpressions { .. } => "clicks_above_impressions",
+            ObservationProblem::ConversionsAboveClicks { .. } => "conversions_above_clicks",
+            ObservationProblem::UnknownCampaign { .. } => "unknown_campaign",
+            ObservationProblem::UnknownVariant { .. } => "unknown_variant",
+            ObservationProblem::WindowEndsBeforeStart { .. } => "window_ends_before_start",
+        }
+    }
+}
+
 /// Which campaigns and variants exist, as far as the receiver knows.
 pub trait KnownIds {
     fn has_campaign(&self, campaign: &CampaignId) -> bool;
@@ -69,6 +84,12 @@ pub struct IdCatalog {
 }
 
 impl IdCatalog {
+    /// Knows `campaign` even before it has variants, so an observation of it is reported as an
+    /// unknown variant rather than an unknown campaign.
+    pub fn add_campaign(&mut self, campaign: CampaignId) {
+        self.campaigns.entry(campaign).or_default();
+    }
+
     pub fn add(&mut self, campaign: CampaignId, variant: impl Into<String>) {
         self.campaigns
             .entry(campaign)
@@ -151,5 +172,55 @@ impl Observation {
         } else {
             Err(problems)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_code_is_its_serialized_tag() {
+        let problems = [
+            ObservationProblem::Negative {
+                field: "clicks".into(),
+                value: "-1".into(),
+            },
+            ObservationProblem::NotFinite {
+                field: "spend".into(),
+                value: "NaN".into(),
+            },
+            ObservationProblem::ClicksAboveImpressions {
+                clicks: 2,
+                impressions: 1,
+            },
+            ObservationProblem::ConversionsAboveClicks {
+                conversions: 2,
+                clicks: 1,
+            },
+            ObservationProblem::UnknownCampaign {
+                campaign: "x".into(),
+            },
+            ObservationProblem::UnknownVariant {
+                campaign: "x".into(),
+                variant: "v".into(),
+            },
+            ObservationProblem::WindowEndsBeforeStart {
+                start: Utc::now(),
+                end: Utc::now(),
+            },
+        ];
+        for problem in problems {
+            let tagged = serde_json::to_value(&problem).expect("serializes");
+            assert_eq!(tagged["problem"], problem.code(), "{tagged}");
+        }
+    }
+
+    #[test]
+    fn a_campaign_without_variants_is_known() {
+        let mut catalog = IdCatalog::default();
+        catalog.add_campaign("c".into());
+        assert!(catalog.has_campaign(&"c".into()));
+        assert!(!catalog.has_variant(&"c".into(), "v"));
     }
 }
