@@ -1686,6 +1686,27 @@ async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once()
         assert_eq!(items[5]["outcome"], items[0]["outcome"]);
         assert_eq!(recorded_outcomes(&run).await, 2);
 
+        // The knowledge base's own figures reach /metrics, described and with buckets.
+        let text = get(addr, "/metrics", None).await.text();
+        let samples = parse_prometheus(&text);
+        assert!(
+            metric(&samples, "campaignd_kb_outcomes_written_total", &[]).is_some_and(|v| v >= 2.0),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP campaignd_kb_outcomes_written_total "),
+            "{text}"
+        );
+        assert!(
+            metric(
+                &samples,
+                "campaignd_kb_flush_seconds_bucket",
+                &[("le", "+Inf")]
+            )
+            .is_some(),
+            "{text}"
+        );
+
         // The same key and body again: the first answer, replayed, and nothing ingested.
         let retry = request_with(
             addr,

@@ -18,14 +18,19 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::ApiState;
 use crate::agents::optimization::Phase;
+use crate::kb::metrics as kb_metrics;
 use crate::market::{CampaignBoard, CampaignState, CampaignStatus};
 use crate::runtime::AgentState;
+use crate::runtime::metrics as runtime_metrics;
 
 /// Request latency buckets, in seconds: a histogram rather than a summary, so it aggregates
 /// across instances.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// Records per knowledge-base group commit.
+const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0];
 
 const REQUESTS: &str = "campaignd_http_requests_total";
 const REQUEST_SECONDS: &str = "campaignd_http_request_duration_seconds";
@@ -68,9 +73,11 @@ pub struct Metrics {
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 static DESCRIBED: Once = Once::new();
 
-/// The `# HELP` lines.
+/// The `# HELP` lines, the API's own and those of the runtime and the knowledge base.
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    runtime_metrics::describe_metrics();
+    kb_metrics::describe_metrics();
     describe_counter!(
         REQUESTS,
         "HTTP requests answered, by method, route template and status"
@@ -149,8 +156,15 @@ impl Metrics {
     pub fn get() -> Self {
         let handle = HANDLE.get_or_init(|| {
             let builder = || {
+                let full = |name: &str| Matcher::Full(name.to_owned());
                 PrometheusBuilder::new()
-                    .set_buckets_for_metric(Matcher::Full(REQUEST_SECONDS.to_owned()), &LATENCY_BUCKETS)
+                    .set_buckets_for_metric(full(REQUEST_SECONDS), &LATENCY_BUCKETS)?
+                    .set_buckets_for_metric(
+                        full(runtime_metrics::REQUEST_DURATION_SECONDS),
+                        &runtime_metrics::REQUEST_DURATION_BUCKETS,
+                    )?
+                    .set_buckets_for_metric(full(kb_metrics::FLUSH_SECONDS), &LATENCY_BUCKETS)?
+                    .set_buckets_for_metric(full(kb_metrics::BATCH_RECORDS), &BATCH_BUCKETS)
             };
             match builder().map(PrometheusBuilder::install_recorder) {
                 Ok(Ok(handle)) => handle,
