@@ -4,6 +4,7 @@
 //! error. Errors are printed with their whole cause chain so an operator sees what to fix.
 
 mod check;
+mod client;
 mod kb;
 mod plan;
 mod review;
@@ -43,6 +44,13 @@ pub enum Command {
     Review(review::ReviewArgs),
     /// Print the strategy plan for a campaign file as JSON, without running anything.
     Plan(plan::PlanArgs),
+    /// Ask the running daemon whether it is ready and how each agent is (exit 1 if not ready).
+    /// Token: CAMPAIGND_TOKEN, else the first operator token in api.tokens.
+    Status(client::StatusArgs),
+    /// List the running daemon's campaigns: phase, progress, spend, ETA.
+    Campaigns(client::CampaignsArgs),
+    /// Print every decision and outcome of one chain of work as JSON Lines, in time order.
+    Trace(client::TraceArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -53,6 +61,9 @@ pub fn main() -> ExitCode {
         Command::Kb(command) => kb::execute(cli.config.as_deref(), command),
         Command::Review(args) => review::execute(args),
         Command::Plan(args) => plan::execute(args),
+        Command::Status(args) => client::status(cli.config.as_deref(), args),
+        Command::Campaigns(args) => client::campaigns(cli.config.as_deref(), args),
+        Command::Trace(args) => client::trace(cli.config.as_deref(), args),
     };
     match result {
         Ok(code) => code,
