@@ -1,10 +1,12 @@
 //! Durable decision recording through the group-commit writer (`durability = process`: every
-//! acknowledgement waits for the flush that holds the record) with 1, 64 and 256 concurrent
-//! writers, against two baselines measured in the same run on the same encoded records:
+//! acknowledgement waits for the flush that holds the record and its index manifest) with 1, 64 and
+//! 256 concurrent writers, against the baseline measured in the same run on the same encoded
+//! records: `raw_unflushed_records`, each encoded record inserted into one sled tree by one thread,
+//! never flushed, with no index at all.
 //!
-//! - `raw_unflushed_records`: each encoded record inserted into one sled tree, never flushed;
-//! - `raw_unflushed_with_indexes`: the same record plus the index entries the knowledge base writes
-//!   for it (campaign, agent, time, correlation), inserted one by one, never flushed.
+//! Each writer is one chain of work, as in campaignd: its own correlation id, one of 4 campaigns,
+//! one of 8 agents (`group_commit_process`). `group_commit_fresh_correlation/256` is the worst case
+//! for the correlation index: a new correlation id on every decision.
 //!
 //! Criterion reports the rates; the acknowledgement latency percentiles, which criterion cannot
 //! compute from `iter_custom`, are printed at the end and written to
@@ -25,14 +27,14 @@ const WRITERS: [usize; 3] = [1, 64, 256];
 /// Acknowledgement latencies per benchmark, collected across criterion's samples.
 type Latencies = Arc<Mutex<BTreeMap<String, Vec<Duration>>>>;
 
-fn decision(writer: usize) -> Decision {
+fn decision(writer: usize, correlation: CorrelationId) -> Decision {
     Decision {
         id: DecisionId::new(),
         schema_version: SCHEMA_VERSION,
         agent: AgentName::new(format!("agent-{}", writer % 8)),
         tenant: TenantId::new("acme"),
-        campaign: Some(CampaignId::new("spring")),
-        correlation_id: CorrelationId::new(),
+        campaign: Some(CampaignId::new(format!("spring-{}", writer % 4))),
+        correlation_id: correlation,
         causation_id: None,
         kind: "traffic_split".into(),
         inputs: serde_json::json!({ "observations": 1200, "window": "7d" }),
@@ -44,10 +46,12 @@ fn decision(writer: usize) -> Decision {
     }
 }
 
-/// Writes `total` decisions from `writers` concurrent tasks; returns the time spent writing.
+/// Writes `total` decisions from `writers` concurrent tasks, each task one chain of work (one
+/// correlation id) unless `fresh_correlation`; returns the time spent writing.
 fn group_commit(
     runtime: &tokio::runtime::Runtime,
     writers: usize,
+    fresh_correlation: bool,
     total: u64,
     latencies: &mut Vec<Duration>,
 ) -> Duration {
@@ -62,8 +66,14 @@ fn group_commit(
                 let count = per_writer.min(total.saturating_sub(per_writer * writer as u64));
                 tokio::spawn(async move {
                     let mut acks = Vec::with_capacity(count as usize);
+                    let chain = CorrelationId::new();
                     for _ in 0..count {
-                        let d = decision(writer);
+                        let correlation = if fresh_correlation {
+                            CorrelationId::new()
+                        } else {
+                            chain
+                        };
+                        let d = decision(writer, correlation);
                         let sent = Instant::now();
                         kb.record_decision(&d).await.expect("record");
                         acks.push(sent.elapsed());
@@ -85,30 +95,18 @@ fn group_commit(
 }
 
 /// Inserts the same kind of records, encoded the same way, straight into sled without flushing.
-fn raw(total: u64, with_indexes: bool) -> Duration {
+fn raw(total: u64) -> Duration {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = sled::open(dir.path()).expect("open sled");
     let records = db.open_tree("records").expect("tree");
-    let index: Vec<sled::Tree> = (0..4)
-        .map(|i| db.open_tree(format!("index{i}")).expect("tree"))
-        .collect();
+    let chain = CorrelationId::new();
     let started = Instant::now();
     for n in 0..total {
-        let d = decision(n as usize);
+        let d = decision(n as usize, chain);
         let value = encode("decision", &d).expect("encode");
         let mut key = vec![b'd'];
         key.extend_from_slice(d.id.0.as_bytes());
         records.insert(&key, value).expect("insert");
-        if with_indexes {
-            for tree in &index {
-                // Index keys of the same shape: a few names, a timestamp, the record key.
-                let mut entry = Vec::with_capacity(48);
-                entry.extend_from_slice(b"\x00\x06spring\x00\x04acme");
-                entry.extend_from_slice(&d.decided_at.timestamp_micros().to_be_bytes());
-                entry.extend_from_slice(&key);
-                tree.insert(entry, &[][..]).expect("insert");
-            }
-        }
     }
     started.elapsed()
 }
@@ -128,28 +126,23 @@ fn benches(c: &mut Criterion, latencies: &Latencies) {
     let mut group = c.benchmark_group("kb_record_decision");
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));
-    group.bench_function("raw_unflushed_records", |b| {
-        b.iter_custom(|iters| raw(iters, false))
-    });
-    group.bench_function("raw_unflushed_with_indexes", |b| {
-        b.iter_custom(|iters| raw(iters, true))
-    });
-    for writers in WRITERS {
-        let name = format!("group_commit_process/{writers}");
-        group.bench_with_input(
-            BenchmarkId::new("group_commit_process", writers),
-            &writers,
-            |b, &writers| {
-                b.iter_custom(|iters| {
-                    let mut acks = Vec::new();
-                    let elapsed = group_commit(&runtime, writers, iters, &mut acks);
-                    if let Ok(mut all) = latencies.lock() {
-                        all.entry(name.clone()).or_default().extend(acks);
-                    }
-                    elapsed
-                })
-            },
-        );
+    group.bench_function("raw_unflushed_records", |b| b.iter_custom(raw));
+    let cases = WRITERS
+        .map(|writers| ("group_commit_process", writers, false))
+        .into_iter()
+        .chain([("group_commit_fresh_correlation", 256, true)]);
+    for (label, writers, fresh) in cases {
+        let name = format!("{label}/{writers}");
+        group.bench_with_input(BenchmarkId::new(label, writers), &writers, |b, &writers| {
+            b.iter_custom(|iters| {
+                let mut acks = Vec::new();
+                let elapsed = group_commit(&runtime, writers, fresh, iters, &mut acks);
+                if let Ok(mut all) = latencies.lock() {
+                    all.entry(name.clone()).or_default().extend(acks);
+                }
+                elapsed
+            })
+        });
     }
     group.finish();
 }

@@ -257,7 +257,7 @@ fn synthetic_decision(writer: usize, correlation: CorrelationId, padding: &str) 
     Decision {
         id: DecisionId::new(),
         schema_version: SCHEMA_VERSION,
-        agent: AgentName::new(format!("bench-{writer}")),
+        agent: AgentName::new(format!("bench-{}", writer % 8)),
         tenant: TenantId::new("bench"),
         campaign: Some(CampaignId::new("bench")),
         correlation_id: correlation,

@@ -35,10 +35,12 @@ use super::postings::{self, Groups, Index, Pointer};
 /// The most records one manifest describes, which keeps a manifest (about 100 bytes per record)
 /// well below the size at which sled moves a value into a blob file of its own.
 const MANIFEST_RECORDS: usize = 256;
-/// Manifests are folded into posting lists once they describe this many records. Larger means
+/// Manifests are folded into posting lists once they describe this many records, or once there
+/// are [`FOLD_AFTER_MANIFESTS`] of them (under light load each holds a record or two). Larger means
 /// fewer posting entries (under load, one per key per fold) but a longer tail that each query
 /// decodes.
 pub(super) const FOLD_AFTER_RECORDS: usize = 4096;
+const FOLD_AFTER_MANIFESTS: usize = 64;
 /// The most pointers one posting entry holds (25 bytes each), for the same reason as
 /// [`MANIFEST_RECORDS`].
 const POSTING_POINTERS: usize = 1024;
@@ -203,7 +205,8 @@ impl Writer {
             // A caller that stopped waiting is no reason to stop committing.
             let _ = ack.send(result);
         }
-        if self.unfolded.records >= FOLD_AFTER_RECORDS
+        if (self.unfolded.records >= FOLD_AFTER_RECORDS
+            || self.unfolded.manifests.len() >= FOLD_AFTER_MANIFESTS)
             && let Err(err) = self.fold()
         {
             // The manifests stay and queries keep reading them; the next fold tries again.
@@ -327,25 +330,33 @@ impl Writer {
 }
 
 /// Inserts `groups` as posting lists under fresh sequence numbers, at most [`POSTING_POINTERS`]
-/// pointers per entry.
+/// pointers per entry, on two threads when there are many.
 pub(super) fn write_postings(
     db: &sled::Db,
     index: &sled::Tree,
     groups: &Groups,
 ) -> Result<(), sled::Error> {
     let seq = db.generate_id()?;
+    let mut entries = Vec::with_capacity(groups.len());
     for ((which, key), pointers) in groups {
         for (n, chunk) in pointers.chunks(POSTING_POINTERS).enumerate() {
             // Keys only have to be unique per index key: the fold's number serves the first
             // chunk, a fresh one each further chunk.
             let seq = if n == 0 { seq } else { db.generate_id()? };
-            index.insert(
+            entries.push((
                 postings::posting_key(*which, key, seq),
                 postings::encode_pointers(chunk),
-            )?;
+            ));
         }
     }
-    Ok(())
+    let insert = |entries: &[(Vec<u8>, Vec<u8>)]| -> Result<(), sled::Error> {
+        for (key, value) in entries {
+            index.insert(&key[..], &value[..])?;
+        }
+        Ok(())
+    };
+    let (first, second) = in_two(&entries, insert);
+    first.and(second)
 }
 
 /// fsync for `durability = power`. sled's flush uses `sync_file_range`, which neither flushes the
