@@ -53,7 +53,8 @@ pub struct Daemon {
     config_path: Option<PathBuf>,
     /// `None` when `api.listen` could not be bound (logged at start).
     api: Option<ApiServer>,
-    /// The campaign loop on the built-in simulator (`[market] source = "simulator"`).
+    /// The campaign loop (on the built-in simulator, or logging buys when `[market] source =
+    /// "api"`); `None` only when the strategy playbook cannot be read.
     driver: Option<MarketDriver>,
 }
 
@@ -93,9 +94,13 @@ impl Daemon {
         for goal in &settings.campaigns {
             board.register(goal);
         }
+        // Agents read the live handle at each use (a reload changes their playbooks); the
+        // snapshot stays for whatever is fixed at start.
+        let shared = LiveSettings::new(Arc::clone(&settings));
         let services = crate::runtime::Services::new()
             .with(kb.clone())
             .with(Arc::clone(&settings))
+            .with(shared.clone())
             .with(board.clone());
         let runtime = Runtime::builder(registry)
             .agents(specs)
@@ -119,9 +124,8 @@ impl Daemon {
                 return Err(err.into());
             }
         };
-        let shared = LiveSettings::new(Arc::clone(&settings));
         let api = start_api(&runtime, &kb, &shared, config_path.clone()).await;
-        let driver = start_market(&runtime, &kb, &settings, board);
+        let driver = start_market(&runtime, &kb, &shared, board);
         tracing::info!(
             data_dir = %data_dir.display(),
             %durability,
@@ -183,9 +187,11 @@ impl Daemon {
     }
 
     /// Re-reads config, agent definitions and campaigns. A configuration with any problem is
-    /// rejected as a whole; a valid one becomes the settings in force (campaigns, API tokens) and
-    /// updates the running agents' mailbox bounds, timeouts and supervision. Starting or stopping
-    /// agents, and a new `api.listen`, need a restart, and say so.
+    /// rejected as a whole; a valid one becomes the settings in force: the API's tokens, the
+    /// agents' playbooks at their next use (compliance's rule sets at the next review), the
+    /// campaign loop's list at its next step (a new campaign starts, a removed one stops being
+    /// ticked), and the running agents' mailbox bounds, timeouts and supervision. Starting or
+    /// stopping agents, a new `api.listen`, `[market]`, `[clock]` and `[kb]` need a restart.
     pub fn reload(&self) -> Result<ReloadReport, Problems> {
         reload(
             &self.runtime,
@@ -225,34 +231,44 @@ impl Daemon {
     }
 }
 
-/// Starts the campaign loop on the built-in simulator when `[market] source = "simulator"`: one
-/// campaign day per simulated day of the clock, resuming after the last day in the knowledge base.
+/// Starts the campaign loop: one campaign day per simulated day of the clock, resuming after the
+/// last day in the knowledge base, following reloads of the campaign list. With `[market] source
+/// = "simulator"` the buys are placed on the built-in simulator; with `"api"` they are logged as
+/// the day's instructions and observations come only through the API. It runs even with no
+/// campaign, so that a reload can add one.
 fn start_market(
     runtime: &Runtime,
     kb: &KnowledgeBase,
-    settings: &Settings,
+    settings: &LiveSettings,
     board: CampaignBoard,
 ) -> Option<MarketDriver> {
-    if settings.config.market.source != MarketSource::Simulator || settings.campaigns.is_empty() {
-        return None;
-    }
-    let Some(priors) = crate::market::driver::priors_from(settings) else {
+    let current = settings.current();
+    let Some(priors) = crate::market::driver::priors_from(&current) else {
         tracing::error!(
-            "the strategy playbook cannot be read; the market simulator is not running"
+            "the strategy playbook cannot be read; the campaign loop is not running (fix agents/strategy.toml and restart)"
         );
         return None;
     };
-    let options = DriverOptions::new(settings.config.market.seed, priors);
+    let mut options = DriverOptions::new(current.config.market.seed, priors);
+    let source = current.config.market.source;
+    if source == MarketSource::Api {
+        options = options.without_simulator();
+    }
     let campaign_loop = CampaignLoop::new(
         runtime.clone(),
         kb.clone(),
-        settings.campaigns.clone(),
+        current.campaigns.clone(),
         options,
     )
-    .with_board(board);
+    .with_board(board)
+    .with_settings(settings.clone());
     tracing::info!(
-        campaigns = settings.campaigns.len(),
-        "campaign loop started on the market simulator"
+        campaigns = current.campaigns.len(),
+        source = match source {
+            MarketSource::Simulator => "simulator",
+            MarketSource::Api => "api",
+        },
+        "campaign loop started"
     );
     Some(crate::market::driver::spawn(campaign_loop))
 }
@@ -345,6 +361,12 @@ fn reload(
         let current = settings.current();
         if current.config.api.listen != fresh.config.api.listen {
             tracing::warn!(listen = %fresh.config.api.listen, "api.listen changed; a restart applies it");
+        }
+        // Listed at once; the campaign loop starts ticking an added campaign at its next step.
+        if let Some(board) = runtime.services().get::<CampaignBoard>() {
+            for goal in &fresh.campaigns {
+                board.register(goal);
+            }
         }
         settings.replace(Arc::new(fresh));
         metrics::counter!("campaignd_config_reloads_total", "result" => "applied").increment(1);

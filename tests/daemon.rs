@@ -267,3 +267,177 @@ fn the_binary_exits_zero_on_sigterm_and_sigint_and_reloads_on_sighup() {
         );
     }
 }
+
+/// A deployment with the shipped agents and tenants, no campaign, a manual clock and `[market]
+/// source = "api"`; every path absolute so a reload finds the same files. Returns the config path.
+fn shipped_deployment(base: &Path) -> std::path::PathBuf {
+    let abs = |p: &str| base.join(p).display().to_string();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (from, to) in [("agents", "agents"), ("config/tenants", "config/tenants")] {
+        std::fs::create_dir_all(base.join(to)).expect("folder");
+        for entry in std::fs::read_dir(shipped.join(from)).expect("shipped folder") {
+            let path = entry.expect("entry").path();
+            if let Some(name) = path.file_name() {
+                std::fs::copy(&path, base.join(to).join(name)).expect("copy");
+            }
+        }
+    }
+    std::fs::create_dir_all(base.join("config/campaigns")).expect("campaigns folder");
+    write(
+        base,
+        "config/campaignd.toml",
+        &format!(
+            "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 10\n\n\
+             [clock]\nmode = \"manual\"\nstart = 2026-09-01T00:00:00Z\n\n\
+             [market]\nsource = \"api\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n",
+            abs("data"),
+            abs("agents"),
+            abs("config/campaigns"),
+        ),
+    );
+    base.join("config/campaignd.toml")
+}
+
+const US_CAMPAIGN: &str = r#"id = "globex_reload"
+tenant = "globex"
+objective = "purchases"
+target = 300
+start = "2026-09-01T00:00:00Z"
+deadline = "2026-10-31T00:00:00Z"
+channels = ["email", "social"]
+regions = ["US"]
+[budget]
+total = 9000.0
+currency = "USD"
+[[segments]]
+id = "past_buyers"
+"#;
+
+/// A paid endorsement whose disclosure is buried among hashtags: ENDORSEMENT blocks it.
+async fn endorsement_findings(daemon: &Daemon, variant: &str) -> Vec<String> {
+    use campaignd::agents::compliance::{ReviewItem, ReviewVariants};
+    let goal: campaignd::domain::campaign::CampaignGoal =
+        toml::from_str(US_CAMPAIGN).expect("goal");
+    let message = serde_json::from_value(serde_json::json!({
+        "channel": "social",
+        "text": "Love it #tbt #ootd #ad",
+        "endorsement": true,
+    }))
+    .expect("message");
+    let reviews = daemon
+        .runtime()
+        .client(campaignd::protocol::Origin::Runtime)
+        .request(
+            "compliance",
+            ReviewVariants {
+                goal,
+                items: vec![ReviewItem {
+                    variant: variant.to_owned(),
+                    segment: "past_buyers".to_owned(),
+                    message,
+                    send_at: "2026-09-01T10:00:00-05:00".parse().expect("time"),
+                }],
+                round: 0,
+            },
+        )
+        .await
+        .expect("compliance answers");
+    reviews
+        .verdicts
+        .iter()
+        .flat_map(|v| v.verdict.findings.iter().map(|f| f.rule_id.clone()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_starts_an_added_campaign_and_the_next_review_uses_the_changed_rules() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    let config = shipped_deployment(base);
+    let settings = Settings::load_from(base, Some(&config), EnvOverrides::new())
+        .unwrap_or_else(|p| panic!("valid settings: {p}"));
+    let daemon = Daemon::start(settings, Some(config), campaignd::agents::registry())
+        .await
+        .expect("daemon starts");
+
+    let before = endorsement_findings(&daemon, "before").await;
+    assert!(before.iter().any(|r| r == "ENDORSEMENT"), "{before:?}");
+
+    // An invalid change is rejected as a whole: the valid campaign next to it is not taken either.
+    write(base, "config/campaigns/globex_reload.toml", US_CAMPAIGN);
+    write(
+        base,
+        "config/campaigns/broken.toml",
+        "id = \"broken\"\ntarget = \"many\"\n",
+    );
+    assert!(
+        daemon.reload().is_err(),
+        "a broken campaign file is rejected"
+    );
+    assert!(daemon.settings().campaigns.is_empty());
+    std::fs::remove_file(base.join("config/campaigns/broken.toml")).expect("remove");
+
+    // Switch ENDORSEMENT off and add the campaign; both apply without a restart.
+    let compliance = std::fs::read_to_string(base.join("agents/compliance.toml")).expect("read");
+    let disabled = compliance.replace(
+        "[playbook.rules.ENDORSEMENT]\n",
+        "[playbook.rules.ENDORSEMENT]\nenabled = false\n",
+    );
+    assert_ne!(compliance, disabled);
+    write(base, "agents/compliance.toml", &disabled);
+    let report = daemon
+        .reload()
+        .unwrap_or_else(|p| panic!("valid reload: {p}"));
+    assert_eq!(report.campaigns, 1);
+
+    let after = endorsement_findings(&daemon, "after").await;
+    assert!(!after.iter().any(|r| r == "ENDORSEMENT"), "{after:?}");
+
+    // The next campaign day ticks the added campaign: planned, written, reviewed, bought. With
+    // `source = "api"` nothing is simulated: no observation is recorded.
+    daemon
+        .runtime()
+        .clock()
+        .advance(Duration::from_secs(86_400))
+        .expect("manual clock");
+    let goal: campaignd::domain::campaign::CampaignGoal =
+        toml::from_str(US_CAMPAIGN).expect("goal");
+    let board = daemon
+        .runtime()
+        .services()
+        .get::<campaignd::market::CampaignBoard>()
+        .expect("the board is a runtime service");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status = board
+            .get(&goal.id)
+            .expect("a reload lists the added campaign at once");
+        if status.state == campaignd::market::CampaignState::Running {
+            assert!(!status.allocation.is_empty(), "{status:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the added campaign was not ticked: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let found = daemon
+        .kb()
+        .by_campaign(&campaignd::agents::ledger::scope(&goal), &goal.id)
+        .expect("query");
+    let kinds: Vec<String> = found
+        .records
+        .iter()
+        .filter_map(|r| r.as_decision())
+        .map(|d| format!("{}:{}", d.agent, d.kind))
+        .collect();
+    for kind in ["orchestrator:sub_goals", "optimization:experiment"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} missing: {kinds:?}");
+    }
+    assert!(
+        found.records.iter().all(|r| r.as_outcome().is_none()),
+        "nothing is observed without the simulator"
+    );
+    daemon.shutdown().await.expect("shutdown");
+}

@@ -96,7 +96,8 @@ pub fn segment_subject(goal: &CampaignGoal, segment: &str) -> String {
 
 pub struct Compliance {
     kb: Arc<KnowledgeBase>,
-    playbook: CompliancePlaybook,
+    /// The rule sets in force; a reload changes them for the next review.
+    playbook: ledger::LivePlaybook<CompliancePlaybook>,
     /// Per tenant, (subject, channel) → latest consent record. Loaded per tenant on first use.
     ledger: BTreeMap<TenantId, BTreeMap<(String, MessageChannel), ConsentRecord>>,
 }
@@ -104,10 +105,12 @@ pub struct Compliance {
 impl Agent for Compliance {
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = match ledger::playbook_table(&ctx.services, "compliance") {
-            Some(table) => CompliancePlaybook::from_table(&table),
-            None => CompliancePlaybook::embedded(),
-        }
+        let playbook = ledger::LivePlaybook::load(
+            &ctx.services,
+            "compliance",
+            |t| CompliancePlaybook::from_table(t).map_err(|e| e.to_string()),
+            || CompliancePlaybook::embedded().map_err(|e| e.to_string()),
+        )
         .map_err(AgentError::msg)?;
         Ok(Compliance {
             kb,
@@ -290,6 +293,7 @@ impl HandleRequest<ReviewVariants> for Compliance {
         request: Envelope<ReviewVariants>,
     ) -> Result<Reviews, AgentError> {
         let ReviewVariants { goal, items, round } = &request.payload;
+        self.playbook.refresh(ctx.services());
         let jurisdictions = jurisdictions(&goal.regions);
         let tz = recipient_tz(&goal.regions);
         let claims = Vec::new();
@@ -306,7 +310,7 @@ impl HandleRequest<ReviewVariants> for Compliance {
                 claims: claims.clone(),
                 jurisdictions: jurisdictions.clone(),
             };
-            let verdict = self.playbook.review(&review);
+            let verdict = self.playbook.get().review(&review);
             let fixed: Option<FixedMessage> = (!verdict.approved && verdict.fixable)
                 .then(|| apply_fixes(&item.message, &verdict.findings));
             let findings: Vec<String> = verdict

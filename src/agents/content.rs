@@ -99,17 +99,20 @@ impl Payload for Revised {
 pub struct Content {
     kb: Arc<KnowledgeBase>,
     generator: TemplateGenerator,
-    playbook: ContentPlaybook,
+    /// Templates, levels and format limits in force; a reload changes them for the next creatives.
+    playbook: ledger::LivePlaybook<ContentPlaybook>,
     tenants_dir: PathBuf,
 }
 
 impl Agent for Content {
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = match ledger::playbook_table(&ctx.services, "content") {
-            Some(table) => ContentPlaybook::from_table(&table),
-            None => ContentPlaybook::embedded(),
-        }
+        let playbook = ledger::LivePlaybook::load(
+            &ctx.services,
+            "content",
+            |t| ContentPlaybook::from_table(t).map_err(|e| e.to_string()),
+            || ContentPlaybook::embedded().map_err(|e| e.to_string()),
+        )
         .map_err(AgentError::msg)?;
         let tenants_dir = ctx
             .services
@@ -124,7 +127,7 @@ impl Agent for Content {
             .unwrap_or_else(|| PathBuf::from("config/tenants"));
         Ok(Content {
             kb,
-            generator: TemplateGenerator::new(playbook.clone()),
+            generator: TemplateGenerator::new(playbook.get().clone()),
             playbook,
             tenants_dir,
         })
@@ -201,6 +204,15 @@ pub fn message_of(variant: &Variant, sender: &Sender, category: &str) -> Message
     message
 }
 
+impl Content {
+    /// Takes in a reloaded playbook; the generator works from the same one.
+    fn refresh_playbook(&mut self, ctx: &Context) {
+        if self.playbook.refresh(ctx.services()) {
+            self.generator = TemplateGenerator::new(self.playbook.get().clone());
+        }
+    }
+}
+
 impl HandleRequest<WriteCreatives> for Content {
     async fn handle_request(
         &mut self,
@@ -208,6 +220,7 @@ impl HandleRequest<WriteCreatives> for Content {
         request: Envelope<WriteCreatives>,
     ) -> Result<Creatives, AgentError> {
         let goal = &request.payload.goal;
+        self.refresh_playbook(ctx);
         let voice = match voice_for(&self.tenants_dir, goal) {
             Ok(voice) => voice,
             Err(error) => {
@@ -297,6 +310,7 @@ impl HandleRequest<ReviseVariants> for Content {
             blocked,
             round,
         } = &request.payload;
+        self.refresh_playbook(ctx);
         let sender = voice_for(&self.tenants_dir, goal)
             .map(|v| sender_of(&v))
             .unwrap_or_default();
@@ -388,11 +402,16 @@ impl Content {
         }
         let mut fit = self
             .playbook
+            .get()
             .limits
             .check(variant.format, &variant.creative);
         // A Korean SMS that grew past 90 bytes is sent as an LMS.
         if !fit.fits() && variant.format == Format::KrSms {
-            let lms = self.playbook.limits.check(Format::KrLms, &variant.creative);
+            let lms = self
+                .playbook
+                .get()
+                .limits
+                .check(Format::KrLms, &variant.creative);
             if lms.fits() {
                 variant.format = Format::KrLms;
                 fit = lms;

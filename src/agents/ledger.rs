@@ -7,6 +7,8 @@
 //! had acknowledged. These helpers must never decide anything themselves, and never read another
 //! tenant's records: every query here is scoped to the campaign's tenant.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -15,7 +17,8 @@ use crate::kb::{
     Alternative, Decision, DecisionId, KnowledgeBase, OutcomeId, SCHEMA_VERSION, Scope,
 };
 use crate::protocol::{CorrelationId, Envelope};
-use crate::runtime::{AgentError, Context};
+use crate::runtime::{AgentError, Context, Services};
+use crate::settings::{LiveSettings, Settings};
 
 /// 128 stable bits from the given parts (two FNV-1a lanes), shaped as a UUID version 8 (custom).
 /// Stable across builds and platforms, which restart idempotency depends on.
@@ -220,11 +223,102 @@ pub fn step_of(decision: &Decision) -> Option<&str> {
     decision.inputs.get("step").and_then(|s| s.as_str())
 }
 
-/// The agent's playbook from its definition in the shared settings, or the embedded one when the
-/// runtime was built without settings (examples, benchmarks).
-pub fn playbook_table(ctx_services: &crate::runtime::Services, agent: &str) -> Option<toml::Table> {
-    let settings = ctx_services.get::<std::sync::Arc<crate::settings::Settings>>()?;
-    settings.agent(agent).and_then(|d| d.playbook.clone())
+/// The settings in force: the daemon's live handle when the runtime carries one (a reload swaps
+/// it), else the snapshot the runtime was built with; `None` for a runtime built without settings
+/// (examples, benchmarks).
+pub fn current_settings(services: &Services) -> Option<Arc<Settings>> {
+    match services.get::<LiveSettings>() {
+        Some(live) => Some(live.current()),
+        None => services.get::<Arc<Settings>>().map(|s| Arc::clone(&*s)),
+    }
+}
+
+/// The agent's playbook from its definition in the settings in force, or `None` when there is
+/// none (the agent then uses its embedded one).
+pub fn playbook_table(services: &Services, agent: &str) -> Option<toml::Table> {
+    current_settings(services)?
+        .agent(agent)
+        .and_then(|d| d.playbook.clone())
+}
+
+/// An agent's playbook that follows reloads: [`LivePlaybook::refresh`] at each use re-reads it
+/// only when a reload put other settings in force (a pointer comparison otherwise), and parses it
+/// only when the agent's `[playbook]` table itself changed. A reloaded playbook that cannot be
+/// read keeps the previous one (reload validation rejects such a change before it gets here).
+pub struct LivePlaybook<T> {
+    agent: &'static str,
+    parse: fn(&toml::Table) -> Result<T, String>,
+    embedded: fn() -> Result<T, String>,
+    /// The settings `value` was last checked against.
+    seen: Option<Arc<Settings>>,
+    /// The table `value` was parsed from (`None`: the embedded playbook).
+    table: Option<toml::Table>,
+    value: T,
+}
+
+impl<T> LivePlaybook<T> {
+    /// The playbook in force for `agent` now.
+    pub fn load(
+        services: &Services,
+        agent: &'static str,
+        parse: fn(&toml::Table) -> Result<T, String>,
+        embedded: fn() -> Result<T, String>,
+    ) -> Result<Self, String> {
+        let seen = current_settings(services);
+        let table = seen
+            .as_ref()
+            .and_then(|s| s.agent(agent))
+            .and_then(|d| d.playbook.clone());
+        let value = match &table {
+            Some(table) => parse(table),
+            None => embedded(),
+        }
+        .map_err(|e| format!("the {agent} playbook cannot be read: {e}"))?;
+        Ok(LivePlaybook {
+            agent,
+            parse,
+            embedded,
+            seen,
+            table,
+            value,
+        })
+    }
+
+    /// Takes in the settings in force; returns whether the playbook changed.
+    pub fn refresh(&mut self, services: &Services) -> bool {
+        let Some(current) = current_settings(services) else {
+            return false;
+        };
+        if self.seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &current)) {
+            return false;
+        }
+        let table = current.agent(self.agent).and_then(|d| d.playbook.clone());
+        self.seen = Some(current);
+        if table == self.table {
+            return false;
+        }
+        let parsed = match &table {
+            Some(table) => (self.parse)(table),
+            None => (self.embedded)(),
+        };
+        match parsed {
+            Ok(value) => {
+                self.value = value;
+                self.table = table;
+                tracing::info!(agent = self.agent, "reloaded playbook in force");
+                true
+            }
+            Err(error) => {
+                tracing::error!(agent = self.agent, %error, "the reloaded playbook cannot be read; the previous one stays");
+                false
+            }
+        }
+    }
+
+    /// The playbook as of the last refresh.
+    pub fn get(&self) -> &T {
+        &self.value
+    }
 }
 
 #[cfg(test)]

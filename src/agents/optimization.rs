@@ -218,17 +218,19 @@ struct Experiment {
 
 pub struct Optimization {
     kb: Arc<KnowledgeBase>,
-    playbook: OptimizationPlaybook,
+    playbook: ledger::LivePlaybook<OptimizationPlaybook>,
     experiments: BTreeMap<CampaignId, Experiment>,
 }
 
 impl Agent for Optimization {
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = match ledger::playbook_table(&ctx.services, "optimization") {
-            Some(table) => OptimizationPlaybook::from_table(&table),
-            None => OptimizationPlaybook::embedded(),
-        }
+        let playbook = ledger::LivePlaybook::load(
+            &ctx.services,
+            "optimization",
+            |t| OptimizationPlaybook::from_table(t).map_err(|e| e.to_string()),
+            || OptimizationPlaybook::embedded().map_err(|e| e.to_string()),
+        )
         .map_err(AgentError::msg)?;
         Ok(Optimization {
             kb,
@@ -479,10 +481,66 @@ impl HandleRequest<StartExperiment> for Optimization {
                 .join(", ")
         ));
         let decision = ledger::record(&kb, ctx, &request, &p.goal, draft).await?;
+        // A channel whose every variant was blocked would keep its budget unspent (and the
+        // allocation could even move everything there): hand its budget to the funded channels.
+        if let Some(handoff) = hand_off_unfunded(exp) {
+            let draft = Draft::new("allocation", format!("allocation/unfunded/{}", p.attempt))
+                .inputs(serde_json::json!({ "attempt": p.attempt, "before": exp.daily, "unfunded": handoff.unfunded }))
+                .choice(serde_json::json!({ "daily": handoff.daily }))
+                .reason(format!(
+                    "no approved variant on {}: its {:.0} a day goes to {} in proportion to their planned budgets ({})",
+                    handoff.unfunded.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+                    handoff.moved,
+                    handoff.funded.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+                    handoff.daily.iter().map(|(c, s)| format!("{c} {s:.0}")).collect::<Vec<_>>().join(", ")
+                ))
+                .confidence(1.0);
+            ledger::record(&kb, ctx, &request, &p.goal, draft).await?;
+            exp.daily = handoff.daily;
+        }
         Ok(ExperimentStarted {
             decision: decision.id,
         })
     }
+}
+
+/// The daily budget of channels without any approved variant, handed to the channels that have
+/// some.
+struct Handoff {
+    unfunded: Vec<Channel>,
+    funded: Vec<Channel>,
+    moved: f64,
+    daily: BTreeMap<Channel, f64>,
+}
+
+/// `None` when every budgeted channel has a variant, or when none has (nothing to hand to).
+fn hand_off_unfunded(exp: &Experiment) -> Option<Handoff> {
+    let (funded, unfunded): (Vec<Channel>, Vec<Channel>) = exp
+        .daily
+        .iter()
+        .filter(|(_, spend)| **spend > 0.0)
+        .map(|(channel, _)| *channel)
+        .partition(|channel| !exp.arms_of(*channel).is_empty());
+    if unfunded.is_empty() || funded.is_empty() {
+        return None;
+    }
+    let moved: f64 = unfunded.iter().filter_map(|c| exp.daily.get(c)).sum();
+    let base: f64 = funded.iter().filter_map(|c| exp.daily.get(c)).sum();
+    let mut daily = BTreeMap::new();
+    for (&channel, &spend) in &exp.daily {
+        let new = if funded.contains(&channel) {
+            spend + moved * spend / base
+        } else {
+            0.0
+        };
+        daily.insert(channel, new);
+    }
+    Some(Handoff {
+        unfunded,
+        funded,
+        moved,
+        daily,
+    })
 }
 
 impl HandleRequest<GetProgress> for Optimization {
@@ -555,7 +613,8 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
         event: Envelope<ObservationsRecorded>,
     ) -> Result<(), AgentError> {
         let kb = Arc::clone(&self.kb);
-        let playbook = self.playbook.clone();
+        self.playbook.refresh(ctx.services());
+        let playbook = self.playbook.get().clone();
         let ObservationsRecorded {
             goal,
             day,
@@ -700,11 +759,18 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
 
         // 3. Budget between channels: the plan's response curves, scaled by each channel's observed
         // return against the curve's prediction, allocated for equal marginal return.
+        // Only channels with variants to buy take part: money moved to a channel without any
+        // would never be spent, and the campaign would stall.
+        let funded: Vec<Channel> = channels
+            .iter()
+            .copied()
+            .filter(|c| !exp.arms_of(*c).is_empty())
+            .collect();
         let total: f64 = exp.daily.values().sum();
-        if total > 0.0 && exp.daily.len() > 1 {
+        if total > 0.0 && funded.len() > 1 {
             let mut budgets = Vec::new();
             let mut notes = Vec::new();
-            for channel in &channels {
+            for channel in &funded {
                 let curve = exp
                     .curves
                     .get(channel)
@@ -729,7 +795,8 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
                 notes.push((*channel, conversions, predicted, ratio));
             }
             if let Ok(spend) = allocate(&budgets, total) {
-                let new: BTreeMap<Channel, f64> = channels.iter().copied().zip(spend).collect();
+                let mut new: BTreeMap<Channel, f64> = channels.iter().map(|c| (*c, 0.0)).collect();
+                new.extend(funded.iter().copied().zip(spend));
                 let moved: f64 = new
                     .iter()
                     .map(|(c, s)| (s - exp.daily.get(c).copied().unwrap_or(0.0)).abs())
@@ -883,14 +950,78 @@ async fn genetic(
 impl HandleCommand<Reexplore> for Optimization {
     async fn handle_command(
         &mut self,
-        _ctx: &Context,
+        ctx: &Context,
         command: Envelope<Reexplore>,
     ) -> Result<(), AgentError> {
-        let keep = self.playbook.explore_keep;
+        self.playbook.refresh(ctx.services());
+        let keep = self.playbook.get().explore_keep;
         if let Some(exp) = self.experiments.get_mut(&command.payload.campaign) {
             exp.reopen(keep);
             tracing::info!(campaign = %command.payload.campaign, why = %command.payload.why, "exploration re-opened");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn goal() -> CampaignGoal {
+        toml::from_str(
+            r#"
+            id = "spring"
+            tenant = "acme"
+            objective = "installs"
+            target = 600
+            deadline = 2027-03-31T23:59:59Z
+            budget = { total = 18000000.0, currency = "KRW" }
+            channels = ["push", "display", "social"]
+            regions = ["KR"]
+            segments = [{ id = "lapsed" }]
+            "#,
+        )
+        .expect("a valid goal")
+    }
+
+    fn arm(channel: Channel, variant: &str) -> Arm {
+        Arm {
+            variant: variant.to_owned(),
+            channel,
+            segment: "lapsed".to_owned(),
+            levels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_channel_without_approved_variants_hands_its_budget_to_the_funded_ones() {
+        let mut exp = Experiment::new(goal());
+        exp.set_arms(&[arm(Channel::Display, "d1"), arm(Channel::Social, "s1")]);
+        exp.daily = BTreeMap::from([
+            (Channel::Push, 30_000.0),
+            (Channel::Display, 10_000.0),
+            (Channel::Social, 30_000.0),
+        ]);
+        let handoff = hand_off_unfunded(&exp).expect("push has no variant");
+        assert_eq!(handoff.unfunded, vec![Channel::Push]);
+        assert!((handoff.moved - 30_000.0).abs() < 1e-9);
+        let get = |c| handoff.daily.get(&c).copied().unwrap_or(f64::NAN);
+        assert_eq!(get(Channel::Push), 0.0);
+        assert!((get(Channel::Display) - 17_500.0).abs() < 1e-6);
+        assert!((get(Channel::Social) - 52_500.0).abs() < 1e-6);
+        let total: f64 = handoff.daily.values().sum();
+        assert!((total - 70_000.0).abs() < 1e-6, "the budget is kept whole");
+    }
+
+    #[test]
+    fn nothing_is_handed_off_when_every_channel_or_no_channel_is_funded() {
+        let mut exp = Experiment::new(goal());
+        exp.daily = BTreeMap::from([(Channel::Push, 30_000.0), (Channel::Display, 10_000.0)]);
+        assert!(
+            hand_off_unfunded(&exp).is_none(),
+            "no channel has a variant"
+        );
+        exp.set_arms(&[arm(Channel::Push, "p1"), arm(Channel::Display, "d1")]);
+        assert!(hand_off_unfunded(&exp).is_none(), "every channel has one");
     }
 }

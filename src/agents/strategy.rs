@@ -64,16 +64,19 @@ impl Payload for PlanReply {
 
 pub struct Strategy {
     kb: Arc<KnowledgeBase>,
-    playbook: StrategyPlaybook,
+    /// The channel priors in force; a reload changes them for the next plan.
+    playbook: ledger::LivePlaybook<StrategyPlaybook>,
 }
 
 impl Agent for Strategy {
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = match ledger::playbook_table(&ctx.services, "strategy") {
-            Some(table) => StrategyPlaybook::from_table(&table),
-            None => StrategyPlaybook::embedded(),
-        }
+        let playbook = ledger::LivePlaybook::load(
+            &ctx.services,
+            "strategy",
+            |t| StrategyPlaybook::from_table(t).map_err(|e| e.to_string()),
+            || StrategyPlaybook::embedded().map_err(|e| e.to_string()),
+        )
         .map_err(AgentError::msg)?;
         Ok(Strategy { kb, playbook })
     }
@@ -151,7 +154,8 @@ impl HandleRequest<PlanCampaign> for Strategy {
             as_of,
         } = &request.payload;
         let now = as_of.unwrap_or_else(|| ctx.now());
-        let mut playbook = self.playbook.clone();
+        self.playbook.refresh(ctx.services());
+        let mut playbook = self.playbook.get().clone();
         let mut deliveries = Vec::new();
         let rate = playbook.exchange_rate(&goal.budget.currency).unwrap_or(1.0);
         if *attempt > 0 {

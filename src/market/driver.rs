@@ -1,6 +1,13 @@
 //! The campaign loop on the clock: once per simulated day it ticks the orchestrator for every
 //! campaign, places the buys it answers on the built-in market simulator and feeds the day's
-//! observations through [`ingest`], the same path the HTTP API uses.
+//! observations through [`ingest`], the same path the HTTP API uses. With `[market] source =
+//! "api"` there is no simulator: the day's buys are logged as the instructions for the ad
+//! platforms, and observations arrive only through the API.
+//!
+//! Given the daemon's [`LiveSettings`], the loop re-reads the campaign list whenever a reload put
+//! other settings in force: a new campaign is ticked from the next step, a campaign not started
+//! yet takes its changed goal, and a removed one is no longer ticked. A running campaign keeps the
+//! goal the orchestrator anchored when it planned it.
 //!
 //! Each campaign's market is a simulator seeded from `[market] seed` and the campaign id, with
 //! hidden true rates near the strategy playbook's priors (so plans are roughly right but not
@@ -9,6 +16,7 @@
 //! base. The driver only moves data between the market and the agents; it never decides anything.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{RngExt, SeedableRng};
@@ -27,6 +35,7 @@ use crate::domain::strategy::StrategyPlaybook;
 use crate::kb::KnowledgeBase;
 use crate::protocol::{CampaignId, Origin};
 use crate::runtime::Runtime;
+use crate::settings::{LiveSettings, Settings};
 
 use super::board::CampaignBoard;
 use super::ingest::{Batch, IngestReport, ingest};
@@ -55,6 +64,9 @@ pub struct DriverOptions {
     /// Record in the compliance agent's ledger that the simulated audience (each segment) opted in
     /// to messages a month before the start. Real audiences' consent comes from the API instead.
     pub audience_consent: bool,
+    /// Place the buys on the built-in simulator (`[market] source = "simulator"`). When false the
+    /// buys are only logged, and the days' observations come through the API.
+    pub simulate: bool,
 }
 
 impl DriverOptions {
@@ -67,17 +79,47 @@ impl DriverOptions {
             drift: BTreeMap::new(),
             max_days: None,
             audience_consent: true,
+            simulate: true,
         }
+    }
+
+    /// For `[market] source = "api"`: no simulator, no simulated audience.
+    pub fn without_simulator(mut self) -> Self {
+        self.simulate = false;
+        self.audience_consent = false;
+        self
     }
 }
 
 struct CampaignRun {
+    /// The goal as configured (what a reload compares against).
+    declared: CampaignGoal,
+    /// The goal as the orchestrator last answered it (its start fixed).
     goal: CampaignGoal,
     next_day: u32,
     market: Option<MarketSimulator>,
     catalog: IdCatalog,
     done: bool,
     consent_recorded: bool,
+}
+
+impl CampaignRun {
+    /// A campaign resuming after its last recorded day (day 0 when it has none).
+    fn resume(kb: &KnowledgeBase, goal: CampaignGoal) -> Self {
+        let next_day = last_recorded_day(kb, &goal).map_or(0, |d| d + 1);
+        if next_day > 0 {
+            tracing::info!(campaign = %goal.id, day = next_day, "resuming from the knowledge base");
+        }
+        CampaignRun {
+            declared: goal.clone(),
+            goal,
+            next_day,
+            market: None,
+            catalog: IdCatalog::default(),
+            done: false,
+            consent_recorded: false,
+        }
+    }
 }
 
 /// What one day did for one campaign.
@@ -97,6 +139,10 @@ pub struct CampaignLoop {
     options: DriverOptions,
     runs: Vec<CampaignRun>,
     board: CampaignBoard,
+    /// The daemon's settings in force, re-read at each step; `None` for a fixed campaign list.
+    live: Option<LiveSettings>,
+    /// The settings the campaign list was last synced with.
+    synced: Option<Arc<Settings>>,
 }
 
 impl CampaignLoop {
@@ -109,20 +155,7 @@ impl CampaignLoop {
     ) -> Self {
         let runs: Vec<CampaignRun> = campaigns
             .into_iter()
-            .map(|goal| {
-                let next_day = last_recorded_day(&kb, &goal).map_or(0, |d| d + 1);
-                if next_day > 0 {
-                    tracing::info!(campaign = %goal.id, day = next_day, "resuming from the knowledge base");
-                }
-                CampaignRun {
-                    goal,
-                    next_day,
-                    market: None,
-                    catalog: IdCatalog::default(),
-                    done: false,
-                    consent_recorded: false,
-                }
-            })
+            .map(|goal| CampaignRun::resume(&kb, goal))
             .collect();
         let board = CampaignBoard::new();
         for run in &runs {
@@ -134,7 +167,17 @@ impl CampaignLoop {
             options,
             runs,
             board,
+            live: None,
+            synced: None,
         }
+    }
+
+    /// Follows `settings`: at each step the campaign list (and the market priors for markets
+    /// built from then on) is re-read when a reload put other settings in force.
+    pub fn with_settings(mut self, settings: LiveSettings) -> Self {
+        self.live = Some(settings);
+        self.synced = None;
+        self
     }
 
     /// Reports every tick to `board` (shared with the API) instead of a board of its own.
@@ -156,8 +199,66 @@ impl CampaignLoop {
         self.runs.iter().all(|r| r.done)
     }
 
+    /// The campaigns this loop ticks, by id.
+    pub fn campaigns(&self) -> Vec<CampaignId> {
+        self.runs.iter().map(|r| r.goal.id.clone()).collect()
+    }
+
+    /// Takes in the campaign list of the settings in force, if they changed since the last step.
+    fn sync_campaigns(&mut self) {
+        let Some(live) = &self.live else {
+            return;
+        };
+        let current = live.current();
+        if self
+            .synced
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, &current))
+        {
+            return;
+        }
+        let wanted: BTreeMap<&CampaignId, &CampaignGoal> =
+            current.campaigns.iter().map(|g| (&g.id, g)).collect();
+        self.runs.retain(|run| {
+            let keep = wanted.contains_key(&run.goal.id);
+            if !keep {
+                tracing::info!(campaign = %run.goal.id, "campaign removed from the configuration; no longer ticked (its decisions stay in the knowledge base)");
+            }
+            keep
+        });
+        for goal in &current.campaigns {
+            match self.runs.iter_mut().find(|r| r.goal.id == goal.id) {
+                None => {
+                    let run = CampaignRun::resume(&self.kb, goal.clone());
+                    self.board.register(&run.goal);
+                    // Only a change after the first sync is news; the first is the start-up list.
+                    if self.synced.is_some() {
+                        tracing::info!(campaign = %goal.id, "campaign added by a reload; ticked from the next day");
+                    }
+                    self.runs.push(run);
+                }
+                Some(run) if run.declared != *goal => {
+                    if run.next_day == 0 && run.market.is_none() {
+                        tracing::info!(campaign = %goal.id, "campaign goal changed by a reload before the campaign started; the new goal is used");
+                        *run = CampaignRun::resume(&self.kb, goal.clone());
+                        self.board.register(goal);
+                    } else {
+                        tracing::warn!(campaign = %goal.id, day = run.next_day, "campaign goal changed by a reload while the campaign runs; it keeps the goal it was planned with (give the changed goal a new id to start it)");
+                        run.declared = goal.clone();
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(priors) = priors_from(&current) {
+            self.options.priors = priors;
+        }
+        self.synced = Some(current);
+    }
+
     /// Runs one day of every unfinished campaign.
     pub async fn step(&mut self) -> Vec<DayReport> {
+        self.sync_campaigns();
         let mut reports = Vec::new();
         for index in 0..self.runs.len() {
             if let Some(report) = self.step_campaign(index).await {
@@ -205,7 +306,9 @@ impl CampaignLoop {
             .with_campaign(run.goal.id.clone())
             .with_correlation(ledger::campaign_correlation(&run.goal));
         if options.audience_consent && !run.consent_recorded {
-            match record_audience_consent(&client, &run.goal).await {
+            // A goal without a start starts now (the orchestrator fixes it at this first tick).
+            let start = run.goal.start.unwrap_or_else(|| runtime.clock().now());
+            match record_audience_consent(&client, &run.goal, start).await {
                 Ok(()) => run.consent_recorded = true,
                 Err(e) => {
                     report.error = Some(e);
@@ -241,9 +344,46 @@ impl CampaignLoop {
         if tick.buys.is_empty() {
             if tick.held.is_some() && !tick.achieved {
                 // Held days (paused, compliance down, not set up) are not market days.
+                tracing::info!(
+                    campaign = %run.goal.id,
+                    day,
+                    held = tick.held.as_deref().unwrap_or_default(),
+                    "campaign day held: nothing bought; the day is run again at the next tick"
+                );
                 report.tick = Some(tick);
                 return Some(report);
             }
+            // Said out loud: a day that passes without buying is how a campaign stalls.
+            tracing::info!(
+                campaign = %run.goal.id,
+                day,
+                achieved = tick.achieved,
+                why = tick.held.as_deref().unwrap_or(
+                    "the optimizer planned no buys (no channel has both a budget and an approved variant)"
+                ),
+                "campaign day without buys"
+            );
+            run.next_day += 1;
+            report.tick = Some(tick);
+            return Some(report);
+        }
+        if !options.simulate {
+            // No simulator: the buys are the day's instructions; results come through the API.
+            let spend: f64 = tick.buys.iter().map(|b| b.spend).sum();
+            for buy in &tick.buys {
+                tracing::debug!(campaign = %run.goal.id, day, channel = %buy.channel, segment = %buy.segment, variant = %buy.variant, spend = buy.spend, "buy");
+            }
+            tracing::info!(
+                campaign = %run.goal.id,
+                day,
+                buys = tick.buys.len(),
+                spend,
+                currency = %run.goal.budget.currency,
+                phase = tick.phase.as_str(),
+                conversions = tick.conversions,
+                target = run.goal.target,
+                "campaign day: buys to place (observations come through POST /v1/observations)"
+            );
             run.next_day += 1;
             report.tick = Some(tick);
             return Some(report);
@@ -311,8 +451,10 @@ impl CampaignLoop {
 async fn record_audience_consent(
     client: &crate::runtime::Client,
     goal: &CampaignGoal,
+    start: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), String> {
-    let granted = goal.start.unwrap_or(goal.deadline) - chrono::Duration::days(30);
+    // Before the first send: a consent dated after it is no consent (KR-OPTIN).
+    let granted = start - chrono::Duration::days(30);
     for segment in &goal.segments {
         for &channel in &goal.channels {
             let channel = MessageChannel::from(channel);
@@ -466,8 +608,9 @@ pub struct MarketDriver {
     task: JoinHandle<()>,
 }
 
-/// Runs `campaign_loop` one day per `options.day` of the runtime's clock until every campaign is
-/// finished or [`MarketDriver::stop`] is called.
+/// Runs `campaign_loop` one day per `options.day` of the runtime's clock until
+/// [`MarketDriver::stop`] is called, or, for a loop without live settings (nothing can add a
+/// campaign), until every campaign is finished.
 pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
     let (stop, mut stopped) = watch::channel(false);
     let clock = campaign_loop.runtime.clock().clone();
@@ -477,6 +620,7 @@ pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
         // Days start on a fixed schedule, so the time a step takes does not push later days back.
         let step = chrono::Duration::from_std(day).unwrap_or(chrono::Duration::days(1));
         let mut next = clock.now();
+        let mut idle = false;
         loop {
             if *stopped.borrow() {
                 break;
@@ -486,10 +630,17 @@ pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
                     tracing::warn!(campaign = %report.campaign, day = report.day, %error, "campaign day not completed; retried on the next tick");
                 }
             }
-            if campaign_loop.finished() {
+            let finished = campaign_loop.finished();
+            if finished && campaign_loop.live.is_none() {
                 tracing::info!("every campaign reached its goal or its deadline");
                 break;
             }
+            if finished && !idle {
+                tracing::info!(
+                    "every campaign reached its goal or its deadline; a reload can add one"
+                );
+            }
+            idle = finished;
             next += step;
             tokio::select! {
                 _ = clock.sleep_until(next) => {}

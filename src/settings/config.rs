@@ -625,9 +625,12 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
         "clock.factor",
         format!("is {factor}; it must be a number greater than 0"),
     );
-    // A factor with a clock that ignores it is almost always a forgotten `mode`.
+    // A factor with a clock that ignores it is almost always a forgotten `mode`. The default
+    // factor is not one the operator wrote: `mode = "manual"` alone must pass.
     check(
-        config.clock.mode == ClockMode::Accelerated || factor == 1.0,
+        config.clock.mode == ClockMode::Accelerated
+            || factor == 1.0
+            || factor == ClockSettings::default().factor,
         "clock.factor",
         format!(
             "is {factor}, but only an accelerated clock uses it; set clock.mode = \"accelerated\" or remove the factor"
