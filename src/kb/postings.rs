@@ -88,12 +88,9 @@ pub(super) fn time_of(pointer: &Pointer) -> &[u8] {
 }
 
 /// Files one record's pointer under each of its index keys.
-pub(super) fn add(groups: &mut Groups, pointer: Pointer, index: &[(Index, Vec<u8>)]) {
-    for (which, key) in index {
-        groups
-            .entry((*which, key.clone()))
-            .or_default()
-            .push(pointer);
+pub(super) fn add(groups: &mut Groups, pointer: Pointer, index: Vec<(Index, Vec<u8>)>) {
+    for entry in index {
+        groups.entry(entry).or_default().push(pointer);
     }
 }
 
@@ -303,7 +300,7 @@ mod tests {
         add(
             &mut groups,
             some_pointer(1),
-            &[
+            vec![
                 (Index::Campaign, named("spring", "acme")),
                 (Index::Agent, named("strategy", "acme")),
             ],
@@ -311,7 +308,7 @@ mod tests {
         add(
             &mut groups,
             some_pointer(2),
-            &[(Index::Campaign, named("spring", "acme"))],
+            vec![(Index::Campaign, named("spring", "acme"))],
         );
         let bytes = encode_manifest(&groups);
         let decoded = decode_manifest(&bytes).unwrap();

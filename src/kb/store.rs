@@ -772,7 +772,7 @@ fn rebuild_indexes(db: &sled::Db, trees: &Trees, path: &Path) -> Result<usize, K
                 continue;
             }
         };
-        postings::add(&mut groups, postings::pointer(&at, &record_key), &index);
+        postings::add(&mut groups, postings::pointer(&at, &record_key), index);
         indexed += 1;
         pending += 1;
         // Written in slices so that memory stays bounded however large the database is.

@@ -1,21 +1,27 @@
-//! The group-commit writer: one thread owns every write to sled.
+//! The group-commit writer: one thread owns every write to sled, a second one every flush.
 //!
 //! Callers encode their record and build its index keys on their own task, then hand the bytes to
-//! this thread and wait. The thread takes everything that queued up while it was busy (up to
-//! `batch_max`), inserts the records (split over two threads when the batch is large), then one
-//! manifest per 256 records holding every index key of those records with their pointers, and
-//! flushes once for the whole batch. Only then is each caller acknowledged: records and index
-//! entries are durable together, and a flush that holds many records costs about as much as one
-//! that holds one. Every few thousand records the thread folds the manifests into posting lists
-//! (one entry per distinct index key), inserting the lists before removing the manifests, so a
-//! reader always finds each pointer in one or the other (possibly both: readers drop duplicates).
+//! the writer thread and wait. It takes everything that queued up while it was busy (up to
+//! `batch_max`), inserts the records, then one manifest per 256 records holding every index key of
+//! those records with their pointers, and hands the batch's acknowledgements to the flusher thread.
+//! The flusher flushes (and with `durability = power` fsyncs) once for all the batches handed over
+//! since its last flush began, and only then acknowledges their callers: records and index entries
+//! are durable together, a flush that holds many records costs about as much as one that holds
+//! one, and the writer inserts the next batch while the flusher waits for the disk. Every few
+//! thousand records the writer folds the manifests into posting lists (one entry per distinct
+//! index key), inserting the lists before removing the manifests, so a reader always finds each
+//! pointer in one or the other (possibly both: readers drop duplicates).
 //!
-//! Neither cross-tree transactions nor `sled::Batch` are used: in sled 0.34 both take a
-//! process-wide exclusive lock, and transactions build multi-second flushes. The price is that a
-//! crash in the middle of a batch can leave records without their manifest (never a manifest
-//! whose records were not inserted first), which the store repairs at the next open (see
-//! `KnowledgeBase::open`); nothing unacknowledged is promised anyway. This thread must never
-//! acknowledge a record before its batch, manifest included, has reached the configured durability.
+//! Everything is inserted from the one writer thread: records have time-ordered (uuid v7) or
+//! hashed ids, and two threads inserting into the same sled 0.34 leaf conflict and retry, which
+//! measured slower than one thread while taking twice the CPU from the callers. Neither
+//! cross-tree transactions nor `sled::Batch` are used: in sled 0.34 both take a process-wide
+//! exclusive lock, and transactions build multi-second flushes. The price is that a crash in the
+//! middle of a batch can leave records without their manifest (never a manifest whose records
+//! were not inserted first), which the store repairs at the next open (see `KnowledgeBase::open`);
+//! nothing unacknowledged is promised anyway. No record may ever be acknowledged before a flush
+//! that began after its batch, manifest included, was inserted has reached the configured
+//! durability.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -123,18 +129,36 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread. It runs until every sender is gone or a shutdown arrives.
+    /// Starts the writer thread, and the flusher thread unless `durability = none`. They run until
+    /// every sender is gone or a shutdown arrives.
     pub fn spawn(self, rx: mpsc::Receiver<Message>) -> io::Result<std::thread::JoinHandle<()>> {
-        let syncer = match self.durability {
-            Durability::Power => Some(PowerSync::new(&self.path)?),
-            _ => None,
+        let flusher = match self.durability {
+            Durability::None => None,
+            durability => {
+                let syncer = match durability {
+                    Durability::Power => Some(PowerSync::new(&self.path)?),
+                    _ => None,
+                };
+                let flusher = Flusher {
+                    db: self.db.clone(),
+                    durability,
+                    syncer,
+                    path: self.path.clone(),
+                };
+                let (to_flusher, waiting) = std::sync::mpsc::sync_channel(FLUSH_QUEUE);
+                let thread = std::thread::Builder::new()
+                    .name("kb-flusher".into())
+                    .spawn(move || flusher.run(waiting))?;
+                Some((to_flusher, thread))
+            }
         };
         std::thread::Builder::new()
             .name("kb-writer".into())
-            .spawn(move || self.run(rx, syncer))
+            .spawn(move || self.run(rx, flusher))
     }
 
-    fn run(mut self, mut rx: mpsc::Receiver<Message>, mut syncer: Option<PowerSync>) {
+    fn run(mut self, mut rx: mpsc::Receiver<Message>, flusher: Option<FlusherHandle>) {
+        let (to_flusher, flusher_thread) = flusher.unzip();
         let mut batch: Vec<(PreparedWrite, Ack)> = Vec::with_capacity(self.batch_max);
         let mut shutdown: Option<Ack> = None;
         while shutdown.is_none() {
@@ -152,7 +176,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.commit(&mut batch, syncer.as_mut());
+            self.commit(&mut batch, to_flusher.as_ref());
         }
         // Writes already queued behind a shutdown were sent before the caller could know: commit
         // them too rather than fail them.
@@ -162,7 +186,7 @@ impl Writer {
                 Message::Write(write, ack) => {
                     batch.push((write, ack));
                     if batch.len() >= self.batch_max {
-                        self.commit(&mut batch, syncer.as_mut());
+                        self.commit(&mut batch, to_flusher.as_ref());
                     }
                 }
                 Message::Shutdown(ack) => {
@@ -170,7 +194,12 @@ impl Writer {
                 }
             }
         }
-        self.commit(&mut batch, syncer.as_mut());
+        self.commit(&mut batch, to_flusher.as_ref());
+        // Every acknowledgement is sent before the database is marked clean.
+        drop(to_flusher);
+        let mut syncer = flusher_thread
+            .and_then(|thread| thread.join().ok())
+            .flatten();
         let result = self.close_cleanly(syncer.as_mut());
         if let Err(err) = &result {
             tracing::error!(path = %self.path.display(), error = %err, "could not close the knowledge base cleanly");
@@ -187,23 +216,30 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, batch: &mut Vec<(PreparedWrite, Ack)>, syncer: Option<&mut PowerSync>) {
+    fn commit(&mut self, batch: &mut Vec<(PreparedWrite, Ack)>, to_flusher: Option<&ToFlusher>) {
         if batch.is_empty() {
             return;
         }
         let (writes, acks): (Vec<PreparedWrite>, Vec<Ack>) = batch.drain(..).unzip();
+        let records = writes.len();
         let mut results = self.insert_records(&writes);
-        let indexed = self.insert_manifests(&writes, &results);
-        let durable = indexed.and_then(|()| self.make_durable(syncer));
-        if let Err(reason) = durable {
+        let indexed = self.insert_manifests(writes, &results);
+        if let Err(reason) = indexed {
             for result in results.iter_mut().filter(|r| r.is_ok()) {
                 *result = Err(self.storage_error(&reason));
             }
         }
-        kb_metrics::batch_committed(writes.len());
-        for (ack, result) in acks.into_iter().zip(results) {
-            // A caller that stopped waiting is no reason to stop committing.
-            let _ = ack.send(result);
+        kb_metrics::batch_committed(records);
+        let waiting: Vec<(Ack, Result<(), KbError>)> = acks.into_iter().zip(results).collect();
+        match to_flusher {
+            // durability = none: acknowledged once applied.
+            None => acknowledge(waiting, &Ok(()), &self.path),
+            Some(to_flusher) => {
+                if let Err(std::sync::mpsc::SendError(waiting)) = to_flusher.send(waiting) {
+                    let reason = Err("the flusher thread has stopped".to_string());
+                    acknowledge(waiting, &reason, &self.path);
+                }
+            }
         }
         if (self.unfolded.records >= FOLD_AFTER_RECORDS
             || self.unfolded.manifests.len() >= FOLD_AFTER_MANIFESTS)
@@ -217,48 +253,43 @@ impl Writer {
     /// Inserts each record if its key is free (append-only: a key is written once, ever). One
     /// compare-and-swap is both the duplicate check and the insert.
     fn insert_records(&self, writes: &[PreparedWrite]) -> Vec<Result<(), KbError>> {
-        let insert = |writes: &[PreparedWrite]| -> Vec<Result<(), KbError>> {
-            writes
-                .iter()
-                .map(|write| {
-                    let key = &write.record_key[..];
-                    match self.trees.records.compare_and_swap(
-                        key,
-                        None::<&[u8]>,
-                        Some(&write.value[..]),
-                    ) {
-                        Ok(Ok(())) => Ok(()),
-                        Ok(Err(_)) => Err(KbError::Duplicate {
-                            what: write.what,
-                            id: keys::display_key(key),
-                        }),
-                        Err(err) => Err(self.storage_error(err)),
-                    }
-                })
-                .collect()
-        };
-        let (mut first, second) = in_two(writes, insert);
-        first.extend(second);
-        first
+        writes
+            .iter()
+            .map(|write| {
+                let key = &write.record_key[..];
+                match self.trees.records.compare_and_swap(
+                    key,
+                    None::<&[u8]>,
+                    Some(&write.value[..]),
+                ) {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(_)) => Err(KbError::Duplicate {
+                        what: write.what,
+                        id: keys::display_key(key),
+                    }),
+                    Err(err) => Err(self.storage_error(err)),
+                }
+            })
+            .collect()
     }
 
     /// Inserts the manifests of the records that were inserted, after all of them: a manifest then
     /// never reaches the log before its records.
     fn insert_manifests(
         &mut self,
-        writes: &[PreparedWrite],
+        writes: Vec<PreparedWrite>,
         results: &[Result<(), KbError>],
     ) -> Result<(), String> {
-        let inserted: Vec<&PreparedWrite> = writes
-            .iter()
+        let mut inserted: Vec<PreparedWrite> = writes
+            .into_iter()
             .zip(results)
             .filter(|(_, result)| result.is_ok())
             .map(|(write, _)| write)
             .collect();
-        for chunk in inserted.chunks(MANIFEST_RECORDS) {
+        for chunk in inserted.chunks_mut(MANIFEST_RECORDS) {
             let mut groups = Groups::new();
-            for write in chunk {
-                postings::add(&mut groups, write.pointer, &write.index);
+            for write in chunk.iter_mut() {
+                postings::add(&mut groups, write.pointer, std::mem::take(&mut write.index));
             }
             let seq = self.db.generate_id().map_err(|e| e.to_string())?;
             let key = postings::manifest_key(seq);
@@ -292,26 +323,12 @@ impl Writer {
         Ok(())
     }
 
-    fn make_durable(&self, syncer: Option<&mut PowerSync>) -> Result<(), String> {
-        let started = Instant::now();
-        let result = match self.durability {
-            Durability::None => return Ok(()),
-            Durability::Process => self.db.flush().map(|_| ()).map_err(|e| e.to_string()),
-            Durability::Power => {
-                self.db
-                    .flush()
-                    .map_err(|e| e.to_string())
-                    .and_then(|_| match syncer {
-                        Some(syncer) => syncer.sync().map_err(|e| format!("fsync failed: {e}")),
-                        None => Err("no fsync handle for durability = power".into()),
-                    })
-            }
-        };
-        kb_metrics::flushed(started.elapsed());
-        result
-    }
-
     fn close_cleanly(&mut self, syncer: Option<&mut PowerSync>) -> Result<(), KbError> {
+        if self.durability == Durability::Power && syncer.is_none() {
+            return Err(self.storage_error(
+                "the flusher thread stopped; the database was not fsynced at close",
+            ));
+        }
         // A clean close leaves no manifest behind, so the next open starts with an empty tail.
         self.fold().map_err(|e| self.storage_error(e))?;
         self.trees
@@ -329,8 +346,69 @@ impl Writer {
     }
 }
 
+/// The acknowledgements of one batch, each with the result of its insert.
+type Waiting = Vec<(Ack, Result<(), KbError>)>;
+type ToFlusher = std::sync::mpsc::SyncSender<Waiting>;
+type FlusherHandle = (ToFlusher, std::thread::JoinHandle<Option<PowerSync>>);
+
+/// How many batches may wait for the flusher before the writer is held back. Each flush covers all
+/// of them, so this only bounds how far the writer runs ahead.
+const FLUSH_QUEUE: usize = 4;
+
+/// Sends each caller its result, failed with `durable`'s error if that is one.
+fn acknowledge(waiting: Waiting, durable: &Result<(), String>, path: &Path) {
+    for (ack, result) in waiting {
+        let result = match (result, durable) {
+            (Ok(()), Err(reason)) => Err(KbError::Storage {
+                path: path.to_path_buf(),
+                reason: reason.clone(),
+            }),
+            (result, _) => result,
+        };
+        // A caller that stopped waiting is no reason to stop committing.
+        let _ = ack.send(result);
+    }
+}
+
+/// The thread that makes inserted batches durable and acknowledges them.
+struct Flusher {
+    db: sled::Db,
+    durability: Durability,
+    syncer: Option<PowerSync>,
+    path: PathBuf,
+}
+
+impl Flusher {
+    /// Flushes once for every batch that arrived since the last flush began; returns the fsync
+    /// handle for the writer's clean close.
+    fn run(mut self, waiting: std::sync::mpsc::Receiver<Waiting>) -> Option<PowerSync> {
+        while let Ok(mut batches) = waiting.recv() {
+            while let Ok(more) = waiting.try_recv() {
+                batches.extend(more);
+            }
+            let durable = self.make_durable();
+            acknowledge(batches, &durable, &self.path);
+        }
+        self.syncer
+    }
+
+    fn make_durable(&mut self) -> Result<(), String> {
+        let started = Instant::now();
+        let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
+        let result = match (self.durability, flushed) {
+            (Durability::Power, Ok(())) => match self.syncer.as_mut() {
+                Some(syncer) => syncer.sync().map_err(|e| format!("fsync failed: {e}")),
+                None => Err("no fsync handle for durability = power".into()),
+            },
+            (_, flushed) => flushed,
+        };
+        kb_metrics::flushed(started.elapsed());
+        result
+    }
+}
+
 /// Inserts `groups` as posting lists under fresh sequence numbers, at most [`POSTING_POINTERS`]
-/// pointers per entry, on two threads when there are many.
+/// pointers per entry.
 pub(super) fn write_postings(
     db: &sled::Db,
     index: &sled::Tree,
@@ -349,14 +427,10 @@ pub(super) fn write_postings(
             ));
         }
     }
-    let insert = |entries: &[(Vec<u8>, Vec<u8>)]| -> Result<(), sled::Error> {
-        for (key, value) in entries {
-            index.insert(&key[..], &value[..])?;
-        }
-        Ok(())
-    };
-    let (first, second) = in_two(&entries, insert);
-    first.and(second)
+    for (key, value) in entries {
+        index.insert(key, value)?;
+    }
+    Ok(())
 }
 
 /// fsync for `durability = power`. sled's flush uses `sync_file_range`, which neither flushes the
@@ -413,30 +487,4 @@ fn sync_if_exists(path: &Path) -> io::Result<()> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(err) => Err(err),
     }
-}
-
-/// Below this many items a batch is applied on the writer thread alone: starting a helper thread
-/// costs more than it saves.
-const PARALLEL_FROM: usize = 64;
-
-/// Runs `work` on both halves of `items`, the first half on a helper thread when the batch is
-/// large. sled inserts on different threads proceed in parallel; `sled::Batch` would not help here,
-/// since applying one takes a process-wide exclusive lock.
-fn in_two<T: Sync, R: Send>(items: &[T], work: impl Fn(&[T]) -> R + Sync) -> (R, R) {
-    let (first, second) = items.split_at(items.len() / 2);
-    if items.len() < PARALLEL_FROM {
-        return (work(first), work(second));
-    }
-    std::thread::scope(|scope| {
-        let helper = std::thread::Builder::new()
-            .name("kb-writer-helper".into())
-            .spawn_scoped(scope, || work(first));
-        let second = work(second);
-        // If no thread could be started, or it panicked, do the first half here instead.
-        let first = match helper.map(|h| h.join()) {
-            Ok(Ok(first)) => first,
-            _ => work(first),
-        };
-        (first, second)
-    })
 }
