@@ -969,3 +969,71 @@ async fn every_example_campaign_buys_and_observes_on_every_day_after_its_first()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_follows_reloaded_campaigns_added_removed_and_changed_before_their_start() {
+    let (h, campaigns) = example_harness().await;
+    // Months before any example starts: nothing is ticked, only the lists change.
+    h.clock
+        .set("2026-01-01T00:00:00Z".parse().unwrap())
+        .unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let mut settings = campaignd::settings::Settings::load_from(
+        empty.path(),
+        None,
+        campaignd::settings::EnvOverrides::new(),
+    )
+    .unwrap();
+    // acme_spring_push has no start date: it would start at once.
+    settings.campaigns.retain(|g| g.start.is_some());
+    let live = campaignd::settings::LiveSettings::new(std::sync::Arc::new(settings.clone()));
+    let mut campaign_loop =
+        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), Vec::new(), options())
+            .with_settings(live.clone());
+    assert!(campaign_loop.step().await.is_empty(), "nothing has started");
+    let ids = |l: &CampaignLoop| {
+        l.campaigns()
+            .into_iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+    };
+    let all: Vec<String> = campaigns
+        .iter()
+        .filter(|g| g.start.is_some())
+        .map(|g| g.id.to_string())
+        .collect();
+    assert_eq!(all, ["kr_students_signups", "us_email_social"]);
+    assert_eq!(ids(&campaign_loop), all);
+
+    let mut changed = settings.clone();
+    changed
+        .campaigns
+        .retain(|g| g.id.as_str() != "us_email_social");
+    let kr = changed
+        .campaigns
+        .iter_mut()
+        .find(|g| g.id.as_str() == "kr_students_signups")
+        .unwrap();
+    kr.target += 100;
+    let new_target = kr.target;
+    live.replace(std::sync::Arc::new(changed));
+    campaign_loop.step().await;
+    assert_eq!(ids(&campaign_loop), ["kr_students_signups"]);
+    let kr = campaign_loop
+        .board()
+        .get(&CampaignId::from("kr_students_signups"))
+        .unwrap();
+    assert_eq!(
+        kr.goal.target, new_target,
+        "a goal changed before its start is taken"
+    );
+
+    live.replace(std::sync::Arc::new(settings));
+    campaign_loop.step().await;
+    assert_eq!(
+        ids(&campaign_loop),
+        all,
+        "a campaign added back is ticked again"
+    );
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}

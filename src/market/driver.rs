@@ -105,13 +105,19 @@ struct CampaignRun {
 
 impl CampaignRun {
     /// A campaign resuming after its last recorded day (day 0 when it has none).
-    fn resume(kb: &KnowledgeBase, goal: CampaignGoal) -> Self {
-        let next_day = last_recorded_day(kb, &goal).map_or(0, |d| d + 1);
+    fn resume(kb: &KnowledgeBase, declared: CampaignGoal) -> Self {
+        let next_day = last_recorded_day(kb, &declared).map_or(0, |d| d + 1);
         if next_day > 0 {
-            tracing::info!(campaign = %goal.id, day = next_day, "resuming from the knowledge base");
+            tracing::info!(campaign = %declared.id, day = next_day, "resuming from the knowledge base");
+        }
+        let mut goal = declared.clone();
+        // A goal without a start was given one when first planned; the simulated consent is
+        // dated from that start, not from the restart.
+        if goal.start.is_none() {
+            goal.start = planned_start(kb, &goal);
         }
         CampaignRun {
-            declared: goal.clone(),
+            declared,
             goal,
             next_day,
             market: None,
@@ -498,6 +504,17 @@ pub fn last_recorded_day(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<u32>
         .filter_map(|d| d.inputs.get("day").and_then(|v| v.as_u64()))
         .filter_map(|d| u32::try_from(d).ok())
         .max()
+}
+
+/// The start the orchestrator fixed when it first planned a campaign (its `sub_goals` decision).
+fn planned_start(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<chrono::DateTime<chrono::Utc>> {
+    kb.decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .ok()?
+        .records
+        .iter()
+        .filter(|d| d.agent.as_str() == "orchestrator" && d.kind == "sub_goals")
+        .filter_map(|d| d.choice.get("goal")?.get("start")?.as_str()?.parse().ok())
+        .next()
 }
 
 /// A campaign's simulated market, built once its variants are known (from the experiment decision).
