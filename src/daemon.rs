@@ -362,6 +362,16 @@ fn reload(
         if current.config.api.listen != fresh.config.api.listen {
             tracing::warn!(listen = %fresh.config.api.listen, "api.listen changed; a restart applies it");
         }
+        // Read once at start: the market's source and seed, the clock, the knowledge base.
+        for (section, changed) in [
+            ("[market]", current.config.market != fresh.config.market),
+            ("[clock]", current.config.clock != fresh.config.clock),
+            ("[kb]", current.config.kb != fresh.config.kb),
+        ] {
+            if changed {
+                tracing::warn!(section, "changed; a restart applies it");
+            }
+        }
         // Listed at once; the campaign loop starts ticking an added campaign at its next step.
         if let Some(board) = runtime.services().get::<CampaignBoard>() {
             for goal in &fresh.campaigns {
