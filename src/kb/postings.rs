@@ -6,7 +6,7 @@
 //! `correlation | tenant`, `decision | tenant`, `minute | tenant`). The `index` tree holds two kinds
 //! of entry, told apart by their first byte:
 //!
-//! - `0x00 | seq`: a manifest, written with each group commit (one per 256 records at most): every
+//! - `0x00 | seq`: a manifest, written with each group commit (one per 32 records at most): every
 //!   index key of that batch with the pointers of the batch's records under it. One insert per batch,
 //!   however many keys the batch touches, so indexing costs the writer almost nothing per record.
 //! - `0x01 | index | index key | seq`: a posting list, the pointers of one index key over many

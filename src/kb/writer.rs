@@ -2,7 +2,7 @@
 //!
 //! Callers encode their record and build its index keys on their own task, then hand the bytes to
 //! the writer thread and wait. It takes everything that queued up while it was busy (up to
-//! `batch_max`), inserts the records, then one manifest per 256 records holding every index key of
+//! `batch_max`), inserts the records, then one manifest per 32 records holding every index key of
 //! those records with their pointers, and hands the batch's acknowledgements to the flusher thread.
 //! The flusher flushes (and with `durability = power` fsyncs) once for all the batches handed over
 //! since its last flush began, and only then acknowledges their callers: records and index entries
@@ -38,18 +38,19 @@ use super::metrics as kb_metrics;
 use super::options::Durability;
 use super::postings::{self, Groups, Index, Pointer};
 
-/// The most records one manifest describes, which keeps a manifest (about 100 bytes per record)
-/// well below the size at which sled moves a value into a blob file of its own.
-const MANIFEST_RECORDS: usize = 256;
+/// The most records one manifest describes (about 130 bytes each). sled 0.34 copies a whole leaf
+/// (up to 16 entries) on every insert into it and writes a leaf above 128 KiB to a blob file of its
+/// own, so index values are kept to a few KiB: larger ones measured markedly slower.
+const MANIFEST_RECORDS: usize = 32;
 /// Manifests are folded into posting lists once they describe this many records, or once there
 /// are [`FOLD_AFTER_MANIFESTS`] of them (under light load each holds a record or two). Larger means
 /// fewer posting entries (under load, one per key per fold) but a longer tail that each query
 /// decodes.
 pub(super) const FOLD_AFTER_RECORDS: usize = 4096;
-const FOLD_AFTER_MANIFESTS: usize = 64;
+const FOLD_AFTER_MANIFESTS: usize = 128;
 /// The most pointers one posting entry holds (25 bytes each), for the same reason as
 /// [`MANIFEST_RECORDS`].
-const POSTING_POINTERS: usize = 1024;
+const POSTING_POINTERS: usize = 128;
 
 /// The sled trees of one knowledge base.
 #[derive(Clone)]
