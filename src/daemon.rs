@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::api::{AgentReload, ApiServer, ApiState, ReloadReport};
+use crate::api::{AgentReload, ApiServer, ApiStartError, ApiState, ReloadReport};
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
 use crate::market::CampaignBoard;
 use crate::market::driver::{CampaignLoop, DriverOptions, MarketDriver};
@@ -41,6 +41,8 @@ pub enum DaemonError {
     Signals(std::io::Error),
     #[error("{0}")]
     Settings(#[from] Problems),
+    #[error("the HTTP API cannot start: {0}")]
+    Api(#[from] ApiStartError),
 }
 
 /// A running daemon: the agents' runtime, the knowledge base they write to, and the API.
@@ -51,8 +53,7 @@ pub struct Daemon {
     settings: LiveSettings,
     /// The `--config` path, so a reload reads the same file.
     config_path: Option<PathBuf>,
-    /// `None` when `api.listen` could not be bound (logged at start).
-    api: Option<ApiServer>,
+    api: ApiServer,
     /// The campaign loop (on the built-in simulator, or logging buys when `[market] source =
     /// "api"`); `None` only when the strategy playbook cannot be read.
     driver: Option<MarketDriver>,
@@ -88,6 +89,9 @@ impl Daemon {
             .map_err(|e| DaemonError::Task(e.to_string()))??;
 
         let clock = clock(&settings)?;
+        // The runtime resolves its metric handles when it starts, so the recorder behind
+        // `/metrics` must be in place before the agents are.
+        crate::api::metrics::Metrics::get();
         let settings = Arc::new(settings);
         let specs = agent_specs(&settings, &registry);
         let board = CampaignBoard::new();
@@ -124,7 +128,17 @@ impl Daemon {
                 return Err(err.into());
             }
         };
-        let api = start_api(&runtime, &kb, &shared, config_path.clone()).await;
+        // Without its API the daemon would be invisible to probes and operators, so a port that
+        // cannot be bound stops the start (cleanly: nothing was acknowledged yet).
+        let api = match start_api(&runtime, &kb, &shared, config_path.clone()).await {
+            Ok(api) => api,
+            Err(err) => {
+                let bound = Duration::from_secs(settings.config.daemon.shutdown_timeout_secs);
+                runtime.shutdown(bound).await;
+                let _ = kb.shutdown().await;
+                return Err(err.into());
+            }
+        };
         let driver = start_market(&runtime, &kb, &shared, board);
         tracing::info!(
             data_dir = %data_dir.display(),
@@ -157,9 +171,9 @@ impl Daemon {
         self.settings.current()
     }
 
-    /// Where the API listens, if it could bind `api.listen`.
-    pub fn api_addr(&self) -> Option<SocketAddr> {
-        self.api.as_ref().map(ApiServer::local_addr)
+    /// Where the API listens (the bound port when `api.listen` asks for port 0).
+    pub fn api_addr(&self) -> SocketAddr {
+        self.api.local_addr()
     }
 
     /// Serves until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down.
@@ -205,9 +219,7 @@ impl Daemon {
     pub async fn shutdown(self) -> Result<ShutdownSummary, DaemonError> {
         let bound = Duration::from_secs(self.settings().config.daemon.shutdown_timeout_secs);
         // The API first: a request answered after the runtime stopped would only say "unavailable".
-        if let Some(api) = self.api {
-            api.shutdown(bound).await;
-        }
+        self.api.shutdown(bound).await;
         // The campaign loop next, so no new day starts while the runtime drains.
         if let Some(driver) = self.driver {
             driver.stop().await;
@@ -273,14 +285,13 @@ fn start_market(
     Some(crate::market::driver::spawn(campaign_loop))
 }
 
-/// Starts the API on `api.listen`. A port that cannot be bound is logged and the daemon runs on
-/// without the API, so agents keep working; the log line names the key to change.
+/// Starts the API on `api.listen`.
 async fn start_api(
     runtime: &Runtime,
     kb: &KnowledgeBase,
     settings: &LiveSettings,
     config_path: Option<PathBuf>,
-) -> Option<ApiServer> {
+) -> Result<ApiServer, ApiStartError> {
     let reload_runtime = runtime.clone();
     let reload_settings = settings.clone();
     let state = ApiState::new(
@@ -296,13 +307,7 @@ async fn start_api(
             )
         }),
     );
-    match ApiServer::start(state).await {
-        Ok(server) => Some(server),
-        Err(err) => {
-            tracing::error!(%err, "the HTTP API is not running; fix api.listen and restart");
-            None
-        }
-    }
+    ApiServer::start(state).await
 }
 
 /// The one reload behind SIGHUP and `POST /v1/reload`; `dry_run` only checks.
@@ -372,8 +377,13 @@ fn reload(
                 tracing::warn!(section, "changed; a restart applies it");
             }
         }
-        // Listed at once; the campaign loop starts ticking an added campaign at its next step.
+        // Listed (or taken off) at once; the campaign loop follows at its next step.
         if let Some(board) = runtime.services().get::<CampaignBoard>() {
+            for status in board.list() {
+                if !fresh.campaigns.iter().any(|g| g.id == status.goal.id) {
+                    board.remove(&status.goal.id);
+                }
+            }
             for goal in &fresh.campaigns {
                 board.register(goal);
             }

@@ -170,6 +170,28 @@ async fn shutdown_drains_in_flight_requests_and_keeps_every_acknowledged_decisio
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_api_port_stops_the_start_with_an_error_naming_api_listen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    deployment(dir.path());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+    let addr = taken.local_addr().expect("bound address");
+    let mut env = EnvOverrides::new();
+    env.insert("CAMPAIGND__API__LISTEN".into(), addr.to_string());
+    let settings = Settings::load_from(dir.path(), None, env).expect("valid settings");
+    let registry = Registry::new().with::<Recorder>("recorder");
+    let err = match Daemon::start(settings, None, registry).await {
+        Ok(_) => panic!("the daemon started on a taken port"),
+        Err(err) => err.to_string(),
+    };
+    assert!(
+        err.contains("api.listen") && err.contains(&addr.to_string()),
+        "{err}"
+    );
+    // The start closed the knowledge base cleanly: the directory opens again.
+    drop(reopen(&dir.path().join("data/kb")).await);
+}
+
 /// sled releases its directory lock when the last handle drops; the agents' handles go with their
 /// actors, which ractor stops asynchronously after shutdown returns. Wait for that, bounded.
 async fn reopen(path: &Path) -> KnowledgeBase {

@@ -40,9 +40,6 @@ pub fn execute(config: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode>
         .context("cannot start the async runtime")?;
     let config_path = config.map(Path::to_path_buf);
     runtime.block_on(async move {
-        // The runtime resolves its metric handles when it starts, so the recorder behind
-        // `/metrics` (which also registers every `# HELP` line) must be in place before the agents.
-        campaignd::api::metrics::Metrics::get();
         let daemon = Daemon::start(settings, config_path, campaignd::agents::registry()).await?;
         let summary = daemon.run_until_signalled().await?;
         if !summary.drained {

@@ -116,21 +116,23 @@ impl CampaignBoard {
         Self::default()
     }
 
-    /// Lists a campaign as waiting, unless it is already on the board (a reload keeps the figures
-    /// of campaigns that were running and takes their new goal).
+    /// Lists a campaign as waiting. A campaign already on the board keeps its figures; it takes
+    /// the new goal only while it is still waiting, as the campaign loop does (a running campaign
+    /// keeps the goal it was planned with).
     pub fn register(&self, goal: &CampaignGoal) {
         let mut campaigns = self.write();
         match campaigns.get_mut(&goal.id) {
-            // The running goal keeps its fixed start; only the declared parts can change.
-            Some(status) => {
-                let start = status.goal.start;
-                status.goal = goal.clone();
-                status.goal.start = status.goal.start.or(start);
-            }
+            Some(status) if status.state == CampaignState::Waiting => status.goal = goal.clone(),
+            Some(_) => {}
             None => {
                 campaigns.insert(goal.id.clone(), CampaignStatus::waiting(goal.clone()));
             }
         }
+    }
+
+    /// Takes a campaign off the board (a reload removed it from the configuration).
+    pub fn remove(&self, campaign: &CampaignId) {
+        self.write().remove(campaign);
     }
 
     /// Takes in what the orchestrator answered for `day`. A held tick carries no progress figures
@@ -313,19 +315,31 @@ mod tests {
     }
 
     #[test]
-    fn registering_again_keeps_the_figures_and_the_fixed_start() {
-        let mut goal = goal();
-        let start = Utc::now();
-        goal.start = Some(start);
+    fn registering_again_changes_only_a_waiting_goal_and_remove_takes_it_off() {
+        let goal = goal();
         let board = CampaignBoard::new();
-        board.record_tick(0, &report(&goal, None, 5), false, Utc::now());
+        board.register(&goal);
         let mut changed = goal.clone();
-        changed.start = None;
         changed.target += 100;
         board.register(&changed);
         let status = board.get(&goal.id).expect("on the board");
-        assert_eq!(status.goal.target, goal.target + 100);
-        assert_eq!(status.goal.start, Some(start));
+        assert_eq!(status.goal.target, goal.target + 100, "still waiting");
+
+        let mut running = changed.clone();
+        running.start = Some(Utc::now());
+        board.record_tick(0, &report(&running, None, 5), false, Utc::now());
+        let mut later = changed.clone();
+        later.target += 100;
+        board.register(&later);
+        let status = board.get(&goal.id).expect("on the board");
+        assert_eq!(
+            status.goal, running,
+            "a running campaign keeps its planned goal"
+        );
         assert_eq!(status.conversions, 5);
+
+        board.remove(&goal.id);
+        assert!(board.get(&goal.id).is_none());
+        assert!(board.list().is_empty());
     }
 }

@@ -225,9 +225,11 @@ impl CampaignLoop {
         }
         let wanted: BTreeMap<&CampaignId, &CampaignGoal> =
             current.campaigns.iter().map(|g| (&g.id, g)).collect();
+        let board = &self.board;
         self.runs.retain(|run| {
             let keep = wanted.contains_key(&run.goal.id);
             if !keep {
+                board.remove(&run.goal.id);
                 tracing::info!(campaign = %run.goal.id, "campaign removed from the configuration; no longer ticked (its decisions stay in the knowledge base)");
             }
             keep
