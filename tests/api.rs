@@ -1758,6 +1758,31 @@ async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once()
         assert_eq!(again.json()["duplicates"], 3);
         assert_eq!(recorded_outcomes(&run).await, 2);
 
+        // A day after the deadline (2026-10-01 → 2026-12-31 is 91 days) cannot be a buy's result.
+        let mut late = batch.clone();
+        late["day"] = json!(4_000_000_000u32);
+        let late = serde_json::to_vec(&late).expect("json");
+        let late = request(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(OPERATOR),
+            Some(&late),
+        )
+        .await;
+        assert_eq!(late.status, 200, "{}", late.text());
+        let answer = late.json();
+        assert_eq!(
+            (&answer["recorded"], &answer["rejected"]),
+            (&json!(0), &json!(6)),
+            "{answer}"
+        );
+        assert_eq!(
+            answer["items"][0]["problems"][0]["code"], "day_after_deadline",
+            "{answer}"
+        );
+        assert_eq!(recorded_outcomes(&run).await, 2);
+
         // A client token of the organization may not ingest for the organization's campaign.
         let retail = request(
             addr,

@@ -173,6 +173,7 @@ pub struct ObservationsRecorded {
     pub goal: CampaignGoal,
     pub day: u32,
     pub observations: Vec<Observation>,
+    /// The outcome each observation was recorded as, in the same order.
     pub outcomes: Vec<OutcomeId>,
 }
 
@@ -210,8 +211,11 @@ struct Experiment {
     conversions_by_day: BTreeMap<u32, u64>,
     spend: f64,
     spend_by_channel: BTreeMap<Channel, (f64, u64)>,
-    /// Days already folded in (a replayed batch is not counted twice).
+    /// Days whose batch was learned from (their decisions are made once).
     seen_days: std::collections::BTreeSet<u32>,
+    /// Observations folded in, by outcome id: a replayed batch is not counted twice, and a late
+    /// batch for a day already learned from is still counted (for the days after it).
+    folded: std::collections::HashSet<OutcomeId>,
     /// Exploration is forced up to this day after drift.
     explore_until: Option<u32>,
 }
@@ -341,6 +345,7 @@ fn rebuild(kb: &KnowledgeBase, goal: &CampaignGoal) -> Result<Option<Experiment>
                 .and_then(|o| serde_json::from_value::<Observation>(o.clone()).ok())
         {
             exp.fold(day, &obs);
+            exp.folded.insert(outcome.id);
         }
     }
     if let Some(exp) = experiment.as_mut() {
@@ -367,6 +372,7 @@ impl Experiment {
             spend: 0.0,
             spend_by_channel: BTreeMap::new(),
             seen_days: Default::default(),
+            folded: Default::default(),
             explore_until: None,
         }
     }
@@ -625,12 +631,21 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
         let Some(exp) = self.experiment(goal)? else {
             return Ok(());
         };
-        // A rebuilt experiment already holds a batch recorded before a restart.
-        if !exp.seen_days.insert(day) {
-            return Ok(());
+        // Fold what is new: a rebuilt experiment already holds a batch recorded before a restart.
+        let mut new = 0;
+        for (obs, outcome) in observations.iter().zip(outcomes) {
+            if exp.folded.insert(*outcome) {
+                exp.fold(day, obs);
+                new += 1;
+            }
         }
-        for obs in observations {
-            exp.fold(day, obs);
+        // A day's decisions are made once, on its first batch; a later batch of the same day (a
+        // second export, a late correction) is counted above and shapes the next day's decisions.
+        if !exp.seen_days.insert(day) {
+            if new > 0 {
+                tracing::info!(campaign = %goal.id, day, observations = new, "late observations counted; the day's decisions stand");
+            }
+            return Ok(());
         }
 
         // 1. Traffic split per channel.
@@ -733,7 +748,7 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
                 if !check.drifted {
                     continue;
                 }
-                let until = day + window;
+                let until = day.saturating_add(window);
                 let draft = Draft::new("drift", format!("drift/day/{day}/{channel}"))
                     .inputs(serde_json::json!({
                         "watched": what, "channel": channel, "baseline": baseline, "recent": recent,

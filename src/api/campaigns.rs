@@ -110,8 +110,7 @@ pub struct CampaignView {
 impl CampaignView {
     /// The configured goal joined with what the board knows (a campaign the board has not heard
     /// of, e.g. one added by a reload, is waiting). The board's goal wins: it has the fixed start.
-    fn of(configured: &CampaignGoal, status: Option<CampaignStatus>) -> Self {
-        let status = status.unwrap_or_else(|| CampaignStatus::waiting(configured.clone()));
+    fn of(configured: &CampaignGoal, status: CampaignStatus) -> Self {
         CampaignView {
             id: configured.id.to_string(),
             tenant: configured.tenant.to_string(),
@@ -156,8 +155,13 @@ fn snake(value: &impl Serialize) -> String {
     }
 }
 
-fn board(state: &ApiState) -> Option<std::sync::Arc<CampaignBoard>> {
-    state.runtime().services().get::<CampaignBoard>()
+/// What the campaign board knows of a configured campaign (waiting when it knows nothing, or when
+/// its entry belongs to another tenant).
+pub(crate) fn status_of(state: &ApiState, configured: &CampaignGoal) -> CampaignStatus {
+    match state.runtime().services().get::<CampaignBoard>() {
+        Some(board) => board.status_of(configured),
+        None => CampaignStatus::waiting(configured.clone()),
+    }
 }
 
 /// The configured campaign `id`, if this caller may see it; otherwise the same 404 as for an
@@ -180,11 +184,7 @@ pub(crate) fn visible_campaign(
 /// The goal as the campaign loop runs it (with its start fixed) when the board has it, else the
 /// configured one.
 pub(crate) fn running_goal(state: &ApiState, configured: CampaignGoal) -> CampaignGoal {
-    board(state)
-        .and_then(|b| b.get(&configured.id))
-        .map(|s| s.goal)
-        .filter(|g| g.id == configured.id && g.tenant == configured.tenant)
-        .unwrap_or(configured)
+    status_of(state, &configured).goal
 }
 
 /// Every campaign this token may see, ordered by id.
@@ -200,12 +200,11 @@ pub(crate) fn running_goal(state: &ApiState, configured: CampaignGoal) -> Campai
 )]
 pub async fn list_campaigns(State(state): State<ApiState>, caller: Caller) -> Json<CampaignList> {
     let settings = state.settings();
-    let board = board(&state);
     let mut campaigns: Vec<CampaignView> = settings
         .campaigns
         .iter()
         .filter(|c| caller.admits(&c.tenant))
-        .map(|c| CampaignView::of(c, board.as_ref().and_then(|b| b.get(&c.id))))
+        .map(|c| CampaignView::of(c, status_of(&state, c)))
         .collect();
     campaigns.sort_by(|a, b| a.id.cmp(&b.id));
     Json(CampaignList { campaigns })
@@ -230,7 +229,7 @@ pub async fn get_campaign(
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
     let configured = visible_campaign(&state, &caller, &id)?;
-    let status = board(&state).and_then(|b| b.get(&configured.id));
+    let status = status_of(&state, &configured);
     Ok(Json(CampaignView::of(&configured, status)))
 }
 

@@ -95,6 +95,11 @@ impl IdempotencyStore {
             .map_err(|e| ApiError::internal("the idempotency keys cannot be opened", e))
     }
 
+    /// Which of the API's idempotency locks guards this caller's `key`.
+    pub fn lock_index(caller: &Caller, key: &str) -> usize {
+        fnv1a64(&Self::tree_key(caller, key)) as usize
+    }
+
     /// Each tenant has its own key space, so one tenant's key never replays another's answer.
     fn tree_key(caller: &Caller, key: &str) -> Vec<u8> {
         let space = match caller {

@@ -2,7 +2,7 @@
 //!
 //! The recorder is process-wide (the `metrics` macros anywhere in campaignd report to it) and is
 //! installed once, on first use. Agent, campaign and knowledge-base figures are read from their
-//! public snapshots at scrape time (the runtime's status, the [`CampaignBoard`], the database's
+//! public snapshots at scrape time (the runtime's status, the [`CampaignBoard`](crate::market::CampaignBoard), the database's
 //! size), so a scrape always shows the current state; HTTP request counts and latencies are
 //! recorded as requests happen. Nothing here may block on an agent: a scrape reads snapshots only.
 //! Campaign ids come from the configuration, so they are bounded and safe as label values.
@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use super::ApiState;
 use crate::agents::optimization::Phase;
 use crate::kb::metrics as kb_metrics;
-use crate::market::{CampaignBoard, CampaignState, CampaignStatus};
+use crate::market::{CampaignState, CampaignStatus};
 use crate::runtime::AgentState;
 use crate::runtime::metrics as runtime_metrics;
 
@@ -243,13 +243,8 @@ impl Metrics {
         }
         let settings = state.settings();
         metrics::gauge!("campaignd_campaigns_configured").set(settings.campaigns.len() as f64);
-        let board = state.runtime().services().get::<CampaignBoard>();
         for goal in &settings.campaigns {
-            let status = board
-                .as_ref()
-                .and_then(|b| b.get(&goal.id))
-                .unwrap_or_else(|| CampaignStatus::waiting(goal.clone()));
-            self.campaign(&status);
+            self.campaign(&super::campaigns::status_of(state, goal));
         }
         match state.kb().size_on_disk() {
             Ok(bytes) => metrics::gauge!("campaignd_kb_size_bytes").set(bytes as f64),

@@ -59,6 +59,8 @@ pub use reload::{AgentReload, ReloadReport};
 /// Re-reads the configuration; `true` asks for a check only (nothing applied).
 pub type ReloadFn = Arc<dyn Fn(bool) -> Result<ReloadReport, Problems> + Send + Sync>;
 
+const IDEMPOTENCY_LOCKS: usize = 64;
+
 /// What the handlers share: cheap to clone.
 #[derive(Clone)]
 pub struct ApiState {
@@ -73,8 +75,9 @@ struct Inner {
     body_limit: usize,
     openapi: OnceLock<String>,
     metrics: metrics::Metrics,
-    /// Held while a request with an `Idempotency-Key` looks its key up, runs and stores it.
-    idempotency: tokio::sync::Mutex<()>,
+    /// One is held while a request with an `Idempotency-Key` looks its key up, runs and stores
+    /// it; the key picks which, so different keys (and tenants) rarely wait for each other.
+    idempotency: [tokio::sync::Mutex<()>; IDEMPOTENCY_LOCKS],
 }
 
 impl ApiState {
@@ -94,7 +97,7 @@ impl ApiState {
                 body_limit,
                 openapi: OnceLock::new(),
                 metrics: metrics::Metrics::get(),
-                idempotency: tokio::sync::Mutex::new(()),
+                idempotency: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
             }),
         }
     }

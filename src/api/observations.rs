@@ -134,23 +134,29 @@ pub async fn ingest_observations(
         let answer = run(&state, &caller, configured, batch).await?;
         return Ok(json_response(StatusCode::OK, answer.into_bytes(), false));
     };
-    // One keyed batch at a time: two concurrent tries of the same key must not both miss the
-    // lookup and both ingest.
-    let _serial = state.inner.idempotency.lock().await;
-    let store = IdempotencyStore::open(state.kb())?;
-    if let Lookup::Replay { status, answer } = store.lookup(&caller, &key, &body)? {
-        tracing::info!(
-            token_name = caller.name(),
-            "observation batch replayed from its Idempotency-Key"
-        );
-        return Ok(json_response(status, answer, true));
-    }
-    let answer = run(&state, &caller, configured, batch).await?;
-    let now = state.runtime().clock().now();
-    store
-        .store(&caller, &key, &body, StatusCode::OK, &answer, now)
-        .await?;
-    Ok(json_response(StatusCode::OK, answer.into_bytes(), false))
+    // Its own task: a client that disconnects mid-way must not leave the batch ingested but its
+    // key unstored (the retry would then answer `duplicate` instead of the first answer).
+    tokio::spawn(async move {
+        // Two concurrent tries of the same key must not both miss the lookup and both ingest.
+        let lock = IdempotencyStore::lock_index(&caller, &key) % state.inner.idempotency.len();
+        let _serial = state.inner.idempotency[lock].lock().await;
+        let store = IdempotencyStore::open(state.kb())?;
+        if let Lookup::Replay { status, answer } = store.lookup(&caller, &key, &body)? {
+            tracing::info!(
+                token_name = caller.name(),
+                "observation batch replayed from its Idempotency-Key"
+            );
+            return Ok(json_response(status, answer, true));
+        }
+        let answer = run(&state, &caller, configured, batch).await?;
+        let now = state.runtime().clock().now();
+        store
+            .store(&caller, &key, &body, StatusCode::OK, &answer, now)
+            .await?;
+        Ok(json_response(StatusCode::OK, answer.into_bytes(), false))
+    })
+    .await
+    .map_err(|e| ApiError::internal("the observation batch's task stopped", e))?
 }
 
 /// Parses the items, ingests the valid ones and returns the JSON answer.

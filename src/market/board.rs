@@ -181,6 +181,15 @@ impl CampaignBoard {
         self.read().get(campaign).cloned()
     }
 
+    /// What the board knows of the configured `goal`: its entry when that is the same campaign
+    /// (same id and tenant), else the goal as waiting. A reload that gives an id to another tenant
+    /// must never show the new tenant the old one's figures.
+    pub fn status_of(&self, goal: &CampaignGoal) -> CampaignStatus {
+        self.get(&goal.id)
+            .filter(|s| s.goal.tenant == goal.tenant)
+            .unwrap_or_else(|| CampaignStatus::waiting(goal.clone()))
+    }
+
     /// Every campaign, ordered by id.
     pub fn list(&self) -> Vec<CampaignStatus> {
         self.read().values().cloned().collect()
@@ -337,6 +346,15 @@ mod tests {
             "a running campaign keeps its planned goal"
         );
         assert_eq!(status.conversions, 5);
+
+        let mut moved = later.clone();
+        moved.tenant = "globex".into();
+        let seen = board.status_of(&moved);
+        assert_eq!(
+            (seen.state, seen.conversions, seen.goal),
+            (CampaignState::Waiting, 0, moved),
+            "another tenant never sees the old tenant's figures"
+        );
 
         board.remove(&goal.id);
         assert!(board.get(&goal.id).is_none());

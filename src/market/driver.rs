@@ -246,7 +246,9 @@ impl CampaignLoop {
                     self.runs.push(run);
                 }
                 Some(run) if run.declared != *goal => {
-                    if run.next_day == 0 && run.market.is_none() {
+                    // Started means planned: the orchestrator anchors the goal it first planned
+                    // (its `sub_goals` decision) and ignores a different one afterwards.
+                    if planned_start(&self.kb, goal).is_none() {
                         tracing::info!(campaign = %goal.id, "campaign goal changed by a reload before the campaign started; the new goal is used");
                         *run = CampaignRun::resume(&self.kb, goal.clone());
                         self.board.register(goal);

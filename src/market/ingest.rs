@@ -9,7 +9,7 @@
 //! anything; an invalid observation is reported with every problem and never recorded.
 
 use crate::agents::ledger;
-use crate::agents::optimization::{Arm, OBSERVATIONS_TOPIC, ObservationsRecorded};
+use crate::agents::optimization::{Arm, OBSERVATIONS_TOPIC, ObservationsRecorded, deadline_day};
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::{Decision, DecisionId, KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
 use crate::runtime::{Client, DeliveryError};
@@ -87,10 +87,24 @@ pub async fn ingest(
         .map_err(kb_error)?
         .records;
     let correlation = ledger::campaign_correlation(&goal);
+    // Days count from the start; nothing after the deadline can be the result of a buy (and an
+    // absurd day would make the optimizer's per-day series absurd).
+    let last_day = deadline_day(&goal).ceil();
+    let after_deadline = (f64::from(day) > last_day).then(|| {
+        vec![ObservationProblem::DayAfterDeadline {
+            day,
+            last: last_day as u32,
+        }]
+    });
     let mut report = IngestReport::default();
     let mut fresh = Vec::new();
     let mut announced = Vec::new();
     for (index, observation) in observations.into_iter().enumerate() {
+        if let Some(problems) = &after_deadline {
+            report.items.push(ItemResult::Rejected(problems.clone()));
+            report.rejected.push((index, problems.clone()));
+            continue;
+        }
         if observation.campaign != goal.id {
             let problems = vec![ObservationProblem::UnknownCampaign {
                 campaign: observation.campaign.to_string(),

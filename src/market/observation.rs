@@ -54,6 +54,8 @@ pub enum ObservationProblem {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     },
+    #[error("`day` {day} is after the campaign's last day ({last}, its deadline)")]
+    DayAfterDeadline { day: u32, last: u32 },
 }
 
 impl ObservationProblem {
@@ -67,6 +69,7 @@ impl ObservationProblem {
             ObservationProblem::UnknownCampaign { .. } => "unknown_campaign",
             ObservationProblem::UnknownVariant { .. } => "unknown_variant",
             ObservationProblem::WindowEndsBeforeStart { .. } => "window_ends_before_start",
+            ObservationProblem::DayAfterDeadline { .. } => "day_after_deadline",
         }
     }
 }
@@ -209,6 +212,7 @@ mod tests {
                 start: Utc::now(),
                 end: Utc::now(),
             },
+            ObservationProblem::DayAfterDeadline { day: 9, last: 3 },
         ];
         for problem in problems {
             let tagged = serde_json::to_value(&problem).expect("serializes");
