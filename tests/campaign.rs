@@ -683,6 +683,7 @@ async fn operators_pause_and_resume_a_campaign() {
             "orchestrator",
             Resume {
                 campaign: goal.id.clone(),
+                why: "compliance revived".into(),
             },
         )
         .await

@@ -233,14 +233,6 @@ pub fn current_settings(services: &Services) -> Option<Arc<Settings>> {
     }
 }
 
-/// The agent's playbook from its definition in the settings in force, or `None` when there is
-/// none (the agent then uses its embedded one).
-pub fn playbook_table(services: &Services, agent: &str) -> Option<toml::Table> {
-    current_settings(services)?
-        .agent(agent)
-        .and_then(|d| d.playbook.clone())
-}
-
 /// An agent's playbook that follows reloads: [`LivePlaybook::refresh`] at each use re-reads it
 /// only when a reload put other settings in force (a pointer comparison otherwise), and parses it
 /// only when the agent's `[playbook]` table itself changed. A reloaded playbook that cannot be

@@ -122,6 +122,9 @@ impl Payload for Pause {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Resume {
     pub campaign: CampaignId,
+    /// Why, in the operator's words (recorded in the resume decision).
+    #[serde(default)]
+    pub why: String,
 }
 
 impl Payload for Resume {
@@ -818,7 +821,12 @@ impl HandleCommand<Resume> for Orchestrator {
     ) -> Result<(), AgentError> {
         // Resuming is also how an operator says a revived agent may be trusted again.
         self.isolated.clear();
-        let reason = format!("resumed by {}", command.from);
+        let why = &command.payload.why;
+        let reason = if why.is_empty() {
+            format!("resumed by {}", command.from)
+        } else {
+            format!("resumed by {}: {why}", command.from)
+        };
         if let Some(goal) = self
             .operator_decision(ctx, &command, &command.payload.campaign, "resume", reason)
             .await?

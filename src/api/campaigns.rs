@@ -335,7 +335,7 @@ pub async fn command(
     let campaign = goal.id.clone();
     let correlation = match request.command {
         CommandKind::Pause => send(&state, &client, Pause { campaign, why }).await?,
-        CommandKind::Resume => send(&state, &client, Resume { campaign }).await?,
+        CommandKind::Resume => send(&state, &client, Resume { campaign, why }).await?,
         CommandKind::Replan => send(&state, &client, Replan { campaign, why }).await?,
     };
     // The orchestrator records a decision for every command it acts on, durably before it

@@ -72,8 +72,11 @@ enum CallError {
 impl CallError {
     fn exit_code(&self) -> ExitCode {
         match self {
-            // No such thing is an answer, not a failure.
-            CallError::Refused { status: 404, .. } => ExitCode::from(1),
+            // No such trace is an answer, not a failure; a 404 elsewhere means a daemon without
+            // the route, which is.
+            CallError::Refused {
+                status: 404, path, ..
+            } if path.starts_with("/v1/traces/") => ExitCode::from(1),
             _ => ExitCode::from(2),
         }
     }
