@@ -1038,3 +1038,52 @@ async fn the_loop_follows_reloaded_campaigns_added_removed_and_changed_before_th
     );
     h.runtime.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_batch_for_a_day_already_learned_from_is_counted_once() {
+    use campaignd::agents::optimization::{GetProgress, OBSERVATIONS_TOPIC, ObservationsRecorded};
+    let h = harness().await;
+    let goal = kr_goal("late_batch", 100_000, 60);
+    let mut campaign_loop = CampaignLoop::new(
+        h.runtime.clone(),
+        h.kb.clone(),
+        vec![goal.clone()],
+        options(),
+    );
+    run_days(&h, &mut campaign_loop, 3).await;
+    let client = h
+        .runtime
+        .client(Origin::Runtime)
+        .with_tenant(goal.tenant.clone())
+        .with_campaign(goal.id.clone());
+    let conversions = || async {
+        client
+            .request("optimization", GetProgress { goal: goal.clone() })
+            .await
+            .unwrap()
+            .conversions
+    };
+    let before = conversions().await;
+    let arm = decisions(&h, &goal)
+        .iter()
+        .filter(|d| d.kind == "experiment")
+        .find_map(|d| d.choice["arms"].get(0).cloned())
+        .expect("the experiment has arms");
+    let observation = serde_json::from_value(serde_json::json!({
+        "campaign": goal.id, "channel": arm["channel"], "variant": arm["variant"],
+        "window_start": start(), "window_end": start() + chrono::Duration::days(1),
+        "impressions": 1000, "clicks": 100, "conversions": 7, "spend": 10.0,
+    }))
+    .unwrap();
+    // Day 0 was learned from; this is a second export of it, as its own outcome.
+    let late = ObservationsRecorded {
+        goal: goal.clone(),
+        day: 0,
+        observations: vec![observation],
+        outcomes: vec![campaignd::kb::OutcomeId(uuid::Uuid::now_v7())],
+    };
+    client.publish(OBSERVATIONS_TOPIC, late.clone()).unwrap();
+    assert_eq!(conversions().await, before + 7, "the late batch is counted");
+    client.publish(OBSERVATIONS_TOPIC, late).unwrap();
+    assert_eq!(conversions().await, before + 7, "and counted once");
+}

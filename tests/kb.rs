@@ -72,8 +72,39 @@ fn outcome(of: &Decision, at: DateTime<Utc>) -> Outcome {
     }
 }
 
+/// Opens `dir`, waiting (bounded) for a just-dropped handle's directory lock: sled's background
+/// I/O can hold the lock file for a moment after the last handle is gone.
 fn open(dir: &Path) -> KnowledgeBase {
-    KnowledgeBase::open(&KbOptions::at(dir)).unwrap()
+    open_with(&KbOptions::at(dir))
+}
+
+/// The same directory through sled itself, with the same bounded wait for the lock.
+fn raw_sled(dir: &Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => panic!("cannot open {} with sled: {err}", dir.display()),
+        }
+    }
+}
+
+fn open_with(options: &KbOptions) -> KnowledgeBase {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match KnowledgeBase::open(options) {
+            Ok(kb) => return kb,
+            Err(KbError::Open { reason, .. })
+                if reason.contains("lock") && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => panic!("cannot open {}: {err}", options.path.display()),
+        }
+    }
 }
 
 fn ids(records: &[Record]) -> Vec<uuid::Uuid> {
@@ -374,11 +405,10 @@ async fn bad_writes_are_refused_with_a_reason() {
 async fn every_durability_mode_keeps_what_it_acknowledged_across_a_reopen() {
     for durability in [Durability::None, Durability::Process, Durability::Power] {
         let dir = tempfile::tempdir().unwrap();
-        let kb = KnowledgeBase::open(&KbOptions {
+        let kb = open_with(&KbOptions {
             durability,
             ..KbOptions::at(dir.path())
-        })
-        .unwrap();
+        });
         let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
         kb.record_decision(&d).await.unwrap();
         // A large record goes to a sled blob file, which power mode must fsync too.
@@ -405,7 +435,7 @@ fn a_database_from_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(open(dir.path()));
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &(SCHEMA_VERSION + 1).to_be_bytes()[..])
@@ -444,7 +474,7 @@ async fn a_corrupt_record_is_reported_and_skipped() {
     kb.record_decision(&bad).await.unwrap();
     drop(kb);
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         let records = db.open_tree("records").unwrap();
         let key = records
             .iter()
@@ -488,7 +518,7 @@ async fn unreadable_index_entries_are_reported_and_skipped() {
     drop(kb);
     {
         // A manifest and a campaign posting list whose bytes are garbage.
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         let index = db.open_tree("index").unwrap();
         index
             .insert([0u8, 0, 0, 0, 0, 0, 0, 0, 1], &[9u8, 1, 2][..])
@@ -514,7 +544,7 @@ async fn unreadable_index_entries_are_reported_and_skipped() {
 fn a_database_from_an_older_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &1u32.to_be_bytes()[..])
@@ -602,7 +632,7 @@ async fn indexes_are_rebuilt_from_the_records() {
     drop(kb);
     {
         // As if the process died after the record's batch reached disk but before its index batches.
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         db.open_tree("index").unwrap().clear().unwrap();
         db.open_tree("meta")
             .unwrap()

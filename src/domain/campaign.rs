@@ -160,6 +160,27 @@ pub mod datetime {
     }
 }
 
+/// A small Korean sign-up goal on `channels`, for unit tests across the crate.
+#[cfg(test)]
+pub(crate) fn test_goal(channels: &[&str]) -> CampaignGoal {
+    let channels: Vec<String> = channels.iter().map(|c| format!("{c:?}")).collect();
+    let text = format!(
+        r#"
+        id = "kr_students"
+        tenant = "acme"
+        objective = "signups"
+        target = 500
+        deadline = 2026-12-31T23:59:59Z
+        budget = {{ total = 10000.0, currency = "USD" }}
+        channels = [{}]
+        regions = ["KR"]
+        segments = [{{ id = "students" }}]
+        "#,
+        channels.join(", ")
+    );
+    toml::from_str(&text).expect("a valid test goal")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

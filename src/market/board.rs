@@ -242,20 +242,7 @@ mod tests {
     use crate::market::Buy;
 
     fn goal() -> CampaignGoal {
-        toml::from_str(
-            r#"
-            id = "kr_students"
-            tenant = "acme"
-            objective = "signups"
-            target = 500
-            deadline = 2026-12-31T23:59:59Z
-            budget = { total = 10000.0, currency = "USD" }
-            channels = ["sms", "search"]
-            regions = ["KR"]
-            segments = [{ id = "students" }]
-            "#,
-        )
-        .expect("a valid goal")
+        crate::domain::campaign::test_goal(&["sms", "search"])
     }
 
     fn report(goal: &CampaignGoal, held: Option<&str>, conversions: u64) -> TickReport {

@@ -1,11 +1,13 @@
-//! The one ingestion path for performance data, whatever its source (the built-in simulator or the
-//! HTTP API's `POST /v1/observations`): validate each observation, record the valid ones as outcomes linked to the
-//! decisions that produced them (the variant's approval, the experiment, the latest traffic split of
-//! its channel and the latest budget allocation), and publish one `observations_recorded` event so
-//! the optimizer learns from the batch.
+//! The one ingestion path for performance data, whatever its source (the built-in simulator or
+//! the HTTP API's `POST /v1/observations`): validate each observation, record the valid ones as
+//! outcomes linked to the decisions that produced them (the variant's approval, the experiment,
+//! the latest traffic split of its channel and the latest budget allocation), and publish one
+//! `observations_recorded` event so the optimizer learns from the batch.
 //!
-//! Ingestion is idempotent per campaign × day × channel × variant: a batch replayed after a restart
-//! records nothing twice (the first recording stands and is announced again). It never decides
+//! Ingestion is idempotent per campaign × day × channel × variant: a batch replayed after a
+//! restart records nothing twice (the first recording stands and is announced again). A later
+//! batch of the same day with other observations is recorded and counted by the optimizer for the
+//! days after it. Nothing after the campaign's deadline day is accepted. It never decides
 //! anything; an invalid observation is reported with every problem and never recorded.
 
 use crate::agents::ledger;
@@ -238,20 +240,7 @@ mod tests {
     use crate::protocol::CorrelationId;
 
     fn goal() -> CampaignGoal {
-        toml::from_str(
-            r#"
-            id = "kr_students"
-            tenant = "acme"
-            objective = "signups"
-            target = 500
-            deadline = 2026-12-31T23:59:59Z
-            budget = { total = 10000.0, currency = "USD" }
-            channels = ["sms"]
-            regions = ["KR"]
-            segments = [{ id = "students" }]
-            "#,
-        )
-        .expect("a valid goal")
+        crate::domain::campaign::test_goal(&["sms"])
     }
 
     fn decision(kind: &str, choice: serde_json::Value) -> Decision {

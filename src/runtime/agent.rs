@@ -150,8 +150,9 @@ impl<A: Agent> Routes<A> {
 }
 
 /// Opens a boxed `Envelope<P>` for its handler: the envelope and a context that continues its
-/// chain. (The actor runs the handler inside the `handle` span that carries the chain's ids.) The runtime only routes a message to the handler registered
-/// for its type, so a mismatch would be a runtime bug, reported as a failure rather than a panic.
+/// chain. The actor, not this function, runs the handler inside the `handle` span that carries the
+/// chain's ids. The runtime only routes a message to the handler registered for its type, so a
+/// mismatch would be a runtime bug, reported as a failure rather than a panic.
 fn open<P: Payload + Clone>(
     me: &Arc<Me>,
     body: Body,
