@@ -88,7 +88,7 @@ impl Daemon {
             .await
             .map_err(|e| DaemonError::Task(e.to_string()))??;
 
-        let clock = clock(&settings)?;
+        let clock = clock(&settings, &kb)?;
         // The runtime resolves its metric handles when it starts, so the recorder behind
         // `/metrics` must be in place before the agents are.
         crate::api::metrics::Metrics::get();
@@ -402,9 +402,18 @@ fn kb_options(settings: &Settings, data_dir: &Path) -> KbOptions {
     }
 }
 
-fn clock(settings: &Settings) -> Result<Clock, DaemonError> {
+/// The clock `[clock]` asks for. A simulated clock continues from where the previous run's campaign
+/// loop left it, if that is later than the configured start.
+fn clock(settings: &Settings, kb: &KnowledgeBase) -> Result<Clock, DaemonError> {
     let clock = &settings.config.clock;
-    let start = clock.start.unwrap_or_else(chrono::Utc::now);
+    let configured = clock.start.unwrap_or_else(chrono::Utc::now);
+    let start = match crate::market::driver::saved_simulated_time(kb) {
+        Some(saved) if clock.mode != ClockMode::Real && saved > configured => {
+            tracing::info!(simulated_now = %saved, "the simulated clock continues from the previous run");
+            saved
+        }
+        _ => configured,
+    };
     match clock.mode {
         ClockMode::Real => Ok(Clock::real()),
         ClockMode::Manual => Ok(Clock::manual(start)),

@@ -192,6 +192,45 @@ async fn a_taken_api_port_stops_the_start_with_an_error_naming_api_listen() {
     drop(reopen(&dir.path().join("data/kb")).await);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_clock_continues_after_a_restart_instead_of_starting_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    deployment(dir.path());
+    let env = || {
+        let mut env = EnvOverrides::new();
+        env.insert("CAMPAIGND__CLOCK__MODE".into(), "accelerated".into());
+        env.insert("CAMPAIGND__CLOCK__FACTOR".into(), "864000".into());
+        env.insert(
+            "CAMPAIGND__CLOCK__START".into(),
+            "2026-09-01T00:00:00Z".into(),
+        );
+        env
+    };
+    let start = |env| {
+        let settings = Settings::load_from(dir.path(), None, env).expect("valid settings");
+        Daemon::start(settings, None, Registry::new().with::<Recorder>("recorder"))
+    };
+    let configured: chrono::DateTime<chrono::Utc> = "2026-09-01T00:00:00Z".parse().expect("a date");
+    let daemon = start(env()).await.expect("daemon starts");
+    // Ten simulated days a second: let the campaign loop step (and note the time) a few times.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reached = daemon.runtime().clock().now();
+    assert!(
+        reached - configured > chrono::Duration::days(5),
+        "{reached}"
+    );
+    daemon.shutdown().await.expect("clean shutdown");
+    drop(reopen(&dir.path().join("data/kb")).await);
+
+    let daemon = start(env()).await.expect("daemon restarts");
+    let resumed = daemon.runtime().clock().now();
+    assert!(
+        resumed - configured > chrono::Duration::days(4),
+        "the clock started over at {resumed}, the previous run had reached {reached}"
+    );
+    daemon.shutdown().await.expect("clean shutdown");
+}
+
 /// sled releases its directory lock when the last handle drops; the agents' handles go with their
 /// actors, which ractor stops asynchronously after shutdown returns. Wait for that, bounded.
 async fn reopen(path: &Path) -> KnowledgeBase {

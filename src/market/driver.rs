@@ -642,9 +642,13 @@ pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
         let step = chrono::Duration::from_std(day).unwrap_or(chrono::Duration::days(1));
         let mut next = clock.now();
         let mut idle = false;
+        let simulated = clock.mode() != "real";
         loop {
             if *stopped.borrow() {
                 break;
+            }
+            if simulated {
+                save_simulated_time(&campaign_loop.kb, clock.now());
             }
             for report in campaign_loop.step().await {
                 if let Some(error) = report.error {
@@ -671,6 +675,34 @@ pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
     });
     MarketDriver { stop, task }
 }
+
+/// Where the simulated clock stood at the last campaign-loop step, so a restarted daemon on a
+/// simulated clock continues from there instead of from `[clock] start` (which would hold every
+/// campaign whose start date lies between the two until the clock caught up again).
+pub fn saved_simulated_time(kb: &KnowledgeBase) -> Option<chrono::DateTime<chrono::Utc>> {
+    let tree = kb.auxiliary_tree(CLOCK_TREE).ok()?;
+    let bytes = tree.get(SIMULATED_NOW).ok()??;
+    let millis = i64::from_be_bytes(bytes.as_ref().try_into().ok()?);
+    chrono::DateTime::from_timestamp_millis(millis)
+}
+
+/// Notes the simulated time (not flushed: losing the last steps' mark only means resuming a
+/// little earlier, and the campaign days themselves are decided by the knowledge base's records).
+fn save_simulated_time(kb: &KnowledgeBase, now: chrono::DateTime<chrono::Utc>) {
+    let saved = kb.auxiliary_tree(CLOCK_TREE).and_then(|tree| {
+        tree.insert(SIMULATED_NOW, &now.timestamp_millis().to_be_bytes()[..])
+            .map_err(|e| crate::kb::KbError::Storage {
+                path: kb.path().to_path_buf(),
+                reason: e.to_string(),
+            })
+    });
+    if let Err(err) = saved {
+        tracing::warn!(%err, "cannot note the simulated time; a restart resumes from an earlier one");
+    }
+}
+
+const CLOCK_TREE: &str = "clock";
+const SIMULATED_NOW: &str = "simulated_now";
 
 impl MarketDriver {
     /// Stops after the day in progress (if any) and waits for it.
