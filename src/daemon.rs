@@ -95,9 +95,7 @@ impl Daemon {
         let settings = Arc::new(settings);
         let specs = agent_specs(&settings, &registry);
         let board = CampaignBoard::new();
-        for goal in &settings.campaigns {
-            board.register(goal);
-        }
+        board.sync(&settings.campaigns);
         // Agents read the live handle at each use (a reload changes their playbooks); the
         // snapshot stays for whatever is fixed at start.
         let shared = LiveSettings::new(Arc::clone(&settings));
@@ -379,14 +377,7 @@ fn reload(
         }
         // Listed (or taken off) at once; the campaign loop follows at its next step.
         if let Some(board) = runtime.services().get::<CampaignBoard>() {
-            for status in board.list() {
-                if !fresh.campaigns.iter().any(|g| g.id == status.goal.id) {
-                    board.remove(&status.goal.id);
-                }
-            }
-            for goal in &fresh.campaigns {
-                board.register(goal);
-            }
+            board.sync(&fresh.campaigns);
         }
         settings.replace(Arc::new(fresh));
         metrics::counter!("campaignd_config_reloads_total", "result" => "applied").increment(1);

@@ -130,6 +130,17 @@ impl CampaignBoard {
         }
     }
 
+    /// Makes the board list exactly `campaigns`: the ones no longer configured leave, new ones are
+    /// listed as waiting, and those already listed are registered again (see
+    /// [`CampaignBoard::register`]).
+    pub fn sync(&self, campaigns: &[CampaignGoal]) {
+        self.write()
+            .retain(|id, _| campaigns.iter().any(|goal| &goal.id == id));
+        for goal in campaigns {
+            self.register(goal);
+        }
+    }
+
     /// Takes a campaign off the board (a reload removed it from the configuration).
     pub fn remove(&self, campaign: &CampaignId) {
         self.write().remove(campaign);
@@ -346,5 +357,12 @@ mod tests {
         board.remove(&goal.id);
         assert!(board.get(&goal.id).is_none());
         assert!(board.list().is_empty());
+
+        let mut other = goal.clone();
+        other.id = "other".into();
+        board.sync(&[goal.clone(), other.clone()]);
+        board.sync(std::slice::from_ref(&other));
+        let listed: Vec<_> = board.list().into_iter().map(|s| s.goal.id).collect();
+        assert_eq!(listed, vec![other.id]);
     }
 }
