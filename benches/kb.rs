@@ -1,8 +1,8 @@
 //! Durable decision recording through the group-commit writer (`durability = process`: every
-//! acknowledgement waits for the flush that holds the record and its index manifest) with 1, 64 and
-//! 256 concurrent writers, against the baseline measured in the same run on the same encoded
-//! records: `raw_unflushed_records`, each encoded record inserted into one sled tree by one thread,
-//! never flushed, with no index at all.
+//! acknowledgement waits for the flush that holds the record, whose index entries are already in
+//! the in-memory tail) with 1, 64 and 256 concurrent writers, against the baseline measured in the
+//! same run on the same encoded records: `raw_unflushed_records`, each encoded record inserted into
+//! one sled tree by one thread, never flushed, with no index at all.
 //!
 //! Each writer is one chain of work, as in campaignd: its own correlation id, one of 4 campaigns,
 //! one of 8 agents (`group_commit_process`). `group_commit_fresh_correlation/256` is the worst case
@@ -12,7 +12,8 @@
 //! compute from `iter_custom`, are printed at the end and written to
 //! `target/criterion/kb-ack-latency.txt`. On a shared machine the load drifts between criterion's
 //! benchmarks, so the 256-writer ratios are also measured in interleaved rounds (raw, chain of work,
-//! fresh correlation, raw, …; 40 000 records each) and the median of each ratio is reported there.
+//! fresh correlation, raw, …; 40 000 records each) with the CPU each took per record, and the median
+//! of each ratio is reported there.
 //!
 //! Run: `cargo bench --bench kb -- --warm-up-time 1 --measurement-time 3`
 
@@ -150,21 +151,52 @@ fn benches(c: &mut Criterion, latencies: &Latencies) {
 }
 
 /// Rates in records per second from interleaved rounds, and the text that reports their ratios.
+/// CPU seconds this process has used (user and system, all threads), from `/proc/self/stat`; zero
+/// where that file cannot be read.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name, which is in parentheses and may hold spaces: utime and stime
+    // are the 12th and 13th, in clock ticks (100 per second on Linux).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |n: usize| fields.get(n).and_then(|f| f.parse::<f64>().ok());
+    ticks(11)
+        .zip(ticks(12))
+        .map_or(0.0, |(user, system)| (user + system) / 100.0)
+}
+
 fn interleaved(runtime: &tokio::runtime::Runtime) -> String {
     const ROUNDS: usize = 5;
     const RECORDS: u64 = 40_000;
     let rate = |elapsed: Duration| RECORDS as f64 / elapsed.as_secs_f64().max(f64::EPSILON);
     let (mut chain, mut fresh) = (Vec::new(), Vec::new());
-    let mut text = String::from("interleaved rounds at 256 writers (records/s):\n");
+    let mut text = String::from(
+        "interleaved rounds at 256 writers (records/s; CPU µs per record: raw / chain / fresh):\n",
+    );
     for round in 0..ROUNDS {
-        let raw = rate(raw(RECORDS));
+        // CPU per record shows what moves a ratio: the baseline's own cost swings between rounds.
+        let mut cpu = Vec::new();
+        let mut measured = |run: &mut dyn FnMut() -> Duration| {
+            let before = cpu_seconds();
+            let elapsed = run();
+            cpu.push((cpu_seconds() - before) * 1e6 / RECORDS as f64);
+            rate(elapsed)
+        };
         let mut ignored = Vec::new();
-        let one_chain = rate(group_commit(runtime, 256, false, RECORDS, &mut ignored));
-        let fresh_ids = rate(group_commit(runtime, 256, true, RECORDS, &mut ignored));
+        let raw = measured(&mut || raw(RECORDS));
+        let one_chain = measured(&mut || group_commit(runtime, 256, false, RECORDS, &mut ignored));
+        let fresh_ids = measured(&mut || group_commit(runtime, 256, true, RECORDS, &mut ignored));
         text.push_str(&format!(
-            "round {round}: raw {raw:.0}, chain of work {one_chain:.0} ({:.2}x), fresh correlation {fresh_ids:.0} ({:.2}x)\n",
+            "round {round}: raw {raw:.0}, chain of work {one_chain:.0} ({:.2}x), fresh correlation {fresh_ids:.0} ({:.2}x); CPU {:.1} / {:.1} / {:.1}\n",
             one_chain / raw,
-            fresh_ids / raw
+            fresh_ids / raw,
+            cpu[0],
+            cpu[1],
+            cpu[2],
         ));
         chain.push(one_chain / raw);
         fresh.push(fresh_ids / raw);

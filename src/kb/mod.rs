@@ -15,8 +15,9 @@
 //! - `record`: the decision and outcome types.
 //! - `options`: the `[kb]` config section and the durability modes.
 //! - `store`: [`KnowledgeBase`], its queries and the export.
-//! - `writer`: the group-commit writer thread.
-//! - `keys`: the byte layout of records; `postings`: the index layout (manifests, posting lists).
+//! - `writer`: the group-commit writer and flusher threads; `tail`: the index entries not yet
+//!   folded into posting lists, in memory.
+//! - `keys`: the byte layout of records; `postings`: the index layout (posting lists).
 //! - `metrics`: the knowledge base's Prometheus metrics.
 //! - `query`, `error`: what queries return, what can go wrong.
 
@@ -28,6 +29,7 @@ mod postings;
 mod query;
 pub mod record;
 mod store;
+mod tail;
 mod writer;
 
 pub use error::KbError;

@@ -1,20 +1,16 @@
 //! The index layout: which index keys a record has, and how pointers to records are packed into
-//! batch manifests and posting lists in the `index` tree.
+//! posting lists in the `index` tree.
 //!
 //! A pointer is `time | tag | id` (25 bytes): where a record sits in time and the key it is stored
 //! under. An index key names what a query looks for (`campaign | tenant`, `agent | tenant`,
-//! `correlation | tenant`, `decision | tenant`, `minute | tenant`). The `index` tree holds two kinds
-//! of entry, told apart by their first byte:
+//! `correlation | tenant`, `decision | tenant`, `minute | tenant`). The `index` tree holds posting
+//! lists under `0x01 | index | index key | seq`: the pointers of one index key folded from the
+//! in-memory tail (see `tail`) at one time. A query reads a few long lists per key plus the tail.
+//! (Keys starting `0x00` held per-batch manifests in earlier builds; none is read, and the repair
+//! that follows an unclean stop clears them with the rest of the tree.)
 //!
-//! - `0x00 | seq`: a manifest, written with each group commit (one per 32 records at most): every
-//!   index key of that batch with the pointers of the batch's records under it. One insert per batch,
-//!   however many keys the batch touches, so indexing costs the writer almost nothing per record.
-//! - `0x01 | index | index key | seq`: a posting list, the pointers of one index key over many
-//!   batches. The writer folds manifests into posting lists every few thousand records, so a query
-//!   reads a few long lists plus the short tail of manifests not yet folded.
-//!
-//! Both decode without panicking on any bytes; what does not decode is reported, never trusted.
-//! This file builds and parses bytes only: it must never touch sled.
+//! Posting lists decode without panicking on any bytes; what does not decode is reported, never
+//! trusted. This file builds and parses bytes only: it must never touch sled.
 
 use std::collections::BTreeMap;
 
@@ -29,8 +25,6 @@ pub(super) const POINTER_LEN: usize = 8 + RECORD_KEY_LEN;
 /// A record's place in time and its key in the `records` tree.
 pub(super) type Pointer = [u8; POINTER_LEN];
 
-/// The first byte of a manifest's key.
-pub(super) const MANIFEST_PREFIX: u8 = 0;
 /// The first byte of a posting list's key.
 pub(super) const POSTING_PREFIX: u8 = 1;
 /// `seq`, the u64 that ends a posting list's key.
@@ -52,19 +46,6 @@ pub(super) enum Index {
     Correlation = 4,
     /// `decision id | tenant` (outcomes, once per decision they cite)
     Decision = 5,
-}
-
-impl Index {
-    fn from_byte(byte: u8) -> Option<Self> {
-        match byte {
-            1 => Some(Index::Campaign),
-            2 => Some(Index::Agent),
-            3 => Some(Index::Time),
-            4 => Some(Index::Correlation),
-            5 => Some(Index::Decision),
-            _ => None,
-        }
-    }
 }
 
 /// Index keys grouped with the pointers filed under each.
@@ -164,77 +145,7 @@ pub(super) fn time_key_tenant(key: &[u8]) -> Option<&[u8]> {
     key.get(8..)
 }
 
-pub(super) fn manifest_key(seq: u64) -> [u8; 9] {
-    let mut key = [MANIFEST_PREFIX; 9];
-    key[1..].copy_from_slice(&seq.to_be_bytes());
-    key
-}
-
-/// `index | count of keys`, then for each key: `index byte | key length u32 | key | pointer count
-/// u32 | pointers`.
-pub(super) fn encode_manifest(groups: &Groups) -> Vec<u8> {
-    let size: usize = groups
-        .iter()
-        .map(|((_, key), pointers)| 9 + key.len() + pointers.len() * POINTER_LEN)
-        .sum();
-    let mut out = Vec::with_capacity(size);
-    for ((which, key), pointers) in groups {
-        out.push(*which as u8);
-        out.extend_from_slice(&len_u32(key.len()).to_be_bytes());
-        out.extend_from_slice(key);
-        out.extend_from_slice(&len_u32(pointers.len()).to_be_bytes());
-        for pointer in pointers {
-            out.extend_from_slice(pointer);
-        }
-    }
-    out
-}
-
-fn len_u32(len: usize) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX)
-}
-
-/// One key of a decoded manifest.
-pub(super) struct ManifestGroup<'a> {
-    pub index: Index,
-    pub key: &'a [u8],
-    pub pointers: &'a [u8],
-}
-
-/// Decodes a manifest written by [`encode_manifest`]; any bytes that do not parse are an error
-/// naming the offset, never a panic.
-pub(super) fn decode_manifest(bytes: &[u8]) -> Result<Vec<ManifestGroup<'_>>, String> {
-    let mut groups = Vec::new();
-    let mut rest = bytes;
-    while let Some((&which, after)) = rest.split_first() {
-        let at = bytes.len() - rest.len();
-        let index =
-            Index::from_byte(which).ok_or_else(|| format!("unknown index {which} at byte {at}"))?;
-        let (key, after) =
-            take_counted(after, 1).ok_or_else(|| format!("key cut off at byte {at}"))?;
-        let (pointers, after) = take_counted(after, POINTER_LEN)
-            .ok_or_else(|| format!("pointers cut off at byte {at}"))?;
-        groups.push(ManifestGroup {
-            index,
-            key,
-            pointers,
-        });
-        rest = after;
-    }
-    Ok(groups)
-}
-
-/// Splits `count u32 | count × unit bytes` off the front of `bytes`.
-fn take_counted(bytes: &[u8], unit: usize) -> Option<(&[u8], &[u8])> {
-    let count: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
-    let len = usize::try_from(u32::from_be_bytes(count))
-        .ok()?
-        .checked_mul(unit)?;
-    let body = bytes.get(4..)?;
-    Some((body.get(..len)?, body.get(len..)?))
-}
-
-/// The pointers packed in a posting list or a manifest group.
+/// The pointers packed in a posting list.
 pub(super) fn decode_pointers(bytes: &[u8]) -> Result<impl Iterator<Item = Pointer> + '_, String> {
     if !bytes.len().is_multiple_of(POINTER_LEN) {
         return Err(format!(
@@ -295,35 +206,17 @@ mod tests {
     }
 
     #[test]
-    fn a_manifest_decodes_to_what_was_encoded() {
-        let mut groups = Groups::new();
-        add(
-            &mut groups,
-            some_pointer(1),
-            vec![
-                (Index::Campaign, named("spring", "acme")),
-                (Index::Agent, named("strategy", "acme")),
-            ],
-        );
-        add(
-            &mut groups,
-            some_pointer(2),
-            vec![(Index::Campaign, named("spring", "acme"))],
-        );
-        let bytes = encode_manifest(&groups);
-        let decoded = decode_manifest(&bytes).unwrap();
-        assert_eq!(decoded.len(), 2);
-        let campaign = &decoded[0];
-        assert_eq!(campaign.index, Index::Campaign);
-        assert_eq!(campaign.key, named("spring", "acme"));
-        let pointers: Vec<Pointer> = decode_pointers(campaign.pointers).unwrap().collect();
-        assert_eq!(pointers, vec![some_pointer(1), some_pointer(2)]);
-        for cut in 0..bytes.len() {
-            // Any prefix either decodes to fewer groups or is an error; never a panic.
-            let _ = decode_manifest(&bytes[..cut]);
+    fn pointers_decode_to_what_was_encoded() {
+        let pointers = vec![some_pointer(1), some_pointer(2)];
+        let bytes = encode_pointers(&pointers);
+        let decoded: Vec<Pointer> = decode_pointers(&bytes).unwrap().collect();
+        assert_eq!(decoded, pointers);
+        for cut in 1..bytes.len() {
+            // A cut that is not a whole number of pointers is an error; never a panic.
+            if cut % POINTER_LEN != 0 {
+                assert!(decode_pointers(&bytes[..cut]).is_err());
+            }
         }
-        assert!(decode_manifest(&[9, 0, 0, 0, 0]).is_err());
-        assert!(decode_pointers(&[0; 24]).is_err());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::protocol::{AgentName, CampaignId, CorrelationId, MessageId, TenantId};
 
 /// The record format written by this build. Stored in the database at creation and checked at open.
-/// Version 2 replaced the five per-record index trees with manifests and posting lists in one
-/// `index` tree; a version 1 database is refused with a clear error.
+/// Version 2 replaced the five per-record index trees with posting lists in one `index` tree; a
+/// version 1 database is refused with a clear error.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// Identifies one decision (uuid v7: sorts by creation time).

@@ -2,9 +2,9 @@
 //! group-commit writer, and reading them back through the indexes.
 //!
 //! Every query reads the posting lists of its index key (which includes the tenant, except in the
-//! explicit all-tenants form) plus the short tail of manifests not yet folded into them, then loads
-//! the records they point to; none reads the whole database except the export. Whatever the index
-//! says, a record is returned only if its own tenant is in scope. A record, manifest or posting list
+//! explicit all-tenants form) plus the in-memory tail of entries not yet folded into them, then
+//! loads the records they point to; none reads the whole database except the export. Whatever the
+//! index says, a record is returned only if its own tenant is in scope. A record or posting list
 //! that does not decode is logged, reported in the result and skipped. Reads must never panic on
 //! stored bytes, and no query may return a record of a tenant outside its scope.
 
@@ -19,12 +19,11 @@ use super::error::KbError;
 use super::keys::{self, DECISION_TAG, MAX_NAME_BYTES, OUTCOME_TAG, RECORD_KEY_LEN};
 use super::metrics as kb_metrics;
 use super::options::{KbOptions, MAX_RECORD_BYTES_CEILING};
-use super::postings::{self, Groups, Index, MANIFEST_PREFIX, POSTING_PREFIX, Pointer};
+use super::postings::{self, Groups, Index, Pointer};
 use super::query::{CorruptRecord, ExportSummary, QueryResult, Scope};
 use super::record::{Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
-use super::writer::{
-    CLEAN_KEY, FOLD_AFTER_RECORDS, Message, PreparedWrite, Trees, Unfolded, Writer, write_postings,
-};
+use super::tail::{FOLD_AFTER_RECORDS, Tail, write_postings};
+use super::writer::{CLEAN_KEY, Message, PreparedWrite, Trees, Writer};
 use crate::protocol::{AgentName, CampaignId, CorrelationId, decode, encode};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -40,6 +39,7 @@ pub struct KnowledgeBase {
 struct Inner {
     db: sled::Db,
     trees: Trees,
+    tail: Arc<Tail>,
     path: PathBuf,
     max_record_bytes: usize,
     sender: Option<mpsc::Sender<Message>>,
@@ -72,7 +72,7 @@ impl KnowledgeBase {
     ///
     /// Refuses a database written by a newer schema, and anything that holds records but no schema
     /// version. After an unclean stop (a crash or kill) it re-derives the index entries from the
-    /// records, because the last batch may have reached disk without all of its index entries.
+    /// records, because the index entries not yet folded into posting lists lived only in memory.
     pub fn open(options: &KbOptions) -> Result<Self, KbError> {
         options.validate().map_err(KbError::Options)?;
         let path = options.path.clone();
@@ -112,16 +112,15 @@ impl KnowledgeBase {
         }
         trees.meta.insert(CLEAN_KEY, &[0u8][..]).map_err(storage)?;
         db.flush().map_err(storage)?;
-        let unfolded = Unfolded::load(&trees.index).map_err(storage)?;
-
+        let tail = Arc::new(Tail::default());
         let (sender, receiver) = mpsc::channel(options.queue_capacity);
         let writer = Writer {
             db: db.clone(),
             trees: trees.clone(),
+            tail: Arc::clone(&tail),
             durability: options.durability,
             batch_max: options.batch_max,
             path: path.clone(),
-            unfolded,
         }
         .spawn(receiver)
         .map_err(|e| open_error(format!("cannot start the writer: {e}")))?;
@@ -129,6 +128,7 @@ impl KnowledgeBase {
             inner: Arc::new(Inner {
                 db,
                 trees,
+                tail,
                 path,
                 max_record_bytes: options.max_record_bytes,
                 sender: Some(sender),
@@ -223,7 +223,7 @@ impl KnowledgeBase {
         Ok(PreparedWrite {
             what: "decision",
             record_key,
-            value,
+            value: value.into(),
             pointer: postings::pointer(&decision.decided_at, &record_key),
             index: postings::decision_keys(decision),
         })
@@ -258,7 +258,7 @@ impl KnowledgeBase {
         Ok(PreparedWrite {
             what: "outcome",
             record_key,
-            value,
+            value: value.into(),
             pointer: postings::pointer(&outcome.observed_at, &record_key),
             index: postings::outcome_keys(outcome),
         })
@@ -511,23 +511,16 @@ impl KnowledgeBase {
                 Ok(pointers) => found.extend(pointers),
                 Err(reason) => report(skipped, key, reason),
             };
-        // Manifests before posting lists: a fold inserts its posting lists before it removes the
-        // manifests, so a pointer whose manifest is gone by the time it is read here is in the
+        // The tail before the posting lists: a fold inserts its posting lists before it drops the
+        // tail's entries, so a pointer gone from the tail by the time it is read here is in the
         // posting lists read next. Seeing it in both is harmless: duplicates are dropped below.
+        self.inner.tail.pointers(
+            lookup.which,
+            (&lookup.low, lookup.high.as_deref()),
+            lookup.keep,
+            &mut found,
+        );
         let mut unreadable = Vec::new();
-        for entry in tree.range(vec![MANIFEST_PREFIX]..vec![POSTING_PREFIX]) {
-            let (key, value) = entry.map_err(|e| self.storage(e))?;
-            match postings::decode_manifest(&value) {
-                Ok(groups) => {
-                    for group in groups {
-                        if group.index == lookup.which && wanted(group.key) {
-                            take(&key, group.pointers, &mut found);
-                        }
-                    }
-                }
-                Err(reason) => unreadable.push((key, reason)),
-            }
-        }
         let (start, end) =
             postings::posting_range(lookup.which, &lookup.low, lookup.high.as_deref());
         for entry in tree.range(start..end) {
@@ -747,7 +740,7 @@ fn check_schema(trees: &Trees, path: &Path) -> Result<(), KbError> {
     }
 }
 
-/// Replaces every manifest and posting list with posting lists re-derived from the records.
+/// Replaces every posting list with posting lists re-derived from the records.
 fn rebuild_indexes(db: &sled::Db, trees: &Trees, path: &Path) -> Result<usize, KbError> {
     let storage = |e: sled::Error| KbError::Storage {
         path: path.to_path_buf(),

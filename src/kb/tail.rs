@@ -1,0 +1,196 @@
+//! The index tail: the index entries of the records written since the last fold, held in memory
+//! and shared between the writer, the folder thread and every query.
+//!
+//! The writer files each record's pointer under its index keys here right after inserting the
+//! record, before the record is acknowledged, so a query that starts after an acknowledgement
+//! finds the record. Every few thousand records the folder thread writes the tail to the `index`
+//! tree as posting lists, one entry per distinct index key, and only then drops those entries from
+//! memory: a query reads the tail before the posting lists, so it finds each pointer in one or the
+//! other (possibly both: queries drop duplicates).
+//!
+//! The tail is not made durable with the records. The index is derived data: a stop that did not
+//! close the database cleanly loses the tail, and the next open re-derives every index entry from
+//! the records (see `KnowledgeBase::open`). Writing the tail to sled on every group commit instead
+//! cost about a third of the throughput at 256 concurrent writers.
+
+use std::ops::Bound;
+use std::sync::{Arc, RwLock};
+
+use super::postings::{self, Groups, Index, Pointer};
+
+/// The tail is folded once it holds this many records. Larger means fewer posting entries (under
+/// load, one per key per fold) and more memory (about 100 bytes per record).
+pub(super) const FOLD_AFTER_RECORDS: usize = 4096;
+/// The most pointers one posting entry holds (25 bytes each). sled 0.34 copies a whole leaf (up to
+/// 16 entries) on every insert into it and writes a leaf above 128 KiB to a blob file of its own,
+/// so index values are kept to a few KiB: larger ones measured markedly slower.
+const POSTING_POINTERS: usize = 128;
+
+#[derive(Default)]
+struct Entries {
+    /// Filed since the last fold began.
+    live: Groups,
+    records: usize,
+    /// Taken by the fold in progress (or one that failed and will be retried), still read by
+    /// queries until its posting lists are in the `index` tree.
+    folding: Arc<Groups>,
+}
+
+#[derive(Default)]
+pub(super) struct Tail {
+    entries: RwLock<Entries>,
+}
+
+impl Tail {
+    /// Files the pointers of freshly inserted records; returns how many records the tail holds.
+    pub fn add(
+        &self,
+        records: impl IntoIterator<Item = (Pointer, Vec<(Index, Vec<u8>)>)>,
+    ) -> usize {
+        let mut entries = self.write();
+        for (pointer, index) in records {
+            postings::add(&mut entries.live, pointer, index);
+            entries.records += 1;
+        }
+        entries.records
+    }
+
+    /// Appends to `found` the pointers filed under the keys of index `which` in `[low, high)`
+    /// (`high = None`: to the end of that index) that `keep` accepts.
+    pub fn pointers(
+        &self,
+        which: Index,
+        (low, high): (&[u8], Option<&[u8]>),
+        keep: &dyn Fn(&[u8]) -> bool,
+        found: &mut Vec<Pointer>,
+    ) {
+        // BTreeMap::range panics on a reversed range; a reversed range holds nothing.
+        if high.is_some_and(|high| high < low) {
+            return;
+        }
+        let start = Bound::Included((which, low.to_vec()));
+        let end = high.map_or(Bound::Unbounded, |high| {
+            Bound::Excluded((which, high.to_vec()))
+        });
+        let entries = self.read();
+        for groups in [&entries.live, &*entries.folding] {
+            let filed = groups
+                .range((start.clone(), end.clone()))
+                .take_while(|((index, _), _)| *index == which)
+                .filter(|((_, key), _)| keep(key));
+            for (_, pointers) in filed {
+                found.extend_from_slice(pointers);
+            }
+        }
+    }
+
+    /// Writes everything filed so far to the `index` tree as posting lists, then drops it from
+    /// memory. Only one fold may run at a time (the folder thread, or the writer once the folder
+    /// has stopped). A failed fold keeps its entries and is retried by the next.
+    pub fn fold(&self, db: &sled::Db, index: &sled::Tree) -> Result<(), sled::Error> {
+        let folding = {
+            let mut entries = self.write();
+            if entries.folding.is_empty() {
+                entries.folding = Arc::new(std::mem::take(&mut entries.live));
+                entries.records = 0;
+            }
+            Arc::clone(&entries.folding)
+        };
+        if folding.is_empty() {
+            return Ok(());
+        }
+        write_postings(db, index, &folding)?;
+        self.write().folding = Arc::default();
+        Ok(())
+    }
+
+    // A panic while holding the lock cannot leave the maps half-updated in a way that matters to
+    // readers (pointers are only ever appended), so a poisoned lock is used as it is.
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Entries> {
+        self.entries
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Entries> {
+        self.entries
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Inserts `groups` as posting lists under fresh sequence numbers, at most [`POSTING_POINTERS`]
+/// pointers per entry.
+pub(super) fn write_postings(
+    db: &sled::Db,
+    index: &sled::Tree,
+    groups: &Groups,
+) -> Result<(), sled::Error> {
+    let seq = db.generate_id()?;
+    for ((which, key), pointers) in groups {
+        for (n, chunk) in pointers.chunks(POSTING_POINTERS).enumerate() {
+            // Keys only have to be unique per index key: the fold's number serves the first
+            // chunk, a fresh one each further chunk.
+            let seq = if n == 0 { seq } else { db.generate_id()? };
+            index.insert(
+                postings::posting_key(*which, key, seq),
+                postings::encode_pointers(chunk),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kb::keys;
+    use chrono::{TimeZone, Utc};
+
+    fn pointer(n: u8) -> Pointer {
+        let at = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, n.into()).unwrap();
+        postings::pointer(&at, &keys::record_key(keys::DECISION_TAG, &[n; 16]))
+    }
+
+    fn found(tail: &Tail, low: &[u8], high: Option<&[u8]>) -> Vec<Pointer> {
+        let mut found = Vec::new();
+        tail.pointers(Index::Campaign, (low, high), &|_| true, &mut found);
+        found
+    }
+
+    #[test]
+    fn queries_see_what_was_filed_until_a_fold_writes_it_out() {
+        let spring = postings::named("spring", "acme");
+        let autumn = postings::named("autumn", "acme");
+        let tail = Tail::default();
+        let filed = tail.add([
+            (pointer(1), vec![(Index::Campaign, spring.clone())]),
+            (pointer(2), vec![(Index::Campaign, autumn.clone())]),
+            (pointer(3), vec![(Index::Agent, spring.clone())]),
+        ]);
+        assert_eq!(filed, 3);
+        let end = keys::prefix_end(&spring);
+        assert_eq!(found(&tail, &spring, end.as_deref()), vec![pointer(1)]);
+        assert_eq!(found(&tail, &[], None), vec![pointer(2), pointer(1)]);
+        // A reversed range holds nothing, and is no reason to panic.
+        assert!(found(&tail, &spring, Some(&autumn)).is_empty());
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let index = db.open_tree("index").unwrap();
+        tail.fold(&db, &index).unwrap();
+        assert!(found(&tail, &[], None).is_empty());
+        assert_eq!(tail.add([]), 0, "a fold starts the count again");
+        let (start, end) = postings::posting_range(Index::Campaign, &spring, end.as_deref());
+        let lists: Vec<Pointer> = index
+            .range(start..end)
+            .flat_map(|entry| {
+                let (_, value) = entry.unwrap();
+                postings::decode_pointers(&value)
+                    .unwrap()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(lists, vec![pointer(1)]);
+    }
+}
