@@ -86,22 +86,34 @@ impl Tail {
 
     /// Writes everything filed so far to the `index` tree as posting lists, then drops it from
     /// memory. Only one fold may run at a time (the folder thread, or the writer once the folder
-    /// has stopped). A failed fold keeps its entries and is retried by the next.
+    /// has stopped). A failed fold keeps its entries; the next fold writes those first, then
+    /// everything filed since.
     pub fn fold(&self, db: &sled::Db, index: &sled::Tree) -> Result<(), sled::Error> {
-        let folding = {
-            let mut entries = self.write();
-            if entries.folding.is_empty() {
-                entries.folding = Arc::new(std::mem::take(&mut entries.live));
-                entries.records = 0;
-            }
-            Arc::clone(&entries.folding)
-        };
+        if !self.read().folding.is_empty() {
+            self.fold_once(db, index)?;
+        }
+        self.fold_once(db, index)
+    }
+
+    fn fold_once(&self, db: &sled::Db, index: &sled::Tree) -> Result<(), sled::Error> {
+        let folding = self.take_for_fold();
         if folding.is_empty() {
             return Ok(());
         }
         write_postings(db, index, &folding)?;
         self.write().folding = Arc::default();
         Ok(())
+    }
+
+    /// The entries a fold writes: those of a fold that failed, or else everything filed since the
+    /// last fold, which queries keep reading until the fold is done.
+    fn take_for_fold(&self) -> Arc<Groups> {
+        let mut entries = self.write();
+        if entries.folding.is_empty() {
+            entries.folding = Arc::new(std::mem::take(&mut entries.live));
+            entries.records = 0;
+        }
+        Arc::clone(&entries.folding)
     }
 
     // A panic while holding the lock cannot leave the maps half-updated in a way that matters to
@@ -192,5 +204,33 @@ mod tests {
             })
             .collect();
         assert_eq!(lists, vec![pointer(1)]);
+    }
+
+    #[test]
+    fn a_fold_after_a_failed_one_writes_both_what_it_left_and_what_came_since() {
+        let spring = postings::named("spring", "acme");
+        let tail = Tail::default();
+        tail.add([(pointer(1), vec![(Index::Campaign, spring.clone())])]);
+        // A fold that took its entries and then failed to write them.
+        let _ = tail.take_for_fold();
+        tail.add([(pointer(2), vec![(Index::Campaign, spring.clone())])]);
+        assert_eq!(found(&tail, &[], None), vec![pointer(2), pointer(1)]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path()).unwrap();
+        let index = db.open_tree("index").unwrap();
+        tail.fold(&db, &index).unwrap();
+        assert!(found(&tail, &[], None).is_empty());
+        let mut lists: Vec<Pointer> = index
+            .iter()
+            .flat_map(|entry| {
+                let (_, value) = entry.unwrap();
+                postings::decode_pointers(&value)
+                    .unwrap()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        lists.sort();
+        assert_eq!(lists, vec![pointer(1), pointer(2)]);
     }
 }

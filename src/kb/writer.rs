@@ -200,7 +200,7 @@ impl Writer {
     }
 
     fn commit(
-        &mut self,
+        &self,
         batch: &mut Vec<(PreparedWrite, Ack)>,
         to_flusher: Option<&SyncSender<Waiting>>,
         to_folder: &SyncSender<()>,
