@@ -157,7 +157,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
     ingest(
         kb,
         &client,
-        &catalog,
+        Some(&catalog),
         Batch {
             goal: goal.clone(),
             day: 0,

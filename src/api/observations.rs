@@ -22,7 +22,7 @@ use super::campaigns::{running_goal, visible_campaign};
 use super::error::{ApiError, ErrorBody, RawBody, parse_json};
 use super::idempotency::{self, IdempotencyStore, Lookup};
 use crate::market::Observation;
-use crate::market::ingest::{Batch, IngestError, ItemResult, ingest, known_ids};
+use crate::market::ingest::{Batch, IngestError, ItemResult, ingest};
 use crate::protocol::Origin;
 
 /// One day's observations of one campaign.
@@ -209,12 +209,6 @@ async fn run(
     }
     let mut report = crate::market::ingest::IngestReport::default();
     if !parsed.is_empty() {
-        let kb = state.kb().clone();
-        let for_catalog = goal.clone();
-        let known = tokio::task::spawn_blocking(move || known_ids(&kb, &for_catalog))
-            .await
-            .map_err(|e| ApiError::internal("reading the campaign's variants stopped", e))?
-            .map_err(|e| ApiError::internal("the campaign's variants could not be read", e))?;
         let client = state.runtime().client(Origin::Runtime);
         tracing::info!(
             token_name = caller.name(),
@@ -226,7 +220,7 @@ async fn run(
         report = ingest(
             state.kb(),
             &client,
-            &known,
+            None,
             Batch {
                 goal,
                 day,
@@ -242,7 +236,7 @@ async fn run(
                     "{err}; send the same batch again to announce it (nothing is recorded twice)"
                 ),
             ),
-            IngestError::Kb { .. } => {
+            IngestError::Kb { .. } | IngestError::Interrupted { .. } => {
                 ApiError::internal("the observations could not be recorded", err)
             }
         })?;

@@ -438,7 +438,7 @@ impl CampaignLoop {
             day,
             observations,
         };
-        match ingest(&kb, &client, &run.catalog, batch).await {
+        match ingest(&kb, &client, Some(&run.catalog), batch).await {
             Ok(ingested) => report.ingest = Some(ingested),
             Err(e) => report.error = Some(e.to_string()),
         }

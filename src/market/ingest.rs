@@ -57,6 +57,8 @@ pub enum ItemResult {
 pub enum IngestError {
     #[error("cannot record observations of campaign `{campaign}`: {source}")]
     Kb { campaign: String, source: KbError },
+    #[error("reading the decisions of campaign `{campaign}` stopped before it finished: {reason}")]
+    Interrupted { campaign: String, reason: String },
     #[error(
         "observations of campaign `{campaign}` were recorded but the optimizer was not told: {source}"
     )]
@@ -68,10 +70,12 @@ pub enum IngestError {
 
 /// Validates, records and announces one batch. `client` publishes the event; it is narrowed to the
 /// campaign's tenant, campaign and correlation id here, so the outcomes join the campaign's trace.
+/// `known` names the variants an observation may report; `None` takes them from the campaign's
+/// experiment decisions (see [`catalog_of`]), read once with the decisions the outcomes link to.
 pub async fn ingest(
     kb: &KnowledgeBase,
     client: &Client,
-    known: &(dyn KnownIds + Sync),
+    known: Option<&(dyn KnownIds + Sync)>,
     batch: Batch,
 ) -> Result<IngestReport, IngestError> {
     let Batch {
@@ -84,10 +88,26 @@ pub async fn ingest(
         source,
     };
     let scope = ledger::scope(&goal);
-    let decisions = kb
-        .decisions_by_campaign(&scope, &goal.id)
-        .map_err(kb_error)?
-        .records;
+    let decisions = {
+        let (kb, scope, campaign) = (kb.clone(), scope.clone(), goal.id.clone());
+        // Reading a campaign's decisions decodes every one of them: off the async threads.
+        tokio::task::spawn_blocking(move || kb.decisions_by_campaign(&scope, &campaign))
+            .await
+            .map_err(|e| IngestError::Interrupted {
+                campaign: goal.id.to_string(),
+                reason: e.to_string(),
+            })?
+            .map_err(kb_error)?
+            .records
+    };
+    let from_decisions;
+    let known = match known {
+        Some(known) => known,
+        None => {
+            from_decisions = catalog_of(&goal, &decisions);
+            &from_decisions
+        }
+    };
     let correlation = ledger::campaign_correlation(&goal);
     // Days count from the start; nothing after the deadline can be the result of a buy (and an
     // absurd day would make the optimizer's per-day series absurd).
@@ -184,18 +204,6 @@ pub async fn ingest(
 /// The campaign's variants as far as its experiment decisions know them (every attempt's arms, so
 /// a variant of an earlier plan still counts). The campaign itself is always known, even before
 /// its experiment starts: an observation then comes back as an unknown variant.
-pub fn known_ids(kb: &KnowledgeBase, goal: &CampaignGoal) -> Result<IdCatalog, IngestError> {
-    let decisions = kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .map_err(|source| IngestError::Kb {
-            campaign: goal.id.to_string(),
-            source,
-        })?
-        .records;
-    Ok(catalog_of(goal, &decisions))
-}
-
-/// [`known_ids`] from decisions already read.
 pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
     let mut catalog = IdCatalog::default();
     catalog.add_campaign(goal.id.clone());
