@@ -1557,6 +1557,25 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
         );
         assert_eq!(one["allocation"], json!([]));
 
+        // A campaign removed by a reload leaves /metrics too, once its gauges have gone unset for
+        // the exporter's idle time (5 s), rather than showing its last figures until a restart.
+        std::fs::remove_file(run.base.join("campaigns/acme_metrics.toml")).expect("remove");
+        let reloaded = request(addr, "POST", "/v1/reload", Some(OPERATOR), None).await;
+        assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+        tokio::time::sleep(Duration::from_millis(5500)).await;
+        let text = get(addr, "/metrics", None).await.text();
+        assert!(!text.contains("acme_metrics"), "{text}");
+        let samples = parse_prometheus(&text);
+        assert_eq!(
+            metric(
+                &samples,
+                "campaignd_campaign_state",
+                &[("campaign", "globex_autumn"), ("state", "waiting")]
+            ),
+            Some(1.0),
+            "the campaigns still configured stay"
+        );
+
         run.daemon.shutdown().await.expect("shutdown");
     })
     .await;

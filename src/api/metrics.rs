@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 
 use super::ApiState;
 use crate::agents::optimization::Phase;
@@ -28,6 +29,11 @@ use crate::runtime::metrics as runtime_metrics;
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// Every gauge is set at each scrape from the current snapshots, so one that a scrape did not set
+/// belongs to a campaign or agent that is gone (a reload removed it): it leaves the output once it
+/// has not been set for this long, instead of showing its last value until a restart.
+const GAUGE_IDLE: Duration = Duration::from_secs(5);
 
 /// Records per knowledge-base group commit.
 const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 1000.0];
@@ -158,6 +164,7 @@ impl Metrics {
             let builder = || {
                 let full = |name: &str| Matcher::Full(name.to_owned());
                 PrometheusBuilder::new()
+                    .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE))
                     .set_buckets_for_metric(full(REQUEST_SECONDS), &LATENCY_BUCKETS)?
                     .set_buckets_for_metric(
                         full(runtime_metrics::REQUEST_DURATION_SECONDS),
