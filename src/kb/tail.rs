@@ -170,6 +170,22 @@ mod tests {
         found
     }
 
+    /// Every pointer in the posting lists `entries` holds, sorted.
+    fn posted(
+        entries: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+    ) -> Vec<Pointer> {
+        let mut pointers: Vec<Pointer> = entries
+            .flat_map(|entry| {
+                let (_, value) = entry.unwrap();
+                postings::decode_pointers(&value)
+                    .unwrap()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        pointers.sort();
+        pointers
+    }
+
     #[test]
     fn queries_see_what_was_filed_until_a_fold_writes_it_out() {
         let spring = postings::named("spring", "acme");
@@ -194,16 +210,7 @@ mod tests {
         assert!(found(&tail, &[], None).is_empty());
         assert_eq!(tail.add([]), 0, "a fold starts the count again");
         let (start, end) = postings::posting_range(Index::Campaign, &spring, end.as_deref());
-        let lists: Vec<Pointer> = index
-            .range(start..end)
-            .flat_map(|entry| {
-                let (_, value) = entry.unwrap();
-                postings::decode_pointers(&value)
-                    .unwrap()
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        assert_eq!(lists, vec![pointer(1)]);
+        assert_eq!(posted(index.range(start..end)), vec![pointer(1)]);
     }
 
     #[test]
@@ -221,16 +228,6 @@ mod tests {
         let index = db.open_tree("index").unwrap();
         tail.fold(&db, &index).unwrap();
         assert!(found(&tail, &[], None).is_empty());
-        let mut lists: Vec<Pointer> = index
-            .iter()
-            .flat_map(|entry| {
-                let (_, value) = entry.unwrap();
-                postings::decode_pointers(&value)
-                    .unwrap()
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        lists.sort();
-        assert_eq!(lists, vec![pointer(1), pointer(2)]);
+        assert_eq!(posted(index.iter()), vec![pointer(1), pointer(2)]);
     }
 }
