@@ -374,6 +374,15 @@ fn dechunk(mut rest: &[u8]) -> Vec<u8> {
     }
 }
 
+/// `GET /metrics`, one scrape at a time in this test binary. The metrics recorder is process-wide,
+/// so every daemon started here sets the same unlabelled gauges (`campaignd_agents_isolated`, ...)
+/// at scrape time; two scrapes interleaving would show one daemon's figures in the other's answer.
+async fn scrape(addr: SocketAddr) -> Response {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
+    get(addr, "/metrics", None).await
+}
+
 async fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> Response {
     request(addr, "GET", path, token, None).await
 }
@@ -1094,7 +1103,7 @@ async fn an_isolated_agent_makes_the_daemon_unready_and_shows_in_metrics() {
         );
         assert_eq!(flaky["restarts"], 1);
 
-        let metrics = get(addr, "/metrics", None).await;
+        let metrics = scrape(addr).await;
         assert_eq!(metrics.status, 200);
         assert!(
             metrics
@@ -1465,7 +1474,7 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
             );
         }
 
-        let text = get(addr, "/metrics", None).await.text();
+        let text = scrape(addr).await.text();
         let samples = parse_prometheus(&text);
         let acme = [("campaign", "acme_metrics"), ("tenant", "acme")];
         assert_eq!(
@@ -1538,7 +1547,7 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
             ..report
         };
         board_of(&run).record_tick(8, &paused, false, Utc::now());
-        let samples = parse_prometheus(&get(addr, "/metrics", None).await.text());
+        let samples = parse_prometheus(&scrape(addr).await.text());
         assert!(metric(&samples, "campaignd_campaign_eta_days", &acme).is_some_and(f64::is_nan));
         assert_eq!(
             metric(
@@ -1563,7 +1572,7 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
         let reloaded = request(addr, "POST", "/v1/reload", Some(OPERATOR), None).await;
         assert_eq!(reloaded.status, 200, "{}", reloaded.text());
         tokio::time::sleep(Duration::from_millis(5500)).await;
-        let text = get(addr, "/metrics", None).await.text();
+        let text = scrape(addr).await.text();
         assert!(!text.contains("acme_metrics"), "{text}");
         let samples = parse_prometheus(&text);
         assert_eq!(
@@ -1706,7 +1715,7 @@ async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once()
         assert_eq!(recorded_outcomes(&run).await, 2);
 
         // The knowledge base's own figures reach /metrics, described and with buckets.
-        let text = get(addr, "/metrics", None).await.text();
+        let text = scrape(addr).await.text();
         let samples = parse_prometheus(&text);
         assert!(
             metric(&samples, "campaignd_kb_outcomes_written_total", &[]).is_some_and(|v| v >= 2.0),
