@@ -6,10 +6,12 @@
 //!
 //! This is the first line of defence only: ingestion is itself idempotent per campaign × day ×
 //! channel × variant. Nothing here may store a key whose request failed: a failed request must be
-//! retryable. Stored keys do not expire.
+//! retryable. A key is remembered for [`RETENTION`] (a week): a retry comes within minutes or hours,
+//! and the tree must not grow for as long as the daemon runs. An expired key counts as new, and
+//! expired keys are swept out hourly.
 
 use axum::http::{HeaderMap, StatusCode};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
@@ -22,6 +24,10 @@ pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotency-replayed";
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_BYTES: usize = 200;
+/// How long a stored key replays its answer.
+pub const RETENTION: TimeDelta = TimeDelta::days(7);
+/// How often expired keys are swept out of the tree.
+pub const SWEEP_EVERY: TimeDelta = TimeDelta::hours(1);
 
 /// FNV-1a, 64 bits: stable across builds and platforms (std's hasher is not), which a stored
 /// fingerprint must be.
@@ -112,9 +118,16 @@ impl IdempotencyStore {
         bytes
     }
 
-    /// Whether `key` was used before, and with the same body. The same key with another body is
-    /// an error (422 `idempotency_key_reused`): the client reused a key for a different request.
-    pub fn lookup(&self, caller: &Caller, key: &str, body: &[u8]) -> Result<Lookup, ApiError> {
+    /// Whether `key` was used before (less than [`RETENTION`] before `now`), and with the same
+    /// body. The same key with another body is an error (422 `idempotency_key_reused`): the client
+    /// reused a key for a different request.
+    pub fn lookup(
+        &self,
+        caller: &Caller,
+        key: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Lookup, ApiError> {
         let found = self
             .tree
             .get(Self::tree_key(caller, key))
@@ -124,6 +137,9 @@ impl IdempotencyStore {
         };
         let stored: Stored = serde_json::from_slice(&found)
             .map_err(|e| ApiError::internal("a stored idempotency key is unreadable", e))?;
+        if expired(&stored, now) {
+            return Ok(Lookup::New);
+        }
         if stored.body_fnv1a64 != fnv1a64(body) || stored.body_len != body.len() as u64 {
             return Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -169,6 +185,32 @@ impl IdempotencyStore {
             .map_err(|e| ApiError::internal("an idempotency key cannot be flushed", e))?;
         Ok(())
     }
+
+    /// Removes every key stored [`RETENTION`] or longer before `now`; returns how many. A stored
+    /// value that does not decode is left for [`IdempotencyStore::lookup`] to report.
+    pub fn sweep(&self, now: DateTime<Utc>) -> Result<usize, sled::Error> {
+        let mut removed = 0;
+        for entry in self.tree.iter() {
+            let (key, value) = entry?;
+            let Ok(stored) = serde_json::from_slice::<Stored>(&value) else {
+                continue;
+            };
+            // Compare and remove: a retry that stored the key again meanwhile keeps it.
+            if expired(&stored, now)
+                && self
+                    .tree
+                    .compare_and_swap(&key, Some(&value), None::<&[u8]>)?
+                    .is_ok()
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn expired(stored: &Stored, now: DateTime<Utc>) -> bool {
+    now - stored.stored_at >= RETENTION
 }
 
 #[cfg(test)]
@@ -201,5 +243,49 @@ mod tests {
             key_of(&headers).unwrap_err().code,
             "invalid_idempotency_key"
         );
+    }
+
+    #[tokio::test]
+    async fn a_key_replays_for_a_week_then_counts_as_new_and_is_swept_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let kb = KnowledgeBase::open(&crate::kb::KbOptions::at(dir.path())).unwrap();
+        let store = IdempotencyStore::open(&kb).unwrap();
+        let acme = Caller::Tenant {
+            name: "acme-etl".into(),
+            tenant: crate::protocol::TenantId::new("acme"),
+        };
+        let then = "2026-11-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        for key in ["old", "recent"] {
+            let at = if key == "old" {
+                then
+            } else {
+                then + TimeDelta::days(6)
+            };
+            store
+                .store(&acme, key, b"{}", StatusCode::OK, "{\"recorded\":1}", at)
+                .await
+                .unwrap();
+        }
+        let almost = then + RETENTION - TimeDelta::seconds(1);
+        assert!(matches!(
+            store.lookup(&acme, "old", b"{}", almost).unwrap(),
+            Lookup::Replay { .. }
+        ));
+        let week = then + RETENTION;
+        assert_eq!(
+            store.lookup(&acme, "old", b"{}", week).unwrap(),
+            Lookup::New
+        );
+        // Expired, a key may even come back with another body.
+        assert_eq!(
+            store.lookup(&acme, "old", b"[]", week).unwrap(),
+            Lookup::New
+        );
+        assert_eq!(store.sweep(week).unwrap(), 1);
+        assert_eq!(store.sweep(week).unwrap(), 0);
+        assert!(matches!(
+            store.lookup(&acme, "recent", b"{}", week).unwrap(),
+            Lookup::Replay { .. }
+        ));
     }
 }

@@ -78,6 +78,8 @@ struct Inner {
     /// One is held while a request with an `Idempotency-Key` looks its key up, runs and stores
     /// it; the key picks which, so different keys (and tenants) rarely wait for each other.
     idempotency: [tokio::sync::Mutex<()>; IDEMPOTENCY_LOCKS],
+    /// When expired idempotency keys were last swept out (`None`: not since the start).
+    idempotency_swept: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl ApiState {
@@ -98,6 +100,7 @@ impl ApiState {
                 openapi: OnceLock::new(),
                 metrics: metrics::Metrics::get(),
                 idempotency: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+                idempotency_swept: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -118,6 +121,21 @@ impl ApiState {
     /// The body limit the server was started with (a change needs a restart).
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
+    }
+
+    /// Whether the expired idempotency keys are due to be swept out at `now` (at the first stored
+    /// key after a start, then hourly); if so, `now` counts as the sweep.
+    fn idempotency_sweep_due(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let mut swept = self
+            .inner
+            .idempotency_swept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = swept.is_none_or(|at| now - at >= idempotency::SWEEP_EVERY);
+        if due {
+            *swept = Some(now);
+        }
+        due
     }
 }
 

@@ -141,7 +141,8 @@ pub async fn ingest_observations(
         let lock = IdempotencyStore::lock_index(&caller, &key) % state.inner.idempotency.len();
         let _serial = state.inner.idempotency[lock].lock().await;
         let store = IdempotencyStore::open(state.kb())?;
-        if let Lookup::Replay { status, answer } = store.lookup(&caller, &key, &body)? {
+        let now = state.runtime().clock().now();
+        if let Lookup::Replay { status, answer } = store.lookup(&caller, &key, &body, now)? {
             tracing::info!(
                 token_name = caller.name(),
                 "observation batch replayed from its Idempotency-Key"
@@ -153,6 +154,14 @@ pub async fn ingest_observations(
         store
             .store(&caller, &key, &body, StatusCode::OK, &answer, now)
             .await?;
+        if state.idempotency_sweep_due(now) {
+            // Not on the request's path: the answer is ready, and the sweep reads every key.
+            tokio::task::spawn_blocking(move || match store.sweep(now) {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "expired Idempotency-Keys removed"),
+                Err(err) => tracing::warn!(%err, "could not sweep expired Idempotency-Keys"),
+            });
+        }
         Ok(json_response(StatusCode::OK, answer.into_bytes(), false))
     })
     .await
