@@ -111,6 +111,14 @@ fn try_open(options: &KbOptions) -> Result<KnowledgeBase, KbError> {
     }
 }
 
+/// Records one decision in a knowledge base at `dir` and closes it cleanly; returns the decision.
+async fn one_decision_closed(dir: &Path) -> Decision {
+    let kb = open(dir);
+    let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+    kb.record_decision(&d).await.unwrap();
+    d
+}
+
 fn ids(records: &[Record]) -> Vec<uuid::Uuid> {
     records.iter().map(Record::id).collect()
 }
@@ -517,10 +525,7 @@ async fn a_corrupt_record_is_reported_and_skipped() {
 #[tokio::test]
 async fn unreadable_index_entries_are_reported_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path());
-    let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
-    kb.record_decision(&d).await.unwrap();
-    drop(kb);
+    let d = one_decision_closed(dir.path()).await;
     {
         // A campaign posting list whose bytes are garbage, and a garbage entry under the prefix
         // earlier builds used for manifests, which is never read.
@@ -632,10 +637,7 @@ fn writes_are_counted_in_the_metrics() {
 #[tokio::test]
 async fn indexes_are_rebuilt_from_the_records() {
     let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path());
-    let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
-    kb.record_decision(&d).await.unwrap();
-    drop(kb);
+    let d = one_decision_closed(dir.path()).await;
     {
         // As if the process died after the record's batch reached disk but before the index tail
         // was folded.
