@@ -118,6 +118,15 @@ fn options() -> DriverOptions {
     )
 }
 
+/// A campaign loop over `goals` on the harness's runtime and knowledge base.
+fn campaign_loop_for(
+    h: &Harness,
+    goals: Vec<CampaignGoal>,
+    options: DriverOptions,
+) -> CampaignLoop {
+    CampaignLoop::new(h.runtime.clone(), h.kb.clone(), goals, options)
+}
+
 /// Runs days until every campaign is finished or `days` have passed; returns the days run.
 async fn run_days(h: &Harness, campaign_loop: &mut CampaignLoop, days: u32) -> u32 {
     for day in 0..days {
@@ -153,12 +162,7 @@ fn kinds(decisions: &[campaignd::kb::Decision]) -> BTreeMap<String, usize> {
 async fn a_campaign_on_the_simulator_reaches_its_goal_with_a_trace_from_goal_to_allocations() {
     let h = harness().await;
     let goal = kr_goal("kr_reach", 150, 40);
-    let mut campaign_loop = CampaignLoop::new(
-        h.runtime.clone(),
-        h.kb.clone(),
-        vec![goal.clone()],
-        options(),
-    );
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], options());
     run_days(&h, &mut campaign_loop, 40).await;
     let all = decisions(&h, &goal);
     let counts = kinds(&all);
@@ -231,8 +235,7 @@ async fn a_campaign_whose_forecast_misses_its_deadline_is_replanned_and_the_weak
     opts.channel_bias
         .insert((goal.id.clone(), Channel::Search), 1.0);
     opts.max_days = Some(12);
-    let mut campaign_loop =
-        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), vec![goal.clone()], opts);
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], opts);
     run_days(&h, &mut campaign_loop, 12).await;
     let all = decisions(&h, &goal);
     let replan = all
@@ -285,8 +288,7 @@ async fn an_injected_drift_reopens_exploration() {
         }],
     );
     opts.max_days = Some(20);
-    let mut campaign_loop =
-        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), vec![goal.clone()], opts);
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], opts);
     run_days(&h, &mut campaign_loop, 20).await;
     let all = decisions(&h, &goal);
     let drift = all
@@ -549,8 +551,7 @@ async fn with_compliance_isolated_nothing_is_approved_or_bought() {
     let goal = kr_goal("kr_closed", 100, 30);
     let mut opts = options();
     opts.audience_consent = false;
-    let mut campaign_loop =
-        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), vec![goal.clone()], opts);
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], opts);
     for _ in 0..5 {
         for report in campaign_loop.step().await {
             let tick = report.tick.expect("the orchestrator answers");
@@ -593,12 +594,7 @@ async fn one_clients_campaigns_never_see_another_clients_guidelines_creatives_or
     let us = us_goal("us_tenant", 100_000, 30);
     let mut opts = options();
     opts.max_days = Some(3);
-    let mut campaign_loop = CampaignLoop::new(
-        h.runtime.clone(),
-        h.kb.clone(),
-        vec![kr.clone(), us.clone()],
-        opts,
-    );
+    let mut campaign_loop = campaign_loop_for(&h, vec![kr.clone(), us.clone()], opts);
     run_days(&h, &mut campaign_loop, 3).await;
     let kr_decisions = decisions(&h, &kr);
     let us_decisions = decisions(&h, &us);
@@ -651,12 +647,7 @@ async fn one_clients_campaigns_never_see_another_clients_guidelines_creatives_or
 async fn operators_pause_and_resume_a_campaign() {
     let h = harness().await;
     let goal = kr_goal("kr_pause", 100_000, 30);
-    let mut campaign_loop = CampaignLoop::new(
-        h.runtime.clone(),
-        h.kb.clone(),
-        vec![goal.clone()],
-        options(),
-    );
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], options());
     run_days(&h, &mut campaign_loop, 2).await;
     let operator = h.runtime.operator("ops");
     operator
@@ -837,12 +828,7 @@ fn the_daemon_killed_mid_campaign_resumes_without_losing_or_repeating_decisions(
 async fn a_us_email_and_social_campaign_reaches_its_goal_with_approved_emails() {
     let h = harness().await;
     let goal = us_goal("us_reach", 200, 40);
-    let mut campaign_loop = CampaignLoop::new(
-        h.runtime.clone(),
-        h.kb.clone(),
-        vec![goal.clone()],
-        options(),
-    );
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], options());
     run_days(&h, &mut campaign_loop, 40).await;
     let all = decisions(&h, &goal);
     assert!(
@@ -914,8 +900,7 @@ async fn every_example_campaign_buys_and_observes_on_every_day_after_its_first()
     // Five days each: once the first two are done, the month until us_email_social starts costs
     // nothing.
     options.max_days = Some(5);
-    let mut campaign_loop =
-        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), campaigns.clone(), options);
+    let mut campaign_loop = campaign_loop_for(&h, campaigns.clone(), options);
     let mut days_run: BTreeMap<CampaignId, Vec<(u32, usize, usize)>> = BTreeMap::new();
     let mut errors = Vec::new();
     for _ in 0..36 {
@@ -989,8 +974,7 @@ async fn the_loop_follows_reloaded_campaigns_added_removed_and_changed_before_th
     settings.campaigns.retain(|g| g.start.is_some());
     let live = campaignd::settings::LiveSettings::new(std::sync::Arc::new(settings.clone()));
     let mut campaign_loop =
-        CampaignLoop::new(h.runtime.clone(), h.kb.clone(), Vec::new(), options())
-            .with_settings(live.clone());
+        campaign_loop_for(&h, Vec::new(), options()).with_settings(live.clone());
     assert!(campaign_loop.step().await.is_empty(), "nothing has started");
     let ids = |l: &CampaignLoop| {
         l.campaigns()
@@ -1044,12 +1028,7 @@ async fn a_late_batch_for_a_day_already_learned_from_is_counted_once() {
     use campaignd::agents::optimization::{GetProgress, OBSERVATIONS_TOPIC, ObservationsRecorded};
     let h = harness().await;
     let goal = kr_goal("late_batch", 100_000, 60);
-    let mut campaign_loop = CampaignLoop::new(
-        h.runtime.clone(),
-        h.kb.clone(),
-        vec![goal.clone()],
-        options(),
-    );
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], options());
     run_days(&h, &mut campaign_loop, 3).await;
     let client = h
         .runtime
