@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::{CampaignId, TenantId};
 
+pub use super::buy::Buy;
+pub use super::phase::{Phase, deadline_day};
+
 /// One campaign goal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

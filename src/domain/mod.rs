@@ -5,10 +5,12 @@
 //! argument), so that every rule and formula can be tested on its own and replayed exactly.
 
 pub mod brand;
+pub mod buy;
 pub mod campaign;
 pub mod channel;
 pub mod compliance;
 pub mod content;
 pub mod optimization;
+pub mod phase;
 pub mod playbook;
 pub mod strategy;

@@ -9,6 +9,7 @@
 pub mod allocation;
 pub mod bandit;
 pub mod drift;
+pub mod experiment;
 pub mod forecast;
 pub mod genetic;
 pub mod playbook;
@@ -19,6 +20,7 @@ pub mod thompson;
 pub use allocation::{AllocationError, ChannelBudget, ResponseCurve, allocate};
 pub use bandit::{BanditPolicy, EpsilonGreedy, PolicyKind, ThompsonPolicy, UniformSplit};
 pub use drift::{Cusum, DriftCheck, DriftError, DriftRule, reopen_exploration};
+pub use experiment::Arm;
 pub use forecast::{Forecast, ForecastError, forecast_daily, forecast_goal};
 pub use genetic::{CreativeSpace, GeneticError, GeneticMix, Genome, genetic_step};
 pub use playbook::{OptimizationPlaybook, PlaybookError as OptimizationPlaybookError};
