@@ -3,12 +3,19 @@
 //!
 //! An arm is a variant as the optimizer knows it: its channel, its segment and the creative levels
 //! it is made of (so the genetic search can recombine them). The experiment folds observations into
-//! per-arm counts, re-opens exploration after drift and reports the campaign's progress; it is the
-//! same whether built live, batch by batch, or rebuilt from the knowledge base after a restart.
+//! per-arm counts, re-opens exploration after drift and reports the campaign's progress. Live
+//! updates and the rebuild after a restart go through the same methods here, so both reach the same
+//! state. Which observations were already folded is the caller's to track (it knows their ids).
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::campaign::Channel;
+use super::allocation::ResponseCurve;
+use super::drift::reopen_exploration;
+use super::forecast::{Forecast, forecast_daily};
+use super::thompson::ArmStats;
+use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::content::{LevelChoice, Variant};
 
 /// One approved variant as the experiment knows it.
@@ -31,10 +38,211 @@ impl Arm {
     }
 }
 
+/// One variant's evidence. `arm` is `None` for a variant observed but never started (it is counted
+/// in the campaign's totals and never bought).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ArmState {
+    pub arm: Option<Arm>,
+    /// What the posterior is built from (shrunk when exploration re-opens).
+    pub stats: ArmStats,
+    /// Raw per-day counts, for drift windows.
+    pub daily: BTreeMap<u32, ArmStats>,
+}
+
+/// What one observation brings to the experiment. Counts are signed as the market reports them; a
+/// negative count (which validation refuses upstream) is folded as 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Observed<'a> {
+    pub variant: &'a str,
+    pub channel: Channel,
+    pub conversions: i64,
+    pub impressions: i64,
+    pub spend: f64,
+}
+
+/// How far a campaign is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub started: bool,
+    pub conversions: u64,
+    pub spend: f64,
+    /// Days with observations.
+    pub days: u32,
+    pub forecast: Option<Forecast>,
+}
+
+/// A campaign's experiment.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub goal: CampaignGoal,
+    pub arms: BTreeMap<String, ArmState>,
+    /// Planned spend per channel and day.
+    pub daily: BTreeMap<Channel, f64>,
+    pub curves: BTreeMap<Channel, ResponseCurve>,
+    /// The latest traffic share of every variant split so far.
+    pub shares: BTreeMap<String, f64>,
+    pub conversions_by_day: BTreeMap<u32, u64>,
+    pub spend: f64,
+    /// Per channel: (spend, conversions).
+    pub spend_by_channel: BTreeMap<Channel, (f64, u64)>,
+    /// Days whose batch was learned from (their decisions are made once).
+    pub seen_days: BTreeSet<u32>,
+    /// Exploration is forced up to this day after drift.
+    pub explore_until: Option<u32>,
+}
+
+impl Experiment {
+    pub fn new(goal: CampaignGoal) -> Self {
+        Experiment {
+            goal,
+            arms: BTreeMap::new(),
+            daily: BTreeMap::new(),
+            curves: BTreeMap::new(),
+            shares: BTreeMap::new(),
+            conversions_by_day: BTreeMap::new(),
+            spend: 0.0,
+            spend_by_channel: BTreeMap::new(),
+            seen_days: BTreeSet::new(),
+            explore_until: None,
+        }
+    }
+
+    /// Adds (or refreshes) arms; evidence already gathered for them is kept.
+    pub fn set_arms(&mut self, arms: &[Arm]) {
+        for arm in arms {
+            self.arms.entry(arm.variant.clone()).or_default().arm = Some(arm.clone());
+        }
+    }
+
+    /// An experiment decision (start or re-budget): its arms join, its budget and curves replace
+    /// the old ones.
+    pub fn start(
+        &mut self,
+        arms: &[Arm],
+        daily: BTreeMap<Channel, f64>,
+        curves: BTreeMap<Channel, ResponseCurve>,
+    ) {
+        self.set_arms(arms);
+        self.daily = daily;
+        self.curves = curves;
+    }
+
+    /// A traffic-split decision: its shares replace those of the same variants.
+    pub fn merge_shares(&mut self, shares: BTreeMap<String, f64>) {
+        self.shares.extend(shares);
+    }
+
+    /// A drift decision: exploration re-opens, keeping `keep` of the evidence, and is forced up to
+    /// `explore_until`.
+    pub fn drifted(&mut self, explore_until: Option<u32>, keep: f64) {
+        self.explore_until = explore_until;
+        self.reopen(keep);
+    }
+
+    /// Folds one observation into the counts (conversions per impression is the arm's rate).
+    pub fn fold(&mut self, day: u32, obs: &Observed<'_>) {
+        let conversions = u64::try_from(obs.conversions).unwrap_or(0);
+        let impressions = u64::try_from(obs.impressions).unwrap_or(0);
+        let state = self.arms.entry(obs.variant.to_owned()).or_default();
+        state.stats.successes += conversions;
+        state.stats.trials += impressions;
+        let day_stats = state.daily.entry(day).or_default();
+        day_stats.successes += conversions;
+        day_stats.trials += impressions;
+        *self.conversions_by_day.entry(day).or_default() += conversions;
+        self.spend += obs.spend;
+        let by_channel = self.spend_by_channel.entry(obs.channel).or_default();
+        by_channel.0 += obs.spend;
+        by_channel.1 += conversions;
+    }
+
+    /// Shrinks every arm's posterior evidence to `keep` of it (see [`reopen_exploration`]); the
+    /// per-day counts the drift windows read are left whole.
+    pub fn reopen(&mut self, keep: f64) {
+        let ids: Vec<String> = self.arms.keys().cloned().collect();
+        let mut stats: Vec<ArmStats> = ids
+            .iter()
+            .filter_map(|id| self.arms.get(id).map(|s| s.stats))
+            .collect();
+        reopen_exploration(&mut stats, keep);
+        for (id, s) in ids.iter().zip(stats) {
+            if let Some(state) = self.arms.get_mut(id) {
+                state.stats = s;
+            }
+        }
+    }
+
+    /// Cumulative conversions for every day from 0 to the last day with observations (a day
+    /// without any repeats the day before).
+    pub fn cumulative(&self) -> Vec<f64> {
+        let Some(&last) = self.conversions_by_day.keys().next_back() else {
+            return Vec::new();
+        };
+        let mut total = 0.0;
+        (0..=last)
+            .map(|d| {
+                total += self.conversions_by_day.get(&d).copied().unwrap_or(0) as f64;
+                total
+            })
+            .collect()
+    }
+
+    pub fn progress(&self) -> Progress {
+        let cumulative = self.cumulative();
+        let conversions = cumulative.last().copied().unwrap_or(0.0) as u64;
+        Progress {
+            started: true,
+            conversions,
+            spend: self.spend,
+            days: u32::try_from(cumulative.len()).unwrap_or(u32::MAX),
+            forecast: forecast_daily(&cumulative, self.goal.target as f64).ok(),
+        }
+    }
+
+    /// The started arms on `channel` with their evidence, in variant id order.
+    pub fn arms_of(&self, channel: Channel) -> Vec<(String, ArmStats)> {
+        self.arms
+            .iter()
+            .filter(|(_, s)| s.arm.as_ref().is_some_and(|a| a.channel == channel))
+            .map(|(id, s)| (id.clone(), s.stats))
+            .collect()
+    }
+
+    /// Whether exploration is forced on `day` (after drift).
+    pub fn exploring(&self, day: u32) -> bool {
+        self.explore_until.is_some_and(|until| day <= until)
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::domain::campaign::test_goal;
     use crate::domain::channel::{Creative, Format};
+
+    pub(crate) fn arm(channel: Channel, variant: &str) -> Arm {
+        Arm {
+            variant: variant.to_owned(),
+            channel,
+            segment: "students".to_owned(),
+            levels: Vec::new(),
+        }
+    }
+
+    pub(crate) fn seen<'a>(
+        variant: &'a str,
+        channel: Channel,
+        conv: i64,
+        imp: i64,
+    ) -> Observed<'a> {
+        Observed {
+            variant,
+            channel,
+            conversions: conv,
+            impressions: imp,
+            spend: 100.0,
+        }
+    }
 
     #[test]
     fn an_arm_takes_the_variants_identity_channel_segment_and_levels() {
@@ -54,15 +262,11 @@ mod tests {
             measures: Vec::new(),
             warnings: Vec::new(),
         };
-        assert_eq!(
-            Arm::of(&variant),
-            Arm {
-                variant: "students/kr_sms/ko/0.1".to_owned(),
-                channel: Channel::Sms,
-                segment: "students".to_owned(),
-                levels,
-            }
-        );
+        let expected = Arm {
+            levels,
+            ..arm(Channel::Sms, "students/kr_sms/ko/0.1")
+        };
+        assert_eq!(Arm::of(&variant), expected);
     }
 
     #[test]
@@ -72,5 +276,93 @@ mod tests {
         assert_eq!(arm.channel, Channel::Push);
         assert_eq!(arm.levels[0].value, "Go");
         assert_eq!(serde_json::to_string(&arm).unwrap(), json);
+    }
+
+    #[test]
+    fn folding_counts_each_arm_day_and_channel() {
+        let mut exp = Experiment::new(test_goal(&["sms", "push"]));
+        exp.set_arms(&[arm(Channel::Sms, "a"), arm(Channel::Push, "b")]);
+        exp.fold(0, &seen("a", Channel::Sms, 3, 100));
+        exp.fold(1, &seen("a", Channel::Sms, 2, 50));
+        exp.fold(1, &seen("b", Channel::Push, 4, 80));
+        // A negative count from a bad source folds as nothing, its spend still counts.
+        exp.fold(1, &seen("b", Channel::Push, -7, -1));
+        let a = &exp.arms["a"];
+        assert_eq!(a.stats, ArmStats::new(5, 150));
+        assert_eq!(a.daily[&1], ArmStats::new(2, 50));
+        assert_eq!(exp.arms["b"].stats, ArmStats::new(4, 80));
+        assert_eq!(exp.conversions_by_day, BTreeMap::from([(0, 3), (1, 6)]));
+        assert_eq!(exp.spend, 400.0);
+        assert_eq!(exp.spend_by_channel[&Channel::Push], (200.0, 4));
+        assert_eq!(
+            exp.arms_of(Channel::Sms),
+            vec![("a".to_owned(), ArmStats::new(5, 150))]
+        );
+    }
+
+    #[test]
+    fn an_unknown_variant_is_counted_but_never_an_arm() {
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        exp.fold(0, &seen("ghost", Channel::Sms, 1, 10));
+        assert!(exp.arms_of(Channel::Sms).is_empty());
+        assert_eq!(exp.progress().conversions, 1);
+        // Starting it later keeps what was observed.
+        exp.set_arms(&[arm(Channel::Sms, "ghost")]);
+        assert_eq!(exp.arms_of(Channel::Sms)[0].1, ArmStats::new(1, 10));
+    }
+
+    #[test]
+    fn reopening_shrinks_the_posterior_but_not_the_daily_counts() {
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        exp.set_arms(&[arm(Channel::Sms, "a")]);
+        exp.fold(2, &seen("a", Channel::Sms, 40, 1000));
+        exp.drifted(Some(9), 0.1);
+        assert_eq!(exp.arms["a"].stats, ArmStats::new(4, 100));
+        assert_eq!(exp.arms["a"].daily[&2], ArmStats::new(40, 1000));
+        assert!(exp.exploring(9) && !exp.exploring(10));
+    }
+
+    #[test]
+    fn cumulative_fills_quiet_days_and_progress_forecasts_from_it() {
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        assert!(exp.cumulative().is_empty());
+        assert_eq!(exp.progress().days, 0);
+        assert_eq!(exp.progress().forecast, None, "no days, no forecast");
+        exp.fold(0, &seen("a", Channel::Sms, 10, 100));
+        exp.fold(2, &seen("a", Channel::Sms, 20, 100));
+        exp.fold(3, &seen("a", Channel::Sms, 10, 100));
+        assert_eq!(exp.cumulative(), vec![10.0, 10.0, 30.0, 40.0]);
+        let progress = exp.progress();
+        assert!(progress.started);
+        assert_eq!((progress.conversions, progress.days), (40, 4));
+        assert_eq!(progress.spend, 300.0);
+        // Least squares through (1,10), (2,10), (3,30), (4,40): slope 11, intercept -5, and the
+        // target of 500 is reached on day 505 / 11.
+        let forecast = progress.forecast.unwrap();
+        assert!((forecast.slope - 11.0).abs() < 1e-9);
+        assert!((forecast.intercept + 5.0).abs() < 1e-9);
+        assert!((forecast.eta_day.unwrap() - 505.0 / 11.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn decisions_merge_the_same_way_live_and_rebuilt() {
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        exp.start(
+            &[arm(Channel::Sms, "a")],
+            BTreeMap::from([(Channel::Sms, 50.0)]),
+            BTreeMap::from([(Channel::Sms, ResponseCurve { a: 2.0, b: 10.0 })]),
+        );
+        exp.merge_shares(BTreeMap::from([
+            ("a".to_owned(), 0.7),
+            ("b".to_owned(), 0.3),
+        ]));
+        exp.merge_shares(BTreeMap::from([("a".to_owned(), 0.4)]));
+        // A re-budget brings no arms and keeps the ones it has.
+        exp.start(&[], BTreeMap::from([(Channel::Sms, 80.0)]), BTreeMap::new());
+        assert_eq!(exp.shares["a"], 0.4);
+        assert_eq!(exp.shares["b"], 0.3);
+        assert_eq!(exp.daily[&Channel::Sms], 80.0);
+        assert!(exp.curves.is_empty());
+        assert_eq!(exp.arms_of(Channel::Sms).len(), 1);
     }
 }

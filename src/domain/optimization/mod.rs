@@ -5,25 +5,42 @@
 //! so any decision can be replayed exactly. Nothing here reads a clock, a file or the network, and
 //! nothing here may panic on any input (counts of zero, empty arm lists, NaN inputs are answered
 //! with an error or an empty result).
+//!
+//! On top of the maths sit the optimizer's rules over one campaign's [`Experiment`]: folding
+//! observations, the day's buys by phase ([`buys`]), what drift is watched on ([`drift_watch`]),
+//! moving budget between channels ([`rebalance`], [`handoff`]) and the creative space the genetic
+//! search breeds in ([`creative_pool`]).
 
 pub mod allocation;
 pub mod bandit;
+pub mod buys;
+pub mod creative_pool;
 pub mod drift;
+pub mod drift_watch;
 pub mod experiment;
 pub mod forecast;
 pub mod genetic;
+pub mod handoff;
 pub mod playbook;
+pub mod rebalance;
 pub mod regret;
 pub mod stats;
 pub mod thompson;
 
 pub use allocation::{AllocationError, ChannelBudget, ResponseCurve, allocate};
 pub use bandit::{BanditPolicy, EpsilonGreedy, PolicyKind, ThompsonPolicy, UniformSplit};
+pub use buys::{phase_weight, plan_buys, split_seed};
+pub use creative_pool::{CreativePool, creative_pool, genetic_due, genetic_seed};
 pub use drift::{Cusum, DriftCheck, DriftError, DriftRule, reopen_exploration};
-pub use experiment::Arm;
+pub use drift_watch::{Drift, DriftWindow, drift_windows, first_drift};
+pub use experiment::{Arm, ArmState, Experiment, Observed, Progress};
 pub use forecast::{Forecast, ForecastError, forecast_daily, forecast_goal};
 pub use genetic::{CreativeSpace, GeneticError, GeneticMix, Genome, genetic_step};
+pub use handoff::{Handoff, hand_off_unfunded};
 pub use playbook::{OptimizationPlaybook, PlaybookError as OptimizationPlaybookError};
+pub use rebalance::{
+    ChannelEvidence, Reallocation, channel_evidence, is_move, moved, rebalance, shrunk_ratio,
+};
 pub use regret::{RegretRun, run_policy};
 pub use stats::{StatsError, ZTest, prob_b_beats_a, sample_size_per_arm, two_proportion_z_test};
 pub use thompson::{ArmStats, SplitDecision, ThompsonError, decision_seed, traffic_split};
