@@ -11,6 +11,8 @@ pub mod channel;
 pub mod compliance;
 pub mod content;
 pub mod optimization;
+pub mod pacing;
 pub mod phase;
 pub mod playbook;
+pub mod send_time;
 pub mod strategy;

@@ -12,6 +12,7 @@
 //! - [`consent`]: the consent record and the opt-in, re-confirmation and GDPR rules.
 //! - [`claims`]: the brand's claims registry.
 //! - [`playbook`]: the rules' data, parsed and validated.
+//! - [`region`]: a campaign's jurisdictions and the recipients' time zone.
 //! - [`rules`]: the engine ([`review`]) and the text rules.
 //! - [`schedule`]: the time-of-day rules.
 //! - [`fix`]: mechanical fixes and [`apply_fixes`].
@@ -22,6 +23,7 @@ pub mod consent;
 pub mod fix;
 pub mod message;
 pub mod playbook;
+pub mod region;
 pub mod rules;
 pub mod schedule;
 mod text;
@@ -32,6 +34,7 @@ pub use consent::ConsentRecord;
 pub use fix::{Fix, FixedMessage, apply_fixes};
 pub use message::{Jurisdiction, Message, MessageChannel, ReviewRequest, Sender};
 pub use playbook::{CompliancePlaybook, EMBEDDED_AGENT_FILE, PlaybookError};
+pub use region::{jurisdictions, recipient_tz};
 pub use rules::{RULE_IDS, review};
 pub use verdict::{Field, Finding, Severity, Verdict};
 
