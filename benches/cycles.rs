@@ -18,16 +18,18 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use campaignd::agents::compliance::{ReviewItem, ReviewVariants};
-use campaignd::agents::content::{WriteCreatives, message_of};
-use campaignd::agents::optimization::{Arm, GetProgress, StartExperiment};
-use campaignd::agents::strategy::PlanCampaign;
+use campaignd::agents::compliance::{Compliance, ReviewItem, ReviewVariants};
+use campaignd::agents::content::{Content, WriteCreatives, message_of};
+use campaignd::agents::messages::Arm;
+use campaignd::agents::optimization::{GetProgress, Optimization, StartExperiment};
+use campaignd::agents::strategy::{PlanCampaign, Strategy};
+use campaignd::campaign::ingest::{Batch, ingest};
 use campaignd::domain::campaign::CampaignGoal;
 use campaignd::kb::{Durability, KbOptions, KnowledgeBase};
-use campaignd::market::ingest::{Batch, ingest};
 use campaignd::market::{IdCatalog, Observation};
 use campaignd::protocol::Origin;
-use campaignd::runtime::{AgentSpec, Clock, Runtime, Services};
+use campaignd::runtime::{Agent, Clock, Runtime, Services};
+use campaignd::settings::shipped_agent_specs;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -60,7 +62,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
         .with_campaign(goal.id.clone());
     let plan = client
         .request(
-            "strategy",
+            Strategy::NAME,
             PlanCampaign {
                 goal: goal.clone(),
                 attempt: 0,
@@ -73,7 +75,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
         .await
         .expect("plan");
     let creatives = client
-        .request("content", WriteCreatives { goal: goal.clone() })
+        .request(Content::NAME, WriteCreatives { goal: goal.clone() })
         .await
         .expect("creatives");
     let send_at = goal.start.unwrap_or(goal.deadline).fixed_offset();
@@ -89,7 +91,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
         .collect();
     let reviews = client
         .request(
-            "compliance",
+            Compliance::NAME,
             ReviewVariants {
                 goal: goal.clone(),
                 items,
@@ -121,7 +123,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
         .unwrap_or_default();
     client
         .request(
-            "optimization",
+            Optimization::NAME,
             StartExperiment {
                 goal: goal.clone(),
                 attempt: 0,
@@ -168,7 +170,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
     .expect("ingest");
     // Queued behind the batch in the optimizer's mailbox: answers once the step is done.
     client
-        .request("optimization", GetProgress { goal })
+        .request(Optimization::NAME, GetProgress { goal })
         .await
         .expect("progress");
 }
@@ -190,28 +192,18 @@ fn start(rt: &tokio::runtime::Runtime) -> (Runtime, KnowledgeBase, tempfile::Tem
     let mut options = KbOptions::at(dir.path().join("kb"));
     options.durability = Durability::None;
     let kb = KnowledgeBase::open(&options).unwrap_or_else(|e| panic!("kb: {e}"));
-    let specs = [
-        "orchestrator",
-        "strategy",
-        "content",
-        "compliance",
-        "optimization",
-    ]
-    .into_iter()
-    .map(|name| {
-        let spec = AgentSpec::new(name)
-            .with_mailbox(8192)
-            .with_request_timeout(Duration::from_secs(300));
-        if name == "optimization" {
-            spec.with_subscription("observations_recorded")
-        } else {
-            spec
-        }
-    })
-    .collect::<Vec<_>>();
+    // The shipped definitions, with room for a whole batch in flight at once.
+    let specs = shipped_agent_specs()
+        .unwrap_or_else(|e| panic!("shipped agents: {e}"))
+        .into_iter()
+        .map(|spec| {
+            spec.with_mailbox(8192)
+                .with_request_timeout(Duration::from_secs(300))
+        })
+        .collect::<Vec<_>>();
     let runtime = rt
         .block_on(
-            Runtime::builder(campaignd::agents::registry())
+            Runtime::builder(campaignd::agents::registry().runtime().clone())
                 .agents(specs)
                 .services(Services::new().with(kb.clone()))
                 .clock(Clock::manual(

@@ -53,6 +53,8 @@ struct Echo {
 }
 
 impl Agent for Echo {
+    const NAME: &'static str = "echo";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Echo {
             delivered: ctx.services.require::<Delivered>()?,

@@ -41,6 +41,8 @@ struct EchoAgent {
 }
 
 impl Agent for EchoAgent {
+    const NAME: &'static str = "echo";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         // A real agent rebuilds its state from the knowledge base here (ctx.services).
         println!("{} starting (restarts so far: {})", ctx.name, ctx.restarts);

@@ -15,11 +15,11 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::agents::Registry;
 use crate::api::{AgentReload, ApiServer, ApiStartError, ApiState, ReloadReport};
+use crate::campaign::{CampaignBoard, CampaignLoop, LoopOptions, RunningLoop};
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
-use crate::market::CampaignBoard;
-use crate::market::driver::{CampaignLoop, DriverOptions, MarketDriver};
-use crate::runtime::{AgentSpec, Clock, Registry, Runtime, StartError, SupervisionPolicy};
+use crate::runtime::{AgentSpec, Clock, Runtime, StartError};
 use crate::settings::{AgentDefinition, ClockMode, LiveSettings, MarketSource, Problems, Settings};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,12 +51,24 @@ pub struct Daemon {
     kb: KnowledgeBase,
     /// The settings in force; a successful reload swaps them, and the API reads them per request.
     settings: LiveSettings,
-    /// The `--config` path, so a reload reads the same file.
-    config_path: Option<PathBuf>,
+    /// What SIGHUP and `POST /v1/reload` run.
+    reloader: Reloader,
     api: ApiServer,
     /// The campaign loop (on the built-in simulator, or logging buys when `[market] source =
     /// "api"`); `None` only when the strategy playbook cannot be read.
-    driver: Option<MarketDriver>,
+    driver: Option<RunningLoop>,
+}
+
+/// Everything a reload needs: where the settings come from, what checks them, and what follows
+/// them (the runtime's agent definitions, the settings in force, the campaign board).
+#[derive(Clone)]
+struct Reloader {
+    runtime: Runtime,
+    /// The `--config` path, so a reload reads the same file.
+    config_path: Option<PathBuf>,
+    settings: LiveSettings,
+    board: CampaignBoard,
+    registry: Registry,
 }
 
 /// How a shutdown went.
@@ -69,13 +81,18 @@ pub struct ShutdownSummary {
 }
 
 impl Daemon {
-    /// Opens the knowledge base under `daemon.data_dir` and starts every enabled agent that this
-    /// binary has an implementation for.
+    /// Checks the enabled agents' definitions against `registry` (an agent without an
+    /// implementation, a subscription nothing publishes on, a broken playbook stop the start),
+    /// opens the knowledge base under `daemon.data_dir` and starts every enabled agent.
     pub async fn start(
         settings: Settings,
         config_path: Option<PathBuf>,
         registry: Registry,
     ) -> Result<Self, DaemonError> {
+        let problems = registry.check(&settings);
+        if !problems.is_empty() {
+            return Err(DaemonError::Settings(Problems(problems)));
+        }
         let config = &settings.config;
         let data_dir = config.daemon.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::DataDir {
@@ -93,7 +110,10 @@ impl Daemon {
         // `/metrics` must be in place before the agents are.
         crate::api::metrics::Metrics::get();
         let settings = Arc::new(settings);
-        let specs = agent_specs(&settings, &registry);
+        let specs: Vec<AgentSpec> = settings
+            .enabled_agents()
+            .map(AgentDefinition::spec)
+            .collect();
         let board = CampaignBoard::new();
         board.sync(&settings.campaigns);
         // Agents read the live handle at each use (a reload changes their playbooks); the
@@ -102,9 +122,8 @@ impl Daemon {
         let services = crate::runtime::Services::new()
             .with(kb.clone())
             .with(Arc::clone(&settings))
-            .with(shared.clone())
-            .with(board.clone());
-        let runtime = Runtime::builder(registry)
+            .with(shared.clone());
+        let runtime = Runtime::builder(registry.runtime().clone())
             .agents(specs)
             .services(services)
             .clock(clock)
@@ -128,7 +147,14 @@ impl Daemon {
         };
         // Without its API the daemon would be invisible to probes and operators, so a port that
         // cannot be bound stops the start (cleanly: nothing was acknowledged yet).
-        let api = match start_api(&runtime, &kb, &shared, config_path.clone()).await {
+        let reloader = Reloader {
+            runtime: runtime.clone(),
+            config_path,
+            settings: shared.clone(),
+            board: board.clone(),
+            registry,
+        };
+        let api = match start_api(&kb, &reloader).await {
             Ok(api) => api,
             Err(err) => {
                 let bound = Duration::from_secs(settings.config.daemon.shutdown_timeout_secs);
@@ -137,7 +163,7 @@ impl Daemon {
                 return Err(err.into());
             }
         };
-        let driver = start_market(&runtime, &kb, &shared, board);
+        let driver = start_loop(&runtime, &kb, &shared, board);
         tracing::info!(
             data_dir = %data_dir.display(),
             %durability,
@@ -150,7 +176,7 @@ impl Daemon {
             runtime,
             kb,
             settings: shared,
-            config_path,
+            reloader,
             api,
             driver,
         })
@@ -205,12 +231,7 @@ impl Daemon {
     /// ticked), and the running agents' mailbox bounds, timeouts and supervision. Starting or
     /// stopping agents, a new `api.listen`, `[market]`, `[clock]` and `[kb]` need a restart.
     pub fn reload(&self) -> Result<ReloadReport, Problems> {
-        reload(
-            &self.runtime,
-            self.config_path.as_deref(),
-            &self.settings,
-            false,
-        )
+        self.reloader.reload(false)
     }
 
     /// Drains the runtime, then commits and flushes the knowledge base, within the configured bound.
@@ -246,20 +267,20 @@ impl Daemon {
 /// = "simulator"` the buys are placed on the built-in simulator; with `"api"` they are logged as
 /// the day's instructions and observations come only through the API. It runs even with no
 /// campaign, so that a reload can add one.
-fn start_market(
+fn start_loop(
     runtime: &Runtime,
     kb: &KnowledgeBase,
     settings: &LiveSettings,
     board: CampaignBoard,
-) -> Option<MarketDriver> {
+) -> Option<RunningLoop> {
     let current = settings.current();
-    let Some(priors) = crate::market::driver::priors_from(&current) else {
+    let Some(priors) = crate::campaign::priors_from(&current) else {
         tracing::error!(
             "the strategy playbook cannot be read; the campaign loop is not running (fix agents/strategy.toml and restart)"
         );
         return None;
     };
-    let mut options = DriverOptions::new(current.config.market.seed, priors);
+    let mut options = LoopOptions::new(current.config.market.seed, priors);
     let source = current.config.market.source;
     if source == MarketSource::Api {
         options = options.without_simulator();
@@ -280,42 +301,52 @@ fn start_market(
         },
         "campaign loop started"
     );
-    Some(crate::market::driver::spawn(campaign_loop))
+    Some(crate::campaign::spawn(campaign_loop))
 }
 
 /// Starts the API on `api.listen`.
-async fn start_api(
-    runtime: &Runtime,
-    kb: &KnowledgeBase,
-    settings: &LiveSettings,
-    config_path: Option<PathBuf>,
-) -> Result<ApiServer, ApiStartError> {
-    let reload_runtime = runtime.clone();
-    let reload_settings = settings.clone();
+async fn start_api(kb: &KnowledgeBase, reloader: &Reloader) -> Result<ApiServer, ApiStartError> {
+    let reload = reloader.clone();
     let state = ApiState::new(
-        runtime.clone(),
+        reloader.runtime.clone(),
         kb.clone(),
-        settings.clone(),
-        Arc::new(move |dry_run| {
-            reload(
-                &reload_runtime,
-                config_path.as_deref(),
-                &reload_settings,
-                dry_run,
-            )
-        }),
+        reloader.settings.clone(),
+        reloader.board.clone(),
+        Arc::new(move |dry_run| reload.reload(dry_run)),
     );
     ApiServer::start(state).await
 }
 
-/// The one reload behind SIGHUP and `POST /v1/reload`; `dry_run` only checks.
+impl Reloader {
+    /// The one reload behind SIGHUP and `POST /v1/reload`; `dry_run` only checks.
+    fn reload(&self, dry_run: bool) -> Result<ReloadReport, Problems> {
+        let Reloader {
+            runtime,
+            config_path,
+            settings,
+            board,
+            registry,
+        } = self;
+        reload(
+            runtime,
+            config_path.as_deref(),
+            settings,
+            board,
+            registry,
+            dry_run,
+        )
+    }
+}
+
 fn reload(
     runtime: &Runtime,
     config_path: Option<&Path>,
     settings: &LiveSettings,
+    board: &CampaignBoard,
+    registry: &Registry,
     dry_run: bool,
 ) -> Result<ReloadReport, Problems> {
-    let fresh = match Settings::load(config_path) {
+    let fresh = match registry.load(config_path) {
         Ok(fresh) => fresh,
         Err(problems) => {
             if !dry_run {
@@ -336,7 +367,7 @@ fn reload(
             });
             continue;
         }
-        match runtime.update_spec(spec_of(definition)) {
+        match runtime.update_spec(definition.spec()) {
             Ok(()) => {
                 tracing::info!(agent = %definition.name, "agent definition reloaded");
                 agents.push(AgentReload {
@@ -376,9 +407,7 @@ fn reload(
             }
         }
         // Listed (or taken off) at once; the campaign loop follows at its next step.
-        if let Some(board) = runtime.services().get::<CampaignBoard>() {
-            board.sync(&fresh.campaigns);
-        }
+        board.sync(&fresh.campaigns);
         settings.replace(Arc::new(fresh));
         metrics::counter!("campaignd_config_reloads_total", "result" => "applied").increment(1);
         tracing::info!(campaigns = report.campaigns, "configuration reloaded");
@@ -398,7 +427,7 @@ fn kb_options(settings: &Settings, data_dir: &Path) -> KbOptions {
 fn clock(settings: &Settings, kb: &KnowledgeBase) -> Result<Clock, DaemonError> {
     let clock = &settings.config.clock;
     let configured = clock.start.unwrap_or_else(chrono::Utc::now);
-    let start = match crate::market::driver::saved_simulated_time(kb) {
+    let start = match crate::campaign::saved_simulated_time(kb) {
         Some(saved) if clock.mode != ClockMode::Real && saved > configured => {
             tracing::info!(simulated_now = %saved, "the simulated clock continues from the previous run");
             saved
@@ -411,37 +440,5 @@ fn clock(settings: &Settings, kb: &KnowledgeBase) -> Result<Clock, DaemonError> 
         ClockMode::Accelerated => {
             Clock::accelerated(start, clock.factor).map_err(|e| DaemonError::Clock(e.to_string()))
         }
-    }
-}
-
-/// The runtime's view of the enabled definitions this binary can run. A definition without an
-/// implementation is reported, not started, so one missing agent does not keep the rest down.
-fn agent_specs(settings: &Settings, registry: &Registry) -> Vec<AgentSpec> {
-    settings
-        .enabled_agents()
-        .filter(|definition| {
-            let known = registry.contains(&definition.name);
-            if !known {
-                tracing::warn!(agent = %definition.name, file = %definition.file, "no agent of this name is built into this binary; not started");
-            }
-            known
-        })
-        .map(spec_of)
-        .collect()
-}
-
-fn spec_of(definition: &AgentDefinition) -> AgentSpec {
-    let s = definition.supervision;
-    AgentSpec {
-        name: definition.name.clone(),
-        mailbox: definition.mailbox,
-        subscribe: definition.subscribe.clone(),
-        request_timeout: definition.request_timeout,
-        supervision: SupervisionPolicy {
-            max_restarts: s.max_restarts,
-            within: s.within,
-            backoff_initial: s.backoff_initial,
-            backoff_max: s.backoff_max,
-        },
     }
 }

@@ -3,21 +3,25 @@
 //!
 //! # Layout
 //!
-//! - [`daemon`]: `campaignd run`: start, serve until signalled, reload, drain and flush.
-//! - [`api`]: the HTTP ops API: probes, metrics, agents, decisions, traces, reload, OpenAPI.
-//! - [`agents`]: the built-in agents and the registry of agent names.
-//! - [`protocol`]: ids, the envelope and its MessagePack codec. Knows nothing of agents.
-//! - [`runtime`]: delivery (request/response, events, commands), supervision, the `Agent` trait and
-//!   registry, the clock. Knows nothing of marketing.
-//! - [`kb`]: the knowledge base on sled: decisions, outcomes, queries, the group-commit writer.
-//! - [`settings`]: loading and validating `config/` and `agents/`.
-//! - [`domain`]: campaigns, compliance, channels, brand voice, strategy and optimization maths.
-//!   Plain data and pure functions.
-//! - [`logging`]: structured logs, pretty or JSON.
-//! - [`market`]: where performance data comes from: observations and the built-in simulator.
+//! Layers depend one way, downward; `tests/it/layers.rs` fails when an import runs back up.
+//!
+//! 1. [`protocol`] (ids, the envelope and its MessagePack codec; knows nothing of agents) and
+//!    [`domain`] (campaigns, compliance, channels, brand voice, strategy and optimization maths:
+//!    plain data and pure functions) at the bottom.
+//! 2. Beside them: [`runtime`] (delivery, supervision, the `Agent` trait and registry, the clock;
+//!    knows nothing of marketing) and [`kb`] (the knowledge base on sled). [`market`] is data only:
+//!    observations, their validation and the built-in simulator, on `domain` alone.
+//!    [`logging`]: structured logs, pretty or JSON.
+//! 3. [`settings`]: loading and validating `config/` and `agents/`.
+//! 4. [`agents`]: the built-in agents, the messages they share, the typed decision records and
+//!    the one projection that reads them back, the registry.
+//! 5. [`campaign`]: the loop of campaign days, ingestion, the campaign board, resume.
+//! 6. [`api`] (the HTTP ops API) and [`daemon`] (`campaignd run`: start, serve, reload, drain), with
+//!    the command line in the binary on top.
 
 pub mod agents;
 pub mod api;
+pub mod campaign;
 pub mod daemon;
 pub mod domain;
 pub mod kb;

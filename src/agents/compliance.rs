@@ -5,18 +5,21 @@
 //! It fails closed: anything it cannot review is not approved, and nothing else in campaignd may
 //! approve a variant. It never edits a creative itself; it suggests fixes and content applies them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use super::decisions::{self as kinds, DecisionKind, ReviewChoice, ReviewInputs};
 use super::ledger::{self, Draft};
+use super::messages::{ConsentRecorded, RecordConsent, segment_subject};
+use super::playbook::LivePlaybook;
+use super::projection;
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::compliance::{
-    CompliancePlaybook, ConsentRecord, FixedMessage, Jurisdiction, Message, MessageChannel,
-    ReviewRequest, Verdict, apply_fixes,
+    CompliancePlaybook, ConsentRecord, FixedMessage, Message, MessageChannel, ReviewRequest,
+    Verdict, apply_fixes, jurisdictions, recipient_tz,
 };
 use crate::kb::{Decision, DecisionId, KnowledgeBase, SCHEMA_VERSION, Scope};
 use crate::protocol::{Envelope, Payload, TenantId};
@@ -64,54 +67,21 @@ impl Payload for Reviews {
     const ACTION: &'static str = "reviews";
 }
 
-/// Record a consent grant, re-confirmation or withdrawal in the tenant's ledger.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RecordConsent {
-    pub tenant: TenantId,
-    pub record: ConsentRecord,
-}
-
-impl Payload for RecordConsent {
-    const ACTION: &'static str = "record_consent";
-}
-
-impl Request for RecordConsent {
-    type Response = ConsentRecorded;
-}
-
-/// The consent decision's id.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ConsentRecorded {
-    pub decision: DecisionId,
-}
-
-impl Payload for ConsentRecorded {
-    const ACTION: &'static str = "consent_recorded";
-}
-
-/// The audience subject a campaign segment's consent is recorded under.
-pub fn segment_subject(goal: &CampaignGoal, segment: &str) -> String {
-    format!("{}/{segment}", goal.id)
-}
-
 pub struct Compliance {
     kb: Arc<KnowledgeBase>,
     /// The rule sets in force; a reload changes them for the next review.
-    playbook: ledger::LivePlaybook<CompliancePlaybook>,
+    playbook: LivePlaybook<CompliancePlaybook>,
     /// Per tenant, (subject, channel) → latest consent record. Loaded per tenant on first use.
     ledger: BTreeMap<TenantId, BTreeMap<(String, MessageChannel), ConsentRecord>>,
 }
 
 impl Agent for Compliance {
+    const NAME: &'static str = "compliance";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = ledger::LivePlaybook::load(
-            &ctx.services,
-            "compliance",
-            |t| CompliancePlaybook::from_table(t).map_err(|e| e.to_string()),
-            || CompliancePlaybook::embedded().map_err(|e| e.to_string()),
-        )
-        .map_err(AgentError::msg)?;
+        let playbook = LivePlaybook::<CompliancePlaybook>::load(&ctx.services, Self::NAME)
+            .map_err(AgentError::msg)?;
         Ok(Compliance {
             kb,
             playbook,
@@ -126,38 +96,6 @@ impl Agent for Compliance {
     }
 }
 
-/// The jurisdictions whose rules apply to a campaign's regions.
-pub fn jurisdictions(regions: &[String]) -> Vec<Jurisdiction> {
-    const EU: [&str; 27] = [
-        "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
-        "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
-    ];
-    let mut out = BTreeSet::new();
-    for region in regions {
-        let region = region.trim().to_ascii_uppercase();
-        if let Ok(j) = region.parse::<Jurisdiction>() {
-            out.insert(j);
-        } else if EU.contains(&region.as_str()) {
-            out.insert(Jurisdiction::Eu);
-        }
-    }
-    out.into_iter().collect()
-}
-
-/// The recipients' time zone for a campaign's first region, for send-window rules.
-pub fn recipient_tz(regions: &[String]) -> Option<Tz> {
-    let name = match regions.first()?.to_ascii_uppercase().as_str() {
-        "KR" => "Asia/Seoul",
-        "US" => "America/New_York",
-        "JP" => "Asia/Tokyo",
-        "GB" => "Europe/London",
-        "DE" => "Europe/Berlin",
-        "FR" => "Europe/Paris",
-        _ => return None,
-    };
-    name.parse().ok()
-}
-
 impl Compliance {
     fn tenant_ledger(
         &mut self,
@@ -166,16 +104,10 @@ impl Compliance {
         if !self.ledger.contains_key(tenant) {
             let found = self
                 .kb
-                .by_agent(&Scope::Tenant(tenant.clone()), &"compliance".into())
+                .by_agent(&Scope::Tenant(tenant.clone()), &Self::NAME.into())
                 .map_err(AgentError::msg)?;
-            let mut map = BTreeMap::new();
-            for decision in found.records.iter().filter(|d| d.kind == "consent") {
-                if let Ok(record) = serde_json::from_value::<ConsentRecord>(decision.choice.clone())
-                {
-                    map.insert((record.subject.clone(), record.channel), record);
-                }
-            }
-            self.ledger.insert(tenant.clone(), map);
+            self.ledger
+                .insert(tenant.clone(), projection::consent_ledger(&found.records));
         }
         self.ledger
             .get(tenant)
@@ -241,7 +173,7 @@ impl HandleRequest<RecordConsent> for Compliance {
             campaign: request.campaign.clone(),
             correlation_id: request.correlation_id,
             causation_id: Some(request.id),
-            kind: "consent".to_owned(),
+            kind: kinds::Consent::KIND.to_owned(),
             inputs: ledger::json(record),
             alternatives: Vec::new(),
             choice: ledger::json(record),
@@ -270,17 +202,7 @@ impl HandleRequest<RecordConsent> for Compliance {
         // Load first (so the map exists), then keep it current without re-reading.
         self.tenant_ledger(tenant)?;
         if let Some(map) = self.ledger.get_mut(tenant) {
-            let key = (record.subject.clone(), record.channel);
-            let keep_withdrawal = map.get(&key).is_some_and(|old| old.withdrawn_at.is_some())
-                && record.withdrawn_at.is_none()
-                && record.granted_at.is_none_or(|g| {
-                    map.get(&key)
-                        .and_then(|old| old.withdrawn_at)
-                        .is_some_and(|w| g <= w)
-                });
-            if !keep_withdrawal {
-                map.insert(key, record.clone());
-            }
+            projection::merge_consent(map, record.clone());
         }
         Ok(ConsentRecorded { decision: id })
     }
@@ -344,30 +266,32 @@ impl HandleRequest<ReviewVariants> for Compliance {
                     findings.join("; ")
                 )
             };
-            let draft = Draft::new("review", format!("review/{round}/{}", item.variant))
-                .inputs(serde_json::json!({
-                    "variant": item.variant,
-                    "message": item.message,
-                    "send_at": item.send_at,
-                    "jurisdictions": jurisdictions,
-                    "consent": consent,
-                }))
-                .alternative("approve", f64::from(100 - verdict.risk.min(100)), None)
-                .alternative(
-                    "block",
-                    f64::from(verdict.risk),
-                    fixed
-                        .as_ref()
-                        .map(|f| format!("with fixes the text would read: {}", f.message.text)),
-                )
-                .choice(serde_json::json!({
-                    "approved": verdict.approved,
-                    "risk": verdict.risk,
-                    "fixable": verdict.fixable,
-                    "fixes": verdict.fixes,
-                }))
-                .reason(reason)
-                .confidence(0.9);
+            let draft = Draft::new::<kinds::Review>(
+                format!("review/{round}/{}", item.variant),
+                ReviewInputs {
+                    variant: item.variant.clone(),
+                    message: item.message.clone(),
+                    send_at: item.send_at,
+                    jurisdictions: jurisdictions.clone(),
+                    consent: consent.clone(),
+                },
+                ReviewChoice {
+                    approved: verdict.approved,
+                    risk: verdict.risk,
+                    fixable: verdict.fixable,
+                    fixes: verdict.fixes.clone(),
+                },
+            )
+            .alternative("approve", f64::from(100 - verdict.risk.min(100)), None)
+            .alternative(
+                "block",
+                f64::from(verdict.risk),
+                fixed
+                    .as_ref()
+                    .map(|f| format!("with fixes the text would read: {}", f.message.text)),
+            )
+            .reason(reason)
+            .confidence(0.9);
             drafts.push(draft);
             reviewed.push((item.variant.clone(), verdict));
         }
@@ -377,12 +301,7 @@ impl HandleRequest<ReviewVariants> for Compliance {
             .zip(decisions)
             .map(|((variant, mut verdict), decision)| {
                 // After a restart the recorded verdict stands, so a replayed review never flips.
-                let approved = decision
-                    .choice
-                    .get("approved")
-                    .and_then(|a| a.as_bool())
-                    .unwrap_or(false);
-                verdict.approved = verdict.approved && approved;
+                verdict.approved = verdict.approved && projection::review_approved(&decision);
                 VariantVerdict {
                     variant,
                     verdict,

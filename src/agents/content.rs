@@ -14,7 +14,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::decisions::{
+    self as kinds, BlockedSummary, CreativeSummary, CreativesInputs, RevisionChoice, RevisionInputs,
+};
 use super::ledger::{self, Draft};
+use super::playbook::LivePlaybook;
 use crate::domain::brand::{BrandVoice, TenantFile};
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::channel::Format;
@@ -100,20 +104,17 @@ pub struct Content {
     kb: Arc<KnowledgeBase>,
     generator: TemplateGenerator,
     /// Templates, levels and format limits in force; a reload changes them for the next creatives.
-    playbook: ledger::LivePlaybook<ContentPlaybook>,
+    playbook: LivePlaybook<ContentPlaybook>,
     tenants_dir: PathBuf,
 }
 
 impl Agent for Content {
+    const NAME: &'static str = "content";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = ledger::LivePlaybook::load(
-            &ctx.services,
-            "content",
-            |t| ContentPlaybook::from_table(t).map_err(|e| e.to_string()),
-            || ContentPlaybook::embedded().map_err(|e| e.to_string()),
-        )
-        .map_err(AgentError::msg)?;
+        let playbook = LivePlaybook::<ContentPlaybook>::load(&ctx.services, Self::NAME)
+            .map_err(AgentError::msg)?;
         let tenants_dir = ctx
             .services
             .get::<Arc<crate::settings::Settings>>()
@@ -250,22 +251,27 @@ impl HandleRequest<WriteCreatives> for Content {
                 });
             }
         };
-        let mut draft = Draft::new("creatives", "creatives/0")
-            .inputs(serde_json::json!({
-                "generator": self.generator.name(),
-                "seed": seed,
-                "brand": voice.display_name(),
-                "tone": voice.tone,
-                "cells": generation.cells,
-            }))
-            .choice(
-                generation
-                    .variants
-                    .iter()
-                    .map(|v| serde_json::json!({"id": v.id, "text": v.creative.text, "subject": v.creative.subject, "headline": v.creative.headline}))
-                    .collect::<Vec<_>>(),
-            )
-            .confidence(0.6);
+        let mut draft = Draft::new::<kinds::Creatives>(
+            "creatives/0",
+            CreativesInputs {
+                generator: self.generator.name().to_owned(),
+                seed,
+                brand: voice.display_name().map(str::to_owned),
+                tone: voice.tone.clone(),
+                cells: generation.cells.clone(),
+            },
+            generation
+                .variants
+                .iter()
+                .map(|v| CreativeSummary {
+                    id: v.id.clone(),
+                    text: v.creative.text.clone(),
+                    subject: v.creative.subject.clone(),
+                    headline: v.creative.headline.clone(),
+                })
+                .collect(),
+        )
+        .confidence(0.6);
         let mut per_cell: BTreeMap<String, usize> = BTreeMap::new();
         for variant in &generation.variants {
             *per_cell
@@ -317,44 +323,52 @@ impl HandleRequest<ReviseVariants> for Content {
         let mut variants = Vec::new();
         let mut reschedule = BTreeMap::new();
         let mut dropped = Vec::new();
-        let mut draft = Draft::new("revision", format!("revision/{round}"));
+        let mut alternatives = Vec::new();
         for item in blocked {
             match self.revise(item, &sender, &goal.product_category) {
                 Ok((variant, send_at)) => {
-                    draft = draft.alternative(
-                        &variant.id,
+                    alternatives.push((
+                        variant.id.clone(),
                         1.0,
-                        Some(match send_at {
+                        match send_at {
                             Some(at) => {
                                 format!("revised: {} (send at {at})", variant.creative.text)
                             }
                             None => format!("revised: {}", variant.creative.text),
-                        }),
-                    );
+                        },
+                    ));
                     if let Some(at) = send_at {
                         reschedule.insert(variant.id.clone(), at);
                     }
                     variants.push(variant);
                 }
                 Err(why) => {
-                    draft =
-                        draft.alternative(&item.variant.id, 0.0, Some(format!("dropped: {why}")));
+                    alternatives.push((item.variant.id.clone(), 0.0, format!("dropped: {why}")));
                     dropped.push((item.variant.id.clone(), why));
                 }
             }
         }
-        draft = draft
-            .inputs(serde_json::json!({
-                "blocked": blocked.iter().map(|b| serde_json::json!({
-                    "variant": b.variant.id,
-                    "rules": b.findings.iter().map(|f| &f.rule_id).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            }))
-            .choice(serde_json::json!({
-                "revised": variants.iter().map(|v| &v.id).collect::<Vec<_>>(),
-                "reschedule": reschedule,
-                "dropped": dropped,
-            }))
+        let mut draft = Draft::new::<kinds::Revision>(
+            format!("revision/{round}"),
+            RevisionInputs {
+                blocked: blocked
+                    .iter()
+                    .map(|b| BlockedSummary {
+                        variant: b.variant.id.clone(),
+                        rules: b.findings.iter().map(|f| f.rule_id.clone()).collect(),
+                    })
+                    .collect(),
+            },
+            RevisionChoice {
+                revised: variants.iter().map(|v| v.id.clone()).collect(),
+                reschedule: reschedule.clone(),
+                dropped: dropped.clone(),
+            },
+        );
+        for (variant, score, note) in alternatives {
+            draft = draft.alternative(variant, score, Some(note));
+        }
+        let draft = draft
             .reason(format!(
                 "applied compliance's fixes to {} blocked variants: {} revised, {} dropped because no mechanical fix exists or the fixed text no longer fits its format",
                 blocked.len(),

@@ -7,18 +7,16 @@
 //! had acknowledged. These helpers must never decide anything themselves, and never read another
 //! tenant's records: every query here is scoped to the campaign's tenant.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::decisions::DecisionKind;
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::{
     Alternative, Decision, DecisionId, KnowledgeBase, OutcomeId, SCHEMA_VERSION, Scope,
 };
 use crate::protocol::{CorrelationId, Envelope};
-use crate::runtime::{AgentError, Context, Services};
-use crate::settings::{LiveSettings, Settings};
+use crate::runtime::{AgentError, Context};
 
 /// 128 stable bits from the given parts (two FNV-1a lanes), shaped as a UUID version 8 (custom).
 /// Stable across builds and platforms, which restart idempotency depends on.
@@ -77,7 +75,8 @@ pub fn scope(goal: &CampaignGoal) -> Scope {
     Scope::Tenant(goal.tenant.clone())
 }
 
-/// One decision about to be recorded.
+/// One decision about to be recorded: a typed kind's inputs and choice, with its alternatives,
+/// reason and confidence.
 pub struct Draft {
     pub step: String,
     pub kind: &'static str,
@@ -89,26 +88,21 @@ pub struct Draft {
 }
 
 impl Draft {
-    pub fn new(kind: &'static str, step: impl Into<String>) -> Self {
+    /// A decision of kind `K` at `step` of the campaign.
+    pub fn new<K: DecisionKind>(
+        step: impl Into<String>,
+        inputs: K::Inputs,
+        choice: K::Choice,
+    ) -> Self {
         Draft {
             step: step.into(),
-            kind,
-            inputs: serde_json::Value::Null,
+            kind: K::KIND,
+            inputs: json(inputs),
             alternatives: Vec::new(),
-            choice: serde_json::Value::Null,
+            choice: json(choice),
             reason: String::new(),
             confidence: 0.5,
         }
-    }
-
-    pub fn inputs(mut self, inputs: impl Serialize) -> Self {
-        self.inputs = json(inputs);
-        self
-    }
-
-    pub fn choice(mut self, choice: impl Serialize) -> Self {
-        self.choice = json(choice);
-        self
     }
 
     pub fn reason(mut self, reason: impl Into<String>) -> Self {
@@ -215,101 +209,6 @@ fn build<P>(
         reason: draft.reason,
         confidence: draft.confidence,
         decided_at: ctx.now(),
-    }
-}
-
-/// The step recorded in a decision's inputs by [`record`].
-pub fn step_of(decision: &Decision) -> Option<&str> {
-    decision.inputs.get("step").and_then(|s| s.as_str())
-}
-
-/// The settings in force: the daemon's live handle when the runtime carries one (a reload swaps
-/// it), else the snapshot the runtime was built with; `None` for a runtime built without settings
-/// (examples, benchmarks).
-pub fn current_settings(services: &Services) -> Option<Arc<Settings>> {
-    match services.get::<LiveSettings>() {
-        Some(live) => Some(live.current()),
-        None => services.get::<Arc<Settings>>().map(|s| Arc::clone(&*s)),
-    }
-}
-
-/// An agent's playbook that follows reloads: [`LivePlaybook::refresh`] at each use re-reads it
-/// only when a reload put other settings in force (a pointer comparison otherwise), and parses it
-/// only when the agent's `[playbook]` table itself changed. A reloaded playbook that cannot be
-/// read keeps the previous one (reload validation rejects such a change before it gets here).
-pub struct LivePlaybook<T> {
-    agent: &'static str,
-    parse: fn(&toml::Table) -> Result<T, String>,
-    embedded: fn() -> Result<T, String>,
-    /// The settings `value` was last checked against.
-    seen: Option<Arc<Settings>>,
-    /// The table `value` was parsed from (`None`: the embedded playbook).
-    table: Option<toml::Table>,
-    value: T,
-}
-
-impl<T> LivePlaybook<T> {
-    /// The playbook in force for `agent` now.
-    pub fn load(
-        services: &Services,
-        agent: &'static str,
-        parse: fn(&toml::Table) -> Result<T, String>,
-        embedded: fn() -> Result<T, String>,
-    ) -> Result<Self, String> {
-        let seen = current_settings(services);
-        let table = seen
-            .as_ref()
-            .and_then(|s| s.agent(agent))
-            .and_then(|d| d.playbook.clone());
-        let value = match &table {
-            Some(table) => parse(table),
-            None => embedded(),
-        }
-        .map_err(|e| format!("the {agent} playbook cannot be read: {e}"))?;
-        Ok(LivePlaybook {
-            agent,
-            parse,
-            embedded,
-            seen,
-            table,
-            value,
-        })
-    }
-
-    /// Takes in the settings in force; returns whether the playbook changed.
-    pub fn refresh(&mut self, services: &Services) -> bool {
-        let Some(current) = current_settings(services) else {
-            return false;
-        };
-        if self.seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, &current)) {
-            return false;
-        }
-        let table = current.agent(self.agent).and_then(|d| d.playbook.clone());
-        self.seen = Some(current);
-        if table == self.table {
-            return false;
-        }
-        let parsed = match &table {
-            Some(table) => (self.parse)(table),
-            None => (self.embedded)(),
-        };
-        match parsed {
-            Ok(value) => {
-                self.value = value;
-                self.table = table;
-                tracing::info!(agent = self.agent, "reloaded playbook in force");
-                true
-            }
-            Err(error) => {
-                tracing::error!(agent = self.agent, %error, "the reloaded playbook cannot be read; the previous one stays");
-                false
-            }
-        }
-    }
-
-    /// The playbook as of the last refresh.
-    pub fn get(&self) -> &T {
-        &self.value
     }
 }
 

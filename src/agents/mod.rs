@@ -1,34 +1,46 @@
-//! The built-in agents, and the registry that maps each agent name in `agents/<name>.toml` to the
-//! Rust type that runs it.
+//! The built-in agents, what they say to each other, the decisions they record and how their state
+//! is read back, and the registry that maps each agent name in `agents/<name>.toml` to the Rust
+//! type that runs it.
 //!
-//! Adding an agent is three steps: a module here, one `register` line below, and a definition file
-//! `agents/<name>.toml` (see the README's "Adding an agent"). Nothing in `protocol` or `runtime`
-//! changes. This module must never start agents itself: the daemon starts the ones config enables.
+//! Adding an agent is three steps: a module here, one line in [`registry`], and a definition file
+//! `agents/<name>.toml` (see `docs/agents.md`). Nothing in `protocol` or `runtime` changes. This
+//! module must never start agents itself: the daemon starts the ones config enables.
 //!
 //! # Layout
 //!
-//! - `orchestrator`: goal → sub-goals, the campaign loop on clock ticks, phases, re-plans, commands.
+//! - `orchestrator`: goal → sub-goals, the campaign day on clock ticks, phases, re-plans, commands.
 //! - `strategy`: plans and re-plans from outcomes. `content`: creatives and their revisions.
 //! - `compliance`: reviews and the consent ledger. `optimization`: the experiment.
-//! - `ledger`: deterministic step ids and idempotent decision recording, shared by all five.
+//! - `messages`: the vocabulary they share with each other and the campaign layer.
+//! - `decisions`: one type per decision kind. `projection`: the one reader of recorded decisions.
+//! - `ledger`: deterministic step ids and idempotent recording. `playbook`: the `Playbook` trait.
+//! - `registry`: [`Registry`], agent types with their playbook and subscription checks.
 
 pub mod compliance;
 pub mod content;
+pub mod decisions;
 pub mod ledger;
+pub mod messages;
 pub mod optimization;
 pub mod orchestrator;
+pub mod playbook;
+pub mod projection;
+pub mod registry;
 pub mod strategy;
 
-use crate::runtime::Registry;
+pub use registry::Registry;
 
-/// Every agent built into this binary, by name.
+use crate::domain::compliance::CompliancePlaybook;
+use crate::domain::content::ContentPlaybook;
+use crate::domain::optimization::OptimizationPlaybook;
+use crate::domain::strategy::StrategyPlaybook;
+
+/// Every agent built into this binary.
 pub fn registry() -> Registry {
-    let mut registry = Registry::new();
-    registry
-        .register::<orchestrator::Orchestrator>("orchestrator")
-        .register::<strategy::Strategy>("strategy")
-        .register::<content::Content>("content")
-        .register::<compliance::Compliance>("compliance")
-        .register::<optimization::Optimization>("optimization");
-    registry
+    Registry::new()
+        .agent::<orchestrator::Orchestrator>()
+        .agent_with_playbook::<strategy::Strategy, StrategyPlaybook>()
+        .agent_with_playbook::<content::Content, ContentPlaybook>()
+        .agent_with_playbook::<compliance::Compliance, CompliancePlaybook>()
+        .agent_with_playbook::<optimization::Optimization, OptimizationPlaybook>()
 }

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::decisions::{self as kinds, ChannelDelivery, PlanChoice, PlanInputs, PlannedChannel};
 use super::ledger::{self, Draft};
+use super::playbook::LivePlaybook;
+use super::projection;
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::optimization::ResponseCurve;
 use crate::domain::strategy::{ChannelOutcome, Maturity, Plan, StrategyPlaybook, plan};
@@ -65,37 +68,22 @@ impl Payload for PlanReply {
 pub struct Strategy {
     kb: Arc<KnowledgeBase>,
     /// The channel priors in force; a reload changes them for the next plan.
-    playbook: ledger::LivePlaybook<StrategyPlaybook>,
+    playbook: LivePlaybook<StrategyPlaybook>,
 }
 
 impl Agent for Strategy {
+    const NAME: &'static str = "strategy";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = ledger::LivePlaybook::load(
-            &ctx.services,
-            "strategy",
-            |t| StrategyPlaybook::from_table(t).map_err(|e| e.to_string()),
-            || StrategyPlaybook::embedded().map_err(|e| e.to_string()),
-        )
-        .map_err(AgentError::msg)?;
+        let playbook = LivePlaybook::<StrategyPlaybook>::load(&ctx.services, Self::NAME)
+            .map_err(AgentError::msg)?;
         Ok(Strategy { kb, playbook })
     }
 
     fn routes(routes: &mut Routes<Self>) {
         routes.request::<PlanCampaign>();
     }
-}
-
-/// What one channel delivered so far, against what its prior predicted.
-#[derive(Clone, Debug, Serialize)]
-struct Delivery {
-    channel: Channel,
-    spend: f64,
-    conversions: u64,
-    /// Conversions per unit of money observed / predicted by the prior.
-    ratio: f64,
-    /// Its tier after this evidence.
-    maturity: Option<Maturity>,
 }
 
 impl Strategy {
@@ -109,33 +97,7 @@ impl Strategy {
             .kb
             .by_campaign(&ledger::scope(goal), &goal.id)
             .map_err(AgentError::msg)?;
-        let mut per_channel: BTreeMap<Channel, ChannelOutcome> = BTreeMap::new();
-        for record in &found.records {
-            let Some(outcome) = record.as_outcome() else {
-                continue;
-            };
-            if outcome.kind != "observation" {
-                continue;
-            }
-            let Some(obs) = outcome
-                .metrics
-                .get("observation")
-                .and_then(|o| serde_json::from_value::<crate::market::Observation>(o.clone()).ok())
-            else {
-                continue;
-            };
-            let entry = per_channel.entry(obs.channel).or_insert(ChannelOutcome {
-                impressions: 0,
-                clicks: 0,
-                conversions: 0,
-                spend: 0.0,
-            });
-            entry.impressions += u64::try_from(obs.impressions).unwrap_or(0);
-            entry.clicks += u64::try_from(obs.clicks).unwrap_or(0);
-            entry.conversions += u64::try_from(obs.conversions).unwrap_or(0);
-            entry.spend += obs.spend;
-        }
-        Ok(per_channel)
+        Ok(projection::channel_outcomes(&found.records))
     }
 }
 
@@ -192,7 +154,7 @@ impl HandleRequest<PlanCampaign> for Strategy {
                     };
                 }
                 if playbook.learn(channel, in_playbook).is_ok() {
-                    deliveries.push(Delivery {
+                    deliveries.push(ChannelDelivery {
                         channel,
                         spend: outcome.spend,
                         conversions: outcome.conversions,
@@ -215,16 +177,36 @@ impl HandleRequest<PlanCampaign> for Strategy {
         let result = plan(&sub_goal, &playbook, now);
         let previous = previous_shares(&self.kb, goal)?;
         let step = format!("plan/{attempt}");
-        let mut draft = Draft::new("plan", step).inputs(serde_json::json!({
-            "goal": goal,
-            "attempt": attempt,
-            "why": why,
-            "remaining_target": remaining_target,
-            "remaining_budget": remaining_budget,
-            "observed": deliveries,
-        }));
-        let reply = match result {
+        let inputs = PlanInputs {
+            goal: goal.clone(),
+            attempt: *attempt,
+            why: why.clone(),
+            remaining_target: *remaining_target,
+            remaining_budget: *remaining_budget,
+            observed: deliveries.clone(),
+        };
+        let (draft, reply) = match result {
             Ok(plan) => {
+                let mut draft = Draft::new::<kinds::Plan>(
+                    step,
+                    inputs,
+                    Some(PlanChoice {
+                        channels: plan
+                            .channels
+                            .iter()
+                            .map(|c| PlannedChannel {
+                                channel: c.channel,
+                                share: c.share,
+                                daily_spend: c.daily_spend,
+                            })
+                            .collect(),
+                        daily_budget: plan.daily_budget,
+                        kpis: plan.kpis,
+                        predicted_conversions: plan.predicted_conversions,
+                        feasible: plan.feasibility.feasible,
+                        tactics: plan.tactics.iter().take(5).cloned().collect(),
+                    }),
+                );
                 for channel in &plan.channels {
                     draft = draft.alternative(
                         channel.channel,
@@ -292,27 +274,16 @@ impl HandleRequest<PlanCampaign> for Strategy {
                         after.map_or("-".to_owned(), |s| format!("{:.0} %", s * 100.0)),
                     ));
                 }
-                draft = draft
-                    .choice(serde_json::json!({
-                        "channels": plan.channels.iter().map(|c| serde_json::json!({
-                            "channel": c.channel, "share": c.share, "daily_spend": c.daily_spend,
-                        })).collect::<Vec<_>>(),
-                        "daily_budget": plan.daily_budget,
-                        "kpis": plan.kpis,
-                        "predicted_conversions": plan.predicted_conversions,
-                        "feasible": plan.feasibility.feasible,
-                        "tactics": plan.tactics.iter().take(5).collect::<Vec<_>>(),
-                    }))
+                let draft = draft
                     .reason(reason)
                     .confidence(if plan.feasibility.feasible { 0.7 } else { 0.3 });
-                (Some(plan), None)
+                (draft, (Some(plan), None))
             }
             Err(err) => {
-                draft = draft
-                    .choice(serde_json::Value::Null)
+                let draft = Draft::new::<kinds::Plan>(step, inputs, None)
                     .reason(format!("no plan: {err}"))
                     .confidence(1.0);
-                (None, Some(err.to_string()))
+                (draft, (None, Some(err.to_string())))
             }
         };
         let decision = ledger::record(&self.kb, ctx, &request, goal, draft).await?;
@@ -338,21 +309,5 @@ fn previous_shares(
     let found = kb
         .decisions_by_campaign(&ledger::scope(goal), &goal.id)
         .map_err(AgentError::msg)?;
-    let latest = found.records.iter().rev().find(|d| d.kind == "plan");
-    let mut shares = BTreeMap::new();
-    if let Some(channels) = latest
-        .and_then(|d| d.choice.get("channels"))
-        .and_then(|c| c.as_array())
-    {
-        for c in channels {
-            if let (Some(channel), Some(share)) = (
-                c.get("channel")
-                    .and_then(|v| serde_json::from_value::<Channel>(v.clone()).ok()),
-                c.get("share").and_then(|v| v.as_f64()),
-            ) {
-                shares.insert(channel, share);
-            }
-        }
-    }
-    Ok(shares)
+    Ok(projection::latest_plan_shares(&found.records))
 }

@@ -18,12 +18,13 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, JsonBody};
-use crate::agents::orchestrator::{Pause, Replan, Resume};
+use crate::agents::messages::{Pause, Replan, Resume};
+use crate::agents::orchestrator::Orchestrator;
+use crate::campaign::CampaignStatus;
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::{Record, Scope};
-use crate::market::{CampaignBoard, CampaignStatus};
 use crate::protocol::{Address, CorrelationId, Kind, Origin, Payload};
-use crate::runtime::{DeliveryError, ORCHESTRATOR};
+use crate::runtime::{Agent, DeliveryError};
 
 /// What the campaign is asked to reach.
 #[derive(Debug, Serialize, ToSchema)]
@@ -158,10 +159,7 @@ fn snake(value: &impl Serialize) -> String {
 /// What the campaign board knows of a configured campaign (waiting when it knows nothing, or when
 /// its entry belongs to another tenant).
 pub(crate) fn status_of(state: &ApiState, configured: &CampaignGoal) -> CampaignStatus {
-    match state.runtime().services().get::<CampaignBoard>() {
-        Some(board) => board.status_of(configured),
-        None => CampaignStatus::waiting(configured.clone()),
-    }
+    state.board().status_of(configured)
 }
 
 /// The configured campaign `id`, if this caller may see it; otherwise the same 404 as for an
@@ -377,7 +375,11 @@ async fn send<C: Payload>(
     client: &crate::runtime::Client,
     payload: C,
 ) -> Result<CorrelationId, ApiError> {
-    let envelope = client.envelope(Kind::Command, Address::Agent(ORCHESTRATOR.into()), payload);
+    let envelope = client.envelope(
+        Kind::Command,
+        Address::Agent(Orchestrator::NAME.into()),
+        payload,
+    );
     let correlation = envelope.correlation_id;
     state
         .runtime()

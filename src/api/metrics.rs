@@ -2,7 +2,7 @@
 //!
 //! The recorder is process-wide (the `metrics` macros anywhere in campaignd report to it) and is
 //! installed once, on first use. Agent, campaign and knowledge-base figures are read from their
-//! public snapshots at scrape time (the runtime's status, the [`CampaignBoard`](crate::market::CampaignBoard), the database's
+//! public snapshots at scrape time (the runtime's status, the [`CampaignBoard`](crate::campaign::CampaignBoard), the database's
 //! size), so a scrape always shows the current state; HTTP request counts and latencies are
 //! recorded as requests happen. Nothing here may block on an agent: a scrape reads snapshots only.
 //! Campaign ids come from the configuration, so they are bounded and safe as label values.
@@ -18,9 +18,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
 use super::ApiState;
-use crate::agents::optimization::Phase;
+use crate::campaign::{CampaignState, CampaignStatus};
+use crate::domain::campaign::Phase;
 use crate::kb::metrics as kb_metrics;
-use crate::market::{CampaignState, CampaignStatus};
 use crate::runtime::AgentState;
 use crate::runtime::metrics as runtime_metrics;
 

@@ -34,6 +34,7 @@ pub mod openapi;
 pub mod reload;
 pub mod traces;
 
+use crate::campaign::CampaignBoard;
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -71,6 +72,8 @@ struct Inner {
     runtime: Runtime,
     kb: KnowledgeBase,
     settings: LiveSettings,
+    /// The latest report of every campaign, filled by the campaign loop.
+    board: CampaignBoard,
     reload: ReloadFn,
     body_limit: usize,
     openapi: OnceLock<String>,
@@ -87,6 +90,7 @@ impl ApiState {
         runtime: Runtime,
         kb: KnowledgeBase,
         settings: LiveSettings,
+        board: CampaignBoard,
         reload: ReloadFn,
     ) -> Self {
         let body_limit = settings.current().config.api.body_limit_bytes;
@@ -95,6 +99,7 @@ impl ApiState {
                 runtime,
                 kb,
                 settings,
+                board,
                 reload,
                 body_limit,
                 openapi: OnceLock::new(),
@@ -107,6 +112,11 @@ impl ApiState {
 
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// The campaign board the loop reports to.
+    pub fn board(&self) -> &CampaignBoard {
+        &self.inner.board
     }
 
     pub fn kb(&self) -> &KnowledgeBase {

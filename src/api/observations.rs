@@ -1,6 +1,6 @@
 //! `POST /v1/observations`: one day's performance data of one campaign, from an ad platform's
 //! export or a webhook, through the same ingestion path as the built-in simulator
-//! ([`crate::market::ingest`]).
+//! ([`crate::campaign::ingest`]).
 //!
 //! The batch is `{"campaign": "...", "day": N, "observations": [...]}`; each item has the
 //! [`Observation`] form (its `campaign` may be left out: it is the batch's). Items are checked one
@@ -21,8 +21,8 @@ use super::auth::Caller;
 use super::campaigns::{running_goal, visible_campaign};
 use super::error::{ApiError, ErrorBody, RawBody, parse_json};
 use super::idempotency::{self, IdempotencyStore, Lookup};
+use crate::campaign::ingest::{Batch, IngestError, ItemResult, ingest};
 use crate::market::Observation;
-use crate::market::ingest::{Batch, IngestError, ItemResult, ingest};
 use crate::protocol::Origin;
 
 /// One day's observations of one campaign.
@@ -216,7 +216,7 @@ async fn run(
             }
         }
     }
-    let mut report = crate::market::ingest::IngestReport::default();
+    let mut report = crate::campaign::ingest::IngestReport::default();
     if !parsed.is_empty() {
         let client = state.runtime().client(Origin::Runtime);
         tracing::info!(

@@ -7,13 +7,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use campaignd::settings::Settings;
-
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {}
 
 pub fn execute(config: Option<&Path>, _args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let problems = match Settings::load(config) {
+    let problems = match campaignd::agents::registry().load(config) {
         Ok(settings) => {
             eprintln!("config: {}", settings.source);
             println!(

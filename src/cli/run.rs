@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use campaignd::daemon::Daemon;
 use campaignd::logging::{self, LogFormat};
-use campaignd::settings::Settings;
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -16,7 +15,8 @@ pub struct RunArgs {
 }
 
 pub fn execute(config: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let settings = match Settings::load(config) {
+    let registry = campaignd::agents::registry();
+    let settings = match registry.load(config) {
         Ok(settings) => settings,
         Err(problems) => {
             // Logging is not installed yet (its format comes from these very settings): print plainly.
@@ -40,7 +40,7 @@ pub fn execute(config: Option<&Path>, args: RunArgs) -> anyhow::Result<ExitCode>
         .context("cannot start the async runtime")?;
     let config_path = config.map(Path::to_path_buf);
     runtime.block_on(async move {
-        let daemon = Daemon::start(settings, config_path, campaignd::agents::registry()).await?;
+        let daemon = Daemon::start(settings, config_path, registry).await?;
         let summary = daemon.run_until_signalled().await?;
         if !summary.drained {
             tracing::warn!(

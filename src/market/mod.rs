@@ -3,17 +3,15 @@
 //! and the seeded [`MarketSimulator`] with hidden true rates, which lets `campaignd run` show the
 //! whole loop on a fresh machine and lets the optimizer's regret be measured.
 //!
-//! This layer produces and checks data; it never decides anything about a campaign.
+//! This layer is data only: it depends on `domain` alone, decides nothing about a campaign and
+//! knows no agent.
 
-pub mod board;
-pub mod driver;
-pub mod ingest;
 pub mod observation;
 pub mod simulator;
 
-pub use board::{CampaignBoard, CampaignState, CampaignStatus, ChannelAllocation};
+pub use crate::domain::campaign::Buy;
 pub use observation::{IdCatalog, KnownIds, Observation, ObservationProblem};
 pub use simulator::{
-    Buy, ChannelMarket, DriftEvent, LevelEffect, MarketError, MarketSimulator, MarketSpec,
+    ChannelMarket, DriftEvent, LevelEffect, MarketError, MarketSimulator, MarketSpec,
     SegmentMarket, TrueRates, VariantFeatures,
 };

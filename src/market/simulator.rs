@@ -20,7 +20,7 @@ use rand_distr::{Binomial, Distribution};
 use serde::{Deserialize, Serialize};
 
 use super::observation::Observation;
-use crate::domain::campaign::Channel;
+use crate::domain::campaign::{Buy, Channel};
 use crate::protocol::CampaignId;
 
 /// A variant as the market sees it: its creative-dimension levels, e.g. (`offer`, `free shipping`).
@@ -101,15 +101,6 @@ impl TrueRates {
     pub fn per_impression(&self) -> f64 {
         self.ctr * self.cvr
     }
-}
-
-/// Money put on one channel × segment × variant for one day.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Buy {
-    pub channel: Channel,
-    pub segment: String,
-    pub variant: String,
-    pub spend: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -12,13 +12,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::protocol::{AgentName, Envelope, Kind, Payload};
+use crate::protocol::{AgentName, Envelope, Kind, Payload, Topic};
 
 use super::clock::Clock;
 use super::context::{Context, Me};
 use super::error::AgentError;
 use super::services::Services;
 use super::spec::AgentSpec;
+use super::topic::EventTopic;
 
 /// A request payload names its response type, so a handler that answers with the wrong type does
 /// not compile.
@@ -28,13 +29,17 @@ pub trait Request: Payload {
 
 /// An agent: a supervised actor whose fields are its working state.
 pub trait Agent: Sized + Send + 'static {
+    /// The agent's name: the name of its `agents/<name>.toml`, what the registry runs it under,
+    /// and how peers address it (`ctx.request(Strategy::NAME, …)`), written once.
+    const NAME: &'static str;
+
     /// Builds the agent's working state. Runs at the first start and again after every restart, so
     /// it must rebuild from durable storage (reach it through `ctx.services`) rather than assume a
     /// fresh system. An error here counts as a failure of the agent.
     fn start(ctx: StartContext) -> impl Future<Output = Result<Self, AgentError>> + Send;
 
-    /// Declares the message types this agent handles, e.g.
-    /// `routes.request::<PlanCampaign>().event::<SpendRecorded>().command::<Pause>();`.
+    /// Declares the message types this agent handles and the topics it publishes on, e.g.
+    /// `routes.request::<PlanCampaign>().event::<SpendRecorded>().command::<Pause>().publishes(GOAL_ACHIEVED);`.
     /// Each line needs the matching `Handle…` impl, so a declared route without a handler does not
     /// compile, and a message type not declared here is refused at the sender's side.
     fn routes(routes: &mut Routes<Self>);
@@ -99,12 +104,14 @@ type Handler<A> =
 /// The message types an agent handles, by kind and payload type.
 pub struct Routes<A> {
     handlers: HashMap<(Kind, TypeId), Handler<A>>,
+    publishes: Vec<Topic>,
 }
 
 impl<A: Agent> Routes<A> {
     pub(crate) fn of_agent() -> Self {
         let mut routes = Routes {
             handlers: HashMap::new(),
+            publishes: Vec::new(),
         };
         A::routes(&mut routes);
         routes
@@ -138,6 +145,17 @@ impl<A: Agent> Routes<A> {
         self.handlers
             .insert((Kind::Command, TypeId::of::<C>()), call_command::<A, C>);
         self
+    }
+
+    /// Declares that this agent publishes events of type `E` on `topic`, so that a subscription
+    /// to it is known to have a publisher.
+    pub fn publishes<E: Payload>(&mut self, topic: EventTopic<E>) -> &mut Self {
+        self.publishes.push(topic.into());
+        self
+    }
+
+    pub(crate) fn published(&self) -> &[Topic] {
+        &self.publishes
     }
 
     pub(crate) fn get(&self, kind: Kind, type_id: TypeId) -> Option<Handler<A>> {

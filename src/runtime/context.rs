@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use crate::protocol::{
     Address, AgentName, CampaignId, CorrelationId, Envelope, Kind, MessageId, Origin, Payload,
-    TenantId, Topic,
+    TenantId,
 };
 
 use super::agent::Request;
@@ -19,6 +19,7 @@ use super::clock::Clock;
 use super::core::{Core, Source};
 use super::error::DeliveryError;
 use super::services::Services;
+use super::topic::TopicFor;
 
 /// Sends requests, events and commands under one origin.
 ///
@@ -103,7 +104,7 @@ impl Client {
     /// Publishes an event on `topic`; returns how many subscribers it was delivered to.
     pub fn publish<E: Payload + Clone>(
         &self,
-        topic: impl Into<Topic>,
+        topic: impl TopicFor<E>,
         payload: E,
     ) -> Result<usize, DeliveryError> {
         let envelope = self.envelope(Kind::Event, Address::Topic(topic.into()), payload);
@@ -215,7 +216,7 @@ impl Context {
     /// it reached.
     pub fn publish<E: Payload + Clone>(
         &self,
-        topic: impl Into<Topic>,
+        topic: impl TopicFor<E>,
         payload: E,
     ) -> Result<usize, DeliveryError> {
         let envelope = self.envelope(Kind::Event, Address::Topic(topic.into()), payload);

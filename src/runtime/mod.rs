@@ -17,6 +17,7 @@
 //! - `context`: [`Client`] and a handler's [`Context`], which carry the chain of work on.
 //! - `core`: routing, admission control, delivery. `actor`: the ractor actor around one agent.
 //! - `supervisor`: restarts, backoff, isolation. `status`: [`AgentStatus`], [`AgentIsolated`].
+//! - `topic`: [`EventTopic`], a topic tied to its event type.
 //! - `services`: [`Services`], a typed map of shared services. `clock`: [`clock::Clock`].
 //! - `metrics`: the runtime's Prometheus figures and [`metrics::describe_metrics`].
 
@@ -33,6 +34,7 @@ mod services;
 mod spec;
 mod status;
 mod supervisor;
+mod topic;
 
 pub use agent::{Agent, HandleCommand, HandleEvent, HandleRequest, Request, Routes, StartContext};
 pub use clock::Clock;
@@ -42,4 +44,5 @@ pub use handle::{ControlError, ORCHESTRATOR, Runtime, RuntimeBuilder, ShutdownRe
 pub use registry::Registry;
 pub use services::Services;
 pub use spec::{AgentSpec, SupervisionPolicy};
-pub use status::{AGENT_ISOLATED_TOPIC, AgentIsolated, AgentState, AgentStatus};
+pub use status::{AGENT_ISOLATED, AGENT_ISOLATED_TOPIC, AgentIsolated, AgentState, AgentStatus};
+pub use topic::{EventTopic, TopicFor};

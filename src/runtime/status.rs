@@ -7,8 +7,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::protocol::{AgentName, Payload};
 
+use super::topic::EventTopic;
+
 /// The topic [`AgentIsolated`] events are published on.
-pub const AGENT_ISOLATED_TOPIC: &str = "agent_isolated";
+pub const AGENT_ISOLATED_TOPIC: &str = AGENT_ISOLATED.name();
+/// The same topic, typed: its events are [`AgentIsolated`]. The runtime itself publishes on it.
+pub const AGENT_ISOLATED: EventTopic<AgentIsolated> = EventTopic::new("agent_isolated");
 
 /// Where an agent is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ use super::config::RuntimeSettings;
 use super::problem::{self, Problem};
 use super::{SourceFile, is_snake_case};
 use crate::protocol::{AgentName, Topic};
+use crate::runtime::{AgentSpec, SupervisionPolicy};
 
 /// The shipped definitions (generated from `agents/` at build time), used when the default
 /// `agents/` folder does not exist.
@@ -51,6 +52,23 @@ pub struct Supervision {
 }
 
 impl AgentDefinition {
+    /// The runtime's view of this definition.
+    pub fn spec(&self) -> AgentSpec {
+        let s = self.supervision;
+        AgentSpec {
+            name: self.name.clone(),
+            mailbox: self.mailbox,
+            subscribe: self.subscribe.clone(),
+            request_timeout: self.request_timeout,
+            supervision: SupervisionPolicy {
+                max_restarts: s.max_restarts,
+                within: s.within,
+                backoff_initial: s.backoff_initial,
+                backoff_max: s.backoff_max,
+            },
+        }
+    }
+
     /// Parses the `[playbook]` table into a domain type, reporting errors with this file, the key
     /// path under `playbook` and the line, like every other config problem.
     pub fn parse_playbook<T: DeserializeOwned>(&self) -> Result<T, Problem> {
@@ -208,6 +226,28 @@ pub(super) fn parse(
         playbook: raw.playbook,
         text: source.text.clone(),
     })
+}
+
+/// The runtime's view of the shipped `agents/*.toml` (as compiled in), with the `[runtime]`
+/// defaults: what tests, benchmarks and examples start so that they run the production mailboxes,
+/// subscriptions and supervision. A shipped file that does not parse is a build defect, reported
+/// with its problems.
+pub fn shipped_agent_specs() -> Result<Vec<AgentSpec>, super::Problems> {
+    let defaults = RuntimeSettings::default();
+    let mut specs = Vec::new();
+    let mut problems = Vec::new();
+    for file in embedded(Path::new("agents")) {
+        match parse(&file, &defaults) {
+            Ok(definition) if definition.enabled => specs.push(definition.spec()),
+            Ok(_) => {}
+            Err(found) => problems.extend(found),
+        }
+    }
+    if problems.is_empty() {
+        Ok(specs)
+    } else {
+        Err(super::Problems(problems))
+    }
 }
 
 /// The embedded definitions as source files, labelled so problems say where they came from.

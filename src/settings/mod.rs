@@ -24,12 +24,11 @@ pub mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 mod live;
-mod playbooks;
 pub mod problem;
 
 use std::path::{Path, PathBuf};
 
-pub use agents::{AgentDefinition, Supervision};
+pub use agents::{AgentDefinition, Supervision, shipped_agent_specs};
 pub use config::{
     ClockMode, ClockSettings, Config, ConfigSource, DaemonSettings, EnvOverrides, LogSettings,
     MarketSettings, MarketSource, ProtocolSettings, RuntimeSettings,
@@ -220,7 +219,6 @@ impl Loader {
                 Err(found) => problems.extend(found),
             }
         }
-        problems.extend(playbooks::check(&agents));
 
         let mut campaigns = Vec::new();
         let campaign_files = self.sources(

@@ -1,4 +1,4 @@
-//! The campaign loop on the clock: once per simulated day it ticks the orchestrator for every
+//! The campaign loop on the clock: once per campaign day it ticks the orchestrator for every
 //! campaign, places the buys it answers on the built-in market simulator and feeds the day's
 //! observations through [`ingest`], the same path the HTTP API uses. With `[market] source =
 //! "api"` there is no simulator: the day's buys are logged as the instructions for the ad
@@ -7,126 +7,30 @@
 //! Given the daemon's [`LiveSettings`], the loop re-reads the campaign list whenever a reload put
 //! other settings in force: a new campaign is ticked from the next step, a campaign not started
 //! yet takes its changed goal, and a removed one is no longer ticked. A running campaign keeps the
-//! goal the orchestrator anchored when it planned it.
-//!
-//! Each campaign's market is a simulator seeded from `[market] seed` and the campaign id, with
-//! hidden true rates near the strategy playbook's priors (so plans are roughly right but not
-//! exactly), per-segment and per-creative-level effects, and optional injected drift. After a
-//! restart the loop resumes at the day after the last one whose observations are in the knowledge
-//! base. The driver only moves data between the market and the agents; it never decides anything.
+//! goal the orchestrator anchored when it planned it. After a restart each campaign resumes at the
+//! day after the last one the optimizer learned from (see [`resume`](super::resume)). The loop only
+//! moves data between the market and the agents; it never decides anything.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::agents::compliance::{RecordConsent, segment_subject};
+use super::board::CampaignBoard;
+use super::clock::save_simulated_time;
+use super::ingest::{Batch, IngestReport, ingest};
+use super::options::LoopOptions;
+use super::resume::{CampaignRun, planned_start};
+use super::sim_market::{build_market, priors_from, record_audience_consent};
 use crate::agents::ledger;
-use crate::agents::optimization::Arm;
-use crate::agents::orchestrator::{Tick, TickReport};
-use crate::domain::campaign::{CampaignGoal, Channel};
-use crate::domain::compliance::{ConsentRecord, MessageChannel};
-use crate::domain::optimization::decision_seed;
-use crate::domain::strategy::StrategyPlaybook;
+use crate::agents::messages::{Tick, TickReport};
+use crate::agents::orchestrator::Orchestrator;
+use crate::domain::campaign::CampaignGoal;
 use crate::kb::KnowledgeBase;
 use crate::protocol::{CampaignId, Origin};
-use crate::runtime::Runtime;
+use crate::runtime::{Agent, Runtime};
 use crate::settings::{LiveSettings, Settings};
-
-use super::board::CampaignBoard;
-use super::ingest::{Batch, IngestReport, ingest};
-use super::observation::IdCatalog;
-use super::simulator::{
-    ChannelMarket, DriftEvent, LevelEffect, MarketSimulator, MarketSpec, SegmentMarket,
-    VariantFeatures,
-};
-
-/// How the loop runs.
-#[derive(Clone, Debug)]
-pub struct DriverOptions {
-    /// `[market] seed`: the same seed gives the same markets.
-    pub seed: u64,
-    /// One campaign day in simulated time (the clock decides how long that is for real).
-    pub day: Duration,
-    /// The priors the simulated markets are built around.
-    pub priors: StrategyPlaybook,
-    /// Conversion-rate multipliers forced on a campaign's channels (instead of the seeded ones),
-    /// e.g. to make a channel under-deliver in a test.
-    pub channel_bias: BTreeMap<(CampaignId, Channel), f64>,
-    /// Drift injected into a campaign's market.
-    pub drift: BTreeMap<CampaignId, Vec<DriftEvent>>,
-    /// Stop a campaign after this many days even if its deadline is later.
-    pub max_days: Option<u32>,
-    /// Record in the compliance agent's ledger that the simulated audience (each segment) opted in
-    /// to messages a month before the start. Real audiences' consent comes from the API instead.
-    pub audience_consent: bool,
-    /// Place the buys on the built-in simulator (`[market] source = "simulator"`). When false the
-    /// buys are only logged, and the days' observations come through the API.
-    pub simulate: bool,
-}
-
-impl DriverOptions {
-    pub fn new(seed: u64, priors: StrategyPlaybook) -> Self {
-        DriverOptions {
-            seed,
-            day: Duration::from_secs(86_400),
-            priors,
-            channel_bias: BTreeMap::new(),
-            drift: BTreeMap::new(),
-            max_days: None,
-            audience_consent: true,
-            simulate: true,
-        }
-    }
-
-    /// For `[market] source = "api"`: no simulator, no simulated audience.
-    pub fn without_simulator(mut self) -> Self {
-        self.simulate = false;
-        self.audience_consent = false;
-        self
-    }
-}
-
-struct CampaignRun {
-    /// The goal as configured (what a reload compares against).
-    declared: CampaignGoal,
-    /// The goal as the orchestrator last answered it (its start fixed).
-    goal: CampaignGoal,
-    next_day: u32,
-    market: Option<MarketSimulator>,
-    catalog: IdCatalog,
-    done: bool,
-    consent_recorded: bool,
-}
-
-impl CampaignRun {
-    /// A campaign resuming after its last recorded day (day 0 when it has none).
-    fn resume(kb: &KnowledgeBase, declared: CampaignGoal) -> Self {
-        let next_day = last_recorded_day(kb, &declared).map_or(0, |d| d + 1);
-        if next_day > 0 {
-            tracing::info!(campaign = %declared.id, day = next_day, "resuming from the knowledge base");
-        }
-        let mut goal = declared.clone();
-        // A goal without a start was given one when first planned; the simulated consent is
-        // dated from that start, not from the restart.
-        if goal.start.is_none() {
-            goal.start = planned_start(kb, &goal);
-        }
-        CampaignRun {
-            declared,
-            goal,
-            next_day,
-            market: None,
-            catalog: IdCatalog::default(),
-            done: false,
-            consent_recorded: false,
-        }
-    }
-}
 
 /// What one day did for one campaign.
 #[derive(Clone, Debug)]
@@ -142,7 +46,7 @@ pub struct DayReport {
 pub struct CampaignLoop {
     runtime: Runtime,
     kb: KnowledgeBase,
-    options: DriverOptions,
+    options: LoopOptions,
     runs: Vec<CampaignRun>,
     board: CampaignBoard,
     /// The daemon's settings in force, re-read at each step; `None` for a fixed campaign list.
@@ -157,7 +61,7 @@ impl CampaignLoop {
         runtime: Runtime,
         kb: KnowledgeBase,
         campaigns: Vec<CampaignGoal>,
-        options: DriverOptions,
+        options: LoopOptions,
     ) -> Self {
         let runs: Vec<CampaignRun> = campaigns
             .into_iter()
@@ -328,7 +232,7 @@ impl CampaignLoop {
         }
         let tick = client
             .request(
-                "orchestrator",
+                Orchestrator::NAME,
                 Tick {
                     goal: run.goal.clone(),
                     day,
@@ -457,182 +361,16 @@ impl CampaignLoop {
     }
 }
 
-/// The simulated audience's opt-in, one record per segment and message channel of the campaign.
-async fn record_audience_consent(
-    client: &crate::runtime::Client,
-    goal: &CampaignGoal,
-    start: chrono::DateTime<chrono::Utc>,
-) -> Result<(), String> {
-    // Before the first send: a consent dated after it is no consent (KR-OPTIN).
-    let granted = start - chrono::Duration::days(30);
-    for segment in &goal.segments {
-        for &channel in &goal.channels {
-            let channel = MessageChannel::from(channel);
-            if !matches!(
-                channel,
-                MessageChannel::Sms | MessageChannel::Email | MessageChannel::Push
-            ) {
-                continue;
-            }
-            let mut record =
-                ConsentRecord::new(segment_subject(goal, &segment.id), channel, "marketing");
-            record.granted_at = Some(granted);
-            record.source = Some("simulated_signup_form".to_owned());
-            record.text_hash = Some("simulated".to_owned());
-            client
-                .request(
-                    "compliance",
-                    RecordConsent {
-                        tenant: goal.tenant.clone(),
-                        record,
-                    },
-                )
-                .await
-                .map_err(|e| format!("cannot record the simulated audience's consent: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
-/// The last day the optimizer finished learning from (its forecast of the day is recorded). A day
-/// whose observations were recorded but not learned from before a crash is run again; its
-/// recorded observations stand.
-pub fn last_recorded_day(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<u32> {
-    let found = kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .ok()?;
-    found
-        .records
-        .iter()
-        .filter(|d| d.agent.as_str() == "optimization" && d.kind == "forecast")
-        .filter_map(|d| d.inputs.get("day").and_then(|v| v.as_u64()))
-        .filter_map(|d| u32::try_from(d).ok())
-        .max()
-}
-
-/// The start the orchestrator fixed when it first planned a campaign (its `sub_goals` decision).
-fn planned_start(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<chrono::DateTime<chrono::Utc>> {
-    kb.decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .ok()?
-        .records
-        .iter()
-        .filter(|d| d.agent.as_str() == "orchestrator" && d.kind == "sub_goals")
-        .filter_map(|d| d.choice.get("goal")?.get("start")?.as_str()?.parse().ok())
-        .next()
-}
-
-/// A campaign's simulated market, built once its variants are known (from the experiment decision).
-fn build_market(
-    kb: &KnowledgeBase,
-    goal: &CampaignGoal,
-    tick: &TickReport,
-    options: &DriverOptions,
-) -> Result<(MarketSimulator, IdCatalog), String> {
-    let start = goal
-        .start
-        .ok_or_else(|| format!("campaign {} has no start yet", goal.id))?;
-    let arms: Vec<Arm> = kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .map_err(|e| e.to_string())?
-        .records
-        .iter()
-        .filter(|d| d.kind == "experiment")
-        .filter_map(|d| d.choice.get("arms"))
-        .filter_map(|a| serde_json::from_value::<Vec<Arm>>(a.clone()).ok())
-        .flatten()
-        .collect();
-    let seed = options.seed ^ decision_seed(goal.id.as_str(), 0);
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let rate = options
-        .priors
-        .exchange_rate(&goal.budget.currency)
-        .unwrap_or(1.0);
-    let mut channels = Vec::new();
-    for &channel in &goal.channels {
-        let Some(prior) = options.priors.prior(channel) else {
-            continue;
-        };
-        let prior = prior.in_currency(rate);
-        let cvr_bias = options
-            .channel_bias
-            .get(&(goal.id.clone(), channel))
-            .copied()
-            .unwrap_or_else(|| rng.random_range(0.85..1.2));
-        channels.push(ChannelMarket {
-            channel,
-            ctr: (prior.ctr * rng.random_range(0.9..1.1)).clamp(1e-6, 1.0),
-            cvr: (prior.cvr * cvr_bias).clamp(1e-6, 1.0),
-            cpc: prior.cpc,
-            saturation_spend: prior.response.b,
-            order_value: goal
-                .economics
-                .as_ref()
-                .map_or(0.0, |e| e.average_order_value),
-        });
-    }
-    let mut segment_ids: BTreeSet<String> = goal.segments.iter().map(|s| s.id.clone()).collect();
-    segment_ids.extend(tick.buys.iter().map(|b| b.segment.clone()));
-    segment_ids.extend(arms.iter().map(|a| a.segment.clone()));
-    let segments = segment_ids
-        .into_iter()
-        .map(|id| SegmentMarket {
-            id,
-            ctr_multiplier: rng.random_range(0.9..1.1),
-            cvr_multiplier: rng.random_range(0.85..1.15),
-        })
-        .collect();
-    let mut levels: BTreeSet<(String, String)> = BTreeSet::new();
-    for arm in &arms {
-        for level in &arm.levels {
-            levels.insert((level.dimension.clone(), level.value.clone()));
-        }
-    }
-    let effects = levels
-        .into_iter()
-        .map(|(dimension, level)| LevelEffect {
-            dimension,
-            level,
-            ctr_multiplier: rng.random_range(0.9..1.1),
-            cvr_multiplier: rng.random_range(0.75..1.3),
-        })
-        .collect();
-    let spec = MarketSpec {
-        seed,
-        campaign: goal.id.clone(),
-        start,
-        channels,
-        segments,
-        effects,
-        drift: options.drift.get(&goal.id).cloned().unwrap_or_default(),
-    };
-    let mut market = MarketSimulator::new(spec).map_err(|e| e.to_string())?;
-    let mut catalog = IdCatalog::default();
-    for arm in &arms {
-        market.add_variant(
-            arm.variant.clone(),
-            VariantFeatures {
-                levels: arm
-                    .levels
-                    .iter()
-                    .map(|l| (l.dimension.clone(), l.value.clone()))
-                    .collect(),
-            },
-        );
-        catalog.add(goal.id.clone(), arm.variant.clone());
-    }
-    Ok((market, catalog))
-}
-
 /// The loop running on the runtime's clock in the background.
-pub struct MarketDriver {
+pub struct RunningLoop {
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 /// Runs `campaign_loop` one day per `options.day` of the runtime's clock until
-/// [`MarketDriver::stop`] is called, or, for a loop without live settings (nothing can add a
+/// [`RunningLoop::stop`] is called, or, for a loop without live settings (nothing can add a
 /// campaign), until every campaign is finished.
-pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
+pub fn spawn(campaign_loop: CampaignLoop) -> RunningLoop {
     let (stop, mut stopped) = watch::channel(false);
     let clock = campaign_loop.runtime.clock().clone();
     let day = campaign_loop.options.day;
@@ -673,51 +411,15 @@ pub fn spawn(campaign_loop: CampaignLoop) -> MarketDriver {
             }
         }
     });
-    MarketDriver { stop, task }
+    RunningLoop { stop, task }
 }
 
-/// Where the simulated clock stood at the last campaign-loop step, so a restarted daemon on a
-/// simulated clock continues from there instead of from `[clock] start` (which would hold every
-/// campaign whose start date lies between the two until the clock caught up again).
-pub fn saved_simulated_time(kb: &KnowledgeBase) -> Option<chrono::DateTime<chrono::Utc>> {
-    let tree = kb.auxiliary_tree(CLOCK_TREE).ok()?;
-    let bytes = tree.get(SIMULATED_NOW).ok()??;
-    let millis = i64::from_be_bytes(bytes.as_ref().try_into().ok()?);
-    chrono::DateTime::from_timestamp_millis(millis)
-}
-
-/// Notes the simulated time (not flushed: losing the last steps' mark only means resuming a
-/// little earlier, and the campaign days themselves are decided by the knowledge base's records).
-fn save_simulated_time(kb: &KnowledgeBase, now: chrono::DateTime<chrono::Utc>) {
-    let saved = kb.auxiliary_tree(CLOCK_TREE).and_then(|tree| {
-        tree.insert(SIMULATED_NOW, &now.timestamp_millis().to_be_bytes()[..])
-            .map_err(|e| crate::kb::KbError::Storage {
-                path: kb.path().to_path_buf(),
-                reason: e.to_string(),
-            })
-    });
-    if let Err(err) = saved {
-        tracing::warn!(%err, "cannot note the simulated time; a restart resumes from an earlier one");
-    }
-}
-
-const CLOCK_TREE: &str = "clock";
-const SIMULATED_NOW: &str = "simulated_now";
-
-impl MarketDriver {
+impl RunningLoop {
     /// Stops after the day in progress (if any) and waits for it.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
             tracing::error!(%e, "the campaign loop ended abnormally");
         }
-    }
-}
-
-/// The market's priors: the strategy agent's playbook in force, else the embedded one.
-pub fn priors_from(settings: &crate::settings::Settings) -> Option<StrategyPlaybook> {
-    match settings.agent("strategy").and_then(|d| d.playbook.clone()) {
-        Some(table) => StrategyPlaybook::from_table(&table).ok(),
-        None => StrategyPlaybook::embedded().ok(),
     }
 }

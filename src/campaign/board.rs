@@ -12,8 +12,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::agents::optimization::Phase;
-use crate::agents::orchestrator::TickReport;
+use crate::agents::messages::TickReport;
+use crate::domain::campaign::Phase;
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::protocol::CampaignId;
 
@@ -250,7 +250,7 @@ fn allocation(report: &TickReport) -> Vec<ChannelAllocation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::market::Buy;
+    use crate::domain::campaign::Buy;
 
     fn goal() -> CampaignGoal {
         crate::domain::campaign::test_goal(&["sms", "search"])

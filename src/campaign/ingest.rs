@@ -10,13 +10,14 @@
 //! days after it. Nothing after the campaign's deadline day is accepted. It never decides
 //! anything; an invalid observation is reported with every problem and never recorded.
 
+use crate::agents::decisions::{OBSERVATION_OUTCOME, ObservationMetrics};
 use crate::agents::ledger;
-use crate::agents::optimization::{Arm, OBSERVATIONS_TOPIC, ObservationsRecorded, deadline_day};
+use crate::agents::messages::{OBSERVATIONS_RECORDED, ObservationsRecorded, deadline_day};
+use crate::agents::projection::{self, catalog_of, links};
 use crate::domain::campaign::CampaignGoal;
-use crate::kb::{Decision, DecisionId, KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
+use crate::kb::{KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
+use crate::market::{KnownIds, Observation, ObservationProblem};
 use crate::runtime::{Client, DeliveryError};
-
-use super::observation::{IdCatalog, KnownIds, Observation, ObservationProblem};
 
 /// One day's observations of one campaign.
 #[derive(Clone, Debug)]
@@ -152,13 +153,9 @@ pub async fn ingest(
             // that stopped before learning from it gets it now (learning is idempotent per day).
             report.duplicates += 1;
             report.items.push(ItemResult::Duplicate(id));
-            if let Some(first) = stored
-                .metrics
-                .get("observation")
-                .and_then(|o| serde_json::from_value::<Observation>(o.clone()).ok())
-            {
+            if let Some(first) = projection::observation(&stored) {
                 announced.push(id);
-                fresh.push(first);
+                fresh.push(first.observation);
             }
             continue;
         }
@@ -169,8 +166,11 @@ pub async fn ingest(
             campaign: Some(goal.id.clone()),
             decisions: links(&decisions, &observation),
             correlation_id: Some(correlation),
-            kind: "observation".to_owned(),
-            metrics: serde_json::json!({ "day": day, "observation": observation }),
+            kind: OBSERVATION_OUTCOME.to_owned(),
+            metrics: ledger::json(ObservationMetrics {
+                day,
+                observation: observation.clone(),
+            }),
             observed_at: observation.window_end,
         };
         kb.record_outcome(&outcome).await.map_err(kb_error)?;
@@ -188,7 +188,7 @@ pub async fn ingest(
         let campaign = goal.id.to_string();
         report.delivered = client
             .publish(
-                OBSERVATIONS_TOPIC,
+                OBSERVATIONS_RECORDED,
                 ObservationsRecorded {
                     goal,
                     day,
@@ -199,100 +199,4 @@ pub async fn ingest(
             .map_err(|source| IngestError::Publish { campaign, source })?;
     }
     Ok(report)
-}
-
-/// The campaign's variants as far as its experiment decisions know them (every attempt's arms, so
-/// a variant of an earlier plan still counts). The campaign itself is always known, even before
-/// its experiment starts: an observation then comes back as an unknown variant.
-pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
-    let mut catalog = IdCatalog::default();
-    catalog.add_campaign(goal.id.clone());
-    let arms = decisions
-        .iter()
-        .filter(|d| d.kind == "experiment")
-        .filter_map(|d| d.choice.get("arms"))
-        .filter_map(|a| serde_json::from_value::<Vec<Arm>>(a.clone()).ok())
-        .flatten();
-    for arm in arms {
-        catalog.add(goal.id.clone(), arm.variant);
-    }
-    catalog
-}
-
-/// The decisions an observation is evidence for: the variant's latest approving review, the latest
-/// experiment, the latest traffic split of its channel and the latest budget allocation.
-fn links(decisions: &[Decision], observation: &Observation) -> Vec<DecisionId> {
-    let latest = |wanted: &dyn Fn(&Decision) -> bool| {
-        decisions.iter().rev().find(|d| wanted(d)).map(|d| d.id)
-    };
-    let channel = ledger::json(observation.channel);
-    [
-        latest(&|d| {
-            d.kind == "review"
-                && d.inputs.get("variant").and_then(|v| v.as_str()) == Some(&observation.variant)
-                && d.choice.get("approved").and_then(|a| a.as_bool()) == Some(true)
-        }),
-        latest(&|d| d.kind == "experiment"),
-        latest(&|d| d.kind == "traffic_split" && d.inputs.get("channel") == Some(&channel)),
-        latest(&|d| d.kind == "allocation"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kb::SCHEMA_VERSION;
-    use crate::protocol::CorrelationId;
-
-    fn goal() -> CampaignGoal {
-        crate::domain::campaign::test_goal(&["sms"])
-    }
-
-    fn decision(kind: &str, choice: serde_json::Value) -> Decision {
-        Decision {
-            id: DecisionId::new(),
-            schema_version: SCHEMA_VERSION,
-            agent: "optimization".into(),
-            tenant: "acme".into(),
-            campaign: Some("kr_students".into()),
-            correlation_id: CorrelationId::new(),
-            causation_id: None,
-            kind: kind.into(),
-            inputs: serde_json::json!({}),
-            alternatives: Vec::new(),
-            choice,
-            reason: "test".into(),
-            confidence: 1.0,
-            decided_at: chrono::Utc::now(),
-        }
-    }
-
-    fn arm(variant: &str) -> serde_json::Value {
-        serde_json::json!({ "variant": variant, "channel": "sms", "segment": "students", "levels": [] })
-    }
-
-    #[test]
-    fn the_catalog_holds_every_experiments_arms_and_nothing_else() {
-        let goal = goal();
-        let decisions = [
-            decision(
-                "experiment",
-                serde_json::json!({ "arms": [arm("a"), arm("b")] }),
-            ),
-            decision("experiment", serde_json::json!({ "arms": [arm("c")] })),
-            decision("plan", serde_json::json!({ "arms": [arm("not_an_arm")] })),
-            decision("experiment", serde_json::json!({ "arms": "unreadable" })),
-        ];
-        let catalog = catalog_of(&goal, &decisions);
-        for variant in ["a", "b", "c"] {
-            assert!(catalog.has_variant(&goal.id, variant), "{variant}");
-        }
-        assert!(!catalog.has_variant(&goal.id, "not_an_arm"));
-        let empty = catalog_of(&goal, &[]);
-        assert!(empty.has_campaign(&goal.id));
-        assert!(!empty.has_variant(&goal.id, "a"));
-    }
 }

@@ -1,0 +1,395 @@
+//! One Rust type per kind of decision the built-in agents record, and the observation outcome.
+//!
+//! A decision record in the knowledge base is generic (`kind`, `inputs`, `choice` as JSON) so that
+//! any agent can write one and any reader can show one. What the built-in agents write and read
+//! back is typed here: each kind is a marker type with its [`DecisionKind::KIND`] string and the
+//! shapes of its inputs and choice. Agents record through these types
+//! ([`Draft::new`](super::ledger::Draft::new)) and read them back only through
+//! [`projection`](super::projection), the one module that decodes records. The field names are the
+//! stored format: renaming one breaks knowledge bases already written, so a field is only ever
+//! added (with a default).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::brand::Tone;
+use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
+use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message};
+use crate::domain::content::CellReport;
+use crate::domain::optimization::{Arm, ArmStats, Forecast, ResponseCurve};
+use crate::domain::strategy::{FunnelKpis, Maturity, RankedTactic};
+use crate::kb::{DecisionId, OutcomeId};
+use crate::market::Observation;
+
+use super::optimization::Progress;
+
+/// A kind of decision: its stored `kind` string and the shapes of its inputs and choice.
+pub trait DecisionKind {
+    const KIND: &'static str;
+    type Inputs: Serialize;
+    type Choice: Serialize;
+}
+
+macro_rules! kinds {
+    ($($(#[$doc:meta])* $name:ident = $kind:literal, $inputs:ty, $choice:ty;)*) => {
+        $(
+            $(#[$doc])*
+            pub enum $name {}
+
+            impl DecisionKind for $name {
+                const KIND: &'static str = $kind;
+                type Inputs = $inputs;
+                type Choice = $choice;
+            }
+        )*
+    };
+}
+
+kinds! {
+    // The orchestrator's.
+    /// The goal split into the funnel and a budget per channel and day; anchors the goal's start.
+    SubGoals = "sub_goals", SubGoalsInputs, SubGoalsChoice;
+    /// The approved variants enter the experiment: the campaign is set up.
+    Setup = "setup", SetupInputs, SetupChoice;
+    /// A day on which nothing is approved or bought, and why.
+    Hold = "hold", DayInputs, String;
+    /// A re-plan at a missed forecast or an operator's order.
+    Replan = "replan", ReplanInputs, ReplanChoice;
+    /// The campaign moved to another phase.
+    PhaseChange = "phase", PhaseInputs, PhaseChoice;
+    /// An operator paused the campaign.
+    Pause = "pause", OperatorInputs, String;
+    /// An operator resumed the campaign.
+    Resume = "resume", OperatorInputs, String;
+    /// An operator ordered a re-plan (carried out at the next tick).
+    ReplanOrdered = "replan_ordered", OperatorInputs, String;
+    /// The target is reached; buying stops.
+    GoalAchieved = "goal_achieved", GoalAchievedInputs, GoalAchievedChoice;
+
+    // Strategy's.
+    /// A plan (`None` choice when no plan was possible).
+    Plan = "plan", PlanInputs, Option<PlanChoice>;
+
+    // Content's.
+    /// The first generation of creatives.
+    Creatives = "creatives", CreativesInputs, Vec<CreativeSummary>;
+    /// Fixes applied to blocked variants.
+    Revision = "revision", RevisionInputs, RevisionChoice;
+
+    // Compliance's.
+    /// The review of one variant.
+    Review = "review", ReviewInputs, ReviewChoice;
+    /// A consent grant, re-confirmation or withdrawal.
+    Consent = "consent", ConsentRecord, ConsentRecord;
+
+    // Optimization's.
+    /// The experiment started or re-budgeted.
+    Experiment = "experiment", ExperimentInputs, ExperimentChoice;
+    /// Budget moved between channels.
+    Allocation = "allocation", AllocationInputs, AllocationChoice;
+    /// The day's split of one channel's traffic between its variants.
+    TrafficSplit = "traffic_split", TrafficSplitInputs, TrafficSplitChoice;
+    /// Drift found: exploration re-opens.
+    Drift = "drift", DriftInputs, DriftChoice;
+    /// The next generation of creative combinations.
+    GeneticStep = "genetic_step", GeneticInputs, GeneticChoice;
+    /// The forecast of the day: the last step of a day's learning.
+    ForecastMade = "forecast", ForecastInputs, ForecastChoice;
+}
+
+/// The outcome kind of one recorded observation.
+pub const OBSERVATION_OUTCOME: &str = "observation";
+
+/// The metrics of an observation outcome.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ObservationMetrics {
+    pub day: u32,
+    pub observation: Observation,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubGoalsInputs {
+    pub plan: DecisionId,
+    pub target: u64,
+    pub budget: Budget,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubGoalsChoice {
+    /// The goal with its start fixed.
+    pub goal: CampaignGoal,
+    pub funnel: Funnel,
+    pub daily_budget: BTreeMap<Channel, f64>,
+    pub days: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Funnel {
+    pub conversions: u64,
+    pub clicks: u64,
+    pub impressions: u64,
+    pub cpa: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetupInputs {
+    pub plan: DecisionId,
+    pub creatives: Option<DecisionId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetupChoice {
+    pub approved: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct DayInputs {
+    pub day: u32,
+    /// The agents found isolated, when that is why.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub isolated: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplanInputs {
+    pub day: u32,
+    pub progress: Progress,
+    pub plan: DecisionId,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReplanChoice {
+    pub daily_budget: Option<BTreeMap<Channel, f64>>,
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PhaseInputs {
+    pub day: u32,
+    pub conversions: u64,
+    pub target: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PhaseChoice {
+    pub phase: Phase,
+    pub from: Option<Phase>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OperatorInputs {
+    /// Who gave the command.
+    pub from: String,
+    pub at: DateTime<Utc>,
+    /// Why, in the operator's words (kept so an ordered re-plan survives a restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GoalAchievedInputs {
+    pub day: u32,
+    pub conversions: u64,
+    pub spend: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GoalAchievedChoice {
+    pub stop_buying: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanInputs {
+    pub goal: CampaignGoal,
+    pub attempt: u32,
+    pub why: String,
+    pub remaining_target: Option<u64>,
+    pub remaining_budget: Option<f64>,
+    /// What each channel delivered so far (empty for the first plan).
+    pub observed: Vec<ChannelDelivery>,
+}
+
+/// What one channel delivered so far, against what its prior predicted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ChannelDelivery {
+    pub channel: Channel,
+    pub spend: f64,
+    pub conversions: u64,
+    /// Conversions per unit of money observed / predicted by the prior.
+    pub ratio: f64,
+    /// Its tier after this evidence.
+    pub maturity: Option<Maturity>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanChoice {
+    pub channels: Vec<PlannedChannel>,
+    pub daily_budget: f64,
+    pub kpis: FunnelKpis,
+    pub predicted_conversions: f64,
+    pub feasible: bool,
+    pub tactics: Vec<RankedTactic>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlannedChannel {
+    pub channel: Channel,
+    pub share: f64,
+    pub daily_spend: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreativesInputs {
+    pub generator: String,
+    pub seed: u64,
+    pub brand: Option<String>,
+    pub tone: Tone,
+    pub cells: Vec<CellReport>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreativeSummary {
+    pub id: String,
+    pub text: String,
+    pub subject: Option<String>,
+    pub headline: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevisionInputs {
+    pub blocked: Vec<BlockedSummary>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BlockedSummary {
+    pub variant: String,
+    /// The rules that blocked it.
+    pub rules: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RevisionChoice {
+    pub revised: Vec<String>,
+    pub reschedule: BTreeMap<String, DateTime<FixedOffset>>,
+    /// Variants dropped, with why.
+    pub dropped: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReviewInputs {
+    pub variant: String,
+    pub message: Message,
+    pub send_at: DateTime<FixedOffset>,
+    pub jurisdictions: Vec<Jurisdiction>,
+    pub consent: Option<ConsentRecord>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReviewChoice {
+    pub approved: bool,
+    pub risk: u8,
+    pub fixable: bool,
+    pub fixes: Vec<Fix>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExperimentInputs {
+    pub plan: DecisionId,
+    pub attempt: u32,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExperimentChoice {
+    #[serde(default)]
+    pub arms: Vec<Arm>,
+    #[serde(default)]
+    pub daily: BTreeMap<Channel, f64>,
+    #[serde(default)]
+    pub curves: BTreeMap<Channel, ResponseCurve>,
+}
+
+/// Either a hand-off of unfunded channels (`attempt`, `unfunded`) or a day's move (`day`,
+/// `outcomes`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AllocationInputs {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<u32>,
+    pub before: BTreeMap<Channel, f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfunded: Vec<Channel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<OutcomeId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AllocationChoice {
+    pub daily: BTreeMap<Channel, f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrafficSplitInputs {
+    pub day: u32,
+    pub channel: Channel,
+    pub outcomes: Vec<OutcomeId>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrafficSplitChoice {
+    pub shares: BTreeMap<String, f64>,
+    pub seed: u64,
+    pub draws: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DriftInputs {
+    /// What was watched: a channel's leading variant, or every variant on it.
+    pub watched: String,
+    pub channel: Channel,
+    pub baseline: ArmStats,
+    pub recent: ArmStats,
+    pub window_days: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DriftChoice {
+    pub reexplore: bool,
+    pub watched: String,
+    pub explore_until: Option<u32>,
+    /// The share of the evidence kept when exploration re-opened.
+    #[serde(default = "default_keep")]
+    pub keep: f64,
+}
+
+fn default_keep() -> f64 {
+    0.1
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GeneticInputs {
+    pub day: u32,
+    pub seed: u64,
+    pub space: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GeneticChoice {
+    pub next_generation: Vec<Vec<(String, String)>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ForecastInputs {
+    pub day: u32,
+    pub cumulative: Vec<f64>,
+    pub target: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ForecastChoice {
+    pub forecast: Option<Forecast>,
+    /// `None` for a campaign without a start (no deadline day to count to).
+    pub deadline_day: Option<f64>,
+}

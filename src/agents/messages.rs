@@ -1,0 +1,185 @@
+//! The vocabulary the built-in agents and the campaign layer share: the daily tick and its report,
+//! the topics with their event types, operator commands, consent records, recorded observations.
+//!
+//! A message that only one agent answers (a plan request, a review request) belongs to that agent's
+//! module; what several parties speak lives here, so no agent has to import another agent's file to
+//! talk to a third. This module holds data only: it never decides anything.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::campaign::CampaignGoal;
+use crate::domain::compliance::ConsentRecord;
+use crate::kb::{DecisionId, OutcomeId};
+use crate::market::Observation;
+use crate::protocol::{CampaignId, Payload, TenantId};
+use crate::runtime::{EventTopic, Request};
+
+pub use crate::domain::campaign::{Buy, Phase, deadline_day};
+pub use crate::domain::optimization::Arm;
+pub use crate::runtime::{AGENT_ISOLATED, AgentIsolated};
+
+/// Each recorded batch of observations (published by ingestion, learned from by optimization).
+pub const OBSERVATIONS_RECORDED: EventTopic<ObservationsRecorded> =
+    EventTopic::new("observations_recorded");
+/// Each tick's progress (published by the orchestrator).
+pub const GOAL_PROGRESS: EventTopic<GoalProgress> = EventTopic::new("goal_progress");
+/// Once, when a campaign reaches its target (published by the orchestrator).
+pub const GOAL_ACHIEVED: EventTopic<GoalAchieved> = EventTopic::new("goal_achieved");
+
+/// One clock tick (one campaign day) of one campaign.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Tick {
+    pub goal: CampaignGoal,
+    /// Days since the campaign started (0 is the first day).
+    pub day: u32,
+}
+
+impl Payload for Tick {
+    const ACTION: &'static str = "tick";
+}
+
+impl Request for Tick {
+    type Response = TickReport;
+}
+
+/// What a tick decided: progress, phase, and the buys to place today (none when held).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TickReport {
+    /// The goal with its start fixed (the moment it was first planned when it had none).
+    pub goal: CampaignGoal,
+    pub phase: Phase,
+    pub conversions: u64,
+    pub progress: f64,
+    /// Spend to date, in the campaign's currency (0 when held: not computed).
+    pub spend: f64,
+    pub eta_day: Option<f64>,
+    pub buys: Vec<Buy>,
+    pub achieved: bool,
+    /// Why nothing is bought today, if so.
+    pub held: Option<String>,
+}
+
+impl Payload for TickReport {
+    const ACTION: &'static str = "tick_report";
+}
+
+/// Published once when a campaign reaches its target.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GoalAchieved {
+    pub campaign: CampaignId,
+    pub conversions: u64,
+    pub target: u64,
+    pub day: u32,
+    pub decision: DecisionId,
+}
+
+impl Payload for GoalAchieved {
+    const ACTION: &'static str = "goal_achieved";
+}
+
+/// Published on every tick.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GoalProgress {
+    pub campaign: CampaignId,
+    pub day: u32,
+    pub phase: Phase,
+    pub conversions: u64,
+    pub target: u64,
+    pub eta_day: Option<f64>,
+    pub spend: f64,
+}
+
+impl Payload for GoalProgress {
+    const ACTION: &'static str = "goal_progress";
+}
+
+/// Operator command: stop buying for a campaign.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pause {
+    pub campaign: CampaignId,
+    pub why: String,
+}
+
+impl Payload for Pause {
+    const ACTION: &'static str = "pause_campaign";
+}
+
+/// Operator command: buy again (and trust a revived agent again).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Resume {
+    pub campaign: CampaignId,
+    /// Why, in the operator's words (recorded in the resume decision).
+    #[serde(default)]
+    pub why: String,
+}
+
+impl Payload for Resume {
+    const ACTION: &'static str = "resume_campaign";
+}
+
+/// Operator command: ask strategy for a new plan at the next tick.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Replan {
+    pub campaign: CampaignId,
+    pub why: String,
+}
+
+impl Payload for Replan {
+    const ACTION: &'static str = "replan_campaign";
+}
+
+/// An order to re-open exploration (from the orchestrator or an operator).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Reexplore {
+    pub campaign: CampaignId,
+    pub why: String,
+}
+
+impl Payload for Reexplore {
+    const ACTION: &'static str = "reexplore";
+}
+
+/// A recorded batch of observations (published by ingestion on [`OBSERVATIONS_RECORDED`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ObservationsRecorded {
+    pub goal: CampaignGoal,
+    pub day: u32,
+    pub observations: Vec<Observation>,
+    /// The outcome each observation was recorded as, in the same order.
+    pub outcomes: Vec<OutcomeId>,
+}
+
+impl Payload for ObservationsRecorded {
+    const ACTION: &'static str = "observations_recorded";
+}
+
+/// Record a consent grant, re-confirmation or withdrawal in the tenant's ledger (answered by
+/// compliance).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RecordConsent {
+    pub tenant: TenantId,
+    pub record: ConsentRecord,
+}
+
+impl Payload for RecordConsent {
+    const ACTION: &'static str = "record_consent";
+}
+
+impl Request for RecordConsent {
+    type Response = ConsentRecorded;
+}
+
+/// The consent decision's id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConsentRecorded {
+    pub decision: DecisionId,
+}
+
+impl Payload for ConsentRecorded {
+    const ACTION: &'static str = "consent_recorded";
+}
+
+/// The audience subject a campaign segment's consent is recorded under.
+pub fn segment_subject(goal: &CampaignGoal, segment: &str) -> String {
+    format!("{}/{segment}", goal.id)
+}

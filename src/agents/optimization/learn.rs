@@ -1,0 +1,373 @@
+//! What the optimizer decides from a recorded batch of observations, once per campaign day: the
+//! traffic split of each channel, drift, a budget move between channels, every few days the next
+//! generation of creative combinations, and the forecast, which is the day's last step (after a
+//! crash, a day without it is learned from again).
+//!
+//! Each step loads the experiment, calls the domain's rule, records the decision and takes it
+//! into the experiment through the projection's merge.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Optimization, record_into};
+use crate::agents::decisions::{
+    self as kinds, AllocationChoice, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
+    ForecastInputs, GeneticChoice, GeneticInputs, TrafficSplitChoice, TrafficSplitInputs,
+};
+use crate::agents::ledger::Draft;
+use crate::agents::messages::{ObservationsRecorded, deadline_day};
+use crate::agents::projection::ExperimentState;
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::optimization::{
+    ArmStats, OptimizationPlaybook, creative_pool, first_drift, genetic_due, genetic_seed,
+    genetic_step, rebalance, split_seed, traffic_split,
+};
+use crate::kb::KnowledgeBase;
+use crate::protocol::Envelope;
+use crate::runtime::{AgentError, Context, HandleEvent};
+
+/// One batch's learning: the knowledge base to record in, the message being handled, and the
+/// campaign's experiment taken out of the agent while the day is decided.
+struct Day<'a> {
+    kb: &'a KnowledgeBase,
+    ctx: &'a Context,
+    event: &'a Envelope<ObservationsRecorded>,
+    goal: &'a CampaignGoal,
+    day: u32,
+    state: Option<ExperimentState>,
+}
+
+impl Day<'_> {
+    async fn record(&mut self, draft: Draft) -> Result<(), AgentError> {
+        record_into(
+            self.kb,
+            self.ctx,
+            self.event,
+            self.goal,
+            draft,
+            &mut self.state,
+        )
+        .await?;
+        Ok(())
+    }
+
+    fn experiment(&self) -> Option<&crate::domain::optimization::Experiment> {
+        self.state.as_ref().map(|s| &s.experiment)
+    }
+}
+
+impl HandleEvent<ObservationsRecorded> for Optimization {
+    async fn handle_event(
+        &mut self,
+        ctx: &Context,
+        event: Envelope<ObservationsRecorded>,
+    ) -> Result<(), AgentError> {
+        self.playbook.refresh(ctx.services());
+        let playbook = self.playbook.get().clone();
+        let ObservationsRecorded {
+            goal,
+            day,
+            observations,
+            outcomes,
+        } = &event.payload;
+        let day = *day;
+        let Some(state) = self.experiment(goal)? else {
+            return Ok(());
+        };
+        // Fold what is new: a rebuilt experiment already holds a batch recorded before a restart.
+        let mut new = 0;
+        for (obs, outcome) in observations.iter().zip(outcomes) {
+            if state.fold(*outcome, day, obs) {
+                new += 1;
+            }
+        }
+        // A day's decisions are made once, on its first batch; a later batch of the same day (a
+        // second export, a late correction) is counted above and shapes the next day's decisions.
+        if !state.experiment.seen_days.insert(day) {
+            if new > 0 {
+                tracing::info!(campaign = %goal.id, day, observations = new, "late observations counted; the day's decisions stand");
+            }
+            return Ok(());
+        }
+        let kb = Arc::clone(&self.kb);
+        let mut learning = Day {
+            kb: &kb,
+            ctx,
+            event: &event,
+            goal,
+            day,
+            state: self.experiments.remove(&goal.id),
+        };
+        let decided = learning.decide(&playbook).await;
+        if let Some(state) = learning.state {
+            self.experiments.insert(goal.id.clone(), state);
+        }
+        decided
+    }
+}
+
+impl Day<'_> {
+    async fn decide(&mut self, playbook: &OptimizationPlaybook) -> Result<(), AgentError> {
+        let channels: Vec<Channel> = self
+            .experiment()
+            .map(|e| e.daily.keys().copied().collect())
+            .unwrap_or_default();
+        for channel in &channels {
+            self.split(*channel, playbook).await?;
+        }
+        self.drift(&channels, playbook).await?;
+        self.allocation().await?;
+        if genetic_due(self.day, playbook.drift_window_days) {
+            self.genetic(playbook).await?;
+        }
+        self.forecast().await
+    }
+
+    /// Step 1, the channel's traffic split by Thompson sampling over its variants.
+    async fn split(
+        &mut self,
+        channel: Channel,
+        playbook: &OptimizationPlaybook,
+    ) -> Result<(), AgentError> {
+        let Some(exp) = self.experiment() else {
+            return Ok(());
+        };
+        let arms = exp.arms_of(channel);
+        if arms.is_empty() {
+            return Ok(());
+        }
+        let stats: Vec<ArmStats> = arms.iter().map(|(_, s)| *s).collect();
+        let seed = split_seed(self.goal.id.as_str(), channel, self.day);
+        let Ok(split) = traffic_split(&stats, playbook.split_draws.max(1), seed) else {
+            return Ok(());
+        };
+        let shares: BTreeMap<String, f64> = arms
+            .iter()
+            .zip(&split.shares)
+            .map(|((id, _), share)| (id.clone(), *share))
+            .collect();
+        let leader = arms
+            .iter()
+            .zip(&split.shares)
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|((id, _), share)| (id.clone(), *share));
+        let mut draft = Draft::new::<kinds::TrafficSplit>(
+            format!("split/day/{}/{channel}", self.day),
+            TrafficSplitInputs {
+                day: self.day,
+                channel,
+                outcomes: self.event.payload.outcomes.clone(),
+            },
+            TrafficSplitChoice {
+                shares,
+                seed: split.seed,
+                draws: split.draws,
+            },
+        );
+        for ((id, s), share) in arms.iter().zip(&split.shares) {
+            draft = draft.alternative(
+                id,
+                *share,
+                Some(format!(
+                    "{} conversions in {} impressions, posterior mean {:.4} %",
+                    s.successes,
+                    s.trials,
+                    s.posterior_mean() * 100.0
+                )),
+            );
+        }
+        let draft = draft
+            .reason(match &leader {
+                Some((id, share)) => format!(
+                    "Thompson sampling over {} variants on {channel} ({} joint draws, seed {}): {id} is best with probability {:.0} % and gets that share",
+                    arms.len(), split.draws, split.seed, share * 100.0
+                ),
+                None => "no variants".to_owned(),
+            })
+            .confidence(leader.map_or(0.0, |l| l.1));
+        self.record(draft).await
+    }
+
+    /// Step 2, drift: each channel's leading variant, and the channel as a whole (a market shift shows
+    /// there first, with far more evidence than any one variant has), the last window against the
+    /// days before it.
+    async fn drift(
+        &mut self,
+        channels: &[Channel],
+        playbook: &OptimizationPlaybook,
+    ) -> Result<(), AgentError> {
+        let window = playbook.drift_window_days.max(1);
+        let Some(drift) = self
+            .experiment()
+            .and_then(|exp| first_drift(exp, channels, self.day, window, &playbook.drift))
+        else {
+            return Ok(());
+        };
+        let channel = drift.channel;
+        let what = &drift.window.watched;
+        let check = &drift.check;
+        let until = drift.explore_until;
+        let draft = Draft::new::<kinds::Drift>(
+            format!("drift/day/{}/{channel}", self.day),
+            DriftInputs {
+                watched: what.clone(),
+                channel,
+                baseline: drift.window.baseline,
+                recent: drift.window.recent,
+                window_days: window,
+            },
+            DriftChoice {
+                reexplore: true,
+                watched: what.clone(),
+                explore_until: Some(until),
+                keep: playbook.explore_keep,
+            },
+        )
+        .alternative("reexplore", 1.0 - check.p_value, Some(check.reason.clone()))
+        .alternative("keep exploiting", check.p_value, None)
+        .reason(format!(
+            "drift on {channel}: the {what}'s {}; exploration re-opened until day {until}, keeping {:.0} % of the evidence",
+            check.reason,
+            playbook.explore_keep * 100.0
+        ))
+        .confidence(1.0 - check.p_value);
+        self.record(draft).await
+    }
+
+    /// Step 3, budget between channels: the plan's response curves, scaled by each channel's observed
+    /// return against the curve's prediction, allocated for equal marginal return. Only channels
+    /// with variants to buy take part: money moved to a channel without any would never be spent.
+    async fn allocation(&mut self) -> Result<(), AgentError> {
+        let Some((before, moving)) = self
+            .experiment()
+            .and_then(|exp| rebalance(exp).map(|r| (exp.daily.clone(), r)))
+        else {
+            return Ok(());
+        };
+        let mut draft = Draft::new::<kinds::Allocation>(
+            format!("allocation/day/{}", self.day),
+            AllocationInputs {
+                day: Some(self.day),
+                before: before.clone(),
+                outcomes: self.event.payload.outcomes.clone(),
+                ..AllocationInputs::default()
+            },
+            AllocationChoice {
+                daily: moving.daily.clone(),
+            },
+        );
+        for e in &moving.evidence {
+            let after = moving.daily.get(&e.channel).copied().unwrap_or(0.0);
+            draft = draft.alternative(
+                e.channel,
+                e.budget.curve.marginal(after),
+                Some(format!(
+                    "{} conversions against {:.1} predicted (return × {:.2}); {:.0} → {:.0} a day",
+                    e.conversions,
+                    e.predicted,
+                    e.ratio,
+                    before.get(&e.channel).copied().unwrap_or(0.0),
+                    after
+                )),
+            );
+        }
+        let draft = draft
+            .reason(format!(
+                "moved {:.0} of {:.0} a day toward the channels with the highest marginal return: {}",
+                moving.moved,
+                moving.total,
+                moving
+                    .daily
+                    .iter()
+                    .map(|(c, s)| format!("{c} {s:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .confidence(0.6);
+        self.record(draft).await
+    }
+
+    /// Step 4, the next generation of creative combinations.
+    async fn genetic(&mut self, playbook: &OptimizationPlaybook) -> Result<(), AgentError> {
+        let Some(exp) = self.experiment() else {
+            return Ok(());
+        };
+        let pool = creative_pool(exp);
+        let seed = genetic_seed(self.goal.id.as_str(), self.day);
+        let Ok(next) = genetic_step(
+            &pool.space,
+            &pool.scored,
+            playbook.genetic.population.max(1),
+            playbook.genetic.mix,
+            seed,
+        ) else {
+            return Ok(());
+        };
+        let proposals: Vec<Vec<(String, String)>> =
+            next.iter().map(|g| pool.space.features(g)).collect();
+        let mut draft = Draft::new::<kinds::GeneticStep>(
+            format!("genetic/day/{}", self.day),
+            GeneticInputs {
+                day: self.day,
+                seed,
+                space: pool.levels.clone(),
+            },
+            GeneticChoice {
+                next_generation: proposals,
+            },
+        );
+        for (genome, fitness) in &pool.scored {
+            draft = draft.alternative(pool.space.features(genome), *fitness, None);
+        }
+        let mix = playbook.genetic.mix;
+        let draft = draft
+            .reason(format!(
+                "bred {} combinations from {} scored variants (elite {:.0} %, crossover {:.0} %, mutation {:.0} %, random {:.0} %), seed {seed}",
+                next.len(),
+                pool.scored.len(),
+                mix.elite * 100.0,
+                mix.crossover * 100.0,
+                mix.mutation * 100.0,
+                mix.random * 100.0
+            ))
+            .confidence(0.4);
+        self.record(draft).await
+    }
+
+    /// Step 5, the forecast. Recorded for every batch, even without a trend yet: it is the last step of
+    /// a day, so after a crash a day without it is processed again.
+    async fn forecast(&mut self) -> Result<(), AgentError> {
+        let Some(exp) = self.experiment() else {
+            return Ok(());
+        };
+        let goal = self.goal;
+        let progress = exp.progress();
+        let deadline_day = deadline_day(goal);
+        let on_track = progress.forecast.is_some_and(|f| f.on_track(deadline_day));
+        let draft = Draft::new::<kinds::ForecastMade>(
+            format!("forecast/day/{}", self.day),
+            ForecastInputs {
+                day: self.day,
+                cumulative: exp.cumulative(),
+                target: goal.target,
+            },
+            ForecastChoice {
+                forecast: progress.forecast,
+                deadline_day: Some(deadline_day),
+            },
+        )
+        .alternative("on track", if on_track { 1.0 } else { 0.0 }, None)
+        .reason(match progress.forecast.and_then(|f| f.eta_day.map(|eta| (f, eta))) {
+            Some((forecast, eta)) => format!(
+                "{} of {} after {} days; at {:.1} a day the goal is met on day {:.1} (deadline day {:.1})",
+                progress.conversions, goal.target, progress.days, forecast.slope, eta + 1.0, deadline_day
+            ),
+            None => format!(
+                "{} of {} after {} days and no upward trend to forecast from yet",
+                progress.conversions, goal.target, progress.days
+            ),
+        })
+        .confidence(0.5);
+        self.record(draft).await
+    }
+}

@@ -1,0 +1,315 @@
+//! The optimization agent: runs each campaign's experiment. On every batch of observations it
+//! updates the posteriors of the approved variants, splits traffic between them by Thompson
+//! sampling (seeded per campaign and day, seed recorded), moves budget between channels toward the
+//! highest marginal return, watches the leading variants for drift and re-opens exploration when one
+//! drops, breeds the next generation of creative combinations, and forecasts when the goal will be met.
+//!
+//! Its working state is the projection of its own decisions and the campaign's observations
+//! ([`ExperimentState`]), rebuilt the first time a campaign is touched after a start and updated
+//! through the same merge as each decision is recorded, so a restart loses nothing learned. The
+//! rules are the domain's ([`crate::domain::optimization`]). It only ever sees observations, never
+//! the market's true rates, and it never buys anything itself: the orchestrator asks it for the
+//! day's buys.
+//!
+//! # Layout
+//!
+//! - this file: the agent, its requests (start an experiment, progress, the day's buys) and the
+//!   re-explore command; `learn`: what it decides from a batch of observations.
+
+mod learn;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::decisions::{self as kinds, AllocationChoice, AllocationInputs, ExperimentChoice};
+use super::ledger::{self, Draft};
+use super::messages::{ObservationsRecorded, Phase, Reexplore};
+use super::playbook::LivePlaybook;
+use super::projection::ExperimentState;
+use crate::domain::campaign::{Buy, CampaignGoal, Channel};
+use crate::domain::optimization::{
+    OptimizationPlaybook, ResponseCurve, hand_off_unfunded, plan_buys,
+};
+use crate::kb::{Decision, DecisionId, KnowledgeBase};
+use crate::protocol::{CampaignId, Envelope, Payload};
+use crate::runtime::{
+    Agent, AgentError, Context, HandleCommand, HandleRequest, Request, Routes, StartContext,
+};
+
+pub use super::messages::Arm;
+pub use crate::domain::optimization::Progress;
+
+/// Start (attempt 0) or re-budget (a re-plan) a campaign's experiment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StartExperiment {
+    pub goal: CampaignGoal,
+    pub attempt: u32,
+    pub arms: Vec<Arm>,
+    /// Planned spend per channel and day.
+    pub daily: BTreeMap<Channel, f64>,
+    /// The plan's response curve per channel (daily conversions ≈ a·ln(1 + spend/b)).
+    pub curves: BTreeMap<Channel, ResponseCurve>,
+    /// The plan decision this follows from.
+    pub plan: DecisionId,
+}
+
+impl Payload for StartExperiment {
+    const ACTION: &'static str = "start_experiment";
+}
+
+impl Request for StartExperiment {
+    type Response = ExperimentStarted;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExperimentStarted {
+    pub decision: DecisionId,
+}
+
+impl Payload for ExperimentStarted {
+    const ACTION: &'static str = "experiment_started";
+}
+
+/// The day's buys for a campaign.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanBuys {
+    pub goal: CampaignGoal,
+    pub day: u32,
+    pub phase: Phase,
+}
+
+impl Payload for PlanBuys {
+    const ACTION: &'static str = "plan_buys";
+}
+
+impl Request for PlanBuys {
+    type Response = Buys;
+}
+
+/// Money per channel × segment × variant for the day.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Buys {
+    pub buys: Vec<Buy>,
+}
+
+impl Payload for Buys {
+    const ACTION: &'static str = "buys";
+}
+
+/// How far a campaign is.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GetProgress {
+    pub goal: CampaignGoal,
+}
+
+impl Payload for GetProgress {
+    const ACTION: &'static str = "get_progress";
+}
+
+impl Request for GetProgress {
+    type Response = Progress;
+}
+
+impl Payload for Progress {
+    const ACTION: &'static str = "progress";
+}
+
+pub struct Optimization {
+    kb: Arc<KnowledgeBase>,
+    playbook: LivePlaybook<OptimizationPlaybook>,
+    experiments: BTreeMap<CampaignId, ExperimentState>,
+}
+
+impl Agent for Optimization {
+    const NAME: &'static str = "optimization";
+
+    async fn start(ctx: StartContext) -> Result<Self, AgentError> {
+        let kb = ctx.services.require::<KnowledgeBase>()?;
+        let playbook = LivePlaybook::<OptimizationPlaybook>::load(&ctx.services, Self::NAME)
+            .map_err(AgentError::msg)?;
+        Ok(Optimization {
+            kb,
+            playbook,
+            experiments: BTreeMap::new(),
+        })
+    }
+
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .request::<StartExperiment>()
+            .request::<PlanBuys>()
+            .request::<GetProgress>()
+            .event::<ObservationsRecorded>()
+            .command::<Reexplore>();
+    }
+}
+
+impl Optimization {
+    /// The campaign's experiment, rebuilt from the knowledge base when it is not in memory.
+    fn experiment(
+        &mut self,
+        goal: &CampaignGoal,
+    ) -> Result<Option<&mut ExperimentState>, AgentError> {
+        if !self.experiments.contains_key(&goal.id) {
+            let found = self
+                .kb
+                .by_campaign(&ledger::scope(goal), &goal.id)
+                .map_err(AgentError::msg)?;
+            if let Some(rebuilt) = ExperimentState::rebuild(goal, &found.records, Self::NAME) {
+                self.experiments.insert(goal.id.clone(), rebuilt);
+            }
+        }
+        Ok(self.experiments.get_mut(&goal.id))
+    }
+
+    /// Records `draft` about `goal` and takes the recorded decision into its experiment.
+    async fn record<P>(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<P>,
+        goal: &CampaignGoal,
+        draft: Draft,
+    ) -> Result<Decision, AgentError> {
+        let mut state = self.experiments.remove(&goal.id);
+        let recorded = record_into(&self.kb, ctx, envelope, goal, draft, &mut state).await;
+        if let Some(state) = state {
+            self.experiments.insert(goal.id.clone(), state);
+        }
+        recorded
+    }
+}
+
+/// Records `draft` about `goal` and takes the recorded decision into `state`, through the same
+/// merge a rebuild uses.
+async fn record_into<P>(
+    kb: &KnowledgeBase,
+    ctx: &Context,
+    envelope: &Envelope<P>,
+    goal: &CampaignGoal,
+    draft: Draft,
+    state: &mut Option<ExperimentState>,
+) -> Result<Decision, AgentError> {
+    let decision = ledger::record(kb, ctx, envelope, goal, draft).await?;
+    ExperimentState::apply(state, goal, &decision);
+    Ok(decision)
+}
+
+impl HandleRequest<StartExperiment> for Optimization {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<StartExperiment>,
+    ) -> Result<ExperimentStarted, AgentError> {
+        let p = &request.payload;
+        // Loads what is recorded so far, so that a re-plan's experiment joins it.
+        self.experiment(&p.goal)?;
+        let mut draft = Draft::new::<kinds::Experiment>(
+            format!("experiment/{}", p.attempt),
+            kinds::ExperimentInputs {
+                plan: p.plan,
+                attempt: p.attempt,
+            },
+            ExperimentChoice {
+                arms: p.arms.clone(),
+                daily: p.daily.clone(),
+                curves: p.curves.clone(),
+            },
+        )
+        .confidence(0.5);
+        for arm in &p.arms {
+            draft = draft.alternative(
+                &arm.variant,
+                1.0,
+                Some(format!("{} / {}", arm.channel, arm.segment)),
+            );
+        }
+        let draft = draft.reason(format!(
+            "{} approved variants enter the test with even shares per channel; daily budget {}",
+            p.arms.len(),
+            p.daily
+                .iter()
+                .map(|(c, s)| format!("{c} {s:.0}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        let decision = self.record(ctx, &request, &p.goal, draft).await?;
+        // A channel whose every variant was blocked would keep its budget unspent (and the
+        // allocation could even move everything there): hand its budget to the funded channels.
+        let handoff = self
+            .experiment(&p.goal)?
+            .and_then(|state| hand_off_unfunded(&state.experiment).map(|h| (state, h)))
+            .map(|(state, h)| (state.experiment.daily.clone(), h));
+        if let Some((before, handoff)) = handoff {
+            let draft = Draft::new::<kinds::Allocation>(
+                format!("allocation/unfunded/{}", p.attempt),
+                AllocationInputs {
+                    attempt: Some(p.attempt),
+                    before,
+                    unfunded: handoff.unfunded.clone(),
+                    ..AllocationInputs::default()
+                },
+                AllocationChoice {
+                    daily: handoff.daily.clone(),
+                },
+            )
+            .reason(format!(
+                "no approved variant on {}: its {:.0} a day goes to {} in proportion to their planned budgets ({})",
+                handoff.unfunded.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+                handoff.moved,
+                handoff.funded.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+                handoff.daily.iter().map(|(c, s)| format!("{c} {s:.0}")).collect::<Vec<_>>().join(", ")
+            ))
+            .confidence(1.0);
+            self.record(ctx, &request, &p.goal, draft).await?;
+        }
+        Ok(ExperimentStarted {
+            decision: decision.id,
+        })
+    }
+}
+
+impl HandleRequest<GetProgress> for Optimization {
+    async fn handle_request(
+        &mut self,
+        _ctx: &Context,
+        request: Envelope<GetProgress>,
+    ) -> Result<Progress, AgentError> {
+        Ok(self
+            .experiment(&request.payload.goal)?
+            .map(|state| state.experiment.progress())
+            .unwrap_or_default())
+    }
+}
+
+impl HandleRequest<PlanBuys> for Optimization {
+    async fn handle_request(
+        &mut self,
+        _ctx: &Context,
+        request: Envelope<PlanBuys>,
+    ) -> Result<Buys, AgentError> {
+        let PlanBuys { goal, day, phase } = &request.payload;
+        let buys = self
+            .experiment(goal)?
+            .map(|state| plan_buys(&state.experiment, *day, *phase))
+            .unwrap_or_default();
+        Ok(Buys { buys })
+    }
+}
+
+impl HandleCommand<Reexplore> for Optimization {
+    async fn handle_command(
+        &mut self,
+        ctx: &Context,
+        command: Envelope<Reexplore>,
+    ) -> Result<(), AgentError> {
+        self.playbook.refresh(ctx.services());
+        let keep = self.playbook.get().explore_keep;
+        if let Some(state) = self.experiments.get_mut(&command.payload.campaign) {
+            state.experiment.reopen(keep);
+            tracing::info!(campaign = %command.payload.campaign, why = %command.payload.why, "exploration re-opened");
+        }
+        Ok(())
+    }
+}

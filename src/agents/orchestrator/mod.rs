@@ -1,0 +1,107 @@
+//! The orchestrator: turns a campaign goal into sub-goals (funnel targets, budget per channel and
+//! day), drives strategy → content → compliance → optimization, and on every clock tick computes the
+//! campaign's progress and phase (explore below 30 % of the goal, optimize to 70 %, stabilize above),
+//! re-plans when the forecast misses the deadline, announces `GoalAchieved`, and obeys operators'
+//! pause, resume and re-plan commands.
+//!
+//! It fails closed: a variant reaches the market only with compliance's approval, and while
+//! compliance is isolated or unreachable nothing is approved and nothing is bought. Its state is
+//! the projection of its own decisions in the knowledge base ([`CampaignView`]), rebuilt after a
+//! restart and updated by the same merge as each decision is recorded, so a restart resumes where
+//! it stopped (every step has a deterministic id; a replayed step is not decided twice).
+//!
+//! # Layout
+//!
+//! - this file: the agent, its routes and its state; `setup`: plan, write, review, start the
+//!   experiment; `tick`: one campaign day; `commands`: operators' orders and the events it hears.
+
+mod commands;
+mod setup;
+mod tick;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::ledger::{self, Draft};
+use super::messages::{
+    AgentIsolated, GOAL_ACHIEVED, GOAL_PROGRESS, GoalProgress, ObservationsRecorded, Pause, Replan,
+    Resume, Tick,
+};
+use super::projection::CampaignView;
+use crate::domain::campaign::CampaignGoal;
+use crate::kb::KnowledgeBase;
+use crate::protocol::{CampaignId, Envelope};
+use crate::runtime::{Agent, AgentError, Context, Routes, StartContext};
+
+pub struct Orchestrator {
+    kb: Arc<KnowledgeBase>,
+    campaigns: BTreeMap<CampaignId, CampaignView>,
+    /// Agents reported isolated; while compliance is among them nothing is approved or bought.
+    isolated: BTreeSet<String>,
+}
+
+impl Agent for Orchestrator {
+    const NAME: &'static str = "orchestrator";
+
+    async fn start(ctx: StartContext) -> Result<Self, AgentError> {
+        let kb = ctx.services.require::<KnowledgeBase>()?;
+        Ok(Orchestrator {
+            kb,
+            campaigns: BTreeMap::new(),
+            isolated: BTreeSet::new(),
+        })
+    }
+
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .request::<Tick>()
+            .event::<AgentIsolated>()
+            .event::<GoalProgress>()
+            .event::<ObservationsRecorded>()
+            .command::<Pause>()
+            .command::<Resume>()
+            .command::<Replan>()
+            .publishes(GOAL_PROGRESS)
+            .publishes(GOAL_ACHIEVED);
+    }
+}
+
+impl Orchestrator {
+    /// The campaign's state, rebuilt from the orchestrator's decisions when it is not in memory.
+    fn state(&mut self, goal: &CampaignGoal) -> Result<&mut CampaignView, AgentError> {
+        if !self.campaigns.contains_key(&goal.id) {
+            let found = self
+                .kb
+                .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+                .map_err(AgentError::msg)?;
+            let own = found
+                .records
+                .iter()
+                .filter(|d| d.agent.as_str() == Self::NAME);
+            self.campaigns
+                .insert(goal.id.clone(), CampaignView::rebuild(own));
+        }
+        self.campaigns
+            .get_mut(&goal.id)
+            .ok_or_else(|| AgentError::msg("campaign state missing right after loading"))
+    }
+
+    fn compliance_down(&self) -> bool {
+        self.isolated.contains(super::compliance::Compliance::NAME)
+    }
+
+    /// Records `draft` about `goal` and takes the recorded decision into the campaign's state,
+    /// through the same merge a rebuild uses.
+    async fn record<P>(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<P>,
+        goal: &CampaignGoal,
+        draft: Draft,
+    ) -> Result<crate::kb::Decision, AgentError> {
+        let kb = Arc::clone(&self.kb);
+        let decision = ledger::record(&kb, ctx, envelope, goal, draft).await?;
+        self.state(goal)?.apply(&decision);
+        Ok(decision)
+    }
+}

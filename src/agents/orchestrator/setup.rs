@@ -1,0 +1,262 @@
+//! Setting a campaign up on its first day: the plan and its sub-goals, the creatives, the review
+//! loop with content's revisions, and the start of the experiment with the approved variants.
+//!
+//! Every finished step is recorded and not redone, so a set-up cut short (a peer that did not
+//! answer, a restart) goes on from where it stopped at the next tick. Nothing unapproved leaves.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset};
+
+use super::Orchestrator;
+use crate::agents::compliance::{Compliance, ReviewItem, ReviewVariants, VariantVerdict};
+use crate::agents::content::{Blocked, Content, ReviseVariants, WriteCreatives, message_of};
+use crate::agents::decisions::{
+    self as kinds, DayInputs, Funnel, SetupChoice, SetupInputs, SubGoalsChoice, SubGoalsInputs,
+};
+use crate::agents::ledger::Draft;
+use crate::agents::messages::{Arm, Tick};
+use crate::agents::optimization::{Optimization, StartExperiment};
+use crate::agents::strategy::{PlanCampaign, Strategy};
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::compliance::Sender;
+use crate::domain::content::Variant;
+use crate::domain::send_time::send_time;
+use crate::protocol::Envelope;
+use crate::runtime::{Agent, AgentError, Context};
+
+/// Revision rounds before a still-blocked variant is dropped.
+const MAX_REVIEW_ROUNDS: u32 = 3;
+
+impl Orchestrator {
+    /// Plan, write, review and start the experiment. Returns why it could not finish, if so; the
+    /// next tick tries again (every finished step is recorded and not redone).
+    pub(super) async fn set_up(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<Tick>,
+        goal: &CampaignGoal,
+    ) -> Result<Option<String>, AgentError> {
+        let plan = ctx
+            .request(
+                Strategy::NAME,
+                PlanCampaign {
+                    goal: goal.clone(),
+                    attempt: 0,
+                    remaining_target: None,
+                    remaining_budget: None,
+                    why: "first plan of the campaign".to_owned(),
+                    as_of: None,
+                },
+            )
+            .await;
+        let reply = match plan {
+            Ok(reply) => reply,
+            Err(e) => return Ok(Some(format!("strategy did not answer: {e}"))),
+        };
+        let Some(plan) = reply.plan else {
+            return Ok(Some(format!(
+                "no plan: {}",
+                reply.error.unwrap_or_default()
+            )));
+        };
+        let daily: BTreeMap<Channel, f64> = plan
+            .channels
+            .iter()
+            .map(|c| (c.channel, c.daily_spend))
+            .collect();
+        let mut draft = Draft::new::<kinds::SubGoals>(
+            "sub_goals",
+            SubGoalsInputs {
+                plan: reply.decision,
+                target: goal.target,
+                budget: goal.budget.clone(),
+            },
+            SubGoalsChoice {
+                goal: goal.clone(),
+                funnel: Funnel {
+                    conversions: plan.kpis.conversions,
+                    clicks: plan.kpis.clicks,
+                    impressions: plan.kpis.impressions,
+                    cpa: plan.kpis.cpa,
+                },
+                daily_budget: daily.clone(),
+                days: plan.days,
+            },
+        )
+        .reason(format!(
+            "{} {:?} by {} split into the funnel {} conversions ← {} clicks ← {} impressions, and {} a day: {}",
+            goal.target,
+            goal.objective,
+            goal.deadline.format("%Y-%m-%d"),
+            plan.kpis.conversions,
+            plan.kpis.clicks,
+            plan.kpis.impressions,
+            format_args!("{:.0} {}", plan.daily_budget, goal.budget.currency),
+            daily.iter().map(|(c, s)| format!("{c} {s:.0}")).collect::<Vec<_>>().join(", ")
+        ))
+        .confidence(if plan.feasibility.feasible { 0.7 } else { 0.3 });
+        for c in &plan.channels {
+            draft = draft.alternative(
+                c.channel,
+                c.share,
+                Some(format!("{:.0} a day", c.daily_spend)),
+            );
+        }
+        self.record(ctx, envelope, goal, draft).await?;
+
+        let creatives = match ctx
+            .request(Content::NAME, WriteCreatives { goal: goal.clone() })
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => return Ok(Some(format!("content did not answer: {e}"))),
+        };
+        if let Some(error) = creatives.error {
+            return Ok(Some(format!("content wrote nothing: {error}")));
+        }
+        let approved = match self
+            .review_loop(ctx, goal, creatives.variants, &creatives.sender)
+            .await
+        {
+            Ok(approved) => approved,
+            Err(why) => {
+                let day = envelope.payload.day;
+                let draft = Draft::new::<kinds::Hold>(
+                    format!("hold/setup/{day}"),
+                    DayInputs {
+                        day,
+                        ..DayInputs::default()
+                    },
+                    "nothing approved, nothing sent".to_owned(),
+                )
+                .reason(format!("failing closed: {why}"))
+                .confidence(1.0);
+                self.record(ctx, envelope, goal, draft).await?;
+                return Ok(Some(why));
+            }
+        };
+        if approved.is_empty() {
+            return Ok(Some("compliance approved no variant".to_owned()));
+        }
+        let arms: Vec<Arm> = approved.iter().map(Arm::of).collect();
+        let started = ctx
+            .request(
+                Optimization::NAME,
+                StartExperiment {
+                    goal: goal.clone(),
+                    attempt: 0,
+                    arms: arms.clone(),
+                    daily: daily.clone(),
+                    curves: reply.curves.clone(),
+                    plan: reply.decision,
+                },
+            )
+            .await;
+        if let Err(e) = started {
+            return Ok(Some(format!("optimization did not answer: {e}")));
+        }
+        let draft = Draft::new::<kinds::Setup>(
+            "setup",
+            SetupInputs {
+                plan: reply.decision,
+                creatives: creatives.decision,
+            },
+            SetupChoice {
+                approved: arms.iter().map(|a| a.variant.clone()).collect(),
+            },
+        )
+        .reason(format!(
+            "{} variants approved by compliance enter the experiment on {}",
+            arms.len(),
+            daily
+                .keys()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .confidence(0.8);
+        self.record(ctx, envelope, goal, draft).await?;
+        Ok(None)
+    }
+
+    /// Review, revise what can be fixed, review again; only approved variants come back. Any
+    /// failure to reach compliance approves nothing.
+    async fn review_loop(
+        &self,
+        ctx: &Context,
+        goal: &CampaignGoal,
+        variants: Vec<Variant>,
+        sender: &Sender,
+    ) -> Result<Vec<Variant>, String> {
+        let start = goal.start.unwrap_or_else(|| ctx.now());
+        let first_send = send_time(&goal.regions, start);
+        let mut send_at: BTreeMap<String, DateTime<FixedOffset>> = BTreeMap::new();
+        let mut pending = variants;
+        let mut approved = Vec::new();
+        for round in 0..MAX_REVIEW_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if self.compliance_down() {
+                return Err("compliance is isolated".to_owned());
+            }
+            let items = pending
+                .iter()
+                .map(|v| ReviewItem {
+                    variant: v.id.clone(),
+                    segment: v.segment.clone(),
+                    message: message_of(v, sender, &goal.product_category),
+                    send_at: send_at.get(&v.id).copied().unwrap_or(first_send),
+                })
+                .collect();
+            let reviews = ctx
+                .request(
+                    Compliance::NAME,
+                    ReviewVariants {
+                        goal: goal.clone(),
+                        items,
+                        round,
+                    },
+                )
+                .await
+                .map_err(|e| format!("compliance did not answer: {e}"))?;
+            let by_id: BTreeMap<&str, &VariantVerdict> = reviews
+                .verdicts
+                .iter()
+                .map(|v| (v.variant.as_str(), v))
+                .collect();
+            let mut blocked = Vec::new();
+            for variant in pending.drain(..) {
+                match by_id.get(variant.id.as_str()) {
+                    Some(v) if v.verdict.approved => approved.push(variant),
+                    Some(v) => blocked.push(Blocked {
+                        send_at: send_at.get(&variant.id).copied().unwrap_or(first_send),
+                        findings: v.verdict.findings.clone(),
+                        fixable: v.verdict.fixable,
+                        variant,
+                    }),
+                    // Not reviewed is not approved.
+                    None => {}
+                }
+            }
+            if blocked.is_empty() || round + 1 == MAX_REVIEW_ROUNDS {
+                break;
+            }
+            let revised = ctx
+                .request(
+                    Content::NAME,
+                    ReviseVariants {
+                        goal: goal.clone(),
+                        blocked,
+                        round: round + 1,
+                    },
+                )
+                .await
+                .map_err(|e| format!("content did not answer: {e}"))?;
+            send_at.extend(revised.reschedule);
+            pending = revised.variants;
+        }
+        Ok(approved)
+    }
+}

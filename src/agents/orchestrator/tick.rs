@@ -1,0 +1,319 @@
+//! One campaign day: progress and phase from the optimizer, the goal check, a re-plan when the
+//! forecast misses the deadline (or an operator ordered one), and the day's buys.
+//!
+//! A day is held, with the reason recorded, while compliance is isolated; a paused or achieved
+//! campaign buys nothing.
+
+use std::collections::BTreeMap;
+
+use super::Orchestrator;
+use crate::agents::decisions::{
+    self as kinds, DayInputs, GoalAchievedChoice, GoalAchievedInputs, PhaseChoice, PhaseInputs,
+    ReplanChoice, ReplanInputs,
+};
+use crate::agents::ledger::Draft;
+use crate::agents::messages::{
+    GOAL_ACHIEVED, GOAL_PROGRESS, GoalAchieved, GoalProgress, Phase, Reexplore, Tick, TickReport,
+    deadline_day,
+};
+use crate::agents::optimization::{GetProgress, Optimization, PlanBuys, Progress, StartExperiment};
+use crate::agents::strategy::{PlanCampaign, Strategy};
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::pacing::{ReplanInput, achieved, goal_fraction, remaining, replan_due};
+use crate::domain::send_time::day_start;
+use crate::protocol::Envelope;
+use crate::runtime::{Agent, AgentError, Context, HandleRequest};
+
+impl HandleRequest<Tick> for Orchestrator {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<Tick>,
+    ) -> Result<TickReport, AgentError> {
+        let day = request.payload.day;
+        let mut goal = request.payload.goal.clone();
+        let compliance_down = self.compliance_down();
+        let state = self.state(&goal)?;
+        if let Some(anchored) = &state.goal {
+            goal = anchored.clone();
+        } else if goal.start.is_none() {
+            goal.start = Some(ctx.now());
+        }
+        let mut report = TickReport {
+            goal: goal.clone(),
+            phase: state.phase.unwrap_or(Phase::Explore),
+            conversions: 0,
+            progress: 0.0,
+            spend: 0.0,
+            eta_day: None,
+            buys: Vec::new(),
+            achieved: state.achieved,
+            held: None,
+        };
+        if state.achieved {
+            report.held = Some("goal achieved".to_owned());
+            return Ok(report);
+        }
+        if compliance_down {
+            let draft = Draft::new::<kinds::Hold>(
+                format!("hold/day/{day}"),
+                DayInputs {
+                    day,
+                    isolated: self.isolated.clone(),
+                },
+                "nothing approved, nothing sent".to_owned(),
+            )
+            .reason("failing closed: compliance is isolated, so no variant can be approved and nothing is bought until an operator revives it and resumes the campaign")
+                .confidence(1.0);
+            self.record(ctx, &request, &goal, draft).await?;
+            report.held = Some("compliance is isolated".to_owned());
+            return Ok(report);
+        }
+        let set_up = self.state(&goal)?.set_up;
+        if !set_up && let Some(why) = self.set_up(ctx, &request, &goal).await? {
+            tracing::warn!(campaign = %goal.id, %why, "campaign not started yet");
+            report.held = Some(why);
+            return Ok(report);
+        }
+        let state = self.state(&goal)?;
+        if state.paused {
+            report.held = Some("paused by a command (see its pause decision)".to_owned());
+            return Ok(report);
+        }
+
+        let progress: Progress = ctx
+            .request(Optimization::NAME, GetProgress { goal: goal.clone() })
+            .await
+            .map_err(AgentError::msg)?;
+        let fraction = goal_fraction(progress.conversions, goal.target);
+        let phase = Phase::of_progress(fraction);
+        report.conversions = progress.conversions;
+        report.progress = fraction;
+        report.spend = progress.spend;
+        report.phase = phase;
+        report.eta_day = progress.forecast.and_then(|f| f.eta_day);
+        let _ = ctx.publish(
+            GOAL_PROGRESS,
+            GoalProgress {
+                campaign: goal.id.clone(),
+                day,
+                phase,
+                conversions: progress.conversions,
+                target: goal.target,
+                eta_day: report.eta_day,
+                spend: progress.spend,
+            },
+        );
+
+        if achieved(progress.conversions, goal.target) {
+            let draft = Draft::new::<kinds::GoalAchieved>(
+                "goal_achieved",
+                GoalAchievedInputs {
+                    day,
+                    conversions: progress.conversions,
+                    spend: progress.spend,
+                },
+                GoalAchievedChoice { stop_buying: true },
+            )
+            .reason(format!(
+                "{} of {} {:?} reached on day {} having spent {:.0} {}; buying stops",
+                progress.conversions,
+                goal.target,
+                goal.objective,
+                day,
+                progress.spend,
+                goal.budget.currency
+            ))
+            .confidence(1.0);
+            let decision = self.record(ctx, &request, &goal, draft).await?;
+            let _ = ctx.publish(
+                GOAL_ACHIEVED,
+                GoalAchieved {
+                    campaign: goal.id.clone(),
+                    conversions: progress.conversions,
+                    target: goal.target,
+                    day,
+                    decision: decision.id,
+                },
+            );
+            report.achieved = true;
+            report.held = Some("goal achieved".to_owned());
+            return Ok(report);
+        }
+
+        let state = self.state(&goal)?;
+        if state.phase != Some(phase) {
+            let before = state.phase;
+            let draft = Draft::new::<kinds::PhaseChange>(
+                format!("phase/{}", phase.as_str()),
+                PhaseInputs {
+                    day,
+                    conversions: progress.conversions,
+                    target: goal.target,
+                },
+                PhaseChoice {
+                    phase,
+                    from: before,
+                },
+            )
+            .alternative(
+                "explore",
+                if phase == Phase::Explore { 1.0 } else { 0.0 },
+                Some("below 30 % of the goal".into()),
+            )
+            .alternative(
+                "optimize",
+                if phase == Phase::Optimize { 1.0 } else { 0.0 },
+                Some("30–70 % of the goal".into()),
+            )
+            .alternative(
+                "stabilize",
+                if phase == Phase::Stabilize { 1.0 } else { 0.0 },
+                Some("above 70 % of the goal".into()),
+            )
+            .reason(format!(
+                "{:.0} % of the goal ({} of {}) on day {day}: {}",
+                fraction * 100.0,
+                progress.conversions,
+                goal.target,
+                match phase {
+                    Phase::Explore => "explore: spread traffic to learn which variants work",
+                    Phase::Optimize => "optimize: follow the posterior",
+                    Phase::Stabilize => "stabilize: concentrate on the proven leaders",
+                }
+            ))
+            .confidence(1.0);
+            self.record(ctx, &request, &goal, draft).await?;
+        }
+
+        // Re-plan when the forecast misses the deadline (or an operator asked), at most once a week.
+        let deadline_day = deadline_day(&goal);
+        let state = self.state(&goal)?;
+        let asked = state.replan_requested.clone();
+        let due = replan_due(&ReplanInput {
+            day,
+            days_observed: progress.days,
+            forecast: progress.forecast,
+            deadline_day,
+            last_replan_day: state.last_replan_day,
+            asked: asked.is_some(),
+        });
+        if due.is_some() {
+            let attempt = state.attempt + 1;
+            let why = match &asked {
+                Some(why) => format!("an operator asked: {why}"),
+                None => format!(
+                    "the forecast misses the deadline: {} of {} after {} days, ETA day {} against deadline day {:.1}",
+                    progress.conversions,
+                    goal.target,
+                    progress.days,
+                    report
+                        .eta_day
+                        .map_or("never".to_owned(), |e| format!("{:.1}", e + 1.0)),
+                    deadline_day
+                ),
+            };
+            self.replan(ctx, &request, &goal, attempt, &progress, why)
+                .await?;
+        }
+
+        report.buys = ctx
+            .request(
+                Optimization::NAME,
+                PlanBuys {
+                    goal: goal.clone(),
+                    day,
+                    phase,
+                },
+            )
+            .await
+            .map_err(AgentError::msg)?
+            .buys;
+        Ok(report)
+    }
+}
+
+impl Orchestrator {
+    async fn replan(
+        &mut self,
+        ctx: &Context,
+        request: &Envelope<Tick>,
+        goal: &CampaignGoal,
+        attempt: u32,
+        progress: &Progress,
+        why: String,
+    ) -> Result<(), AgentError> {
+        let day = request.payload.day;
+        let (remaining_target, remaining_budget) =
+            remaining(goal, progress.conversions, progress.spend);
+        let reply = ctx
+            .request(
+                Strategy::NAME,
+                PlanCampaign {
+                    goal: goal.clone(),
+                    attempt,
+                    remaining_target: Some(remaining_target),
+                    remaining_budget: Some(remaining_budget),
+                    why: why.clone(),
+                    as_of: day_start(goal, day),
+                },
+            )
+            .await
+            .map_err(AgentError::msg)?;
+        let daily: Option<BTreeMap<Channel, f64>> = reply.plan.as_ref().map(|p| {
+            p.channels
+                .iter()
+                .map(|c| (c.channel, c.daily_spend))
+                .collect()
+        });
+        let draft = Draft::new::<kinds::Replan>(
+            format!("replan/{attempt}"),
+            ReplanInputs {
+                day,
+                progress: progress.clone(),
+                plan: reply.decision,
+            },
+            ReplanChoice {
+                daily_budget: daily.clone(),
+                error: reply.error.clone(),
+            },
+        )
+        .reason(format!(
+                "{why}; strategy re-planned {remaining_target} remaining conversions with {remaining_budget:.0} {} left{}",
+                goal.budget.currency,
+                match &reply.plan {
+                    Some(p) if p.feasibility.feasible => format!(", predicting {:.0}", p.predicted_conversions),
+                    Some(p) => format!(", predicting {:.0} (still short: the target or deadline needs changing)", p.predicted_conversions),
+                    None => format!(", but no plan was possible: {}", reply.error.clone().unwrap_or_default()),
+                }
+            ))
+            .confidence(0.6);
+        self.record(ctx, request, goal, draft).await?;
+        if let Some(daily) = daily {
+            ctx.request(
+                Optimization::NAME,
+                StartExperiment {
+                    goal: goal.clone(),
+                    attempt,
+                    arms: Vec::new(),
+                    daily,
+                    curves: reply.curves,
+                    plan: reply.decision,
+                },
+            )
+            .await
+            .map_err(AgentError::msg)?;
+            // A new plan learns again: exploration re-opens for the new budget.
+            let _ = ctx
+                .command(
+                    Optimization::NAME,
+                    Reexplore {
+                        campaign: goal.id.clone(),
+                        why: "re-plan".to_owned(),
+                    },
+                )
+                .await;
+        }
+        Ok(())
+    }
+}

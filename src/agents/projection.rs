@@ -1,0 +1,490 @@
+//! The one place that reads decision records back: every reader's state is rebuilt from the
+//! knowledge base here, and live updates go through the same merge functions, so what an agent
+//! holds after a restart is what it held before.
+//!
+//! Readers: the orchestrator's campaign state, the optimizer's experiment, the campaign loop's
+//! resume (last learned day, planned start, the variants of the experiment), ingestion's catalog
+//! and the decisions an observation links to, the compliance ledger, strategy's previous plan and
+//! observed outcomes. Outside this module no code compares a decision kind or reads a choice by
+//! key; it decodes records into the types of [`decisions`](super::decisions). A record that does
+//! not decode (written by a newer campaignd, or damaged) is skipped, as an unknown kind is.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+use super::decisions::{self as kinds, DecisionKind, OBSERVATION_OUTCOME, ObservationMetrics};
+use crate::domain::campaign::{CampaignGoal, Channel, Phase};
+use crate::domain::compliance::{ConsentRecord, MessageChannel};
+use crate::domain::optimization::{Arm, Experiment, Observed};
+use crate::domain::strategy::ChannelOutcome;
+use crate::kb::{Decision, DecisionId, Outcome, OutcomeId, Record};
+use crate::market::{IdCatalog, Observation};
+
+/// The inputs and choice of `decision` when it is of kind `K` and decodes.
+pub fn decode<K: DecisionKind>(decision: &Decision) -> Option<(K::Inputs, K::Choice)>
+where
+    K::Inputs: DeserializeOwned,
+    K::Choice: DeserializeOwned,
+{
+    if decision.kind != K::KIND {
+        return None;
+    }
+    let inputs = serde_json::from_value(decision.inputs.clone()).ok()?;
+    let choice = serde_json::from_value(decision.choice.clone()).ok()?;
+    Some((inputs, choice))
+}
+
+/// The choice of `decision` when it is of kind `K` and its choice decodes (its inputs may not).
+pub fn choice<K: DecisionKind>(decision: &Decision) -> Option<K::Choice>
+where
+    K::Choice: DeserializeOwned,
+{
+    (decision.kind == K::KIND)
+        .then(|| serde_json::from_value(decision.choice.clone()).ok())
+        .flatten()
+}
+
+/// The inputs of `decision` when it is of kind `K` and its inputs decode (its choice may not).
+pub fn inputs<K: DecisionKind>(decision: &Decision) -> Option<K::Inputs>
+where
+    K::Inputs: DeserializeOwned,
+{
+    (decision.kind == K::KIND)
+        .then(|| serde_json::from_value(decision.inputs.clone()).ok())
+        .flatten()
+}
+
+/// Whether `decision` is of kind `K` (whatever its payload).
+pub fn is<K: DecisionKind>(decision: &Decision) -> bool {
+    decision.kind == K::KIND
+}
+
+/// The day and observation of an observation outcome.
+pub fn observation(outcome: &Outcome) -> Option<ObservationMetrics> {
+    if outcome.kind != OBSERVATION_OUTCOME {
+        return None;
+    }
+    serde_json::from_value(outcome.metrics.clone()).ok()
+}
+
+/// Every observation outcome among `records`, in order, with its id.
+pub fn observations(records: &[Record]) -> impl Iterator<Item = (OutcomeId, ObservationMetrics)> {
+    records
+        .iter()
+        .filter_map(Record::as_outcome)
+        .filter_map(|o| observation(o).map(|m| (o.id, m)))
+}
+
+/// The orchestrator's state of one campaign.
+#[derive(Clone, Debug, Default)]
+pub struct CampaignView {
+    /// The goal with its start fixed (from its sub-goals).
+    pub goal: Option<CampaignGoal>,
+    pub set_up: bool,
+    pub attempt: u32,
+    pub last_replan_day: Option<u32>,
+    pub phase: Option<Phase>,
+    pub paused: bool,
+    pub achieved: bool,
+    /// An operator's re-plan order not carried out yet, with its reason.
+    pub replan_requested: Option<String>,
+    /// Operator commands recorded (they number the command steps).
+    pub commands: u32,
+}
+
+impl CampaignView {
+    /// Rebuilds from the orchestrator's own decisions, in the order they were recorded.
+    pub fn rebuild<'a>(decisions: impl IntoIterator<Item = &'a Decision>) -> Self {
+        let mut view = CampaignView::default();
+        for decision in decisions {
+            view.apply(decision);
+        }
+        view
+    }
+
+    /// Takes in one recorded decision.
+    pub fn apply(&mut self, decision: &Decision) {
+        if let Some(choice) = choice::<kinds::SubGoals>(decision) {
+            self.goal = Some(choice.goal);
+        } else if is::<kinds::Setup>(decision) {
+            self.set_up = true;
+        } else if let Some(inputs) = inputs::<kinds::Replan>(decision) {
+            self.attempt += 1;
+            self.last_replan_day = Some(inputs.day);
+            self.replan_requested = None;
+        } else if let Some(choice) = choice::<kinds::PhaseChange>(decision) {
+            self.phase = Some(choice.phase);
+        } else if let Some(inputs) = inputs::<kinds::ReplanOrdered>(decision) {
+            self.commands += 1;
+            self.replan_requested = Some(inputs.why.unwrap_or_else(|| decision.reason.clone()));
+        } else if is::<kinds::Pause>(decision) {
+            self.paused = true;
+            self.commands += 1;
+        } else if is::<kinds::Resume>(decision) {
+            self.paused = false;
+            self.commands += 1;
+        } else if is::<kinds::GoalAchieved>(decision) {
+            self.achieved = true;
+        }
+    }
+}
+
+/// The optimizer's state of one campaign: the experiment and the observations already folded in,
+/// by outcome id (a replayed batch is not counted twice, and a late batch for a day already
+/// learned from is still counted for the days after it).
+#[derive(Clone, Debug)]
+pub struct ExperimentState {
+    pub experiment: Experiment,
+    pub folded: std::collections::HashSet<OutcomeId>,
+}
+
+impl ExperimentState {
+    pub fn new(goal: CampaignGoal) -> Self {
+        ExperimentState {
+            experiment: Experiment::new(goal),
+            folded: Default::default(),
+        }
+    }
+
+    /// Rebuilds from the optimizer's decisions and the campaign's observations. A day is complete
+    /// once its forecast is recorded (the last step of a batch); observations of a day the agent did
+    /// not finish are folded when that batch is delivered again.
+    pub fn rebuild(goal: &CampaignGoal, records: &[Record], agent: &str) -> Option<Self> {
+        let completed = learned_days(records.iter().filter_map(Record::as_decision), agent);
+        let mut state: Option<ExperimentState> = None;
+        for record in records {
+            if let Some(decision) = record.as_decision() {
+                if decision.agent.as_str() == agent {
+                    ExperimentState::apply(&mut state, goal, decision);
+                }
+            } else if let Some(outcome) = record.as_outcome()
+                && let Some(state) = state.as_mut()
+                && let Some(metrics) = observation(outcome)
+                && completed.contains(&metrics.day)
+            {
+                state.fold(outcome.id, metrics.day, &metrics.observation);
+            }
+        }
+        if let Some(state) = state.as_mut() {
+            state.experiment.seen_days = completed;
+        }
+        state
+    }
+
+    /// Takes in one recorded decision of the optimizer; an experiment decision creates the state.
+    pub fn apply(state: &mut Option<Self>, goal: &CampaignGoal, decision: &Decision) {
+        if let Some(choice) = choice::<kinds::Experiment>(decision) {
+            state
+                .get_or_insert_with(|| ExperimentState::new(goal.clone()))
+                .experiment
+                .start(&choice.arms, choice.daily, choice.curves);
+            return;
+        }
+        let Some(exp) = state.as_mut().map(|s| &mut s.experiment) else {
+            return;
+        };
+        if let Some(choice) = choice::<kinds::Allocation>(decision) {
+            exp.daily = choice.daily;
+        } else if let Some(choice) = choice::<kinds::TrafficSplit>(decision) {
+            exp.merge_shares(choice.shares);
+        } else if let Some(choice) = choice::<kinds::Drift>(decision) {
+            exp.drifted(choice.explore_until, choice.keep);
+        }
+    }
+
+    /// Folds one recorded observation in once; returns whether it was new.
+    pub fn fold(&mut self, outcome: OutcomeId, day: u32, observation: &Observation) -> bool {
+        if !self.folded.insert(outcome) {
+            return false;
+        }
+        self.experiment.fold(
+            day,
+            &Observed {
+                variant: &observation.variant,
+                channel: observation.channel,
+                conversions: observation.conversions,
+                impressions: observation.impressions,
+                spend: observation.spend,
+            },
+        );
+        true
+    }
+}
+
+/// The days `agent` (the optimizer) finished learning from: those with a recorded forecast.
+pub fn learned_days<'a>(
+    decisions: impl IntoIterator<Item = &'a Decision>,
+    agent: &str,
+) -> BTreeSet<u32> {
+    decisions
+        .into_iter()
+        .filter(|d| d.agent.as_str() == agent)
+        .filter_map(inputs::<kinds::ForecastMade>)
+        .map(|inputs| inputs.day)
+        .collect()
+}
+
+/// The start the orchestrator fixed when it first planned the campaign (its sub-goals).
+pub fn planned_start(decisions: &[Decision]) -> Option<DateTime<Utc>> {
+    decisions
+        .iter()
+        .filter_map(choice::<kinds::SubGoals>)
+        .find_map(|choice| choice.goal.start)
+}
+
+/// Every variant the campaign's experiment decisions named, over all attempts, in order.
+pub fn experiment_arms(decisions: &[Decision]) -> Vec<Arm> {
+    decisions
+        .iter()
+        .filter_map(choice::<kinds::Experiment>)
+        .flat_map(|choice| choice.arms)
+        .collect()
+}
+
+/// The campaign's variants as far as its experiment decisions know them (every attempt's arms, so
+/// a variant of an earlier plan still counts). The campaign itself is always known, even before
+/// its experiment starts: an observation then comes back as an unknown variant.
+pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
+    let mut catalog = IdCatalog::default();
+    catalog.add_campaign(goal.id.clone());
+    for arm in experiment_arms(decisions) {
+        catalog.add(goal.id.clone(), arm.variant);
+    }
+    catalog
+}
+
+/// The decisions an observation is evidence for: the variant's latest approving review, the latest
+/// experiment, the latest traffic split of its channel and the latest budget allocation.
+pub fn links(decisions: &[Decision], observation: &Observation) -> Vec<DecisionId> {
+    let latest = |wanted: &dyn Fn(&Decision) -> bool| {
+        decisions.iter().rev().find(|d| wanted(d)).map(|d| d.id)
+    };
+    [
+        latest(&|d| {
+            decode::<kinds::Review>(d).is_some_and(|(inputs, choice)| {
+                inputs.variant == observation.variant && choice.approved
+            })
+        }),
+        latest(&is::<kinds::Experiment>),
+        latest(&|d| {
+            inputs::<kinds::TrafficSplit>(d)
+                .is_some_and(|inputs| inputs.channel == observation.channel)
+        }),
+        latest(&is::<kinds::Allocation>),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Whether a recorded review approved its variant (a replayed review keeps its first verdict).
+pub fn review_approved(decision: &Decision) -> bool {
+    choice::<kinds::Review>(decision).is_some_and(|choice| choice.approved)
+}
+
+/// A tenant's consent ledger, (subject, channel) → the record in force, from its consent
+/// decisions in the order they were recorded, merged as live recording merges them.
+pub fn consent_ledger<'a>(
+    decisions: impl IntoIterator<Item = &'a Decision>,
+) -> BTreeMap<(String, MessageChannel), ConsentRecord> {
+    let mut ledger = BTreeMap::new();
+    for decision in decisions {
+        if let Some(record) = choice::<kinds::Consent>(decision) {
+            merge_consent(&mut ledger, record);
+        }
+    }
+    ledger
+}
+
+/// The channel shares of the campaign's latest plan, to show how a re-plan moved them.
+pub fn latest_plan_shares(decisions: &[Decision]) -> BTreeMap<Channel, f64> {
+    decisions
+        .iter()
+        .rev()
+        .find(|d| is::<kinds::Plan>(d))
+        .and_then(choice::<kinds::Plan>)
+        .flatten()
+        .map(|plan| {
+            plan.channels
+                .into_iter()
+                .map(|c| (c.channel, c.share))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What each channel delivered so far, from the campaign's observation outcomes.
+pub fn channel_outcomes(records: &[Record]) -> BTreeMap<Channel, ChannelOutcome> {
+    let mut per_channel: BTreeMap<Channel, ChannelOutcome> = BTreeMap::new();
+    for (_, metrics) in observations(records) {
+        let obs = metrics.observation;
+        let entry = per_channel.entry(obs.channel).or_insert(ChannelOutcome {
+            impressions: 0,
+            clicks: 0,
+            conversions: 0,
+            spend: 0.0,
+        });
+        entry.impressions += u64::try_from(obs.impressions).unwrap_or(0);
+        entry.clicks += u64::try_from(obs.clicks).unwrap_or(0);
+        entry.conversions += u64::try_from(obs.conversions).unwrap_or(0);
+        entry.spend += obs.spend;
+    }
+    per_channel
+}
+
+/// Merges a consent record into a ledger: the latest record of a subject and channel stands,
+/// except that a withdrawal is never undone by a grant that is not newer than it.
+pub fn merge_consent(
+    ledger: &mut BTreeMap<(String, MessageChannel), ConsentRecord>,
+    record: ConsentRecord,
+) {
+    let key = (record.subject.clone(), record.channel);
+    let withdrawn = ledger.get(&key).and_then(|old| old.withdrawn_at);
+    let keep_withdrawal = withdrawn.is_some()
+        && record.withdrawn_at.is_none()
+        && record
+            .granted_at
+            .is_none_or(|g| withdrawn.is_some_and(|w| g <= w));
+    if !keep_withdrawal {
+        ledger.insert(key, record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kb::SCHEMA_VERSION;
+    use crate::market::KnownIds;
+    use crate::protocol::CorrelationId;
+
+    fn goal() -> CampaignGoal {
+        crate::domain::campaign::test_goal(&["sms"])
+    }
+
+    fn decision(kind: &str, choice: serde_json::Value) -> Decision {
+        decision_with(kind, serde_json::json!({}), choice)
+    }
+
+    fn decision_with(kind: &str, inputs: serde_json::Value, choice: serde_json::Value) -> Decision {
+        Decision {
+            id: DecisionId::new(),
+            schema_version: SCHEMA_VERSION,
+            agent: "optimization".into(),
+            tenant: "acme".into(),
+            campaign: Some("kr_students".into()),
+            correlation_id: CorrelationId::new(),
+            causation_id: None,
+            kind: kind.into(),
+            inputs,
+            alternatives: Vec::new(),
+            choice,
+            reason: "test".into(),
+            confidence: 1.0,
+            decided_at: chrono::Utc::now(),
+        }
+    }
+
+    fn arm(variant: &str) -> serde_json::Value {
+        serde_json::json!({ "variant": variant, "channel": "sms", "segment": "students", "levels": [] })
+    }
+
+    #[test]
+    fn the_catalog_holds_every_experiments_arms_and_nothing_else() {
+        let goal = goal();
+        let decisions = [
+            decision(
+                "experiment",
+                serde_json::json!({ "arms": [arm("a"), arm("b")] }),
+            ),
+            decision("experiment", serde_json::json!({ "arms": [arm("c")] })),
+            decision("plan", serde_json::json!({ "arms": [arm("not_an_arm")] })),
+            decision("experiment", serde_json::json!({ "arms": "unreadable" })),
+        ];
+        let catalog = catalog_of(&goal, &decisions);
+        for variant in ["a", "b", "c"] {
+            assert!(catalog.has_variant(&goal.id, variant), "{variant}");
+        }
+        assert!(!catalog.has_variant(&goal.id, "not_an_arm"));
+        let empty = catalog_of(&goal, &[]);
+        assert!(empty.has_campaign(&goal.id));
+        assert!(!empty.has_variant(&goal.id, "a"));
+    }
+
+    #[test]
+    fn the_orchestrators_view_is_the_same_rebuilt_or_applied_one_by_one() {
+        let goal = goal();
+        let decisions = vec![
+            decision(
+                "sub_goals",
+                serde_json::json!({ "goal": goal, "funnel": { "conversions": 100, "clicks": 1000, "impressions": 50000, "cpa": 9.5 }, "daily_budget": {}, "days": 30 }),
+            ),
+            decision("setup", serde_json::json!({ "approved": ["a"] })),
+            decision_with(
+                "phase",
+                serde_json::json!({ "day": 4, "conversions": 40, "target": 100 }),
+                serde_json::json!({ "phase": "optimize", "from": "explore" }),
+            ),
+            decision_with(
+                "pause",
+                serde_json::json!({ "from": "operator", "at": "2026-09-03T00:00:00Z" }),
+                serde_json::json!("pause"),
+            ),
+            decision_with(
+                "replan_ordered",
+                serde_json::json!({ "from": "operator", "at": "2026-09-03T00:00:00Z", "why": "new brief" }),
+                serde_json::json!("replan_ordered"),
+            ),
+            decision("unknown_kind", serde_json::json!({})),
+        ];
+        let rebuilt = CampaignView::rebuild(&decisions);
+        let mut live = CampaignView::default();
+        for d in &decisions {
+            live.apply(d);
+        }
+        for view in [&rebuilt, &live] {
+            assert_eq!(view.goal.as_ref().map(|g| &g.id), Some(&goal.id));
+            assert!(view.set_up);
+            assert_eq!(view.phase, Some(Phase::Optimize));
+            assert!(view.paused);
+            assert_eq!(view.commands, 2);
+            assert_eq!(view.replan_requested.as_deref(), Some("new brief"));
+        }
+        let mut view = rebuilt;
+        view.apply(&decision_with(
+            "replan",
+            serde_json::json!({ "day": 9, "progress": { "started": true, "conversions": 40, "spend": 10.0, "days": 9, "forecast": null }, "plan": DecisionId::new() }),
+            serde_json::json!({ "daily_budget": null, "error": null }),
+        ));
+        assert_eq!(view.attempt, 1);
+        assert_eq!(view.last_replan_day, Some(9));
+        assert_eq!(
+            view.replan_requested, None,
+            "a re-plan carries out the order"
+        );
+    }
+
+    #[test]
+    fn learned_days_and_links_read_only_their_kinds() {
+        let forecast = |day: u32| {
+            decision_with(
+                "forecast",
+                serde_json::json!({ "day": day, "cumulative": [], "target": 10 }),
+                serde_json::json!({ "forecast": null, "deadline_day": null }),
+            )
+        };
+        let decisions = [
+            forecast(0),
+            forecast(2),
+            decision("traffic_split", serde_json::json!({})),
+        ];
+        assert_eq!(
+            learned_days(&decisions, "optimization")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![0, 2]
+        );
+        assert!(learned_days(&decisions, "strategy").is_empty());
+    }
+}

@@ -1,0 +1,217 @@
+//! Which agents this binary can run, with what each needs from its definition file: the runtime's
+//! registry of agent types plus the check of each agent's playbook, of its subscriptions and of
+//! definitions that no agent implements.
+//!
+//! `campaignd check`, `run` and every reload call [`Registry::check`], so a deployment that the
+//! runtime or an agent would fail on is refused before anything starts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::messages::OBSERVATIONS_RECORDED;
+use super::playbook::Playbook;
+use crate::protocol::AgentName;
+use crate::runtime::{self, Agent};
+use crate::settings::{AgentDefinition, Problem, Problems, Settings};
+
+type PlaybookCheck = fn(&AgentDefinition) -> Option<Problem>;
+
+/// Agent types by name, with their playbook checks.
+#[derive(Clone)]
+pub struct Registry {
+    runtime: runtime::Registry,
+    playbooks: BTreeMap<AgentName, PlaybookCheck>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        let mut runtime = runtime::Registry::new();
+        // Ingestion, in the campaign layer, announces every recorded batch.
+        runtime.publisher(OBSERVATIONS_RECORDED, "campaign ingestion");
+        Registry {
+            runtime,
+            playbooks: BTreeMap::new(),
+        }
+    }
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs agent `A` under [`Agent::NAME`].
+    pub fn agent<A: Agent>(mut self) -> Self {
+        self.runtime.register::<A>(A::NAME);
+        self
+    }
+
+    /// Runs agent `A`, whose definition file carries a playbook `P` that must be valid.
+    pub fn agent_with_playbook<A: Agent, P: Playbook>(mut self) -> Self {
+        self.playbooks.insert(AgentName::new(A::NAME), P::check);
+        self.agent::<A>()
+    }
+
+    /// The runtime's view: agent types by name and who publishes on which topic.
+    pub fn runtime(&self) -> &runtime::Registry {
+        &self.runtime
+    }
+
+    /// Loads the settings (see [`Settings::load`]) and checks them against this registry: what
+    /// `campaignd check`, `run` and a reload accept.
+    pub fn load(&self, config: Option<&Path>) -> Result<Settings, Problems> {
+        let settings = Settings::load(config)?;
+        let problems = self.check(&settings);
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(Problems(problems))
+        }
+    }
+
+    /// Every problem an enabled agent's definition has for this binary: a definition without an
+    /// implementation, a subscription to a topic nothing publishes on, a playbook that cannot be
+    /// read or is not valid.
+    pub fn check(&self, settings: &Settings) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        for definition in settings.enabled_agents() {
+            if !self.runtime.contains(&definition.name) {
+                let known: Vec<&str> = self.runtime.names().map(AgentName::as_str).collect();
+                problems.push(Problem::new(
+                    &definition.file,
+                    "",
+                    format!(
+                        "no agent named `{}` is built into this campaignd (known: {}); remove the file, set `enabled = false`, or build the agent in",
+                        definition.name,
+                        known.join(", ")
+                    ),
+                ));
+                continue;
+            }
+            for (index, topic) in definition.subscribe.iter().enumerate() {
+                if self.runtime.publishers_of(topic).is_empty() {
+                    problems.push(Problem::new(
+                        &definition.file,
+                        format!("agent.subscribe[{index}]"),
+                        format!("nothing publishes on topic `{topic}`, so this subscription would never receive an event"),
+                    ));
+                }
+            }
+            if let Some(check) = self.playbooks.get(&definition.name)
+                && let Some(problem) = check(definition)
+            {
+                problems.push(problem);
+            }
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::settings::{EnvOverrides, Settings};
+
+    use super::super::registry as builtin;
+
+    /// The shipped agents folder with one file's text replaced.
+    fn problems_with(agent: &str, from: &str, to: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let agents = dir.path().join("agents");
+        std::fs::create_dir_all(&agents).expect("agents folder");
+        for &(name, text) in crate::settings::agents::EMBEDDED_AGENTS {
+            let text = if name == agent {
+                text.replacen(from, to, 1)
+            } else {
+                text.to_owned()
+            };
+            assert!(
+                name != agent || text.contains(to),
+                "the replacement must apply"
+            );
+            std::fs::write(agents.join(format!("{name}.toml")), text).expect("write agent");
+        }
+        match Settings::load_from(dir.path(), None, EnvOverrides::new()) {
+            Ok(settings) => builtin()
+                .check(&settings)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            Err(problems) => problems.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn the_shipped_playbooks_are_valid() {
+        assert_eq!(problems_with("compliance", "", ""), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_wrongly_typed_playbook_key_names_file_key_and_line() {
+        let problems = problems_with("compliance", "approve_max = 59", "approve_max = \"most\"");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("agents/compliance.toml"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].contains("playbook.risk.approve_max"),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("line"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_value_the_types_accept_but_the_domain_refuses_is_reported() {
+        let problems = problems_with("compliance", "cap = 99", "cap = 100");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("agents/compliance.toml: playbook"),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("playbook.risk.cap"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_subscription_nothing_publishes_on_is_reported() {
+        let problems = problems_with(
+            "optimization",
+            "subscribe = [\"observations_recorded\"]",
+            "subscribe = [\"observations_recorded\", \"spend_recorded\"]",
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("agent.subscribe[1]"), "{problems:?}");
+        assert!(problems[0].contains("spend_recorded"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_definition_without_an_implementation_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let agents = dir.path().join("agents");
+        std::fs::create_dir_all(&agents).expect("agents folder");
+        for &(name, text) in crate::settings::agents::EMBEDDED_AGENTS {
+            std::fs::write(agents.join(format!("{name}.toml")), text).expect("write agent");
+        }
+        std::fs::write(agents.join("pacing.toml"), "[agent]\n").expect("write agent");
+        let settings = Settings::load_from(dir.path(), None, EnvOverrides::new()).expect("loads");
+        let problems: Vec<String> = builtin()
+            .check(&settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("pacing.toml"), "{problems:?}");
+        assert!(
+            problems[0].contains("no agent named `pacing`"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_playbook_is_reported() {
+        let problems = problems_with("strategy", "[playbook]", "[unused]");
+        assert!(
+            problems.iter().any(|p| p.contains("agents/strategy.toml")),
+            "{problems:?}"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! What runs campaigns: the loop of campaign days on the clock, the one ingestion path for
+//! performance data, the campaign board the API reads, resuming after a restart, the simulated
+//! clock's persistence and the built-in simulator's market and audience.
+//!
+//! This layer sits above the agents: it asks the orchestrator for each day and hands recorded
+//! observations to the optimizer, and it reads recorded decisions only through the agents'
+//! projection. It never decides anything about a campaign itself.
+//!
+//! # Layout
+//!
+//! - `day_loop`: [`CampaignLoop`], one day of every campaign per step, and [`spawn`] on the clock.
+//! - `options`: [`LoopOptions`]. `ingest`: validate, record, link and announce observations.
+//! - `board`: [`CampaignBoard`], the latest report of every campaign. `resume`: where a campaign
+//!   picks up after a restart. `clock`: the simulated clock's persistence. `sim_market`: the
+//!   simulator's market and audience for a campaign.
+
+pub mod board;
+mod clock;
+pub mod day_loop;
+pub mod ingest;
+pub mod options;
+pub mod resume;
+mod sim_market;
+
+pub use board::{CampaignBoard, CampaignState, CampaignStatus, ChannelAllocation};
+pub use clock::saved_simulated_time;
+pub use day_loop::{CampaignLoop, DayReport, RunningLoop, spawn};
+pub use options::LoopOptions;
+pub use sim_market::priors_from;

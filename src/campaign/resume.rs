@@ -1,0 +1,70 @@
+//! Resuming a campaign after a restart: the day after the last one the optimizer finished
+//! learning from, and the start the orchestrator fixed when it first planned the campaign. Both
+//! are read from the knowledge base through the agents' projection.
+
+use chrono::{DateTime, Utc};
+
+use crate::agents::ledger;
+use crate::agents::optimization::Optimization;
+use crate::agents::projection;
+use crate::domain::campaign::CampaignGoal;
+use crate::kb::KnowledgeBase;
+use crate::market::{IdCatalog, MarketSimulator};
+use crate::runtime::Agent;
+
+pub(super) struct CampaignRun {
+    /// The goal as configured (what a reload compares against).
+    pub declared: CampaignGoal,
+    /// The goal as the orchestrator last answered it (its start fixed).
+    pub goal: CampaignGoal,
+    pub next_day: u32,
+    pub market: Option<MarketSimulator>,
+    pub catalog: IdCatalog,
+    pub done: bool,
+    pub consent_recorded: bool,
+}
+
+impl CampaignRun {
+    /// A campaign resuming after its last recorded day (day 0 when it has none).
+    pub(super) fn resume(kb: &KnowledgeBase, declared: CampaignGoal) -> Self {
+        let next_day = last_recorded_day(kb, &declared).map_or(0, |d| d + 1);
+        if next_day > 0 {
+            tracing::info!(campaign = %declared.id, day = next_day, "resuming from the knowledge base");
+        }
+        let mut goal = declared.clone();
+        // A goal without a start was given one when first planned; the simulated consent is
+        // dated from that start, not from the restart.
+        if goal.start.is_none() {
+            goal.start = planned_start(kb, &goal);
+        }
+        CampaignRun {
+            declared,
+            goal,
+            next_day,
+            market: None,
+            catalog: IdCatalog::default(),
+            done: false,
+            consent_recorded: false,
+        }
+    }
+}
+
+/// The last day the optimizer finished learning from (its forecast of the day is recorded). A day
+/// whose observations were recorded but not learned from before a crash is run again; its
+/// recorded observations stand.
+pub fn last_recorded_day(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<u32> {
+    let found = kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .ok()?;
+    projection::learned_days(&found.records, Optimization::NAME)
+        .last()
+        .copied()
+}
+
+/// The start the orchestrator fixed when it first planned a campaign (its sub-goals decision).
+pub fn planned_start(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<DateTime<Utc>> {
+    let found = kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .ok()?;
+    projection::planned_start(&found.records)
+}

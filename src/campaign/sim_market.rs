@@ -1,0 +1,172 @@
+//! The built-in simulator's side of a campaign: its simulated market, built once the experiment's
+//! variants are known, with hidden true rates near the strategy playbook's priors (so plans are
+//! roughly right but not exactly), per-segment and per-creative-level effects and optional drift;
+//! and its simulated audience's opt-in. Real audiences' consent comes from the API instead.
+
+use std::collections::BTreeSet;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::options::LoopOptions;
+use crate::agents::compliance::Compliance;
+use crate::agents::ledger;
+use crate::agents::messages::{RecordConsent, TickReport, segment_subject};
+use crate::agents::playbook::Playbook;
+use crate::agents::projection;
+use crate::domain::campaign::CampaignGoal;
+use crate::domain::compliance::{ConsentRecord, MessageChannel};
+use crate::domain::optimization::decision_seed;
+use crate::domain::strategy::StrategyPlaybook;
+use crate::kb::KnowledgeBase;
+use crate::market::{
+    ChannelMarket, IdCatalog, LevelEffect, MarketSimulator, MarketSpec, SegmentMarket,
+    VariantFeatures,
+};
+use crate::runtime::Agent;
+use crate::settings::Settings;
+
+/// The simulated audience's opt-in, one record per segment and message channel of the campaign.
+pub(super) async fn record_audience_consent(
+    client: &crate::runtime::Client,
+    goal: &CampaignGoal,
+    start: chrono::DateTime<chrono::Utc>,
+) -> Result<(), String> {
+    // Before the first send: a consent dated after it is no consent (KR-OPTIN).
+    let granted = start - chrono::Duration::days(30);
+    for segment in &goal.segments {
+        for &channel in &goal.channels {
+            let channel = MessageChannel::from(channel);
+            if !matches!(
+                channel,
+                MessageChannel::Sms | MessageChannel::Email | MessageChannel::Push
+            ) {
+                continue;
+            }
+            let mut record =
+                ConsentRecord::new(segment_subject(goal, &segment.id), channel, "marketing");
+            record.granted_at = Some(granted);
+            record.source = Some("simulated_signup_form".to_owned());
+            record.text_hash = Some("simulated".to_owned());
+            client
+                .request(
+                    Compliance::NAME,
+                    RecordConsent {
+                        tenant: goal.tenant.clone(),
+                        record,
+                    },
+                )
+                .await
+                .map_err(|e| format!("cannot record the simulated audience's consent: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// A campaign's simulated market, built once its variants are known (from the experiment decision).
+pub(super) fn build_market(
+    kb: &KnowledgeBase,
+    goal: &CampaignGoal,
+    tick: &TickReport,
+    options: &LoopOptions,
+) -> Result<(MarketSimulator, IdCatalog), String> {
+    let start = goal
+        .start
+        .ok_or_else(|| format!("campaign {} has no start yet", goal.id))?;
+    let decisions = kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .map_err(|e| e.to_string())?
+        .records;
+    let arms = projection::experiment_arms(&decisions);
+    let seed = options.seed ^ decision_seed(goal.id.as_str(), 0);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let rate = options
+        .priors
+        .exchange_rate(&goal.budget.currency)
+        .unwrap_or(1.0);
+    let mut channels = Vec::new();
+    for &channel in &goal.channels {
+        let Some(prior) = options.priors.prior(channel) else {
+            continue;
+        };
+        let prior = prior.in_currency(rate);
+        let cvr_bias = options
+            .channel_bias
+            .get(&(goal.id.clone(), channel))
+            .copied()
+            .unwrap_or_else(|| rng.random_range(0.85..1.2));
+        channels.push(ChannelMarket {
+            channel,
+            ctr: (prior.ctr * rng.random_range(0.9..1.1)).clamp(1e-6, 1.0),
+            cvr: (prior.cvr * cvr_bias).clamp(1e-6, 1.0),
+            cpc: prior.cpc,
+            saturation_spend: prior.response.b,
+            order_value: goal
+                .economics
+                .as_ref()
+                .map_or(0.0, |e| e.average_order_value),
+        });
+    }
+    let mut segment_ids: BTreeSet<String> = goal.segments.iter().map(|s| s.id.clone()).collect();
+    segment_ids.extend(tick.buys.iter().map(|b| b.segment.clone()));
+    segment_ids.extend(arms.iter().map(|a| a.segment.clone()));
+    let segments = segment_ids
+        .into_iter()
+        .map(|id| SegmentMarket {
+            id,
+            ctr_multiplier: rng.random_range(0.9..1.1),
+            cvr_multiplier: rng.random_range(0.85..1.15),
+        })
+        .collect();
+    let mut levels: BTreeSet<(String, String)> = BTreeSet::new();
+    for arm in &arms {
+        for level in &arm.levels {
+            levels.insert((level.dimension.clone(), level.value.clone()));
+        }
+    }
+    let effects = levels
+        .into_iter()
+        .map(|(dimension, level)| LevelEffect {
+            dimension,
+            level,
+            ctr_multiplier: rng.random_range(0.9..1.1),
+            cvr_multiplier: rng.random_range(0.75..1.3),
+        })
+        .collect();
+    let spec = MarketSpec {
+        seed,
+        campaign: goal.id.clone(),
+        start,
+        channels,
+        segments,
+        effects,
+        drift: options.drift.get(&goal.id).cloned().unwrap_or_default(),
+    };
+    let mut market = MarketSimulator::new(spec).map_err(|e| e.to_string())?;
+    let mut catalog = IdCatalog::default();
+    for arm in &arms {
+        market.add_variant(
+            arm.variant.clone(),
+            VariantFeatures {
+                levels: arm
+                    .levels
+                    .iter()
+                    .map(|l| (l.dimension.clone(), l.value.clone()))
+                    .collect(),
+            },
+        );
+        catalog.add(goal.id.clone(), arm.variant.clone());
+    }
+    Ok((market, catalog))
+}
+
+/// The market's priors: the strategy agent's playbook in force, else the embedded one.
+pub fn priors_from(settings: &Settings) -> Option<StrategyPlaybook> {
+    match settings
+        .agent(crate::agents::strategy::Strategy::NAME)
+        .and_then(|d| d.playbook.as_ref())
+    {
+        Some(table) => <StrategyPlaybook as Playbook>::from_table(table).ok(),
+        None => <StrategyPlaybook as Playbook>::embedded().ok(),
+    }
+}
