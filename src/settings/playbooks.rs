@@ -19,23 +19,19 @@ pub fn check(agents: &[AgentDefinition]) -> Vec<Problem> {
 
 fn check_one(agent: &AgentDefinition) -> Option<Problem> {
     let validated = match agent.name.as_str() {
-        "compliance" => {
-            parse::<CompliancePlaybook>(agent, |p| p.validate().map_err(|e| e.to_string()))
-        }
-        "content" => parse::<ContentPlaybook>(agent, |p| p.validate().map_err(|e| e.to_string())),
-        "strategy" => parse::<StrategyPlaybook>(agent, |p| p.validate().map_err(|e| e.to_string())),
-        "optimization" => {
-            parse::<OptimizationPlaybook>(agent, |p| p.validate().map_err(|e| e.to_string()))
-        }
+        "compliance" => parse(agent, CompliancePlaybook::validate),
+        "content" => parse(agent, ContentPlaybook::validate),
+        "strategy" => parse(agent, StrategyPlaybook::validate),
+        "optimization" => parse(agent, OptimizationPlaybook::validate),
         _ => return None,
     };
     validated.err()
 }
 
 /// Parses the playbook (errors name the key and line) and then checks what the types cannot.
-fn parse<T: serde::de::DeserializeOwned>(
+fn parse<T: serde::de::DeserializeOwned, E: std::error::Error>(
     agent: &AgentDefinition,
-    validate: impl FnOnce(&T) -> Result<(), String>,
+    validate: impl FnOnce(&T) -> Result<(), E>,
 ) -> Result<(), Problem> {
     if agent.playbook.is_none() {
         return Err(Problem::new(
@@ -45,7 +41,7 @@ fn parse<T: serde::de::DeserializeOwned>(
         ));
     }
     let playbook = agent.parse_playbook::<T>()?;
-    validate(&playbook).map_err(|message| Problem::new(&agent.file, "playbook", message))
+    validate(&playbook).map_err(|err| Problem::new(&agent.file, "playbook", err.to_string()))
 }
 
 #[cfg(test)]
