@@ -7,12 +7,12 @@
 //! into knowledge-base [`Scope`]s, so the query itself cannot return another tenant's records.
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use subtle::ConstantTimeEq;
 
 use super::ApiState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::kb::Scope;
 use crate::protocol::TenantId;
 use crate::settings::Settings;
@@ -100,8 +100,7 @@ impl FromRequestParts<ApiState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_token",
+                ErrorCode::MissingToken,
                 "this endpoint needs a token: send `Authorization: Bearer <token>`",
             ));
         };
@@ -114,8 +113,7 @@ impl FromRequestParts<ApiState> for Caller {
             .map(|(_, token)| token.trim())
             .ok_or_else(|| {
                 ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_token",
+                    ErrorCode::InvalidToken,
                     "the Authorization header must be `Bearer <token>`",
                 )
             })?;
@@ -123,8 +121,7 @@ impl FromRequestParts<ApiState> for Caller {
         match authenticate(&settings.config.api.tokens, presented) {
             Some(caller) => Ok(caller),
             None => Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
+                ErrorCode::InvalidToken,
                 "the bearer token is not one of the tokens in [api] (tokens or tokens_file)",
             )),
         }

@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody, JsonBody};
+use super::error::{ApiError, ErrorBody, ErrorCode, JsonBody};
 use crate::agents::messages::{Pause, Replan, Resume};
 use crate::agents::orchestrator::Orchestrator;
 use crate::campaign::CampaignStatus;
@@ -309,8 +309,7 @@ pub async fn command(
     let goal = visible_campaign(&state, &caller, &id)?;
     let Some(request) = request else {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             "field `command` is missing: send {\"command\": \"pause\" | \"resume\" | \"replan\", \"reason\": \"...\"}",
         ));
     };
@@ -350,8 +349,7 @@ pub async fn command(
     });
     let Some(decision) = decision else {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "command_ignored",
+            ErrorCode::CommandIgnored,
             format!(
                 "the orchestrator has not set campaign `{id}` up yet and ignored `{}`; GET /v1/campaigns/{id} shows its state (it is set up at its first tick)",
                 request.command.as_str()
@@ -395,8 +393,7 @@ fn delivery_error(err: DeliveryError) -> ApiError {
             ApiError::internal("the orchestrator refused the command", err)
         }
         other => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "orchestrator_unavailable",
+            ErrorCode::OrchestratorUnavailable,
             format!("the command was not carried out: {other}"),
         ),
     }
@@ -410,7 +407,7 @@ mod tests {
     #[test]
     fn an_unknown_command_names_the_field_and_the_allowed_values() {
         let err = parse_json::<CommandRequest>(br#"{"command": "stop"}"#).unwrap_err();
-        assert_eq!(err.code, "invalid_body");
+        assert_eq!(err.code, ErrorCode::InvalidBody);
         for needle in ["`command`", "stop", "pause", "resume", "replan"] {
             assert!(err.message.contains(needle), "{needle}: {}", err.message);
         }

@@ -319,7 +319,7 @@ mod tests {
             ),
         ] {
             let err = filter(params(pairs)).unwrap_err();
-            assert_eq!(err.code, "invalid_parameter");
+            assert_eq!(err.code, crate::api::error::ErrorCode::InvalidParameter);
             assert!(err.message.contains(needle), "{}", err.message);
         }
     }

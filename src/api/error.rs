@@ -1,7 +1,7 @@
 //! The one shape every API error takes: `{"error": {"code": "...", "message": "..."}}`, with a
-//! stable snake_case `code` a client can branch on and a `message` that names what was wrong (the
-//! field, the campaign, the limit). Also the JSON body extractor that produces such errors for a
-//! malformed, mistyped or oversized body.
+//! stable snake_case `code` a client can branch on (an [`ErrorCode`], which also fixes the HTTP
+//! status) and a `message` that names what was wrong (the field, the campaign, the limit). Also
+//! the JSON body extractor that produces such errors for a malformed, mistyped or oversized body.
 //!
 //! Nothing here may echo a bearer token or any other secret back to the client.
 
@@ -14,13 +14,13 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use super::ApiState;
+pub use super::codes::ErrorCode;
 use crate::settings::Problem;
 
-/// An error as the API answers it.
+/// An error as the API answers it; its HTTP status is its code's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// For `invalid_config`: every problem found, with file and key.
     pub problems: Vec<ProblemView>,
@@ -34,12 +34,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, snake_case: `malformed_json`, `invalid_body`, `invalid_parameter`,
-    /// `invalid_idempotency_key`, `idempotency_key_reused`, `unknown_campaign`, `unknown_trace`,
-    /// `body_too_large`, `missing_token`, `invalid_token`, `operator_only`, `command_ignored`,
-    /// `orchestrator_unavailable`, `invalid_config`, `no_such_route`, `method_not_allowed`,
-    /// `internal`.
-    pub code: String,
+    /// Stable, snake_case; every value is listed in the schema and in docs/error-codes.md.
+    pub code: ErrorCode,
     /// What was wrong, naming the field, value or limit.
     pub message: String,
     /// Only for `invalid_config`: each problem with its file and key.
@@ -66,9 +62,8 @@ impl From<&Problem> for ProblemView {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             problems: Vec::new(),
@@ -76,21 +71,19 @@ impl ApiError {
     }
 
     pub fn bad_parameter(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
+        Self::new(ErrorCode::InvalidParameter, message)
     }
 
     pub fn unknown_campaign(id: &str) -> Self {
         Self::new(
-            StatusCode::NOT_FOUND,
-            "unknown_campaign",
+            ErrorCode::UnknownCampaign,
             format!("no campaign `{id}` is configured for this token"),
         )
     }
 
     pub fn operator_only(what: &str) -> Self {
         Self::new(
-            StatusCode::FORBIDDEN,
-            "operator_only",
+            ErrorCode::OperatorOnly,
             format!("{what} needs an operator token; this token belongs to a tenant"),
         )
     }
@@ -99,25 +92,31 @@ impl ApiError {
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         tracing::error!(%err, "{context}");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             format!("{context}; the daemon log has the details"),
         )
     }
 }
 
+impl ApiError {
+    /// The HTTP status the error is answered with.
+    pub fn status(&self) -> StatusCode {
+        self.code.status()
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let unauthorized = self.status == StatusCode::UNAUTHORIZED;
+        let status = self.status();
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code,
                 message: self.message,
                 problems: self.problems,
             },
         };
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if unauthorized {
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -160,16 +159,14 @@ impl FromRequest<ApiState> for RawBody {
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "body_too_large",
+                        ErrorCode::BodyTooLarge,
                         format!(
                             "the request body is larger than {limit} bytes (api.body_limit_bytes)"
                         ),
                     )
                 } else {
                     ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "unreadable_body",
+                        ErrorCode::UnreadableBody,
                         format!(
                             "the request body could not be read: {}",
                             rejection.body_text()
@@ -199,16 +196,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 fn json_error(at: &str, err: &serde_json::Error) -> ApiError {
     if err.is_syntax() || err.is_eof() {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!("the body is not valid JSON: {at}{err}"),
         )
     } else {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("{at}{err}"),
-        )
+        ApiError::new(ErrorCode::InvalidBody, format!("{at}{err}"))
     }
 }
 
@@ -226,7 +218,7 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let err = parse_json::<Sample>(br#"{"dry_run": "yes"}"#).unwrap_err();
-        assert_eq!(err.code, "invalid_body");
+        assert_eq!(err.code, ErrorCode::InvalidBody);
         assert!(
             err.message.starts_with("field `dry_run`"),
             "{}",
@@ -234,15 +226,15 @@ mod tests {
         );
 
         let err = parse_json::<Sample>(br#"{"dry_rn": true}"#).unwrap_err();
-        assert_eq!(err.code, "invalid_body");
+        assert_eq!(err.code, ErrorCode::InvalidBody);
         assert!(err.message.contains("dry_rn"), "{}", err.message);
 
         let err = parse_json::<Sample>(br#"{"dry_run": tru"#).unwrap_err();
-        assert_eq!(err.code, "malformed_json");
+        assert_eq!(err.code, ErrorCode::MalformedJson);
         assert!(err.message.contains("dry_run"), "{}", err.message);
 
         let err = parse_json::<Sample>(br#"{} {}"#).unwrap_err();
-        assert_eq!(err.code, "malformed_json");
+        assert_eq!(err.code, ErrorCode::MalformedJson);
 
         assert!(
             parse_json::<Sample>(br#"{"dry_run": true}"#)

@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorCode};
 use crate::kb::KnowledgeBase;
 
 /// The request header.
@@ -46,8 +46,7 @@ pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     };
     let bad = |why: String| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
+            ErrorCode::InvalidIdempotencyKey,
             format!("the Idempotency-Key header {why}"),
         )
     };
@@ -142,8 +141,7 @@ impl IdempotencyStore {
         }
         if stored.body_fnv1a64 != fnv1a64(body) || stored.body_len != body.len() as u64 {
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 format!(
                     "Idempotency-Key `{key}` was already used at {} with a different body; use a new key for a new request",
                     stored.stored_at.to_rfc3339()
@@ -236,12 +234,12 @@ mod tests {
         );
         headers.insert(HEADER, HeaderValue::from_str(&"k".repeat(201)).unwrap());
         let err = key_of(&headers).unwrap_err();
-        assert_eq!(err.code, "invalid_idempotency_key");
+        assert_eq!(err.code, ErrorCode::InvalidIdempotencyKey);
         assert!(err.message.contains("201"), "{}", err.message);
         headers.insert(HEADER, HeaderValue::from_static("  "));
         assert_eq!(
             key_of(&headers).unwrap_err().code,
-            "invalid_idempotency_key"
+            ErrorCode::InvalidIdempotencyKey
         );
     }
 

@@ -13,6 +13,7 @@
 //! # Layout
 //!
 //! - `auth`: tokens, tenants, constant-time comparison. `error`: the error body and JSON bodies.
+//!   `codes`: every error and item-problem code, and `docs/error-codes.md` rendered from them.
 //! - `health`: `/healthz`, `/readyz`. `metrics`: `/metrics` and the Prometheus recorder.
 //! - `agents`, `campaigns` (list, detail, commands), `observations`, `decisions`, `traces`,
 //!   `reload`: the `/v1` routes. `idempotency`: the `Idempotency-Key` store.
@@ -24,6 +25,7 @@
 pub mod agents;
 pub mod auth;
 pub mod campaigns;
+pub mod codes;
 pub mod decisions;
 pub mod error;
 pub mod health;
@@ -41,7 +43,6 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
@@ -54,7 +55,7 @@ use utoipa_axum::routes;
 use crate::kb::KnowledgeBase;
 use crate::runtime::Runtime;
 use crate::settings::{LiveSettings, Problems, Settings};
-use error::ApiError;
+use error::{ApiError, ErrorCode};
 pub use reload::{AgentReload, ReloadReport};
 
 /// Re-reads the configuration; `true` asks for a check only (nothing applied).
@@ -182,8 +183,7 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
 
 async fn no_such_route(request: Request) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_such_route",
+        ErrorCode::NoSuchRoute,
         format!(
             "no route {} {}; GET /v1/openapi.json lists them",
             request.method(),
@@ -194,8 +194,7 @@ async fn no_such_route(request: Request) -> ApiError {
 
 async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         format!(
             "{} is not allowed on {}; GET /v1/openapi.json lists the methods",
             request.method(),

@@ -19,7 +19,8 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::auth::Caller;
 use super::campaigns::{running_goal, visible_campaign};
-use super::error::{ApiError, ErrorBody, RawBody, parse_json};
+use super::codes::{INVALID_ITEM, item_problem_code_schema};
+use super::error::{ApiError, ErrorBody, ErrorCode, RawBody, parse_json};
 use super::idempotency::{self, IdempotencyStore, Lookup};
 use crate::campaign::ingest::{Batch, IngestError, ItemResult, ingest};
 use crate::market::Observation;
@@ -54,10 +55,9 @@ pub enum ItemStatus {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ItemProblem {
     /// `invalid_item` (not an observation: a missing, mistyped or unknown field), or a
-    /// validation problem: `negative`, `not_finite`, `clicks_above_impressions`,
-    /// `conversions_above_clicks`, `unknown_campaign`, `unknown_variant`,
-    /// `window_ends_before_start`.
-    pub code: String,
+    /// validation problem; the schema lists every code.
+    #[schema(schema_with = item_problem_code_schema)]
+    pub code: &'static str,
     /// What was wrong, naming the field and value.
     pub message: String,
 }
@@ -116,16 +116,14 @@ pub async fn ingest_observations(
     let key = idempotency::key_of(&headers)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             "the body is empty: send {\"campaign\": \"...\", \"day\": 0, \"observations\": [...]}",
         ));
     }
     let batch: ObservationBatch = parse_json(&body)?;
     if batch.observations.is_empty() {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
+            ErrorCode::InvalidBody,
             "field `observations` is empty: send at least one observation",
         ));
     }
@@ -209,7 +207,7 @@ async fn run(
                     status: ItemStatus::Rejected,
                     outcome: None,
                     problems: vec![ItemProblem {
-                        code: "invalid_item".to_owned(),
+                        code: INVALID_ITEM,
                         message: format!("{at}{}", err.into_inner()),
                     }],
                 }));
@@ -239,8 +237,7 @@ async fn run(
         .await
         .map_err(|err| match err {
             IngestError::Publish { .. } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_announced",
+                ErrorCode::NotAnnounced,
                 format!(
                     "{err}; send the same batch again to announce it (nothing is recorded twice)"
                 ),
@@ -271,7 +268,7 @@ async fn run(
                 problems: problems
                     .iter()
                     .map(|p| ItemProblem {
-                        code: p.code().to_owned(),
+                        code: p.code(),
                         message: p.to_string(),
                     })
                     .collect(),

@@ -6,13 +6,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody, JsonBody, ProblemView};
+use super::error::{ApiError, ErrorBody, ErrorCode, JsonBody, ProblemView};
 
 /// The optional request body.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -80,8 +79,7 @@ pub async fn reload(
         Ok(report) => Ok(Json(report)),
         Err(problems) => {
             let mut error = ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_config",
+                ErrorCode::InvalidConfig,
                 format!(
                     "the new configuration was rejected; the running one stays. {}",
                     problems

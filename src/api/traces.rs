@@ -5,14 +5,13 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ApiState;
 use super::auth::Caller;
 use super::decisions::{DecisionView, OutcomeView};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::kb::Record;
 use crate::protocol::CorrelationId;
 
@@ -72,8 +71,7 @@ pub async fn trace(
     records.dedup_by_key(|r| r.id());
     if records.is_empty() {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_trace",
+            ErrorCode::UnknownTrace,
             format!("no decision or outcome with correlation id {id} is visible to this token"),
         ));
     }

@@ -3,11 +3,14 @@
 
 use std::path::PathBuf;
 
+use super::options::OptionsError;
+use crate::protocol::CodecError;
+
 /// Everything that can go wrong opening, writing or reading the knowledge base.
 #[derive(Debug, thiserror::Error)]
 pub enum KbError {
     #[error("invalid [kb] options: {0}")]
-    Options(String),
+    Options(OptionsError),
     #[error(
         "could not open the knowledge base at {path}: {reason} (is another campaignd using it?)"
     )]
@@ -37,7 +40,7 @@ pub enum KbError {
     InvalidRecord {
         what: &'static str,
         id: String,
-        reason: String,
+        reason: InvalidReason,
     },
     #[error("{what} {id} encodes to {size} bytes, more than kb.max_record_bytes = {limit}")]
     TooLarge {
@@ -64,4 +67,23 @@ pub enum KbError {
     Closed,
     #[error("could not write the export: {0}")]
     Export(#[source] std::io::Error),
+}
+
+/// Why a record is refused before it is written; the message names the field.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum InvalidReason {
+    #[error("schema_version is {found}; this build writes {writes}")]
+    SchemaVersion { found: u32, writes: u32 },
+    #[error("{field} is empty")]
+    EmptyName { field: &'static str },
+    #[error("{field} is {len} bytes long; at most {max} are allowed")]
+    NameTooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("confidence is {0}; it must be between 0.0 and 1.0")]
+    Confidence(f64),
+    #[error("{0}")]
+    Encode(CodecError),
 }

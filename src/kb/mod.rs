@@ -32,9 +32,11 @@ mod store;
 mod tail;
 mod writer;
 
-pub use error::KbError;
+pub use error::{InvalidReason, KbError};
 pub use metrics::describe_metrics;
-pub use options::{Durability, KbOptions, MAX_RECORD_BYTES_CEILING};
+pub use options::{
+    Durability, KbOptions, MAX_RECORD_BYTES_CEILING, OptionsError, UnknownDurability,
+};
 pub use query::{CorruptRecord, ExportSummary, QueryResult, Scope};
 pub use record::{Alternative, Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
 pub use store::{KnowledgeBase, decode_record};

@@ -48,15 +48,13 @@ impl std::fmt::Display for Durability {
 }
 
 impl std::str::FromStr for Durability {
-    type Err = String;
+    type Err = UnknownDurability;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "none" => Ok(Durability::None),
             "process" => Ok(Durability::Process),
             "power" => Ok(Durability::Power),
-            other => Err(format!(
-                "unknown durability `{other}`: expected none, process or power"
-            )),
+            other => Err(UnknownDurability(other.to_owned())),
         }
     }
 }
@@ -107,25 +105,40 @@ impl KbOptions {
     }
 
     /// Checks the values a config file could get wrong; the message names the key.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), OptionsError> {
         if self.batch_max == 0 {
-            return Err("kb.batch_max must be at least 1".into());
+            return Err(OptionsError::ZeroBatchMax);
         }
         if self.queue_capacity == 0 {
-            return Err("kb.queue_capacity must be at least 1".into());
+            return Err(OptionsError::ZeroQueueCapacity);
         }
         if self.max_record_bytes == 0 || self.max_record_bytes > MAX_RECORD_BYTES_CEILING {
-            return Err(format!(
-                "kb.max_record_bytes is {}; it must be between 1 and {MAX_RECORD_BYTES_CEILING}",
-                self.max_record_bytes
-            ));
+            return Err(OptionsError::MaxRecordBytes(self.max_record_bytes));
         }
         if self.path.as_os_str().is_empty() {
-            return Err("kb.path is empty".into());
+            return Err(OptionsError::EmptyPath);
         }
         Ok(())
     }
 }
+
+/// A `[kb]` value out of range; the message names the key.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OptionsError {
+    #[error("kb.batch_max must be at least 1")]
+    ZeroBatchMax,
+    #[error("kb.queue_capacity must be at least 1")]
+    ZeroQueueCapacity,
+    #[error("kb.max_record_bytes is {0}; it must be between 1 and {MAX_RECORD_BYTES_CEILING}")]
+    MaxRecordBytes(usize),
+    #[error("kb.path is empty")]
+    EmptyPath,
+}
+
+/// A `durability` that is not `none`, `process` or `power`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown durability `{0}`: expected none, process or power")]
+pub struct UnknownDurability(pub String);
 
 #[cfg(test)]
 mod tests {
@@ -158,12 +171,19 @@ mod tests {
             batch_max: 0,
             ..KbOptions::default()
         };
-        assert!(bad.validate().unwrap_err().contains("kb.batch_max"));
+        let err = bad.validate().unwrap_err();
+        assert_eq!(err, OptionsError::ZeroBatchMax);
+        assert_eq!(err.to_string(), "kb.batch_max must be at least 1");
         let bad = KbOptions {
             max_record_bytes: MAX_RECORD_BYTES_CEILING + 1,
             ..KbOptions::default()
         };
-        assert!(bad.validate().unwrap_err().contains("kb.max_record_bytes"));
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("kb.max_record_bytes")
+        );
         assert!(KbOptions::default().validate().is_ok());
     }
 }

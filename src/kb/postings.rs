@@ -145,13 +145,19 @@ pub(super) fn time_key_tenant(key: &[u8]) -> Option<&[u8]> {
     key.get(8..)
 }
 
+/// A posting list whose length is not a whole number of pointers: it is damaged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{len} bytes of pointers is not a multiple of {POINTER_LEN}")]
+pub(super) struct MisalignedPostings {
+    pub len: usize,
+}
+
 /// The pointers packed in a posting list.
-pub(super) fn decode_pointers(bytes: &[u8]) -> Result<impl Iterator<Item = Pointer> + '_, String> {
+pub(super) fn decode_pointers(
+    bytes: &[u8],
+) -> Result<impl Iterator<Item = Pointer> + '_, MisalignedPostings> {
     if !bytes.len().is_multiple_of(POINTER_LEN) {
-        return Err(format!(
-            "{} bytes of pointers is not a multiple of {POINTER_LEN}",
-            bytes.len()
-        ));
+        return Err(MisalignedPostings { len: bytes.len() });
     }
     Ok(bytes
         .chunks_exact(POINTER_LEN)
@@ -214,7 +220,8 @@ mod tests {
         for cut in 1..bytes.len() {
             // A cut that is not a whole number of pointers is an error; never a panic.
             if cut % POINTER_LEN != 0 {
-                assert!(decode_pointers(&bytes[..cut]).is_err());
+                let err = decode_pointers(&bytes[..cut]).err();
+                assert_eq!(err, Some(MisalignedPostings { len: cut }));
             }
         }
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::KbError;
+use super::error::{InvalidReason, KbError};
 use super::keys::{self, DECISION_TAG, MAX_NAME_BYTES, OUTCOME_TAG, RECORD_KEY_LEN};
 use super::metrics as kb_metrics;
 use super::options::{KbOptions, MAX_RECORD_BYTES_CEILING};
@@ -200,7 +200,7 @@ impl KnowledgeBase {
     }
 
     fn prepare_decision(&self, decision: &Decision) -> Result<PreparedWrite, KbError> {
-        let invalid = |reason: String| KbError::InvalidRecord {
+        let invalid = |reason: InvalidReason| KbError::InvalidRecord {
             what: "decision",
             id: decision.id.to_string(),
             reason,
@@ -212,12 +212,9 @@ impl KnowledgeBase {
             check_name("campaign", campaign.as_str()).map_err(invalid)?;
         }
         if !(0.0..=1.0).contains(&decision.confidence) {
-            return Err(invalid(format!(
-                "confidence is {}; it must be between 0.0 and 1.0",
-                decision.confidence
-            )));
+            return Err(invalid(InvalidReason::Confidence(decision.confidence)));
         }
-        let value = encode("decision", decision).map_err(|e| invalid(e.to_string()))?;
+        let value = encode("decision", decision).map_err(|e| invalid(InvalidReason::Encode(e)))?;
         self.check_size("decision", decision.id.to_string(), &value)?;
         let record_key = keys::record_key(DECISION_TAG, decision.id.0.as_bytes());
         Ok(PreparedWrite {
@@ -230,7 +227,7 @@ impl KnowledgeBase {
     }
 
     fn prepare_outcome(&self, outcome: &Outcome) -> Result<PreparedWrite, KbError> {
-        let invalid = |reason: String| KbError::InvalidRecord {
+        let invalid = |reason: InvalidReason| KbError::InvalidRecord {
             what: "outcome",
             id: outcome.id.to_string(),
             reason,
@@ -252,7 +249,7 @@ impl KnowledgeBase {
                 });
             }
         }
-        let value = encode("outcome", outcome).map_err(|e| invalid(e.to_string()))?;
+        let value = encode("outcome", outcome).map_err(|e| invalid(InvalidReason::Encode(e)))?;
         self.check_size("outcome", outcome.id.to_string(), &value)?;
         let record_key = keys::record_key(OUTCOME_TAG, outcome.id.0.as_bytes());
         Ok(PreparedWrite {
@@ -509,7 +506,7 @@ impl KnowledgeBase {
                 bytes,
             ) {
                 Ok(pointers) => found.extend(pointers),
-                Err(reason) => report(skipped, key, reason),
+                Err(err) => report(skipped, key, err.to_string()),
             };
         // The tail before the posting lists: a fold inserts its posting lists before it drops the
         // tail's entries, so a pointer gone from the tail by the time it is read here is in the
@@ -645,24 +642,26 @@ fn narrow<T: Clone>(found: QueryResult<Record>, pick: fn(&Record) -> Option<&T>)
     }
 }
 
-fn check_schema_field(version: u32) -> Result<(), String> {
+fn check_schema_field(version: u32) -> Result<(), InvalidReason> {
     if version != SCHEMA_VERSION {
-        return Err(format!(
-            "schema_version is {version}; this build writes {SCHEMA_VERSION}"
-        ));
+        return Err(InvalidReason::SchemaVersion {
+            found: version,
+            writes: SCHEMA_VERSION,
+        });
     }
     Ok(())
 }
 
-fn check_name(field: &str, name: &str) -> Result<(), String> {
+fn check_name(field: &'static str, name: &str) -> Result<(), InvalidReason> {
     if name.is_empty() {
-        return Err(format!("{field} is empty"));
+        return Err(InvalidReason::EmptyName { field });
     }
     if name.len() > MAX_NAME_BYTES {
-        return Err(format!(
-            "{field} is {} bytes long; at most {MAX_NAME_BYTES} are allowed",
-            name.len()
-        ));
+        return Err(InvalidReason::NameTooLong {
+            field,
+            len: name.len(),
+            max: MAX_NAME_BYTES,
+        });
     }
     Ok(())
 }
@@ -776,4 +775,35 @@ fn rebuild_indexes(db: &sled::Db, trees: &Trees, path: &Path) -> Result<usize, K
     }
     write_postings(db, &trees.index, &groups).map_err(storage)?;
     Ok(indexed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_record_names_the_field() {
+        assert_eq!(
+            check_schema_field(SCHEMA_VERSION + 1)
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "schema_version is {}; this build writes {SCHEMA_VERSION}",
+                SCHEMA_VERSION + 1
+            )
+        );
+        assert_eq!(
+            check_name("tenant", "").unwrap_err(),
+            InvalidReason::EmptyName { field: "tenant" }
+        );
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        assert_eq!(
+            check_name("agent", &long).unwrap_err().to_string(),
+            format!(
+                "agent is {} bytes long; at most {MAX_NAME_BYTES} are allowed",
+                MAX_NAME_BYTES + 1
+            )
+        );
+        assert!(check_name("campaign", "spring").is_ok());
+    }
 }

@@ -228,8 +228,7 @@ impl Writer {
             None => acknowledge(waiting, &Ok(()), &self.path),
             Some(to_flusher) => {
                 if let Err(SendError(waiting)) = to_flusher.send(waiting) {
-                    let reason = Err("the flusher thread has stopped".to_string());
-                    acknowledge(waiting, &reason, &self.path);
+                    acknowledge(waiting, &Err(NotDurable::FlusherStopped), &self.path);
                 }
             }
         }
@@ -273,7 +272,7 @@ impl Writer {
         match syncer {
             Some(syncer) => syncer
                 .sync()
-                .map_err(|e| self.storage_error(format!("fsync failed: {e}"))),
+                .map_err(|e| self.storage_error(NotDurable::Fsync(e))),
             None => Ok(()),
         }
     }
@@ -282,13 +281,27 @@ impl Writer {
 /// The acknowledgements of one batch, each with the result of its insert.
 type Waiting = Vec<(Ack, Result<(), KbError>)>;
 
+/// Why an applied batch could not be made as durable as `[kb] durability` asks; every write in
+/// it then fails with [`KbError::Storage`].
+#[derive(Debug, thiserror::Error)]
+enum NotDurable {
+    #[error("the flusher thread has stopped")]
+    FlusherStopped,
+    #[error("{0}")]
+    Flush(sled::Error),
+    #[error("fsync failed: {0}")]
+    Fsync(io::Error),
+    #[error("no fsync handle for durability = power")]
+    NoFsyncHandle,
+}
+
 /// Sends each caller its result, failed with `durable`'s error if that is one.
-fn acknowledge(waiting: Waiting, durable: &Result<(), String>, path: &Path) {
+fn acknowledge(waiting: Waiting, durable: &Result<(), NotDurable>, path: &Path) {
     for (ack, result) in waiting {
         let result = match (result, durable) {
             (Ok(()), Err(reason)) => Err(KbError::Storage {
                 path: path.to_path_buf(),
-                reason: reason.clone(),
+                reason: reason.to_string(),
             }),
             (result, _) => result,
         };
@@ -319,13 +332,13 @@ impl Flusher {
         self.syncer
     }
 
-    fn make_durable(&mut self) -> Result<(), String> {
+    fn make_durable(&mut self) -> Result<(), NotDurable> {
         let started = Instant::now();
-        let flushed = self.db.flush().map(|_| ()).map_err(|e| e.to_string());
+        let flushed = self.db.flush().map(|_| ()).map_err(NotDurable::Flush);
         let result = match (self.durability, flushed) {
             (Durability::Power, Ok(())) => match self.syncer.as_mut() {
-                Some(syncer) => syncer.sync().map_err(|e| format!("fsync failed: {e}")),
-                None => Err("no fsync handle for durability = power".into()),
+                Some(syncer) => syncer.sync().map_err(NotDurable::Fsync),
+                None => Err(NotDurable::NoFsyncHandle),
             },
             (_, flushed) => flushed,
         };

@@ -20,7 +20,7 @@ use crate::protocol::Kind;
 use super::agent::{Agent, Routes, StartContext};
 use super::context::Me;
 use super::core::{Core, Delivery, Incarnation, Slot, lock, write};
-use super::error::{AgentError, DeliveryError};
+use super::error::{AgentError, DeliveryError, SpawnError};
 use super::metrics::AgentMetrics;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -38,7 +38,7 @@ pub(crate) trait Spawn: Send + Sync {
         slot: Arc<Slot>,
         restarts: u32,
         supervisor: ActorCell,
-    ) -> BoxFuture<'_, Result<(Arc<Incarnation>, ActorCell), String>>;
+    ) -> BoxFuture<'_, Result<(Arc<Incarnation>, ActorCell), SpawnError>>;
 }
 
 pub(crate) struct Spawner<A> {
@@ -64,7 +64,7 @@ impl<A: Agent> Spawn for Spawner<A> {
         slot: Arc<Slot>,
         restarts: u32,
         supervisor: ActorCell,
-    ) -> BoxFuture<'_, Result<(Arc<Incarnation>, ActorCell), String>> {
+    ) -> BoxFuture<'_, Result<(Arc<Incarnation>, ActorCell), SpawnError>> {
         Box::pin(async move {
             let in_flight = Arc::new(AtomicUsize::new(0));
             let start = StartContext {
@@ -85,7 +85,7 @@ impl<A: Agent> Spawn for Spawner<A> {
                     let cell = actor.get_cell();
                     Ok((Arc::new(Incarnation { actor, in_flight }), cell))
                 }
-                Err(err) => Err(err.to_string()),
+                Err(err) => Err(SpawnError(err.to_string())),
             }
         })
     }
@@ -157,7 +157,7 @@ impl<A: Agent> Actor for AgentActor<A> {
         let handling = CatchPanic(handler(agent, &self.me, envelope)).instrument(span.clone());
         let outcome = match handling.await {
             Ok(outcome) => outcome,
-            Err(panic) => Err(AgentError::msg(format!("panicked: {panic}"))),
+            Err(panic) => Err(AgentError::from(panic)),
         };
         // Free the mailbox slot before answering, so a caller that sees the answer also sees room.
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -211,15 +211,20 @@ impl<A> AgentActor<A> {
 /// a dropped reply. The agent is still restarted: its state may be half-updated.
 struct CatchPanic<F>(F);
 
+/// A handler panicked; the panic's message.
+#[derive(Debug, thiserror::Error)]
+#[error("panicked: {0}")]
+struct Panicked(String);
+
 impl<F: Future + Unpin> Future for CatchPanic<F> {
-    type Output = Result<F::Output, String>;
+    type Output = Result<F::Output, Panicked>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let inner = &mut self.0;
         match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut *inner).poll(cx))) {
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
             Ok(Poll::Pending) => Poll::Pending,
-            Err(panic) => Poll::Ready(Err(panic_message(panic.as_ref()))),
+            Err(panic) => Poll::Ready(Err(Panicked(panic_message(panic.as_ref())))),
         }
     }
 }

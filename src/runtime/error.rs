@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use super::status::AgentState;
 use crate::protocol::AgentName;
 
 /// Why a message was not answered.
@@ -89,18 +90,60 @@ impl fmt::Display for Unavailable {
 /// use it for "my working state may be broken", not for a business answer like "plan infeasible"
 /// (that belongs in the response type).
 ///
-/// Like `anyhow::Error`, any `std::error::Error` converts into it with `?`; for that reason it does
-/// not implement `std::error::Error` itself.
+/// Like `anyhow::Error`, any `std::error::Error` converts into it with `?` and is kept whole: its
+/// `source()` chain is printed (`outer: inner: …`) in the agent's `last_error`, the log and the
+/// caller's [`DeliveryError::Failed`], and [`AgentError::downcast_ref`] finds it again. Use
+/// [`AgentError::caused`] to say what the agent was doing, and [`AgentError::msg`] only when
+/// there is no error to keep. For that reason it does not implement `std::error::Error` itself.
 pub struct AgentError(Box<dyn std::error::Error + Send + Sync + 'static>);
 
 impl AgentError {
-    /// An error from a message.
+    /// An error from a message, with no cause to keep.
     pub fn msg(message: impl fmt::Display) -> Self {
         Self(message.to_string().into())
     }
 
+    /// `err` with what the agent was doing when it happened: printed `context: err: …`, and `err`
+    /// stays reachable through [`AgentError::source`] and [`AgentError::downcast_ref`].
+    pub fn caused(
+        context: impl fmt::Display,
+        err: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self(Box::new(Caused {
+            context: context.to_string(),
+            source: Box::new(err),
+        }))
+    }
+
+    /// The error itself: the one converted with `?`, or the context of [`AgentError::caused`].
+    pub fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+
+    /// The error's cause, if it has one (for [`AgentError::caused`], the wrapped error).
+    pub fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+
+    /// The first error of type `E` in the chain (the error itself, then its sources).
+    pub fn downcast_ref<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&*self.0);
+        while let Some(err) = next {
+            if let Some(found) = err.downcast_ref::<E>() {
+                return Some(found);
+            }
+            next = err.source();
+        }
+        None
+    }
+
+    /// For ractor, which prints only an error's own message: one error whose message is the
+    /// whole chain, so a restart's `last_error` names the cause too.
     pub(crate) fn into_boxed(self) -> Box<dyn std::error::Error + Send + Sync + 'static> {
-        self.0
+        if self.0.source().is_none() {
+            return self.0;
+        }
+        self.to_string().into()
     }
 }
 
@@ -128,6 +171,48 @@ impl fmt::Debug for AgentError {
     }
 }
 
+/// What [`AgentError::caused`] builds: a context whose source is the error.
+#[derive(Debug)]
+struct Caused {
+    context: String,
+    source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl fmt::Display for Caused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.context)
+    }
+}
+
+impl std::error::Error for Caused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.source)
+    }
+}
+
+/// Why one incarnation of an agent could not be started: its `start` failed or panicked (ractor's
+/// report of it, which is not `Clone`, kept as its message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpawnError(pub String);
+
+/// Why an operator's revive of an agent was refused or failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReviveError {
+    #[error("no agent named `{0}` is configured")]
+    Unknown(AgentName),
+    #[error("agent `{agent}` is {state}, not isolated")]
+    NotIsolated { agent: AgentName, state: AgentState },
+    #[error("{0}")]
+    Spawn(SpawnError),
+}
+
+impl From<SpawnError> for ReviveError {
+    fn from(err: SpawnError) -> Self {
+        ReviveError::Spawn(err)
+    }
+}
+
 /// Why the runtime could not start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StartError {
@@ -142,7 +227,71 @@ pub enum StartError {
     )]
     ZeroMailbox { agent: AgentName },
     #[error("agent `{agent}` failed to start: {reason}")]
-    Agent { agent: AgentName, reason: String },
+    Agent {
+        agent: AgentName,
+        reason: SpawnError,
+    },
     #[error("the runtime's supervisor failed to start: {0}")]
     Supervisor(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the disk is full")]
+    struct DiskFull;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not record the plan")]
+    struct Record(#[source] DiskFull);
+
+    fn recorded() -> Result<(), Record> {
+        Err(Record(DiskFull))
+    }
+
+    fn handler() -> Result<(), AgentError> {
+        recorded()?;
+        Ok(())
+    }
+
+    #[test]
+    fn question_mark_keeps_the_error_and_its_chain() {
+        let err = handler().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "could not record the plan: the disk is full"
+        );
+        assert!(err.downcast_ref::<Record>().is_some());
+        assert!(err.downcast_ref::<DiskFull>().is_some());
+        assert_eq!(
+            err.source().map(ToString::to_string).as_deref(),
+            Some("the disk is full")
+        );
+        // ractor prints only the top message: it must carry the chain.
+        assert_eq!(
+            err.into_boxed().to_string(),
+            "could not record the plan: the disk is full"
+        );
+    }
+
+    #[test]
+    fn caused_says_what_the_agent_was_doing() {
+        let err = AgentError::caused("rebuilding campaign `spring`", Record(DiskFull));
+        assert_eq!(
+            err.to_string(),
+            "rebuilding campaign `spring`: could not record the plan: the disk is full"
+        );
+        assert_eq!(err.as_error().to_string(), "rebuilding campaign `spring`");
+        assert!(err.downcast_ref::<DiskFull>().is_some());
+        assert!(err.downcast_ref::<DeliveryError>().is_none());
+    }
+
+    #[test]
+    fn a_message_has_no_cause() {
+        let err = AgentError::msg("state missing");
+        assert!(err.source().is_none());
+        assert_eq!(err.into_boxed().to_string(), "state missing");
+    }
 }

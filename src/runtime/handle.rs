@@ -18,7 +18,7 @@ use super::agent::Request;
 use super::clock::Clock;
 use super::context::Client;
 use super::core::{Core, Slot, Source, write};
-use super::error::{DeliveryError, StartError};
+use super::error::{DeliveryError, ReviveError, StartError};
 use super::registry::Registry;
 use super::services::Services;
 use super::spec::AgentSpec;
@@ -61,7 +61,10 @@ pub enum ControlError {
     #[error("agent `{0}` has mailbox = 0 in agents/{0}.toml; it must admit at least one message")]
     ZeroMailbox(AgentName),
     #[error("could not revive agent `{agent}`: {reason}")]
-    Revive { agent: AgentName, reason: String },
+    Revive {
+        agent: AgentName,
+        reason: ReviveError,
+    },
     #[error("the runtime has been shut down")]
     ShutDown,
 }

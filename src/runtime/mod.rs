@@ -39,7 +39,7 @@ mod topic;
 pub use agent::{Agent, HandleCommand, HandleEvent, HandleRequest, Request, Routes, StartContext};
 pub use clock::Clock;
 pub use context::{Client, Context};
-pub use error::{AgentError, DeliveryError, StartError, Unavailable};
+pub use error::{AgentError, DeliveryError, ReviveError, SpawnError, StartError, Unavailable};
 pub use handle::{ControlError, ORCHESTRATOR, Runtime, RuntimeBuilder, ShutdownReport};
 pub use registry::Registry;
 pub use services::Services;

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use crate::protocol::{Address, AgentName, Envelope, Kind, Origin, Topic};
 
 use super::core::{Core, Slot, Source, lock, write};
-use super::error::StartError;
+use super::error::{ReviveError, SpawnError, StartError};
 use super::status::{AGENT_ISOLATED_TOPIC, AgentIsolated, AgentState};
 
 pub(crate) enum SupervisorMsg {
@@ -25,7 +25,7 @@ pub(crate) enum SupervisorMsg {
     /// A backoff delay has passed: start the agent again.
     Restart(AgentName),
     /// An operator brings an isolated agent back with a fresh restart window.
-    Revive(AgentName, oneshot::Sender<Result<(), String>>),
+    Revive(AgentName, oneshot::Sender<Result<(), ReviveError>>),
     /// Stop every agent (waiting at most the duration for each), then answer.
     Shutdown(Duration, oneshot::Sender<()>),
 }
@@ -157,7 +157,7 @@ impl Supervisor {
         myself: &ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
         slot: &Arc<Slot>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SpawnError> {
         let restarts = lock(&slot.health).restarts;
         let (incarnation, cell) = slot
             .spawner
@@ -200,14 +200,17 @@ impl Supervisor {
         myself: &ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
         agent: &AgentName,
-    ) -> Result<(), String> {
+    ) -> Result<(), ReviveError> {
         let Some(slot) = self.core.slots.get(agent).cloned() else {
-            return Err(format!("no agent named `{agent}` is configured"));
+            return Err(ReviveError::Unknown(agent.clone()));
         };
         {
             let mut health = lock(&slot.health);
             if health.state != AgentState::Isolated {
-                return Err(format!("agent `{agent}` is {}, not isolated", health.state));
+                return Err(ReviveError::NotIsolated {
+                    agent: agent.clone(),
+                    state: health.state,
+                });
             }
             health.window.clear();
             health.state = AgentState::Restarting;
@@ -218,6 +221,7 @@ impl Supervisor {
             .inspect_err(|reason| {
                 self.failed(myself, &slot, format!("revive failed: {reason}"));
             })
+            .map_err(ReviveError::from)
     }
 
     /// Counts a failure against the agent's restart intensity: schedule a restart after its backoff,
