@@ -99,7 +99,7 @@ impl Agent for PacingGuard {
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         Ok(PacingGuard {
             kb: ctx.services.require::<KnowledgeBase>()?,
-            playbook: LivePlaybook::load(&ctx.services, Self::NAME).map_err(AgentError::msg)?,
+            playbook: LivePlaybook::load(&ctx.services, Self::NAME)?,
             paused: BTreeSet::new(),
             seen: BTreeSet::new(),
         })
@@ -117,8 +117,7 @@ impl PacingGuard {
         if self.seen.insert(goal.id.clone()) {
             let found = self
                 .kb
-                .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-                .map_err(AgentError::msg)?;
+                .decisions_by_campaign(&ledger::scope(goal), &goal.id)?;
             if found.records.iter().any(projection::is::<PacingPause>) {
                 self.paused.insert(goal.id.clone());
             }
@@ -177,8 +176,7 @@ impl HandleEvent<ObservationsRecorded> for PacingGuard {
                 why: format!("pacing guard: {spent:.0} spent on day {}", batch.day),
             },
         )
-        .await
-        .map_err(AgentError::msg)?;
+        .await?;
         self.paused.insert(goal.id.clone());
         Ok(())
     }

@@ -80,8 +80,7 @@ impl Agent for Compliance {
 
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = LivePlaybook::<CompliancePlaybook>::load(&ctx.services, Self::NAME)
-            .map_err(AgentError::msg)?;
+        let playbook = LivePlaybook::<CompliancePlaybook>::load(&ctx.services, Self::NAME)?;
         Ok(Compliance {
             kb,
             playbook,
@@ -104,8 +103,7 @@ impl Compliance {
         if !self.ledger.contains_key(tenant) {
             let found = self
                 .kb
-                .by_agent(&Scope::Tenant(tenant.clone()), &Self::NAME.into())
-                .map_err(AgentError::msg)?;
+                .by_agent(&Scope::Tenant(tenant.clone()), &Self::NAME.into())?;
             self.ledger
                 .insert(tenant.clone(), projection::consent_ledger(&found.records));
         }
@@ -188,16 +186,8 @@ impl HandleRequest<RecordConsent> for Compliance {
             decided_at: ctx.now(),
         };
         let scope = Scope::Tenant(tenant.clone());
-        if self
-            .kb
-            .decision(&scope, id)
-            .map_err(AgentError::msg)?
-            .is_none()
-        {
-            self.kb
-                .record_decision(&decision)
-                .await
-                .map_err(AgentError::msg)?;
+        if self.kb.decision(&scope, id)?.is_none() {
+            self.kb.record_decision(&decision).await?;
         }
         // Load first (so the map exists), then keep it current without re-reading.
         self.tenant_ledger(tenant)?;

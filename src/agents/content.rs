@@ -113,8 +113,7 @@ impl Agent for Content {
 
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = LivePlaybook::<ContentPlaybook>::load(&ctx.services, Self::NAME)
-            .map_err(AgentError::msg)?;
+        let playbook = LivePlaybook::<ContentPlaybook>::load(&ctx.services, Self::NAME)?;
         let tenants_dir = ctx
             .services
             .get::<Arc<crate::settings::Settings>>()

@@ -165,7 +165,7 @@ pub async fn record_all<P>(
     let mut writes = tokio::task::JoinSet::new();
     for draft in drafts {
         let id = step_id(goal, &draft.step);
-        if let Some(existing) = kb.decision(&scope(goal), id).map_err(AgentError::msg)? {
+        if let Some(existing) = kb.decision(&scope(goal), id)? {
             out.push(existing);
             continue;
         }
@@ -176,7 +176,7 @@ pub async fn record_all<P>(
         out.push(decision);
     }
     while let Some(done) = writes.join_next().await {
-        done.map_err(AgentError::msg)?.map_err(AgentError::msg)?;
+        done??;
     }
     Ok(out)
 }

@@ -76,8 +76,7 @@ impl Agent for Strategy {
 
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = LivePlaybook::<StrategyPlaybook>::load(&ctx.services, Self::NAME)
-            .map_err(AgentError::msg)?;
+        let playbook = LivePlaybook::<StrategyPlaybook>::load(&ctx.services, Self::NAME)?;
         Ok(Strategy { kb, playbook })
     }
 
@@ -93,10 +92,7 @@ impl Strategy {
         &self,
         goal: &CampaignGoal,
     ) -> Result<BTreeMap<Channel, ChannelOutcome>, AgentError> {
-        let found = self
-            .kb
-            .by_campaign(&ledger::scope(goal), &goal.id)
-            .map_err(AgentError::msg)?;
+        let found = self.kb.by_campaign(&ledger::scope(goal), &goal.id)?;
         Ok(projection::channel_outcomes(&found.records))
     }
 }
@@ -306,8 +302,6 @@ fn previous_shares(
     kb: &KnowledgeBase,
     goal: &CampaignGoal,
 ) -> Result<BTreeMap<Channel, f64>, AgentError> {
-    let found = kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .map_err(AgentError::msg)?;
+    let found = kb.decisions_by_campaign(&ledger::scope(goal), &goal.id)?;
     Ok(projection::latest_plan_shares(&found.records))
 }

@@ -127,8 +127,7 @@ impl Agent for Optimization {
 
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
-        let playbook = LivePlaybook::<OptimizationPlaybook>::load(&ctx.services, Self::NAME)
-            .map_err(AgentError::msg)?;
+        let playbook = LivePlaybook::<OptimizationPlaybook>::load(&ctx.services, Self::NAME)?;
         Ok(Optimization {
             kb,
             playbook,
@@ -153,10 +152,7 @@ impl Optimization {
         goal: &CampaignGoal,
     ) -> Result<Option<&mut ExperimentState>, AgentError> {
         if !self.experiments.contains_key(&goal.id) {
-            let found = self
-                .kb
-                .by_campaign(&ledger::scope(goal), &goal.id)
-                .map_err(AgentError::msg)?;
+            let found = self.kb.by_campaign(&ledger::scope(goal), &goal.id)?;
             if let Some(rebuilt) = ExperimentState::rebuild(goal, &found.records, Self::NAME) {
                 self.experiments.insert(goal.id.clone(), rebuilt);
             }

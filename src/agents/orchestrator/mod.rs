@@ -72,8 +72,7 @@ impl Orchestrator {
         if !self.campaigns.contains_key(&goal.id) {
             let found = self
                 .kb
-                .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-                .map_err(AgentError::msg)?;
+                .decisions_by_campaign(&ledger::scope(goal), &goal.id)?;
             let own = found
                 .records
                 .iter()

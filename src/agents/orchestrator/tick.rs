@@ -83,8 +83,7 @@ impl HandleRequest<Tick> for Orchestrator {
 
         let progress: Progress = ctx
             .request(Optimization::NAME, GetProgress { goal: goal.clone() })
-            .await
-            .map_err(AgentError::msg)?;
+            .await?;
         let fraction = goal_fraction(progress.conversions, goal.target);
         let phase = Phase::of_progress(fraction);
         report.conversions = progress.conversions;
@@ -226,8 +225,7 @@ impl HandleRequest<Tick> for Orchestrator {
                     phase,
                 },
             )
-            .await
-            .map_err(AgentError::msg)?
+            .await?
             .buys;
         Ok(report)
     }
@@ -258,8 +256,7 @@ impl Orchestrator {
                     as_of: day_start(goal, day),
                 },
             )
-            .await
-            .map_err(AgentError::msg)?;
+            .await?;
         let daily: Option<BTreeMap<Channel, f64>> = reply.plan.as_ref().map(|p| {
             p.channels
                 .iter()
@@ -301,8 +298,7 @@ impl Orchestrator {
                     plan: reply.decision,
                 },
             )
-            .await
-            .map_err(AgentError::msg)?;
+            .await?;
             // A new plan learns again: exploration re-opens for the new budget.
             let _ = ctx
                 .command(
