@@ -1,6 +1,6 @@
 //! Regret of the traffic policies: Thompson sampling against a uniform split and ε-greedy (0.1), on
-//! DOMAIN.md's reference problem (5 arms at 3.0–5.0 %, 20 000 impressions, counts updated after
-//! every impression).
+//! the reference problem of docs/optimization.md, "The measure of an optimizer" (5 arms at
+//! 3.0–5.0 %, 20 000 impressions, counts updated after every impression).
 //!
 //! Two figures come out of one run. The quality figure — mean pseudo-regret over 200 seeds per
 //! policy — is computed once and printed first; it is what the optimizer is judged by. Criterion
