@@ -15,6 +15,12 @@ use chrono::{DateTime, Utc};
 
 use super::consent::ConsentRecord;
 use super::message::{Jurisdiction, MessageChannel};
+use crate::domain::campaign::CampaignGoal;
+
+/// The audience subject a campaign segment's consent is recorded under: `<campaign>/<segment>`.
+pub fn segment_subject(goal: &CampaignGoal, segment: &str) -> String {
+    format!("{}/{segment}", goal.id)
+}
 
 /// (subject, channel) → the record in force.
 pub type ConsentLedger = BTreeMap<(String, MessageChannel), ConsentRecord>;
@@ -232,6 +238,12 @@ mod tests {
         assert_eq!(in_force(&first).granted_at, at(12));
         assert!(in_force(&first).night_consent);
         assert_eq!(first.len(), 2);
+    }
+
+    #[test]
+    fn a_segments_subject_is_named_after_its_campaign() {
+        let goal = crate::domain::campaign::test_goal(&["sms"]);
+        assert_eq!(segment_subject(&goal, "students"), "kr_students/students");
     }
 
     #[test]

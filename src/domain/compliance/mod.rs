@@ -34,7 +34,9 @@ pub mod verdict;
 pub use claims::{Claim, ClaimPeriod};
 pub use consent::ConsentRecord;
 pub use fix::{Fix, FixedMessage, apply_fixes};
-pub use ledger::{ConsentLedger, consent_for, ledger_of, merge_consent, supersedes};
+pub use ledger::{
+    ConsentLedger, consent_for, ledger_of, merge_consent, segment_subject, supersedes,
+};
 pub use message::{Jurisdiction, Message, MessageChannel, ReviewRequest, Sender};
 pub use playbook::{CompliancePlaybook, EMBEDDED_AGENT_FILE, PlaybookError};
 pub use region::{jurisdictions, recipient_tz};
