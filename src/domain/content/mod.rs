@@ -21,7 +21,7 @@ use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::channel::{Creative, Format, LimitFinding, Measure};
 
 pub use orthogonal::{Design, DesignKind, L18};
-pub use playbook::{ContentPlaybook, EMBEDDED_AGENT_FILE, PlaybookError};
+pub use playbook::{ContentPlaybook, EMBEDDED_AGENT_FILE, PlaybookError, TemplateError};
 pub use revise::{BlockedVariant, Revision, RevisionError, message_of, revise};
 pub use template::TemplateGenerator;
 
