@@ -28,6 +28,13 @@ pub enum BrandError {
         key: String,
         reason: String,
     },
+    /// A quiet-hours window that cannot be read.
+    #[error("{layer}: `{key}` {reason}")]
+    QuietHours {
+        layer: String,
+        key: String,
+        reason: WindowError,
+    },
     #[error("tenant file for organization `{organization}`: {source}")]
     Parse {
         organization: String,
@@ -48,6 +55,34 @@ pub enum BrandError {
         organization: String,
         client: String,
     },
+}
+
+/// A time of day that is not `HH:MM` (00:00 to 23:59, and 24:00 where an end is allowed it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a time of day `HH:MM`")]
+pub struct ClockError {
+    pub value: String,
+}
+
+/// Why a quiet-hours window cannot be read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    #[error("timezone {0:?} is not an IANA time zone name")]
+    UnknownTimeZone(String),
+    #[error("start: {0}")]
+    Start(ClockError),
+    #[error("end: {0}")]
+    End(ClockError),
+    #[error("start equals end: an empty window (write 00:00–24:00 for all day)")]
+    Empty,
+}
+
+fn window_error(layer: &str, key: String, reason: WindowError) -> BrandError {
+    BrandError::QuietHours {
+        layer: layer.to_owned(),
+        key,
+        reason,
+    }
 }
 
 fn invalid(layer: &str, key: impl Into<String>, reason: impl Into<String>) -> BrandError {
@@ -234,7 +269,7 @@ impl Guideline {
         }
         for (i, window) in self.quiet_hours.iter().enumerate() {
             parse_window(window)
-                .map_err(|reason| invalid(layer, format!("quiet_hours[{i}]"), reason))?;
+                .map_err(|reason| window_error(layer, format!("quiet_hours[{i}]"), reason))?;
         }
         for key in &self.locked {
             let known = LOCKABLE_SCALARS.contains(&key.as_str())
@@ -258,8 +293,10 @@ impl Guideline {
 }
 
 /// Minutes after midnight, or an explanation.
-fn parse_clock(value: &str, allow_24: bool) -> Result<u16, String> {
-    let bad = || format!("{value:?} is not a time of day `HH:MM`");
+fn parse_clock(value: &str, allow_24: bool) -> Result<u16, ClockError> {
+    let bad = || ClockError {
+        value: value.to_owned(),
+    };
     let (h, m) = value.trim().split_once(':').ok_or_else(bad)?;
     let h: u16 = h.parse().map_err(|_| bad())?;
     let m: u16 = m.parse().map_err(|_| bad())?;
@@ -270,21 +307,17 @@ fn parse_clock(value: &str, allow_24: bool) -> Result<u16, String> {
 }
 
 /// A window as (time zone, half-open minute spans within one day).
-fn parse_window(window: &QuietWindow) -> Result<(Tz, Vec<(u16, u16)>), String> {
-    let tz: Tz = window.timezone.parse().map_err(|_| {
-        format!(
-            "timezone {:?} is not an IANA time zone name",
-            window.timezone
-        )
-    })?;
-    let start = parse_clock(&window.start, false).map_err(|e| format!("start: {e}"))?;
-    let end = parse_clock(&window.end, true).map_err(|e| format!("end: {e}"))?;
+fn parse_window(window: &QuietWindow) -> Result<(Tz, Vec<(u16, u16)>), WindowError> {
+    let tz: Tz = window
+        .timezone
+        .parse()
+        .map_err(|_| WindowError::UnknownTimeZone(window.timezone.clone()))?;
+    let start = parse_clock(&window.start, false).map_err(WindowError::Start)?;
+    let end = parse_clock(&window.end, true).map_err(WindowError::End)?;
     match start.cmp(&end) {
         std::cmp::Ordering::Less => Ok((tz, vec![(start, end)])),
         std::cmp::Ordering::Greater => Ok((tz, vec![(start, 1440), (0, end)])),
-        std::cmp::Ordering::Equal => {
-            Err("start equals end: an empty window (write 00:00–24:00 for all day)".into())
-        }
+        std::cmp::Ordering::Equal => Err(WindowError::Empty),
     }
 }
 
@@ -513,8 +546,8 @@ impl BrandVoice {
             }
         }
         for (i, window) in g.quiet_hours.iter().enumerate() {
-            let (tz, spans) =
-                parse_window(window).map_err(|r| invalid(layer, format!("quiet_hours[{i}]"), r))?;
+            let (tz, spans) = parse_window(window)
+                .map_err(|r| window_error(layer, format!("quiet_hours[{i}]"), r))?;
             self.quiet_hours.add(tz, &spans);
         }
         // Locks apply to the levels below this one, not to this level's own values.
@@ -699,6 +732,38 @@ mod tests {
         assert!(parse_clock("24:00", false).is_err());
         assert!(parse_clock("7pm", false).is_err());
         assert!(parse_clock("10:60", false).is_err());
+        assert_eq!(
+            parse_clock("7pm", false).unwrap_err().to_string(),
+            "\"7pm\" is not a time of day `HH:MM`"
+        );
+    }
+
+    #[test]
+    fn window_errors_keep_their_text() {
+        let window = |start: &str, end: &str, timezone: &str| QuietWindow {
+            start: start.to_owned(),
+            end: end.to_owned(),
+            timezone: timezone.to_owned(),
+        };
+        let err = |w: QuietWindow| parse_window(&w).unwrap_err().to_string();
+        assert_eq!(
+            err(window("21:00", "08:00", "Mars/Base")),
+            "timezone \"Mars/Base\" is not an IANA time zone name"
+        );
+        assert_eq!(
+            err(window("9pm", "08:00", "Asia/Seoul")),
+            "start: \"9pm\" is not a time of day `HH:MM`"
+        );
+        assert_eq!(
+            err(window("21:00", "24:30", "Asia/Seoul")),
+            "end: \"24:30\" is not a time of day `HH:MM`"
+        );
+        assert_eq!(
+            err(window("08:00", "08:00", "Asia/Seoul")),
+            "start equals end: an empty window (write 00:00–24:00 for all day)"
+        );
+        let overnight = parse_window(&window("21:00", "08:00", "Asia/Seoul")).unwrap();
+        assert_eq!(overnight.1, vec![(1260, 1440), (0, 480)]);
     }
 
     #[test]

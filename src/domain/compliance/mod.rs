@@ -10,6 +10,7 @@
 //!
 //! - [`message`]: what is reviewed: [`Message`], [`ReviewRequest`], channels, jurisdictions.
 //! - [`consent`]: the consent record and the opt-in, re-confirmation and GDPR rules.
+//! - [`ledger`]: the consent ledger, its merge and the lookup across sibling channels.
 //! - [`claims`]: the brand's claims registry.
 //! - [`playbook`]: the rules' data, parsed and validated.
 //! - [`region`]: a campaign's jurisdictions and the recipients' time zone.
@@ -21,6 +22,7 @@
 pub mod claims;
 pub mod consent;
 pub mod fix;
+pub mod ledger;
 pub mod message;
 pub mod playbook;
 pub mod region;
@@ -32,6 +34,9 @@ pub mod verdict;
 pub use claims::{Claim, ClaimPeriod};
 pub use consent::ConsentRecord;
 pub use fix::{Fix, FixedMessage, apply_fixes};
+pub use ledger::{
+    ConsentLedger, consent_for, ledger_of, merge_consent, segment_subject, supersedes,
+};
 pub use message::{Jurisdiction, Message, MessageChannel, ReviewRequest, Sender};
 pub use playbook::{CompliancePlaybook, EMBEDDED_AGENT_FILE, PlaybookError};
 pub use region::{jurisdictions, recipient_tz};

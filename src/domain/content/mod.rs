@@ -6,9 +6,12 @@
 //! word and carry the brand's disclaimers; a candidate that cannot be made so is dropped and the reason
 //! reported, never emitted. Generators are pure: no I/O, no clock, the same request and seed give the
 //! same variants.
+//!
+//! [`revise`] applies compliance's fixes to a blocked variant and checks it against its limits again.
 
 pub mod orthogonal;
 pub mod playbook;
+pub mod revise;
 pub mod template;
 
 use serde::{Deserialize, Serialize};
@@ -18,7 +21,8 @@ use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::channel::{Creative, Format, LimitFinding, Measure};
 
 pub use orthogonal::{Design, DesignKind, L18};
-pub use playbook::{ContentPlaybook, EMBEDDED_AGENT_FILE, PlaybookError};
+pub use playbook::{ContentPlaybook, EMBEDDED_AGENT_FILE, PlaybookError, TemplateError};
+pub use revise::{BlockedVariant, Revision, RevisionError, message_of, revise};
 pub use template::TemplateGenerator;
 
 /// What to write for: the campaign (its segments, channels and regions), the merged brand voice and

@@ -32,6 +32,26 @@ pub enum PlaybookError {
     Missing,
     #[error("content playbook: `playbook.{key}` {reason}")]
     Invalid { key: String, reason: String },
+    /// A template field that does not parse.
+    #[error("content playbook: `playbook.{key}` {reason}")]
+    Template { key: String, reason: TemplateError },
+}
+
+/// Why a template field does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("`[[` inside an optional part: optional parts do not nest")]
+    NestedOptional,
+    #[error("`]]` without an opening `[[`")]
+    UnopenedOptional,
+    #[error("`[[` without a closing `]]`")]
+    UnclosedOptional,
+    #[error("`{{` without a closing `}}`")]
+    UnclosedSlot,
+    #[error("`}}` without an opening `{{`")]
+    UnopenedSlot,
+    #[error("`{{{0}}}` is not a placeholder name (letters, digits, `_`)")]
+    BadSlotName(String),
 }
 
 fn invalid(key: impl Into<String>, reason: impl Into<String>) -> PlaybookError {
@@ -141,7 +161,7 @@ pub enum Piece {
 }
 
 /// Splits a template field into literals, `{slots}` and `[[optional]]` groups.
-pub fn parse_template(source: &str) -> Result<Vec<Piece>, String> {
+pub fn parse_template(source: &str) -> Result<Vec<Piece>, TemplateError> {
     let mut top: Vec<Piece> = Vec::new();
     let mut group: Option<Vec<Piece>> = None;
     let mut literal = String::new();
@@ -154,25 +174,23 @@ pub fn parse_template(source: &str) -> Result<Vec<Piece>, String> {
     while let Some(c) = rest.chars().next() {
         if rest.starts_with("[[") {
             if group.is_some() {
-                return Err("`[[` inside an optional part: optional parts do not nest".into());
+                return Err(TemplateError::NestedOptional);
             }
             flush(&mut literal, &mut top);
             group = Some(Vec::new());
             rest = &rest[2..];
         } else if rest.starts_with("]]") {
             let Some(mut inner) = group.take() else {
-                return Err("`]]` without an opening `[[`".into());
+                return Err(TemplateError::UnopenedOptional);
             };
             flush(&mut literal, &mut inner);
             top.push(Piece::Optional(inner));
             rest = &rest[2..];
         } else if c == '{' {
-            let end = rest.find('}').ok_or("`{` without a closing `}`")?;
+            let end = rest.find('}').ok_or(TemplateError::UnclosedSlot)?;
             let name = &rest[1..end];
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(format!(
-                    "`{{{name}}}` is not a placeholder name (letters, digits, `_`)"
-                ));
+                return Err(TemplateError::BadSlotName(name.to_owned()));
             }
             flush(&mut literal, group.as_mut().unwrap_or(&mut top));
             group
@@ -181,14 +199,14 @@ pub fn parse_template(source: &str) -> Result<Vec<Piece>, String> {
                 .push(Piece::Slot(name.to_owned()));
             rest = &rest[end + 1..];
         } else if c == '}' {
-            return Err("`}` without an opening `{`".into());
+            return Err(TemplateError::UnopenedSlot);
         } else {
             literal.push(c);
             rest = &rest[c.len_utf8()..];
         }
     }
     if group.is_some() {
-        return Err("`[[` without a closing `]]`".into());
+        return Err(TemplateError::UnclosedOptional);
     }
     flush(&mut literal, &mut top);
     Ok(top)
@@ -311,8 +329,10 @@ impl Language {
             }
             for field in [Field::Text, Field::Headline, Field::Subject, Field::Path] {
                 if let Some(source) = template.field(field) {
-                    parse_template(source)
-                        .map_err(|reason| invalid(format!("{at}.{}", field.as_str()), reason))?;
+                    parse_template(source).map_err(|reason| PlaybookError::Template {
+                        key: format!("{at}.{}", field.as_str()),
+                        reason,
+                    })?;
                 }
             }
             for name in template.placeholders() {
@@ -379,5 +399,18 @@ mod tests {
         assert!(parse_template("[[a").is_err());
         assert!(parse_template("a]]").is_err());
         assert!(parse_template("{of fer}").is_err());
+        let text = |source: &str| parse_template(source).unwrap_err().to_string();
+        assert_eq!(
+            text("[[a [[b]] ]]"),
+            "`[[` inside an optional part: optional parts do not nest"
+        );
+        assert_eq!(text("a]]"), "`]]` without an opening `[[`");
+        assert_eq!(text("[[a"), "`[[` without a closing `]]`");
+        assert_eq!(text("{offer"), "`{` without a closing `}`");
+        assert_eq!(text("offer}"), "`}` without an opening `{`");
+        assert_eq!(
+            text("{of fer}"),
+            "`{of fer}` is not a placeholder name (letters, digits, `_`)"
+        );
     }
 }

@@ -14,11 +14,39 @@ use crate::domain::campaign::Channel;
 use crate::domain::channel::{ChannelLimits, Creative, Field, Fit, Format, is_emoji};
 use crate::domain::content::orthogonal::{self, DesignKind};
 use crate::domain::content::playbook::{
-    ContentPlaybook, Language, Piece, TEMPLATE_DIMENSION, Template, parse_template,
+    ContentPlaybook, Language, Piece, TEMPLATE_DIMENSION, Template, TemplateError, parse_template,
 };
 use crate::domain::content::{
     CellReport, GenerateError, Generation, GenerationRequest, Generator, LevelChoice, Variant,
 };
+
+/// Why a template or a candidate was dropped, as the cell report records it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum Dropped {
+    #[error("template {template} {field}: {reason}")]
+    Unparsable {
+        template: usize,
+        field: &'static str,
+        reason: TemplateError,
+    },
+    #[error("template {template} needs {{{name}}}: set {guideline_key} in the brand guideline")]
+    MissingBuiltin {
+        template: usize,
+        name: &'static str,
+        guideline_key: &'static str,
+    },
+    #[error("template {template}: {field} contains the banned word {word:?}")]
+    BannedWord {
+        template: usize,
+        field: &'static str,
+        word: String,
+    },
+    #[error("template {template}: {limit}")]
+    OverLimit { template: usize, limit: String },
+    /// Not reached: a usable template always has a format to try.
+    #[error("template {template}: no format to fit")]
+    NoFormat { template: usize },
+}
 
 /// The segment name used when a campaign declares none.
 pub const ALL_SEGMENT: &str = "all";
@@ -169,7 +197,7 @@ impl TemplateGenerator {
             }
             match prepare(index, template, formats, voice) {
                 Ok(u) => usable.push(u),
-                Err(reason) => note(reason, &mut dropped),
+                Err(reason) => note(reason.to_string(), &mut dropped),
             }
         }
 
@@ -311,7 +339,7 @@ impl TemplateGenerator {
                         warnings: fit.warnings,
                     });
                 }
-                Err(reason) => note(reason, &mut dropped),
+                Err(reason) => note(reason.to_string(), &mut dropped),
             }
         }
         report.emitted = variants.len();
@@ -327,24 +355,26 @@ impl TemplateGenerator {
         usable: &Usable<'_>,
         values: &BTreeMap<&str, &str>,
         voice: &BrandVoice,
-    ) -> Result<(Format, Creative, Fit), String> {
+    ) -> Result<(Format, Creative, Fit), Dropped> {
         let optional_total: usize = usable
             .fields
             .iter()
             .map(|(_, pieces)| count_optional(pieces))
             .sum();
-        let mut last_failure = String::new();
+        let mut last_failure = Dropped::NoFormat {
+            template: usable.index,
+        };
         for keep in (0..=optional_total).rev() {
             let creative = self.compose(cell, usable, values, voice, keep);
             if let Some((field, word)) = creative
                 .fields()
                 .find_map(|(f, t)| find_banned(t, &voice.banned_words).map(|w| (f, w)))
             {
-                last_failure = format!(
-                    "template {}: {} contains the banned word {word:?}",
-                    usable.index,
-                    field.as_str()
-                );
+                last_failure = Dropped::BannedWord {
+                    template: usable.index,
+                    field: field.as_str(),
+                    word: word.to_owned(),
+                };
                 continue;
             }
             for &format in &usable.formats {
@@ -353,7 +383,10 @@ impl TemplateGenerator {
                     return Ok((format, creative, fit));
                 }
                 if let Some(violation) = fit.violations.first() {
-                    last_failure = format!("template {}: {}", usable.index, violation.message);
+                    last_failure = Dropped::OverLimit {
+                        template: usable.index,
+                        limit: violation.message.clone(),
+                    };
                 }
             }
         }
@@ -424,7 +457,7 @@ fn prepare<'a>(
     template: &'a Template,
     formats: Vec<Format>,
     voice: &BrandVoice,
-) -> Result<Usable<'a>, String> {
+) -> Result<Usable<'a>, Dropped> {
     let wanted: BTreeSet<Field> = formats
         .iter()
         .flat_map(|f| f.used_fields().iter().copied())
@@ -432,8 +465,11 @@ fn prepare<'a>(
     let mut fields = Vec::new();
     for field in wanted {
         if let Some(source) = template.field(field) {
-            let pieces = parse_template(source)
-                .map_err(|e| format!("template {index} {}: {e}", field.as_str()))?;
+            let pieces = parse_template(source).map_err(|reason| Dropped::Unparsable {
+                template: index,
+                field: field.as_str(),
+                reason,
+            })?;
             fields.push((field, pieces));
         }
     }
@@ -449,9 +485,11 @@ fn prepare<'a>(
         ("address", "legal_entity.address"),
     ] {
         if slots.contains(name) && !available.contains_key(name) {
-            return Err(format!(
-                "template {index} needs {{{name}}}: set {guideline_key} in the brand guideline"
-            ));
+            return Err(Dropped::MissingBuiltin {
+                template: index,
+                name,
+                guideline_key,
+            });
         }
     }
     slots.retain(|s| !available.contains_key(s.as_str()));
@@ -607,5 +645,80 @@ mod tests {
         assert_eq!(render_keep(2), "a b c d");
         assert_eq!(render_keep(1), "a b d");
         assert_eq!(render_keep(0), "a d");
+    }
+
+    #[test]
+    fn drop_reasons_read_as_they_are_recorded() {
+        let unparsable = Dropped::Unparsable {
+            template: 2,
+            field: Field::Headline.as_str(),
+            reason: TemplateError::UnclosedSlot,
+        };
+        assert_eq!(
+            unparsable.to_string(),
+            "template 2 headline: `{` without a closing `}`"
+        );
+        let builtin = Dropped::MissingBuiltin {
+            template: 0,
+            name: "opt_out",
+            guideline_key: "legal_entity.opt_out_number",
+        };
+        assert_eq!(
+            builtin.to_string(),
+            "template 0 needs {opt_out}: set legal_entity.opt_out_number in the brand guideline"
+        );
+        let banned = Dropped::BannedWord {
+            template: 1,
+            field: "text",
+            word: "최고".to_owned(),
+        };
+        assert_eq!(
+            banned.to_string(),
+            "template 1: text contains the banned word \"최고\""
+        );
+        let limit = Dropped::OverLimit {
+            template: 3,
+            limit: "kr_sms text is 95 bytes (CP949), over 90".to_owned(),
+        };
+        assert_eq!(
+            limit.to_string(),
+            "template 3: kr_sms text is 95 bytes (CP949), over 90"
+        );
+    }
+
+    #[test]
+    fn a_template_without_the_brands_built_in_is_dropped_with_the_key_to_set() {
+        let template = |text: &str| Template {
+            formats: vec![Format::KrSms],
+            text: text.to_owned(),
+            headline: None,
+            subject: None,
+            path: None,
+            formality: Vec::new(),
+        };
+        let voice = BrandVoice {
+            brand_name: Some("Acme".to_owned()),
+            ..BrandVoice::default()
+        };
+        let needs = template("{brand} {offer} {opt_out}");
+        let Err(err) = prepare(4, &needs, vec![Format::KrSms], &voice) else {
+            panic!("the voice has no opt-out number");
+        };
+        assert_eq!(
+            err,
+            Dropped::MissingBuiltin {
+                template: 4,
+                name: "opt_out",
+                guideline_key: "legal_entity.opt_out_number",
+            }
+        );
+        let broken = template("{brand");
+        let Err(err) = prepare(5, &broken, vec![Format::KrSms], &voice) else {
+            panic!("the template does not parse");
+        };
+        assert_eq!(
+            err.to_string(),
+            "template 5 text: `{` without a closing `}`"
+        );
     }
 }

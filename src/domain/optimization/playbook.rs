@@ -48,7 +48,7 @@ pub struct GeneticSettings {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlaybookError {
     #[error("optimization playbook: {0}")]
-    Parse(String),
+    Parse(playbook::TableError),
     #[error("optimization playbook: there is no [playbook] table")]
     Missing,
     #[error("optimization playbook: `playbook.{key}` {reason}, got {value}")]

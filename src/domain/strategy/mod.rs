@@ -6,12 +6,17 @@
 //! Pure functions over plain data: the current time comes in as an argument, and nothing here reads
 //! a file, a clock or the knowledge base.
 
+pub mod feedback;
 pub mod funnel;
 pub mod learning;
 pub mod plan;
 pub mod playbook;
 pub mod tactics;
 
+pub use feedback::{
+    Delivery, DeliveryVerdict, delivery_ratio, judged, learn_outcomes, plan_goal, predicted_return,
+    retier,
+};
 pub use funnel::{FunnelKpis, FunnelRates, UnitEconomics, funnel};
 pub use learning::{ChannelOutcome, LearnError};
 pub use plan::{ChannelPlan, DayPlan, Feasibility, Infeasibility, Plan, PlanError, plan};

@@ -65,7 +65,7 @@ pub struct ChannelPrior {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlaybookError {
     #[error("strategy playbook: {0}")]
-    Parse(String),
+    Parse(playbook::TableError),
     #[error("strategy playbook: there is no [playbook] table")]
     Missing,
     #[error("strategy playbook: `playbook.{key}` {reason}, got {value}")]

@@ -19,6 +19,15 @@ pub enum Maturity {
 
 impl Maturity {
     pub const ALL: [Maturity; 3] = [Maturity::Proven, Maturity::Emerging, Maturity::Experimental];
+
+    /// As the playbook and decisions spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Maturity::Proven => "proven",
+            Maturity::Emerging => "emerging",
+            Maturity::Experimental => "experimental",
+        }
+    }
 }
 
 /// Budget share per maturity tier (70-20-10 by default).
