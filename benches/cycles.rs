@@ -19,12 +19,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use campaignd::agents::compliance::{Compliance, ReviewItem, ReviewVariants};
-use campaignd::agents::content::{Content, WriteCreatives, message_of};
+use campaignd::agents::content::{Content, WriteCreatives};
 use campaignd::agents::messages::Arm;
 use campaignd::agents::optimization::{GetProgress, Optimization, StartExperiment};
 use campaignd::agents::strategy::{PlanCampaign, Strategy};
 use campaignd::campaign::ingest::{Batch, ingest};
 use campaignd::domain::campaign::CampaignGoal;
+use campaignd::domain::content::message_of;
 use campaignd::kb::{Durability, KbOptions, KnowledgeBase};
 use campaignd::market::{IdCatalog, Observation};
 use campaignd::protocol::Origin;

@@ -13,13 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use super::decisions::{self as kinds, DecisionKind, ReviewChoice, ReviewInputs};
 use super::ledger::{self, Draft};
-use super::messages::{ConsentRecorded, RecordConsent, segment_subject};
+use super::messages::{ConsentRecorded, RecordConsent};
 use super::playbook::LivePlaybook;
 use super::projection;
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::compliance::{
-    CompliancePlaybook, ConsentRecord, FixedMessage, Message, MessageChannel, ReviewRequest,
-    Verdict, apply_fixes, jurisdictions, recipient_tz,
+    CompliancePlaybook, ConsentLedger, ConsentRecord, FixedMessage, Message, MessageChannel,
+    ReviewRequest, Verdict, apply_fixes, consent_for, jurisdictions, merge_consent, recipient_tz,
+    segment_subject,
 };
 use crate::kb::{Decision, DecisionId, KnowledgeBase, SCHEMA_VERSION, Scope};
 use crate::protocol::{Envelope, Payload, TenantId};
@@ -72,7 +73,7 @@ pub struct Compliance {
     /// The rule sets in force; a reload changes them for the next review.
     playbook: LivePlaybook<CompliancePlaybook>,
     /// Per tenant, (subject, channel) → latest consent record. Loaded per tenant on first use.
-    ledger: BTreeMap<TenantId, BTreeMap<(String, MessageChannel), ConsentRecord>>,
+    ledger: BTreeMap<TenantId, ConsentLedger>,
 }
 
 impl Agent for Compliance {
@@ -96,10 +97,7 @@ impl Agent for Compliance {
 }
 
 impl Compliance {
-    fn tenant_ledger(
-        &mut self,
-        tenant: &TenantId,
-    ) -> Result<&BTreeMap<(String, MessageChannel), ConsentRecord>, AgentError> {
+    fn tenant_ledger(&mut self, tenant: &TenantId) -> Result<&ConsentLedger, AgentError> {
         if !self.ledger.contains_key(tenant) {
             let found = self
                 .kb
@@ -112,30 +110,17 @@ impl Compliance {
             .ok_or_else(|| AgentError::msg("consent ledger missing right after loading"))
     }
 
+    /// The consent that covers `subject` on `channel`: its own record, or a sibling channel's in
+    /// one of the configured channel groups (KR-OPTIN's `channel_groups`).
     fn consent(
         &mut self,
         tenant: &TenantId,
         subject: &str,
         channel: MessageChannel,
     ) -> Result<Option<ConsentRecord>, AgentError> {
+        let groups = self.playbook.get().rules.opt_in.channel_groups.clone();
         let ledger = self.tenant_ledger(tenant)?;
-        let sms_family = [
-            MessageChannel::Sms,
-            MessageChannel::Lms,
-            MessageChannel::Mms,
-        ];
-        let direct = ledger.get(&(subject.to_owned(), channel)).cloned();
-        Ok(direct.or_else(|| {
-            // A message consent covers its SMS/LMS/MMS siblings.
-            sms_family
-                .contains(&channel)
-                .then(|| {
-                    sms_family
-                        .iter()
-                        .find_map(|c| ledger.get(&(subject.to_owned(), *c)).cloned())
-                })
-                .flatten()
-        }))
+        Ok(consent_for(ledger, subject, channel, &groups).cloned())
     }
 }
 
@@ -192,7 +177,7 @@ impl HandleRequest<RecordConsent> for Compliance {
         // Load first (so the map exists), then keep it current without re-reading.
         self.tenant_ledger(tenant)?;
         if let Some(map) = self.ledger.get_mut(tenant) {
-            projection::merge_consent(map, record.clone());
+            merge_consent(map, record.clone());
         }
         Ok(ConsentRecorded { decision: id })
     }

@@ -21,10 +21,10 @@ use super::ledger::{self, Draft};
 use super::playbook::LivePlaybook;
 use crate::domain::brand::{BrandVoice, TenantFile};
 use crate::domain::campaign::CampaignGoal;
-use crate::domain::channel::Format;
-use crate::domain::compliance::{Finding, Message, MessageChannel, Sender, apply_fixes};
+use crate::domain::compliance::{Finding, Sender};
 use crate::domain::content::{
-    ContentPlaybook, GenerationRequest, Generator, TemplateGenerator, Variant,
+    BlockedVariant, ContentPlaybook, GenerationRequest, Generator, Revision, TemplateGenerator,
+    Variant, revise,
 };
 use crate::domain::optimization::decision_seed;
 use crate::kb::{DecisionId, KnowledgeBase};
@@ -192,18 +192,6 @@ pub fn sender_of(voice: &BrandVoice) -> Sender {
 }
 
 /// A variant as compliance reviews it.
-pub fn message_of(variant: &Variant, sender: &Sender, category: &str) -> Message {
-    let channel = match variant.format {
-        Format::KrLms => MessageChannel::Lms,
-        _ => MessageChannel::from(variant.channel),
-    };
-    let mut message = Message::advert(channel, variant.creative.text.clone());
-    message.subject = variant.creative.subject.clone();
-    message.sender = sender.clone();
-    message.product_category = Some(category.to_owned());
-    message
-}
-
 impl Content {
     /// Takes in a reloaded playbook; the generator works from the same one.
     fn refresh_playbook(&mut self, ctx: &Context) {
@@ -324,8 +312,15 @@ impl HandleRequest<ReviseVariants> for Content {
         let mut dropped = Vec::new();
         let mut alternatives = Vec::new();
         for item in blocked {
-            match self.revise(item, &sender, &goal.product_category) {
-                Ok((variant, send_at)) => {
+            let blocked_variant = BlockedVariant {
+                variant: &item.variant,
+                send_at: item.send_at,
+                findings: &item.findings,
+                fixable: item.fixable,
+            };
+            let limits = &self.playbook.get().limits;
+            match revise(&blocked_variant, &sender, &goal.product_category, limits) {
+                Ok(Revision { variant, send_at }) => {
                     alternatives.push((
                         variant.id.clone(),
                         1.0,
@@ -342,6 +337,7 @@ impl HandleRequest<ReviseVariants> for Content {
                     variants.push(variant);
                 }
                 Err(why) => {
+                    let why = why.to_string();
                     alternatives.push((item.variant.id.clone(), 0.0, format!("dropped: {why}")));
                     dropped.push((item.variant.id.clone(), why));
                 }
@@ -381,62 +377,5 @@ impl HandleRequest<ReviseVariants> for Content {
             reschedule,
             dropped,
         })
-    }
-}
-
-impl Content {
-    fn revise(
-        &self,
-        item: &Blocked,
-        sender: &Sender,
-        category: &str,
-    ) -> Result<(Variant, Option<DateTime<FixedOffset>>), String> {
-        if !item.fixable {
-            let rules: Vec<&str> = item
-                .findings
-                .iter()
-                .filter(|f| f.is_blocking())
-                .map(|f| f.rule_id.as_str())
-                .collect();
-            return Err(format!(
-                "blocked by {} with no mechanical fix",
-                rules.join(", ")
-            ));
-        }
-        let message = message_of(&item.variant, sender, category);
-        let fixed = apply_fixes(&message, &item.findings);
-        if fixed.applied.is_empty() {
-            return Err("compliance suggested no fix".to_owned());
-        }
-        let mut variant = item.variant.clone();
-        variant.creative.text = fixed.message.text;
-        if variant.creative.subject.is_some() {
-            variant.creative.subject = fixed.message.subject;
-        }
-        let mut fit = self
-            .playbook
-            .get()
-            .limits
-            .check(variant.format, &variant.creative);
-        // A Korean SMS that grew past 90 bytes is sent as an LMS.
-        if !fit.fits() && variant.format == Format::KrSms {
-            let lms = self
-                .playbook
-                .get()
-                .limits
-                .check(Format::KrLms, &variant.creative);
-            if lms.fits() {
-                variant.format = Format::KrLms;
-                fit = lms;
-            }
-        }
-        if !fit.fits() {
-            let why: Vec<String> = fit.violations.iter().map(|v| format!("{v:?}")).collect();
-            return Err(format!("the fixed text no longer fits: {}", why.join("; ")));
-        }
-        variant.measures = fit.measures;
-        variant.warnings = fit.warnings;
-        let send_at = fixed.send_at.filter(|at| *at != item.send_at);
-        Ok((variant, send_at))
     }
 }

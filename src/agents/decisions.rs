@@ -19,7 +19,7 @@ use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
 use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message};
 use crate::domain::content::CellReport;
 use crate::domain::optimization::{Arm, ArmStats, Forecast, ResponseCurve};
-use crate::domain::strategy::{FunnelKpis, Maturity, RankedTactic};
+use crate::domain::strategy::{Delivery, FunnelKpis, RankedTactic};
 use crate::kb::{DecisionId, OutcomeId};
 use crate::market::Observation;
 
@@ -208,19 +208,7 @@ pub struct PlanInputs {
     pub remaining_target: Option<u64>,
     pub remaining_budget: Option<f64>,
     /// What each channel delivered so far (empty for the first plan).
-    pub observed: Vec<ChannelDelivery>,
-}
-
-/// What one channel delivered so far, against what its prior predicted.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ChannelDelivery {
-    pub channel: Channel,
-    pub spend: f64,
-    pub conversions: u64,
-    /// Conversions per unit of money observed / predicted by the prior.
-    pub ratio: f64,
-    /// Its tier after this evidence.
-    pub maturity: Option<Maturity>,
+    pub observed: Vec<Delivery>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

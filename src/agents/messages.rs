@@ -178,8 +178,3 @@ pub struct ConsentRecorded {
 impl Payload for ConsentRecorded {
     const ACTION: &'static str = "consent_recorded";
 }
-
-/// The audience subject a campaign segment's consent is recorded under.
-pub fn segment_subject(goal: &CampaignGoal, segment: &str) -> String {
-    format!("{}/{segment}", goal.id)
-}

@@ -42,14 +42,14 @@ pub trait Playbook: DeserializeOwned + Clone + Send + Sync + 'static {
 
     /// Reads a configured `[playbook]` table and validates it.
     fn from_table(table: &toml::Table) -> Result<Self, PlaybookError> {
-        let playbook: Self = parse_table(table).map_err(PlaybookError)?;
+        let playbook: Self = parse_table(table).map_err(PlaybookError::of)?;
         playbook.validate()?;
         Ok(playbook)
     }
 
     /// The playbook of the embedded definition file.
     fn embedded() -> Result<Self, PlaybookError> {
-        match table_of(Self::EMBEDDED_FILE).map_err(PlaybookError)? {
+        match table_of(Self::EMBEDDED_FILE).map_err(PlaybookError::of)? {
             Some(table) => Self::from_table(&table),
             None => Err(PlaybookError(
                 "the embedded definition has no [playbook] table".to_owned(),

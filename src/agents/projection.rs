@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::decisions::{self as kinds, DecisionKind, OBSERVATION_OUTCOME, ObservationMetrics};
 use crate::domain::campaign::{CampaignGoal, Channel, Phase};
-use crate::domain::compliance::{ConsentRecord, MessageChannel};
+use crate::domain::compliance::{ConsentLedger, ledger_of};
 use crate::domain::optimization::{Arm, Experiment, Observed};
 use crate::domain::strategy::ChannelOutcome;
 use crate::kb::{Decision, DecisionId, Outcome, OutcomeId, Record};
@@ -286,16 +286,8 @@ pub fn review_approved(decision: &Decision) -> bool {
 
 /// A tenant's consent ledger, (subject, channel) → the record in force, from its consent
 /// decisions in the order they were recorded, merged as live recording merges them.
-pub fn consent_ledger<'a>(
-    decisions: impl IntoIterator<Item = &'a Decision>,
-) -> BTreeMap<(String, MessageChannel), ConsentRecord> {
-    let mut ledger = BTreeMap::new();
-    for decision in decisions {
-        if let Some(record) = choice::<kinds::Consent>(decision) {
-            merge_consent(&mut ledger, record);
-        }
-    }
-    ledger
+pub fn consent_ledger<'a>(decisions: impl IntoIterator<Item = &'a Decision>) -> ConsentLedger {
+    ledger_of(decisions.into_iter().filter_map(choice::<kinds::Consent>))
 }
 
 /// The channel shares of the campaign's latest plan, to show how a re-plan moved them.
@@ -320,36 +312,47 @@ pub fn channel_outcomes(records: &[Record]) -> BTreeMap<Channel, ChannelOutcome>
     let mut per_channel: BTreeMap<Channel, ChannelOutcome> = BTreeMap::new();
     for (_, metrics) in observations(records) {
         let obs = metrics.observation;
-        let entry = per_channel.entry(obs.channel).or_insert(ChannelOutcome {
-            impressions: 0,
-            clicks: 0,
-            conversions: 0,
-            spend: 0.0,
-        });
-        entry.impressions += u64::try_from(obs.impressions).unwrap_or(0);
-        entry.clicks += u64::try_from(obs.clicks).unwrap_or(0);
-        entry.conversions += u64::try_from(obs.conversions).unwrap_or(0);
-        entry.spend += obs.spend;
+        per_channel.entry(obs.channel).or_default().add_observed(
+            obs.impressions,
+            obs.clicks,
+            obs.conversions,
+            obs.spend,
+        );
     }
     per_channel
 }
 
-/// Merges a consent record into a ledger: the latest record of a subject and channel stands,
-/// except that a withdrawal is never undone by a grant that is not newer than it.
-pub fn merge_consent(
-    ledger: &mut BTreeMap<(String, MessageChannel), ConsentRecord>,
-    record: ConsentRecord,
-) {
-    let key = (record.subject.clone(), record.channel);
-    let withdrawn = ledger.get(&key).and_then(|old| old.withdrawn_at);
-    let keep_withdrawal = withdrawn.is_some()
-        && record.withdrawn_at.is_none()
-        && record
-            .granted_at
-            .is_none_or(|g| withdrawn.is_some_and(|w| g <= w));
-    if !keep_withdrawal {
-        ledger.insert(key, record);
+/// Whether a decision of a kind the built-in agents write decodes into its type: `None` for a kind
+/// they do not write (a custom agent's), `Some(false)` for a record this campaignd cannot read.
+/// Used to check that knowledge bases written by earlier versions stay readable.
+pub fn decodes_as_its_kind(decision: &Decision) -> Option<bool> {
+    fn check<K: DecisionKind>(decision: &Decision) -> Option<bool>
+    where
+        K::Inputs: DeserializeOwned,
+        K::Choice: DeserializeOwned,
+    {
+        is::<K>(decision).then(|| decode::<K>(decision).is_some())
     }
+    check::<kinds::SubGoals>(decision)
+        .or_else(|| check::<kinds::Setup>(decision))
+        .or_else(|| check::<kinds::Hold>(decision))
+        .or_else(|| check::<kinds::Replan>(decision))
+        .or_else(|| check::<kinds::PhaseChange>(decision))
+        .or_else(|| check::<kinds::Pause>(decision))
+        .or_else(|| check::<kinds::Resume>(decision))
+        .or_else(|| check::<kinds::ReplanOrdered>(decision))
+        .or_else(|| check::<kinds::GoalAchieved>(decision))
+        .or_else(|| check::<kinds::Plan>(decision))
+        .or_else(|| check::<kinds::Creatives>(decision))
+        .or_else(|| check::<kinds::Revision>(decision))
+        .or_else(|| check::<kinds::Review>(decision))
+        .or_else(|| check::<kinds::Consent>(decision))
+        .or_else(|| check::<kinds::Experiment>(decision))
+        .or_else(|| check::<kinds::Allocation>(decision))
+        .or_else(|| check::<kinds::TrafficSplit>(decision))
+        .or_else(|| check::<kinds::Drift>(decision))
+        .or_else(|| check::<kinds::GeneticStep>(decision))
+        .or_else(|| check::<kinds::ForecastMade>(decision))
 }
 
 #[cfg(test)]

@@ -11,13 +11,16 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::decisions::{self as kinds, ChannelDelivery, PlanChoice, PlanInputs, PlannedChannel};
+use super::decisions::{self as kinds, PlanChoice, PlanInputs, PlannedChannel};
 use super::ledger::{self, Draft};
 use super::playbook::LivePlaybook;
 use super::projection;
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::optimization::ResponseCurve;
-use crate::domain::strategy::{ChannelOutcome, Maturity, Plan, StrategyPlaybook, plan};
+use crate::domain::strategy::{
+    ChannelOutcome, DeliveryVerdict, Maturity, Plan, StrategyPlaybook, learn_outcomes, plan,
+    plan_goal,
+};
 use crate::kb::{DecisionId, KnowledgeBase};
 use crate::protocol::{Envelope, Payload};
 use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
@@ -114,62 +117,14 @@ impl HandleRequest<PlanCampaign> for Strategy {
         let now = as_of.unwrap_or_else(|| ctx.now());
         self.playbook.refresh(ctx.services());
         let mut playbook = self.playbook.get().clone();
-        let mut deliveries = Vec::new();
         let rate = playbook.exchange_rate(&goal.budget.currency).unwrap_or(1.0);
-        if *attempt > 0 {
-            for (channel, outcome) in self.outcomes(goal)? {
-                let Some(prior) = playbook.prior(channel) else {
-                    continue;
-                };
-                let predicted = prior.cvr / (prior.cpc * rate);
-                // The prior's currency is the playbook's; the outcome's is the campaign's.
-                let in_playbook = ChannelOutcome {
-                    spend: outcome.spend / rate,
-                    ..outcome
-                };
-                let observed = if outcome.spend > 0.0 {
-                    outcome.conversions as f64 / outcome.spend
-                } else {
-                    predicted
-                };
-                let ratio = if predicted > 0.0 {
-                    observed / predicted
-                } else {
-                    1.0
-                };
-                // Enough evidence to judge: a channel that clearly under- or over-delivers moves one
-                // maturity tier, which is what moves its share of the 70-20-10 split.
-                let judged = outcome.conversions >= 5 || outcome.spend * predicted >= 10.0;
-                if judged && let Some(prior) = playbook.channels.get_mut(&channel) {
-                    prior.maturity = match (prior.maturity, ratio) {
-                        (Maturity::Proven, r) if r < 0.7 => Maturity::Emerging,
-                        (Maturity::Emerging, r) if r < 0.7 => Maturity::Experimental,
-                        (Maturity::Experimental, r) if r > 1.3 => Maturity::Emerging,
-                        (Maturity::Emerging, r) if r > 1.3 => Maturity::Proven,
-                        (m, _) => m,
-                    };
-                }
-                if playbook.learn(channel, in_playbook).is_ok() {
-                    deliveries.push(ChannelDelivery {
-                        channel,
-                        spend: outcome.spend,
-                        conversions: outcome.conversions,
-                        ratio,
-                        maturity: playbook.prior(channel).map(|p| p.maturity),
-                    });
-                }
-            }
-        }
-        let mut sub_goal = goal.clone();
-        if *attempt > 0 {
-            sub_goal.start = Some(now);
-        }
-        if let Some(target) = remaining_target {
-            sub_goal.target = (*target).max(1);
-        }
-        if let Some(budget) = remaining_budget {
-            sub_goal.budget.total = budget.max(0.0);
-        }
+        // A re-plan learns from what each channel delivered so far (the feedback loop).
+        let deliveries = if *attempt > 0 {
+            learn_outcomes(&mut playbook, rate, &self.outcomes(goal)?)
+        } else {
+            Vec::new()
+        };
+        let sub_goal = plan_goal(goal, *attempt, now, *remaining_target, *remaining_budget);
         let result = plan(&sub_goal, &playbook, now);
         let previous = previous_shares(&self.kb, goal)?;
         let step = format!("plan/{attempt}");
@@ -247,13 +202,7 @@ impl HandleRequest<PlanCampaign> for Strategy {
                         .iter()
                         .find(|c| c.channel == d.channel)
                         .map(|c| c.share);
-                    let verdict = if d.ratio < 0.9 {
-                        "under-delivered"
-                    } else if d.ratio > 1.1 {
-                        "over-delivered"
-                    } else {
-                        "delivered as predicted"
-                    };
+                    let verdict = DeliveryVerdict::of(d.ratio).as_str();
                     reason.push_str(&format!(
                         "; {} {verdict}: {} conversions for {:.0} {} ({:.0} % of the predicted return, now {}), share {} → {}",
                         d.channel,
@@ -261,11 +210,7 @@ impl HandleRequest<PlanCampaign> for Strategy {
                         d.spend,
                         goal.budget.currency,
                         d.ratio * 100.0,
-                        d.maturity.map_or("unranked", |m| match m {
-                            Maturity::Proven => "proven",
-                            Maturity::Emerging => "emerging",
-                            Maturity::Experimental => "experimental",
-                        }),
+                        d.maturity.map_or("unranked", Maturity::as_str),
                         before.map_or("-".to_owned(), |s| format!("{:.0} %", s * 100.0)),
                         after.map_or("-".to_owned(), |s| format!("{:.0} %", s * 100.0)),
                     ));

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset};
 
 use super::Orchestrator;
 use crate::agents::compliance::{Compliance, ReviewItem, ReviewVariants, VariantVerdict};
-use crate::agents::content::{Blocked, Content, ReviseVariants, WriteCreatives, message_of};
+use crate::agents::content::{Blocked, Content, ReviseVariants, WriteCreatives};
 use crate::agents::decisions::{
     self as kinds, DayInputs, Funnel, SetupChoice, SetupInputs, SubGoalsChoice, SubGoalsInputs,
 };
@@ -21,6 +21,7 @@ use crate::agents::strategy::{PlanCampaign, Strategy};
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::compliance::Sender;
 use crate::domain::content::Variant;
+use crate::domain::content::message_of;
 use crate::domain::send_time::send_time;
 use crate::protocol::Envelope;
 use crate::runtime::{Agent, AgentError, Context};
