@@ -1,0 +1,135 @@
+//! The projection's readers on records shaped as the agents write them.
+
+use super::*;
+use crate::kb::SCHEMA_VERSION;
+use crate::market::KnownIds;
+use crate::protocol::CorrelationId;
+
+fn goal() -> CampaignGoal {
+    crate::domain::campaign::test_goal(&["sms"])
+}
+
+fn decision(kind: &str, choice: serde_json::Value) -> Decision {
+    decision_with(kind, serde_json::json!({}), choice)
+}
+
+fn decision_with(kind: &str, inputs: serde_json::Value, choice: serde_json::Value) -> Decision {
+    Decision {
+        id: DecisionId::new(),
+        schema_version: SCHEMA_VERSION,
+        agent: "optimization".into(),
+        tenant: "acme".into(),
+        campaign: Some("kr_students".into()),
+        correlation_id: CorrelationId::new(),
+        causation_id: None,
+        kind: kind.into(),
+        inputs,
+        alternatives: Vec::new(),
+        choice,
+        reason: "test".into(),
+        confidence: 1.0,
+        decided_at: chrono::Utc::now(),
+    }
+}
+
+fn arm(variant: &str) -> serde_json::Value {
+    serde_json::json!({ "variant": variant, "channel": "sms", "segment": "students", "levels": [] })
+}
+
+#[test]
+fn the_catalog_holds_every_experiments_arms_and_nothing_else() {
+    let goal = goal();
+    let decisions = [
+        decision(
+            "experiment",
+            serde_json::json!({ "arms": [arm("a"), arm("b")] }),
+        ),
+        decision("experiment", serde_json::json!({ "arms": [arm("c")] })),
+        decision("plan", serde_json::json!({ "arms": [arm("not_an_arm")] })),
+        decision("experiment", serde_json::json!({ "arms": "unreadable" })),
+    ];
+    let catalog = catalog_of(&goal, &decisions);
+    for variant in ["a", "b", "c"] {
+        assert!(catalog.has_variant(&goal.id, variant), "{variant}");
+    }
+    assert!(!catalog.has_variant(&goal.id, "not_an_arm"));
+    let empty = catalog_of(&goal, &[]);
+    assert!(empty.has_campaign(&goal.id));
+    assert!(!empty.has_variant(&goal.id, "a"));
+}
+
+#[test]
+fn the_orchestrators_view_is_the_same_rebuilt_or_applied_one_by_one() {
+    let goal = goal();
+    let decisions = vec![
+        decision(
+            "sub_goals",
+            serde_json::json!({ "goal": goal, "funnel": { "conversions": 100, "clicks": 1000, "impressions": 50000, "cpa": 9.5 }, "daily_budget": {}, "days": 30 }),
+        ),
+        decision("setup", serde_json::json!({ "approved": ["a"] })),
+        decision_with(
+            "phase",
+            serde_json::json!({ "day": 4, "conversions": 40, "target": 100 }),
+            serde_json::json!({ "phase": "optimize", "from": "explore" }),
+        ),
+        decision_with(
+            "pause",
+            serde_json::json!({ "from": "operator", "at": "2026-09-03T00:00:00Z" }),
+            serde_json::json!("pause"),
+        ),
+        decision_with(
+            "replan_ordered",
+            serde_json::json!({ "from": "operator", "at": "2026-09-03T00:00:00Z", "why": "new brief" }),
+            serde_json::json!("replan_ordered"),
+        ),
+        decision("unknown_kind", serde_json::json!({})),
+    ];
+    let rebuilt = CampaignView::rebuild(&decisions);
+    let mut live = CampaignView::default();
+    for d in &decisions {
+        live.apply(d);
+    }
+    for view in [&rebuilt, &live] {
+        assert_eq!(view.goal.as_ref().map(|g| &g.id), Some(&goal.id));
+        assert!(view.set_up);
+        assert_eq!(view.phase, Some(Phase::Optimize));
+        assert!(view.paused);
+        assert_eq!(view.commands, 2);
+        assert_eq!(view.replan_requested.as_deref(), Some("new brief"));
+    }
+    let mut view = rebuilt;
+    view.apply(&decision_with(
+        "replan",
+        serde_json::json!({ "day": 9, "progress": { "started": true, "conversions": 40, "spend": 10.0, "days": 9, "forecast": null }, "plan": DecisionId::new() }),
+        serde_json::json!({ "daily_budget": null, "error": null }),
+    ));
+    assert_eq!(view.attempt, 1);
+    assert_eq!(view.last_replan_day, Some(9));
+    assert_eq!(
+        view.replan_requested, None,
+        "a re-plan carries out the order"
+    );
+}
+
+#[test]
+fn learned_days_and_links_read_only_their_kinds() {
+    let forecast = |day: u32| {
+        decision_with(
+            "forecast",
+            serde_json::json!({ "day": day, "cumulative": [], "target": 10 }),
+            serde_json::json!({ "forecast": null, "deadline_day": null }),
+        )
+    };
+    let decisions = [
+        forecast(0),
+        forecast(2),
+        decision("traffic_split", serde_json::json!({})),
+    ];
+    assert_eq!(
+        learned_days(&decisions, "optimization")
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![0, 2]
+    );
+    assert!(learned_days(&decisions, "strategy").is_empty());
+}
