@@ -24,8 +24,8 @@ use campaignd::runtime::{
 };
 
 use crate::support::{
-    Process, agent_specs, campaignd, embedded_settings, kr_goal, kr_goal_toml, open_kb, scratch_kb,
-    sim_start, us_goal, wait_until, write,
+    Process, agent_specs, campaignd, embedded_settings, example_campaigns_turn, kr_goal,
+    kr_goal_toml, open_kb, scratch_kb, sim_start, us_goal, wait_until, write,
 };
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -817,6 +817,7 @@ async fn example_harness() -> (Harness, Vec<CampaignGoal>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_campaign_buys_and_observes_on_every_day_after_its_first() {
+    let _turn = example_campaigns_turn().await;
     let (h, campaigns) = example_harness().await;
     assert_eq!(campaigns.len(), 3);
     let mut options = options();

@@ -22,8 +22,8 @@ use campaignd::settings::EnvOverrides;
 use serde::{Deserialize, Serialize};
 
 use crate::support::{
-    Process, board_of, campaignd, copy_shipped, load_settings, reopen_kb, us_goal, us_goal_toml,
-    wait_until, write,
+    Process, board_of, campaignd, copy_shipped, example_campaigns_turn_blocking, load_settings,
+    reopen_kb, us_goal, us_goal_toml, wait_until, write,
 };
 
 /// Records one decision per request, slowly, so that a shutdown finds requests in flight.
@@ -276,6 +276,8 @@ fn start_binary(base: &Path) -> Process {
 
 #[test]
 fn the_binary_exits_zero_on_sigterm_and_sigint_and_reloads_on_sighup() {
+    // The embedded defaults run the example campaigns: a day in progress delays the exit.
+    let _turn = example_campaigns_turn_blocking();
     for name in ["TERM", "INT"] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut daemon = start_binary(dir.path());

@@ -11,7 +11,9 @@ use std::time::Duration;
 use campaignd::settings::EnvOverrides;
 use serde_json::Value;
 
-use crate::support::{self, Outcome, Process, campaignd, load_settings};
+use crate::support::{
+    self, Outcome, Process, campaignd, example_campaigns_turn_blocking, load_settings,
+};
 
 const OPERATOR_TOKEN: &str = "ops-test-token-0123456789abcdef";
 
@@ -177,6 +179,8 @@ fn the_duplicate_key_check_can_fail() {
 
 #[test]
 fn json_logs_metrics_and_the_client_commands_against_a_running_daemon() {
+    // The daemon runs the embedded example campaigns.
+    let _turn = example_campaigns_turn_blocking();
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path();
     deployment(base);

@@ -81,6 +81,24 @@ pub async fn bounded<F: Future<Output = ()>>(limit: Duration, body: F) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Taking turns.
+
+/// Held by the tests that run the example campaigns with the whole agent team, in this process or
+/// in a daemon they start. Two of them at once on a small machine starve each other's agents past
+/// their request timeouts and the tests' time bounds; every other test still runs beside them.
+static EXAMPLE_CAMPAIGNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn at the example campaigns (see [`EXAMPLE_CAMPAIGNS`]).
+pub async fn example_campaigns_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    EXAMPLE_CAMPAIGNS.lock().await
+}
+
+/// [`example_campaigns_turn`] for a test that is not async.
+pub fn example_campaigns_turn_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    EXAMPLE_CAMPAIGNS.blocking_lock()
+}
+
+// ---------------------------------------------------------------------------------------------
 // The real binary.
 
 /// How long a command that should finish on its own (`check`, `review`, `plan`, a client command)
