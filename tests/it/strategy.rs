@@ -1,8 +1,6 @@
 //! Strategy maths against DOMAIN.md's worked examples, feasibility verdicts with their fixes,
 //! learning from outcomes, and `campaignd plan` driven as a real binary.
 
-use std::process::Command;
-
 use campaignd::domain::campaign::{CampaignGoal, Channel};
 use campaignd::domain::strategy::{
     ChannelOutcome, FunnelRates, Maturity, StrategyPlaybook, TierSplit, UnitEconomics, funnel,
@@ -10,12 +8,7 @@ use campaignd::domain::strategy::{
 };
 use chrono::{DateTime, Utc};
 
-fn close(actual: f64, expected: f64, tolerance: f64) {
-    assert!(
-        (actual - expected).abs() <= tolerance,
-        "expected {expected} ± {tolerance}, got {actual}"
-    );
-}
+use crate::support::{self, close};
 
 fn now() -> DateTime<Utc> {
     "2026-09-01T00:00:00Z".parse().unwrap()
@@ -422,21 +415,12 @@ fn priors_convert_to_the_campaign_currency() {
 // ---- the real binary ----
 
 fn campaignd(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_campaignd"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = support::run(support::campaignd().args(args), None);
+    (out.code.unwrap_or(-1), out.stdout, out.stderr)
 }
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
-    let path = dir.path().join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+    support::write(dir.path(), name, text).display().to_string()
 }
 
 #[test]

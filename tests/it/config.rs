@@ -3,12 +3,11 @@
 //! in the main config, an agent definition and a campaign file, naming the file and the key, from
 //! both `campaignd check` and `campaignd run`. Environment overrides are checked the same way.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use crate::support::{self, Outcome};
 
 const CONFIG: &str = r#"
 [daemon]
@@ -76,9 +75,7 @@ impl Deployment {
     }
 
     fn write(&self, relative: &str, text: &str) {
-        let path = self.path(relative);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
+        support::write(self.dir.path(), relative, text);
     }
 
     /// Replaces `from` with `to` in a file, failing if `from` is not there (so a test cannot
@@ -93,71 +90,17 @@ impl Deployment {
         self.campaignd_with(subcommand, &self.path("config/campaignd.toml"), env)
     }
 
+    /// A broken config must stop `run` before anything starts: a run that does not end on its own
+    /// fails the test.
     fn campaignd_with(&self, subcommand: &str, config: &Path, env: &[(&str, &str)]) -> Outcome {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_campaignd"));
+        let mut command = support::campaignd();
         command
             .arg("--config")
             .arg(config)
             .arg(subcommand)
             .current_dir(self.dir.path())
-            .env_remove("CAMPAIGND_CONFIG")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("CAMPAIGND__") {
-                command.env_remove(name);
-            }
-        }
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        run_with_timeout(command, Duration::from_secs(30))
-    }
-}
-
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs a command and collects its output; a run that does not end in time is killed and fails
-/// the test (a broken config must stop `run` before anything starts).
-fn run_with_timeout(mut command: Command, limit: Duration) -> Outcome {
-    let mut child = command.spawn().expect("start campaignd");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "campaignd did not exit within {limit:?}; stderr so far:\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Outcome {
-        code: status.code(),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
+            .envs(env.iter().copied());
+        support::run(&mut command, None)
     }
 }
 

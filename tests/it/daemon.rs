@@ -2,21 +2,29 @@
 //! SIGTERM or SIGINT. In-flight work drains, every decision it acknowledged is on disk after the
 //! knowledge base reopens, and the process exits 0 within its bound.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use campaignd::agents::compliance::{ReviewItem, ReviewVariants};
+use campaignd::agents::{self, ledger};
 use campaignd::daemon::Daemon;
-use campaignd::kb::{Decision, DecisionId, KbOptions, KnowledgeBase, SCHEMA_VERSION, Scope};
-use campaignd::protocol::{Envelope, Payload};
+use campaignd::domain::campaign::CampaignGoal;
+use campaignd::kb::{Decision, DecisionId, KnowledgeBase, SCHEMA_VERSION, Scope};
+use campaignd::market::CampaignState;
+use campaignd::market::driver::saved_simulated_time;
+use campaignd::protocol::{Envelope, Origin, Payload};
 use campaignd::runtime::{
     Agent, AgentError, Context, HandleRequest, Registry, Request, Routes, StartContext,
 };
-use campaignd::settings::{EnvOverrides, Settings};
+use campaignd::settings::EnvOverrides;
 use serde::{Deserialize, Serialize};
+
+use crate::support::{
+    Process, board_of, campaignd, copy_shipped, example_campaigns_turn_blocking, load_settings,
+    reopen_kb, us_goal, us_goal_toml, wait_until, write,
+};
 
 /// Records one decision per request, slowly, so that a shutdown finds requests in flight.
 struct Recorder {
@@ -63,6 +71,7 @@ impl HandleRequest<Note> for Recorder {
         ctx: &Context,
         request: Envelope<Note>,
     ) -> Result<Noted, AgentError> {
+        // Slow on purpose: the shutdown under test must find requests queued behind this one.
         tokio::time::sleep(Duration::from_millis(5)).await;
         let decision = Decision {
             id: DecisionId::new(),
@@ -89,12 +98,6 @@ impl HandleRequest<Note> for Recorder {
     }
 }
 
-fn write(base: &Path, relative: &str, text: &str) {
-    let path = base.join(relative);
-    std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create folder");
-    std::fs::write(path, text).expect("write file");
-}
-
 /// A deployment in `base` with one agent, `recorder`, and its data under `base/data`.
 fn deployment(base: &Path) {
     let data = base.join("data");
@@ -118,8 +121,7 @@ fn deployment(base: &Path) {
 async fn shutdown_drains_in_flight_requests_and_keeps_every_acknowledged_decision() {
     let dir = tempfile::tempdir().expect("tempdir");
     deployment(dir.path());
-    let settings =
-        Settings::load_from(dir.path(), None, EnvOverrides::new()).expect("valid settings");
+    let settings = load_settings(dir.path(), None, EnvOverrides::new());
     let registry = Registry::new().with::<Recorder>("recorder");
     let daemon = Daemon::start(settings, None, registry)
         .await
@@ -143,8 +145,18 @@ async fn shutdown_drains_in_flight_requests_and_keeps_every_acknowledged_decisio
             result
         }));
     }
-    // Let the requests be admitted, then stop while most are still queued behind the slow handler.
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Once every request is admitted, stop while most are still queued behind the slow handler.
+    // (Answered first: a request leaves the mailbox before its answer arrives, so it is never
+    // counted twice.)
+    wait_until("all 200 requests admitted", Duration::from_secs(10), || {
+        let answered = answered.load(Ordering::SeqCst);
+        let queued = daemon
+            .runtime()
+            .agent_status("recorder")
+            .map_or(0, |s| s.in_flight);
+        answered + queued >= 200
+    })
+    .await;
     let summary = daemon.shutdown().await.expect("clean shutdown");
     assert!(summary.drained, "{summary:?}");
 
@@ -159,7 +171,7 @@ async fn shutdown_drains_in_flight_requests_and_keeps_every_acknowledged_decisio
     // The client holds the runtime's shared services, the knowledge base among them.
     drop(client);
 
-    let kb = reopen(&dir.path().join("data/kb")).await;
+    let kb = reopen_kb(&dir.path().join("data/kb")).await;
     for id in acknowledged {
         assert!(
             kb.decision(&Scope::tenant("acme"), id)
@@ -178,7 +190,7 @@ async fn a_taken_api_port_stops_the_start_with_an_error_naming_api_listen() {
     let addr = taken.local_addr().expect("bound address");
     let mut env = EnvOverrides::new();
     env.insert("CAMPAIGND__API__LISTEN".into(), addr.to_string());
-    let settings = Settings::load_from(dir.path(), None, env).expect("valid settings");
+    let settings = load_settings(dir.path(), None, env);
     let registry = Registry::new().with::<Recorder>("recorder");
     let err = match Daemon::start(settings, None, registry).await {
         Ok(_) => panic!("the daemon started on a taken port"),
@@ -189,7 +201,7 @@ async fn a_taken_api_port_stops_the_start_with_an_error_naming_api_listen() {
         "{err}"
     );
     // The start closed the knowledge base cleanly: the directory opens again.
-    drop(reopen(&dir.path().join("data/kb")).await);
+    drop(reopen_kb(&dir.path().join("data/kb")).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,20 +219,29 @@ async fn a_simulated_clock_continues_after_a_restart_instead_of_starting_over() 
         env
     };
     let start = |env| {
-        let settings = Settings::load_from(dir.path(), None, env).expect("valid settings");
+        let settings = load_settings(dir.path(), None, env);
         Daemon::start(settings, None, Registry::new().with::<Recorder>("recorder"))
     };
     let configured: chrono::DateTime<chrono::Utc> = "2026-09-01T00:00:00Z".parse().expect("a date");
     let daemon = start(env()).await.expect("daemon starts");
     // Ten simulated days a second: let the campaign loop step (and note the time) a few times.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_until(
+        "the clock five days on and the campaign loop to note a time four days on",
+        Duration::from_secs(30),
+        || {
+            let noted = saved_simulated_time(daemon.kb());
+            daemon.runtime().clock().now() - configured > chrono::Duration::days(5)
+                && noted.is_some_and(|noted| noted - configured > chrono::Duration::days(4))
+        },
+    )
+    .await;
     let reached = daemon.runtime().clock().now();
     assert!(
         reached - configured > chrono::Duration::days(5),
         "{reached}"
     );
     daemon.shutdown().await.expect("clean shutdown");
-    drop(reopen(&dir.path().join("data/kb")).await);
+    drop(reopen_kb(&dir.path().join("data/kb")).await);
 
     let daemon = start(env()).await.expect("daemon restarts");
     let resumed = daemon.runtime().clock().now();
@@ -231,96 +252,45 @@ async fn a_simulated_clock_continues_after_a_restart_instead_of_starting_over() 
     daemon.shutdown().await.expect("clean shutdown");
 }
 
-/// sled releases its directory lock when the last handle drops; the agents' handles go with their
-/// actors, which ractor stops asynchronously after shutdown returns. Wait for that, bounded.
-async fn reopen(path: &Path) -> KnowledgeBase {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match KnowledgeBase::open(&KbOptions::at(path)) {
-            Ok(kb) => return kb,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            Err(err) => panic!("the knowledge base stayed locked after shutdown: {err}"),
-        }
-    }
-}
-
-/// Starts the real binary in `base` and waits (bounded) for its "ready" line.
-fn start_binary(base: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campaignd"))
-        .args(["run", "--log-format", "json"])
-        .current_dir(base)
-        .env_remove("RUST_LOG")
-        // The embedded defaults listen on 127.0.0.1:8080; a test must not depend on that port.
-        .env("CAMPAIGND__API__LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start campaignd");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) if line.contains("campaignd ready") => {
-                let parsed: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
-                assert_eq!(parsed["fields"]["message"], "campaignd ready");
-                break;
-            }
-            Ok(_) => continue,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("campaignd did not report ready within 30 s");
-            }
-        }
-    }
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in rx {});
-    child
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{name} failed");
-}
-
-fn wait_bounded(child: &mut Child, bound: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + bound;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("campaignd did not exit within {bound:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Starts the real binary in `base` on the embedded defaults and waits (bounded) for its "ready"
+/// line.
+fn start_binary(base: &Path) -> Process {
+    let daemon = Process::spawn(
+        campaignd()
+            .args(["run", "--log-format", "json"])
+            .current_dir(base)
+            // The embedded defaults listen on 127.0.0.1:8080; a test must not depend on that port.
+            .env("CAMPAIGND__API__LISTEN", "127.0.0.1:0"),
+        None,
+    );
+    let ready = daemon.wait_for_lines(
+        "the `campaignd ready` line",
+        1,
+        Duration::from_secs(30),
+        |line| line.contains("campaignd ready"),
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&ready[0]).expect("JSON log line");
+    assert_eq!(parsed["fields"]["message"], "campaignd ready");
+    daemon
 }
 
 #[test]
 fn the_binary_exits_zero_on_sigterm_and_sigint_and_reloads_on_sighup() {
+    // The embedded defaults run the example campaigns: a day in progress delays the exit.
+    let _turn = example_campaigns_turn_blocking();
     for name in ["TERM", "INT"] {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut child = start_binary(dir.path());
-        signal(&child, "HUP");
-        std::thread::sleep(Duration::from_millis(100));
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "SIGHUP must not stop the daemon"
+        let mut daemon = start_binary(dir.path());
+        daemon.signal("HUP");
+        daemon.wait_for_lines(
+            "the reload SIGHUP asks for",
+            1,
+            Duration::from_secs(30),
+            |line| line.contains("configuration reloaded") || line.contains("reload rejected"),
         );
-        signal(&child, name);
-        let status = wait_bounded(&mut child, Duration::from_secs(20));
+        assert!(daemon.is_running(), "SIGHUP must not stop the daemon");
+        daemon.signal(name);
+        let status = daemon.wait_exit(Duration::from_secs(20));
         assert!(status.success(), "SIG{name}: {status:?}");
         assert!(
             dir.path().join("data/kb").is_dir(),
@@ -333,16 +303,8 @@ fn the_binary_exits_zero_on_sigterm_and_sigint_and_reloads_on_sighup() {
 /// source = "api"`; every path absolute so a reload finds the same files. Returns the config path.
 fn shipped_deployment(base: &Path) -> std::path::PathBuf {
     let abs = |p: &str| base.join(p).display().to_string();
-    let shipped = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for (from, to) in [("agents", "agents"), ("config/tenants", "config/tenants")] {
-        std::fs::create_dir_all(base.join(to)).expect("folder");
-        for entry in std::fs::read_dir(shipped.join(from)).expect("shipped folder") {
-            let path = entry.expect("entry").path();
-            if let Some(name) = path.file_name() {
-                std::fs::copy(&path, base.join(to).join(name)).expect("copy");
-            }
-        }
-    }
+    copy_shipped(base, "agents");
+    copy_shipped(base, "config/tenants");
     std::fs::create_dir_all(base.join("config/campaigns")).expect("campaigns folder");
     write(
         base,
@@ -359,26 +321,15 @@ fn shipped_deployment(base: &Path) -> std::path::PathBuf {
     base.join("config/campaignd.toml")
 }
 
-const US_CAMPAIGN: &str = r#"id = "globex_reload"
-tenant = "globex"
-objective = "purchases"
-target = 300
-start = "2026-09-01T00:00:00Z"
-deadline = "2026-10-31T00:00:00Z"
-channels = ["email", "social"]
-regions = ["US"]
-[budget]
-total = 9000.0
-currency = "USD"
-[[segments]]
-id = "past_buyers"
-"#;
+/// The campaign the reload adds: globex, email and social in the US, from 2026-09-01 to 10-31.
+fn us_campaign() -> (CampaignGoal, String) {
+    let (id, target, days) = ("globex_reload", 300, 60);
+    (us_goal(id, target, days), us_goal_toml(id, target, days))
+}
 
 /// A paid endorsement whose disclosure is buried among hashtags: ENDORSEMENT blocks it.
 async fn endorsement_findings(daemon: &Daemon, variant: &str) -> Vec<String> {
-    use campaignd::agents::compliance::{ReviewItem, ReviewVariants};
-    let goal: campaignd::domain::campaign::CampaignGoal =
-        toml::from_str(US_CAMPAIGN).expect("goal");
+    let (goal, _) = us_campaign();
     let message = serde_json::from_value(serde_json::json!({
         "channel": "social",
         "text": "Love it #tbt #ootd #ad",
@@ -387,7 +338,7 @@ async fn endorsement_findings(daemon: &Daemon, variant: &str) -> Vec<String> {
     .expect("message");
     let reviews = daemon
         .runtime()
-        .client(campaignd::protocol::Origin::Runtime)
+        .client(Origin::Runtime)
         .request(
             "compliance",
             ReviewVariants {
@@ -415,9 +366,8 @@ async fn a_reload_starts_an_added_campaign_and_the_next_review_uses_the_changed_
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path();
     let config = shipped_deployment(base);
-    let settings = Settings::load_from(base, Some(&config), EnvOverrides::new())
-        .unwrap_or_else(|p| panic!("valid settings: {p}"));
-    let daemon = Daemon::start(settings, Some(config), campaignd::agents::registry())
+    let settings = load_settings(base, Some(&config), EnvOverrides::new());
+    let daemon = Daemon::start(settings, Some(config), agents::registry())
         .await
         .expect("daemon starts");
 
@@ -425,7 +375,8 @@ async fn a_reload_starts_an_added_campaign_and_the_next_review_uses_the_changed_
     assert!(before.iter().any(|r| r == "ENDORSEMENT"), "{before:?}");
 
     // An invalid change is rejected as a whole: the valid campaign next to it is not taken either.
-    write(base, "config/campaigns/globex_reload.toml", US_CAMPAIGN);
+    let (goal, text) = us_campaign();
+    write(base, "config/campaigns/globex_reload.toml", &text);
     write(
         base,
         "config/campaigns/broken.toml",
@@ -461,19 +412,13 @@ async fn a_reload_starts_an_added_campaign_and_the_next_review_uses_the_changed_
         .clock()
         .advance(Duration::from_secs(86_400))
         .expect("manual clock");
-    let goal: campaignd::domain::campaign::CampaignGoal =
-        toml::from_str(US_CAMPAIGN).expect("goal");
-    let board = daemon
-        .runtime()
-        .services()
-        .get::<campaignd::market::CampaignBoard>()
-        .expect("the board is a runtime service");
+    let board = board_of(&daemon);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let status = board
             .get(&goal.id)
             .expect("a reload lists the added campaign at once");
-        if status.state == campaignd::market::CampaignState::Running {
+        if status.state == CampaignState::Running {
             assert!(!status.allocation.is_empty(), "{status:?}");
             break;
         }
@@ -485,7 +430,7 @@ async fn a_reload_starts_an_added_campaign_and_the_next_review_uses_the_changed_
     }
     let found = daemon
         .kb()
-        .by_campaign(&campaignd::agents::ledger::scope(&goal), &goal.id)
+        .by_campaign(&ledger::scope(&goal), &goal.id)
         .expect("query");
     let kinds: Vec<String> = found
         .records

@@ -5,166 +5,94 @@
 //!
 //! One daemon serves every check, since starting one takes seconds; each wait is bounded.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use campaignd::settings::{EnvOverrides, Settings};
+use campaignd::settings::EnvOverrides;
 use serde_json::Value;
+
+use crate::support::{
+    self, Outcome, Process, campaignd, example_campaigns_turn_blocking, load_settings,
+};
 
 const OPERATOR_TOKEN: &str = "ops-test-token-0123456789abcdef";
 
 /// A deployment in `base`: one operator token, a free port, and the embedded agents, campaigns and
 /// accelerated clock (their folders are absent), data under `base/data`.
 fn deployment(base: &Path) {
-    std::fs::create_dir_all(base.join("config")).expect("config folder");
-    std::fs::write(
-        base.join("config/campaignd.toml"),
-        format!(
+    support::write(
+        base,
+        "config/campaignd.toml",
+        &format!(
             "[api]\nlisten = \"127.0.0.1:0\"\ntokens = [{{ name = \"ops\", token = \"{OPERATOR_TOKEN}\" }}]\n"
         ),
-    )
-    .expect("write config");
+    );
 }
 
-/// What the daemon's stderr reader saw so far.
-#[derive(Default)]
-struct Seen {
-    lines: Vec<String>,
-}
-
+/// The real binary running the deployment, and the address its API listens on.
 struct Daemon {
-    child: Child,
-    seen: Arc<Mutex<Seen>>,
+    process: Process,
     addr: String,
-    days: Receiver<()>,
 }
 
 impl Daemon {
     fn start(base: &Path) -> Daemon {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_campaignd"));
-        command
-            .args(["run", "--log-format", "json"])
-            .current_dir(base)
-            .env("RUST_LOG", "campaignd=debug,info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("CAMPAIGND") {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command.spawn().expect("start campaignd");
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (day_tx, days) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().expect("stderr");
-        let stdout = child.stdout.take().expect("stdout");
-        for (stream, watch) in [
-            (Box::new(stderr) as Box<dyn std::io::Read + Send>, true),
-            (Box::new(stdout), false),
-        ] {
-            let seen = Arc::clone(&seen);
-            let addr_tx = addr_tx.clone();
-            let day_tx = day_tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if watch {
-                        if line.contains("API listening")
-                            && let Ok(parsed) = serde_json::from_str::<Value>(&line)
-                            && let Some(addr) = parsed["fields"]["addr"].as_str()
-                        {
-                            let _ = addr_tx.send(addr.to_owned());
-                        }
-                        if line.contains("\"campaign day\"") {
-                            let _ = day_tx.send(());
-                        }
-                    }
-                    if let Ok(mut seen) = seen.lock() {
-                        seen.lines.push(line);
-                    }
-                }
-            });
-        }
-        let addr = match addr_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("campaignd did not log `API listening` within 60 s");
-            }
-        };
-        Daemon {
-            child,
-            seen,
-            addr,
-            days,
-        }
+        let process = Process::spawn(
+            campaignd()
+                .args(["run", "--log-format", "json"])
+                .current_dir(base)
+                .env("RUST_LOG", "campaignd=debug,info"),
+            None,
+        );
+        let listening = process.wait_for_lines(
+            "`API listening` with the address",
+            1,
+            Duration::from_secs(60),
+            |line| api_addr(line).is_some(),
+        );
+        let addr = api_addr(&listening[0]).expect("the line just matched");
+        Daemon { process, addr }
     }
 
     /// Waits for `count` campaign days to be logged (at most a minute in all).
-    fn wait_days(&mut self, count: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for _ in 0..count {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.days.recv_timeout(left) {
-                Ok(()) => {}
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
-                    let _ = self.child.kill();
-                    panic!("fewer than {count} campaign days within 60 s");
-                }
-            }
-        }
+    fn wait_days(&self, count: usize) {
+        self.process.wait_for_lines(
+            &format!("{count} campaign days"),
+            count,
+            Duration::from_secs(60),
+            |line| line.contains("\"campaign day\""),
+        );
     }
 
     /// SIGTERM, then a bounded wait for exit 0; every line it wrote.
     fn stop(mut self) -> Vec<String> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let exit = loop {
-            if let Some(exit) = self.child.try_wait().expect("wait") {
-                break exit;
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                panic!("campaignd did not exit within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let exit = self.process.terminate(Duration::from_secs(30));
         assert!(exit.success(), "{exit:?}");
-        // The readers finish once the pipes close; give them a moment to push the last lines.
-        std::thread::sleep(Duration::from_millis(200));
-        self.seen
-            .lock()
-            .map(|s| s.lines.clone())
-            .unwrap_or_default()
+        self.process.finish();
+        self.process.all_lines()
     }
+}
+
+/// The address in an `API listening` log line.
+fn api_addr(line: &str) -> Option<String> {
+    if !line.contains("API listening") {
+        return None;
+    }
+    let parsed = serde_json::from_str::<Value>(line).ok()?;
+    parsed["fields"]["addr"].as_str().map(str::to_owned)
 }
 
 /// Runs a client command in `base` against `addr`, with `token` as `CAMPAIGND_TOKEN` if given.
-fn client(base: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_campaignd"));
-    command.args(args).current_dir(base);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("CAMPAIGND") {
-            command.env_remove(name);
-        }
-    }
-    command.env("CAMPAIGND__API__LISTEN", addr);
+fn client(base: &Path, addr: &str, token: Option<&str>, args: &[&str]) -> Outcome {
+    let mut command = campaignd();
+    command
+        .args(args)
+        .current_dir(base)
+        .env("CAMPAIGND__API__LISTEN", addr);
     if let Some(token) = token {
         command.env("CAMPAIGND_TOKEN", token);
     }
-    command.output().expect("run the client")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    support::run(&mut command, None)
 }
 
 /// A GET with the operator token, for what no client command prints (decisions, metrics).
@@ -251,10 +179,12 @@ fn the_duplicate_key_check_can_fail() {
 
 #[test]
 fn json_logs_metrics_and_the_client_commands_against_a_running_daemon() {
+    // The daemon runs the embedded example campaigns.
+    let _turn = example_campaigns_turn_blocking();
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path();
     deployment(base);
-    let settings = Settings::load_from(base, None, EnvOverrides::new()).expect("valid deployment");
+    let settings = load_settings(base, None, EnvOverrides::new());
     let campaign_ids: Vec<String> = settings
         .campaigns
         .iter()
@@ -262,19 +192,14 @@ fn json_logs_metrics_and_the_client_commands_against_a_running_daemon() {
         .collect();
     assert!(!campaign_ids.is_empty(), "the embedded campaigns load");
 
-    let mut daemon = Daemon::start(base);
+    let daemon = Daemon::start(base);
     daemon.wait_days(3);
     let addr = daemon.addr.clone();
 
     // status: ready, every agent running.
     let status = client(base, &addr, None, &["status"]);
-    let out = text(&status.stdout);
-    assert_eq!(
-        status.status.code(),
-        Some(0),
-        "{out}{}",
-        text(&status.stderr)
-    );
+    let out = status.stdout.clone();
+    assert_eq!(status.code, Some(0), "{out}{}", status.stderr);
     assert!(
         out.contains(&format!("campaignd at {addr}: ready")),
         "{out}"
@@ -287,7 +212,7 @@ fn json_logs_metrics_and_the_client_commands_against_a_running_daemon() {
         assert!(row.contains("running"), "{row}");
     }
     let json = client(base, &addr, None, &["status", "--json"]);
-    let parsed: Value = serde_json::from_slice(&json.stdout).expect("status --json is JSON");
+    let parsed: Value = serde_json::from_str(&json.stdout).expect("status --json is JSON");
     assert_eq!(parsed["ready"], true, "{parsed}");
     assert!(
         parsed["agents"]
@@ -298,13 +223,8 @@ fn json_logs_metrics_and_the_client_commands_against_a_running_daemon() {
 
     // campaigns: one row per configured campaign.
     let campaigns = client(base, &addr, None, &["campaigns"]);
-    let out = text(&campaigns.stdout);
-    assert_eq!(
-        campaigns.status.code(),
-        Some(0),
-        "{out}{}",
-        text(&campaigns.stderr)
-    );
+    let out = campaigns.stdout.clone();
+    assert_eq!(campaigns.code, Some(0), "{out}{}", campaigns.stderr);
     assert!(out.starts_with("ID"), "{out}");
     for id in &campaign_ids {
         assert!(
@@ -323,8 +243,8 @@ fn json_logs_metrics_and_the_client_commands_against_a_running_daemon() {
         .unwrap_or_else(|| panic!("no decision yet for {first}: {page}"))
         .to_owned();
     let trace = client(base, &addr, None, &["trace", &correlation_id]);
-    let out = text(&trace.stdout);
-    assert_eq!(trace.status.code(), Some(0), "{out}{}", text(&trace.stderr));
+    let out = trace.stdout.clone();
+    assert_eq!(trace.code, Some(0), "{out}{}", trace.stderr);
     let records: Vec<Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -347,18 +267,18 @@ fn json_logs_metrics_and_the_client_commands_against_a_running_daemon() {
         None,
         &["trace", "0193a8c2-5f1e-7b3a-9c4d-2e6f8a1b3c5d"],
     );
-    assert_eq!(unknown.status.code(), Some(1), "{}", text(&unknown.stderr));
+    assert_eq!(unknown.code, Some(1), "{}", unknown.stderr);
     assert!(
-        text(&unknown.stderr).contains("404") && text(&unknown.stderr).contains("no decision"),
+        unknown.stderr.contains("404") && unknown.stderr.contains("no decision"),
         "{}",
-        text(&unknown.stderr)
+        unknown.stderr
     );
 
     // A bad token: the API's message, exit 2, and the secret is not echoed.
     let wrong = "wrong-token-0123456789abcdef";
     let refused = client(base, &addr, Some(wrong), &["campaigns"]);
-    let err = text(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(2), "{err}");
+    let err = refused.stderr.clone();
+    assert_eq!(refused.code, Some(2), "{err}");
     assert!(err.contains("401"), "{err}");
     assert!(!err.contains(wrong), "{err}");
 
@@ -381,8 +301,8 @@ fn json_logs_metrics_and_the_client_commands_against_a_running_daemon() {
 
     // Nothing listens any more: a clear message naming the address and the key.
     let gone = client(base, &addr, None, &["status"]);
-    let err = text(&gone.stderr);
-    assert_eq!(gone.status.code(), Some(2), "{err}");
+    let err = gone.stderr.clone();
+    assert_eq!(gone.code, Some(2), "{err}");
     assert!(
         err.contains(&format!("cannot reach campaignd at {addr}")) && err.contains("api.listen"),
         "{err}"

@@ -3,7 +3,6 @@
 //!
 //! Every test is bounded in time; none sleeps longer than it must.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,8 @@ use campaignd::runtime::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use crate::support::{bounded, wait_for_async, wait_until};
+
 macro_rules! payload {
     ($name:ident, $action:literal) => {
         impl Payload for $name {
@@ -24,24 +25,8 @@ macro_rules! payload {
     };
 }
 
-/// Polls `cond` until it holds or `within` passes.
-async fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + within;
-    while Instant::now() < until {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cond()
-}
-
-/// Runs a test body with an overall bound, so a hang fails instead of blocking the suite.
-async fn bounded<F: Future<Output = ()>>(body: F) {
-    tokio::time::timeout(Duration::from_secs(20), body)
-        .await
-        .expect("test took longer than 20 s");
-}
+/// Every test's overall bound: a hang fails instead of blocking the suite.
+const BOUND: Duration = Duration::from_secs(20);
 
 fn fast_policy(max_restarts: u32) -> SupervisionPolicy {
     SupervisionPolicy {
@@ -137,7 +122,7 @@ impl HandleRequest<Crash> for Counter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_agent_is_restarted_and_rebuilds_its_state() {
-    bounded(async {
+    bounded(BOUND, async {
         let dir = tempfile::tempdir().unwrap();
         let tree = sled::open(dir.path()).unwrap().open_tree("counter").unwrap();
         let runtime = Runtime::builder(Registry::new().with::<Counter>("counter"))
@@ -154,9 +139,15 @@ async fn a_panicking_agent_is_restarted_and_rebuilds_its_state() {
         let err = op.request("counter", Crash).await.unwrap_err();
         assert!(matches!(err, DeliveryError::Failed { ref reason, .. } if reason.contains("counter crashed on purpose")), "{err}");
 
-        assert!(eventually(Duration::from_secs(5), || runtime.agent_status("counter").unwrap().state == AgentState::Running
-            && runtime.agent_status("counter").unwrap().restarts == 1)
-        .await);
+        wait_until(
+            "`counter` to run again after one restart",
+            Duration::from_secs(5),
+            || {
+                let status = runtime.agent_status("counter").unwrap();
+                status.state == AgentState::Running && status.restarts == 1
+            },
+        )
+        .await;
         let status = runtime.agent_status("counter").unwrap();
         assert!(status.last_error.as_deref().unwrap_or("").contains("counter crashed on purpose"), "{status:?}");
 
@@ -234,7 +225,7 @@ impl HandleEvent<AgentIsolated> for Watcher {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_that_keeps_failing_is_isolated() {
-    bounded(async {
+    bounded(BOUND, async {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let runtime = Runtime::builder(
             Registry::new()
@@ -360,6 +351,7 @@ impl HandleRequest<Sleep> for Slow {
         _ctx: &Context,
         request: Envelope<Sleep>,
     ) -> Result<Slept, AgentError> {
+        // Taking this long is what the tests of timeouts, full mailboxes and draining rely on.
         tokio::time::sleep(Duration::from_millis(request.payload.0)).await;
         Ok(Slept)
     }
@@ -479,7 +471,7 @@ async fn delivery_runtime() -> Runtime {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_agent_times_out() {
-    bounded(async {
+    bounded(BOUND, async {
         let runtime = delivery_runtime().await;
         let started = Instant::now();
         let err = runtime
@@ -502,14 +494,12 @@ async fn a_slow_agent_times_out() {
             "{err}"
         );
         // A fast request still works after the timeout (once the slow one is done).
-        assert!(
-            eventually(Duration::from_secs(5), || runtime
-                .agent_status("slow")
-                .unwrap()
-                .in_flight
-                == 0)
-            .await
-        );
+        wait_until(
+            "`slow` to finish the requests it has",
+            Duration::from_secs(5),
+            || runtime.agent_status("slow").unwrap().in_flight == 0,
+        )
+        .await;
         assert_eq!(
             runtime
                 .operator("test")
@@ -525,7 +515,7 @@ async fn a_slow_agent_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_mailbox_answers_overloaded() {
-    bounded(async {
+    bounded(BOUND, async {
         let runtime = delivery_runtime().await;
         let op = runtime.operator("test");
         // Two long requests fill the mailbox of 2 (the first is being handled, the second queued).
@@ -533,14 +523,12 @@ async fn a_full_mailbox_answers_overloaded() {
             let op = op.clone();
             tokio::spawn(async move { op.request("slow", Sleep(300)).await });
         }
-        assert!(
-            eventually(Duration::from_secs(2), || runtime
-                .agent_status("slow")
-                .unwrap()
-                .in_flight
-                == 2)
-            .await
-        );
+        wait_until(
+            "two requests in `slow`'s mailbox",
+            Duration::from_secs(2),
+            || runtime.agent_status("slow").unwrap().in_flight == 2,
+        )
+        .await;
         let started = Instant::now();
         let err = op.request("slow", Sleep(1)).await.unwrap_err();
         assert!(
@@ -559,7 +547,7 @@ async fn a_full_mailbox_answers_overloaded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_orchestrator_and_operators_may_command() {
-    bounded(async {
+    bounded(BOUND, async {
         let runtime = delivery_runtime().await;
         let op = runtime.operator("test");
 
@@ -597,7 +585,7 @@ async fn only_the_orchestrator_and_operators_may_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_agents_and_unhandled_actions_fail_at_once() {
-    bounded(async {
+    bounded(BOUND, async {
         let runtime = delivery_runtime().await;
         let op = runtime.operator("test");
         let started = Instant::now();
@@ -614,7 +602,7 @@ async fn unknown_agents_and_unhandled_actions_fail_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_refuses_an_unregistered_agent() {
-    bounded(async {
+    bounded(BOUND, async {
         let err = Runtime::builder(Registry::new().with::<Slow>("slow"))
             .agent(AgentSpec::new("strategy"))
             .start()
@@ -739,7 +727,7 @@ impl HandleEvent<Noted> for Back {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handlers_carry_the_chain_on() {
-    bounded(async {
+    bounded(BOUND, async {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let runtime = Runtime::builder(Registry::new().with::<Front>("front").with::<Back>("back"))
             .agent(AgentSpec::new("front"))
@@ -779,35 +767,38 @@ async fn handlers_carry_the_chain_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_in_flight_work_and_refuses_new_work() {
-    bounded(async {
+    bounded(BOUND, async {
         let runtime = delivery_runtime().await;
         let op = runtime.operator("test");
         let in_flight = tokio::spawn({
             let op = op.clone();
             async move { op.request("slow", Sleep(80)).await }
         });
-        assert!(
-            eventually(Duration::from_secs(2), || runtime
-                .agent_status("slow")
-                .unwrap()
-                .in_flight
-                == 1)
-            .await
-        );
+        wait_until(
+            "the request in `slow`'s mailbox",
+            Duration::from_secs(2),
+            || runtime.agent_status("slow").unwrap().in_flight == 1,
+        )
+        .await;
 
         let shutdown = tokio::spawn({
             let runtime = runtime.clone();
             async move { runtime.shutdown(Duration::from_secs(2)).await }
         });
-        assert!(
-            eventually(Duration::from_secs(2), || matches!(
-                runtime.agent_status("slow").unwrap().in_flight,
-                0 | 1
-            ))
-            .await
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        let err = op.request("worker", Paused).await.unwrap_err();
+        wait_until(
+            "`slow` to have at most one request left",
+            Duration::from_secs(2),
+            || matches!(runtime.agent_status("slow").unwrap().in_flight, 0 | 1),
+        )
+        .await;
+        // The spawned shutdown stops the intake once it runs; a request before that is answered.
+        let op = &op;
+        let err = wait_for_async(
+            "the runtime to stop taking new work",
+            Duration::from_secs(2),
+            || async move { op.request("worker", Paused).await.err() },
+        )
+        .await;
         assert!(matches!(err, DeliveryError::ShuttingDown { .. }), "{err}");
 
         assert_eq!(in_flight.await.unwrap().unwrap(), Slept);
@@ -827,7 +818,7 @@ async fn shutdown_finishes_in_flight_work_and_refuses_new_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_definition_applies_without_a_restart() {
-    bounded(async {
+    bounded(BOUND, async {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let runtime = Runtime::builder(Registry::new().with::<Back>("back"))
             .agent(AgentSpec::new("back"))
@@ -913,7 +904,7 @@ fn requests_timeouts_overloads_and_refused_commands_show_up_in_the_metrics() {
         .build()
         .unwrap();
     metrics::with_local_recorder(&recorder, || {
-        tokio.block_on(bounded(async {
+        tokio.block_on(bounded(BOUND, async {
             describe_metrics();
             let runtime = delivery_runtime().await;
             let op = runtime.operator("test");
@@ -935,26 +926,22 @@ fn requests_timeouts_overloads_and_refused_commands_show_up_in_the_metrics() {
                 matches!(timeout, DeliveryError::Timeout { .. }),
                 "{timeout}"
             );
-            assert!(
-                eventually(Duration::from_secs(5), || runtime
-                    .agent_status("slow")
-                    .unwrap()
-                    .in_flight
-                    == 0)
-                .await
-            );
+            wait_until(
+                "`slow` to finish the requests it has",
+                Duration::from_secs(5),
+                || runtime.agent_status("slow").unwrap().in_flight == 0,
+            )
+            .await;
             for _ in 0..2 {
                 let op = op.clone();
                 tokio::spawn(async move { op.request("slow", Sleep(200)).await });
             }
-            assert!(
-                eventually(Duration::from_secs(2), || runtime
-                    .agent_status("slow")
-                    .unwrap()
-                    .in_flight
-                    == 2)
-                .await
-            );
+            wait_until(
+                "two requests in `slow`'s mailbox",
+                Duration::from_secs(2),
+                || runtime.agent_status("slow").unwrap().in_flight == 2,
+            )
+            .await;
             let overloaded = op.request("slow", Sleep(1)).await.unwrap_err();
             assert!(
                 matches!(overloaded, DeliveryError::Overloaded { .. }),

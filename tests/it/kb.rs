@@ -3,11 +3,8 @@
 //! real binary and SIGKILLs it mid-write.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use campaignd::kb::{
@@ -17,6 +14,8 @@ use campaignd::kb::{
 use campaignd::protocol::{AgentName, CampaignId, CorrelationId, MessageId, TenantId};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
+
+use crate::support::{self, open_kb, try_open_kb};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 13, 30, 0).unwrap()
@@ -72,48 +71,21 @@ fn outcome(of: &Decision, at: DateTime<Utc>) -> Outcome {
     }
 }
 
-/// Opens `dir`, waiting (bounded) for a just-dropped handle's directory lock: sled's background
-/// I/O can hold the lock file for a moment after the last handle is gone.
-fn open(dir: &Path) -> KnowledgeBase {
-    open_with(&KbOptions::at(dir))
-}
-
-/// The same directory through sled itself, with the same bounded wait for the lock.
+/// `dir` through sled itself, with the same bounded wait for the lock as [`open_kb`]: sled's
+/// background I/O can hold the lock file for a moment after the last handle is gone.
 fn raw_sled(dir: &Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::open(dir) {
-            Ok(db) => return db,
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(err) => panic!("cannot open {} with sled: {err}", dir.display()),
-        }
-    }
+    let what = format!("sled to open {}", dir.display());
+    support::wait_for(&what, Duration::from_secs(10), || sled::open(dir).ok())
 }
 
 fn open_with(options: &KbOptions) -> KnowledgeBase {
-    try_open(options).unwrap_or_else(|err| panic!("cannot open {}: {err}", options.path.display()))
-}
-
-/// `KnowledgeBase::open` with the bounded wait for the lock described at [`open`].
-fn try_open(options: &KbOptions) -> Result<KnowledgeBase, KbError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match KnowledgeBase::open(options) {
-            Err(KbError::Open { reason, .. })
-                if reason.contains("lock") && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            opened => return opened,
-        }
-    }
+    try_open_kb(options)
+        .unwrap_or_else(|err| panic!("cannot open {}: {err}", options.path.display()))
 }
 
 /// Records one decision in a knowledge base at `dir` and closes it cleanly; returns the decision.
 async fn one_decision_closed(dir: &Path) -> Decision {
-    let kb = open(dir);
+    let kb = open_kb(dir);
     let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
     kb.record_decision(&d).await.unwrap();
     d
@@ -126,7 +98,7 @@ fn ids(records: &[Record]) -> Vec<uuid::Uuid> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_are_all_acknowledged_and_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path());
+    let kb = open_kb(dir.path());
     let mut tasks = Vec::new();
     for writer in 0..64 {
         let kb = kb.clone();
@@ -155,7 +127,7 @@ async fn concurrent_writers_are_all_acknowledged_and_survive_reopen() {
     check_every_writer(&kb, &acknowledged);
     drop(kb);
     // A clean close folds the tail; the reopened database answers the same.
-    check_every_writer(&open(dir.path()), &acknowledged);
+    check_every_writer(&open_kb(dir.path()), &acknowledged);
 }
 
 fn check_every_writer(kb: &KnowledgeBase, acknowledged: &[Vec<DecisionId>]) {
@@ -208,7 +180,7 @@ fn check_every_writer(kb: &KnowledgeBase, acknowledged: &[Vec<DecisionId>]) {
 #[tokio::test]
 async fn queries_return_the_right_records_in_order_and_tenants_never_mix() {
     let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path());
+    let kb = open_kb(dir.path());
     let chain = CorrelationId::new();
     // Written out of time order, to show that queries sort by decided/observed time.
     let plan = decision(
@@ -429,7 +401,7 @@ async fn every_durability_mode_keeps_what_it_acknowledged_across_a_reopen() {
         large.inputs = serde_json::json!({ "text": "y".repeat(300_000) });
         kb.record_decision(&large).await.unwrap();
         drop(kb);
-        let kb = open(dir.path());
+        let kb = open_kb(dir.path());
         assert_eq!(
             kb.decision(&Scope::tenant("acme"), d.id).unwrap(),
             Some(d),
@@ -446,7 +418,7 @@ async fn every_durability_mode_keeps_what_it_acknowledged_across_a_reopen() {
 #[test]
 fn a_database_from_a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    drop(open(dir.path()));
+    drop(open_kb(dir.path()));
     {
         let db = raw_sled(dir.path());
         db.open_tree("meta")
@@ -455,7 +427,7 @@ fn a_database_from_a_newer_schema_is_refused() {
             .unwrap();
         db.flush().unwrap();
     }
-    let err = try_open(&KbOptions::at(dir.path())).unwrap_err();
+    let err = try_open_kb(&KbOptions::at(dir.path())).unwrap_err();
     assert!(
         matches!(err, KbError::NewerSchema { found, supported, .. } if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION)
     );
@@ -473,7 +445,7 @@ fn a_database_from_a_newer_schema_is_refused() {
 #[tokio::test]
 async fn a_corrupt_record_is_reported_and_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path());
+    let kb = open_kb(dir.path());
     let chain = CorrelationId::new();
     let good = decision("acme", "spring", "strategy", chain, t0());
     let bad = decision(
@@ -498,7 +470,7 @@ async fn a_corrupt_record_is_reported_and_skipped() {
         records.insert(key, &[0xc1, 0xff, 0x00, 0x93][..]).unwrap();
         db.flush().unwrap();
     }
-    let kb = open(dir.path());
+    let kb = open_kb(dir.path());
     let found = kb
         .by_campaign(&Scope::tenant("acme"), &CampaignId::new("spring"))
         .unwrap();
@@ -542,7 +514,7 @@ async fn unreadable_index_entries_are_reported_and_skipped() {
         index.insert(posting, &[1u8; 30][..]).unwrap();
         db.flush().unwrap();
     }
-    let kb = open(dir.path());
+    let kb = open_kb(dir.path());
     let found = kb
         .decisions_by_campaign(&Scope::tenant("acme"), &CampaignId::new("spring"))
         .unwrap();
@@ -562,7 +534,7 @@ fn a_database_from_an_older_schema_is_refused() {
             .unwrap();
         db.flush().unwrap();
     }
-    let err = try_open(&KbOptions::at(dir.path())).unwrap_err();
+    let err = try_open_kb(&KbOptions::at(dir.path())).unwrap_err();
     assert!(
         matches!(err, KbError::UnsupportedSchema { found: 1, supported, .. } if supported == SCHEMA_VERSION),
         "{err}"
@@ -573,65 +545,69 @@ fn a_database_from_an_older_schema_is_refused() {
 /// its size and flush time.
 #[test]
 fn writes_are_counted_in_the_metrics() {
-    use metrics_exporter_prometheus::PrometheusBuilder;
-    let dir = tempfile::tempdir().unwrap();
-    let kb = open(dir.path());
-    // The writer thread's histograms go to the process-wide recorder; the counters, recorded on the
-    // caller's thread, go to a recorder of this thread alone, so other tests cannot disturb them.
-    let global = PrometheusBuilder::new().build_recorder();
-    let global_handle = global.handle();
-    let global_installed = metrics::set_global_recorder(global).is_ok();
-    let local = PrometheusBuilder::new().build_recorder();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
-    let o = outcome(&d, t0() + TimeDelta::minutes(1));
-    metrics::with_local_recorder(&local, || {
-        runtime.block_on(async {
-            kb.record_decision(&d).await.unwrap();
-            kb.record_decision(&decision(
-                "acme",
-                "spring",
-                "content",
-                CorrelationId::new(),
-                t0(),
-            ))
-            .await
+    support::in_own_process("kb::writes_are_counted_in_the_metrics", || {
+        use metrics_exporter_prometheus::PrometheusBuilder;
+        let dir = tempfile::tempdir().unwrap();
+        let kb = open_kb(dir.path());
+        // The writer thread's histograms go to the process-wide recorder; the counters, recorded on the
+        // caller's thread, go to a recorder of this thread alone, so other tests cannot disturb them.
+        // In a process of its own, this test's global recorder is the only one, and the daemons the
+        // other tests start in theirs keep the API's.
+        let global = PrometheusBuilder::new().build_recorder();
+        let global_handle = global.handle();
+        let global_installed = metrics::set_global_recorder(global).is_ok();
+        let local = PrometheusBuilder::new().build_recorder();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .unwrap();
-            kb.record_outcome(&o).await.unwrap();
-            assert!(kb.record_decision(&d).await.is_err());
-        })
-    });
-    let text = local.handle().render();
-    assert!(
-        text.contains("campaignd_kb_decisions_written_total 2"),
-        "{text}"
-    );
-    assert!(
-        text.contains("campaignd_kb_outcomes_written_total 1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("campaignd_kb_write_errors_total{reason=\"duplicate\"} 1"),
-        "{text}"
-    );
-    if global_installed {
-        let text = global_handle.render();
-        for histogram in [
-            "campaignd_kb_flush_seconds_count",
-            "campaignd_kb_batch_records_count",
-        ] {
-            let count: u64 = text
-                .lines()
-                .find_map(|line| line.strip_prefix(histogram))
-                .and_then(|rest| rest.trim().parse().ok())
-                .unwrap_or(0);
-            assert!(count >= 4, "{histogram}: {text}");
+        let d = decision("acme", "spring", "strategy", CorrelationId::new(), t0());
+        let o = outcome(&d, t0() + TimeDelta::minutes(1));
+        metrics::with_local_recorder(&local, || {
+            runtime.block_on(async {
+                kb.record_decision(&d).await.unwrap();
+                kb.record_decision(&decision(
+                    "acme",
+                    "spring",
+                    "content",
+                    CorrelationId::new(),
+                    t0(),
+                ))
+                .await
+                .unwrap();
+                kb.record_outcome(&o).await.unwrap();
+                assert!(kb.record_decision(&d).await.is_err());
+            })
+        });
+        let text = local.handle().render();
+        assert!(
+            text.contains("campaignd_kb_decisions_written_total 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("campaignd_kb_outcomes_written_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("campaignd_kb_write_errors_total{reason=\"duplicate\"} 1"),
+            "{text}"
+        );
+        if global_installed {
+            let text = global_handle.render();
+            for histogram in [
+                "campaignd_kb_flush_seconds_count",
+                "campaignd_kb_batch_records_count",
+            ] {
+                let count: u64 = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix(histogram))
+                    .and_then(|rest| rest.trim().parse().ok())
+                    .unwrap_or(0);
+                assert!(count >= 4, "{histogram}: {text}");
+            }
         }
-    }
-    campaignd::kb::describe_metrics();
+        campaignd::kb::describe_metrics();
+    });
 }
 
 #[tokio::test]
@@ -649,7 +625,7 @@ async fn indexes_are_rebuilt_from_the_records() {
             .unwrap();
         db.flush().unwrap();
     }
-    let kb = open(dir.path());
+    let kb = open_kb(dir.path());
     let found = kb
         .by_agent(&Scope::tenant("acme"), &AgentName::new("strategy"))
         .unwrap();
@@ -690,57 +666,47 @@ proptest! {
 #[test]
 fn no_acknowledged_decision_is_lost_when_the_process_is_killed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campaignd"))
-        .args([
-            "kb",
-            "bench",
-            "--print-ids",
-            "--durability",
-            "process",
-            "--count",
-            "100000000",
-            "--writers",
-            "16",
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let seen = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&seen);
-    let reader = std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout);
-        let mut printed = Vec::new();
-        let mut line = String::new();
-        // Only whole lines: a line cut off by the kill was never completely printed.
-        while lines.read_line(&mut line).unwrap_or(0) > 0 && line.ends_with('\n') {
-            printed.push(line.trim().to_owned());
-            counter.fetch_add(1, Ordering::Relaxed);
-            line.clear();
-        }
-        printed
-    });
+    let mut bench = support::Process::spawn(
+        support::campaignd()
+            .args([
+                "kb",
+                "bench",
+                "--print-ids",
+                "--durability",
+                "process",
+                "--count",
+                "100000000",
+                "--writers",
+                "16",
+                "--data-dir",
+            ])
+            .arg(dir.path()),
+        None,
+    );
     // Kill once the writers have been busy for a second and a few hundred ids are out; the
-    // deadline bounds a slow start.
+    // deadline bounds a slow start. The second of load is what the test is about, so this waits
+    // for it rather than for a condition alone.
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30)
-        && (started.elapsed() < Duration::from_secs(1) || seen.load(Ordering::Relaxed) < 300)
+        && (started.elapsed() < Duration::from_secs(1) || bench.stdout_line_count() < 300)
     {
         std::thread::sleep(Duration::from_millis(20));
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let printed = reader.join().unwrap();
+    bench.kill();
+    bench.finish();
+    // Only whole lines: a line cut off by the kill was never completely printed.
+    let printed: Vec<String> = bench
+        .stdout_lines()
+        .iter()
+        .map(|line| line.trim().to_owned())
+        .collect();
     assert!(
         printed.len() >= 100,
         "only {} ids were acknowledged before the kill",
         printed.len()
     );
 
-    let kb = open(dir.path());
+    let kb = open_kb(dir.path());
     let scope = Scope::tenant("bench");
     let mut missing = Vec::new();
     let mut unique = HashSet::new();

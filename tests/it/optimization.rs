@@ -2,6 +2,7 @@
 //! quality claim of the optimizer: Thompson sampling loses at most half what a uniform split loses,
 //! and no more than ε-greedy (0.1), on 5 arms at 3.0–5.0 % over 20 000 impressions.
 
+use campaignd::domain::campaign::Channel;
 use campaignd::domain::optimization::allocation::{ChannelBudget, allocate};
 use campaignd::domain::optimization::bandit::{EpsilonGreedy, ThompsonPolicy, UniformSplit};
 use campaignd::domain::optimization::drift::{Cusum, DriftRule};
@@ -15,13 +16,13 @@ use campaignd::domain::optimization::stats::{
 };
 use campaignd::domain::optimization::thompson::{ArmStats, decision_seed, traffic_split};
 use campaignd::domain::optimization::{ArmStats as ReexportedArmStats, BanditPolicy};
+use campaignd::market::{
+    Buy, ChannelMarket, DriftEvent, IdCatalog, LevelEffect, MarketSimulator, MarketSpec,
+    Observation, ObservationProblem, SegmentMarket, VariantFeatures,
+};
+use campaignd::protocol::CampaignId;
 
-fn close(actual: f64, expected: f64, tolerance: f64) {
-    assert!(
-        (actual - expected).abs() <= tolerance,
-        "expected {expected} ± {tolerance}, got {actual}"
-    );
-}
+use crate::support::close;
 
 #[test]
 fn z_test_and_probability_b_beats_a() {
@@ -210,13 +211,6 @@ fn reexports_are_the_same_types() {
 }
 
 // ---- observations and the market simulator ----
-
-use campaignd::domain::campaign::Channel;
-use campaignd::market::{
-    Buy, ChannelMarket, DriftEvent, IdCatalog, LevelEffect, MarketSimulator, MarketSpec,
-    Observation, ObservationProblem, SegmentMarket, VariantFeatures,
-};
-use campaignd::protocol::CampaignId;
 
 #[test]
 fn observation_validation_returns_every_problem() {

@@ -9,26 +9,29 @@
 //! route. Every test is bounded in time.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use campaignd::agents::ledger;
 use campaignd::agents::optimization::Phase;
 use campaignd::agents::orchestrator::{Orchestrator, Tick, TickReport};
 use campaignd::daemon::Daemon;
+use campaignd::domain::campaign::{CampaignGoal, Channel};
 use campaignd::kb::{Decision, DecisionId, Outcome, OutcomeId, SCHEMA_VERSION};
-use campaignd::market::{Buy, CampaignBoard};
+use campaignd::market::Buy;
 use campaignd::protocol::{CorrelationId, Envelope, Origin, Payload};
 use campaignd::runtime::{
     Agent, AgentError, AgentState, Context, HandleRequest, Registry, Request, Routes, StartContext,
 };
-use campaignd::settings::{EnvOverrides, Settings};
+use campaignd::settings::EnvOverrides;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::{board_of, bounded, copy_shipped_agent, load_settings, wait_for_async, write};
 
 const OPERATOR: &str = "operator-token-0123456789";
 const ACME: &str = "acme-token-0123456789abc";
@@ -90,12 +93,6 @@ impl HandleRequest<Ping> for Flaky {
 // ---------------------------------------------------------------------------------------------
 // A deployment in a temporary folder.
 
-fn write(base: &Path, relative: &str, text: &str) {
-    let path = base.join(relative);
-    std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create folder");
-    std::fs::write(path, text).expect("write file");
-}
-
 fn campaign(id: &str, tenant: &str) -> String {
     format!(
         r#"id = "{id}"
@@ -145,11 +142,7 @@ fn deployment(base: &Path, with: With) -> std::path::PathBuf {
     );
     write(base, "agents/steady.toml", "[agent]\nmailbox = 64\n");
     if with.orchestrator {
-        write(
-            base,
-            "agents/orchestrator.toml",
-            "[agent]\nmailbox = 64\nrequest_timeout_ms = 5000\n",
-        );
+        copy_shipped_agent(base, "orchestrator");
     }
     if with.flaky {
         write(
@@ -198,8 +191,7 @@ async fn start_with(with: With) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path().to_path_buf();
     let config = deployment(&base, with);
-    let settings = Settings::load_from(&base, Some(&config), EnvOverrides::new())
-        .unwrap_or_else(|p| panic!("valid settings: {p}"));
+    let settings = load_settings(&base, Some(&config), EnvOverrides::new());
     let mut registry = Registry::new().with::<Steady>("steady");
     if with.flaky {
         registry.register::<Flaky>("flaky");
@@ -220,11 +212,8 @@ async fn start_with(with: With) -> Running {
     }
 }
 
-async fn bounded<F: Future<Output = ()>>(body: F) {
-    tokio::time::timeout(Duration::from_secs(30), body)
-        .await
-        .expect("test took longer than 30 s");
-}
+/// Every test's overall bound: a hang fails instead of blocking the suite.
+const BOUND: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // A minimal HTTP/1.1 client: one request per connection.
@@ -493,7 +482,7 @@ fn ids(page: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_and_agent_status_answer() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
 
@@ -520,7 +509,7 @@ async fn probes_and_agent_status_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decisions_are_paged_filtered_and_scoped_to_the_tenant() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
         let seeded = seed(&run.daemon).await;
@@ -607,7 +596,7 @@ async fn decisions_are_paged_filtered_and_scoped_to_the_tenant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traces_are_scoped_to_the_tenant() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
         let seeded = seed(&run.daemon).await;
@@ -661,7 +650,7 @@ async fn traces_are_scoped_to_the_tenant() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_error_has_a_code_and_the_server_keeps_serving() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
         let cases: Vec<(Response, u16, &str, &str)> = vec![
@@ -978,7 +967,7 @@ async fn every_client_error_has_a_code_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_applies_a_valid_change_and_rejects_an_invalid_one_whole() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
         let new_campaign = "/v1/campaigns/acme_summer/decisions";
@@ -1068,23 +1057,29 @@ async fn reload_applies_a_valid_change_and_rejects_an_invalid_one_whole() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_isolated_agent_makes_the_daemon_unready_and_shows_in_metrics() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(true).await;
         let addr = run.addr;
         assert_eq!(get(addr, "/readyz", None).await.status, 200);
 
-        let op = run.daemon.runtime().operator("test");
-        while run
-            .daemon
-            .runtime()
-            .agent_status("flaky")
-            .expect("flaky is configured")
-            .state
-            != AgentState::Isolated
-        {
-            let _ = op.request("flaky", Ping).await;
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let op = &run.daemon.runtime().operator("test");
+        let runtime = run.daemon.runtime();
+        wait_for_async(
+            "`flaky` to be isolated",
+            Duration::from_secs(20),
+            || async move {
+                let state = runtime
+                    .agent_status("flaky")
+                    .expect("flaky is configured")
+                    .state;
+                if state == AgentState::Isolated {
+                    return Some(());
+                }
+                let _ = op.request("flaky", Ping).await;
+                None
+            },
+        )
+        .await;
 
         let ready = get(addr, "/readyz", None).await;
         assert_eq!(ready.status, 503, "{}", ready.text());
@@ -1118,17 +1113,7 @@ async fn an_isolated_agent_makes_the_daemon_unready_and_shows_in_metrics() {
             "{}",
             metrics.text()
         );
-        let value = |name: &str, labels: &[(&str, &str)]| {
-            samples
-                .iter()
-                .find(|s| {
-                    s.name == name
-                        && labels
-                            .iter()
-                            .all(|(k, v)| s.labels.iter().any(|(lk, lv)| lk == k && lv == v))
-                })
-                .map(|s| s.value)
-        };
+        let value = |name: &str, labels: &[(&str, &str)]| metric(&samples, name, labels);
         assert_eq!(
             value(
                 "campaignd_agent_state",
@@ -1250,7 +1235,7 @@ fn parse_prometheus(text: &str) -> Vec<Sample> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_lists_every_route_the_router_serves() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
         let seeded = seed(&run.daemon).await;
@@ -1347,7 +1332,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
 // Campaigns, observations and commands.
 
 /// The configured goal of `id`.
-fn goal_of(run: &Running, id: &str) -> campaignd::domain::campaign::CampaignGoal {
+fn goal_of(run: &Running, id: &str) -> CampaignGoal {
     run.daemon
         .settings()
         .campaigns
@@ -1355,14 +1340,6 @@ fn goal_of(run: &Running, id: &str) -> campaignd::domain::campaign::CampaignGoal
         .find(|c| c.id.as_str() == id)
         .cloned()
         .expect("a configured campaign")
-}
-
-fn board_of(run: &Running) -> std::sync::Arc<CampaignBoard> {
-    run.daemon
-        .runtime()
-        .services()
-        .get::<CampaignBoard>()
-        .expect("the daemon shares a campaign board")
 }
 
 fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
@@ -1379,7 +1356,7 @@ fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
 
@@ -1439,7 +1416,7 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
             spend: 300.0,
             eta_day: Some(20.0),
             buys: vec![Buy {
-                channel: campaignd::domain::campaign::Channel::Email,
+                channel: Channel::Email,
                 segment: "everyone".into(),
                 variant: "v1".into(),
                 spend: 50.0,
@@ -1447,7 +1424,7 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
             achieved: false,
             held: None,
         };
-        board_of(&run).record_tick(7, &report, false, Utc::now());
+        board_of(&run.daemon).record_tick(7, &report, false, Utc::now());
         let one = get(addr, "/v1/campaigns/acme_metrics", Some(ACME)).await;
         assert_eq!(one.status, 200, "{}", one.text());
         let one = one.json();
@@ -1546,7 +1523,7 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
             held: Some("paused by a command".into()),
             ..report
         };
-        board_of(&run).record_tick(8, &paused, false, Utc::now());
+        board_of(&run.daemon).record_tick(8, &paused, false, Utc::now());
         let samples = parse_prometheus(&scrape(addr).await.text());
         assert!(metric(&samples, "campaignd_campaign_eta_days", &acme).is_some_and(f64::is_nan));
         assert_eq!(
@@ -1571,9 +1548,19 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
         std::fs::remove_file(run.base.join("campaigns/acme_metrics.toml")).expect("remove");
         let reloaded = request(addr, "POST", "/v1/reload", Some(OPERATOR), None).await;
         assert_eq!(reloaded.status, 200, "{}", reloaded.text());
-        tokio::time::sleep(Duration::from_millis(5500)).await;
-        let text = scrape(addr).await.text();
-        assert!(!text.contains("acme_metrics"), "{text}");
+        // The gauges were last set by the scrape before the reload: 5.5 s from now they are gone.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(5500);
+        let text = loop {
+            let text = scrape(addr).await.text();
+            if !text.contains("acme_metrics") || tokio::time::Instant::now() >= deadline {
+                break text;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert!(
+            !text.contains("acme_metrics"),
+            "acme_metrics still in /metrics 5.5 s after a reload removed it:\n{text}"
+        );
         let samples = parse_prometheus(&text);
         assert_eq!(
             metric(
@@ -1606,7 +1593,7 @@ fn observation(variant: &str, impressions: i64, clicks: i64, conversions: i64) -
 
 /// The outcomes recorded on `acme_spring`'s campaign chain, as the operator's trace shows them.
 async fn recorded_outcomes(run: &Running) -> usize {
-    let chain = campaignd::agents::ledger::campaign_correlation(&goal_of(run, "acme_spring"));
+    let chain = ledger::campaign_correlation(&goal_of(run, "acme_spring"));
     let trace = get(run.addr, &format!("/v1/traces/{chain}"), Some(OPERATOR)).await;
     if trace.status == 404 {
         return 0;
@@ -1617,7 +1604,7 @@ async fn recorded_outcomes(run: &Running) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
         // The experiment decides the campaign's variants: only these are known.
@@ -1831,8 +1818,7 @@ async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once()
         } = run;
         daemon.shutdown().await.expect("shutdown");
         let config = base.join("config/campaignd.toml");
-        let settings = Settings::load_from(&base, Some(&config), EnvOverrides::new())
-            .unwrap_or_else(|p| panic!("valid settings: {p}"));
+        let settings = load_settings(&base, Some(&config), EnvOverrides::new());
         let daemon = Daemon::start(
             settings,
             Some(config),
@@ -1860,7 +1846,7 @@ async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_reach_the_orchestrator_and_are_recorded_in_the_tenants_trace() {
-    bounded(async {
+    bounded(BOUND, async {
         let run = start_with(With {
             flaky: false,
             orchestrator: true,

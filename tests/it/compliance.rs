@@ -2,15 +2,14 @@
 //! mechanical fixes (including a property test over generated texts) and `campaignd review`
 //! run as a real binary.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use campaignd::domain::compliance::{
     Claim, ClaimPeriod, CompliancePlaybook, ConsentRecord, Field, Fix, Jurisdiction, Message,
     MessageChannel, PlaybookError, ReviewRequest, Sender, Severity, Verdict, apply_fixes, review,
 };
 use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
+
+use crate::support;
 
 fn playbook() -> CompliancePlaybook {
     CompliancePlaybook::embedded().expect("the embedded playbook parses")
@@ -847,25 +846,13 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // `campaignd review`, the real binary
 
+/// `campaignd review ARGS`, with `stdin` (or nothing) on its standard input.
 fn campaignd(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_campaignd"))
-        .arg("review")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("campaignd starts");
-    if let Some(mut pipe) = child.stdin.take() {
-        pipe.write_all(stdin.unwrap_or_default().as_bytes())
-            .expect("stdin");
-    }
-    let out = child.wait_with_output().expect("campaignd finishes");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = support::run(
+        support::campaignd().arg("review").args(args),
+        Some(stdin.unwrap_or_default()),
+    );
+    (out.code.unwrap_or(-1), out.stdout, out.stderr)
 }
 
 const APPROVED_ARGS: &[&str] = &[

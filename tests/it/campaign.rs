@@ -4,38 +4,31 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use campaignd::agents::compliance::{RecordConsent, ReviewItem, ReviewVariants, Reviews};
-use campaignd::agents::content::{Blocked, ReviseVariants};
+use campaignd::agents::compliance::{
+    RecordConsent, ReviewItem, ReviewVariants, Reviews, segment_subject,
+};
+use campaignd::agents::content::{Blocked, ReviseVariants, message_of};
 use campaignd::agents::ledger;
+use campaignd::agents::optimization::{GetProgress, OBSERVATIONS_TOPIC, ObservationsRecorded};
 use campaignd::agents::orchestrator::{GOAL_ACHIEVED_TOPIC, Pause, Resume};
 use campaignd::agents::{self};
 use campaignd::domain::campaign::{CampaignGoal, Channel};
 use campaignd::domain::compliance::{ConsentRecord, Message, MessageChannel, Sender};
-use campaignd::kb::{Durability, KbOptions, KnowledgeBase, Record, Scope};
+use campaignd::kb::{KnowledgeBase, Record, Scope};
 use campaignd::market::DriftEvent;
 use campaignd::market::driver::{CampaignLoop, DriverOptions};
 use campaignd::protocol::{CampaignId, Origin};
 use campaignd::runtime::{
-    Agent, AgentError, AgentSpec, Clock, Context, HandleRequest, Routes, Runtime, Services,
-    StartContext, SupervisionPolicy,
+    Agent, AgentError, AgentSpec, AgentState, Clock, Context, HandleRequest, Routes, Runtime,
+    Services, StartContext, SupervisionPolicy,
 };
-use chrono::{DateTime, Utc};
+
+use crate::support::{
+    Process, agent_specs, campaignd, embedded_settings, example_campaigns_turn, kr_goal,
+    kr_goal_toml, open_kb, scratch_kb, sim_start, us_goal, wait_until, write,
+};
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-fn start() -> DateTime<Utc> {
-    "2026-09-01T00:00:00Z".parse().unwrap()
-}
-
-fn specs() -> Vec<AgentSpec> {
-    vec![
-        AgentSpec::new("orchestrator").with_subscription("agent_isolated"),
-        AgentSpec::new("strategy"),
-        AgentSpec::new("content"),
-        AgentSpec::new("compliance"),
-        AgentSpec::new("optimization").with_subscription("observations_recorded"),
-    ]
-}
 
 struct Harness {
     runtime: Runtime,
@@ -44,15 +37,18 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
-async fn harness_with(registry: campaignd::runtime::Registry, specs: Vec<AgentSpec>) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = KbOptions::at(dir.path().join("kb"));
-    options.durability = Durability::None;
-    let kb = KnowledgeBase::open(&options).unwrap();
-    let clock = Clock::manual(start());
+/// The agents of `registry` on a runtime with a scratch knowledge base, a manual clock at
+/// [`sim_start`], and `services` besides the knowledge base.
+async fn harness_with(
+    registry: campaignd::runtime::Registry,
+    specs: Vec<AgentSpec>,
+    services: Services,
+) -> Harness {
+    let (dir, kb) = scratch_kb();
+    let clock = Clock::manual(sim_start());
     let runtime = Runtime::builder(registry)
         .agents(specs)
-        .services(Services::new().with(kb.clone()))
+        .services(services.with(kb.clone()))
         .clock(clock.clone())
         .start()
         .await
@@ -65,50 +61,9 @@ async fn harness_with(registry: campaignd::runtime::Registry, specs: Vec<AgentSp
     }
 }
 
+/// The five agents as shipped.
 async fn harness() -> Harness {
-    harness_with(agents::registry(), specs()).await
-}
-
-fn kr_goal(id: &str, target: u64, days: i64) -> CampaignGoal {
-    let deadline = start() + chrono::Duration::days(days);
-    toml::from_str(&format!(
-        r#"
-        id = "{id}"
-        tenant = "acme/kr_retail"
-        objective = "signups"
-        target = {target}
-        start = "{}"
-        deadline = "{}"
-        channels = ["sms", "search"]
-        regions = ["KR"]
-        budget = {{ total = 9000.0, currency = "USD" }}
-        segments = [{{ id = "university_students" }}]
-        "#,
-        start().to_rfc3339(),
-        deadline.to_rfc3339()
-    ))
-    .unwrap()
-}
-
-fn us_goal(id: &str, target: u64, days: i64) -> CampaignGoal {
-    let deadline = start() + chrono::Duration::days(days);
-    toml::from_str(&format!(
-        r#"
-        id = "{id}"
-        tenant = "globex"
-        objective = "purchases"
-        target = {target}
-        start = "{}"
-        deadline = "{}"
-        channels = ["email", "social"]
-        regions = ["US"]
-        budget = {{ total = 9000.0, currency = "USD" }}
-        segments = [{{ id = "past_buyers" }}]
-        "#,
-        start().to_rfc3339(),
-        deadline.to_rfc3339()
-    ))
-    .unwrap()
+    harness_with(agents::registry(), agent_specs(), Services::new()).await
 }
 
 fn options() -> DriverOptions {
@@ -340,16 +295,16 @@ fn kst(at: &str) -> chrono::DateTime<chrono::FixedOffset> {
 
 async fn grant(h: &Harness, goal: &CampaignGoal, night: bool, withdrawn: bool) {
     let mut record = ConsentRecord::new(
-        campaignd::agents::compliance::segment_subject(goal, "university_students"),
+        segment_subject(goal, "university_students"),
         MessageChannel::Sms,
         "marketing",
     );
-    record.granted_at = Some(start() - chrono::Duration::days(30));
+    record.granted_at = Some(sim_start() - chrono::Duration::days(30));
     record.source = Some("signup_form".to_owned());
     record.text_hash = Some("abc".to_owned());
     record.night_consent = night;
     if withdrawn {
-        record.withdrawn_at = Some(start() - chrono::Duration::days(1));
+        record.withdrawn_at = Some(sim_start() - chrono::Duration::days(1));
     }
     h.runtime
         .client(Origin::Runtime)
@@ -380,7 +335,7 @@ async fn review(
     send_at: chrono::DateTime<chrono::FixedOffset>,
     round: u32,
 ) -> Reviews {
-    let message: Message = campaignd::agents::content::message_of(variant, &sender(), "general");
+    let message: Message = message_of(variant, &sender(), "general");
     h.runtime
         .client(Origin::Runtime)
         .request(
@@ -538,7 +493,7 @@ impl HandleRequest<ReviewVariants> for BrokenCompliance {
 async fn with_compliance_isolated_nothing_is_approved_or_bought() {
     let mut registry = agents::registry();
     registry.register::<BrokenCompliance>("compliance");
-    let mut specs = specs();
+    let mut specs = agent_specs();
     for spec in &mut specs {
         if spec.name.as_str() == "compliance" {
             spec.supervision = SupervisionPolicy {
@@ -547,7 +502,7 @@ async fn with_compliance_isolated_nothing_is_approved_or_bought() {
             };
         }
     }
-    let h = harness_with(registry, specs).await;
+    let h = harness_with(registry, specs, Services::new()).await;
     let goal = kr_goal("kr_closed", 100, 30);
     let mut opts = options();
     opts.audience_consent = false;
@@ -559,7 +514,21 @@ async fn with_compliance_isolated_nothing_is_approved_or_bought() {
             assert!(tick.held.is_some());
         }
         h.clock.advance(DAY).unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Compliance fails its first review and is isolated at once; every later tick must find
+        // the orchestrator told (by the agent_isolated event), not racing the event.
+        wait_until(
+            "compliance isolated and the orchestrator done with its mailbox",
+            Duration::from_secs(5),
+            || {
+                h.runtime
+                    .agent_status("compliance")
+                    .is_some_and(|s| s.state == AgentState::Isolated)
+                    && h.runtime
+                        .agent_status("orchestrator")
+                        .is_some_and(|s| s.in_flight == 0)
+            },
+        )
+        .await;
     }
     let status = h.runtime.agent_status("compliance").unwrap();
     assert_eq!(format!("{:?}", status.state).to_lowercase(), "isolated");
@@ -691,44 +660,31 @@ async fn operators_pause_and_resume_a_campaign() {
     h.runtime.shutdown(Duration::from_secs(5)).await;
 }
 
-/// Starts the real binary in `base` (its config, campaigns and data live there); the receiver gets
-/// one message per `campaign day` log line.
-fn start_daemon(base: &std::path::Path) -> (std::process::Child, std::sync::mpsc::Receiver<()>) {
-    use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_campaignd"))
-        .args(["--config", "campaignd.toml", "run", "--log-format", "json"])
-        .current_dir(base)
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start campaignd");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("campaign day") && tx.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    (child, rx)
+/// Starts the real binary in `base` (its config, campaigns and data live there).
+fn start_daemon(base: &std::path::Path) -> Process {
+    Process::spawn(
+        campaignd()
+            .args(["--config", "campaignd.toml", "run", "--log-format", "json"])
+            .current_dir(base),
+        None,
+    )
 }
 
-/// Waits for `days` campaign days to be logged (at most a minute).
-fn wait_days(days: &std::sync::mpsc::Receiver<()>, count: usize) {
-    for _ in 0..count {
-        days.recv_timeout(Duration::from_secs(60))
-            .expect("a campaign day within a minute");
+/// Waits for `count` campaign days to be logged, each within a minute of the one before.
+fn wait_days(daemon: &Process, count: usize) {
+    for day in 1..=count {
+        daemon.wait_for_lines(
+            &format!("campaign day {day} of {count}"),
+            day,
+            Duration::from_secs(60),
+            |line| line.contains("campaign day"),
+        );
     }
 }
 
 /// Every decision of the campaign, read through the library once the daemon has let go of the kb.
 fn recorded(base: &std::path::Path, goal: &CampaignGoal) -> Vec<campaignd::kb::Decision> {
-    let kb = KnowledgeBase::open(&KbOptions::at(base.join("data/kb"))).unwrap();
+    let kb = open_kb(&base.join("data/kb"));
     let found = kb
         .decisions_by_campaign(&ledger::scope(goal), &goal.id)
         .unwrap();
@@ -748,43 +704,38 @@ fn observed_days(decisions: &[campaignd::kb::Decision]) -> BTreeSet<u32> {
 fn the_daemon_killed_mid_campaign_resumes_without_losing_or_repeating_decisions() {
     let dir = tempfile::tempdir().unwrap();
     let base = dir.path();
-    std::fs::create_dir_all(base.join("campaigns")).unwrap();
     let goal = kr_goal("kr_kill", 100_000, 60);
-    let mut text = toml::to_string(&goal).unwrap();
-    text = text.replace("\"2026-", "2026-").replace("Z\"", "Z");
-    std::fs::write(base.join("campaigns/kr_kill.toml"), &text).unwrap();
-    std::fs::write(
-        base.join("campaignd.toml"),
-        format!(
+    write(
+        base,
+        "campaigns/kr_kill.toml",
+        &kr_goal_toml("kr_kill", 100_000, 60),
+    );
+    write(
+        base,
+        "campaignd.toml",
+        &format!(
             "[daemon]\ndata_dir = \"data\"\ncampaigns_dir = \"campaigns\"\nagents_dir = \"agents\"\n\
              [api]\nlisten = \"127.0.0.1:0\"\n\
              [clock]\nmode = \"accelerated\"\nfactor = 432000.0\nstart = {}\n",
-            start().to_rfc3339().replace("+00:00", "Z")
+            sim_start().to_rfc3339().replace("+00:00", "Z")
         ),
-    )
-    .unwrap();
+    );
 
     // First run: killed without warning after a few campaign days, mid-way through the next.
-    let (mut first, days) = start_daemon(base);
-    wait_days(&days, 4);
+    let mut first = start_daemon(base);
+    wait_days(&first, 4);
+    // Not a wait for anything: the kill is meant to land at some point inside the next day.
     std::thread::sleep(Duration::from_millis(90));
-    first.kill().unwrap();
-    first.wait().unwrap();
+    first.kill();
     let before = recorded(base, &goal);
     let days_before = observed_days(&before);
     assert!(days_before.len() >= 3, "{:?}", kinds(&before));
 
     // Second run on the same data dir, stopped cleanly after a few more days.
-    let (mut second, days) = start_daemon(base);
-    wait_days(&days, 3);
-    assert!(
-        second.try_wait().unwrap().is_none(),
-        "the restarted daemon exited"
-    );
-    let _ = std::process::Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status();
-    let status = second.wait().unwrap();
+    let mut second = start_daemon(base);
+    wait_days(&second, 3);
+    assert!(second.is_running(), "the restarted daemon exited");
+    let status = second.terminate(Duration::from_secs(30));
     assert!(status.success(), "{status:?}");
     let after = recorded(base, &goal);
 
@@ -848,52 +799,25 @@ async fn a_us_email_and_social_campaign_reaches_its_goal_with_approved_emails() 
 /// The embedded example campaigns (the ones `campaignd run` starts on a fresh machine), loaded the
 /// way the daemon loads them, on a runtime that carries the same settings.
 async fn example_harness() -> (Harness, Vec<CampaignGoal>) {
-    let empty = tempfile::tempdir().unwrap();
-    let settings = campaignd::settings::Settings::load_from(
-        empty.path(),
-        None,
-        campaignd::settings::EnvOverrides::new(),
-    )
-    .unwrap();
+    let settings = embedded_settings();
     let campaigns = settings.campaigns.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = KbOptions::at(dir.path().join("kb"));
-    options.durability = Durability::None;
-    let kb = KnowledgeBase::open(&options).unwrap();
-    let clock = Clock::manual(start());
     // Three campaigns with up to 216 variants are slow in a debug build on a busy machine: a
     // timeout would only make the day run again.
-    let specs: Vec<AgentSpec> = specs()
+    let specs: Vec<AgentSpec> = agent_specs()
         .into_iter()
         .map(|mut spec| {
             spec.request_timeout = Duration::from_secs(120);
             spec
         })
         .collect();
-    let runtime = Runtime::builder(agents::registry())
-        .agents(specs)
-        .services(
-            Services::new()
-                .with(kb.clone())
-                .with(std::sync::Arc::new(settings)),
-        )
-        .clock(clock.clone())
-        .start()
-        .await
-        .unwrap();
-    (
-        Harness {
-            runtime,
-            kb,
-            clock,
-            _dir: dir,
-        },
-        campaigns,
-    )
+    let services = Services::new().with(std::sync::Arc::new(settings));
+    let h = harness_with(agents::registry(), specs, services).await;
+    (h, campaigns)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_campaign_buys_and_observes_on_every_day_after_its_first() {
+    let _turn = example_campaigns_turn().await;
     let (h, campaigns) = example_harness().await;
     assert_eq!(campaigns.len(), 3);
     let mut options = options();
@@ -963,13 +887,7 @@ async fn the_loop_follows_reloaded_campaigns_added_removed_and_changed_before_th
     h.clock
         .set("2026-01-01T00:00:00Z".parse().unwrap())
         .unwrap();
-    let empty = tempfile::tempdir().unwrap();
-    let mut settings = campaignd::settings::Settings::load_from(
-        empty.path(),
-        None,
-        campaignd::settings::EnvOverrides::new(),
-    )
-    .unwrap();
+    let mut settings = embedded_settings();
     // acme_spring_push has no start date: it would start at once.
     settings.campaigns.retain(|g| g.start.is_some());
     let live = campaignd::settings::LiveSettings::new(std::sync::Arc::new(settings.clone()));
@@ -1025,7 +943,6 @@ async fn the_loop_follows_reloaded_campaigns_added_removed_and_changed_before_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_batch_for_a_day_already_learned_from_is_counted_once() {
-    use campaignd::agents::optimization::{GetProgress, OBSERVATIONS_TOPIC, ObservationsRecorded};
     let h = harness().await;
     let goal = kr_goal("late_batch", 100_000, 60);
     let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], options());
@@ -1050,7 +967,7 @@ async fn a_late_batch_for_a_day_already_learned_from_is_counted_once() {
         .expect("the experiment has arms");
     let observation = serde_json::from_value(serde_json::json!({
         "campaign": goal.id, "channel": arm["channel"], "variant": arm["variant"],
-        "window_start": start(), "window_end": start() + chrono::Duration::days(1),
+        "window_start": sim_start(), "window_end": sim_start() + chrono::Duration::days(1),
         "impressions": 1000, "clicks": 100, "conversions": 7, "spend": 10.0,
     }))
     .unwrap();

@@ -773,21 +773,22 @@ proptest! {
 #[test]
 fn the_shipped_tenants_and_campaigns_generate_in_voice() {
     let acme =
-        TenantFile::from_toml_str("acme", include_str!("../config/tenants/acme.toml")).unwrap();
+        TenantFile::from_toml_str("acme", include_str!("../../config/tenants/acme.toml")).unwrap();
     let globex =
-        TenantFile::from_toml_str("globex", include_str!("../config/tenants/globex.toml")).unwrap();
+        TenantFile::from_toml_str("globex", include_str!("../../config/tenants/globex.toml"))
+            .unwrap();
     let campaigns = [
         (
             &acme,
-            include_str!("../config/campaigns/kr_students_signups.toml"),
+            include_str!("../../config/campaigns/kr_students_signups.toml"),
         ),
         (
             &acme,
-            include_str!("../config/campaigns/acme_spring_push.toml"),
+            include_str!("../../config/campaigns/acme_spring_push.toml"),
         ),
         (
             &globex,
-            include_str!("../config/campaigns/us_email_social.toml"),
+            include_str!("../../config/campaigns/us_email_social.toml"),
         ),
     ];
     let limits = ChannelLimits::default();
