@@ -234,6 +234,11 @@ impl Daemon {
         self.reloader.reload(false)
     }
 
+    /// The campaign board the loop reports to and the API reads.
+    pub fn board(&self) -> &CampaignBoard {
+        &self.reloader.board
+    }
+
     /// Drains the runtime, then commits and flushes the knowledge base, within the configured bound.
     pub async fn shutdown(self) -> Result<ShutdownSummary, DaemonError> {
         let bound = Duration::from_secs(self.settings().config.daemon.shutdown_timeout_secs);

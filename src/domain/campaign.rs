@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::{CampaignId, TenantId};
+pub use crate::protocol::{CampaignId, TenantId};
 
 pub use super::buy::Buy;
 pub use super::phase::{Phase, deadline_day};

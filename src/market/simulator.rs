@@ -20,8 +20,8 @@ use rand_distr::{Binomial, Distribution};
 use serde::{Deserialize, Serialize};
 
 use super::observation::Observation;
+use crate::domain::campaign::CampaignId;
 use crate::domain::campaign::{Buy, Channel};
-use crate::protocol::CampaignId;
 
 /// A variant as the market sees it: its creative-dimension levels, e.g. (`offer`, `free shipping`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -13,16 +13,18 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use campaignd::agents::Registry;
 use campaignd::agents::ledger;
-use campaignd::agents::optimization::Phase;
-use campaignd::agents::orchestrator::{Orchestrator, Tick, TickReport};
+use campaignd::agents::messages::Phase;
+use campaignd::agents::messages::{Tick, TickReport};
+use campaignd::agents::orchestrator::Orchestrator;
 use campaignd::daemon::Daemon;
+use campaignd::domain::campaign::Buy;
 use campaignd::domain::campaign::{CampaignGoal, Channel};
 use campaignd::kb::{Decision, DecisionId, Outcome, OutcomeId, SCHEMA_VERSION};
-use campaignd::market::Buy;
 use campaignd::protocol::{CorrelationId, Envelope, Origin, Payload};
 use campaignd::runtime::{
-    Agent, AgentError, AgentState, Context, HandleRequest, Registry, Request, Routes, StartContext,
+    Agent, AgentError, AgentState, Context, HandleRequest, Request, Routes, StartContext,
 };
 use campaignd::settings::EnvOverrides;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -59,6 +61,8 @@ impl Request for Ping {
 struct Steady;
 
 impl Agent for Steady {
+    const NAME: &'static str = "steady";
+
     async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Steady)
     }
@@ -76,6 +80,8 @@ impl HandleRequest<Ping> for Steady {
 struct Flaky;
 
 impl Agent for Flaky {
+    const NAME: &'static str = "flaky";
+
     async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Flaky)
     }
@@ -192,12 +198,12 @@ async fn start_with(with: With) -> Running {
     let base = dir.path().to_path_buf();
     let config = deployment(&base, with);
     let settings = load_settings(&base, Some(&config), EnvOverrides::new());
-    let mut registry = Registry::new().with::<Steady>("steady");
+    let mut registry = Registry::new().agent::<Steady>();
     if with.flaky {
-        registry.register::<Flaky>("flaky");
+        registry = registry.agent::<Flaky>();
     }
     if with.orchestrator {
-        registry.register::<Orchestrator>("orchestrator");
+        registry = registry.agent::<Orchestrator>();
     }
     let daemon = Daemon::start(settings, Some(config), registry)
         .await
@@ -1819,13 +1825,9 @@ async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once()
         daemon.shutdown().await.expect("shutdown");
         let config = base.join("config/campaignd.toml");
         let settings = load_settings(&base, Some(&config), EnvOverrides::new());
-        let daemon = Daemon::start(
-            settings,
-            Some(config),
-            Registry::new().with::<Steady>("steady"),
-        )
-        .await
-        .expect("daemon restarts");
+        let daemon = Daemon::start(settings, Some(config), Registry::new().agent::<Steady>())
+            .await
+            .expect("daemon restarts");
         let addr = daemon.api_addr();
         let after = request_with(
             addr,

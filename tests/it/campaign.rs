@@ -4,19 +4,22 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use campaignd::agents::compliance::{
-    RecordConsent, ReviewItem, ReviewVariants, Reviews, segment_subject,
-};
-use campaignd::agents::content::{Blocked, ReviseVariants, message_of};
+use campaignd::agents::compliance::{ReviewItem, ReviewVariants, Reviews};
+use campaignd::agents::content::{Blocked, ReviseVariants};
 use campaignd::agents::ledger;
-use campaignd::agents::optimization::{GetProgress, OBSERVATIONS_TOPIC, ObservationsRecorded};
-use campaignd::agents::orchestrator::{GOAL_ACHIEVED_TOPIC, Pause, Resume};
+use campaignd::agents::messages::RecordConsent;
+use campaignd::agents::messages::{GOAL_ACHIEVED, Pause, Resume};
+use campaignd::agents::messages::{OBSERVATIONS_RECORDED, ObservationsRecorded};
+use campaignd::agents::optimization::GetProgress;
+use campaignd::agents::projection;
 use campaignd::agents::{self};
+use campaignd::campaign::{CampaignLoop, LoopOptions};
 use campaignd::domain::campaign::{CampaignGoal, Channel};
+use campaignd::domain::compliance::segment_subject;
 use campaignd::domain::compliance::{ConsentRecord, Message, MessageChannel, Sender};
+use campaignd::domain::content::message_of;
 use campaignd::kb::{KnowledgeBase, Record, Scope};
 use campaignd::market::DriftEvent;
-use campaignd::market::driver::{CampaignLoop, DriverOptions};
 use campaignd::protocol::{CampaignId, Origin};
 use campaignd::runtime::{
     Agent, AgentError, AgentSpec, AgentState, Clock, Context, HandleRequest, Routes, Runtime,
@@ -63,22 +66,23 @@ async fn harness_with(
 
 /// The five agents as shipped.
 async fn harness() -> Harness {
-    harness_with(agents::registry(), agent_specs(), Services::new()).await
+    harness_with(
+        agents::registry().runtime().clone(),
+        agent_specs(),
+        Services::new(),
+    )
+    .await
 }
 
-fn options() -> DriverOptions {
-    DriverOptions::new(
+fn options() -> LoopOptions {
+    LoopOptions::new(
         42,
         campaignd::domain::strategy::StrategyPlaybook::embedded().unwrap(),
     )
 }
 
 /// A campaign loop over `goals` on the harness's runtime and knowledge base.
-fn campaign_loop_for(
-    h: &Harness,
-    goals: Vec<CampaignGoal>,
-    options: DriverOptions,
-) -> CampaignLoop {
+fn campaign_loop_for(h: &Harness, goals: Vec<CampaignGoal>, options: LoopOptions) -> CampaignLoop {
     CampaignLoop::new(h.runtime.clone(), h.kb.clone(), goals, options)
 }
 
@@ -409,7 +413,7 @@ async fn a_bracket_labelled_sms_is_fixed_to_the_legal_label_and_approved() {
     assert_eq!(reviews.len(), 2);
     let blocked = reviews
         .iter()
-        .find(|d| ledger::step_of(d).is_some_and(|s| s.starts_with("review/0/")))
+        .find(|d| projection::step_of(d).is_some_and(|s| s.starts_with("review/0/")))
         .unwrap();
     assert!(blocked.reason.contains("KR-AD-LABEL"), "{}", blocked.reason);
     h.runtime.shutdown(Duration::from_secs(5)).await;
@@ -471,6 +475,8 @@ async fn a_night_send_without_night_consent_is_rescheduled_and_a_withdrawn_conse
 struct BrokenCompliance;
 
 impl Agent for BrokenCompliance {
+    const NAME: &'static str = "compliance";
+
     async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
         Ok(BrokenCompliance)
     }
@@ -491,7 +497,7 @@ impl HandleRequest<ReviewVariants> for BrokenCompliance {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_compliance_isolated_nothing_is_approved_or_bought() {
-    let mut registry = agents::registry();
+    let mut registry = agents::registry().runtime().clone();
     registry.register::<BrokenCompliance>("compliance");
     let mut specs = agent_specs();
     for spec in &mut specs {
@@ -655,7 +661,7 @@ async fn operators_pause_and_resume_a_campaign() {
     assert!(pause.reason.contains("budget review"), "{}", pause.reason);
     assert!(all.iter().any(|d| d.kind == "resume"));
     // A goal-achieved subscriber is not required: publishing to a topic nobody follows is fine.
-    let _ = GOAL_ACHIEVED_TOPIC;
+    let _ = GOAL_ACHIEVED;
     let _: BTreeSet<CampaignId> = BTreeSet::new();
     h.runtime.shutdown(Duration::from_secs(5)).await;
 }
@@ -696,7 +702,7 @@ fn observed_days(decisions: &[campaignd::kb::Decision]) -> BTreeSet<u32> {
     decisions
         .iter()
         .filter(|d| d.kind == "forecast")
-        .filter_map(|d| ledger::step_of(d)?.rsplit('/').next()?.parse().ok())
+        .filter_map(|d| projection::step_of(d)?.rsplit('/').next()?.parse().ok())
         .collect()
 }
 
@@ -746,13 +752,13 @@ fn the_daemon_killed_mid_campaign_resumes_without_losing_or_repeating_decisions(
             after_ids.contains(&d.id),
             "lost {} {:?}",
             d.kind,
-            ledger::step_of(d)
+            projection::step_of(d)
         );
     }
     // Nothing is decided twice: one decision per campaign step.
     let mut steps = BTreeSet::new();
     for d in &after {
-        let step = format!("{}:{}", d.agent, ledger::step_of(d).unwrap_or_default());
+        let step = format!("{}:{}", d.agent, projection::step_of(d).unwrap_or_default());
         assert!(steps.insert(step.clone()), "decided twice: {step}");
     }
     assert_eq!(
@@ -811,7 +817,7 @@ async fn example_harness() -> (Harness, Vec<CampaignGoal>) {
         })
         .collect();
     let services = Services::new().with(std::sync::Arc::new(settings));
-    let h = harness_with(agents::registry(), specs, services).await;
+    let h = harness_with(agents::registry().runtime().clone(), specs, services).await;
     (h, campaigns)
 }
 
@@ -978,8 +984,8 @@ async fn a_late_batch_for_a_day_already_learned_from_is_counted_once() {
         observations: vec![observation],
         outcomes: vec![campaignd::kb::OutcomeId(uuid::Uuid::now_v7())],
     };
-    client.publish(OBSERVATIONS_TOPIC, late.clone()).unwrap();
+    client.publish(OBSERVATIONS_RECORDED, late.clone()).unwrap();
     assert_eq!(conversions().await, before + 7, "the late batch is counted");
-    client.publish(OBSERVATIONS_TOPIC, late).unwrap();
+    client.publish(OBSERVATIONS_RECORDED, late).unwrap();
     assert_eq!(conversions().await, before + 7, "and counted once");
 }

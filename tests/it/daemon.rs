@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use campaignd::agents::Registry;
 use campaignd::agents::compliance::{ReviewItem, ReviewVariants};
 use campaignd::agents::{self, ledger};
+use campaignd::campaign::CampaignState;
+use campaignd::campaign::saved_simulated_time;
 use campaignd::daemon::Daemon;
 use campaignd::domain::campaign::CampaignGoal;
 use campaignd::kb::{Decision, DecisionId, KnowledgeBase, SCHEMA_VERSION, Scope};
-use campaignd::market::CampaignState;
-use campaignd::market::driver::saved_simulated_time;
 use campaignd::protocol::{Envelope, Origin, Payload};
 use campaignd::runtime::{
-    Agent, AgentError, Context, HandleRequest, Registry, Request, Routes, StartContext,
+    Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext,
 };
 use campaignd::settings::EnvOverrides;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,8 @@ impl Request for Note {
 }
 
 impl Agent for Recorder {
+    const NAME: &'static str = "recorder";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Recorder {
             kb: ctx.services.require::<KnowledgeBase>()?,
@@ -122,7 +125,7 @@ async fn shutdown_drains_in_flight_requests_and_keeps_every_acknowledged_decisio
     let dir = tempfile::tempdir().expect("tempdir");
     deployment(dir.path());
     let settings = load_settings(dir.path(), None, EnvOverrides::new());
-    let registry = Registry::new().with::<Recorder>("recorder");
+    let registry = Registry::new().agent::<Recorder>();
     let daemon = Daemon::start(settings, None, registry)
         .await
         .expect("daemon starts");
@@ -191,7 +194,7 @@ async fn a_taken_api_port_stops_the_start_with_an_error_naming_api_listen() {
     let mut env = EnvOverrides::new();
     env.insert("CAMPAIGND__API__LISTEN".into(), addr.to_string());
     let settings = load_settings(dir.path(), None, env);
-    let registry = Registry::new().with::<Recorder>("recorder");
+    let registry = Registry::new().agent::<Recorder>();
     let err = match Daemon::start(settings, None, registry).await {
         Ok(_) => panic!("the daemon started on a taken port"),
         Err(err) => err.to_string(),
@@ -220,7 +223,7 @@ async fn a_simulated_clock_continues_after_a_restart_instead_of_starting_over() 
     };
     let start = |env| {
         let settings = load_settings(dir.path(), None, env);
-        Daemon::start(settings, None, Registry::new().with::<Recorder>("recorder"))
+        Daemon::start(settings, None, Registry::new().agent::<Recorder>())
     };
     let configured: chrono::DateTime<chrono::Utc> = "2026-09-01T00:00:00Z".parse().expect("a date");
     let daemon = start(env()).await.expect("daemon starts");

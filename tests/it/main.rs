@@ -12,11 +12,14 @@ mod support;
 
 mod api;
 mod campaign;
+mod compat;
 mod compliance;
 mod config;
 mod content;
 mod daemon;
+mod docs;
 mod kb;
+mod layers;
 mod ops;
 mod optimization;
 mod protocol;

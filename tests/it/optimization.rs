@@ -2,6 +2,7 @@
 //! quality claim of the optimizer: Thompson sampling loses at most half what a uniform split loses,
 //! and no more than ε-greedy (0.1), on 5 arms at 3.0–5.0 % over 20 000 impressions.
 
+use campaignd::domain::campaign::Buy;
 use campaignd::domain::campaign::Channel;
 use campaignd::domain::optimization::allocation::{ChannelBudget, allocate};
 use campaignd::domain::optimization::bandit::{EpsilonGreedy, ThompsonPolicy, UniformSplit};
@@ -17,8 +18,8 @@ use campaignd::domain::optimization::stats::{
 use campaignd::domain::optimization::thompson::{ArmStats, decision_seed, traffic_split};
 use campaignd::domain::optimization::{ArmStats as ReexportedArmStats, BanditPolicy};
 use campaignd::market::{
-    Buy, ChannelMarket, DriftEvent, IdCatalog, LevelEffect, MarketSimulator, MarketSpec,
-    Observation, ObservationProblem, SegmentMarket, VariantFeatures,
+    ChannelMarket, DriftEvent, IdCatalog, LevelEffect, MarketSimulator, MarketSpec, Observation,
+    ObservationProblem, SegmentMarket, VariantFeatures,
 };
 use campaignd::protocol::CampaignId;
 

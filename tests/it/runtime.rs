@@ -71,6 +71,8 @@ struct Counter {
 }
 
 impl Agent for Counter {
+    const NAME: &'static str = "counter";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let store = ctx.services.require::<Store>()?;
         let count = match store.0.get("count")? {
@@ -175,6 +177,8 @@ impl Request for Boom {
 struct Flaky;
 
 impl Agent for Flaky {
+    const NAME: &'static str = "flaky";
+
     async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Flaky)
     }
@@ -200,6 +204,8 @@ struct Watcher {
 }
 
 impl Agent for Watcher {
+    const NAME: &'static str = "watcher";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Watcher {
             out: ctx.services.require::<Isolations>()?,
@@ -337,6 +343,8 @@ impl Request for Sleep {
 struct Slow;
 
 impl Agent for Slow {
+    const NAME: &'static str = "slow";
+
     async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Slow)
     }
@@ -376,6 +384,8 @@ impl Request for Paused {
 }
 
 impl Agent for Worker {
+    const NAME: &'static str = "worker";
+
     async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Worker { paused: 0 })
     }
@@ -422,6 +432,8 @@ impl Request for OrderPause {
 struct Relay;
 
 impl Agent for Relay {
+    const NAME: &'static str = "relay";
+
     async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Relay)
     }
@@ -662,6 +674,8 @@ impl Request for Inner {
 struct Front;
 
 impl Agent for Front {
+    const NAME: &'static str = "front";
+
     async fn start(_ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Front)
     }
@@ -692,6 +706,8 @@ struct Back {
 }
 
 impl Agent for Back {
+    const NAME: &'static str = "back";
+
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         Ok(Back {
             out: ctx.services.require::<NotedEvents>()?,

@@ -12,12 +12,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use campaignd::campaign::CampaignBoard;
 use campaignd::daemon::Daemon;
 use campaignd::domain::campaign::CampaignGoal;
 use campaignd::kb::{Durability, KbError, KbOptions, KnowledgeBase};
-use campaignd::market::CampaignBoard;
-use campaignd::runtime::{AgentSpec, SupervisionPolicy};
-use campaignd::settings::{AgentDefinition, EnvOverrides, Settings};
+use campaignd::runtime::AgentSpec;
+use campaignd::settings::{EnvOverrides, Settings, shipped_agent_specs};
 use chrono::{DateTime, Utc};
 use tempfile::TempDir;
 
@@ -450,36 +450,12 @@ pub fn embedded_settings() -> Settings {
 /// subscriptions, timeouts and supervision. Tests that need another value change the returned
 /// spec, so that every test runs the production topics.
 pub fn agent_specs() -> Vec<AgentSpec> {
-    load_settings(manifest_dir(), None, EnvOverrides::new())
-        .enabled_agents()
-        .map(spec_of)
-        .collect()
-}
-
-/// An agent's definition as the runtime takes it (what the daemon does on start).
-fn spec_of(definition: &AgentDefinition) -> AgentSpec {
-    let s = definition.supervision;
-    AgentSpec {
-        name: definition.name.clone(),
-        mailbox: definition.mailbox,
-        subscribe: definition.subscribe.clone(),
-        request_timeout: definition.request_timeout,
-        supervision: SupervisionPolicy {
-            max_restarts: s.max_restarts,
-            within: s.within,
-            backoff_initial: s.backoff_initial,
-            backoff_max: s.backoff_max,
-        },
-    }
+    shipped_agent_specs().expect("the shipped agent definitions load")
 }
 
 /// The campaign board of a running daemon.
-pub fn board_of(daemon: &Daemon) -> Arc<CampaignBoard> {
-    daemon
-        .runtime()
-        .services()
-        .get::<CampaignBoard>()
-        .expect("the daemon shares a campaign board")
+pub fn board_of(daemon: &Daemon) -> CampaignBoard {
+    daemon.board().clone()
 }
 
 // ---------------------------------------------------------------------------------------------

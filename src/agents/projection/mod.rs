@@ -61,6 +61,12 @@ pub fn is<K: DecisionKind>(decision: &Decision) -> bool {
     decision.kind == K::KIND
 }
 
+/// The step of its campaign a decision was recorded for (`plan/0`, `split/day/3/sms`), as
+/// [`ledger::record`](super::ledger::record) notes it in the inputs.
+pub fn step_of(decision: &Decision) -> Option<&str> {
+    decision.inputs.get("step").and_then(|s| s.as_str())
+}
+
 /// The day and observation of an observation outcome.
 pub fn observation(outcome: &Outcome) -> Option<ObservationMetrics> {
     if outcome.kind != OBSERVATION_OUTCOME {
@@ -148,29 +154,58 @@ impl ExperimentState {
         }
     }
 
-    /// Rebuilds from the optimizer's decisions and the campaign's observations. A day is complete
-    /// once its forecast is recorded (the last step of a batch); observations of a day the agent did
-    /// not finish are folded when that batch is delivered again.
+    /// Rebuilds from the optimizer's decisions and the campaign's observations, in the order the
+    /// optimizer took them in: a day's observations are folded right before the first decision
+    /// of that day (they were recorded just before it), whatever their time stamps say — an
+    /// observation is stamped with the end of its window in campaign time, which may come before
+    /// the experiment decision itself. A day is complete once its forecast is recorded (the last
+    /// step of a batch); observations of a day the agent did not finish are folded when that batch
+    /// is delivered again.
     pub fn rebuild(goal: &CampaignGoal, records: &[Record], agent: &str) -> Option<Self> {
-        let completed = learned_days(records.iter().filter_map(Record::as_decision), agent);
-        let mut state: Option<ExperimentState> = None;
-        for record in records {
-            if let Some(decision) = record.as_decision() {
-                if decision.agent.as_str() == agent {
-                    ExperimentState::apply(&mut state, goal, decision);
-                }
-            } else if let Some(outcome) = record.as_outcome()
-                && let Some(state) = state.as_mut()
-                && let Some(metrics) = observation(outcome)
-                && completed.contains(&metrics.day)
-            {
-                state.fold(outcome.id, metrics.day, &metrics.observation);
+        let decisions: Vec<&Decision> = records
+            .iter()
+            .filter_map(Record::as_decision)
+            .filter(|d| d.agent.as_str() == agent)
+            .collect();
+        let completed = learned_days(decisions.iter().copied(), agent);
+        let mut by_day: BTreeMap<u32, Vec<(OutcomeId, Observation)>> = BTreeMap::new();
+        for (id, metrics) in observations(records) {
+            if completed.contains(&metrics.day) {
+                by_day
+                    .entry(metrics.day)
+                    .or_default()
+                    .push((id, metrics.observation));
             }
         }
+        let mut state: Option<ExperimentState> = None;
+        for decision in decisions {
+            if let (Some(day), Some(state)) = (day_of(decision), state.as_mut()) {
+                state.fold_days_through(&mut by_day, day);
+            }
+            ExperimentState::apply(&mut state, goal, decision);
+        }
         if let Some(state) = state.as_mut() {
+            state.fold_days_through(&mut by_day, u32::MAX);
             state.experiment.seen_days = completed;
         }
         state
+    }
+
+    /// Folds the observations of every day up to `day` still in `by_day`, in day order.
+    fn fold_days_through(
+        &mut self,
+        by_day: &mut BTreeMap<u32, Vec<(OutcomeId, Observation)>>,
+        day: u32,
+    ) {
+        while let Some(entry) = by_day.first_entry() {
+            if *entry.key() > day {
+                break;
+            }
+            let (day, observations) = entry.remove_entry();
+            for (id, observation) in observations {
+                self.fold(id, day, &observation);
+            }
+        }
     }
 
     /// Takes in one recorded decision of the optimizer; an experiment decision creates the state.
@@ -224,6 +259,16 @@ pub fn learned_days<'a>(
         .filter_map(inputs::<kinds::ForecastMade>)
         .map(|inputs| inputs.day)
         .collect()
+}
+
+/// The campaign day an optimizer decision was made for, for the kinds that are made once a day
+/// after that day's observations.
+fn day_of(decision: &Decision) -> Option<u32> {
+    inputs::<kinds::TrafficSplit>(decision)
+        .map(|i| i.day)
+        .or_else(|| inputs::<kinds::Allocation>(decision).and_then(|i| i.day))
+        .or_else(|| inputs::<kinds::GeneticStep>(decision).map(|i| i.day))
+        .or_else(|| inputs::<kinds::ForecastMade>(decision).map(|i| i.day))
 }
 
 /// The start the orchestrator fixed when it first planned the campaign (its sub-goals).

@@ -133,3 +133,69 @@ fn learned_days_and_links_read_only_their_kinds() {
     );
     assert!(learned_days(&decisions, "strategy").is_empty());
 }
+
+fn observation_outcome(day: u32, variant: &str, conversions: i64) -> Record {
+    let start: chrono::DateTime<chrono::Utc> = "2026-09-01T00:00:00Z".parse().expect("a time");
+    let observation = Observation {
+        campaign: "kr_students".into(),
+        channel: Channel::Sms,
+        segment: None,
+        variant: variant.to_owned(),
+        window_start: start,
+        window_end: start + chrono::Duration::days(1),
+        impressions: 1000,
+        clicks: 50,
+        conversions,
+        spend: 10.0,
+        revenue: 0.0,
+    };
+    Record::Outcome(Outcome {
+        id: OutcomeId::new(),
+        schema_version: SCHEMA_VERSION,
+        tenant: "acme".into(),
+        campaign: Some("kr_students".into()),
+        decisions: Vec::new(),
+        correlation_id: None,
+        kind: OBSERVATION_OUTCOME.to_owned(),
+        metrics: serde_json::to_value(ObservationMetrics { day, observation }).expect("json"),
+        observed_at: start + chrono::Duration::days(1),
+    })
+}
+
+#[test]
+fn the_optimizer_counts_a_days_observations_even_when_they_sort_before_its_experiment() {
+    // Stamped with the end of their window in campaign time, day 0's observations come before
+    // the experiment decision in time order; they were taken in before day 0's decisions.
+    let goal = goal();
+    let forecast = |day: u32| {
+        Record::Decision(decision_with(
+            "forecast",
+            serde_json::json!({ "day": day, "cumulative": [], "target": 10 }),
+            serde_json::json!({ "forecast": null, "deadline_day": null }),
+        ))
+    };
+    let records = vec![
+        observation_outcome(0, "a", 6),
+        Record::Decision(decision(
+            "experiment",
+            serde_json::json!({ "arms": [arm("a")] }),
+        )),
+        forecast(0),
+        observation_outcome(1, "a", 4),
+        forecast(1),
+        // Day 2 was recorded but not learned from: it is folded when its batch comes again.
+        observation_outcome(2, "a", 9),
+    ];
+    let state = ExperimentState::rebuild(&goal, &records, "optimization").expect("an experiment");
+    assert_eq!(state.experiment.progress().conversions, 10);
+    assert_eq!(state.folded.len(), 2);
+    assert_eq!(
+        state
+            .experiment
+            .seen_days
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+}
