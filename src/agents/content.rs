@@ -149,7 +149,28 @@ const EMBEDDED_TENANTS: [(&str, &str); 2] = [
 
 /// The brand voice of `goal`, read from its own organization's file only. A tenant without a file
 /// writes with the neutral defaults.
-pub fn voice_for(tenants_dir: &std::path::Path, goal: &CampaignGoal) -> Result<BrandVoice, String> {
+/// Why a campaign's brand voice could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceError {
+    #[error("{file}: {source}")]
+    Invalid {
+        /// The tenant file, as the operator would type it (or `<embedded …>`).
+        file: String,
+        source: Box<crate::domain::brand::BrandError>,
+    },
+    #[error("cannot read {file}: {source}")]
+    Unreadable {
+        file: String,
+        source: std::io::Error,
+    },
+}
+
+/// The brand voice of `goal`'s tenant, from `tenants_dir/<organization>.toml` (the shipped file
+/// when the folder does not exist; the default voice when the organization has no file).
+pub fn voice_for(
+    tenants_dir: &std::path::Path,
+    goal: &CampaignGoal,
+) -> Result<BrandVoice, VoiceError> {
     let organization = goal
         .tenant
         .as_str()
@@ -158,26 +179,32 @@ pub fn voice_for(tenants_dir: &std::path::Path, goal: &CampaignGoal) -> Result<B
         .unwrap_or_default()
         .to_owned();
     let path = tenants_dir.join(format!("{organization}.toml"));
+    let voice_in = |file: String, text: &str| {
+        TenantFile::from_toml_str(&organization, text)
+            .and_then(|tenant| tenant.voice_for(&goal.tenant, &goal.id))
+            .map_err(|source| VoiceError::Invalid {
+                file,
+                source: Box::new(source),
+            })
+    };
     match std::fs::read_to_string(&path) {
-        Ok(text) => TenantFile::from_toml_str(&organization, &text)
-            .and_then(|file| file.voice_for(&goal.tenant, &goal.id))
-            .map_err(|e| format!("{}: {e}", path.display())),
+        Ok(text) => voice_in(path.display().to_string(), &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let embedded = EMBEDDED_TENANTS
                 .iter()
                 .find(|(name, _)| *name == organization && !tenants_dir.exists());
             match embedded {
-                Some((_, text)) => TenantFile::from_toml_str(&organization, text)
-                    .and_then(|file| file.voice_for(&goal.tenant, &goal.id))
-                    .map_err(|e| format!("<embedded {}>: {e}", path.display())),
+                Some((_, text)) => voice_in(format!("<embedded {}>", path.display()), text),
                 None => Ok(BrandVoice::default()),
             }
         }
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(source) => Err(VoiceError::Unreadable {
+            file: path.display().to_string(),
+            source,
+        }),
     }
 }
 
-/// The sender identity of a voice, as compliance checks it.
 pub fn sender_of(voice: &BrandVoice) -> Sender {
     Sender {
         business_name: voice
@@ -216,7 +243,7 @@ impl HandleRequest<WriteCreatives> for Content {
                     variants: Vec::new(),
                     sender: Sender::default(),
                     decision: None,
-                    error: Some(error),
+                    error: Some(error.to_string()),
                 });
             }
         };

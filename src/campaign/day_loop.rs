@@ -225,7 +225,7 @@ impl CampaignLoop {
             match record_audience_consent(&client, &run.goal, start).await {
                 Ok(()) => run.consent_recorded = true,
                 Err(e) => {
-                    report.error = Some(e);
+                    report.error = Some(e.to_string());
                     return Some(report);
                 }
             }
@@ -309,7 +309,7 @@ impl CampaignLoop {
                     run.catalog = catalog;
                 }
                 Err(e) => {
-                    report.error = Some(e);
+                    report.error = Some(e.to_string());
                     report.tick = Some(tick);
                     return Some(report);
                 }

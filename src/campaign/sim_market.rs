@@ -18,20 +18,33 @@ use crate::domain::campaign::CampaignGoal;
 use crate::domain::compliance::{ConsentRecord, MessageChannel, segment_subject};
 use crate::domain::optimization::decision_seed;
 use crate::domain::strategy::StrategyPlaybook;
-use crate::kb::KnowledgeBase;
+use crate::kb::{KbError, KnowledgeBase};
 use crate::market::{
-    ChannelMarket, IdCatalog, LevelEffect, MarketSimulator, MarketSpec, SegmentMarket,
+    ChannelMarket, IdCatalog, LevelEffect, MarketError, MarketSimulator, MarketSpec, SegmentMarket,
     VariantFeatures,
 };
-use crate::runtime::Agent;
+use crate::runtime::{Agent, DeliveryError};
 use crate::settings::Settings;
+
+/// Why the simulator's side of a campaign day could not be done; the day is tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulationError {
+    #[error("cannot record the simulated audience's consent: {0}")]
+    Consent(#[source] DeliveryError),
+    #[error("campaign {campaign} has no start yet")]
+    NoStart { campaign: String },
+    #[error("cannot read the campaign's experiment: {0}")]
+    Kb(#[from] KbError),
+    #[error("cannot build the simulated market: {0}")]
+    Market(#[from] MarketError),
+}
 
 /// The simulated audience's opt-in, one record per segment and message channel of the campaign.
 pub(super) async fn record_audience_consent(
     client: &crate::runtime::Client,
     goal: &CampaignGoal,
     start: chrono::DateTime<chrono::Utc>,
-) -> Result<(), String> {
+) -> Result<(), SimulationError> {
     // Before the first send: a consent dated after it is no consent (KR-OPTIN).
     let granted = start - chrono::Duration::days(30);
     for segment in &goal.segments {
@@ -57,7 +70,7 @@ pub(super) async fn record_audience_consent(
                     },
                 )
                 .await
-                .map_err(|e| format!("cannot record the simulated audience's consent: {e}"))?;
+                .map_err(SimulationError::Consent)?;
         }
     }
     Ok(())
@@ -69,13 +82,12 @@ pub(super) fn build_market(
     goal: &CampaignGoal,
     tick: &TickReport,
     options: &LoopOptions,
-) -> Result<(MarketSimulator, IdCatalog), String> {
-    let start = goal
-        .start
-        .ok_or_else(|| format!("campaign {} has no start yet", goal.id))?;
+) -> Result<(MarketSimulator, IdCatalog), SimulationError> {
+    let start = goal.start.ok_or_else(|| SimulationError::NoStart {
+        campaign: goal.id.to_string(),
+    })?;
     let decisions = kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .map_err(|e| e.to_string())?
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)?
         .records;
     let arms = projection::experiment_arms(&decisions);
     let seed = options.seed ^ decision_seed(goal.id.as_str(), 0);
@@ -142,7 +154,7 @@ pub(super) fn build_market(
         effects,
         drift: options.drift.get(&goal.id).cloned().unwrap_or_default(),
     };
-    let mut market = MarketSimulator::new(spec).map_err(|e| e.to_string())?;
+    let mut market = MarketSimulator::new(spec)?;
     let mut catalog = IdCatalog::default();
     for arm in &arms {
         market.add_variant(

@@ -1,6 +1,6 @@
 //! Pseudo-regret of a traffic policy against an oracle that knows the true rates: over a horizon of
 //! impressions, the sum of (best true rate − true rate of the arm shown). It is the measure the
-//! optimizer is judged by (benches/regret.rs, tests/optimization.rs).
+//! optimizer is judged by (benches/regret.rs, tests/it/optimization.rs).
 //!
 //! Counts reach the policy in batches, as observation batches reach the optimization agent in the
 //! product; a batch of 1 is the textbook per-impression bandit. The true rates come from the caller
