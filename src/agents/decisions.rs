@@ -7,7 +7,8 @@
 //! ([`Draft::new`](super::ledger::Draft::new)) and read them back only through
 //! [`projection`](super::projection), the one module that decodes records. The field names are the
 //! stored format: renaming one breaks knowledge bases already written, so a field is only ever
-//! added (with a default).
+//! added (with a default). Fields no reader needs default when absent, so a record that carries
+//! only what a reader looks at still reads, as it did before records were typed.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -120,12 +121,15 @@ pub struct SubGoalsInputs {
 pub struct SubGoalsChoice {
     /// The goal with its start fixed.
     pub goal: CampaignGoal,
+    #[serde(default)]
     pub funnel: Funnel,
+    #[serde(default)]
     pub daily_budget: BTreeMap<Channel, f64>,
+    #[serde(default)]
     pub days: u32,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Funnel {
     pub conversions: u64,
     pub clicks: u64,
@@ -155,8 +159,11 @@ pub struct DayInputs {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReplanInputs {
     pub day: u32,
+    #[serde(default)]
     pub progress: Progress,
-    pub plan: DecisionId,
+    /// The plan decision the re-plan asked for.
+    #[serde(default)]
+    pub plan: Option<DecisionId>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -175,6 +182,7 @@ pub struct PhaseInputs {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PhaseChoice {
     pub phase: Phase,
+    #[serde(default)]
     pub from: Option<Phase>,
 }
 
@@ -277,8 +285,11 @@ pub struct ReviewInputs {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReviewChoice {
     pub approved: bool,
+    #[serde(default)]
     pub risk: u8,
+    #[serde(default)]
     pub fixable: bool,
+    #[serde(default)]
     pub fixes: Vec<Fix>,
 }
 
@@ -322,13 +333,16 @@ pub struct AllocationChoice {
 pub struct TrafficSplitInputs {
     pub day: u32,
     pub channel: Channel,
+    #[serde(default)]
     pub outcomes: Vec<OutcomeId>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrafficSplitChoice {
     pub shares: BTreeMap<String, f64>,
+    #[serde(default)]
     pub seed: u64,
+    #[serde(default)]
     pub draws: usize,
 }
 
@@ -344,7 +358,9 @@ pub struct DriftInputs {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DriftChoice {
+    #[serde(default)]
     pub reexplore: bool,
+    #[serde(default)]
     pub watched: String,
     pub explore_until: Option<u32>,
     /// The share of the evidence kept when exploration re-opened.
@@ -371,7 +387,9 @@ pub struct GeneticChoice {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ForecastInputs {
     pub day: u32,
+    #[serde(default)]
     pub cumulative: Vec<f64>,
+    #[serde(default)]
     pub target: u64,
 }
 

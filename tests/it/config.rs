@@ -53,7 +53,8 @@ currency = "USD"
 id = "university_students"
 "#;
 
-/// A deployment folder: `config/campaignd.toml`, two agents, one campaign.
+/// A deployment folder: `config/campaignd.toml`, two agents (the orchestrator, and a `writer` that
+/// no campaignd implements, so it is disabled), one campaign.
 struct Deployment {
     dir: TempDir,
 }
@@ -65,7 +66,10 @@ impl Deployment {
         };
         deployment.write("config/campaignd.toml", CONFIG);
         deployment.write("agents/orchestrator.toml", AGENT);
-        deployment.write("agents/writer.toml", AGENT);
+        deployment.write(
+            "agents/writer.toml",
+            &AGENT.replace("enabled = true", "enabled = false"),
+        );
         deployment.write("config/campaigns/kr_students_signups.toml", CAMPAIGN);
         deployment
     }
@@ -144,6 +148,34 @@ fn a_valid_deployment_checks_clean() {
     let check = deployment.campaignd("check", &[]);
     assert_eq!(check.code, Some(0), "stderr:\n{}", check.stderr);
     assert_eq!(check.stdout.trim(), "ok: 2 agents, 1 campaigns");
+}
+
+#[test]
+fn an_enabled_agent_without_an_implementation_and_a_subscription_without_a_publisher_are_refused() {
+    let d = Deployment::new();
+    d.edit("agents/writer.toml", "enabled = false", "enabled = true");
+    assert_refused(
+        &d,
+        &[],
+        &[
+            "agents/writer.toml",
+            "no agent named `writer` is built into this campaignd",
+        ],
+    );
+    let d = Deployment::new();
+    d.edit(
+        "agents/orchestrator.toml",
+        "subscribe = [\"goal_progress\"]",
+        "subscribe = [\"goal_progress\", \"spend_recorded\"]",
+    );
+    assert_refused(
+        &d,
+        &[],
+        &[
+            "agents/orchestrator.toml: agent.subscribe[1]",
+            "nothing publishes on topic `spend_recorded`",
+        ],
+    );
 }
 
 // The main config.

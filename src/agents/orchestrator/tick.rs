@@ -268,7 +268,7 @@ impl Orchestrator {
             ReplanInputs {
                 day,
                 progress: progress.clone(),
-                plan: reply.decision,
+                plan: Some(reply.decision),
             },
             ReplanChoice {
                 daily_budget: daily.clone(),
