@@ -2,7 +2,7 @@
 //! banned words, disclaimers, preferred terms, claims, the legal entity and quiet hours, and how the
 //! levels merge into the one [`BrandVoice`] content is written in.
 //!
-//! Merge rules (DOMAIN.md): a child overrides a scalar unless a parent locked it; banned words and
+//! Merge rules (docs/content.md, "Tenants and brand guidelines"): a child overrides a scalar unless a parent locked it; banned words and
 //! disclaimers accumulate and a child cannot remove them; preferred terms override per key; quiet hours
 //! take the union (the stricter). Resolution reads one organization's file only: nothing here may mix
 //! one tenant's guidelines into another's.

@@ -581,7 +581,7 @@ pub struct PushLimits {
 }
 
 /// Every format's limits: `[playbook.limits]` in `agents/content.toml`. `Default` holds the figures
-/// of DOMAIN.md's table.
+/// of the table in docs/content.md, "Channel limits, counted exactly".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelLimits {

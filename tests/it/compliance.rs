@@ -1,4 +1,4 @@
-//! The compliance rules engine against every example in DOMAIN.md, its playbook parsing, its
+//! The compliance rules engine against every example in docs/compliance.md, its playbook parsing, its
 //! mechanical fixes (including a property test over generated texts) and `campaignd review`
 //! run as a real binary.
 

@@ -1,4 +1,4 @@
-//! Channel limits with DOMAIN.md's examples, brand guideline inheritance, and the template generator's
+//! Channel limits with the examples of docs/content.md, brand guideline inheritance, and the template generator's
 //! guarantees: every variant fits its format, carries no banned word, speaks in the brand's voice and
 //! is reproducible from its seed.
 

@@ -1,4 +1,4 @@
-//! The optimization maths against DOMAIN.md's worked examples, replay of seeded decisions, and the
+//! The optimization maths against the worked examples of docs/optimization.md, replay of seeded decisions, and the
 //! quality claim of the optimizer: Thompson sampling loses at most half what a uniform split loses,
 //! and no more than ε-greedy (0.1), on 5 arms at 3.0–5.0 % over 20 000 impressions.
 

@@ -1,4 +1,4 @@
-//! Strategy maths against DOMAIN.md's worked examples, feasibility verdicts with their fixes,
+//! Strategy maths against the worked examples of docs/strategy.md, feasibility verdicts with their fixes,
 //! learning from outcomes, and `campaignd plan` driven as a real binary.
 
 use campaignd::domain::campaign::{CampaignGoal, Channel};
