@@ -13,8 +13,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::agents::messages::TickReport;
+use crate::agents::projection::CampaignFigures;
 use crate::domain::campaign::Phase;
 use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::pacing::goal_fraction;
 use crate::protocol::CampaignId;
 
 /// Where a campaign is in its life.
@@ -139,6 +141,43 @@ impl CampaignBoard {
         for goal in campaigns {
             self.register(goal);
         }
+    }
+
+    /// Lists a campaign with where it stood when the daemon started (see
+    /// [`CampaignFigures`]): a restart shows the same figures as before it, until the next tick
+    /// reports. A campaign without recorded days is listed as waiting.
+    pub fn restore(&self, goal: &CampaignGoal, figures: &CampaignFigures) {
+        self.register(goal);
+        let (Some(day), Some(progress)) = (figures.day, &figures.progress) else {
+            return;
+        };
+        let mut campaigns = self.write();
+        let Some(status) = campaigns.get_mut(&goal.id) else {
+            return;
+        };
+        if status.state != CampaignState::Waiting {
+            return;
+        }
+        let goal = figures.view.goal.clone().unwrap_or_else(|| goal.clone());
+        let eta_day = progress.forecast.and_then(|f| f.eta_day);
+        status.day = Some(day);
+        status.phase = figures.view.phase;
+        status.conversions = progress.conversions;
+        status.progress = goal_fraction(progress.conversions, goal.target);
+        status.spend = progress.spend;
+        status.eta_day = eta_day;
+        status.eta = eta(&goal, eta_day);
+        (status.state, status.held) = if figures.view.achieved {
+            (CampaignState::Achieved, Some("goal achieved".to_owned()))
+        } else if figures.view.paused {
+            (
+                CampaignState::Held,
+                Some("paused by a command (see its pause decision)".to_owned()),
+            )
+        } else {
+            (CampaignState::Running, None)
+        };
+        status.goal = goal;
     }
 
     /// Takes a campaign off the board (a reload removed it from the configuration).
@@ -364,5 +403,57 @@ mod tests {
         board.sync(std::slice::from_ref(&other));
         let listed: Vec<_> = board.list().into_iter().map(|s| s.goal.id).collect();
         assert_eq!(listed, vec![other.id]);
+    }
+
+    #[test]
+    fn a_restart_shows_the_figures_recorded_before_it_until_the_next_tick() {
+        let mut goal = goal();
+        goal.start = Some("2026-09-01T00:00:00Z".parse().expect("a time"));
+        let progress = |conversions| crate::domain::optimization::Progress {
+            started: true,
+            conversions,
+            spend: 850.0,
+            days: 12,
+            forecast: None,
+        };
+        let figures = |achieved, paused, conversions| CampaignFigures {
+            view: crate::agents::projection::CampaignView {
+                goal: Some(goal.clone()),
+                set_up: true,
+                phase: Some(Phase::Stabilize),
+                achieved,
+                paused,
+                ..Default::default()
+            },
+            day: Some(11),
+            progress: Some(progress(conversions)),
+        };
+        for (achieved, paused, state) in [
+            (true, false, CampaignState::Achieved),
+            (false, true, CampaignState::Held),
+            (false, false, CampaignState::Running),
+        ] {
+            let board = CampaignBoard::new();
+            board.restore(&goal, &figures(achieved, paused, goal.target));
+            let status = board.get(&goal.id).expect("listed");
+            assert_eq!(status.state, state);
+            assert_eq!(status.conversions, goal.target);
+            assert_eq!(status.spend, 850.0);
+            assert_eq!(status.phase, Some(Phase::Stabilize));
+            assert_eq!(status.day, Some(11));
+            // An achieved campaign's next tick is held and carries no figures: they stay.
+            if achieved {
+                let mut held = report(&goal, Some("goal achieved"), 0);
+                held.achieved = true;
+                board.record_tick(12, &held, true, chrono::Utc::now());
+                let status = board.get(&goal.id).expect("listed");
+                assert_eq!(status.conversions, goal.target);
+                assert_eq!(status.state, CampaignState::Achieved);
+            }
+        }
+        let board = CampaignBoard::new();
+        board.restore(&goal, &CampaignFigures::default());
+        let status = board.get(&goal.id).expect("listed");
+        assert_eq!(status.state, CampaignState::Waiting, "nothing recorded yet");
     }
 }

@@ -69,7 +69,7 @@ impl CampaignLoop {
             .collect();
         let board = CampaignBoard::new();
         for run in &runs {
-            board.register(&run.goal);
+            board.restore(&run.goal, &run.resumed);
         }
         CampaignLoop {
             runtime,
@@ -93,7 +93,7 @@ impl CampaignLoop {
     /// Reports every tick to `board` (shared with the API) instead of a board of its own.
     pub fn with_board(mut self, board: CampaignBoard) -> Self {
         for run in &self.runs {
-            board.register(&run.goal);
+            board.restore(&run.goal, &run.resumed);
         }
         self.board = board;
         self
@@ -142,7 +142,7 @@ impl CampaignLoop {
             match self.runs.iter_mut().find(|r| r.goal.id == goal.id) {
                 None => {
                     let run = CampaignRun::resume(&self.kb, goal.clone());
-                    self.board.register(&run.goal);
+                    self.board.restore(&run.goal, &run.resumed);
                     // Only a change after the first sync is news; the first is the start-up list.
                     if self.synced.is_some() {
                         tracing::info!(campaign = %goal.id, "campaign added by a reload; ticked from the next day");

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 
 use crate::agents::ledger;
 use crate::agents::optimization::Optimization;
-use crate::agents::projection;
+use crate::agents::orchestrator::Orchestrator;
+use crate::agents::projection::{self, CampaignFigures};
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::KnowledgeBase;
 use crate::market::{IdCatalog, MarketSimulator};
@@ -22,12 +23,26 @@ pub(super) struct CampaignRun {
     pub catalog: IdCatalog,
     pub done: bool,
     pub consent_recorded: bool,
+    /// Where it stood when the daemon started, for the board until its first tick.
+    pub resumed: CampaignFigures,
 }
 
 impl CampaignRun {
     /// A campaign resuming after its last recorded day (day 0 when it has none).
     pub(super) fn resume(kb: &KnowledgeBase, declared: CampaignGoal) -> Self {
-        let next_day = last_recorded_day(kb, &declared).map_or(0, |d| d + 1);
+        let resumed = match kb.by_campaign(&ledger::scope(&declared), &declared.id) {
+            Ok(found) => CampaignFigures::of(
+                &declared,
+                &found.records,
+                Orchestrator::NAME,
+                Optimization::NAME,
+            ),
+            Err(err) => {
+                tracing::error!(campaign = %declared.id, %err, "cannot read the campaign's records; it starts from day 0");
+                CampaignFigures::default()
+            }
+        };
+        let next_day = resumed.day.map_or(0, |d| d + 1);
         if next_day > 0 {
             tracing::info!(campaign = %declared.id, day = next_day, "resuming from the knowledge base");
         }
@@ -35,7 +50,7 @@ impl CampaignRun {
         // A goal without a start was given one when first planned; the simulated consent is
         // dated from that start, not from the restart.
         if goal.start.is_none() {
-            goal.start = planned_start(kb, &goal);
+            goal.start = resumed.view.goal.as_ref().and_then(|g| g.start);
         }
         CampaignRun {
             declared,
@@ -45,6 +60,7 @@ impl CampaignRun {
             catalog: IdCatalog::default(),
             done: false,
             consent_recorded: false,
+            resumed,
         }
     }
 }

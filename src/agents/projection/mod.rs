@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use super::decisions::{self as kinds, DecisionKind, OBSERVATION_OUTCOME, ObservationMetrics};
 use crate::domain::campaign::{CampaignGoal, Channel, Phase};
 use crate::domain::compliance::{ConsentLedger, ledger_of};
-use crate::domain::optimization::{Arm, Experiment, Observed};
+use crate::domain::optimization::{Arm, Experiment, Observed, Progress};
 use crate::domain::strategy::ChannelOutcome;
 use crate::kb::{Decision, DecisionId, Outcome, OutcomeId, Record};
 use crate::market::{IdCatalog, Observation};
@@ -133,6 +133,41 @@ impl CampaignView {
             self.commands += 1;
         } else if is::<kinds::GoalAchieved>(decision) {
             self.achieved = true;
+        }
+    }
+}
+
+/// Where a campaign stood after its last learned day, from the orchestrator's and the optimizer's
+/// decisions and the observations: what the campaign board shows after a restart until the next
+/// tick reports again.
+#[derive(Clone, Debug, Default)]
+pub struct CampaignFigures {
+    pub view: CampaignView,
+    /// The last day the optimizer learned from.
+    pub day: Option<u32>,
+    /// Conversions, spend and the forecast, as the optimizer counts them.
+    pub progress: Option<Progress>,
+}
+
+impl CampaignFigures {
+    /// Reads a campaign's records (decisions and outcomes, in the order the knowledge base keeps
+    /// them) as the orchestrator (`orchestrator`) and the optimizer (`optimizer`) rebuild them.
+    pub fn of(
+        goal: &CampaignGoal,
+        records: &[Record],
+        orchestrator: &str,
+        optimizer: &str,
+    ) -> Self {
+        let decisions = records.iter().filter_map(Record::as_decision);
+        CampaignFigures {
+            view: CampaignView::rebuild(
+                decisions
+                    .clone()
+                    .filter(|d| d.agent.as_str() == orchestrator),
+            ),
+            day: learned_days(decisions, optimizer).last().copied(),
+            progress: ExperimentState::rebuild(goal, records, optimizer)
+                .map(|state| state.experiment.progress()),
         }
     }
 }
