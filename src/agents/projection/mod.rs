@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::decisions::{self as kinds, DecisionKind, OBSERVATION_OUTCOME, ObservationMetrics};
@@ -31,8 +32,8 @@ where
     if decision.kind != K::KIND {
         return None;
     }
-    let inputs = serde_json::from_value(decision.inputs.clone()).ok()?;
-    let choice = serde_json::from_value(decision.choice.clone()).ok()?;
+    let inputs = Deserialize::deserialize(&decision.inputs).ok()?;
+    let choice = Deserialize::deserialize(&decision.choice).ok()?;
     Some((inputs, choice))
 }
 
@@ -42,7 +43,7 @@ where
     K::Choice: DeserializeOwned,
 {
     (decision.kind == K::KIND)
-        .then(|| serde_json::from_value(decision.choice.clone()).ok())
+        .then(|| Deserialize::deserialize(&decision.choice).ok())
         .flatten()
 }
 
@@ -52,7 +53,7 @@ where
     K::Inputs: DeserializeOwned,
 {
     (decision.kind == K::KIND)
-        .then(|| serde_json::from_value(decision.inputs.clone()).ok())
+        .then(|| Deserialize::deserialize(&decision.inputs).ok())
         .flatten()
 }
 
@@ -72,7 +73,7 @@ pub fn observation(outcome: &Outcome) -> Option<ObservationMetrics> {
     if outcome.kind != OBSERVATION_OUTCOME {
         return None;
     }
-    serde_json::from_value(outcome.metrics.clone()).ok()
+    Deserialize::deserialize(&outcome.metrics).ok()
 }
 
 /// Every observation outcome among `records`, in order, with its id.
