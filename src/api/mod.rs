@@ -150,10 +150,9 @@ impl ApiState {
     }
 }
 
-/// The router with every route, and the OpenAPI document generated from the same declarations.
-pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
-    let body_limit = state.body_limit();
-    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+/// Every route, declared once: the router serves them and the OpenAPI document lists them.
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
@@ -166,7 +165,12 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(traces::trace))
         .routes(routes!(reload::reload))
         .routes(routes!(openapi::document))
-        .split_for_parts();
+}
+
+/// The router with every route, and the OpenAPI document generated from the same declarations.
+pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
+    let body_limit = state.body_limit();
+    let (router, api) = routes().split_for_parts();
     let document = serde_json::to_string(&api).unwrap_or_else(|err| {
         tracing::error!(%err, "the OpenAPI document does not serialize");
         String::from("{}")
@@ -297,5 +301,53 @@ impl ApiServer {
             self.task.abort();
         }
         tracing::info!(addr = %self.addr, "API stopped");
+    }
+}
+
+#[cfg(test)]
+mod route_list_tests {
+    use std::collections::BTreeSet;
+
+    /// `docs/http-api.md` lists exactly the routes of the OpenAPI document, each as
+    /// ``| `METHOD /path` |``.
+    #[test]
+    fn the_documented_route_list_is_the_openapi_documents() {
+        let (_, api) = super::routes().split_for_parts();
+        let served: BTreeSet<String> = api
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ];
+                methods
+                    .into_iter()
+                    .filter(|(_, has)| *has)
+                    .map(move |(method, _)| format!("{method} {path}"))
+            })
+            .collect();
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/http-api.md"))
+            .expect("docs/http-api.md");
+        let documented: BTreeSet<String> = doc
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|rest| rest.split('`').next())
+            .filter(|route| {
+                ["GET ", "POST ", "PUT ", "DELETE ", "PATCH "]
+                    .iter()
+                    .any(|m| route.starts_with(m))
+            })
+            .map(str::to_owned)
+            .collect();
+        assert!(served.len() >= 12, "{served:?}");
+        assert_eq!(
+            documented, served,
+            "docs/http-api.md's route table and the OpenAPI document differ"
+        );
     }
 }
