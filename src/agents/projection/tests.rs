@@ -1,6 +1,7 @@
 //! The projection's readers on records shaped as the agents write them.
 
 use super::*;
+use crate::domain::campaign::Phase;
 use crate::kb::SCHEMA_VERSION;
 use crate::market::KnownIds;
 use crate::protocol::CorrelationId;

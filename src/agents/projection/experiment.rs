@@ -1,0 +1,146 @@
+//! The optimizer's experiment of a campaign, rebuilt from its decisions and the campaign's
+//! observations in the order the optimizer took them in, with the same merge the live path
+//! applies.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{choice, inputs, observations};
+use crate::agents::decisions as kinds;
+use crate::domain::campaign::CampaignGoal;
+use crate::domain::optimization::{Experiment, Observed};
+use crate::kb::{Decision, OutcomeId, Record};
+use crate::market::Observation;
+
+/// The optimizer's state of one campaign: the experiment and the observations already folded in,
+/// by outcome id (a replayed batch is not counted twice, and a late batch for a day already
+/// learned from is still counted for the days after it).
+#[derive(Clone, Debug)]
+pub struct ExperimentState {
+    pub experiment: Experiment,
+    pub folded: std::collections::HashSet<OutcomeId>,
+}
+
+impl ExperimentState {
+    pub fn new(goal: CampaignGoal) -> Self {
+        ExperimentState {
+            experiment: Experiment::new(goal),
+            folded: Default::default(),
+        }
+    }
+
+    /// Rebuilds from the optimizer's decisions and the campaign's observations, in the order the
+    /// optimizer took them in: a day's observations are folded right before the first decision
+    /// of that day (they were recorded just before it), whatever their time stamps say — an
+    /// observation is stamped with the end of its window in campaign time, which may come before
+    /// the experiment decision itself. A day is complete once its forecast is recorded (the last
+    /// step of a batch); observations of a day the agent did not finish are folded when that batch
+    /// is delivered again.
+    pub fn rebuild(goal: &CampaignGoal, records: &[Record], agent: &str) -> Option<Self> {
+        let decisions: Vec<&Decision> = records
+            .iter()
+            .filter_map(Record::as_decision)
+            .filter(|d| d.agent.as_str() == agent)
+            .collect();
+        let completed = learned_days(decisions.iter().copied(), agent);
+        let mut by_day: BTreeMap<u32, Vec<(OutcomeId, Observation)>> = BTreeMap::new();
+        for (id, metrics) in observations(records) {
+            if completed.contains(&metrics.day) {
+                by_day
+                    .entry(metrics.day)
+                    .or_default()
+                    .push((id, metrics.observation));
+            }
+        }
+        let mut state: Option<ExperimentState> = None;
+        for decision in decisions {
+            if let (Some(day), Some(state)) = (day_of(decision), state.as_mut()) {
+                state.fold_days_through(&mut by_day, day);
+            }
+            ExperimentState::apply(&mut state, goal, decision);
+        }
+        if let Some(state) = state.as_mut() {
+            state.fold_days_through(&mut by_day, u32::MAX);
+            state.experiment.seen_days = completed;
+        }
+        state
+    }
+
+    /// Folds the observations of every day up to `day` still in `by_day`, in day order.
+    fn fold_days_through(
+        &mut self,
+        by_day: &mut BTreeMap<u32, Vec<(OutcomeId, Observation)>>,
+        day: u32,
+    ) {
+        while let Some(entry) = by_day.first_entry() {
+            if *entry.key() > day {
+                break;
+            }
+            let (day, observations) = entry.remove_entry();
+            for (id, observation) in observations {
+                self.fold(id, day, &observation);
+            }
+        }
+    }
+
+    /// Takes in one recorded decision of the optimizer; an experiment decision creates the state.
+    pub fn apply(state: &mut Option<Self>, goal: &CampaignGoal, decision: &Decision) {
+        if let Some(choice) = choice::<kinds::Experiment>(decision) {
+            state
+                .get_or_insert_with(|| ExperimentState::new(goal.clone()))
+                .experiment
+                .start(&choice.arms, choice.daily, choice.curves);
+            return;
+        }
+        let Some(exp) = state.as_mut().map(|s| &mut s.experiment) else {
+            return;
+        };
+        if let Some(choice) = choice::<kinds::Allocation>(decision) {
+            exp.daily = choice.daily;
+        } else if let Some(choice) = choice::<kinds::TrafficSplit>(decision) {
+            exp.merge_shares(choice.shares);
+        } else if let Some(choice) = choice::<kinds::Drift>(decision) {
+            exp.drifted(choice.explore_until, choice.keep);
+        }
+    }
+
+    /// Folds one recorded observation in once; returns whether it was new.
+    pub fn fold(&mut self, outcome: OutcomeId, day: u32, observation: &Observation) -> bool {
+        if !self.folded.insert(outcome) {
+            return false;
+        }
+        self.experiment.fold(
+            day,
+            &Observed {
+                variant: &observation.variant,
+                channel: observation.channel,
+                conversions: observation.conversions,
+                impressions: observation.impressions,
+                spend: observation.spend,
+            },
+        );
+        true
+    }
+}
+
+/// The days `agent` (the optimizer) finished learning from: those with a recorded forecast.
+pub fn learned_days<'a>(
+    decisions: impl IntoIterator<Item = &'a Decision>,
+    agent: &str,
+) -> BTreeSet<u32> {
+    decisions
+        .into_iter()
+        .filter(|d| d.agent.as_str() == agent)
+        .filter_map(inputs::<kinds::ForecastMade>)
+        .map(|inputs| inputs.day)
+        .collect()
+}
+
+/// The campaign day an optimizer decision was made for, for the kinds that are made once a day
+/// after that day's observations.
+fn day_of(decision: &Decision) -> Option<u32> {
+    inputs::<kinds::TrafficSplit>(decision)
+        .map(|i| i.day)
+        .or_else(|| inputs::<kinds::Allocation>(decision).and_then(|i| i.day))
+        .or_else(|| inputs::<kinds::GeneticStep>(decision).map(|i| i.day))
+        .or_else(|| inputs::<kinds::ForecastMade>(decision).map(|i| i.day))
+}
