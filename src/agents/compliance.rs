@@ -161,7 +161,7 @@ impl HandleRequest<RecordConsent> for Compliance {
             alternatives: Vec::new(),
             choice: ledger::json(record),
             reason: format!(
-                "consent of {} for {} {what} (source {}, night consent {}); the latest record of a subject and channel is the one reviews use, and a withdrawal always wins",
+                "consent of {} for {} {what} (source {}, night consent {}); the newest event of a subject and channel is the one reviews use, and a withdrawal beats every grant that is not newer than it",
                 record.subject,
                 record.channel,
                 record.source.as_deref().unwrap_or("unknown"),
