@@ -81,18 +81,13 @@ pub struct ShutdownSummary {
 }
 
 impl Daemon {
-    /// Checks the enabled agents' definitions against `registry` (an agent without an
-    /// implementation, a subscription nothing publishes on, a broken playbook stop the start),
-    /// opens the knowledge base under `daemon.data_dir` and starts every enabled agent.
+    /// Opens the knowledge base under `daemon.data_dir` and starts every enabled agent that
+    /// `registry` has an implementation for (`settings` come checked by [`Registry::load`]).
     pub async fn start(
         settings: Settings,
         config_path: Option<PathBuf>,
         registry: Registry,
     ) -> Result<Self, DaemonError> {
-        let problems = registry.check(&settings);
-        if !problems.is_empty() {
-            return Err(DaemonError::Settings(Problems(problems)));
-        }
         let config = &settings.config;
         let data_dir = config.daemon.data_dir.clone();
         std::fs::create_dir_all(&data_dir).map_err(|source| DaemonError::DataDir {
@@ -110,10 +105,7 @@ impl Daemon {
         // `/metrics` must be in place before the agents are.
         crate::api::metrics::Metrics::get();
         let settings = Arc::new(settings);
-        let specs: Vec<AgentSpec> = settings
-            .enabled_agents()
-            .map(AgentDefinition::spec)
-            .collect();
+        let specs = agent_specs(&settings, &registry);
         let board = CampaignBoard::new();
         board.sync(&settings.campaigns);
         // Agents read the live handle at each use (a reload changes their playbooks); the
@@ -446,4 +438,20 @@ fn clock(settings: &Settings, kb: &KnowledgeBase) -> Result<Clock, DaemonError> 
             Clock::accelerated(start, clock.factor).map_err(|e| DaemonError::Clock(e.to_string()))
         }
     }
+}
+
+/// The runtime's view of the enabled definitions this binary can run. A definition without an
+/// implementation is reported, not started, so one missing agent does not keep the rest down.
+fn agent_specs(settings: &Settings, registry: &Registry) -> Vec<AgentSpec> {
+    settings
+        .enabled_agents()
+        .filter(|definition| {
+            let known = registry.runtime().contains(&definition.name);
+            if !known {
+                tracing::warn!(agent = %definition.name, file = %definition.file, "no agent of this name is built into this binary; not started");
+            }
+            known
+        })
+        .map(AgentDefinition::spec)
+        .collect()
 }

@@ -147,8 +147,6 @@ const EMBEDDED_TENANTS: [(&str, &str); 2] = [
     ("globex", include_str!("../../config/tenants/globex.toml")),
 ];
 
-/// The brand voice of `goal`, read from its own organization's file only. A tenant without a file
-/// writes with the neutral defaults.
 /// Why a campaign's brand voice could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceError {
@@ -165,8 +163,9 @@ pub enum VoiceError {
     },
 }
 
-/// The brand voice of `goal`'s tenant, from `tenants_dir/<organization>.toml` (the shipped file
-/// when the folder does not exist; the default voice when the organization has no file).
+/// The brand voice of `goal`, read from its own organization's file only
+/// (`tenants_dir/<organization>.toml`, or the shipped file when the folder does not exist). A
+/// tenant without a file writes with the neutral defaults.
 pub fn voice_for(
     tenants_dir: &std::path::Path,
     goal: &CampaignGoal,
@@ -205,6 +204,7 @@ pub fn voice_for(
     }
 }
 
+/// Who a message of `voice`'s brand says it is from.
 pub fn sender_of(voice: &BrandVoice) -> Sender {
     Sender {
         business_name: voice
@@ -218,7 +218,6 @@ pub fn sender_of(voice: &BrandVoice) -> Sender {
     }
 }
 
-/// A variant as compliance reviews it.
 impl Content {
     /// Takes in a reloaded playbook; the generator works from the same one.
     fn refresh_playbook(&mut self, ctx: &Context) {

@@ -19,12 +19,10 @@ use crate::domain::brand::Tone;
 use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
 use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message};
 use crate::domain::content::CellReport;
-use crate::domain::optimization::{Arm, ArmStats, Forecast, ResponseCurve};
+use crate::domain::optimization::{Arm, ArmStats, Forecast, Progress, ResponseCurve};
 use crate::domain::strategy::{Delivery, FunnelKpis, RankedTactic};
 use crate::kb::{DecisionId, OutcomeId};
 use crate::market::Observation;
-
-use super::optimization::Progress;
 
 /// A kind of decision: its stored `kind` string and the shapes of its inputs and choice.
 pub trait DecisionKind {
@@ -396,6 +394,6 @@ pub struct ForecastInputs {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ForecastChoice {
     pub forecast: Option<Forecast>,
-    /// `None` for a campaign without a start (no deadline day to count to).
+    /// Recorded as `null` for a campaign without a start (its deadline day is infinite).
     pub deadline_day: Option<f64>,
 }

@@ -59,13 +59,22 @@ impl Registry {
 
     /// Loads the settings (see [`Settings::load`]) and checks them against this registry: what
     /// `campaignd check`, `run` and a reload accept.
+    ///
+    /// A playbook an agent cannot work from refuses the settings. A definition without an
+    /// implementation and a subscription nothing publishes on harm nothing running (the agent is
+    /// not started; the subscription receives nothing), so `run` and a reload log them as warnings,
+    /// and a deployment written for an earlier campaignd still starts; `campaignd check` reports
+    /// them as problems ([`Registry::check`]).
     pub fn load(&self, config: Option<&Path>) -> Result<Settings, Problems> {
         let settings = Settings::load(config)?;
-        let problems = self.check(&settings);
-        if problems.is_empty() {
+        let Checked { refused, warnings } = self.checked(&settings);
+        for warning in &warnings {
+            tracing::warn!(file = %warning.file, key = %warning.key, "{}", warning.message);
+        }
+        if refused.is_empty() {
             Ok(settings)
         } else {
-            Err(Problems(problems))
+            Err(Problems(refused))
         }
     }
 
@@ -73,6 +82,16 @@ impl Registry {
     /// implementation, a subscription to a topic nothing publishes on, a playbook that cannot be
     /// read or is not valid.
     pub fn check(&self, settings: &Settings) -> Vec<Problem> {
+        let Checked {
+            mut refused,
+            warnings,
+        } = self.checked(settings);
+        refused.extend(warnings);
+        refused
+    }
+
+    fn checked(&self, settings: &Settings) -> Checked {
+        let mut refused = Vec::new();
         let mut problems = Vec::new();
         for definition in settings.enabled_agents() {
             if !self.runtime.contains(&definition.name) {
@@ -100,11 +119,20 @@ impl Registry {
             if let Some(check) = self.playbooks.get(&definition.name)
                 && let Some(problem) = check(definition)
             {
-                problems.push(problem);
+                refused.push(problem);
             }
         }
-        problems
+        Checked {
+            refused,
+            warnings: problems,
+        }
     }
+}
+
+/// The problems of a deployment for this binary: what refuses it, and what only `check` reports.
+struct Checked {
+    refused: Vec<Problem>,
+    warnings: Vec<Problem>,
 }
 
 #[cfg(test)]
@@ -181,6 +209,39 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].contains("agent.subscribe[1]"), "{problems:?}");
         assert!(problems[0].contains("spend_recorded"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_agents_folder_of_0_1_0_is_warned_of_but_not_refused() {
+        // 0.1.0 shipped content and strategy subscribed to topics nothing publishes on.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let agents = dir.path().join("agents");
+        std::fs::create_dir_all(&agents).expect("agents folder");
+        for &(name, text) in crate::settings::agents::EMBEDDED_AGENTS {
+            let text = match name {
+                "content" => {
+                    text.replacen("subscribe = []", "subscribe = [\"variant_blocked\"]", 1)
+                }
+                "strategy" => {
+                    text.replacen("subscribe = []", "subscribe = [\"outcomes_recorded\"]", 1)
+                }
+                _ => text.to_owned(),
+            };
+            std::fs::write(agents.join(format!("{name}.toml")), text).expect("write agent");
+        }
+        let settings = Settings::load_from(dir.path(), None, EnvOverrides::new()).expect("loads");
+        let checked = builtin().checked(&settings);
+        assert!(checked.refused.is_empty(), "{:?}", checked.refused);
+        let warned: Vec<String> = checked.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(warned.len(), 2, "{warned:?}");
+        assert!(
+            warned.iter().any(|w| w.contains("variant_blocked")),
+            "{warned:?}"
+        );
+        assert!(
+            warned.iter().any(|w| w.contains("outcomes_recorded")),
+            "{warned:?}"
+        );
     }
 
     #[test]

@@ -82,5 +82,5 @@ pub fn planned_start(kb: &KnowledgeBase, goal: &CampaignGoal) -> Option<DateTime
     let found = kb
         .decisions_by_campaign(&ledger::scope(goal), &goal.id)
         .ok()?;
-    projection::planned_start(&found.records)
+    projection::planned_start(&found.records, Orchestrator::NAME)
 }

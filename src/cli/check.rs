@@ -7,11 +7,23 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use campaignd::settings::{Problems, Settings};
+
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {}
 
 pub fn execute(config: Option<&Path>, _args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let problems = match campaignd::agents::registry().load(config) {
+    // Everything the built-in agents need of their definitions counts here, including what `run`
+    // only warns of (an agent without an implementation, a subscription nothing publishes on).
+    let loaded = Settings::load(config).and_then(|settings| {
+        let problems = campaignd::agents::registry().check(&settings);
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(Problems(problems))
+        }
+    });
+    let problems = match loaded {
         Ok(settings) => {
             eprintln!("config: {}", settings.source);
             println!(

@@ -145,6 +145,7 @@ fn every_record_decodes_and_the_rebuilt_state_matches_what_was_recorded() {
     };
     assert!(!view_with_order.paused, "paused, then resumed");
     assert_eq!(view_with_order.commands, 2);
+    assert_eq!(view_with_order.replan_requested, None);
     drop(kb);
 }
 

@@ -54,28 +54,45 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The layers a line of Rust names through `crate::<layer>`, including grouped imports such as
-/// `use crate::{agents, domain::x}`.
-fn layers_named(line: &str) -> Vec<&'static str> {
+/// The layers `code` names through `crate::<layer>`, with the byte offset of each, including
+/// grouped imports over several lines such as `use crate::{\n    agents::x,\n    domain::y,\n};`
+/// (only the group's own items count, not those of groups nested in it).
+fn layers_named(code: &str) -> Vec<(usize, &'static str)> {
+    let head = |text: &str| -> String {
+        text.trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let layer = |name: &str| LAYERS.iter().find(|l| **l == name).copied();
     let mut found = Vec::new();
-    let mut rest = line;
-    while let Some(at) = rest.find("crate::") {
-        rest = &rest[at + "crate::".len()..];
-        let group = rest
-            .strip_prefix('{')
-            .map(|g| g.split('}').next().unwrap_or(""));
-        let names: Vec<&str> = match group {
-            Some(group) => group.split(',').map(str::trim).collect(),
-            None => vec![rest],
-        };
-        for name in names {
-            let head: String = name
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            if let Some(layer) = LAYERS.iter().find(|l| **l == head) {
-                found.push(*layer);
+    let mut from = 0;
+    while let Some(at) = code[from..].find("crate::") {
+        let start = from + at + "crate::".len();
+        from = start;
+        let rest = &code[start..];
+        if let Some(group) = rest.strip_prefix('{') {
+            // The group's items at depth 1, split on the commas between them.
+            let mut depth = 1;
+            let mut item_start = 0;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' | ',' if depth == 1 => {
+                        if let Some(l) = layer(&head(&group[item_start..i])) {
+                            found.push((start, l));
+                        }
+                        item_start = i + 1;
+                        if c == '}' {
+                            break;
+                        }
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
             }
+        } else if let Some(l) = layer(&head(rest)) {
+            found.push((start, l));
         }
     }
     found
@@ -102,17 +119,21 @@ fn no_import_runs_back_up() {
         };
         checked += 1;
         let text = std::fs::read_to_string(file).expect("readable source");
-        for (number, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or_default();
-            for layer in layers_named(code) {
-                if !may_use.contains(&layer) {
-                    wrong.push(format!(
-                        "src/{}:{}: `{top}` may not use `{layer}`: {}",
-                        relative.display(),
-                        number + 1,
-                        line.trim()
-                    ));
-                }
+        // Comments say what they like; only code counts.
+        let code: String = text
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (at, layer) in layers_named(&code) {
+            if !may_use.contains(&layer) {
+                let number = code[..at].matches('\n').count() + 1;
+                let line = code.lines().nth(number - 1).unwrap_or_default();
+                wrong.push(format!(
+                    "src/{}:{number}: `{top}` may not use `{layer}`: {}",
+                    relative.display(),
+                    line.trim()
+                ));
             }
         }
     }
@@ -130,14 +151,21 @@ fn no_import_runs_back_up() {
 
 #[test]
 fn the_check_sees_imports_in_every_form() {
-    assert_eq!(layers_named("use crate::agents::ledger;"), vec!["agents"]);
+    let names =
+        |code: &str| -> Vec<&str> { layers_named(code).into_iter().map(|(_, l)| l).collect() };
+    assert_eq!(names("use crate::agents::ledger;"), vec!["agents"]);
     assert_eq!(
-        layers_named("use crate::{campaign::x, domain::y};"),
+        names("use crate::{campaign::x, domain::y};"),
         vec!["campaign", "domain"]
     );
     assert_eq!(
-        layers_named("let b = crate::api::metrics::Metrics::get();"),
+        names("use crate::{\n    api::x,\n    domain::{campaign::Goal, kb},\n    market,\n};"),
+        vec!["api", "domain", "market"],
+        "a group over several lines, without the items of a nested group"
+    );
+    assert_eq!(
+        names("let b = crate::api::metrics::Metrics::get();"),
         vec!["api"]
     );
-    assert!(layers_named("use super::ledger;").is_empty());
+    assert!(names("use super::ledger;").is_empty());
 }

@@ -41,15 +41,19 @@ impl CampaignView {
             self.goal = Some(choice.goal);
         } else if is::<kinds::Setup>(decision) {
             self.set_up = true;
-        } else if let Some(inputs) = inputs::<kinds::Replan>(decision) {
+        } else if is::<kinds::Replan>(decision) {
+            // Counted whatever its payload: the count numbers the next re-plan's step.
             self.attempt += 1;
-            self.last_replan_day = Some(inputs.day);
+            if let Some(inputs) = inputs::<kinds::Replan>(decision) {
+                self.last_replan_day = Some(inputs.day);
+            }
             self.replan_requested = None;
         } else if let Some(choice) = choice::<kinds::PhaseChange>(decision) {
             self.phase = Some(choice.phase);
-        } else if let Some(inputs) = inputs::<kinds::ReplanOrdered>(decision) {
+        } else if is::<kinds::ReplanOrdered>(decision) {
             self.commands += 1;
-            self.replan_requested = Some(inputs.why.unwrap_or_else(|| decision.reason.clone()));
+            let why = inputs::<kinds::ReplanOrdered>(decision).and_then(|i| i.why);
+            self.replan_requested = Some(why.unwrap_or_else(|| decision.reason.clone()));
         } else if is::<kinds::Pause>(decision) {
             self.paused = true;
             self.commands += 1;

@@ -97,10 +97,12 @@ pub fn observations(records: &[Record]) -> impl Iterator<Item = (OutcomeId, Obse
         .filter_map(|o| observation(o).map(|m| (o.id, m)))
 }
 
-/// The start the orchestrator fixed when it first planned the campaign (its sub-goals).
-pub fn planned_start(decisions: &[Decision]) -> Option<DateTime<Utc>> {
+/// The start the orchestrator (`orchestrator`) fixed when it first planned the campaign (its
+/// sub-goals).
+pub fn planned_start(decisions: &[Decision], orchestrator: &str) -> Option<DateTime<Utc>> {
     decisions
         .iter()
+        .filter(|d| d.agent.as_str() == orchestrator)
         .filter_map(choice::<kinds::SubGoals>)
         .find_map(|choice| choice.goal.start)
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::consent::ConsentRecord;
-use super::message::{Jurisdiction, MessageChannel};
+use super::message::MessageChannel;
 use crate::domain::campaign::CampaignGoal;
 
 /// The audience subject a campaign segment's consent is recorded under: `<campaign>/<segment>`.
@@ -35,40 +35,10 @@ fn precedence(record: &ConsentRecord) -> (Option<DateTime<Utc>>, bool, Option<Da
     }
 }
 
-/// Every other field, as a last resort so that the merge is order-independent (two records
-/// compare equal here only when they are the same record).
-#[allow(clippy::type_complexity)]
-fn contents(
-    r: &ConsentRecord,
-) -> (
-    &str,
-    &Option<String>,
-    &Option<String>,
-    bool,
-    Option<Jurisdiction>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-) {
-    (
-        &r.purpose,
-        &r.source,
-        &r.text_hash,
-        r.night_consent,
-        r.jurisdiction,
-        r.existing_transaction_at,
-        r.granted_at,
-        r.last_reconfirmed_at,
-    )
-}
-
-/// Whether `new` replaces `old` (a record of the same subject and channel).
+/// Whether `new` replaces `old` (a record of the same subject and channel): a newer event, or a
+/// correction of the same one (the same times, recorded later), does; an older event does not.
 pub fn supersedes(new: &ConsentRecord, old: &ConsentRecord) -> bool {
-    match precedence(new).cmp(&precedence(old)) {
-        Ordering::Greater => true,
-        Ordering::Less => false,
-        Ordering::Equal => contents(new) > contents(old),
-    }
+    precedence(new).cmp(&precedence(old)) != Ordering::Less
 }
 
 /// Merges `record` into `ledger`; `true` when it is now the record in force for its subject and
@@ -76,7 +46,7 @@ pub fn supersedes(new: &ConsentRecord, old: &ConsentRecord) -> bool {
 pub fn merge_consent(ledger: &mut ConsentLedger, record: ConsentRecord) -> bool {
     let key = (record.subject.clone(), record.channel);
     match ledger.get(&key) {
-        Some(old) if !supersedes(&record, old) => false,
+        Some(old) if *old == record || !supersedes(&record, old) => false,
         _ => {
             ledger.insert(key, record);
             true
@@ -210,11 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn the_order_records_are_merged_in_does_not_matter() {
-        let night = ConsentRecord {
-            night_consent: true,
-            ..grant(12)
-        };
+    fn the_order_events_of_different_times_are_merged_in_does_not_matter() {
         let email = ConsentRecord {
             channel: MessageChannel::Email,
             ..grant(3)
@@ -223,21 +189,30 @@ mod tests {
             grant(1),
             withdrawal(1, 10),
             grant(12),
-            night,
             withdrawal(12, 9),
             email,
         ];
         let orders = permutations(&records);
-        assert_eq!(orders.len(), 720);
+        assert_eq!(orders.len(), 120);
         let first = ledger_of(records.clone());
         for order in orders {
             assert_eq!(ledger_of(order), first);
         }
-        // The re-grant of day 12 is in force (with night consent: the tie is broken by contents),
-        // and the email consent stands beside it.
+        // The re-grant of day 12 is in force, and the email consent stands beside it.
         assert_eq!(in_force(&first).granted_at, at(12));
-        assert!(in_force(&first).night_consent);
         assert_eq!(first.len(), 2);
+    }
+
+    #[test]
+    fn a_correction_of_the_same_event_recorded_later_replaces_it() {
+        let night = ConsentRecord {
+            night_consent: true,
+            ..grant(12)
+        };
+        let corrected = ledger_of([night.clone(), grant(12)]);
+        assert!(!in_force(&corrected).night_consent, "the correction stands");
+        let corrected = ledger_of([grant(12), night]);
+        assert!(in_force(&corrected).night_consent, "the correction stands");
     }
 
     #[test]
