@@ -96,6 +96,8 @@ kinds! {
     GeneticStep = "genetic_step", GeneticInputs, GeneticChoice;
     /// The forecast of the day: the last step of a day's learning.
     ForecastMade = "forecast", ForecastInputs, ForecastChoice;
+    /// Exploration re-opened on an order (after a re-plan, or an operator's).
+    Reexplored = "reexplore", ReexploreInputs, String;
 }
 
 /// The outcome kind of one recorded observation.
@@ -396,4 +398,12 @@ pub struct ForecastChoice {
     pub forecast: Option<Forecast>,
     /// Recorded as `null` for a campaign without a start (its deadline day is infinite).
     pub deadline_day: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReexploreInputs {
+    /// Why, as the order gave it.
+    pub why: String,
+    /// The share of the evidence kept.
+    pub keep: f64,
 }

@@ -302,10 +302,32 @@ impl HandleCommand<Reexplore> for Optimization {
     ) -> Result<(), AgentError> {
         self.playbook.refresh(ctx.services());
         let keep = self.playbook.get().explore_keep;
-        if let Some(state) = self.experiments.get_mut(&command.payload.campaign) {
-            state.experiment.reopen(keep);
-            tracing::info!(campaign = %command.payload.campaign, why = %command.payload.why, "exploration re-opened");
-        }
+        let Some(goal) = self
+            .experiments
+            .get(&command.payload.campaign)
+            .map(|state| state.experiment.goal.clone())
+        else {
+            tracing::warn!(campaign = %command.payload.campaign, "re-explore ordered for a campaign without an experiment here; ignored");
+            return Ok(());
+        };
+        // Recorded, so that a rebuild re-opens exploration where the live experiment did; the
+        // order's own id makes a replayed order idempotent.
+        let why = command.payload.why.clone();
+        let draft = Draft::new::<kinds::Reexplored>(
+            format!("reexplore/{}", command.id),
+            kinds::ReexploreInputs {
+                why: why.clone(),
+                keep,
+            },
+            "reexplore".to_owned(),
+        )
+        .reason(format!(
+            "exploration re-opened, keeping {:.0} % of the evidence: {why}",
+            keep * 100.0
+        ))
+        .confidence(1.0);
+        self.record(ctx, &command, &goal, draft).await?;
+        tracing::info!(campaign = %command.payload.campaign, %why, "exploration re-opened");
         Ok(())
     }
 }

@@ -100,6 +100,8 @@ impl ExperimentState {
             exp.merge_shares(choice.shares);
         } else if let Some(choice) = choice::<kinds::Drift>(decision) {
             exp.drifted(choice.explore_until, choice.keep);
+        } else if let Some(inputs) = inputs::<kinds::Reexplored>(decision) {
+            exp.reopen(inputs.keep);
         }
     }
 

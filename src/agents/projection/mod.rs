@@ -226,6 +226,7 @@ pub fn decodes_as_its_kind(decision: &Decision) -> Option<bool> {
         .or_else(|| check::<kinds::Drift>(decision))
         .or_else(|| check::<kinds::GeneticStep>(decision))
         .or_else(|| check::<kinds::ForecastMade>(decision))
+        .or_else(|| check::<kinds::Reexplored>(decision))
 }
 
 #[cfg(test)]

@@ -200,3 +200,41 @@ fn the_optimizer_counts_a_days_observations_even_when_they_sort_before_its_exper
         vec![0, 1]
     );
 }
+
+#[test]
+fn an_ordered_re_exploration_is_repeated_by_a_rebuild() {
+    let goal = goal();
+    let forecast = Record::Decision(decision_with(
+        "forecast",
+        serde_json::json!({ "day": 0, "cumulative": [], "target": 10 }),
+        serde_json::json!({ "forecast": null, "deadline_day": null }),
+    ));
+    let mut records = vec![
+        Record::Decision(decision(
+            "experiment",
+            serde_json::json!({ "arms": [arm("a")] }),
+        )),
+        observation_outcome(0, "a", 40),
+        forecast,
+    ];
+    let before = ExperimentState::rebuild(&goal, &records, "optimization").expect("an experiment");
+    records.push(Record::Decision(decision_with(
+        "reexplore",
+        serde_json::json!({ "why": "re-plan", "keep": 0.1 }),
+        serde_json::json!("reexplore"),
+    )));
+    let after = ExperimentState::rebuild(&goal, &records, "optimization").expect("an experiment");
+    let stats = |s: &ExperimentState| s.experiment.arms.get("a").expect("arm a").stats;
+    assert_eq!(stats(&before).successes, 40);
+    assert!(
+        stats(&after).successes < stats(&before).successes,
+        "{:?} → {:?}",
+        stats(&before),
+        stats(&after)
+    );
+    assert_eq!(
+        after.experiment.progress().conversions,
+        40,
+        "re-opening keeps the count of conversions"
+    );
+}
