@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, FixedOffset, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::brand::Tone;
@@ -31,6 +32,15 @@ pub trait DecisionKind {
     type Choice: Serialize;
 }
 
+/// Something done once per kind the built-in agents write (see [`every_kind`]).
+pub trait KindVisitor {
+    fn visit<K>(&mut self)
+    where
+        K: DecisionKind,
+        K::Inputs: DeserializeOwned,
+        K::Choice: DeserializeOwned;
+}
+
 macro_rules! kinds {
     ($($(#[$doc:meta])* $name:ident = $kind:literal, $inputs:ty, $choice:ty;)*) => {
         $(
@@ -43,6 +53,11 @@ macro_rules! kinds {
                 type Choice = $choice;
             }
         )*
+
+        /// Calls `visitor` with every kind below, so that a list of kinds is never written twice.
+        pub fn every_kind(visitor: &mut impl KindVisitor) {
+            $(visitor.visit::<$name>();)*
+        }
     };
 }
 

@@ -28,7 +28,9 @@ mod experiment;
 pub use campaign::{CampaignFigures, CampaignView};
 pub use experiment::{ExperimentState, learned_days};
 
-use super::decisions::{self as kinds, DecisionKind, OBSERVATION_OUTCOME, ObservationMetrics};
+use super::decisions::{
+    self as kinds, DecisionKind, KindVisitor, OBSERVATION_OUTCOME, ObservationMetrics,
+};
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::compliance::{ConsentLedger, ledger_of};
 use crate::domain::optimization::Arm;
@@ -199,34 +201,28 @@ pub fn channel_outcomes(records: &[Record]) -> BTreeMap<Channel, ChannelOutcome>
 /// they do not write (a custom agent's), `Some(false)` for a record this campaignd cannot read.
 /// Used to check that knowledge bases written by earlier versions stay readable.
 pub fn decodes_as_its_kind(decision: &Decision) -> Option<bool> {
-    fn check<K: DecisionKind>(decision: &Decision) -> Option<bool>
-    where
-        K::Inputs: DeserializeOwned,
-        K::Choice: DeserializeOwned,
-    {
-        is::<K>(decision).then(|| decode::<K>(decision).is_some())
+    struct Check<'a> {
+        decision: &'a Decision,
+        decodes: Option<bool>,
     }
-    check::<kinds::SubGoals>(decision)
-        .or_else(|| check::<kinds::Setup>(decision))
-        .or_else(|| check::<kinds::Hold>(decision))
-        .or_else(|| check::<kinds::Replan>(decision))
-        .or_else(|| check::<kinds::PhaseChange>(decision))
-        .or_else(|| check::<kinds::Pause>(decision))
-        .or_else(|| check::<kinds::Resume>(decision))
-        .or_else(|| check::<kinds::ReplanOrdered>(decision))
-        .or_else(|| check::<kinds::GoalAchieved>(decision))
-        .or_else(|| check::<kinds::Plan>(decision))
-        .or_else(|| check::<kinds::Creatives>(decision))
-        .or_else(|| check::<kinds::Revision>(decision))
-        .or_else(|| check::<kinds::Review>(decision))
-        .or_else(|| check::<kinds::Consent>(decision))
-        .or_else(|| check::<kinds::Experiment>(decision))
-        .or_else(|| check::<kinds::Allocation>(decision))
-        .or_else(|| check::<kinds::TrafficSplit>(decision))
-        .or_else(|| check::<kinds::Drift>(decision))
-        .or_else(|| check::<kinds::GeneticStep>(decision))
-        .or_else(|| check::<kinds::ForecastMade>(decision))
-        .or_else(|| check::<kinds::Reexplored>(decision))
+    impl KindVisitor for Check<'_> {
+        fn visit<K>(&mut self)
+        where
+            K: DecisionKind,
+            K::Inputs: DeserializeOwned,
+            K::Choice: DeserializeOwned,
+        {
+            if is::<K>(self.decision) {
+                self.decodes = Some(decode::<K>(self.decision).is_some());
+            }
+        }
+    }
+    let mut check = Check {
+        decision,
+        decodes: None,
+    };
+    kinds::every_kind(&mut check);
+    check.decodes
 }
 
 #[cfg(test)]

@@ -238,3 +238,31 @@ fn an_ordered_re_exploration_is_repeated_by_a_rebuild() {
         "re-opening keeps the count of conversions"
     );
 }
+
+#[test]
+fn every_kind_is_visited_once_under_its_own_name() {
+    struct Names(Vec<&'static str>);
+    impl KindVisitor for Names {
+        fn visit<K>(&mut self)
+        where
+            K: DecisionKind,
+            K::Inputs: DeserializeOwned,
+            K::Choice: DeserializeOwned,
+        {
+            self.0.push(K::KIND);
+        }
+    }
+    let mut names = Names(Vec::new());
+    kinds::every_kind(&mut names);
+    let distinct: std::collections::BTreeSet<_> = names.0.iter().collect();
+    assert_eq!(names.0.len(), 21);
+    assert_eq!(distinct.len(), names.0.len(), "{:?}", names.0);
+    let unknown = decision("pacing_pause", serde_json::json!("pause"));
+    assert_eq!(decodes_as_its_kind(&unknown), None);
+    let broken = decision("forecast", serde_json::json!({}));
+    assert_eq!(
+        decodes_as_its_kind(&broken),
+        Some(false),
+        "forecast inputs need a day"
+    );
+}
