@@ -160,7 +160,16 @@ impl CampaignBoard {
         }
         let goal = figures.view.goal.clone().unwrap_or_else(|| goal.clone());
         let eta_day = progress.forecast.and_then(|f| f.eta_day);
-        status.day = Some(day);
+        // The day a held or achieved campaign last showed is the one its last tick was for: the
+        // day it reached its goal, or the day after the last one learned from, which a paused
+        // campaign's ticks hold without consuming.
+        status.day = Some(if figures.view.achieved {
+            figures.view.achieved_day.unwrap_or(day)
+        } else if figures.view.paused {
+            day.saturating_add(1)
+        } else {
+            day
+        });
         status.phase = figures.view.phase;
         status.conversions = progress.conversions;
         status.progress = goal_fraction(progress.conversions, goal.target);

@@ -23,5 +23,6 @@ mod layers;
 mod ops;
 mod optimization;
 mod protocol;
+mod restart;
 mod runtime;
 mod strategy;

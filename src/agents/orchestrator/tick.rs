@@ -75,11 +75,6 @@ impl HandleRequest<Tick> for Orchestrator {
             report.held = Some(why);
             return Ok(report);
         }
-        let state = self.state(&goal)?;
-        if state.paused {
-            report.held = Some("paused by a command (see its pause decision)".to_owned());
-            return Ok(report);
-        }
 
         let progress: Progress = ctx
             .request(Optimization::NAME, GetProgress { goal: goal.clone() })
@@ -104,6 +99,15 @@ impl HandleRequest<Tick> for Orchestrator {
             },
         );
 
+        // A paused campaign buys nothing, but what its last buys brought in still counts: the
+        // board shows the figures a rebuild after a restart would.
+        // Its phase stays the recorded one: a phase change is decided on a day it buys.
+        let state = self.state(&goal)?;
+        if state.paused {
+            report.phase = state.phase.unwrap_or(Phase::Explore);
+            report.held = Some("paused by a command (see its pause decision)".to_owned());
+            return Ok(report);
+        }
         if achieved(progress.conversions, goal.target) {
             let draft = Draft::new::<kinds::GoalAchieved>(
                 "goal_achieved",

@@ -6,6 +6,7 @@ use super::{choice, inputs, is};
 use crate::agents::decisions as kinds;
 use crate::domain::campaign::{CampaignGoal, Phase};
 use crate::domain::optimization::Progress;
+use crate::domain::pacing::goal_fraction;
 use crate::kb::{Decision, Record};
 
 /// The orchestrator's state of one campaign.
@@ -19,6 +20,8 @@ pub struct CampaignView {
     pub phase: Option<Phase>,
     pub paused: bool,
     pub achieved: bool,
+    /// The day the goal was reached.
+    pub achieved_day: Option<u32>,
     /// An operator's re-plan order not carried out yet, with its reason.
     pub replan_requested: Option<String>,
     /// Operator commands recorded (they number the command steps).
@@ -62,6 +65,17 @@ impl CampaignView {
             self.commands += 1;
         } else if is::<kinds::GoalAchieved>(decision) {
             self.achieved = true;
+            if let Some(inputs) = inputs::<kinds::GoalAchieved>(decision) {
+                self.achieved_day = Some(inputs.day);
+                // The tick that reaches the goal reports the phase of its progress without
+                // recording a phase change; the rebuild derives the same phase.
+                if let Some(goal) = &self.goal {
+                    self.phase = Some(Phase::of_progress(goal_fraction(
+                        inputs.conversions,
+                        goal.target,
+                    )));
+                }
+            }
         }
     }
 }
