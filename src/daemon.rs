@@ -43,6 +43,10 @@ pub enum DaemonError {
     Settings(#[from] Problems),
     #[error("the HTTP API cannot start: {0}")]
     Api(#[from] ApiStartError),
+    #[error(
+        "the knowledge base did not finish flushing within daemon.shutdown_timeout_secs ({0} s); the last acknowledged writes may be only in the operating system's cache"
+    )]
+    FlushTimeout(u64),
 }
 
 /// A running daemon: the agents' runtime, the knowledge base they write to, and the API.
@@ -243,9 +247,7 @@ impl Daemon {
         let report = self.runtime.shutdown(bound).await;
         match tokio::time::timeout(bound.max(Duration::from_secs(1)), self.kb.shutdown()).await {
             Ok(result) => result?,
-            Err(_) => tracing::error!(
-                "the knowledge base did not finish flushing within the shutdown bound"
-            ),
+            Err(_) => return Err(DaemonError::FlushTimeout(bound.as_secs())),
         }
         tracing::info!(
             drained = report.drained,
