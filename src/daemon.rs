@@ -353,8 +353,12 @@ fn reload(
     registry: &Registry,
     dry_run: bool,
 ) -> Result<ReloadReport, Problems> {
-    let loaded = registry.load(config_path).and_then(|fresh| {
-        let current = settings.current();
+    let current = settings.current();
+    let loaded = match crate::settings::reload::missing_config(&current) {
+        Some(gone) => Err(Problems(vec![gone])),
+        None => registry.load(config_path),
+    };
+    let loaded = loaded.and_then(|fresh| {
         let mut refused = crate::settings::reload::problems(&current, &fresh);
         refused.extend(changed_running_goals(kb, board, &current, &fresh));
         if refused.is_empty() {
@@ -409,7 +413,6 @@ fn reload(
         agents,
     };
     if !dry_run {
-        let current = settings.current();
         if current.config.api.listen != fresh.config.api.listen {
             tracing::warn!(listen = %fresh.config.api.listen, "api.listen changed; a restart applies it");
         }

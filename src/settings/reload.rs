@@ -7,6 +7,21 @@
 use super::deployment::tenants_dir;
 use super::{ConfigSource, Problem, Settings};
 
+/// The running settings' config file, when it is gone: checked before anything is read, since the
+/// embedded defaults that would take its place name other folders and bring problems of their own.
+pub fn missing_config(current: &Settings) -> Option<Problem> {
+    match &current.source {
+        ConfigSource::Default(path) | ConfigSource::Explicit(path) if !path.exists() => {
+            Some(Problem::new(
+                current.source.label(),
+                "",
+                "is gone; a reload does not fall back on the embedded defaults once the daemon runs on files: restore it (the running configuration stays)",
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// Why `fresh` may not replace `current` in a reload; empty when it may.
 pub fn problems(current: &Settings, fresh: &Settings) -> Vec<Problem> {
     let mut problems = Vec::new();
