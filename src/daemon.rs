@@ -17,7 +17,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::agents::Registry;
 use crate::api::{AgentReload, ApiServer, ApiStartError, ApiState, ReloadReport};
-use crate::campaign::{CampaignBoard, CampaignLoop, LoopOptions, RunningLoop};
+use crate::campaign::{CampaignBoard, CampaignLoop, CampaignState, LoopOptions, RunningLoop};
+use crate::domain::campaign::CampaignGoal;
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
 use crate::runtime::{AgentSpec, Clock, Runtime, StartError};
 use crate::settings::{AgentDefinition, ClockMode, LiveSettings, MarketSource, Problems, Settings};
@@ -43,6 +44,10 @@ pub enum DaemonError {
     Settings(#[from] Problems),
     #[error("the HTTP API cannot start: {0}")]
     Api(#[from] ApiStartError),
+    #[error(
+        "the knowledge base did not finish flushing within daemon.shutdown_timeout_secs ({0} s); the last acknowledged writes may be only in the operating system's cache"
+    )]
+    FlushTimeout(u64),
 }
 
 /// A running daemon: the agents' runtime, the knowledge base they write to, and the API.
@@ -64,6 +69,8 @@ pub struct Daemon {
 #[derive(Clone)]
 struct Reloader {
     runtime: Runtime,
+    /// To tell a running campaign (one the orchestrator planned) from one not started yet.
+    kb: KnowledgeBase,
     /// The `--config` path, so a reload reads the same file.
     config_path: Option<PathBuf>,
     settings: LiveSettings,
@@ -141,6 +148,7 @@ impl Daemon {
         // cannot be bound stops the start (cleanly: nothing was acknowledged yet).
         let reloader = Reloader {
             runtime: runtime.clone(),
+            kb: kb.clone(),
             config_path,
             settings: shared.clone(),
             board: board.clone(),
@@ -243,9 +251,7 @@ impl Daemon {
         let report = self.runtime.shutdown(bound).await;
         match tokio::time::timeout(bound.max(Duration::from_secs(1)), self.kb.shutdown()).await {
             Ok(result) => result?,
-            Err(_) => tracing::error!(
-                "the knowledge base did not finish flushing within the shutdown bound"
-            ),
+            Err(_) => return Err(DaemonError::FlushTimeout(bound.as_secs())),
         }
         tracing::info!(
             drained = report.drained,
@@ -319,6 +325,7 @@ impl Reloader {
     fn reload(&self, dry_run: bool) -> Result<ReloadReport, Problems> {
         let Reloader {
             runtime,
+            kb,
             config_path,
             settings,
             board,
@@ -326,6 +333,7 @@ impl Reloader {
         } = self;
         reload(
             runtime,
+            kb,
             config_path.as_deref(),
             settings,
             board,
@@ -335,15 +343,31 @@ impl Reloader {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn reload(
     runtime: &Runtime,
+    kb: &KnowledgeBase,
     config_path: Option<&Path>,
     settings: &LiveSettings,
     board: &CampaignBoard,
     registry: &Registry,
     dry_run: bool,
 ) -> Result<ReloadReport, Problems> {
-    let fresh = match registry.load(config_path) {
+    let current = settings.current();
+    let loaded = match crate::settings::reload::missing_config(&current) {
+        Some(gone) => Err(Problems(vec![gone])),
+        None => registry.load(config_path),
+    };
+    let loaded = loaded.and_then(|fresh| {
+        let mut refused = crate::settings::reload::problems(&current, &fresh);
+        refused.extend(changed_running_goals(kb, board, &current, &fresh));
+        if refused.is_empty() {
+            Ok(fresh)
+        } else {
+            Err(Problems(refused))
+        }
+    });
+    let fresh = match loaded {
         Ok(fresh) => fresh,
         Err(problems) => {
             if !dry_run {
@@ -389,7 +413,6 @@ fn reload(
         agents,
     };
     if !dry_run {
-        let current = settings.current();
         if current.config.api.listen != fresh.config.api.listen {
             tracing::warn!(listen = %fresh.config.api.listen, "api.listen changed; a restart applies it");
         }
@@ -410,6 +433,64 @@ fn reload(
         tracing::info!(campaigns = report.campaigns, "configuration reloaded");
     }
     Ok(report)
+}
+
+/// A reload may not change the goal of a running campaign: the orchestrator anchors the goal it
+/// planned with (its sub-goals decision), so a changed file would only look applied. A campaign
+/// not planned yet takes the new goal; a finished one is not bought for any more.
+fn changed_running_goals(
+    kb: &KnowledgeBase,
+    board: &CampaignBoard,
+    current: &Settings,
+    fresh: &Settings,
+) -> Vec<crate::settings::Problem> {
+    let mut problems = Vec::new();
+    for goal in &fresh.campaigns {
+        let Some(running) = current.campaigns.iter().find(|c| c.id == goal.id) else {
+            continue;
+        };
+        if running == goal {
+            continue;
+        }
+        let finished = board
+            .get(&goal.id)
+            .is_some_and(|s| matches!(s.state, CampaignState::Achieved | CampaignState::Ended));
+        let Some(planned) = crate::campaign::resume::planned_start(kb, running) else {
+            continue;
+        };
+        if finished {
+            continue;
+        }
+        let file = fresh
+            .config
+            .daemon
+            .campaigns_dir
+            .join(format!("{}.toml", goal.id));
+        problems.push(crate::settings::Problem::new(
+            file.display().to_string(),
+            changed_keys(running, goal).join(", "),
+            format!(
+                "campaign `{}` is running (planned from {planned}) and keeps the goal it was planned with, so this change would not take effect; restore the file, or give the changed goal a new id to start it as a new campaign",
+                goal.id
+            ),
+        ));
+    }
+    problems
+}
+
+/// The top-level keys in which two goals differ, as their file writes them.
+fn changed_keys(before: &CampaignGoal, after: &CampaignGoal) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return Vec::new();
+    };
+    let keys: std::collections::BTreeSet<&String> = before
+        .keys()
+        .chain(after.keys())
+        .filter(|k| before.get(*k) != after.get(*k))
+        .collect();
+    keys.into_iter().cloned().collect()
 }
 
 fn kb_options(settings: &Settings, data_dir: &Path) -> KbOptions {

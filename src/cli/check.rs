@@ -1,12 +1,14 @@
 //! `campaignd check`: validates the config, the agent definitions and the campaigns, and prints
 //! every problem with its file and key, one per line on stderr.
 //!
-//! Exit 0 when everything is valid, 1 when anything is not. It only reads: it must never open the
+//! Exit 0 when everything is valid, 1 when anything is not. It only reads (and creates and removes
+//! one probe file to learn whether the data directory is writable): it must never open the
 //! knowledge base or start anything.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use campaignd::settings::deployment::data_dir_problems;
 use campaignd::settings::{Problems, Settings};
 
 #[derive(clap::Args, Debug)]
@@ -16,7 +18,12 @@ pub fn execute(config: Option<&Path>, _args: CheckArgs) -> anyhow::Result<ExitCo
     // Everything the built-in agents need of their definitions counts here, including what `run`
     // only warns of (an agent without an implementation, a subscription nothing publishes on).
     let loaded = Settings::load(config).and_then(|settings| {
-        let problems = campaignd::agents::registry().check(&settings);
+        let mut problems = campaignd::agents::registry().check(&settings);
+        // What `run` would fail on when it opens the knowledge base.
+        problems.extend(data_dir_problems(
+            &settings.config,
+            &settings.source.label(),
+        ));
         if problems.is_empty() {
             Ok(settings)
         } else {

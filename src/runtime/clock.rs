@@ -11,10 +11,23 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::watch;
 
+/// The factors an accelerated clock accepts, inclusive: from a thousandth of real time to ten
+/// million times faster (a simulated year in about three seconds). Faster clocks reach the end of
+/// representable time within days of running.
+pub const FACTOR_RANGE: (f64, f64) = (0.001, 10_000_000.0);
+
+/// The latest time a clock reads: a simulated clock that runs on past it stays there. Far enough
+/// to never matter, early enough that every date after it a caller computes (a day later, a
+/// deadline) still fits in a `DateTime` and in RFC 3339.
+pub const LATEST: DateTime<Utc> = match DateTime::from_timestamp(253_402_300_799, 0) {
+    Some(t) => t,
+    None => DateTime::<Utc>::MAX_UTC,
+};
+
 /// Why a clock could not be built or changed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ClockError {
-    #[error("clock factor must be a finite number greater than 0, got {0}")]
+    #[error("clock factor must be a number between 0.001 and 10000000, got {0}")]
     InvalidFactor(f64),
     #[error("only a manual clock can be advanced or set; this clock is {0}")]
     NotManual(&'static str),
@@ -60,7 +73,7 @@ impl Clock {
 
     /// Simulated time that starts at `start` now and runs `factor` times faster than real time.
     pub fn accelerated(start: DateTime<Utc>, factor: f64) -> Result<Self, ClockError> {
-        if !factor.is_finite() || factor <= 0.0 {
+        if !(FACTOR_RANGE.0..=FACTOR_RANGE.1).contains(&factor) {
             return Err(ClockError::InvalidFactor(factor));
         }
         Ok(Self {
@@ -91,12 +104,12 @@ impl Clock {
                 factor,
             } => {
                 let simulated = origin.elapsed().as_secs_f64() * factor;
-                // Past chrono's range (hundreds of millions of years) the time saturates.
+                // Past the year 9999 the time saturates.
                 Duration::try_from_secs_f64(simulated)
                     .ok()
                     .and_then(|d| TimeDelta::from_std(d).ok())
                     .and_then(|d| start.checked_add_signed(d))
-                    .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                    .map_or(LATEST, |t| t.min(LATEST))
             }
             Inner::Manual { now } => *now.borrow(),
         }
@@ -107,7 +120,7 @@ impl Clock {
         let Inner::Manual { now } = &*self.inner else {
             return Err(ClockError::NotManual(self.mode()));
         };
-        now.send_modify(|t| *t = add(*t, d).unwrap_or(DateTime::<Utc>::MAX_UTC));
+        now.send_modify(|t| *t = add(*t, d).map_or(LATEST, |t| t.min(LATEST)));
         Ok(())
     }
 
@@ -116,7 +129,7 @@ impl Clock {
         let Inner::Manual { now } = &*self.inner else {
             return Err(ClockError::NotManual(self.mode()));
         };
-        now.send_replace(t);
+        now.send_replace(t.min(LATEST));
         Ok(())
     }
 
@@ -243,7 +256,7 @@ mod tests {
 
     #[test]
     fn accelerated_refuses_bad_factors() {
-        for factor in [0.0, -2.0, f64::NAN, f64::INFINITY] {
+        for factor in [0.0, -2.0, f64::NAN, f64::INFINITY, 1e300, 0.0001] {
             assert!(matches!(
                 Clock::accelerated(t0(), factor),
                 Err(ClockError::InvalidFactor(_))
@@ -309,8 +322,23 @@ mod tests {
     fn huge_advances_saturate_instead_of_panicking() {
         let clock = Clock::manual(t0());
         clock.advance(Duration::MAX).unwrap();
-        assert_eq!(clock.now(), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(clock.now(), LATEST);
+        assert_eq!(LATEST.to_rfc3339(), "9999-12-31T23:59:59+00:00");
+        // A day after the latest time still fits: a loop adding days to `now` cannot overflow.
+        assert!(
+            LATEST
+                .checked_add_signed(TimeDelta::days(365_000))
+                .is_some()
+        );
         assert_eq!(scale(Duration::MAX, 1e-300), Duration::MAX);
+    }
+
+    #[test]
+    fn the_fastest_accelerated_clock_stops_at_the_latest_time() {
+        let start = LATEST - TimeDelta::seconds(1);
+        let clock = Clock::accelerated(start, FACTOR_RANGE.1).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(clock.now(), LATEST);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
-use super::config::RuntimeSettings;
+use super::config::{RuntimeSettings, out_of_range, ranges};
 use super::problem::{self, Problem};
 use super::{SourceFile, is_snake_case};
 use crate::protocol::{AgentName, Topic};
@@ -163,21 +163,41 @@ pub(super) fn parse(
     };
     let agent = raw.agent;
     let sup = agent.supervision;
+    let mut range = |problem: Option<String>, key: &str| {
+        if let Some(message) = problem {
+            problems.push(Problem::new(file, key, message));
+        }
+    };
+    if let Some(mailbox) = agent.mailbox {
+        range(out_of_range(mailbox, ranges::MAILBOX), "agent.mailbox");
+    }
+    if let Some(timeout) = agent.request_timeout_ms {
+        range(
+            out_of_range(timeout, ranges::REQUEST_TIMEOUT_MS),
+            "agent.request_timeout_ms",
+        );
+    }
+    range(
+        out_of_range(sup.max_restarts, ranges::MAX_RESTARTS),
+        "agent.supervision.max_restarts",
+    );
+    range(
+        out_of_range(sup.within_secs, ranges::WITHIN_SECS),
+        "agent.supervision.within_secs",
+    );
+    range(
+        out_of_range(sup.backoff_initial_ms, ranges::BACKOFF_MS),
+        "agent.supervision.backoff_initial_ms",
+    );
+    range(
+        out_of_range(sup.backoff_max_ms, ranges::BACKOFF_MS),
+        "agent.supervision.backoff_max_ms",
+    );
     let mut check = |ok: bool, key: &str, message: String| {
         if !ok {
             problems.push(Problem::new(file, key, message));
         }
     };
-    if let Some(mailbox) = agent.mailbox {
-        check(mailbox >= 1, "agent.mailbox", "must be at least 1".into());
-    }
-    if let Some(timeout) = agent.request_timeout_ms {
-        check(
-            timeout >= 1,
-            "agent.request_timeout_ms",
-            "must be at least 1".into(),
-        );
-    }
     for (index, topic) in agent.subscribe.iter().enumerate() {
         check(
             is_snake_case(topic),
@@ -185,16 +205,6 @@ pub(super) fn parse(
             format!("`{topic}` is not a topic name (lowercase letters, digits and `_`)"),
         );
     }
-    check(
-        sup.within_secs >= 1,
-        "agent.supervision.within_secs",
-        "must be at least 1".into(),
-    );
-    check(
-        sup.backoff_initial_ms >= 1,
-        "agent.supervision.backoff_initial_ms",
-        "must be at least 1".into(),
-    );
     check(
         sup.backoff_initial_ms <= sup.backoff_max_ms,
         "agent.supervision.backoff_max_ms",

@@ -348,6 +348,9 @@ fn load_tokens_file(api: &mut ApiSettings, file: &str, env: &EnvOverrides) -> Ve
             }];
         }
     };
+    if let Some(message) = exposed_secret_file(&path) {
+        return vec![Problem::new(label, "", message)];
+    }
     let parsed: TokensFile = match toml::from_str(&text) {
         Ok(parsed) => parsed,
         Err(e) => return vec![hide_secret(problem::deserialize_problem(&label, &text, &e))],
@@ -371,6 +374,19 @@ fn load_tokens_file(api: &mut ApiSettings, file: &str, env: &EnvOverrides) -> Ve
             )
         })
         .collect()
+}
+
+/// Why a file of secrets may not be used: it is readable (or writable) by group or others. The
+/// tokens are the API's keys; anyone else on the machine who can read them can act as an operator.
+fn exposed_secret_file(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "has mode {mode:04o}, so users other than campaignd's can read the API tokens; make it readable by its owner only: chmod 600 {}",
+            path.display()
+        )
+    })
 }
 
 /// Where the main config came from.
@@ -435,7 +451,9 @@ pub(super) fn load(
         with_env(text, env)?
     };
     let mut config = config;
-    let mut problems = validate(&config, &file, env);
+    let factor_written =
+        written(text, "clock", "factor") || env_var_for("clock.factor", env).is_some();
+    let mut problems = validate(&config, &file, env, factor_written);
     if problems.is_empty() {
         problems = load_tokens_file(&mut config.api, &file, env);
     }
@@ -537,8 +555,53 @@ pub fn env_var_for(key: &str, env: &EnvOverrides) -> Option<String> {
         .cloned()
 }
 
+/// Whether the file itself writes `[section] key` (as opposed to taking its default).
+fn written(text: &str, section: &str, key: &str) -> bool {
+    toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|table| table.get(section)?.get(key).map(|_| ()))
+        .is_some()
+}
+
+/// The range every numeric setting must be in, inclusive, as docs/configuration.md lists them.
+/// Values outside these would overflow a timer, a channel bound or a date somewhere downstream.
+pub mod ranges {
+    /// `daemon.shutdown_timeout_secs`: up to an hour.
+    pub const SHUTDOWN_TIMEOUT_SECS: (u64, u64) = (1, 3_600);
+    /// `kb.batch_max`.
+    pub const KB_BATCH_MAX: (usize, usize) = (1, 65_536);
+    /// `kb.queue_capacity`.
+    pub const KB_QUEUE_CAPACITY: (usize, usize) = (1, 1_048_576);
+    /// `kb.cache_capacity_bytes`: 1 MiB to 64 GiB (sled cannot run on an empty cache).
+    pub const KB_CACHE_CAPACITY_BYTES: (u64, u64) = (1_048_576, 68_719_476_736);
+    /// `protocol.max_message_bytes` and `api.body_limit_bytes`: 1 KiB to 64 MiB.
+    pub const MESSAGE_BYTES: (usize, usize) = (1_024, 67_108_864);
+    /// `runtime.mailbox` and an agent's `mailbox`.
+    pub const MAILBOX: (usize, usize) = (1, 1_048_576);
+    /// `runtime.request_timeout_ms` and an agent's `request_timeout_ms`: up to an hour.
+    pub const REQUEST_TIMEOUT_MS: (u64, u64) = (1, 3_600_000);
+    /// `clock.factor`: what an accelerated clock accepts.
+    pub const CLOCK_FACTOR: (f64, f64) = crate::runtime::clock::FACTOR_RANGE;
+    /// `[agent.supervision] max_restarts`.
+    pub const MAX_RESTARTS: (u32, u32) = (0, 1_000);
+    /// `[agent.supervision] within_secs`: up to a day.
+    pub const WITHIN_SECS: (u64, u64) = (1, 86_400);
+    /// `[agent.supervision] backoff_initial_ms` and `backoff_max_ms`: up to an hour.
+    pub const BACKOFF_MS: (u64, u64) = (1, 3_600_000);
+}
+
+/// `is V; it must be between LO and HI` when `value` is outside the inclusive `range`.
+pub(super) fn out_of_range<T: PartialOrd + std::fmt::Display>(
+    value: T,
+    (lo, hi): (T, T),
+) -> Option<String> {
+    // NaN is in no range: both comparisons are false.
+    let inside = value >= lo && value <= hi;
+    (!inside).then(|| format!("is {value}; it must be between {lo} and {hi}"))
+}
+
 /// Checks the values types cannot: ranges, names, filters.
-fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
+fn validate(config: &Config, file: &str, env: &EnvOverrides, factor_written: bool) -> Vec<Problem> {
     let mut found: Vec<(&str, String)> = Vec::new();
     let mut check = |ok: bool, key: &'static str, message: String| {
         if !ok {
@@ -561,11 +624,6 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
         "daemon.campaigns_dir",
         "must not be empty".into(),
     );
-    check(
-        d.shutdown_timeout_secs >= 1,
-        "daemon.shutdown_timeout_secs",
-        "must be at least 1 second".into(),
-    );
     if let Err(e) = tracing_subscriber::EnvFilter::try_new(&config.log.filter) {
         check(
             false,
@@ -573,67 +631,22 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
             format!("`{}` is not a valid tracing filter: {e}", config.log.filter),
         );
     }
-    let kb = &config.kb;
-    check(
-        kb.batch_max >= 1,
-        "kb.batch_max",
-        "must be at least 1".into(),
-    );
-    check(
-        kb.queue_capacity >= 1,
-        "kb.queue_capacity",
-        "must be at least 1".into(),
-    );
-    check(
-        (1..=kb::MAX_RECORD_BYTES_CEILING).contains(&kb.max_record_bytes),
-        "kb.max_record_bytes",
-        format!(
-            "is {}; it must be between 1 and {}",
-            kb.max_record_bytes,
-            kb::MAX_RECORD_BYTES_CEILING
-        ),
-    );
-    check(
-        (1024..=64 * 1024 * 1024).contains(&config.protocol.max_message_bytes),
-        "protocol.max_message_bytes",
-        format!(
-            "is {}; it must be between 1024 and 67108864",
-            config.protocol.max_message_bytes
-        ),
-    );
-    let rt = &config.runtime;
-    check(
-        rt.mailbox >= 1,
-        "runtime.mailbox",
-        "must be at least 1".into(),
-    );
-    check(
-        rt.request_timeout_ms >= 1,
-        "runtime.request_timeout_ms",
-        "must be at least 1".into(),
-    );
-    for sender in &rt.command_senders {
+    for sender in &config.runtime.command_senders {
         check(
             super::is_snake_case(sender),
             "runtime.command_senders",
             format!("`{sender}` is not an agent name (lowercase letters, digits and `_`)"),
         );
     }
-    let factor = config.clock.factor;
+    let clock = &config.clock;
+    // A factor with a clock that ignores it is almost always a forgotten `mode` (or a `mode =
+    // "real"` put in for production with the simulation's factor left behind).
     check(
-        factor.is_finite() && factor > 0.0,
-        "clock.factor",
-        format!("is {factor}; it must be a number greater than 0"),
-    );
-    // A factor with a clock that ignores it is almost always a forgotten `mode`. The default
-    // factor is not one the operator wrote: `mode = "manual"` alone must pass.
-    check(
-        config.clock.mode == ClockMode::Accelerated
-            || factor == 1.0
-            || factor == ClockSettings::default().factor,
+        clock.mode == ClockMode::Accelerated || !factor_written,
         "clock.factor",
         format!(
-            "is {factor}, but only an accelerated clock uses it; set clock.mode = \"accelerated\" or remove the factor"
+            "is {}, but only an accelerated clock uses it; set clock.mode = \"accelerated\" or remove the factor",
+            clock.factor
         ),
     );
     let api = &config.api;
@@ -645,14 +658,53 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
             api.listen
         ),
     );
-    check(
-        (1024..=64 * 1024 * 1024).contains(&api.body_limit_bytes),
-        "api.body_limit_bytes",
-        format!(
-            "is {}; it must be between 1024 and 67108864",
-            api.body_limit_bytes
+
+    let kb = &config.kb;
+    let rt = &config.runtime;
+    let ranged = [
+        (
+            "daemon.shutdown_timeout_secs",
+            out_of_range(d.shutdown_timeout_secs, ranges::SHUTDOWN_TIMEOUT_SECS),
         ),
-    );
+        (
+            "kb.batch_max",
+            out_of_range(kb.batch_max, ranges::KB_BATCH_MAX),
+        ),
+        (
+            "kb.queue_capacity",
+            out_of_range(kb.queue_capacity, ranges::KB_QUEUE_CAPACITY),
+        ),
+        (
+            "kb.max_record_bytes",
+            out_of_range(kb.max_record_bytes, (1, kb::MAX_RECORD_BYTES_CEILING)),
+        ),
+        (
+            "kb.cache_capacity_bytes",
+            out_of_range(kb.cache_capacity_bytes, ranges::KB_CACHE_CAPACITY_BYTES),
+        ),
+        (
+            "protocol.max_message_bytes",
+            out_of_range(config.protocol.max_message_bytes, ranges::MESSAGE_BYTES),
+        ),
+        ("runtime.mailbox", out_of_range(rt.mailbox, ranges::MAILBOX)),
+        (
+            "runtime.request_timeout_ms",
+            out_of_range(rt.request_timeout_ms, ranges::REQUEST_TIMEOUT_MS),
+        ),
+        (
+            "clock.factor",
+            out_of_range(clock.factor, ranges::CLOCK_FACTOR),
+        ),
+        (
+            "api.body_limit_bytes",
+            out_of_range(api.body_limit_bytes, ranges::MESSAGE_BYTES),
+        ),
+    ];
+    for (key, problem) in ranged {
+        if let Some(message) = problem {
+            found.push((key, message));
+        }
+    }
     let mut found: Vec<(String, String)> = found
         .into_iter()
         .map(|(key, message)| (key.to_owned(), message))
@@ -780,10 +832,10 @@ mod tests {
         assert_eq!(
             keys,
             [
-                "daemon.shutdown_timeout_secs",
                 "log.filter",
-                "kb.batch_max",
                 "clock.factor",
+                "daemon.shutdown_timeout_secs",
+                "kb.batch_max",
                 "clock.factor"
             ]
         );
@@ -829,6 +881,96 @@ mod tests {
         assert_eq!(problems[0].key, "api.port");
     }
 
+    fn owner_only(path: &Path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    #[test]
+    fn a_tokens_file_others_can_read_is_refused_naming_the_mode_to_set() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokens.toml");
+        std::fs::write(
+            &file,
+            "[[tokens]]\nname = \"ops\"\ntoken = \"ops-secret-0123456789\"\n",
+        )
+        .unwrap();
+        let text = format!("[api]\ntokens_file = {:?}\n", file.display().to_string());
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            let problems = load_text(&text, &[]).unwrap_err();
+            assert_eq!(problems[0].file, file.display().to_string());
+            assert!(
+                problems[0].message.contains(&format!("mode {mode:04o}")),
+                "{}",
+                problems[0]
+            );
+            assert!(problems[0].message.contains("chmod 600"), "{}", problems[0]);
+        }
+        owner_only(&file);
+        assert_eq!(load_text(&text, &[]).unwrap().api.tokens.len(), 1);
+    }
+
+    #[test]
+    fn numbers_outside_their_range_are_refused_with_the_range() {
+        for (text, key, range) in [
+            (
+                "[clock]\nfactor = 1e300\n",
+                "clock.factor",
+                "between 0.001 and 10000000",
+            ),
+            (
+                "[daemon]\nshutdown_timeout_secs = 9223372036854775807\n",
+                "daemon.shutdown_timeout_secs",
+                "between 1 and 3600",
+            ),
+            (
+                "[kb]\ncache_capacity_bytes = 0\n",
+                "kb.cache_capacity_bytes",
+                "between 1048576 and 68719476736",
+            ),
+            (
+                "[runtime]\nmailbox = 9223372036854775807\n",
+                "runtime.mailbox",
+                "between 1 and 1048576",
+            ),
+            (
+                "[runtime]\nrequest_timeout_ms = 18446744073709551615\n",
+                "runtime.request_timeout_ms",
+                "between 1 and 3600000",
+            ),
+            (
+                "[kb]\nqueue_capacity = 0\n",
+                "kb.queue_capacity",
+                "between 1 and 1048576",
+            ),
+        ] {
+            let problems = load_text(text, &[]).unwrap_err();
+            assert_eq!(problems.len(), 1, "{text}: {problems:?}");
+            assert_eq!(problems[0].key, key);
+            assert!(problems[0].message.contains(range), "{}", problems[0]);
+        }
+    }
+
+    #[test]
+    fn a_factor_written_beside_a_clock_that_ignores_it_is_refused() {
+        for text in [
+            "[clock]\nmode = \"real\"\nfactor = 172800.0\n",
+            "[clock]\nmode = \"manual\"\nfactor = 1.0\n",
+        ] {
+            let problems = load_text(text, &[]).unwrap_err();
+            assert_eq!(problems[0].key, "clock.factor", "{text}");
+        }
+        let problems = load_text(
+            "[clock]\nmode = \"real\"\n",
+            &[("CAMPAIGND__CLOCK__FACTOR", "60")],
+        )
+        .unwrap_err();
+        assert_eq!(problems[0].key, "CAMPAIGND__CLOCK__FACTOR (clock.factor)");
+        assert!(load_text("[clock]\nmode = \"real\"\n", &[]).is_ok());
+    }
+
     #[test]
     fn tokens_file_entries_join_the_inline_ones_and_stay_out_of_debug_output() {
         let dir = tempfile::tempdir().unwrap();
@@ -842,6 +984,7 @@ mod tests {
             "[api]\ntokens_file = {:?}\n[[api.tokens]]\nname = \"ops\"\ntoken = \"ops-secret-0123456789\"\n",
             file.display().to_string()
         );
+        owner_only(&file);
         let config = load_text(&text, &[]).unwrap();
         let names: Vec<&str> = config.api.tokens.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["ops", "acme"]);

@@ -19,12 +19,14 @@
 pub mod agents;
 pub mod campaigns;
 pub mod config;
+pub mod deployment;
 pub mod embedded {
     //! The shipped files compiled into the binary, listed by `build.rs`.
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 mod live;
 pub mod problem;
+pub mod reload;
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +50,18 @@ pub struct Settings {
     pub agents: Vec<AgentDefinition>,
     /// Every campaign, sorted by id.
     pub campaigns: Vec<CampaignGoal>,
+    /// What came from the files compiled into the binary instead of the deployment's folders.
+    pub embedded: Embedded,
+}
+
+/// Which parts of the settings are the shipped files compiled in, because their default folder
+/// does not exist. A reload may not fall back on them where the running settings did not (see
+/// [`reload::problems`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Embedded {
+    pub agents: bool,
+    pub campaigns: bool,
+    pub tenants: bool,
 }
 
 impl Settings {
@@ -206,12 +220,14 @@ impl Loader {
         };
         let default_daemon = DaemonSettings::default();
 
+        let mut embedded = Embedded::default();
         let mut agents = Vec::new();
         let agent_files = self.sources(
             &agents_dir,
             &default_daemon.agents_dir,
             agents::embedded,
             &mut problems,
+            &mut embedded.agents,
         );
         for file in &agent_files {
             match agents::parse(file, &defaults) {
@@ -226,6 +242,7 @@ impl Loader {
             &default_daemon.campaigns_dir,
             campaigns::embedded,
             &mut problems,
+            &mut embedded.campaigns,
         );
         for file in &campaign_files {
             match campaigns::parse(file) {
@@ -257,12 +274,25 @@ impl Loader {
             }
         }
 
+        // Across files only once each file reads on its own: a problem there would be reported twice.
+        if let Some(config) = &loaded
+            && problems.is_empty()
+        {
+            let (found, tenants) =
+                deployment::problems(config, &source.label(), &agents, &campaigns, &|path| {
+                    self.resolve(path)
+                });
+            problems.extend(found);
+            embedded.tenants = tenants == deployment::TenantsSource::Embedded;
+        }
+
         match loaded {
             Some(config) if problems.is_empty() => Ok(Settings {
                 config,
                 source,
                 agents,
                 campaigns: campaigns.into_iter().map(|(_, goal)| goal).collect(),
+                embedded,
             }),
             _ => Err(Problems(problems)),
         }
@@ -276,12 +306,14 @@ impl Loader {
         default_dir: &Path,
         embedded: fn(&Path) -> Vec<SourceFile>,
         problems: &mut Vec<Problem>,
+        used_embedded: &mut bool,
     ) -> Vec<SourceFile> {
         let resolved = self.resolve(dir);
         let entries = match std::fs::read_dir(&resolved) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if dir == default_dir {
+                    *used_embedded = true;
                     return embedded(dir);
                 }
                 problems.push(Problem::new(

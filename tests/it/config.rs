@@ -269,7 +269,9 @@ fn config_invalid_value() {
     assert_refused(
         &d,
         &[],
-        &["config/campaignd.toml: daemon.shutdown_timeout_secs: must be at least 1"],
+        &[
+            "config/campaignd.toml: daemon.shutdown_timeout_secs: is 0; it must be between 1 and 3600",
+        ],
     );
 }
 
@@ -487,6 +489,277 @@ fn an_invalid_environment_override_names_the_variable() {
     assert_refused(
         &d,
         &[("CAMPAIGND__KB__BATCH_MAX", "0")],
-        &["environment: CAMPAIGND__KB__BATCH_MAX (kb.batch_max): must be at least 1"],
+        &[
+            "environment: CAMPAIGND__KB__BATCH_MAX (kb.batch_max): is 0; it must be between 1 and 65536",
+        ],
     );
+}
+
+// What `run` used to fail on (or run wrongly with) while `check` said ok.
+
+/// One mutation of the valid deployment and what `check` and `run` must say about it.
+struct Mutation {
+    what: &'static str,
+    apply: fn(&Deployment),
+    /// Every needle appears on one line of `check`'s stderr (and `run`'s, unless `run` is given).
+    check: &'static [&'static str],
+    /// What `run`'s stderr says instead, when it fails later than the settings (opening the data
+    /// directory).
+    run: Option<&'static [&'static str]>,
+}
+
+fn with_strategy(d: &Deployment) {
+    support::copy_shipped_agent(d.dir.path(), "strategy");
+}
+
+const MUTATIONS: &[Mutation] = &[
+    Mutation {
+        what: "an unknown tenant",
+        apply: |d| {
+            d.edit(
+                CAMPAIGN_FILE,
+                "tenant = \"acme/kr_retail\"",
+                "tenant = \"initech\"",
+            )
+        },
+        check: &[CAMPAIGN_FILE, "tenant", "`initech`", "no tenant file"],
+        run: None,
+    },
+    Mutation {
+        what: "an unknown client",
+        apply: |d| d.edit(CAMPAIGN_FILE, "acme/kr_retail", "acme/kr_wholesale"),
+        check: &[CAMPAIGN_FILE, "tenant", "has no client `kr_wholesale`"],
+        run: None,
+    },
+    Mutation {
+        what: "a missing tenant file",
+        apply: |d| {
+            support::copy_shipped(d.dir.path(), "config/tenants");
+            std::fs::remove_file(d.path("config/tenants/acme.toml")).expect("remove");
+        },
+        check: &[
+            CAMPAIGN_FILE,
+            "tenant",
+            "config/tenants/acme.toml",
+            "has no tenant file",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "a broken tenant file",
+        apply: |d| d.write("config/tenants/acme.toml", "[guideline\n"),
+        check: &[CAMPAIGN_FILE, "config/tenants/acme.toml", "unclosed table"],
+        run: None,
+    },
+    Mutation {
+        what: "an unknown key in a tenant file",
+        apply: |d| {
+            support::copy_shipped(d.dir.path(), "config/tenants");
+            d.edit(
+                "config/tenants/acme.toml",
+                "[guideline]\n",
+                "[guideline]\ncolour = \"red\"\n",
+            );
+        },
+        check: &[CAMPAIGN_FILE, "config/tenants/acme.toml", "colour"],
+        run: None,
+    },
+    Mutation {
+        what: "a currency without an exchange rate",
+        apply: |d| {
+            with_strategy(d);
+            d.edit(CAMPAIGN_FILE, "currency = \"USD\"", "currency = \"CHF\"");
+        },
+        check: &[
+            CAMPAIGN_FILE,
+            "budget.currency",
+            "`CHF` has no exchange rate",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "a deadline already past",
+        apply: |d| {
+            d.edit(
+                CAMPAIGN_FILE,
+                "start = \"2026-09-01T09:00:00+09:00\"",
+                "start = \"2026-07-01T09:00:00+09:00\"",
+            );
+            d.edit(
+                CAMPAIGN_FILE,
+                "deadline = \"2026-12-31T23:59:59+09:00\"",
+                "deadline = \"2026-08-01T00:00:00+09:00\"",
+            );
+        },
+        check: &[
+            CAMPAIGN_FILE,
+            "deadline",
+            "has already passed (clock.start is 2026-09-01",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "a real clock with a factor",
+        apply: |d| {
+            d.write(
+                "config/campaignd.toml",
+                &format!("{CONFIG}\n[clock]\nmode = \"real\"\nfactor = 172800.0\n"),
+            )
+        },
+        check: &[
+            "config/campaignd.toml: clock.factor",
+            "only an accelerated clock uses it",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "a clock factor that overflows the clock",
+        apply: |d| {
+            d.write(
+                "config/campaignd.toml",
+                &format!("{CONFIG}\n[clock]\nfactor = 1e300\n"),
+            )
+        },
+        check: &[
+            "config/campaignd.toml: clock.factor",
+            "must be between 0.001 and 10000000",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "a shutdown timeout that overflows a timer",
+        apply: |d| {
+            d.edit(
+                "config/campaignd.toml",
+                "shutdown_timeout_secs = 5",
+                "shutdown_timeout_secs = 9223372036854775807",
+            )
+        },
+        check: &[
+            "config/campaignd.toml: daemon.shutdown_timeout_secs",
+            "must be between 1 and 3600",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "an empty page cache",
+        apply: |d| {
+            d.write(
+                "config/campaignd.toml",
+                &format!("{CONFIG}\n[kb]\ncache_capacity_bytes = 0\n"),
+            )
+        },
+        check: &[
+            "config/campaignd.toml: kb.cache_capacity_bytes",
+            "must be between 1048576 and",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "a mailbox past any channel's bound",
+        apply: |d| {
+            d.edit(
+                "agents/orchestrator.toml",
+                "mailbox = 64",
+                "mailbox = 9223372036854775807",
+            )
+        },
+        check: &[
+            "agents/orchestrator.toml: agent.mailbox",
+            "must be between 1 and 1048576",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "a token of a tenant that does not exist",
+        apply: |d| {
+            d.write(
+            "config/campaignd.toml",
+            &format!("{CONFIG}\n[[api.tokens]]\nname = \"initech\"\ntoken = \"initech-secret-0123456789\"\ntenant = \"initech\"\n"),
+        )
+        },
+        check: &[
+            "config/campaignd.toml: api.tokens[0] `initech`.tenant",
+            "a token's tenant must exist",
+        ],
+        run: None,
+    },
+    Mutation {
+        what: "a tokens file others can read",
+        apply: |d| {
+            use std::os::unix::fs::PermissionsExt as _;
+            d.write(
+                "tokens.toml",
+                "[[tokens]]\nname = \"ops\"\ntoken = \"ops-secret-0123456789\"\n",
+            );
+            std::fs::set_permissions(
+                d.path("tokens.toml"),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .expect("chmod");
+            d.write(
+                "config/campaignd.toml",
+                &format!("{CONFIG}\n[api]\ntokens_file = \"tokens.toml\"\n"),
+            );
+        },
+        check: &["tokens.toml", "has mode 0644", "chmod 600 tokens.toml"],
+        run: None,
+    },
+    Mutation {
+        what: "a data directory that is a file",
+        apply: |d| d.write("data", "not a folder"),
+        check: &[
+            "config/campaignd.toml: daemon.data_dir",
+            "data is not a folder",
+        ],
+        run: Some(&["cannot create the data directory data"]),
+    },
+    Mutation {
+        what: "a data directory campaignd cannot write in",
+        apply: |d| {
+            d.edit(
+                "config/campaignd.toml",
+                "data_dir = \"data\"",
+                "data_dir = \"/proc/campaignd-data\"",
+            )
+        },
+        check: &[
+            "config/campaignd.toml: daemon.data_dir",
+            "campaignd cannot write in /proc",
+        ],
+        run: Some(&["cannot create the data directory /proc/campaignd-data"]),
+    },
+];
+
+/// Every mutation is refused by `check` (exit 1) and by `run` (non-zero, before it serves),
+/// each naming the file and key to fix.
+#[test]
+fn check_refuses_what_run_would_fail_on() {
+    let mut failures = Vec::new();
+    for mutation in MUTATIONS {
+        let d = Deployment::new();
+        (mutation.apply)(&d);
+        let check = d.campaignd("check", &[]);
+        let found = |stderr: &str, needles: &[&str]| {
+            stderr
+                .lines()
+                .any(|line| needles.iter().all(|n| line.contains(n)))
+        };
+        if check.code != Some(1) || !found(&check.stderr, mutation.check) {
+            failures.push(format!(
+                "{}: check exited {:?} without a line of {:?}:\n{}",
+                mutation.what, check.code, mutation.check, check.stderr
+            ));
+            continue;
+        }
+        let run = d.campaignd("run", &[]);
+        let needles = mutation.run.unwrap_or(mutation.check);
+        if run.code.is_none_or(|c| c == 0) || !found(&run.stderr, needles) {
+            failures.push(format!(
+                "{}: run exited {:?} without a line of {needles:?}:\n{}",
+                mutation.what, run.code, run.stderr
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

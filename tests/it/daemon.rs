@@ -450,3 +450,167 @@ async fn a_reload_starts_an_added_campaign_and_the_next_review_uses_the_changed_
     );
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// A reload changes nothing a running campaign was planned with: changing its goal is refused
+/// with the reason (the orchestrator keeps the planned goal, so the change would only look
+/// applied), and the settings in force keep the old goal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_changes_a_running_campaigns_goal_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    let config = shipped_deployment(base);
+    let (goal, text) = us_campaign();
+    let file = format!("config/campaigns/{}.toml", goal.id);
+    write(base, &file, &text);
+    let settings = load_settings(base, Some(&config), EnvOverrides::new());
+    let daemon = Daemon::start(settings, Some(config), agents::registry())
+        .await
+        .expect("daemon starts");
+    daemon
+        .runtime()
+        .clock()
+        .advance(Duration::from_secs(86_400))
+        .expect("manual clock");
+    let board = board_of(&daemon);
+    wait_until("the campaign to run", Duration::from_secs(120), || {
+        board
+            .get(&goal.id)
+            .is_some_and(|s| s.state == CampaignState::Running)
+    })
+    .await;
+
+    let changed = text.replace(&format!("target = {}", goal.target), "target = 450");
+    assert_ne!(changed, text);
+    write(base, &file, &changed);
+    let problems = daemon
+        .reload()
+        .expect_err("a changed running goal is refused");
+    let shown = problems.to_string();
+    assert!(
+        shown.contains(&file) && shown.contains("target") && shown.contains("is running"),
+        "{shown}"
+    );
+    assert_eq!(daemon.settings().campaigns[0].target, goal.target);
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// A deployment on files for the real binary: the config at the default path, one campaign, a
+/// tokens file; relative paths, so the daemon runs from `base`.
+fn files_deployment(base: &Path) {
+    let (_, text) = us_campaign();
+    write(base, "config/campaigns/globex_reload.toml", &text);
+    write(
+        base,
+        "tokens.toml",
+        "[[tokens]]\nname = \"ops\"\ntoken = \"ops-reload-token-0123456789\"\n",
+    );
+    write(
+        base,
+        "config/campaignd.toml",
+        "[daemon]\nshutdown_timeout_secs = 10\n\n[clock]\nmode = \"manual\"\nstart = 2026-09-01T00:00:00Z\n\n\
+         [market]\nsource = \"api\"\n\n[api]\nlisten = \"127.0.0.1:0\"\ntokens_file = \"tokens.toml\"\n",
+    );
+}
+
+/// The campaigns the daemon at `addr` lists to the operator token.
+fn campaigns_listed(addr: &str) -> String {
+    let mut response = ureq::get(&format!("http://{addr}/v1/campaigns"))
+        .header("Authorization", "Bearer ops-reload-token-0123456789")
+        .call()
+        .unwrap_or_else(|e| panic!("GET /v1/campaigns: {e}"));
+    response.body_mut().read_to_string().expect("body")
+}
+
+/// With the config file, the campaigns folder or a safe tokens file gone, SIGHUP rejects the
+/// reload with the reason and the running settings stay (the token still works, the campaign is
+/// still listed) instead of the embedded defaults taking their place.
+#[test]
+fn a_reload_without_its_files_is_rejected_and_the_running_settings_stay() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    files_deployment(base);
+    let mut daemon = Process::spawn(
+        campaignd()
+            .args(["run", "--log-format", "json"])
+            .current_dir(base),
+        None,
+    );
+    let listening = daemon.wait_for_lines(
+        "`API listening` with the address",
+        1,
+        Duration::from_secs(60),
+        |line| line.contains("API listening"),
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&listening[0]).expect("JSON log line");
+    let addr = parsed["fields"]["addr"].as_str().expect("addr").to_owned();
+    assert!(campaigns_listed(&addr).contains("globex_reload"));
+
+    let rejected = |daemon: &Process, needles: &[&str]| {
+        daemon.wait_for_lines(
+            &format!("a rejected reload naming {needles:?}"),
+            1,
+            Duration::from_secs(30),
+            |line| line.contains("reload rejected") && needles.iter().all(|n| line.contains(n)),
+        );
+    };
+    let config = base.join("config/campaignd.toml");
+    std::fs::rename(&config, base.join("campaignd.toml.off")).expect("move the config away");
+    daemon.signal("HUP");
+    rejected(&daemon, &["config/campaignd.toml", "is gone"]);
+    assert!(
+        campaigns_listed(&addr).contains("globex_reload"),
+        "the token still works"
+    );
+    std::fs::rename(base.join("campaignd.toml.off"), &config).expect("restore");
+
+    let campaigns = base.join("config/campaigns");
+    std::fs::rename(&campaigns, base.join("campaigns.off")).expect("move the campaigns away");
+    daemon.signal("HUP");
+    rejected(&daemon, &["config/campaigns", "is gone"]);
+    assert!(
+        campaigns_listed(&addr).contains("globex_reload"),
+        "the campaign stays"
+    );
+    std::fs::rename(base.join("campaigns.off"), &campaigns).expect("restore");
+
+    let tokens = base.join("tokens.toml");
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    daemon.signal("HUP");
+    rejected(&daemon, &["tokens.toml", "mode 0640", "chmod 600"]);
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    daemon.signal("HUP");
+    daemon.wait_for_lines(
+        "the reload with every file back",
+        1,
+        Duration::from_secs(30),
+        |line| line.contains("configuration reloaded"),
+    );
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+}
+
+/// A tokens file others can read stops the start, naming the mode to set.
+#[test]
+fn a_tokens_file_others_can_read_stops_the_start() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    files_deployment(base);
+    std::fs::set_permissions(
+        base.join("tokens.toml"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let outcome = crate::support::run(campaignd().arg("run").current_dir(base), None);
+    assert_eq!(outcome.code, Some(2), "{}", outcome.stderr);
+    assert!(
+        outcome
+            .stderr
+            .lines()
+            .any(|l| l.contains("tokens.toml") && l.contains("chmod 600 tokens.toml")),
+        "{}",
+        outcome.stderr
+    );
+}

@@ -405,11 +405,15 @@ pub fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Writes `text` to `base/relative`, creating the folders on the way; returns the path.
+/// Writes `text` to `base/relative`, creating the folders on the way; returns the path. The file
+/// is readable by its owner only, as a deployment's files of secrets must be (campaignd refuses a
+/// tokens file others can read).
 pub fn write(base: &Path, relative: &str, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
     let path = base.join(relative);
     std::fs::create_dir_all(path.parent().expect("has a parent")).expect("create folder");
     std::fs::write(&path, text).expect("write file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod 600");
     path
 }
 
