@@ -210,6 +210,15 @@ pub struct ApiSettings {
     pub tokens: Vec<ApiToken>,
     /// A TOML file of `[[tokens]]` entries, so secrets can live apart from the config.
     pub tokens_file: Option<PathBuf>,
+    /// Seconds a connection has to send a request's headers, counted from when it is ready for
+    /// one (just opened, or its previous answer sent).
+    pub header_timeout_secs: u64,
+    /// Seconds a request has to send its whole body.
+    pub body_timeout_secs: u64,
+    /// Seconds a connection may go without a byte read or written before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; capped below the process's open-file limit at start.
+    pub max_connections: usize,
 }
 
 impl Default for ApiSettings {
@@ -219,6 +228,10 @@ impl Default for ApiSettings {
             body_limit_bytes: 1024 * 1024,
             tokens: Vec::new(),
             tokens_file: None,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 256,
         }
     }
 }
@@ -652,6 +665,22 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides) -> Vec<Problem> {
             "is {}; it must be between 1024 and 67108864",
             api.body_limit_bytes
         ),
+    );
+    for (key, value, max) in [
+        ("api.header_timeout_secs", api.header_timeout_secs, 300),
+        ("api.body_timeout_secs", api.body_timeout_secs, 3600),
+        ("api.idle_timeout_secs", api.idle_timeout_secs, 3600),
+    ] {
+        check(
+            (1..=max).contains(&value),
+            key,
+            format!("is {value}; it must be between 1 and {max}"),
+        );
+    }
+    check(
+        (1..=65536).contains(&api.max_connections),
+        "api.max_connections",
+        format!("is {}; it must be between 1 and 65536", api.max_connections),
     );
     let mut found: Vec<(String, String)> = found
         .into_iter()
