@@ -34,7 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::{
-    Process, board_of, bounded, campaignd, copy_shipped, copy_shipped_agent, load_settings,
+    Process, board_of, bounded, campaignd, copy_shipped, copy_shipped_agent, load_settings, run,
     wait_for_async, wait_until, write,
 };
 
@@ -2479,4 +2479,35 @@ async fn an_idempotency_key_lasts_a_week_of_wall_clock_time_not_of_the_campaign_
         run.daemon.shutdown().await.expect("shutdown");
     })
     .await;
+}
+
+#[test]
+fn the_connection_bounds_outside_their_ranges_are_refused_with_the_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write(
+        dir.path(),
+        "campaignd.toml",
+        "[api]\nheader_timeout_secs = 0\nbody_timeout_secs = 3601\nidle_timeout_secs = 18446744073709551615\nmax_connections = 0\n",
+    );
+    let outcome = run(
+        campaignd()
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir.path()),
+        None,
+    );
+    assert_ne!(outcome.code, Some(0), "{}", outcome.stderr);
+    let said = format!("{}{}", outcome.stdout, outcome.stderr);
+    for (key, range) in [
+        ("api.header_timeout_secs", "between 1 and 300"),
+        ("api.body_timeout_secs", "between 1 and 3600"),
+        ("api.idle_timeout_secs", "between 1 and 3600"),
+        ("api.max_connections", "between 1 and 65536"),
+    ] {
+        assert!(
+            said.lines().any(|l| l.contains(key) && l.contains(range)),
+            "{key}: {said}"
+        );
+    }
 }
