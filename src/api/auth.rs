@@ -94,6 +94,20 @@ pub fn authenticate(tokens: &[ApiToken], presented: &str) -> Option<Caller> {
     })
 }
 
+/// The token of an `Authorization` header value, or `None` if it is not `Bearer <token>`.
+///
+/// The scheme is matched in any case (`Bearer`, `bearer`, `BEARER`: RFC 9110 makes it
+/// case-insensitive). Spaces and tabs around the scheme and the token are ignored, as many as
+/// there are. The token itself is compared byte for byte and cannot contain a space or a tab
+/// (RFC 6750's token syntax has none), so `Bearer a b` is refused rather than guessed at.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let blank = |c: char| c == ' ' || c == '\t';
+    let (scheme, rest) = value.trim_matches(blank).split_once(blank)?;
+    let token = rest.trim_matches(blank);
+    let plain = !token.is_empty() && !token.contains(blank);
+    (scheme.eq_ignore_ascii_case("bearer") && plain).then_some(token)
+}
+
 impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
@@ -104,19 +118,12 @@ impl FromRequestParts<ApiState> for Caller {
                 "this endpoint needs a token: send `Authorization: Bearer <token>`",
             ));
         };
-        let presented = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            // The scheme is case-insensitive (RFC 9110); the token is not.
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidToken,
-                    "the Authorization header must be `Bearer <token>`",
-                )
-            })?;
+        let presented = value.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidToken,
+                "the Authorization header must be `Bearer <token>` (the scheme in any case, the token exactly as configured)",
+            )
+        })?;
         let settings = state.settings();
         match authenticate(&settings.config.api.tokens, presented) {
             Some(caller) => Ok(caller),
@@ -160,6 +167,34 @@ mod tests {
         assert_eq!(authenticate(&tokens, "acme-secret-0000000"), None);
         assert_eq!(authenticate(&tokens, ""), None);
         assert_eq!(authenticate(&[], "operator-secret-0001"), None);
+    }
+
+    #[test]
+    fn the_scheme_is_matched_in_any_case_and_blanks_around_the_token_are_ignored() {
+        for value in [
+            "Bearer s3cret",
+            "bearer s3cret",
+            "BEARER s3cret",
+            "bEaReR s3cret",
+            "Bearer   s3cret",
+            "Bearer\ts3cret",
+            " \tBearer s3cret \t",
+        ] {
+            assert_eq!(bearer_token(value), Some("s3cret"), "{value:?}");
+        }
+        for value in [
+            "Bearer",
+            "Bearer ",
+            "Bearer \t ",
+            "Basic s3cret",
+            "Bearers3cret",
+            "Bearer s3 cret",
+            "Bearer s3\tcret",
+            "s3cret",
+            "",
+        ] {
+            assert_eq!(bearer_token(value), None, "{value:?}");
+        }
     }
 
     #[test]

@@ -290,7 +290,7 @@ pub struct CommandAccepted {
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 403, description = "A tenant token", body = ErrorBody),
         (status = 404, description = "No such campaign", body = ErrorBody),
-        (status = 409, description = "The orchestrator has not set the campaign up yet and ignored the command", body = ErrorBody),
+        (status = 409, description = "The campaign is over (achieved or past its deadline: `campaign_finished`), or the orchestrator has not set it up yet and ignored the command (`command_ignored`)", body = ErrorBody),
         (status = 413, description = "The body is over api.body_limit_bytes", body = ErrorBody),
         (status = 503, description = "The orchestrator is unavailable, isolated, overloaded or did not answer", body = ErrorBody)
     )
@@ -313,6 +313,15 @@ pub async fn command(
             "field `command` is missing: send {\"command\": \"pause\" | \"resume\" | \"replan\", \"reason\": \"...\"}",
         ));
     };
+    if let Some(over) = finished(&status_of(&state, &goal), state.runtime().clock().now()) {
+        return Err(ApiError::new(
+            ErrorCode::CampaignFinished,
+            format!(
+                "campaign `{id}` {over}; `{}` would change nothing. GET /v1/campaigns/{id} shows its figures",
+                request.command.as_str()
+            ),
+        ));
+    }
     let why = request
         .reason
         .filter(|r| !r.trim().is_empty())
@@ -365,6 +374,25 @@ pub async fn command(
             decision: decision.to_string(),
         }),
     ))
+}
+
+/// Why a campaign takes no more commands, if it is over: its target reached, or its deadline
+/// passed (on the campaign's clock, the one its deadline is written in) whether or not the loop has
+/// reported it yet.
+fn finished(status: &CampaignStatus, now: DateTime<Utc>) -> Option<String> {
+    use crate::campaign::CampaignState;
+    match status.state {
+        CampaignState::Achieved => Some("reached its target".to_owned()),
+        CampaignState::Ended => Some(format!(
+            "ended at its deadline {}",
+            status.goal.deadline.to_rfc3339()
+        )),
+        _ if now >= status.goal.deadline => Some(format!(
+            "is past its deadline {}",
+            status.goal.deadline.to_rfc3339()
+        )),
+        _ => None,
+    }
 }
 
 /// Sends one command to the orchestrator as a new chain of work and returns the chain's id.

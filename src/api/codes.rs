@@ -25,6 +25,8 @@ pub enum ErrorCode {
     UnreadableBody,
     InvalidParameter,
     InvalidIdempotencyKey,
+    MalformedRequest,
+    RepeatedHeader,
     MissingToken,
     InvalidToken,
     OperatorOnly,
@@ -32,8 +34,12 @@ pub enum ErrorCode {
     UnknownTrace,
     NoSuchRoute,
     MethodNotAllowed,
+    BodyTimeout,
     CommandIgnored,
+    CampaignFinished,
     BodyTooLarge,
+    UriTooLong,
+    HeadersTooLarge,
     IdempotencyKeyReused,
     InvalidConfig,
     Internal,
@@ -43,12 +49,14 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order the docs list them (by status).
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::UnreadableBody,
         ErrorCode::InvalidParameter,
         ErrorCode::InvalidIdempotencyKey,
+        ErrorCode::MalformedRequest,
+        ErrorCode::RepeatedHeader,
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
         ErrorCode::OperatorOnly,
@@ -56,10 +64,14 @@ impl ErrorCode {
         ErrorCode::UnknownTrace,
         ErrorCode::NoSuchRoute,
         ErrorCode::MethodNotAllowed,
+        ErrorCode::BodyTimeout,
         ErrorCode::CommandIgnored,
+        ErrorCode::CampaignFinished,
         ErrorCode::BodyTooLarge,
+        ErrorCode::UriTooLong,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::InvalidConfig,
+        ErrorCode::HeadersTooLarge,
         ErrorCode::Internal,
         ErrorCode::OrchestratorUnavailable,
         ErrorCode::NotAnnounced,
@@ -73,6 +85,8 @@ impl ErrorCode {
             ErrorCode::UnreadableBody => "unreadable_body",
             ErrorCode::InvalidParameter => "invalid_parameter",
             ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
+            ErrorCode::MalformedRequest => "malformed_request",
+            ErrorCode::RepeatedHeader => "repeated_header",
             ErrorCode::MissingToken => "missing_token",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::OperatorOnly => "operator_only",
@@ -80,8 +94,12 @@ impl ErrorCode {
             ErrorCode::UnknownTrace => "unknown_trace",
             ErrorCode::NoSuchRoute => "no_such_route",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::CommandIgnored => "command_ignored",
+            ErrorCode::CampaignFinished => "campaign_finished",
             ErrorCode::BodyTooLarge => "body_too_large",
+            ErrorCode::UriTooLong => "uri_too_long",
+            ErrorCode::HeadersTooLarge => "headers_too_large",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::InvalidConfig => "invalid_config",
             ErrorCode::Internal => "internal",
@@ -97,15 +115,20 @@ impl ErrorCode {
             | ErrorCode::InvalidBody
             | ErrorCode::UnreadableBody
             | ErrorCode::InvalidParameter
-            | ErrorCode::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            | ErrorCode::InvalidIdempotencyKey
+            | ErrorCode::MalformedRequest
+            | ErrorCode::RepeatedHeader => StatusCode::BAD_REQUEST,
             ErrorCode::MissingToken | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::OperatorOnly => StatusCode::FORBIDDEN,
             ErrorCode::UnknownCampaign | ErrorCode::UnknownTrace | ErrorCode::NoSuchRoute => {
                 StatusCode::NOT_FOUND
             }
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::CommandIgnored => StatusCode::CONFLICT,
+            ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::CommandIgnored | ErrorCode::CampaignFinished => StatusCode::CONFLICT,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
+            ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ErrorCode::IdempotencyKeyReused | ErrorCode::InvalidConfig => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -132,6 +155,12 @@ impl ErrorCode {
             ErrorCode::InvalidIdempotencyKey => {
                 "an `Idempotency-Key` that is empty, over 200 bytes or not visible ASCII"
             }
+            ErrorCode::MalformedRequest => {
+                "the request is not HTTP/1.1 campaignd can read (request line, header syntax, framing)"
+            }
+            ErrorCode::RepeatedHeader => {
+                "`Authorization` or `Idempotency-Key` sent more than once; send each at most once"
+            }
             ErrorCode::MissingToken => "no `Authorization: Bearer …` header",
             ErrorCode::InvalidToken => {
                 "the `Authorization` header is not `Bearer <token>`, or the token is not in the config"
@@ -147,10 +176,18 @@ impl ErrorCode {
             }
             ErrorCode::NoSuchRoute => "no route has this path (`GET /v1/openapi.json` lists them)",
             ErrorCode::MethodNotAllowed => "the route exists but not with this method",
+            ErrorCode::BodyTimeout => {
+                "the body did not arrive within `api.body_timeout_secs` (default 30 s)"
+            }
             ErrorCode::CommandIgnored => {
                 "the orchestrator has not set the campaign up yet and ignored the command"
             }
+            ErrorCode::CampaignFinished => {
+                "a command to a campaign that is over (achieved, or past its deadline)"
+            }
             ErrorCode::BodyTooLarge => "the body is over `api.body_limit_bytes` (default 1 MiB)",
+            ErrorCode::UriTooLong => "the request line's path and query are too long",
+            ErrorCode::HeadersTooLarge => "too many headers, or headers too large in total",
             ErrorCode::IdempotencyKeyReused => {
                 "an `Idempotency-Key` already used with a different body"
             }
@@ -361,6 +398,8 @@ mod tests {
                 | ErrorCode::UnreadableBody
                 | ErrorCode::InvalidParameter
                 | ErrorCode::InvalidIdempotencyKey
+                | ErrorCode::MalformedRequest
+                | ErrorCode::RepeatedHeader
                 | ErrorCode::MissingToken
                 | ErrorCode::InvalidToken
                 | ErrorCode::OperatorOnly
@@ -368,8 +407,12 @@ mod tests {
                 | ErrorCode::UnknownTrace
                 | ErrorCode::NoSuchRoute
                 | ErrorCode::MethodNotAllowed
+                | ErrorCode::BodyTimeout
                 | ErrorCode::CommandIgnored
+                | ErrorCode::CampaignFinished
                 | ErrorCode::BodyTooLarge
+                | ErrorCode::UriTooLong
+                | ErrorCode::HeadersTooLarge
                 | ErrorCode::IdempotencyKeyReused
                 | ErrorCode::InvalidConfig
                 | ErrorCode::Internal

@@ -145,7 +145,8 @@ where
 }
 
 /// The request body's bytes as sent, for a handler that needs them whole (to compare a retried
-/// body with the first one); a body over `api.body_limit_bytes` is answered 413.
+/// body with the first one); a body over `api.body_limit_bytes` is answered 413, one that takes
+/// longer than `api.body_timeout_secs` to arrive 408.
 pub struct RawBody(pub Bytes);
 
 impl FromRequest<ApiState> for RawBody {
@@ -153,27 +154,34 @@ impl FromRequest<ApiState> for RawBody {
 
     async fn from_request(req: Request, state: &ApiState) -> Result<Self, Self::Rejection> {
         let limit = state.body_limit();
-        Bytes::from_request(req, state)
-            .await
-            .map(RawBody)
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        ErrorCode::BodyTooLarge,
-                        format!(
-                            "the request body is larger than {limit} bytes (api.body_limit_bytes)"
-                        ),
-                    )
-                } else {
-                    ApiError::new(
-                        ErrorCode::UnreadableBody,
-                        format!(
-                            "the request body could not be read: {}",
-                            rejection.body_text()
-                        ),
-                    )
-                }
-            })
+        let timeout = state.body_timeout();
+        // The whole body, not each piece of it: a client trickling a byte a second must not hold a
+        // connection (and its descriptor) for as long as it likes.
+        let Ok(read) = tokio::time::timeout(timeout, Bytes::from_request(req, state)).await else {
+            return Err(ApiError::new(
+                ErrorCode::BodyTimeout,
+                format!(
+                    "the request body did not arrive within {} s (api.body_timeout_secs)",
+                    timeout.as_secs()
+                ),
+            ));
+        };
+        read.map(RawBody).map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::BodyTooLarge,
+                    format!("the request body is larger than {limit} bytes (api.body_limit_bytes)"),
+                )
+            } else {
+                ApiError::new(
+                    ErrorCode::UnreadableBody,
+                    format!(
+                        "the request body could not be read: {}",
+                        rejection.body_text()
+                    ),
+                )
+            }
+        })
     }
 }
 

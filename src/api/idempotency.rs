@@ -1,18 +1,23 @@
 //! `Idempotency-Key`: a client that retries a request with the same key and the same body gets the
 //! first answer again instead of a second effect. Keys live in the knowledge base's `idempotency`
-//! auxiliary tree, per tenant (an operator's keys share one space), with an FNV-1a hash and the
+//! auxiliary tree, per tenant (an operator's keys share one space), with the SHA-256 and the
 //! length of the body they were first used with and the answer given; the tree is flushed before
-//! the answer goes out, so a retry after a crash also counts once.
+//! the answer goes out, so a retry after a crash also counts once. A cryptographic hash, because a
+//! client that can pick bodies must not be able to make a different body pass for the first one.
+//! Keys stored by campaignd 0.1 carry a 64-bit FNV-1a hash instead; they are still compared with it
+//! until they expire (within a week), and new keys are always stored with SHA-256.
 //!
 //! This is the first line of defence only: ingestion is itself idempotent per campaign × day ×
 //! channel × variant. Nothing here may store a key whose request failed: a failed request must be
-//! retryable. A key is remembered for [`RETENTION`] (a week): a retry comes within minutes or hours,
-//! and the tree must not grow for as long as the daemon runs. An expired key counts as new, and
-//! expired keys are swept out hourly.
+//! retryable. A key is remembered for [`RETENTION`] (a week) of wall-clock time ([`now`]), never
+//! of the campaign's clock, which may run thousands of times faster: a retry comes within minutes
+//! or hours, and the tree must not grow for as long as the daemon runs. An expired key counts as
+//! new, and expired keys are swept out hourly.
 
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode};
@@ -29,8 +34,24 @@ pub const RETENTION: TimeDelta = TimeDelta::days(7);
 /// How often expired keys are swept out of the tree.
 pub const SWEEP_EVERY: TimeDelta = TimeDelta::hours(1);
 
-/// FNV-1a, 64 bits: stable across builds and platforms (std's hasher is not), which a stored
-/// fingerprint must be.
+/// The time keys are stored and expire by: the wall clock, whatever the campaign clock does.
+pub fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// The body's fingerprint as stored: SHA-256, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut hex, byte| {
+            use std::fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// FNV-1a, 64 bits: stable across builds and platforms (std's hasher is not). Picks a key's lock,
+/// and compares bodies with the keys campaignd 0.1 stored; never a new key's fingerprint.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -44,6 +65,12 @@ pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get(HEADER) else {
         return Ok(None);
     };
+    if headers.get_all(HEADER).iter().nth(1).is_some() {
+        return Err(ApiError::new(
+            ErrorCode::RepeatedHeader,
+            "the Idempotency-Key header is sent more than once; send it once",
+        ));
+    }
     let bad = |why: String| {
         ApiError::new(
             ErrorCode::InvalidIdempotencyKey,
@@ -80,7 +107,12 @@ pub enum Lookup {
 
 #[derive(Serialize, Deserialize)]
 struct Stored {
-    body_fnv1a64: u64,
+    /// The body's SHA-256 (hex); absent in keys stored by campaignd 0.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body_sha256: Option<String>,
+    /// campaignd 0.1's fingerprint, read only from the keys it stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body_fnv1a64: Option<u64>,
     body_len: u64,
     status: u16,
     /// The JSON answer as sent.
@@ -139,7 +171,7 @@ impl IdempotencyStore {
         if expired(&stored, now) {
             return Ok(Lookup::New);
         }
-        if stored.body_fnv1a64 != fnv1a64(body) || stored.body_len != body.len() as u64 {
+        if !same_body(&stored, body) {
             return Err(ApiError::new(
                 ErrorCode::IdempotencyKeyReused,
                 format!(
@@ -166,7 +198,8 @@ impl IdempotencyStore {
         now: DateTime<Utc>,
     ) -> Result<(), ApiError> {
         let stored = Stored {
-            body_fnv1a64: fnv1a64(body),
+            body_sha256: Some(sha256_hex(body)),
+            body_fnv1a64: None,
             body_len: body.len() as u64,
             status: status.as_u16(),
             answer: answer.to_owned(),
@@ -207,6 +240,17 @@ impl IdempotencyStore {
     }
 }
 
+/// Whether `body` is the body `stored` was first used with. A key with neither fingerprint is
+/// taken for another body: refusing a retry is safe, a second effect is not.
+fn same_body(stored: &Stored, body: &[u8]) -> bool {
+    let hashed = match (&stored.body_sha256, stored.body_fnv1a64) {
+        (Some(sha256), _) => *sha256 == sha256_hex(body),
+        (None, Some(fnv)) => fnv == fnv1a64(body),
+        (None, None) => false,
+    };
+    hashed && stored.body_len == body.len() as u64
+}
+
 fn expired(stored: &Stored, now: DateTime<Utc>) -> bool {
     now - stored.stored_at >= RETENTION
 }
@@ -221,6 +265,75 @@ mod tests {
         assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
         assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn sha256_matches_the_reference_values() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[tokio::test]
+    async fn new_keys_store_sha256_and_keys_of_0_1_are_still_compared_by_fnv() {
+        let dir = tempfile::tempdir().unwrap();
+        let kb = KnowledgeBase::open(&crate::kb::KbOptions::at(dir.path())).unwrap();
+        let store = IdempotencyStore::open(&kb).unwrap();
+        let ops = Caller::Operator { name: "ops".into() };
+        let now = now();
+        let old = serde_json::json!({
+            "body_fnv1a64": fnv1a64(b"{\"day\":1}"),
+            "body_len": 9,
+            "status": 200,
+            "answer": "{\"recorded\":1}",
+            "stored_at": now,
+        });
+        store
+            .tree
+            .insert(
+                IdempotencyStore::tree_key(&ops, "from-0.1"),
+                serde_json::to_vec(&old).unwrap(),
+            )
+            .unwrap();
+        assert!(matches!(
+            store.lookup(&ops, "from-0.1", b"{\"day\":1}", now).unwrap(),
+            Lookup::Replay { .. }
+        ));
+        let err = store
+            .lookup(&ops, "from-0.1", b"{\"day\":2}", now)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::IdempotencyKeyReused);
+
+        store
+            .store(&ops, "new", b"{}", StatusCode::OK, "{}", now)
+            .await
+            .unwrap();
+        let raw = store
+            .tree
+            .get(IdempotencyStore::tree_key(&ops, "new"))
+            .unwrap()
+            .unwrap();
+        let stored: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(stored["body_sha256"], serde_json::json!(sha256_hex(b"{}")));
+        assert!(stored.get("body_fnv1a64").is_none(), "{stored}");
+        let err = store.lookup(&ops, "new", b"[]", now).unwrap_err();
+        assert_eq!(err.code, ErrorCode::IdempotencyKeyReused);
+    }
+
+    #[test]
+    fn a_repeated_key_header_is_refused() {
+        let mut headers = HeaderMap::new();
+        headers.append(HEADER, HeaderValue::from_static("a"));
+        headers.append(HEADER, HeaderValue::from_static("a"));
+        assert_eq!(
+            key_of(&headers).unwrap_err().code,
+            ErrorCode::RepeatedHeader
+        );
     }
 
     #[test]

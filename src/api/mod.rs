@@ -17,7 +17,8 @@
 //! - `health`: `/healthz`, `/readyz`. `metrics`: `/metrics` and the Prometheus recorder.
 //! - `agents`, `campaigns` (list, detail, commands), `observations`, `decisions`, `traces`,
 //!   `reload`: the `/v1` routes. `idempotency`: the `Idempotency-Key` store.
-//!   `openapi`: `/v1/openapi.json`.
+//!   `openapi`: `/v1/openapi.json`. `server`: the connection loop and its bounds (timeouts, the
+//!   connection limit, shutdown).
 //!
 //! Adding a route: write the handler with `#[utoipa::path]` in its own file, add it to
 //! [`router`] with `routes!`, and list its schemas' owner in `openapi::ApiDoc` if it has any.
@@ -34,19 +35,22 @@ pub mod metrics;
 pub mod observations;
 pub mod openapi;
 pub mod reload;
+pub mod server;
 pub mod traces;
 
 use crate::campaign::CampaignBoard;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -77,6 +81,8 @@ struct Inner {
     board: CampaignBoard,
     reload: ReloadFn,
     body_limit: usize,
+    /// How long a request may take to send its body (a change needs a restart).
+    body_timeout: Duration,
     openapi: OnceLock<String>,
     metrics: metrics::Metrics,
     /// One is held while a request with an `Idempotency-Key` looks its key up, runs and stores
@@ -95,6 +101,7 @@ impl ApiState {
         reload: ReloadFn,
     ) -> Self {
         let body_limit = settings.current().config.api.body_limit_bytes;
+        let body_timeout = Duration::from_secs(settings.current().config.api.body_timeout_secs);
         Self {
             inner: Arc::new(Inner {
                 runtime,
@@ -103,6 +110,7 @@ impl ApiState {
                 board,
                 reload,
                 body_limit,
+                body_timeout,
                 openapi: OnceLock::new(),
                 metrics: metrics::Metrics::get(),
                 idempotency: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
@@ -132,6 +140,11 @@ impl ApiState {
     /// The body limit the server was started with (a change needs a restart).
     pub fn body_limit(&self) -> usize {
         self.inner.body_limit
+    }
+
+    /// The body timeout the server was started with (a change needs a restart).
+    pub fn body_timeout(&self) -> Duration {
+        self.inner.body_timeout
     }
 
     /// Whether the expired idempotency keys are due to be swept out at `now` (at the first stored
@@ -176,13 +189,98 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
         String::from("{}")
     });
     let _ = state.inner.openapi.set(document);
+    let query = Arc::new(QueryParameters::of(&api));
     let router = router
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(query, screen))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state);
     (router, api)
+}
+
+/// The query parameters each route declares in the OpenAPI document, by method and path
+/// template: the one list a request's parameters are checked against, so every route refuses an
+/// unknown parameter alike and the document cannot promise one the server refuses.
+struct QueryParameters(BTreeMap<(String, String), BTreeSet<String>>);
+
+impl QueryParameters {
+    fn of(api: &utoipa::openapi::OpenApi) -> Self {
+        use utoipa::openapi::path::ParameterIn;
+        let mut declared = BTreeMap::new();
+        for (path, item) in &api.paths.paths {
+            let operations = [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("DELETE", &item.delete),
+                ("PATCH", &item.patch),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let names = operation
+                    .parameters
+                    .iter()
+                    .chain(&item.parameters)
+                    .flatten()
+                    .filter(|p| matches!(p.parameter_in, ParameterIn::Query))
+                    .map(|p| p.name.clone())
+                    .collect();
+                declared.insert((method.to_owned(), path.clone()), names);
+            }
+        }
+        Self(declared)
+    }
+
+    /// The parameters `method` on `route` takes (HEAD is GET's).
+    fn allowed(&self, method: &axum::http::Method, route: &str) -> Option<&BTreeSet<String>> {
+        let method = if method == axum::http::Method::HEAD {
+            "GET"
+        } else {
+            method.as_str()
+        };
+        self.0.get(&(method.to_owned(), route.to_owned()))
+    }
+}
+
+/// Refuses, before any handler runs, a header that must come at most once sent twice (which of
+/// two tokens or keys counts would be a guess) and a query parameter the route does not declare.
+async fn screen(
+    State(query): State<Arc<QueryParameters>>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    for name in [header::AUTHORIZATION.as_str(), idempotency::HEADER] {
+        if request.headers().get_all(name).iter().nth(1).is_some() {
+            return Err(ApiError::new(
+                ErrorCode::RepeatedHeader,
+                format!("the {name} header is sent more than once; send it once"),
+            ));
+        }
+    }
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str());
+    if let Some(allowed) = route.and_then(|route| query.allowed(request.method(), route)) {
+        let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(request.uri())
+            .map_err(|e| ApiError::bad_parameter(format!("the query string: {}", e.body_text())))?;
+        if let Some((unknown, _)) = pairs.0.iter().find(|(name, _)| !allowed.contains(name)) {
+            let expected = if allowed.is_empty() {
+                "this route takes none".to_owned()
+            } else {
+                let names: Vec<&str> = allowed.iter().map(String::as_str).collect();
+                format!("expected {}", names.join(", "))
+            };
+            return Err(ApiError::bad_parameter(format!(
+                "unknown query parameter `{unknown}` on {} {}; {expected}",
+                request.method(),
+                route.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(next.run(request).await)
 }
 
 async fn no_such_route(request: Request) -> ApiError {
@@ -242,7 +340,7 @@ pub enum ApiStartError {
 /// A running API server.
 pub struct ApiServer {
     addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
     upkeep: JoinHandle<()>,
 }
@@ -250,7 +348,8 @@ pub struct ApiServer {
 impl ApiServer {
     /// Binds `api.listen` from the current settings and serves until [`ApiServer::shutdown`].
     pub async fn start(state: ApiState) -> Result<Self, ApiStartError> {
-        let listen = state.settings().config.api.listen.clone();
+        let api = state.settings().config.api.clone();
+        let listen = api.listen.clone();
         let addr: SocketAddr = listen.parse().map_err(|_| ApiStartError::Address {
             listen: listen.clone(),
         })?;
@@ -263,23 +362,28 @@ impl ApiServer {
                 listen: addr.to_string(),
                 source,
             })?;
+        let nofile = server::open_file_limit();
+        let limits = server::Limits {
+            connections: server::connection_cap(api.max_connections, nofile),
+            header_timeout: Duration::from_secs(api.header_timeout_secs),
+            idle_timeout: Duration::from_secs(api.idle_timeout_secs),
+        };
+        if limits.connections < api.max_connections {
+            tracing::warn!(
+                configured = api.max_connections,
+                serving = limits.connections,
+                open_file_limit = nofile,
+                "api.max_connections is lowered to stay below the open-file limit (raise it with LimitNOFILE= or ulimit -n)"
+            );
+        }
         let upkeep = state.inner.metrics.spawn_upkeep();
         let (router, _) = router(state);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await;
-            if let Err(err) = served {
-                tracing::error!(%err, "the API server stopped with an error");
-            }
-        });
-        tracing::info!(%addr, "API listening");
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, router, limits, stopped));
+        tracing::info!(%addr, max_connections = limits.connections, "API listening");
         Ok(Self {
             addr,
-            stop: Some(stop),
+            stop,
             task,
             upkeep,
         })
@@ -290,11 +394,10 @@ impl ApiServer {
         self.addr
     }
 
-    /// Stops accepting connections and lets requests in progress finish, for at most `bound`.
+    /// Stops accepting connections, closes those with no request in progress and lets requests
+    /// in progress finish, for at most `bound`.
     pub async fn shutdown(mut self, bound: Duration) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        let _ = self.stop.send(true);
         self.upkeep.abort();
         if tokio::time::timeout(bound, &mut self.task).await.is_err() {
             tracing::warn!("API requests still open at the shutdown bound were cut off");

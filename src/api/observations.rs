@@ -139,7 +139,7 @@ pub async fn ingest_observations(
         let lock = IdempotencyStore::lock_index(&caller, &key) % state.inner.idempotency.len();
         let _serial = state.inner.idempotency[lock].lock().await;
         let store = IdempotencyStore::open(state.kb())?;
-        let now = state.runtime().clock().now();
+        let now = idempotency::now();
         if let Lookup::Replay { status, answer } = store.lookup(&caller, &key, &body, now)? {
             tracing::info!(
                 token_name = caller.name(),
@@ -148,7 +148,7 @@ pub async fn ingest_observations(
             return Ok(json_response(status, answer, true));
         }
         let answer = run(&state, &caller, configured, batch).await?;
-        let now = state.runtime().clock().now();
+        let now = idempotency::now();
         store
             .store(&caller, &key, &body, StatusCode::OK, &answer, now)
             .await?;

@@ -210,6 +210,15 @@ pub struct ApiSettings {
     pub tokens: Vec<ApiToken>,
     /// A TOML file of `[[tokens]]` entries, so secrets can live apart from the config.
     pub tokens_file: Option<PathBuf>,
+    /// Seconds a connection has to send a request's headers, counted from when it is ready for
+    /// one (just opened, or its previous answer sent).
+    pub header_timeout_secs: u64,
+    /// Seconds a request has to send its whole body.
+    pub body_timeout_secs: u64,
+    /// Seconds a connection may go without a byte read or written before it is closed.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; capped below the process's open-file limit at start.
+    pub max_connections: usize,
 }
 
 impl Default for ApiSettings {
@@ -219,6 +228,10 @@ impl Default for ApiSettings {
             body_limit_bytes: 1024 * 1024,
             tokens: Vec::new(),
             tokens_file: None,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 256,
         }
     }
 }
@@ -588,6 +601,14 @@ pub mod ranges {
     pub const WITHIN_SECS: (u64, u64) = (1, 86_400);
     /// `[agent.supervision] backoff_initial_ms` and `backoff_max_ms`: up to an hour.
     pub const BACKOFF_MS: (u64, u64) = (1, 3_600_000);
+    /// `api.header_timeout_secs`: up to five minutes.
+    pub const HEADER_TIMEOUT_SECS: (u64, u64) = (1, 300);
+    /// `api.body_timeout_secs`: up to an hour.
+    pub const BODY_TIMEOUT_SECS: (u64, u64) = (1, 3_600);
+    /// `api.idle_timeout_secs`: up to an hour.
+    pub const IDLE_TIMEOUT_SECS: (u64, u64) = (1, 3_600);
+    /// `api.max_connections` (lowered at start below the open-file limit).
+    pub const MAX_CONNECTIONS: (usize, usize) = (1, 65_536);
 }
 
 /// `is V; it must be between LO and HI` when `value` is outside the inclusive `range`.
@@ -698,6 +719,22 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides, factor_written: boo
         (
             "api.body_limit_bytes",
             out_of_range(api.body_limit_bytes, ranges::MESSAGE_BYTES),
+        ),
+        (
+            "api.header_timeout_secs",
+            out_of_range(api.header_timeout_secs, ranges::HEADER_TIMEOUT_SECS),
+        ),
+        (
+            "api.body_timeout_secs",
+            out_of_range(api.body_timeout_secs, ranges::BODY_TIMEOUT_SECS),
+        ),
+        (
+            "api.idle_timeout_secs",
+            out_of_range(api.idle_timeout_secs, ranges::IDLE_TIMEOUT_SECS),
+        ),
+        (
+            "api.max_connections",
+            out_of_range(api.max_connections, ranges::MAX_CONNECTIONS),
         ),
     ];
     for (key, problem) in ranged {

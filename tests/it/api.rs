@@ -33,13 +33,18 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{board_of, bounded, copy_shipped_agent, load_settings, wait_for_async, write};
+use crate::support::{
+    Process, board_of, bounded, campaignd, copy_shipped, copy_shipped_agent, load_settings, run,
+    wait_for_async, wait_until, write,
+};
 
 const OPERATOR: &str = "operator-token-0123456789";
 const ACME: &str = "acme-token-0123456789abc";
 const ACME_RETAIL: &str = "acme-retail-token-0123456789";
 const GLOBEX: &str = "globex-token-0123456789ab";
 const BODY_LIMIT: usize = 2048;
+/// Short, so the body-timeout test waits little; every other test sends its body at once.
+const BODY_TIMEOUT_SECS: u64 = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Two agents: one that answers, one that always fails (so supervision isolates it).
@@ -139,7 +144,7 @@ fn deployment(base: &Path, with: With) -> std::path::PathBuf {
             "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 5\n\n\
              [runtime]\ncommand_senders = []\n\n\
              [market]\nsource = \"api\"\n\n\
-             [api]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = {BODY_LIMIT}\ntokens_file = {:?}\n",
+             [api]\nlisten = \"127.0.0.1:0\"\nbody_limit_bytes = {BODY_LIMIT}\nbody_timeout_secs = {BODY_TIMEOUT_SECS}\ntokens_file = {:?}\n",
             abs("data"),
             abs("agents"),
             abs("campaigns"),
@@ -1957,4 +1962,552 @@ async fn commands_reach_the_orchestrator_and_are_recorded_in_the_tenants_trace()
         run.daemon.shutdown().await.expect("shutdown");
     })
     .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTTP layer: every error JSON, one rule for headers and query parameters, commands on a
+// finished campaign.
+
+/// Sends `raw` as it is on a new connection and reads the answer to its end.
+async fn raw_request(addr: SocketAddr, raw: &[u8]) -> Response {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    // The server may answer and close before it has read everything; that is fine.
+    let _ = stream.write_all(raw).await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    parse_response(&answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_of_the_http_layer_answer_the_json_error_body() {
+    bounded(BOUND, async {
+        let run = start(false).await;
+        let addr = run.addr;
+        let many_headers: String = (0..120).map(|i| format!("X-Filler-{i}: {i}\r\n")).collect();
+        let huge_header = format!("X-Big: {}\r\n", "b".repeat(512 * 1024));
+        let long_path = format!("/v1/campaigns/{}", "a".repeat(70 * 1024));
+        let cases: Vec<(String, Vec<u8>, u16, &str)> = vec![
+            ("a malformed request line".into(), b"NOT AN HTTP REQUEST\r\n\r\n".to_vec(), 400, "malformed_request"),
+            (
+                "a malformed header".into(),
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n".to_vec(),
+                400,
+                "malformed_request",
+            ),
+            (
+                "a path of 70 KiB".into(),
+                format!("GET {long_path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(),
+                414,
+                "uri_too_long",
+            ),
+            (
+                "120 headers".into(),
+                format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+                431,
+                "headers_too_large",
+            ),
+            (
+                "a header of 512 KiB".into(),
+                format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{huge_header}\r\n").into_bytes(),
+                431,
+                "headers_too_large",
+            ),
+            (
+                "a body that stops half-way".into(),
+                format!(
+                    "POST /v1/reload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"dry_run\""
+                )
+                .into_bytes(),
+                408,
+                "body_timeout",
+            ),
+            (
+                "an unknown route".into(),
+                b"GET /v2/nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+                404,
+                "no_such_route",
+            ),
+            (
+                "a method the route does not have".into(),
+                b"DELETE /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
+                405,
+                "method_not_allowed",
+            ),
+        ];
+        for (what, raw, status, code) in cases {
+            let r = raw_request(addr, &raw).await;
+            assert_eq!(r.status, status, "{what}: {}", r.text());
+            assert_eq!(
+                r.header("content-type"),
+                Some("application/json"),
+                "{what}"
+            );
+            assert_eq!(r.error_code(), code, "{what}");
+        }
+        assert_eq!(get(addr, "/healthz", None).await.status, 200);
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_headers_and_unknown_query_parameters_are_refused_on_every_route() {
+    bounded(BOUND, async {
+        let run = start(false).await;
+        let addr = run.addr;
+        // The same token twice, or two different ones: which counts would be a guess.
+        for second in [OPERATOR, ACME] {
+            let r = request_with(
+                addr,
+                "GET",
+                "/v1/campaigns",
+                Some(OPERATOR),
+                &[("Authorization", &format!("Bearer {second}"))],
+                None,
+            )
+            .await;
+            assert_eq!(
+                (r.status, r.error_code().as_str()),
+                (400, "repeated_header")
+            );
+            assert!(r.text().contains("authorization"), "{}", r.text());
+        }
+        let batch = br#"{"campaign": "acme_spring", "day": 0, "observations": []}"#;
+        let r = request_with(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME),
+            &[("Idempotency-Key", "k-1"), ("Idempotency-Key", "k-2")],
+            Some(batch),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "repeated_header")
+        );
+
+        // Every route, public or not, with or without parameters of its own, refuses one it
+        // does not declare; a declared one still works.
+        for (path, token) in [
+            ("/healthz?verbose=1", None),
+            ("/readyz?x=", None),
+            ("/metrics?format=json", None),
+            ("/v1/agents?all=true", Some(OPERATOR)),
+            ("/v1/campaigns?tenant=globex", Some(ACME)),
+            ("/v1/campaigns/acme_spring?fields=goal", Some(ACME)),
+            (
+                "/v1/campaigns/acme_spring/decisions?limit=5&colour=red",
+                Some(ACME),
+            ),
+            ("/v1/openapi.json?pretty", Some(ACME)),
+        ] {
+            let r = get(addr, path, token).await;
+            assert_eq!(
+                (r.status, r.error_code().as_str()),
+                (400, "invalid_parameter"),
+                "{path}: {}",
+                r.text()
+            );
+            let name = path
+                .split('?')
+                .nth(1)
+                .and_then(|q| q.split('&').find(|p| !p.starts_with("limit=")))
+                .and_then(|p| p.split('=').next())
+                .expect("a parameter");
+            assert!(
+                r.text().contains(&format!("`{name}`")),
+                "{path}: {}",
+                r.text()
+            );
+        }
+        let r = request(addr, "POST", "/v1/reload?force=1", Some(OPERATOR), None).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "invalid_parameter")
+        );
+        let r = get(
+            addr,
+            "/v1/campaigns/acme_spring/decisions?limit=5",
+            Some(ACME),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(get(addr, "/healthz", None).await.status, 200);
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bearer_scheme_is_read_in_any_case_with_blanks_around_the_token() {
+    bounded(BOUND, async {
+        let run = start(false).await;
+        let addr = run.addr;
+        for value in [
+            format!("Bearer {OPERATOR}"),
+            format!("bearer {OPERATOR}"),
+            format!("BEARER {OPERATOR}"),
+            format!("Bearer \t {OPERATOR}  "),
+            format!("bearer\t{OPERATOR}\t"),
+        ] {
+            let r = request_with(
+                addr,
+                "GET",
+                "/v1/agents",
+                None,
+                &[("Authorization", &value)],
+                None,
+            )
+            .await;
+            assert_eq!(r.status, 200, "{value:?}: {}", r.text());
+        }
+        for value in [
+            format!("Bearer {OPERATOR} extra"),
+            format!("Bearer{OPERATOR}"),
+            format!("Basic {OPERATOR}"),
+            "Bearer".to_owned(),
+        ] {
+            let r = request_with(
+                addr,
+                "GET",
+                "/v1/agents",
+                None,
+                &[("Authorization", &value)],
+                None,
+            )
+            .await;
+            assert_eq!(
+                (r.status, r.error_code().as_str()),
+                (401, "invalid_token"),
+                "{value:?}"
+            );
+        }
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_a_finished_campaign_answer_409() {
+    bounded(BOUND, async {
+        let run = start_with(With {
+            flaky: false,
+            orchestrator: true,
+        })
+        .await;
+        let addr = run.addr;
+        let report = |goal: CampaignGoal, achieved: bool| TickReport {
+            goal,
+            phase: Phase::Stabilize,
+            conversions: if achieved { 100 } else { 10 },
+            progress: if achieved { 1.0 } else { 0.1 },
+            spend: 100.0,
+            eta_day: None,
+            buys: Vec::new(),
+            achieved,
+            held: None,
+        };
+        let board = board_of(&run.daemon);
+        // Achieved; ended at its deadline; and still reported running though its deadline has
+        // passed on the campaign's clock.
+        board.record_tick(
+            9,
+            &report(goal_of(&run, "acme_spring"), true),
+            false,
+            Utc::now(),
+        );
+        board.record_tick(
+            9,
+            &report(goal_of(&run, "globex_autumn"), false),
+            true,
+            Utc::now(),
+        );
+        for (id, needle) in [
+            ("acme_spring", "reached its target"),
+            ("globex_autumn", "ended at its deadline"),
+        ] {
+            for command in ["pause", "resume", "replan"] {
+                let body = format!(r#"{{"command": "{command}"}}"#);
+                let r = request(
+                    addr,
+                    "POST",
+                    &format!("/v1/campaigns/{id}/commands"),
+                    Some(OPERATOR),
+                    Some(body.as_bytes()),
+                )
+                .await;
+                assert_eq!(
+                    (r.status, r.error_code().as_str()),
+                    (409, "campaign_finished"),
+                    "{id} {command}: {}",
+                    r.text()
+                );
+                assert!(r.text().contains(needle), "{}", r.text());
+            }
+        }
+        let mut past = goal_of(&run, "globex_autumn");
+        past.deadline = run.daemon.runtime().clock().now() - TimeDelta::days(1);
+        board.record_tick(10, &report(past, false), false, Utc::now());
+        let r = request(
+            addr,
+            "POST",
+            "/v1/campaigns/globex_autumn/commands",
+            Some(OPERATOR),
+            Some(br#"{"command": "resume"}"#),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (409, "campaign_finished"),
+            "{}",
+            r.text()
+        );
+        assert!(r.text().contains("past its deadline"), "{}", r.text());
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary against many slow or idle connections.
+
+/// Starts the real binary on a deployment in `base` (the shipped agents, no campaign, a manual
+/// clock) with `api` appended to its `[api]` section, through `prlimit` when `nofile` is given,
+/// and returns it with the address its API listens on.
+fn start_binary(base: &Path, api: &str, nofile: Option<u32>) -> (Process, SocketAddr) {
+    let abs = |p: &str| base.join(p).display().to_string();
+    copy_shipped(base, "agents");
+    copy_shipped(base, "config/tenants");
+    std::fs::create_dir_all(base.join("config/campaigns")).expect("campaigns folder");
+    write(
+        base,
+        "config/campaignd.toml",
+        &format!(
+            "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 60\n\n\
+             [clock]\nmode = \"manual\"\nstart = 2026-09-01T00:00:00Z\n\n\
+             [market]\nsource = \"api\"\n\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n{api}\n\
+             [[api.tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\n",
+            abs("data"),
+            abs("agents"),
+            abs("config/campaigns"),
+        ),
+    );
+    let binary = env!("CARGO_BIN_EXE_campaignd");
+    let mut command = match nofile {
+        // prlimit sets the limit and then becomes campaignd (same process, same signals).
+        Some(limit) => {
+            let mut command = std::process::Command::new("prlimit");
+            command
+                .arg(format!("--nofile={limit}:{limit}"))
+                .arg("--")
+                .arg(binary);
+            command.env_remove("RUST_LOG");
+            command
+        }
+        None => campaignd(),
+    };
+    command
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(base.join("config/campaignd.toml"))
+        .current_dir(base);
+    let daemon = Process::spawn(&mut command, None);
+    let listening = daemon.wait_for_lines(
+        "the `API listening` line",
+        1,
+        Duration::from_secs(30),
+        |line| line.contains("API listening"),
+    );
+    let line: Value = serde_json::from_str(&listening[0]).expect("JSON log line");
+    let addr = line["fields"]["addr"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    daemon.wait_for_lines(
+        "the `campaignd ready` line",
+        1,
+        Duration::from_secs(30),
+        |line| line.contains("campaignd ready"),
+    );
+    (daemon, addr)
+}
+
+/// One request on a new blocking connection, bounded: `None` if no complete answer came within
+/// `within` (the server never accepted the connection, or never answered).
+fn blocking_request(addr: SocketAddr, raw: &str, within: Duration) -> Option<Response> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, within).ok()?;
+    stream.set_read_timeout(Some(within)).ok()?;
+    stream.set_write_timeout(Some(within)).ok()?;
+    stream.write_all(raw.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok()?;
+    answer
+        .windows(4)
+        .any(|w| w == b"\r\n\r\n")
+        .then(|| parse_response(&answer))
+}
+
+/// Holds `idle` connections open that send nothing, then `half_sent` that send half their
+/// request's headers and never finish them.
+fn hold_connections(addr: SocketAddr, idle: usize, half_sent: usize) -> Vec<std::net::TcpStream> {
+    use std::io::Write;
+    (0..idle + half_sent)
+        .map(|i| {
+            let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+            if i >= idle {
+                stream
+                    .write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+                    .expect("send half a head");
+            }
+            stream
+        })
+        .collect()
+}
+
+#[test]
+fn a_flood_of_idle_and_half_sent_connections_under_a_low_file_limit_does_not_lock_out_the_api() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A header timeout as long as allowed: what keeps the API open must be the connection limit.
+    let (mut daemon, addr) = start_binary(dir.path(), "header_timeout_secs = 300", Some(128));
+    let _held = hold_connections(addr, 100, 100);
+    let within = Duration::from_secs(10);
+    let ready = blocking_request(
+        addr,
+        "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        within,
+    )
+    .expect("/readyz answers while 200 connections are held under a 128-file limit");
+    assert_eq!(ready.status, 200, "{}", ready.text());
+    // The daemon still has descriptors for its files: a dry-run reload reads the whole config.
+    let body = r#"{"dry_run": true}"#;
+    let reload = blocking_request(
+        addr,
+        &format!(
+            "POST /v1/reload HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {OPERATOR}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+        within,
+    )
+    .expect("a reload is answered under the flood");
+    assert_eq!(reload.status, 200, "{}", reload.text());
+    let status = daemon.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigterm_with_fifty_half_sent_requests_exits_well_within_the_shutdown_timeout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // shutdown_timeout_secs is 60 and the header timeout 300: an exit within 15 s can only come
+    // from closing the half-sent requests at once.
+    let (mut daemon, addr) = start_binary(dir.path(), "header_timeout_secs = 300", None);
+    let _held = hold_connections(addr, 0, 50);
+    // Answered after every held connection was accepted (the listener accepts in order).
+    let health = blocking_request(
+        addr,
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .expect("/healthz answers");
+    assert_eq!(health.status, 200);
+    let status = daemon.terminate(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_key_lasts_a_week_of_wall_clock_time_not_of_the_campaign_clock() {
+    bounded(BOUND, async {
+        // The deployment's clock runs 172 800 times faster than the wall clock: a campaign week
+        // passes in about 3.5 real seconds.
+        let run = start(false).await;
+        let addr = run.addr;
+        let batch = |day: u32| {
+            serde_json::to_vec(&json!({
+                "campaign": "acme_spring",
+                "day": day,
+                "observations": [{ "channel": "email", "variant": "v1", "clicks": "many" }]
+            }))
+            .expect("json")
+        };
+        let key = [("Idempotency-Key", "wall-clock-week")];
+        let first = request_with(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME),
+            &key,
+            Some(&batch(0)),
+        )
+        .await;
+        assert_eq!(first.status, 200, "{}", first.text());
+        let clock = run.daemon.runtime().clock().clone();
+        let stored = clock.now();
+        wait_until(
+            "eight days to pass on the campaign clock",
+            Duration::from_secs(20),
+            || clock.now() - stored > TimeDelta::days(8),
+        )
+        .await;
+        let other = request_with(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME),
+            &key,
+            Some(&batch(1)),
+        )
+        .await;
+        assert_eq!(
+            (other.status, other.error_code().as_str()),
+            (422, "idempotency_key_reused"),
+            "{}",
+            other.text()
+        );
+        let again = request_with(
+            addr,
+            "POST",
+            "/v1/observations",
+            Some(ACME),
+            &key,
+            Some(&batch(0)),
+        )
+        .await;
+        assert_eq!(again.status, 200, "{}", again.text());
+        assert_eq!(again.header("idempotency-replayed"), Some("true"));
+        assert_eq!(again.body, first.body);
+        run.daemon.shutdown().await.expect("shutdown");
+    })
+    .await;
+}
+
+#[test]
+fn the_connection_bounds_outside_their_ranges_are_refused_with_the_range() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write(
+        dir.path(),
+        "campaignd.toml",
+        "[api]\nheader_timeout_secs = 0\nbody_timeout_secs = 3601\nidle_timeout_secs = 18446744073709551615\nmax_connections = 0\n",
+    );
+    let outcome = run(
+        campaignd()
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .current_dir(dir.path()),
+        None,
+    );
+    assert_ne!(outcome.code, Some(0), "{}", outcome.stderr);
+    let said = format!("{}{}", outcome.stdout, outcome.stderr);
+    for (key, range) in [
+        ("api.header_timeout_secs", "between 1 and 300"),
+        ("api.body_timeout_secs", "between 1 and 3600"),
+        ("api.idle_timeout_secs", "between 1 and 3600"),
+        ("api.max_connections", "between 1 and 65536"),
+    ] {
+        assert!(
+            said.lines().any(|l| l.contains(key) && l.contains(range)),
+            "{key}: {said}"
+        );
+    }
 }
