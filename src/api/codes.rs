@@ -30,20 +30,24 @@ pub enum ErrorCode {
     OperatorOnly,
     UnknownCampaign,
     UnknownTrace,
+    UnknownAgent,
     NoSuchRoute,
     MethodNotAllowed,
     CommandIgnored,
+    CommandRefused,
+    ReviveRefused,
     BodyTooLarge,
     IdempotencyKeyReused,
     InvalidConfig,
     Internal,
     OrchestratorUnavailable,
+    ReviveFailed,
     NotAnnounced,
 }
 
 impl ErrorCode {
     /// Every code, in the order the docs list them (by status).
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::UnreadableBody,
@@ -54,14 +58,18 @@ impl ErrorCode {
         ErrorCode::OperatorOnly,
         ErrorCode::UnknownCampaign,
         ErrorCode::UnknownTrace,
+        ErrorCode::UnknownAgent,
         ErrorCode::NoSuchRoute,
         ErrorCode::MethodNotAllowed,
         ErrorCode::CommandIgnored,
+        ErrorCode::CommandRefused,
+        ErrorCode::ReviveRefused,
         ErrorCode::BodyTooLarge,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::InvalidConfig,
         ErrorCode::Internal,
         ErrorCode::OrchestratorUnavailable,
+        ErrorCode::ReviveFailed,
         ErrorCode::NotAnnounced,
     ];
 
@@ -80,7 +88,11 @@ impl ErrorCode {
             ErrorCode::UnknownTrace => "unknown_trace",
             ErrorCode::NoSuchRoute => "no_such_route",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::UnknownAgent => "unknown_agent",
             ErrorCode::CommandIgnored => "command_ignored",
+            ErrorCode::CommandRefused => "command_refused",
+            ErrorCode::ReviveRefused => "revive_refused",
+            ErrorCode::ReviveFailed => "revive_failed",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::InvalidConfig => "invalid_config",
@@ -100,19 +112,22 @@ impl ErrorCode {
             | ErrorCode::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             ErrorCode::MissingToken | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::OperatorOnly => StatusCode::FORBIDDEN,
-            ErrorCode::UnknownCampaign | ErrorCode::UnknownTrace | ErrorCode::NoSuchRoute => {
-                StatusCode::NOT_FOUND
-            }
+            ErrorCode::UnknownCampaign
+            | ErrorCode::UnknownTrace
+            | ErrorCode::UnknownAgent
+            | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::CommandIgnored => StatusCode::CONFLICT,
+            ErrorCode::CommandIgnored | ErrorCode::CommandRefused | ErrorCode::ReviveRefused => {
+                StatusCode::CONFLICT
+            }
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::IdempotencyKeyReused | ErrorCode::InvalidConfig => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::OrchestratorUnavailable | ErrorCode::NotAnnounced => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::OrchestratorUnavailable
+            | ErrorCode::ReviveFailed
+            | ErrorCode::NotAnnounced => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -147,8 +162,18 @@ impl ErrorCode {
             }
             ErrorCode::NoSuchRoute => "no route has this path (`GET /v1/openapi.json` lists them)",
             ErrorCode::MethodNotAllowed => "the route exists but not with this method",
+            ErrorCode::UnknownAgent => "no agent of that name is configured (`GET /v1/agents` lists them)",
             ErrorCode::CommandIgnored => {
                 "the orchestrator has not set the campaign up yet and ignored the command"
+            }
+            ErrorCode::CommandRefused => {
+                "the orchestrator refused the command and says why (a `resume` while compliance is isolated: revive it first)"
+            }
+            ErrorCode::ReviveRefused => {
+                "the agent is not isolated, or the orchestrator (which records every revive) is not running: revive it first"
+            }
+            ErrorCode::ReviveFailed => {
+                "the isolated agent could not be started again (its status shows why), or its revive could not be recorded"
             }
             ErrorCode::BodyTooLarge => "the body is over `api.body_limit_bytes` (default 1 MiB)",
             ErrorCode::IdempotencyKeyReused => {
@@ -366,14 +391,18 @@ mod tests {
                 | ErrorCode::OperatorOnly
                 | ErrorCode::UnknownCampaign
                 | ErrorCode::UnknownTrace
+                | ErrorCode::UnknownAgent
                 | ErrorCode::NoSuchRoute
                 | ErrorCode::MethodNotAllowed
                 | ErrorCode::CommandIgnored
+                | ErrorCode::CommandRefused
+                | ErrorCode::ReviveRefused
                 | ErrorCode::BodyTooLarge
                 | ErrorCode::IdempotencyKeyReused
                 | ErrorCode::InvalidConfig
                 | ErrorCode::Internal
                 | ErrorCode::OrchestratorUnavailable
+                | ErrorCode::ReviveFailed
                 | ErrorCode::NotAnnounced => {}
             }
             assert!(code.status().is_client_error() || code.status().is_server_error());
