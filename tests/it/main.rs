@@ -24,4 +24,5 @@ mod ops;
 mod optimization;
 mod protocol;
 mod runtime;
+mod safety;
 mod strategy;
