@@ -220,7 +220,10 @@ impl HandleRequest<ReviewVariants> for Compliance {
                 claims: claims.clone(),
                 jurisdictions: jurisdictions.clone(),
             };
-            let verdict = self.playbook.get().review_in_regions(&review, &goal.regions);
+            let verdict = self
+                .playbook
+                .get()
+                .review_in_regions(&review, &goal.regions);
             let fixed: Option<FixedMessage> = (!verdict.approved && verdict.fixable)
                 .then(|| apply_fixes(&item.message, &verdict.findings));
             let findings: Vec<String> = verdict

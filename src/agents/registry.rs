@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::messages::OBSERVATIONS_RECORDED;
-use crate::domain::compliance::without_rule_set;
 use super::playbook::Playbook;
+use crate::domain::compliance::without_rule_set;
 use crate::protocol::AgentName;
 use crate::runtime::{self, Agent};
 use crate::settings::{AgentDefinition, Problem, Problems, Settings};
@@ -303,12 +303,18 @@ mod tests {
                 "id = \"{id}\"\ntenant = \"acme\"\nobjective = \"signups\"\ntarget = 10\ndeadline = \"2026-12-31T00:00:00Z\"\nchannels = [\"search\"]\nregions = {regions}\n[budget]\ntotal = 100.0\ncurrency = \"USD\"\n[[segments]]\nid = \"everyone\"\n"
             )
         };
-        std::fs::write(campaigns.join("tokyo.toml"), goal("tokyo", "[\"KR\", \"JP\"]"))
-            .expect("write campaign");
+        std::fs::write(
+            campaigns.join("tokyo.toml"),
+            goal("tokyo", "[\"KR\", \"JP\"]"),
+        )
+        .expect("write campaign");
         std::fs::write(campaigns.join("nowhere.toml"), goal("nowhere", "[\"XX\"]"))
             .expect("write campaign");
-        std::fs::write(campaigns.join("europe.toml"), goal("europe", "[\"DE\", \"US\"]"))
-            .expect("write campaign");
+        std::fs::write(
+            campaigns.join("europe.toml"),
+            goal("europe", "[\"DE\", \"US\"]"),
+        )
+        .expect("write campaign");
         std::fs::write(
             dir.path().join("config/campaignd.toml"),
             "[daemon]\ncampaigns_dir = \"config/campaigns\"\n",

@@ -162,7 +162,9 @@ impl ErrorCode {
             }
             ErrorCode::NoSuchRoute => "no route has this path (`GET /v1/openapi.json` lists them)",
             ErrorCode::MethodNotAllowed => "the route exists but not with this method",
-            ErrorCode::UnknownAgent => "no agent of that name is configured (`GET /v1/agents` lists them)",
+            ErrorCode::UnknownAgent => {
+                "no agent of that name is configured (`GET /v1/agents` lists them)"
+            }
             ErrorCode::CommandIgnored => {
                 "the orchestrator has not set the campaign up yet and ignored the command"
             }

@@ -36,10 +36,7 @@ pub(super) fn compliance_hold(status: Option<&AgentStatus>) -> Option<String> {
         .unwrap_or_default();
     match status.state {
         AgentState::Running | AgentState::Restarting => None,
-        AgentState::Isolated => Some(format!(
-            "{} is isolated{last_error}",
-            Compliance::NAME
-        )),
+        AgentState::Isolated => Some(format!("{} is isolated{last_error}", Compliance::NAME)),
         AgentState::Stopped => Some(format!("{} is stopped{last_error}", Compliance::NAME)),
     }
 }

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use super::Orchestrator;
 use super::hold::Held;
 use crate::agents::decisions::{
-    self as kinds, GoalAchievedChoice, GoalAchievedInputs, PhaseChoice, PhaseInputs,
-    ReplanChoice, ReplanInputs,
+    self as kinds, GoalAchievedChoice, GoalAchievedInputs, PhaseChoice, PhaseInputs, ReplanChoice,
+    ReplanInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{
@@ -84,7 +84,11 @@ impl HandleRequest<Tick> for Orchestrator {
             .await
         {
             Ok(progress) => progress,
-            Err(error) => return self.hold_for_peer(ctx, &request, &goal, report, error).await,
+            Err(error) => {
+                return self
+                    .hold_for_peer(ctx, &request, &goal, report, error)
+                    .await;
+            }
         };
         let fraction = goal_fraction(progress.conversions, goal.target);
         let phase = Phase::of_progress(fraction);
@@ -218,7 +222,9 @@ impl HandleRequest<Tick> for Orchestrator {
                 .replan(ctx, &request, &goal, attempt, &progress, why)
                 .await?
             {
-                return self.hold_for_peer(ctx, &request, &goal, report, error).await;
+                return self
+                    .hold_for_peer(ctx, &request, &goal, report, error)
+                    .await;
             }
         }
 
@@ -234,7 +240,11 @@ impl HandleRequest<Tick> for Orchestrator {
             .await;
         match planned {
             Ok(planned) => report.buys = planned.buys,
-            Err(error) => return self.hold_for_peer(ctx, &request, &goal, report, error).await,
+            Err(error) => {
+                return self
+                    .hold_for_peer(ctx, &request, &goal, report, error)
+                    .await;
+            }
         }
         Ok(report)
     }
