@@ -80,10 +80,15 @@ pub fn review_in_regions(
 ) -> Verdict {
     let verdict = review(playbook, request);
     let uncovered = super::region::without_rule_set(regions);
-    if uncovered.is_empty() || verdict.has_finding(NO_RULESET) {
+    if uncovered.is_empty() {
         return verdict;
     }
-    let mut findings = verdict.findings;
+    // One NO-RULESET finding, the one that names the regions.
+    let mut findings: Vec<Finding> = verdict
+        .findings
+        .into_iter()
+        .filter(|f| f.rule_id != NO_RULESET)
+        .collect();
     findings.push(finding(
         NO_RULESET,
         Severity::Block,
@@ -848,6 +853,8 @@ mod tests {
         let mut none = request;
         none.jurisdictions.clear();
         let verdict = review_in_regions(&playbook(), &none, &regions(&["XX"]));
-        assert_eq!(verdict.findings_of(NO_RULESET).count(), 1, "{verdict:?}");
+        let found: Vec<&Finding> = verdict.findings_of(NO_RULESET).collect();
+        assert_eq!(found.len(), 1, "{verdict:?}");
+        assert!(found[0].message.contains("region XX has"), "{found:?}");
     }
 }
