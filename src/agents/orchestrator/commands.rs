@@ -120,7 +120,15 @@ impl HandleCommand<Resume> for Orchestrator {
         ctx: &Context,
         command: Envelope<Resume>,
     ) -> Result<(), AgentError> {
-        if let Some(why) = Self::compliance_down(ctx) {
+        // A configured compliance that is isolated (or stopped) holds every campaign until it is
+        // revived; a resume cannot lift that, so it is refused with the reason. Without any
+        // compliance agent the days stay held all the same (see `hold`), and a resume changes
+        // nothing else.
+        let status = ctx.agent_status(Compliance::NAME);
+        if let Some(why) = status
+            .as_ref()
+            .and_then(|s| super::hold::compliance_hold(Some(s)))
+        {
             return Err(AgentError::refuse(format!(
                 "campaign `{}` stays held: {why}; revive it first (campaignd revive {1}, or POST /v1/agents/{1}/revive), then resume",
                 command.payload.campaign,
