@@ -525,6 +525,16 @@ async fn compliance_failing_until_isolated_approves_and_buys_nothing_through_res
             !back[0].tick.as_ref().expect("a tick").buys.is_empty(),
             "{back:?}"
         );
+        // The resume carries the wall-clock time the operator gave it, not the campaign's
+        // simulated day.
+        let resumed = decisions(&h, &running)
+            .into_iter()
+            .find(|d| d.kind == "resume")
+            .expect("the accepted resume is recorded");
+        let at: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(resumed.inputs["at"].clone()).expect("an audit time");
+        let off = (chrono::Utc::now() - at).num_seconds().abs();
+        assert!(off < 300, "recorded at {at}, {off} s from the wall clock");
         h.runtime.shutdown(Duration::from_secs(5)).await;
     })
     .await;
