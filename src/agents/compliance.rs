@@ -2,15 +2,20 @@
 //! window and the consent ledger, and keeps that ledger in the knowledge base (every grant and
 //! withdrawal is a decision record, read back after a restart).
 //!
-//! It fails closed: anything it cannot review is not approved, and nothing else in campaignd may
-//! approve a variant. It never edits a creative itself; it suggests fixes and content applies them.
+//! It fails closed: anything it cannot review is not approved (a campaign region without a rule
+//! set blocks every variant), and nothing else in campaignd may approve a variant. It never edits a
+//! creative itself; it suggests fixes and content applies them. Superlatives and health claims are
+//! substantiated from the claims registry of the campaign's own tenant file (the same file content
+//! writes the brand voice from), never another tenant's.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
+use super::content::{tenants_dir, voice_for};
 use super::decisions::{self as kinds, DecisionKind, ReviewChoice, ReviewInputs};
 use super::ledger::{self, Draft};
 use super::messages::{ConsentRecorded, RecordConsent};
@@ -74,6 +79,8 @@ pub struct Compliance {
     playbook: LivePlaybook<CompliancePlaybook>,
     /// Per tenant, (subject, channel) → latest consent record. Loaded per tenant on first use.
     ledger: BTreeMap<TenantId, ConsentLedger>,
+    /// Where the tenants' files (and their claims registries) are.
+    tenants_dir: PathBuf,
 }
 
 impl Agent for Compliance {
@@ -86,6 +93,7 @@ impl Agent for Compliance {
             kb,
             playbook,
             ledger: BTreeMap::new(),
+            tenants_dir: tenants_dir(&ctx.services),
         })
     }
 
@@ -193,7 +201,12 @@ impl HandleRequest<ReviewVariants> for Compliance {
         self.playbook.refresh(ctx.services());
         let jurisdictions = jurisdictions(&goal.regions);
         let tz = recipient_tz(&goal.regions);
-        let claims = Vec::new();
+        // Read at every review, so an edited registry counts from the next one. A file that cannot
+        // be read fails the review (and nothing is approved): content could not have written
+        // creatives from it either.
+        let claims = voice_for(&self.tenants_dir, goal)
+            .map_err(|e| AgentError::caused("reading the campaign's claims registry", e))?
+            .claim_registry();
         let mut reviewed = Vec::with_capacity(items.len());
         let mut drafts = Vec::with_capacity(items.len());
         for item in items {
@@ -207,7 +220,10 @@ impl HandleRequest<ReviewVariants> for Compliance {
                 claims: claims.clone(),
                 jurisdictions: jurisdictions.clone(),
             };
-            let verdict = self.playbook.get().review(&review);
+            let verdict = self
+                .playbook
+                .get()
+                .review_in_regions(&review, &goal.regions);
             let fixed: Option<FixedMessage> = (!verdict.approved && verdict.fixable)
                 .then(|| apply_fixes(&item.message, &verdict.findings));
             let findings: Vec<String> = verdict
@@ -218,8 +234,13 @@ impl HandleRequest<ReviewVariants> for Compliance {
             let reason = if verdict.approved {
                 if findings.is_empty() {
                     format!(
-                        "approved: no finding under {jurisdictions:?}, risk {}",
-                        verdict.risk
+                        "approved: no finding under {jurisdictions:?}, risk {}{}",
+                        verdict.risk,
+                        if claims.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", with the tenant's {} registered claims", claims.len())
+                        }
                     )
                 } else {
                     format!(

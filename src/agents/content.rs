@@ -114,17 +114,7 @@ impl Agent for Content {
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
         let playbook = LivePlaybook::<ContentPlaybook>::load(&ctx.services, Self::NAME)?;
-        let tenants_dir = ctx
-            .services
-            .get::<Arc<crate::settings::Settings>>()
-            .and_then(|s| {
-                s.config
-                    .daemon
-                    .campaigns_dir
-                    .parent()
-                    .map(|p| p.join("tenants"))
-            })
-            .unwrap_or_else(|| PathBuf::from("config/tenants"));
+        let tenants_dir = tenants_dir(&ctx.services);
         Ok(Content {
             kb,
             generator: TemplateGenerator::new(playbook.get().clone()),
@@ -161,6 +151,22 @@ pub enum VoiceError {
         file: String,
         source: std::io::Error,
     },
+}
+
+/// The folder of the tenants' files: `tenants/` beside the campaigns folder of the settings the
+/// runtime was started with, `config/tenants` without settings. Compliance reads the claims
+/// registry from the same files.
+pub fn tenants_dir(services: &crate::runtime::Services) -> PathBuf {
+    services
+        .get::<Arc<crate::settings::Settings>>()
+        .and_then(|s| {
+            s.config
+                .daemon
+                .campaigns_dir
+                .parent()
+                .map(|p| p.join("tenants"))
+        })
+        .unwrap_or_else(|| PathBuf::from("config/tenants"))
 }
 
 /// The brand voice of `goal`, read from its own organization's file only

@@ -81,6 +81,8 @@ kinds! {
     ReplanOrdered = "replan_ordered", OperatorInputs, String;
     /// The target is reached; buying stops.
     GoalAchieved = "goal_achieved", GoalAchievedInputs, GoalAchievedChoice;
+    /// An operator revived an isolated agent (recorded for operators, not for a campaign).
+    Revive = "revive", ReviveInputs, String;
 
     // Strategy's.
     /// A plan (`None` choice when no plan was possible).
@@ -209,6 +211,23 @@ pub struct OperatorInputs {
     /// Why, in the operator's words (kept so an ordered re-plan survives a restart).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReviveInputs {
+    /// The agent revived.
+    pub agent: String,
+    /// Who revived it (the operator's token name).
+    pub from: String,
+    /// When, on the wall clock.
+    pub at: DateTime<Utc>,
+    /// Why, in the operator's words.
+    pub why: String,
+    /// The failure it had been isolated for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub restarts: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -104,7 +104,7 @@ impl Payload for Pause {
     const ACTION: &'static str = "pause_campaign";
 }
 
-/// Operator command: buy again (and trust a revived agent again).
+/// Operator command: buy again. Refused while compliance is isolated: reviving it comes first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Resume {
     pub campaign: CampaignId,
@@ -115,6 +115,28 @@ pub struct Resume {
 
 impl Payload for Resume {
     const ACTION: &'static str = "resume_campaign";
+}
+
+/// The tenant operator-wide decisions (an agent revived) are recorded under: no tenant token
+/// reads them, operators do (`campaignd trace`, `kb decisions`). Reserved: no tenant may be named so.
+pub const OPERATIONS_TENANT: &str = "_operations";
+
+/// Operator command to the orchestrator: record that an operator revived an isolated agent (the
+/// runtime has just restarted it), with who and why. Refused from anyone but an operator.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AgentRevived {
+    pub agent: String,
+    /// Why, in the operator's words.
+    pub why: String,
+    /// The failure it had been isolated for.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub restarts: u32,
+}
+
+impl Payload for AgentRevived {
+    const ACTION: &'static str = "agent_revived";
 }
 
 /// Operator command: ask strategy for a new plan at the next tick.

@@ -1,6 +1,6 @@
 //! Which agents this binary can run, with what each needs from its definition file: the runtime's
-//! registry of agent types plus the check of each agent's playbook, of its subscriptions and of
-//! definitions that no agent implements.
+//! registry of agent types plus the check of each agent's playbook, of its subscriptions, of
+//! definitions that no agent implements, and of campaign regions no compliance rule set covers.
 //!
 //! `campaignd check`, `run` and every reload call [`Registry::check`], so a deployment that the
 //! runtime or an agent would fail on is refused before anything starts.
@@ -10,6 +10,7 @@ use std::path::Path;
 
 use super::messages::OBSERVATIONS_RECORDED;
 use super::playbook::Playbook;
+use crate::domain::compliance::without_rule_set;
 use crate::protocol::AgentName;
 use crate::runtime::{self, Agent};
 use crate::settings::{AgentDefinition, Problem, Problems, Settings};
@@ -122,11 +123,36 @@ impl Registry {
                 refused.push(problem);
             }
         }
+        problems.extend(regions_without_rule_set(settings));
         Checked {
             refused,
             warnings: problems,
         }
     }
+}
+
+/// A campaign region no compliance rule set covers: every variant of the campaign would be
+/// blocked (nothing could check a message sent there), so `check` refuses it; `run` and a reload
+/// warn and the campaign stays held with the reason.
+fn regions_without_rule_set(settings: &Settings) -> Vec<Problem> {
+    let dir = &settings.config.daemon.campaigns_dir;
+    let mut problems = Vec::new();
+    for goal in &settings.campaigns {
+        let uncovered = without_rule_set(&goal.regions);
+        for (index, region) in goal.regions.iter().enumerate() {
+            if uncovered.contains(&region.as_str()) {
+                problems.push(Problem::new(
+                    dir.join(format!("{}.toml", goal.id)).display().to_string(),
+                    format!("regions[{index}]"),
+                    format!(
+                        "region `{region}` has no compliance rule set (campaignd has rules for KR, US, the EU and its member states), so every variant of campaign `{}` would be blocked; remove the region or run that audience as its own campaign once rules exist",
+                        goal.id
+                    ),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// The problems of a deployment for this binary: what refuses it, and what only `check` reports.
@@ -265,6 +291,60 @@ mod tests {
             problems[0].contains("no agent named `pacing`"),
             "{problems:?}"
         );
+    }
+
+    #[test]
+    fn a_campaign_region_without_a_rule_set_is_reported_by_check_and_warned_of_by_run() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let campaigns = dir.path().join("config/campaigns");
+        std::fs::create_dir_all(&campaigns).expect("campaigns folder");
+        let goal = |id: &str, regions: &str| {
+            format!(
+                "id = \"{id}\"\ntenant = \"acme\"\nobjective = \"signups\"\ntarget = 10\ndeadline = \"2026-12-31T00:00:00Z\"\nchannels = [\"search\"]\nregions = {regions}\n[budget]\ntotal = 100.0\ncurrency = \"USD\"\n[[segments]]\nid = \"everyone\"\n"
+            )
+        };
+        std::fs::write(
+            campaigns.join("tokyo.toml"),
+            goal("tokyo", "[\"KR\", \"JP\"]"),
+        )
+        .expect("write campaign");
+        std::fs::write(campaigns.join("nowhere.toml"), goal("nowhere", "[\"XX\"]"))
+            .expect("write campaign");
+        std::fs::write(
+            campaigns.join("europe.toml"),
+            goal("europe", "[\"DE\", \"US\"]"),
+        )
+        .expect("write campaign");
+        std::fs::write(
+            dir.path().join("config/campaignd.toml"),
+            "[daemon]\ncampaigns_dir = \"config/campaigns\"\n",
+        )
+        .expect("write config");
+        let settings = Settings::load_from(
+            dir.path(),
+            Some(&dir.path().join("config/campaignd.toml")),
+            EnvOverrides::new(),
+        )
+        .expect("loads");
+        let problems: Vec<String> = builtin()
+            .check(&settings)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let tokyo = problems.iter().find(|p| p.contains("tokyo.toml"));
+        assert!(
+            tokyo.is_some_and(|p| p.contains("regions[1]") && p.contains("`JP`")),
+            "{problems:?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("nowhere.toml") && p.contains("regions[0]")),
+            "{problems:?}"
+        );
+        // `run` starts and holds the campaign with the reason instead.
+        assert!(builtin().checked(&settings).refused.is_empty());
     }
 
     #[test]

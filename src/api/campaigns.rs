@@ -237,7 +237,7 @@ pub async fn get_campaign(
 pub enum CommandKind {
     /// Stop buying from the next tick on.
     Pause,
-    /// Buy again (also clears a compliance hold once compliance is revived).
+    /// Buy again (refused while compliance is isolated: revive it first).
     Resume,
     /// Ask strategy for a new plan at the next tick.
     Replan,
@@ -290,7 +290,7 @@ pub struct CommandAccepted {
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 403, description = "A tenant token", body = ErrorBody),
         (status = 404, description = "No such campaign", body = ErrorBody),
-        (status = 409, description = "The campaign is over (achieved or past its deadline: `campaign_finished`), or the orchestrator has not set it up yet and ignored the command (`command_ignored`)", body = ErrorBody),
+        (status = 409, description = "The campaign is over (achieved or past its deadline: `campaign_finished`), the orchestrator has not set it up yet and ignored the command (`command_ignored`), or it refused the command with the reason (`command_refused`: a resume while compliance is isolated)", body = ErrorBody),
         (status = 413, description = "The body is over api.body_limit_bytes", body = ErrorBody),
         (status = 503, description = "The orchestrator is unavailable, isolated, overloaded or did not answer", body = ErrorBody)
     )
@@ -417,6 +417,8 @@ async fn send<C: Payload>(
 
 fn delivery_error(err: DeliveryError) -> ApiError {
     match err {
+        // The orchestrator's own answer (a resume while compliance is isolated), said as it is.
+        DeliveryError::Refused { reason, .. } => ApiError::new(ErrorCode::CommandRefused, reason),
         DeliveryError::Rejected { .. } => {
             ApiError::internal("the orchestrator refused the command", err)
         }

@@ -32,11 +32,14 @@ pub enum ErrorCode {
     OperatorOnly,
     UnknownCampaign,
     UnknownTrace,
+    UnknownAgent,
     NoSuchRoute,
     MethodNotAllowed,
     BodyTimeout,
     CommandIgnored,
     CampaignFinished,
+    CommandRefused,
+    ReviveRefused,
     BodyTooLarge,
     UriTooLong,
     HeadersTooLarge,
@@ -44,12 +47,13 @@ pub enum ErrorCode {
     InvalidConfig,
     Internal,
     OrchestratorUnavailable,
+    ReviveFailed,
     NotAnnounced,
 }
 
 impl ErrorCode {
     /// Every code, in the order the docs list them (by status).
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::UnreadableBody,
@@ -62,11 +66,14 @@ impl ErrorCode {
         ErrorCode::OperatorOnly,
         ErrorCode::UnknownCampaign,
         ErrorCode::UnknownTrace,
+        ErrorCode::UnknownAgent,
         ErrorCode::NoSuchRoute,
         ErrorCode::MethodNotAllowed,
         ErrorCode::BodyTimeout,
         ErrorCode::CommandIgnored,
         ErrorCode::CampaignFinished,
+        ErrorCode::CommandRefused,
+        ErrorCode::ReviveRefused,
         ErrorCode::BodyTooLarge,
         ErrorCode::UriTooLong,
         ErrorCode::IdempotencyKeyReused,
@@ -74,6 +81,7 @@ impl ErrorCode {
         ErrorCode::HeadersTooLarge,
         ErrorCode::Internal,
         ErrorCode::OrchestratorUnavailable,
+        ErrorCode::ReviveFailed,
         ErrorCode::NotAnnounced,
     ];
 
@@ -97,6 +105,10 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => "body_timeout",
             ErrorCode::CommandIgnored => "command_ignored",
             ErrorCode::CampaignFinished => "campaign_finished",
+            ErrorCode::UnknownAgent => "unknown_agent",
+            ErrorCode::CommandRefused => "command_refused",
+            ErrorCode::ReviveRefused => "revive_refused",
+            ErrorCode::ReviveFailed => "revive_failed",
             ErrorCode::BodyTooLarge => "body_too_large",
             ErrorCode::UriTooLong => "uri_too_long",
             ErrorCode::HeadersTooLarge => "headers_too_large",
@@ -120,12 +132,16 @@ impl ErrorCode {
             | ErrorCode::RepeatedHeader => StatusCode::BAD_REQUEST,
             ErrorCode::MissingToken | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
             ErrorCode::OperatorOnly => StatusCode::FORBIDDEN,
-            ErrorCode::UnknownCampaign | ErrorCode::UnknownTrace | ErrorCode::NoSuchRoute => {
-                StatusCode::NOT_FOUND
-            }
+            ErrorCode::UnknownCampaign
+            | ErrorCode::UnknownTrace
+            | ErrorCode::UnknownAgent
+            | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorCode::CommandIgnored | ErrorCode::CampaignFinished => StatusCode::CONFLICT,
+            ErrorCode::CommandIgnored
+            | ErrorCode::CampaignFinished
+            | ErrorCode::CommandRefused
+            | ErrorCode::ReviveRefused => StatusCode::CONFLICT,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -133,9 +149,9 @@ impl ErrorCode {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::OrchestratorUnavailable | ErrorCode::NotAnnounced => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ErrorCode::OrchestratorUnavailable
+            | ErrorCode::ReviveFailed
+            | ErrorCode::NotAnnounced => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -179,11 +195,23 @@ impl ErrorCode {
             ErrorCode::BodyTimeout => {
                 "the body did not arrive within `api.body_timeout_secs` (default 30 s)"
             }
+            ErrorCode::UnknownAgent => {
+                "no agent of that name is configured (`GET /v1/agents` lists them)"
+            }
             ErrorCode::CommandIgnored => {
                 "the orchestrator has not set the campaign up yet and ignored the command"
             }
             ErrorCode::CampaignFinished => {
                 "a command to a campaign that is over (achieved, or past its deadline)"
+            }
+            ErrorCode::CommandRefused => {
+                "the orchestrator refused the command and says why (a `resume` while compliance is isolated: revive it first)"
+            }
+            ErrorCode::ReviveRefused => {
+                "the agent is not isolated, or the orchestrator (which records every revive) is not running: revive it first"
+            }
+            ErrorCode::ReviveFailed => {
+                "the isolated agent could not be started again (its status shows why), or its revive could not be recorded"
             }
             ErrorCode::BodyTooLarge => "the body is over `api.body_limit_bytes` (default 1 MiB)",
             ErrorCode::UriTooLong => "the request line's path and query are too long",
@@ -405,11 +433,14 @@ mod tests {
                 | ErrorCode::OperatorOnly
                 | ErrorCode::UnknownCampaign
                 | ErrorCode::UnknownTrace
+                | ErrorCode::UnknownAgent
                 | ErrorCode::NoSuchRoute
                 | ErrorCode::MethodNotAllowed
                 | ErrorCode::BodyTimeout
                 | ErrorCode::CommandIgnored
                 | ErrorCode::CampaignFinished
+                | ErrorCode::CommandRefused
+                | ErrorCode::ReviveRefused
                 | ErrorCode::BodyTooLarge
                 | ErrorCode::UriTooLong
                 | ErrorCode::HeadersTooLarge
@@ -417,6 +448,7 @@ mod tests {
                 | ErrorCode::InvalidConfig
                 | ErrorCode::Internal
                 | ErrorCode::OrchestratorUnavailable
+                | ErrorCode::ReviveFailed
                 | ErrorCode::NotAnnounced => {}
             }
             assert!(code.status().is_client_error() || code.status().is_server_error());

@@ -170,6 +170,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(health::readyz))
         .routes(routes!(metrics::render))
         .routes(routes!(agents::list_agents))
+        .routes(routes!(agents::revive_agent))
         .routes(routes!(campaigns::list_campaigns))
         .routes(routes!(campaigns::get_campaign))
         .routes(routes!(campaigns::command))

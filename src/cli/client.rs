@@ -1,5 +1,5 @@
-//! `campaignd status`, `campaignd campaigns` and `campaignd trace ID`: ask a running daemon through
-//! its HTTP API and print the answer as a table, JSON or JSON Lines.
+//! `campaignd status`, `campaignd campaigns`, `campaignd trace ID` and `campaignd revive NAME`: ask
+//! a running daemon through its HTTP API and print the answer as a table, JSON or JSON Lines.
 //!
 //! The address is `api.listen` from the same configuration the daemon loads (`--config`,
 //! `CAMPAIGND__API__LISTEN`, …). The bearer token is `CAMPAIGND_TOKEN` when set, otherwise the first
@@ -7,8 +7,8 @@
 //! there. A token is never taken from the command line, where other users could read it in the
 //! process list, and never printed.
 //!
-//! Exit codes: 0 success; 1 a negative answer (not ready, no such trace); 2 the daemon cannot be
-//! reached, the token is refused, or the answer makes no sense.
+//! Exit codes: 0 success; 1 a negative answer (not ready, no such trace, an agent that is not
+//! isolated); 2 the daemon cannot be reached, the token is refused, or the answer makes no sense.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -46,6 +46,18 @@ pub struct TraceArgs {
     pub json: bool,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ReviveArgs {
+    /// The isolated agent to restart, as `campaignd status` names it (`compliance`).
+    pub name: String,
+    /// Why the agent may be trusted again; recorded in the revive decision with the token's name.
+    #[arg(long)]
+    pub reason: String,
+    /// Print the API's JSON answer instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Why a call to the daemon did not produce an answer.
 #[derive(Debug, thiserror::Error)]
 enum CallError {
@@ -54,16 +66,20 @@ enum CallError {
          (or CAMPAIGND__API__LISTEN) name the address it listens on?"
     )]
     Unreachable { addr: String, reason: String },
-    #[error("campaignd at {addr} answered {status} to GET {path}: {message}")]
+    #[error("campaignd at {addr} answered {status} to {method} {path}: {message}")]
     Refused {
         addr: String,
+        method: &'static str,
         path: String,
         status: u16,
         message: String,
     },
-    #[error("campaignd at {addr} answered GET {path} with something that is not JSON: {reason}")]
+    #[error(
+        "campaignd at {addr} answered {method} {path} with something that is not JSON: {reason}"
+    )]
     NotJson {
         addr: String,
+        method: &'static str,
         path: String,
         reason: String,
     },
@@ -77,6 +93,10 @@ impl CallError {
             CallError::Refused {
                 status: 404, path, ..
             } if path.starts_with("/v1/traces/") => ExitCode::from(1),
+            // A revive of an agent that is not isolated is an answer too.
+            CallError::Refused {
+                status: 409, path, ..
+            } if path.ends_with("/revive") => ExitCode::from(1),
             _ => ExitCode::from(2),
         }
     }
@@ -127,12 +147,39 @@ impl Daemon {
     /// GETs `path` and parses the JSON answer; a status outside `accept` is an error carrying the
     /// API's own message.
     fn get(&self, path: &str, accept: &[u16]) -> Result<(u16, Value), CallError> {
+        self.call("GET", path, None, accept)
+    }
+
+    /// Sends `method path` (with a JSON `body` for a POST) and parses the JSON answer, as
+    /// [`Daemon::get`] does.
+    fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&Value>,
+        accept: &[u16],
+    ) -> Result<(u16, Value), CallError> {
         let url = format!("http://{}{path}", self.addr);
-        let mut request = self.agent.get(&url);
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let mut response = request.call().map_err(|e| CallError::Unreachable {
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let sent = match body {
+            Some(body) => {
+                let mut request = self.agent.post(&url);
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer);
+                }
+                request
+                    .header("Content-Type", "application/json")
+                    .send(body.to_string())
+            }
+            None => {
+                let mut request = self.agent.get(&url);
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer);
+                }
+                request.call()
+            }
+        };
+        let mut response = sent.map_err(|e| CallError::Unreachable {
             addr: self.addr.clone(),
             reason: e.to_string(),
         })?;
@@ -166,6 +213,7 @@ impl Daemon {
             };
             return Err(CallError::Refused {
                 addr: self.addr.clone(),
+                method,
                 path: path.to_owned(),
                 status,
                 message: message + &hint,
@@ -175,6 +223,7 @@ impl Daemon {
             .map(|value| (status, value))
             .map_err(|e| CallError::NotJson {
                 addr: self.addr.clone(),
+                method,
                 path: path.to_owned(),
                 reason: e.to_string(),
             })
@@ -276,6 +325,46 @@ pub fn status(config: Option<&Path>, args: StatusArgs) -> anyhow::Result<ExitCod
     Ok(code)
 }
 
+/// `campaignd revive NAME --reason WHY`: restarts an isolated agent and records who and why.
+pub fn revive(config: Option<&Path>, args: ReviveArgs) -> anyhow::Result<ExitCode> {
+    let plain = !args.name.is_empty()
+        && args
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !plain {
+        return Err(anyhow!(
+            "`{}` is not an agent name (letters, digits, `_` and `-`, as `campaignd status` lists them)",
+            args.name
+        ));
+    }
+    if args.reason.trim().is_empty() {
+        return Err(anyhow!(
+            "--reason is empty: say why the agent may be trusted again"
+        ));
+    }
+    let daemon = Daemon::from_config(config)?;
+    let path = format!("/v1/agents/{}/revive", args.name);
+    let body = serde_json::json!({ "reason": args.reason });
+    let answer = match daemon.call("POST", &path, Some(&body), &[200]) {
+        Ok((_, value)) => value,
+        Err(err) => return failed(err),
+    };
+    if args.json {
+        emit(&(serde_json::to_string_pretty(&answer)? + "\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let field = |key: &str| answer.get(key).map_or_else(|| "-".to_owned(), display);
+    emit(&format!(
+        "revived `{}` ({} now); recorded as decision {}; `campaignd trace {}` shows it. Campaigns it held stay held until resumed.\n",
+        field("agent"),
+        field("state"),
+        field("decision"),
+        field("correlation_id")
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// The columns of `campaignd campaigns`: header, and where the value is (top level first, then
 /// under `goal`, so the table works with flat and nested answers alike).
 const CAMPAIGN_COLUMNS: [(&str, &str); 12] = [
@@ -307,6 +396,7 @@ pub fn campaigns(config: Option<&Path>, args: CampaignsArgs) -> anyhow::Result<E
     let Some(list) = answer.get("campaigns").and_then(Value::as_array) else {
         return failed(CallError::NotJson {
             addr: daemon.addr,
+            method: "GET",
             path: "/v1/campaigns".to_owned(),
             reason: "it has no `campaigns` list".to_owned(),
         });

@@ -51,6 +51,9 @@ pub enum Command {
     Campaigns(client::CampaignsArgs),
     /// Print every decision and outcome of one chain of work as JSON Lines, in time order.
     Trace(client::TraceArgs),
+    /// Restart an isolated agent on the running daemon, recorded with the token's name and
+    /// --reason (exit 1 if it is not isolated). Campaigns it held stay held until resumed.
+    Revive(client::ReviveArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -64,6 +67,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => client::status(cli.config.as_deref(), args),
         Command::Campaigns(args) => client::campaigns(cli.config.as_deref(), args),
         Command::Trace(args) => client::trace(cli.config.as_deref(), args),
+        Command::Revive(args) => client::revive(cli.config.as_deref(), args),
     };
     match result {
         Ok(code) => code,

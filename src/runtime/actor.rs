@@ -2,7 +2,8 @@
 //! dispatches each delivery to the declared handler inside a tracing span, and answers the caller.
 //!
 //! A handler error or panic ends this incarnation (the supervisor restarts it); it must never be
-//! swallowed here, or an agent with broken state would keep answering.
+//! swallowed here, or an agent with broken state would keep answering. The one exception is a
+//! command handler's refusal ([`AgentError::refuse`]): a decision, answered as such.
 
 use std::any::TypeId;
 use std::future::Future;
@@ -169,6 +170,19 @@ impl<A: Agent> Actor for AgentActor<A> {
                     }
                     // The caller may have timed out and gone; that is its business, not a failure.
                     let _ = reply.send(Ok(answer));
+                }
+                Ok(())
+            }
+            Err(err) if kind == Kind::Command && err.refusal().is_some() => {
+                // The handler decided not to carry the order out: an answer, not a failure.
+                let reason = err.refusal().unwrap_or_default().to_owned();
+                span.in_scope(|| tracing::warn!(%reason, "command refused"));
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(DeliveryError::Refused {
+                        agent: self.me.name.clone(),
+                        action: action.to_owned(),
+                        reason,
+                    }));
                 }
                 Ok(())
             }

@@ -19,6 +19,7 @@ use super::clock::Clock;
 use super::core::{Core, Source};
 use super::error::DeliveryError;
 use super::services::Services;
+use super::status::AgentStatus;
 use super::topic::TopicFor;
 
 /// Sends requests, events and commands under one origin.
@@ -169,6 +170,17 @@ impl Context {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.me.core.clock.now()
+    }
+
+    /// Agent `name`'s status as the supervisor sees it right now (`None`: no such agent is
+    /// configured). Read it whenever it matters instead of remembering an event: an event can be
+    /// missed (a full mailbox, a restart of the reader), the status cannot.
+    pub fn agent_status(&self, name: &str) -> Option<AgentStatus> {
+        self.me
+            .core
+            .slots
+            .get(&AgentName::new(name))
+            .map(|slot| slot.status())
     }
 
     /// A client that sends on behalf of this handler, in its chain; for a spawned task or to send

@@ -56,6 +56,14 @@ pub enum DeliveryError {
     /// The runtime is shutting down and takes no new work from outside.
     #[error("campaignd is shutting down; {action} was not accepted")]
     ShuttingDown { action: String },
+    /// The agent looked at the command and will not carry it out (its handler returned
+    /// [`AgentError::refuse`]); nothing was done and the agent keeps running.
+    #[error("agent `{agent}` refused {action}: {reason}")]
+    Refused {
+        agent: AgentName,
+        action: String,
+        reason: String,
+    },
 }
 
 /// Why an agent is unavailable.
@@ -115,6 +123,18 @@ impl AgentError {
         }))
     }
 
+    /// A command handler's answer "I will not carry this out, and why": the sender gets
+    /// [`DeliveryError::Refused`] with `reason`, and the agent is not restarted (its state is
+    /// intact, it decided). Anywhere but a command handler it counts as a failure like any other.
+    pub fn refuse(reason: impl fmt::Display) -> Self {
+        Self(Box::new(Refusal(reason.to_string())))
+    }
+
+    /// The reason, when this error is a refusal ([`AgentError::refuse`]).
+    pub fn refusal(&self) -> Option<&str> {
+        self.0.downcast_ref::<Refusal>().map(|r| r.0.as_str())
+    }
+
     /// The error itself: the one converted with `?`, or the context of [`AgentError::caused`].
     pub fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.0
@@ -170,6 +190,11 @@ impl fmt::Debug for AgentError {
         fmt::Display::fmt(self, f)
     }
 }
+
+/// What [`AgentError::refuse`] builds.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refusal(String);
 
 /// What [`AgentError::caused`] builds: a context whose source is the error.
 #[derive(Debug)]

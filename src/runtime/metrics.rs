@@ -35,13 +35,14 @@ pub const REQUEST_DURATION_BUCKETS: [f64; 14] = [
 ];
 
 /// The error label of each [`DeliveryError`].
-const ERRORS: [&str; 6] = [
+const ERRORS: [&str; 7] = [
     "timeout",
     "unavailable",
     "rejected",
     "overloaded",
     "failed",
     "shutting_down",
+    "refused",
 ];
 
 /// Registers the `# HELP` text of every runtime metric with the installed recorder.
@@ -81,6 +82,7 @@ fn error_index(error: &DeliveryError) -> usize {
         DeliveryError::Overloaded { .. } => 3,
         DeliveryError::Failed { .. } => 4,
         DeliveryError::ShuttingDown { .. } => 5,
+        DeliveryError::Refused { .. } => 6,
     }
 }
 
@@ -92,7 +94,7 @@ pub(crate) struct AgentMetrics {
     commands: Counter,
     request_seconds: Histogram,
     /// In the order of [`ERRORS`].
-    request_errors: [Counter; 6],
+    request_errors: [Counter; 7],
     commands_rejected: Counter,
     events_overloaded: Counter,
     events_unavailable: Counter,

@@ -1272,6 +1272,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             ("GET", "/readyz"),
             ("GET", "/metrics"),
             ("GET", "/v1/agents"),
+            ("POST", "/v1/agents/{name}/revive"),
             ("GET", "/v1/campaigns"),
             ("GET", "/v1/campaigns/{id}"),
             ("POST", "/v1/campaigns/{id}/commands"),
@@ -1295,7 +1296,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             let r = request(addr, method, &concrete, Some(OPERATOR), None).await;
             let needs_body = matches!(
                 path.as_str(),
-                "/v1/observations" | "/v1/campaigns/{id}/commands"
+                "/v1/observations" | "/v1/campaigns/{id}/commands" | "/v1/agents/{name}/revive"
             );
             if needs_body {
                 assert_eq!(

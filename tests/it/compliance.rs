@@ -1,6 +1,7 @@
 //! The compliance rules engine against every example in docs/compliance.md, its playbook parsing, its
-//! mechanical fixes (including a property test over generated texts) and `campaignd review`
-//! run as a real binary.
+//! mechanical fixes (including a property test over generated texts), `campaignd review` run as a
+//! real binary, and the compliance agent on a real runtime: a campaign region without a rule set
+//! blocks (and `campaignd check` refuses it), the tenant's claims registry reaches the review.
 
 use campaignd::domain::compliance::{
     Claim, ClaimPeriod, CompliancePlaybook, ConsentRecord, Field, Fix, Jurisdiction, Message,
@@ -971,4 +972,180 @@ fn review_refuses_bad_input_with_exit_2_and_the_reason() {
     let (code, _, stderr) = campaignd(&args, None);
     assert_eq!(code, 2);
     assert!(stderr.contains("/nonexistent/compliance.toml"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The compliance agent on a real runtime: the campaign's regions and its tenant's claims registry
+
+mod agent {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use campaignd::agents::compliance::{Compliance, ReviewItem, ReviewVariants, Reviews};
+    use campaignd::domain::campaign::CampaignGoal;
+    use campaignd::domain::compliance::{Message, MessageChannel, Sender};
+    use campaignd::protocol::Origin;
+    use campaignd::runtime::{Agent, Runtime, Services};
+    use campaignd::settings::EnvOverrides;
+
+    use crate::support::{self, agent_specs, kr_goal, load_settings, scratch_kb, write};
+
+    /// The real compliance agent with `tenants/acme.toml` (the shipped file plus a registered
+    /// `판매량 1위` claim) and the shipped `globex.toml` beside the campaigns folder.
+    async fn compliance(
+        dir: &std::path::Path,
+    ) -> (Runtime, campaignd::kb::KnowledgeBase, tempfile::TempDir) {
+        let shipped = |name: &str| {
+            std::fs::read_to_string(support::manifest_dir().join("config/tenants").join(name))
+                .expect("a shipped tenant file")
+        };
+        let acme = shipped("acme.toml")
+            + "\n[[guideline.claims]]\nclaim = \"판매량 1위\"\nevidence_id = \"SURVEY-2026-03\"\nsource = \"Korea Consumer Survey\"\nperiod = \"2026-01-01..2026-12-31\"\n";
+        write(dir, "config/tenants/acme.toml", &acme);
+        write(dir, "config/tenants/globex.toml", &shipped("globex.toml"));
+        let config = write(
+            dir,
+            "config/campaignd.toml",
+            "[daemon]\ncampaigns_dir = \"config/campaigns\"\n",
+        );
+        std::fs::create_dir_all(dir.join("config/campaigns")).expect("campaigns folder");
+        let mut settings = load_settings(dir, Some(&config), EnvOverrides::new());
+        // Resolved against the test's folder, as the daemon resolves it against its own.
+        settings.config.daemon.campaigns_dir = dir.join("config/campaigns");
+        let (kb_dir, kb) = scratch_kb();
+        let services = Services::new().with(kb.clone()).with(Arc::new(settings));
+        let runtime = Runtime::builder(campaignd::agents::registry().runtime().clone())
+            .agents(
+                agent_specs()
+                    .into_iter()
+                    .filter(|s| s.name.as_str() == Compliance::NAME),
+            )
+            .services(services)
+            .start()
+            .await
+            .expect("compliance starts");
+        (runtime, kb, kb_dir)
+    }
+
+    fn sms(text: &str) -> Message {
+        let mut message = Message::advert(MessageChannel::Sms, text);
+        message.sender = Sender {
+            business_name: Some("ABC마트".to_owned()),
+            contact: None,
+            opt_out_number: Some("0801234567".to_owned()),
+            postal_address: None,
+        };
+        message
+    }
+
+    async fn review(runtime: &Runtime, goal: &CampaignGoal, text: &str) -> Reviews {
+        review_message(runtime, goal, sms(text)).await
+    }
+
+    async fn review_message(runtime: &Runtime, goal: &CampaignGoal, message: Message) -> Reviews {
+        let send_at =
+            chrono::DateTime::parse_from_rfc3339("2026-09-01T12:00:00+09:00").expect("a time");
+        runtime
+            .client(Origin::Runtime)
+            .with_tenant(goal.tenant.clone())
+            .with_campaign(goal.id.clone())
+            .request(
+                Compliance::NAME,
+                ReviewVariants {
+                    goal: goal.clone(),
+                    items: vec![ReviewItem {
+                        variant: "v1".to_owned(),
+                        segment: "university_students".to_owned(),
+                        message,
+                        send_at,
+                    }],
+                    round: 0,
+                },
+            )
+            .await
+            .expect("compliance answers")
+    }
+
+    const SUPERLATIVE: &str = "(광고)ABC마트 판매량 1위 운동화 무료거부 0801234567";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_tenants_claims_registry_substantiates_its_own_campaigns_superlatives_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (runtime, _kb, _kb_dir) = compliance(dir.path()).await;
+        let acme = kr_goal("claims_acme", 100, 30);
+        let verdict = &review(&runtime, &acme, SUPERLATIVE).await.verdicts[0].verdict;
+        assert!(
+            !verdict.has_finding("KR-SUPERLATIVE"),
+            "acme registered `판매량 1위`: {verdict:?}"
+        );
+        // The same words for another tenant, whose file registers no such claim.
+        let mut globex = kr_goal("claims_globex", 100, 30);
+        globex.tenant = "globex".into();
+        let verdict = &review(&runtime, &globex, SUPERLATIVE).await.verdicts[0].verdict;
+        assert!(verdict.has_finding("KR-SUPERLATIVE"), "{verdict:?}");
+        runtime.shutdown(Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_campaign_region_without_a_rule_set_blocks_every_variant_with_the_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (runtime, kb, _kb_dir) = compliance(dir.path()).await;
+        // A social post needs no consent record, so only the regions decide.
+        let plain = || Message::advert(MessageChannel::Social, "봄 세일, 운동화 30% 할인");
+        let korea = kr_goal("regions_kr", 100, 30);
+        let control = review_message(&runtime, &korea, plain()).await;
+        assert!(control.verdicts[0].verdict.approved, "{control:?}");
+        for (id, regions) in [("regions_xx", vec!["XX"]), ("regions_jp", vec!["KR", "JP"])] {
+            let mut goal = kr_goal(id, 100, 30);
+            goal.regions = regions.iter().map(|r| (*r).to_owned()).collect();
+            let reviews = review_message(&runtime, &goal, plain()).await;
+            let verdict = &reviews.verdicts[0];
+            assert!(!verdict.verdict.approved, "{id}: {verdict:?}");
+            assert!(!verdict.verdict.fixable, "{id}: no fix makes up for it");
+            assert!(
+                verdict.verdict.has_finding("NO-RULESET"),
+                "{id}: {verdict:?}"
+            );
+            let decision = kb
+                .decision(&campaignd::agents::ledger::scope(&goal), verdict.decision)
+                .expect("reads")
+                .expect("the review is recorded");
+            assert!(
+                decision.reason.contains("NO-RULESET"),
+                "{}",
+                decision.reason
+            );
+            let region = regions.last().copied().unwrap_or_default();
+            assert!(
+                decision.reason.contains(region),
+                "the reason names {region}: {}",
+                decision.reason
+            );
+        }
+        runtime.shutdown(Duration::from_secs(5)).await;
+    }
+
+    #[test]
+    fn check_refuses_a_campaign_region_without_a_rule_set() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let goal = crate::support::kr_goal_toml("tokyo_push", 100, 30)
+            .replace("regions = [\"KR\"]", "regions = [\"KR\", \"JP\"]");
+        write(dir.path(), "config/campaigns/tokyo_push.toml", &goal);
+        write(
+            dir.path(),
+            "config/campaignd.toml",
+            "[daemon]\ncampaigns_dir = \"config/campaigns\"\n",
+        );
+        let out = support::run(
+            support::campaignd().current_dir(dir.path()).arg("check"),
+            None,
+        );
+        assert_eq!(out.code, Some(1), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("tokyo_push.toml: regions[1]")
+                && out.stderr.contains("`JP` has no compliance rule set"),
+            "{}",
+            out.stderr
+        );
+    }
 }

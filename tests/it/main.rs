@@ -25,4 +25,5 @@ mod optimization;
 mod protocol;
 mod restart;
 mod runtime;
+mod safety;
 mod strategy;

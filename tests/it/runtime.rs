@@ -1039,3 +1039,113 @@ fn requests_timeouts_overloads_and_refused_commands_show_up_in_the_metrics() {
     // Labels never carry ids or actions.
     assert!(!text.contains("sleep\""), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A command handler that declines an order, and a handler reading another agent's live status.
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Open(bool);
+payload!(Open, "open");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StatusOf(String);
+payload!(StatusOf, "status_of");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SeenState(Option<AgentState>);
+payload!(SeenState, "seen_state");
+
+impl Request for StatusOf {
+    type Response = SeenState;
+}
+
+/// Refuses `Open(false)` with a reason, carries out `Open(true)`, and answers another agent's
+/// state as the supervisor sees it.
+struct Gate {
+    opened: u32,
+}
+
+impl Agent for Gate {
+    const NAME: &'static str = "gate";
+
+    async fn start(_: StartContext) -> Result<Self, AgentError> {
+        Ok(Gate { opened: 0 })
+    }
+    fn routes(routes: &mut Routes<Self>) {
+        routes.command::<Open>().request::<StatusOf>();
+    }
+}
+
+impl HandleCommand<Open> for Gate {
+    async fn handle_command(
+        &mut self,
+        _: &Context,
+        order: Envelope<Open>,
+    ) -> Result<(), AgentError> {
+        if !order.payload.0 {
+            return Err(AgentError::refuse(
+                "the gate stays shut until the key is turned",
+            ));
+        }
+        self.opened += 1;
+        Ok(())
+    }
+}
+
+impl HandleRequest<StatusOf> for Gate {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<StatusOf>,
+    ) -> Result<SeenState, AgentError> {
+        Ok(SeenState(
+            ctx.agent_status(&request.payload.0).map(|s| s.state),
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_command_answers_the_reason_without_restarting_the_agent() {
+    bounded(BOUND, async {
+        let runtime = Runtime::builder(
+            Registry::new().with::<Gate>("gate").with::<Flaky>("flaky"),
+        )
+        .agent(AgentSpec::new("gate").with_supervision(fast_policy(0)))
+        .agent(AgentSpec::new("flaky").with_supervision(fast_policy(0)))
+        .start()
+        .await
+        .unwrap();
+        let op = runtime.operator("test");
+        for _ in 0..3 {
+            let err = op.command("gate", Open(false)).await.unwrap_err();
+            assert!(
+                matches!(err, DeliveryError::Refused { ref reason, .. } if reason.contains("stays shut")),
+                "{err}"
+            );
+            assert!(err.to_string().contains("agent `gate` refused open"), "{err}");
+        }
+        // Refusals are answers: with no restart allowed the agent would be isolated by a failure.
+        let status = runtime.agent_status("gate").unwrap();
+        assert_eq!((status.state, status.restarts), (AgentState::Running, 0), "{status:?}");
+        op.command("gate", Open(true)).await.unwrap();
+
+        // The live status, read inside a handler, follows the supervisor at once.
+        let seen = |name: &str| {
+            let op = op.clone();
+            let name = name.to_owned();
+            async move { op.request("gate", StatusOf(name)).await.unwrap().0 }
+        };
+        assert_eq!(seen("flaky").await, Some(AgentState::Running));
+        assert_eq!(seen("nobody").await, None);
+        let _ = op.request("flaky", Boom).await;
+        wait_until("`flaky` isolated", Duration::from_secs(5), || {
+            runtime.agent_status("flaky").unwrap().state == AgentState::Isolated
+        })
+        .await;
+        assert_eq!(seen("flaky").await, Some(AgentState::Isolated));
+        runtime.revive("flaky").await.unwrap();
+        assert_eq!(seen("flaky").await, Some(AgentState::Running));
+        runtime.shutdown(Duration::from_secs(1)).await;
+    })
+    .await;
+}

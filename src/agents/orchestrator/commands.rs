@@ -1,15 +1,22 @@
-//! Operators' orders (pause, resume, re-plan), each recorded as a decision with who and why, and
-//! the events the orchestrator hears: an agent isolated, its own progress reports, recorded
-//! observations (the optimizer's to learn from).
+//! Operators' orders (pause, resume, re-plan), each recorded as a decision with who and why (at
+//! the wall-clock time it was given, whatever the campaign clock says), an operator's revive of an
+//! isolated agent, and the events the orchestrator hears: an agent isolated, its own progress
+//! reports, recorded observations (the optimizer's to learn from).
+//!
+//! A `resume` while compliance is isolated is refused with the reason: the hold is compliance's
+//! live status, which only a revive changes.
 
 use super::Orchestrator;
-use crate::agents::decisions::{self as kinds, DecisionKind, OperatorInputs};
-use crate::agents::ledger::Draft;
+use crate::agents::compliance::Compliance;
+use crate::agents::decisions::{self as kinds, DecisionKind, OperatorInputs, ReviveInputs};
+use crate::agents::ledger::{self, Draft};
 use crate::agents::messages::{
-    AgentIsolated, GoalProgress, ObservationsRecorded, Pause, Replan, Resume,
+    AgentIsolated, AgentRevived, GoalProgress, OPERATIONS_TENANT, ObservationsRecorded, Pause,
+    Replan, Resume,
 };
-use crate::protocol::{CampaignId, Envelope, Payload};
-use crate::runtime::{AgentError, Context, HandleCommand, HandleEvent};
+use crate::kb::{Decision, DecisionId, SCHEMA_VERSION, Scope};
+use crate::protocol::{CampaignId, Envelope, Origin, Payload, TenantId};
+use crate::runtime::{Agent, AgentError, Context, HandleCommand, HandleEvent};
 
 impl Orchestrator {
     /// Records an operator's command about `campaign` as a decision of kind `K` and takes it into
@@ -36,7 +43,8 @@ impl Orchestrator {
             format!("operator/{n}/{kind}"),
             OperatorInputs {
                 from: command.from.to_string(),
-                at: ctx.now(),
+                // An audit time: when the person acted, not the campaign's (simulated) day.
+                at: chrono::Utc::now(),
                 why,
             },
             kind.to_owned(),
@@ -54,9 +62,10 @@ impl HandleEvent<AgentIsolated> for Orchestrator {
         _ctx: &Context,
         event: Envelope<AgentIsolated>,
     ) -> Result<(), AgentError> {
+        // Logged only: every tick reads the agent's live status, so nothing depends on this event
+        // arriving.
         let agent = event.payload.agent.to_string();
         tracing::error!(%agent, last_error = %event.payload.last_error, "agent isolated; degrading");
-        self.isolated.insert(agent);
         Ok(())
     }
 }
@@ -111,8 +120,21 @@ impl HandleCommand<Resume> for Orchestrator {
         ctx: &Context,
         command: Envelope<Resume>,
     ) -> Result<(), AgentError> {
-        // Resuming is also how an operator says a revived agent may be trusted again.
-        self.isolated.clear();
+        // A configured compliance that is isolated (or stopped) holds every campaign until it is
+        // revived; a resume cannot lift that, so it is refused with the reason. Without any
+        // compliance agent the days stay held all the same (see `hold`), and a resume changes
+        // nothing else.
+        let status = ctx.agent_status(Compliance::NAME);
+        if let Some(why) = status
+            .as_ref()
+            .and_then(|s| super::hold::compliance_hold(Some(s)))
+        {
+            return Err(AgentError::refuse(format!(
+                "campaign `{}` stays held: {why}; revive it first (campaignd revive {1}, or POST /v1/agents/{1}/revive), then resume",
+                command.payload.campaign,
+                Compliance::NAME
+            )));
+        }
         let why = &command.payload.why;
         let reason = if why.is_empty() {
             format!("resumed by {}", command.from)
@@ -148,5 +170,66 @@ impl HandleCommand<Replan> for Orchestrator {
             reason,
         )
         .await
+    }
+}
+
+impl HandleCommand<AgentRevived> for Orchestrator {
+    async fn handle_command(
+        &mut self,
+        ctx: &Context,
+        command: Envelope<AgentRevived>,
+    ) -> Result<(), AgentError> {
+        let Origin::Operator(who) = &command.from else {
+            return Err(AgentError::refuse(format!(
+                "only an operator revives an agent, not {}",
+                command.from
+            )));
+        };
+        let revived = &command.payload;
+        let id = DecisionId(ledger::stable_uuid(&[
+            kinds::Revive::KIND,
+            &revived.agent,
+            &command.correlation_id.to_string(),
+        ]));
+        let tenant = TenantId::new(OPERATIONS_TENANT);
+        let inputs = ReviveInputs {
+            agent: revived.agent.clone(),
+            from: who.clone(),
+            at: chrono::Utc::now(),
+            why: revived.why.clone(),
+            last_error: revived.last_error.clone(),
+            restarts: revived.restarts,
+        };
+        let decision = Decision {
+            id,
+            schema_version: SCHEMA_VERSION,
+            agent: ctx.agent().clone(),
+            tenant: tenant.clone(),
+            campaign: None,
+            correlation_id: command.correlation_id,
+            causation_id: Some(command.id),
+            kind: kinds::Revive::KIND.to_owned(),
+            inputs: ledger::json(&inputs),
+            alternatives: Vec::new(),
+            choice: ledger::json("revived"),
+            reason: format!(
+                "{who} revived `{}` after {} restarts{}: {}; it runs under supervision again with a fresh restart window",
+                revived.agent,
+                revived.restarts,
+                revived
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(" (isolated for: {e})"))
+                    .unwrap_or_default(),
+                revived.why
+            ),
+            confidence: 1.0,
+            decided_at: ctx.now(),
+        };
+        if self.kb.decision(&Scope::Tenant(tenant), id)?.is_none() {
+            self.kb.record_decision(&decision).await?;
+        }
+        tracing::info!(agent = %revived.agent, by = %who, why = %revived.why, "agent revived by an operator");
+        Ok(())
     }
 }

@@ -5,7 +5,10 @@
 //! pause, resume and re-plan commands.
 //!
 //! It fails closed: a variant reaches the market only with compliance's approval, and while
-//! compliance is isolated or unreachable nothing is approved and nothing is bought. Its state is
+//! compliance is isolated or unreachable nothing is approved and nothing is bought. Whether it is
+//! isolated is read from the runtime's live status at every tick, never remembered, so neither a
+//! restart, a missed event nor a `resume` can lift the hold; a peer that does not answer holds
+//! the day instead of failing the handler. Its state is
 //! the projection of its own decisions in the knowledge base ([`CampaignView`]), rebuilt after a
 //! restart and updated by the same merge as each decision is recorded, so a restart resumes where
 //! it stopped (every step has a deterministic id; a replayed step is not decided twice).
@@ -13,19 +16,21 @@
 //! # Layout
 //!
 //! - this file: the agent, its routes and its state; `setup`: plan, write, review, start the
-//!   experiment; `tick`: one campaign day; `commands`: operators' orders and the events it hears.
+//!   experiment; `tick`: one campaign day; `commands`: operators' orders and the events it hears;
+//!   `hold`: why a day is held and its decision.
 
 mod commands;
+mod hold;
 mod setup;
 mod tick;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::ledger::{self, Draft};
 use super::messages::{
-    AgentIsolated, GOAL_ACHIEVED, GOAL_PROGRESS, GoalProgress, ObservationsRecorded, Pause, Replan,
-    Resume, Tick,
+    AgentIsolated, AgentRevived, GOAL_ACHIEVED, GOAL_PROGRESS, GoalProgress, ObservationsRecorded,
+    Pause, Replan, Resume, Tick,
 };
 use super::projection::CampaignView;
 use crate::domain::campaign::CampaignGoal;
@@ -36,8 +41,6 @@ use crate::runtime::{Agent, AgentError, Context, Routes, StartContext};
 pub struct Orchestrator {
     kb: Arc<KnowledgeBase>,
     campaigns: BTreeMap<CampaignId, CampaignView>,
-    /// Agents reported isolated; while compliance is among them nothing is approved or bought.
-    isolated: BTreeSet<String>,
 }
 
 impl Agent for Orchestrator {
@@ -48,7 +51,6 @@ impl Agent for Orchestrator {
         Ok(Orchestrator {
             kb,
             campaigns: BTreeMap::new(),
-            isolated: BTreeSet::new(),
         })
     }
 
@@ -61,6 +63,7 @@ impl Agent for Orchestrator {
             .command::<Pause>()
             .command::<Resume>()
             .command::<Replan>()
+            .command::<AgentRevived>()
             .publishes(GOAL_PROGRESS)
             .publishes(GOAL_ACHIEVED);
     }
@@ -83,10 +86,6 @@ impl Orchestrator {
         self.campaigns
             .get_mut(&goal.id)
             .ok_or_else(|| AgentError::msg("campaign state missing right after loading"))
-    }
-
-    fn compliance_down(&self) -> bool {
-        self.isolated.contains(super::compliance::Compliance::NAME)
     }
 
     /// Records `draft` about `goal` and takes the recorded decision into the campaign's state,

@@ -12,7 +12,7 @@ use super::Orchestrator;
 use crate::agents::compliance::{Compliance, ReviewItem, ReviewVariants, VariantVerdict};
 use crate::agents::content::{Blocked, Content, ReviseVariants, WriteCreatives};
 use crate::agents::decisions::{
-    self as kinds, DayInputs, Funnel, SetupChoice, SetupInputs, SubGoalsChoice, SubGoalsInputs,
+    self as kinds, Funnel, SetupChoice, SetupInputs, SubGoalsChoice, SubGoalsInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{Arm, Tick};
@@ -30,8 +30,9 @@ use crate::runtime::{Agent, AgentError, Context};
 const MAX_REVIEW_ROUNDS: u32 = 3;
 
 impl Orchestrator {
-    /// Plan, write, review and start the experiment. Returns why it could not finish, if so; the
-    /// next tick tries again (every finished step is recorded and not redone).
+    /// Plan, write, review and start the experiment. Returns why it could not finish, if so (a
+    /// peer that did not answer, no plan, nothing approved); the tick records the day as held and
+    /// the next tick tries again (every finished step is recorded and not redone).
     pub(super) async fn set_up(
         &mut self,
         ctx: &Context,
@@ -121,21 +122,8 @@ impl Orchestrator {
             .await
         {
             Ok(approved) => approved,
-            Err(why) => {
-                let day = envelope.payload.day;
-                let draft = Draft::new::<kinds::Hold>(
-                    format!("hold/setup/{day}"),
-                    DayInputs {
-                        day,
-                        ..DayInputs::default()
-                    },
-                    "nothing approved, nothing sent".to_owned(),
-                )
-                .reason(format!("failing closed: {why}"))
-                .confidence(1.0);
-                self.record(ctx, envelope, goal, draft).await?;
-                return Ok(Some(why));
-            }
+            // The tick records the held day with this reason.
+            Err(why) => return Ok(Some(why)),
         };
         if approved.is_empty() {
             return Ok(Some("compliance approved no variant".to_owned()));
@@ -199,8 +187,8 @@ impl Orchestrator {
             if pending.is_empty() {
                 break;
             }
-            if self.compliance_down() {
-                return Err("compliance is isolated".to_owned());
+            if let Some(why) = Self::compliance_down(ctx) {
+                return Err(why);
             }
             let items = pending
                 .iter()

@@ -1,15 +1,17 @@
 //! One campaign day: progress and phase from the optimizer, the goal check, a re-plan when the
 //! forecast misses the deadline (or an operator ordered one), and the day's buys.
 //!
-//! A day is held, with the reason recorded, while compliance is isolated; a paused or achieved
-//! campaign buys nothing.
+//! A day is held, with the reason recorded, while compliance is isolated (read from the runtime's
+//! live status), while the campaign cannot be set up, and when a peer does not answer (a timeout,
+//! an overload); a paused or achieved campaign buys nothing.
 
 use std::collections::BTreeMap;
 
 use super::Orchestrator;
+use super::hold::Held;
 use crate::agents::decisions::{
-    self as kinds, DayInputs, GoalAchievedChoice, GoalAchievedInputs, PhaseChoice, PhaseInputs,
-    ReplanChoice, ReplanInputs,
+    self as kinds, GoalAchievedChoice, GoalAchievedInputs, PhaseChoice, PhaseInputs, ReplanChoice,
+    ReplanInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{
@@ -22,7 +24,10 @@ use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::pacing::{ReplanInput, achieved, goal_fraction, remaining, replan_due};
 use crate::domain::send_time::day_start;
 use crate::protocol::Envelope;
-use crate::runtime::{Agent, AgentError, Context, HandleRequest};
+use crate::runtime::{Agent, AgentError, Context, DeliveryError, HandleRequest};
+
+/// Why a paused campaign's day is held.
+const PAUSED: &str = "paused by a command (see its pause decision)";
 
 impl HandleRequest<Tick> for Orchestrator {
     async fn handle_request(
@@ -32,7 +37,7 @@ impl HandleRequest<Tick> for Orchestrator {
     ) -> Result<TickReport, AgentError> {
         let day = request.payload.day;
         let mut goal = request.payload.goal.clone();
-        let compliance_down = self.compliance_down();
+        let compliance_down = Self::compliance_down(ctx);
         let state = self.state(&goal)?;
         if let Some(anchored) = &state.goal {
             goal = anchored.clone();
@@ -54,31 +59,41 @@ impl HandleRequest<Tick> for Orchestrator {
             report.held = Some("goal achieved".to_owned());
             return Ok(report);
         }
-        if compliance_down {
-            let draft = Draft::new::<kinds::Hold>(
-                format!("hold/day/{day}"),
-                DayInputs {
-                    day,
-                    isolated: self.isolated.clone(),
-                },
-                "nothing approved, nothing sent".to_owned(),
-            )
-            .reason("failing closed: compliance is isolated, so no variant can be approved and nothing is bought until an operator revives it and resumes the campaign")
-                .confidence(1.0);
-            self.record(ctx, &request, &goal, draft).await?;
-            report.held = Some("compliance is isolated".to_owned());
-            return Ok(report);
+        if let Some(why) = compliance_down {
+            return self
+                .hold_for_compliance(ctx, &request, &goal, report, why)
+                .await;
         }
         let set_up = self.state(&goal)?.set_up;
         if !set_up && let Some(why) = self.set_up(ctx, &request, &goal).await? {
             tracing::warn!(campaign = %goal.id, %why, "campaign not started yet");
-            report.held = Some(why);
-            return Ok(report);
+            let held = Held {
+                step: format!("hold/setup/{day}"),
+                isolated: Default::default(),
+                why,
+            };
+            return self.hold_day(ctx, &request, &goal, report, held).await;
         }
 
-        let progress: Progress = ctx
+        // A paused campaign buys nothing, but what its last buys brought in still counts: the
+        // board shows the figures a rebuild after a restart would.
+        let recorded = self.state(&goal)?;
+        let paused = recorded.paused.then_some(recorded.phase);
+        let progress: Progress = match ctx
             .request(Optimization::NAME, GetProgress { goal: goal.clone() })
-            .await?;
+            .await
+        {
+            Ok(progress) => progress,
+            Err(_) if paused.is_some() => {
+                report.held = Some(PAUSED.to_owned());
+                return Ok(report);
+            }
+            Err(error) => {
+                return self
+                    .hold_for_peer(ctx, &request, &goal, report, error)
+                    .await;
+            }
+        };
         let fraction = goal_fraction(progress.conversions, goal.target);
         let phase = Phase::of_progress(fraction);
         report.conversions = progress.conversions;
@@ -99,13 +114,10 @@ impl HandleRequest<Tick> for Orchestrator {
             },
         );
 
-        // A paused campaign buys nothing, but what its last buys brought in still counts: the
-        // board shows the figures a rebuild after a restart would.
         // Its phase stays the recorded one: a phase change is decided on a day it buys.
-        let state = self.state(&goal)?;
-        if state.paused {
-            report.phase = state.phase.unwrap_or(Phase::Explore);
-            report.held = Some("paused by a command (see its pause decision)".to_owned());
+        if let Some(phase) = paused {
+            report.phase = phase.unwrap_or(Phase::Explore);
+            report.held = Some(PAUSED.to_owned());
             return Ok(report);
         }
         if achieved(progress.conversions, goal.target) {
@@ -216,11 +228,17 @@ impl HandleRequest<Tick> for Orchestrator {
                     deadline_day
                 ),
             };
-            self.replan(ctx, &request, &goal, attempt, &progress, why)
-                .await?;
+            if let Err(error) = self
+                .replan(ctx, &request, &goal, attempt, &progress, why)
+                .await?
+            {
+                return self
+                    .hold_for_peer(ctx, &request, &goal, report, error)
+                    .await;
+            }
         }
 
-        report.buys = ctx
+        let planned = ctx
             .request(
                 Optimization::NAME,
                 PlanBuys {
@@ -229,8 +247,15 @@ impl HandleRequest<Tick> for Orchestrator {
                     phase,
                 },
             )
-            .await?
-            .buys;
+            .await;
+        match planned {
+            Ok(planned) => report.buys = planned.buys,
+            Err(error) => {
+                return self
+                    .hold_for_peer(ctx, &request, &goal, report, error)
+                    .await;
+            }
+        }
         Ok(report)
     }
 }
@@ -244,11 +269,11 @@ impl Orchestrator {
         attempt: u32,
         progress: &Progress,
         why: String,
-    ) -> Result<(), AgentError> {
+    ) -> Result<Result<(), DeliveryError>, AgentError> {
         let day = request.payload.day;
         let (remaining_target, remaining_budget) =
             remaining(goal, progress.conversions, progress.spend);
-        let reply = ctx
+        let reply = match ctx
             .request(
                 Strategy::NAME,
                 PlanCampaign {
@@ -260,7 +285,11 @@ impl Orchestrator {
                     as_of: day_start(goal, day),
                 },
             )
-            .await?;
+            .await
+        {
+            Ok(reply) => reply,
+            Err(error) => return Ok(Err(error)),
+        };
         let daily: Option<BTreeMap<Channel, f64>> = reply.plan.as_ref().map(|p| {
             p.channels
                 .iter()
@@ -291,18 +320,22 @@ impl Orchestrator {
             .confidence(0.6);
         self.record(ctx, request, goal, draft).await?;
         if let Some(daily) = daily {
-            ctx.request(
-                Optimization::NAME,
-                StartExperiment {
-                    goal: goal.clone(),
-                    attempt,
-                    arms: Vec::new(),
-                    daily,
-                    curves: reply.curves,
-                    plan: reply.decision,
-                },
-            )
-            .await?;
+            let started = ctx
+                .request(
+                    Optimization::NAME,
+                    StartExperiment {
+                        goal: goal.clone(),
+                        attempt,
+                        arms: Vec::new(),
+                        daily,
+                        curves: reply.curves,
+                        plan: reply.decision,
+                    },
+                )
+                .await;
+            if let Err(error) = started {
+                return Ok(Err(error));
+            }
             // A new plan learns again: exploration re-opens for the new budget.
             let _ = ctx
                 .command(
@@ -314,6 +347,6 @@ impl Orchestrator {
                 )
                 .await;
         }
-        Ok(())
+        Ok(Ok(()))
     }
 }

@@ -39,13 +39,18 @@ pub use ledger::{
 };
 pub use message::{Jurisdiction, Message, MessageChannel, ReviewRequest, Sender};
 pub use playbook::{CompliancePlaybook, EMBEDDED_AGENT_FILE, PlaybookError};
-pub use region::{jurisdictions, recipient_tz};
-pub use rules::{RULE_IDS, review};
+pub use region::{jurisdiction_of, jurisdictions, recipient_tz, without_rule_set};
+pub use rules::{NO_RULESET, RULE_IDS, review, review_in_regions};
 pub use verdict::{Field, Finding, Severity, Verdict};
 
 impl CompliancePlaybook {
     /// Reviews one message; see [`review`].
     pub fn review(&self, request: &ReviewRequest) -> Verdict {
         rules::review(self, request)
+    }
+
+    /// Reviews one message to an audience in `regions`; see [`review_in_regions`].
+    pub fn review_in_regions(&self, request: &ReviewRequest, regions: &[String]) -> Verdict {
+        rules::review_in_regions(self, request, regions)
     }
 }

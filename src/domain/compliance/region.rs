@@ -2,8 +2,10 @@
 //! time zone.
 //!
 //! Korea and the United States have their own rule sets; any member state of the European Union
-//! brings the EU's. The time zone is that of the first region, for send-window rules and the send
-//! time; a region campaignd does not know has none (the rules then read the send time as given).
+//! brings the EU's. Any other region has no rule set: nothing could check a message sent there, so
+//! `campaignd check` refuses it and a review for it blocks ([`without_rule_set`]). The time zone
+//! is that of the first region, for send-window rules and the send time; a region campaignd does
+//! not know has none (the rules then read the send time as given).
 
 use std::collections::BTreeSet;
 
@@ -17,18 +19,31 @@ const EU: [&str; 27] = [
     "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE",
 ];
 
+/// The jurisdiction whose rule set covers `region`, if any.
+pub fn jurisdiction_of(region: &str) -> Option<Jurisdiction> {
+    let region = region.trim().to_ascii_uppercase();
+    if let Ok(j) = region.parse::<Jurisdiction>() {
+        Some(j)
+    } else if EU.contains(&region.as_str()) {
+        Some(Jurisdiction::Eu)
+    } else {
+        None
+    }
+}
+
 /// The jurisdictions whose rules apply to a campaign's regions, each once, in KR, US, EU order.
 pub fn jurisdictions(regions: &[String]) -> Vec<Jurisdiction> {
-    let mut out = BTreeSet::new();
-    for region in regions {
-        let region = region.trim().to_ascii_uppercase();
-        if let Ok(j) = region.parse::<Jurisdiction>() {
-            out.insert(j);
-        } else if EU.contains(&region.as_str()) {
-            out.insert(Jurisdiction::Eu);
-        }
-    }
+    let out: BTreeSet<Jurisdiction> = regions.iter().filter_map(|r| jurisdiction_of(r)).collect();
     out.into_iter().collect()
+}
+
+/// The regions, as written, that no rule set covers (`JP`, `XX`), in their order.
+pub fn without_rule_set(regions: &[String]) -> Vec<&str> {
+    regions
+        .iter()
+        .filter(|r| jurisdiction_of(r).is_none())
+        .map(String::as_str)
+        .collect()
 }
 
 /// The recipients' time zone for a campaign's first region, for send-window rules.
@@ -66,6 +81,17 @@ mod tests {
             "no rule set"
         );
         assert_eq!(jurisdictions(&[]), Vec::new());
+    }
+
+    #[test]
+    fn regions_without_a_rule_set_are_named_in_their_order() {
+        assert_eq!(
+            without_rule_set(&regions(&["KR", "JP", "de", "XX"])),
+            vec!["JP", "XX"]
+        );
+        assert!(without_rule_set(&regions(&["KR", "US", "EU", "FR"])).is_empty());
+        assert_eq!(jurisdiction_of(" se "), Some(Jurisdiction::Eu));
+        assert_eq!(jurisdiction_of("GB"), None, "not a member state");
     }
 
     #[test]

@@ -49,8 +49,65 @@ pub const RULE_IDS: [&str; 12] = [
     GDPR_CONSENT,
 ];
 
-/// Reviews one message against the playbook.
+/// The id of the finding that blocks a message no rule set covers. Not a playbook rule: it cannot
+/// be switched off, because with no rules nothing was checked.
+pub const NO_RULESET: &str = "NO-RULESET";
+
+/// Reviews one message against the playbook. A request with no jurisdiction is blocked
+/// ([`NO_RULESET`]): with no rule set applied, nothing was checked.
 pub fn review(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Verdict {
+    let mut findings = rule_findings(playbook, request);
+    if request.jurisdictions.is_empty() {
+        findings.push(finding(
+            NO_RULESET,
+            Severity::Block,
+            Field::Recipient,
+            None,
+            "no jurisdiction with a rule set applies (campaignd has rules for KR, US and the EU); nothing could be checked, so nothing is approved".to_owned(),
+            None,
+        ));
+    }
+    Verdict::from_findings(findings, &playbook.risk)
+}
+
+/// Reviews a message sent to an audience in `regions`: [`review`] for the jurisdictions of the
+/// request, blocked as well when any of the regions has no rule set, since its recipients would
+/// get a message no rule of theirs checked.
+pub fn review_in_regions(
+    playbook: &CompliancePlaybook,
+    request: &ReviewRequest,
+    regions: &[String],
+) -> Verdict {
+    let verdict = review(playbook, request);
+    let uncovered = super::region::without_rule_set(regions);
+    if uncovered.is_empty() {
+        return verdict;
+    }
+    // One NO-RULESET finding, the one that names the regions.
+    let mut findings: Vec<Finding> = verdict
+        .findings
+        .into_iter()
+        .filter(|f| f.rule_id != NO_RULESET)
+        .collect();
+    findings.push(finding(
+        NO_RULESET,
+        Severity::Block,
+        Field::Recipient,
+        None,
+        format!(
+            "region{} {} ha{} no compliance rule set (campaignd has rules for KR, US, the EU and its member states); a message to {} is checked by no rule, so nothing is approved",
+            if uncovered.len() == 1 { "" } else { "s" },
+            uncovered.join(", "),
+            if uncovered.len() == 1 { "s" } else { "ve" },
+            if uncovered.len() == 1 { "it" } else { "them" },
+        ),
+        None,
+    ));
+    Verdict::from_findings(findings, &playbook.risk)
+}
+
+/// What the playbook's rules find in one message.
+fn rule_findings(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Vec<Finding> {
     let message = &request.message;
     let rules = &playbook.rules;
     let applies =
@@ -133,7 +190,7 @@ pub fn review(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Verdict
             &rules.sender,
         ));
     }
-    Verdict::from_findings(findings, &playbook.risk)
+    findings
 }
 
 fn finding(
@@ -744,6 +801,7 @@ pub fn check_can_spam(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::compliance::Jurisdiction;
 
     #[test]
     fn business_days_skip_weekends() {
@@ -751,5 +809,52 @@ mod tests {
         let friday = NaiveDate::from_ymd_opt(2026, 11, 20);
         let due = friday.and_then(|f| add_business_days(f, 10));
         assert_eq!(due, NaiveDate::from_ymd_opt(2026, 12, 4));
+    }
+
+    fn social_post() -> ReviewRequest {
+        // A social post: no KR, US or EU rule looks at it, so only NO-RULESET can block it.
+        let send_at = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00+09:00")
+            .unwrap_or_else(|e| panic!("{e}"));
+        ReviewRequest::new(
+            Message::advert(MessageChannel::Social, "Spring sale, 30% off"),
+            send_at,
+            vec![Jurisdiction::Us],
+        )
+    }
+
+    fn playbook() -> CompliancePlaybook {
+        CompliancePlaybook::embedded().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_message_with_no_jurisdiction_is_blocked_with_the_reason() {
+        let mut request = social_post();
+        assert!(review(&playbook(), &request).approved);
+        request.jurisdictions.clear();
+        let verdict = review(&playbook(), &request);
+        assert!(!verdict.approved, "{verdict:?}");
+        assert_eq!(verdict.risk, 100);
+        assert!(!verdict.fixable, "no fix makes up for a missing rule set");
+        let found: Vec<&Finding> = verdict.findings_of(NO_RULESET).collect();
+        assert_eq!(found.len(), 1, "{verdict:?}");
+        assert!(found[0].message.contains("no jurisdiction"), "{found:?}");
+    }
+
+    #[test]
+    fn any_region_without_a_rule_set_blocks_a_campaigns_message() {
+        let request = social_post();
+        let regions = |list: &[&str]| list.iter().map(|r| (*r).to_owned()).collect::<Vec<_>>();
+        assert!(review_in_regions(&playbook(), &request, &regions(&["US", "DE"])).approved);
+        let verdict = review_in_regions(&playbook(), &request, &regions(&["US", "JP"]));
+        assert!(!verdict.approved, "{verdict:?}");
+        let found: Vec<&Finding> = verdict.findings_of(NO_RULESET).collect();
+        assert_eq!(found.len(), 1, "{verdict:?}");
+        assert!(found[0].message.contains("region JP has"), "{found:?}");
+        let mut none = request;
+        none.jurisdictions.clear();
+        let verdict = review_in_regions(&playbook(), &none, &regions(&["XX"]));
+        let found: Vec<&Finding> = verdict.findings_of(NO_RULESET).collect();
+        assert_eq!(found.len(), 1, "{verdict:?}");
+        assert!(found[0].message.contains("region XX has"), "{found:?}");
     }
 }
