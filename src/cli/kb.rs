@@ -108,8 +108,17 @@ pub fn execute(config: Option<&Path>, command: KbCommand) -> anyhow::Result<Exit
         } => salvage(&data_dir(dir.data_dir, configured)?, &scope(tenant)),
         KbCommand::Import { dir, file } => import(&data_dir(dir.data_dir, configured)?, file),
         KbCommand::Export { dir, tenant, .. } => {
-            let kb = open_existing(&data_dir(dir.data_dir, configured)?)?;
-            let summary = kb.export_jsonl(&scope(tenant), std::io::stdout().lock())?;
+            let path = data_dir(dir.data_dir, configured)?;
+            let kb = open_existing(&path)?;
+            let summary = match kb.export_jsonl(&scope(tenant), std::io::stdout().lock()) {
+                Ok(summary) => summary,
+                // A page sled cannot read stops the plain export; salvage goes past it.
+                Err(err @ KbError::Storage { .. }) => anyhow::bail!(
+                    "{err}; the export stopped there. `campaignd kb export --salvage --data-dir {}` goes past what cannot be read (docs/operations.md)",
+                    path.display()
+                ),
+                Err(err) => return Err(err.into()),
+            };
             eprintln!(
                 "exported {} records, skipped {} unreadable",
                 summary.records,
