@@ -1,6 +1,8 @@
 //! `GET /healthz` (the process answers) and `GET /readyz` (it can do its work: the knowledge base
-//! answers reads and every agent the configuration enables is running). Neither needs a token, so
+//! answers reads and completes writes, and every agent the configuration enables is running). Neither needs a token, so
 //! neither may reveal tenant data: readiness reasons name agents and states only.
+
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -41,8 +43,13 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: 200 only when the knowledge base answers and every enabled agent is running,
-/// otherwise 503 with the reasons. No token needed.
+/// How long `/readyz` waits for its probe write. A healthy flush takes milliseconds; a probe still
+/// on its way after this goes on in the background, and readiness fails once it (or any write)
+/// has waited [`STALLED_AFTER`](crate::kb::STALLED_AFTER).
+const PROBE_WAIT: Duration = Duration::from_secs(1);
+
+/// Readiness: 200 only when the knowledge base answers reads and completes writes and every
+/// enabled agent is running, otherwise 503 with the reasons. No token needed.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -53,9 +60,13 @@ pub async fn healthz() -> Json<Health> {
     )
 )]
 pub async fn readyz(State(state): State<ApiState>) -> (StatusCode, Json<Readiness>) {
-    let reasons = tokio::task::spawn_blocking(move || reasons(&state))
+    let writes = state.kb().write_readiness(PROBE_WAIT).await;
+    let mut reasons = tokio::task::spawn_blocking(move || reasons(&state))
         .await
         .unwrap_or_else(|err| vec![format!("the readiness check itself failed: {err}")]);
+    if let Err(reason) = writes {
+        reasons.insert(0, reason);
+    }
     let status = if reasons.is_empty() {
         StatusCode::OK
     } else {

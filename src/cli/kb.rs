@@ -1,5 +1,7 @@
 //! `campaignd kb …`: the knowledge base from the command line — a durability benchmark in the
-//! spirit of PostgreSQL's `pg_test_fsync`, the JSON Lines export and two queries.
+//! spirit of PostgreSQL's `pg_test_fsync`, the JSON Lines export (with `--salvage`, of whatever a
+//! damaged directory still holds), the import of an export into a fresh directory, and two
+//! queries.
 //!
 //! These commands act as an operator: they read across all tenants unless `--tenant` narrows them.
 //! They open the sled directory themselves, so they cannot run while a daemon holds it.
@@ -13,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use campaignd::kb::{
-    Decision, DecisionId, Durability, KbOptions, KnowledgeBase, QueryResult, SCHEMA_VERSION, Scope,
+    Decision, DecisionId, Durability, ImportedTenants, KbError, KbOptions, KnowledgeBase,
+    QueryResult, Record, SCHEMA_VERSION, Scope, salvage_jsonl,
 };
 use campaignd::protocol::{AgentName, CampaignId, CorrelationId, TenantId};
 use campaignd::settings::Settings;
@@ -35,6 +38,16 @@ pub enum KbCommand {
         /// Only this tenant's records.
         #[arg(long)]
         tenant: Option<String>,
+        /// Go past pages sled cannot read (a damaged directory) and report the key ranges skipped.
+        #[arg(long)]
+        salvage: bool,
+    },
+    /// Load an export (JSON Lines, from a file or stdin) into a fresh, empty directory.
+    Import {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The export to read; stdin when absent or `-`.
+        file: Option<PathBuf>,
     },
     /// Print a campaign's decisions as JSON Lines, in time order.
     Decisions {
@@ -88,9 +101,24 @@ pub fn execute(config: Option<&Path>, command: KbCommand) -> anyhow::Result<Exit
     let configured = config;
     match command {
         KbCommand::Bench(args) => bench(&data_dir(args.dir.data_dir.clone(), configured)?, args),
-        KbCommand::Export { dir, tenant } => {
-            let kb = open_existing(&data_dir(dir.data_dir, configured)?)?;
-            let summary = kb.export_jsonl(&scope(tenant), std::io::stdout().lock())?;
+        KbCommand::Export {
+            dir,
+            tenant,
+            salvage: true,
+        } => salvage(&data_dir(dir.data_dir, configured)?, &scope(tenant)),
+        KbCommand::Import { dir, file } => import(&data_dir(dir.data_dir, configured)?, file),
+        KbCommand::Export { dir, tenant, .. } => {
+            let path = data_dir(dir.data_dir, configured)?;
+            let kb = open_existing(&path)?;
+            let summary = match kb.export_jsonl(&scope(tenant), std::io::stdout().lock()) {
+                Ok(summary) => summary,
+                // A page sled cannot read stops the plain export; salvage goes past it.
+                Err(err @ KbError::Storage { .. }) => anyhow::bail!(
+                    "{err}; the export stopped there. `campaignd kb export --salvage --data-dir {}` goes past what cannot be read (docs/operations.md)",
+                    path.display()
+                ),
+                Err(err) => return Err(err.into()),
+            };
             eprintln!(
                 "exported {} records, skipped {} unreadable",
                 summary.records,
@@ -183,6 +211,165 @@ fn report_skipped(skipped: &[campaignd::kb::CorruptRecord]) -> anyhow::Result<Ex
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `kb export --salvage`: every readable record on stdout, what could not be read on stderr, exit
+/// code 1 when anything was skipped.
+fn salvage(path: &Path, scope: &Scope) -> anyhow::Result<ExitCode> {
+    if !path.exists() {
+        anyhow::bail!("there is no knowledge base at {}", path.display());
+    }
+    let summary = match salvage_jsonl(path, scope, std::io::stdout().lock()) {
+        Ok(summary) => summary,
+        Err(KbError::Damaged { path, reason }) => anyhow::bail!(
+            "sled cannot open the knowledge base at {} at all ({reason}), so nothing can be salvaged from it; restore the latest backup of the directory",
+            path.display()
+        ),
+        Err(err) => return Err(err.into()),
+    };
+    for range in &summary.unreadable {
+        eprintln!(
+            "could not read the records from {} to {}: {}",
+            range.from,
+            range.to.as_deref().unwrap_or("the end"),
+            range.reason
+        );
+    }
+    eprintln!(
+        "salvaged {} records ({} of them through the index), skipped {} unreadable key range(s)",
+        summary.records,
+        summary.recovered_through_index,
+        summary.unreadable.len()
+    );
+    let code = report_skipped(&summary.skipped)?;
+    Ok(if summary.unreadable.is_empty() {
+        code
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// How many records an import keeps on their way to the writer at once: enough to fill its group
+/// commits, few enough to bound memory.
+const IMPORT_IN_FLIGHT: usize = 512;
+
+/// `kb import`: loads an export into an empty directory. Decisions are committed before the
+/// outcomes that follow them, because an outcome is checked against the decisions it cites.
+fn import(path: &Path, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    if path.is_file() {
+        anyhow::bail!("{} is a file, not a directory", path.display());
+    }
+    if let Ok(mut entries) = std::fs::read_dir(path)
+        && entries.next().is_some()
+    {
+        anyhow::bail!(
+            "{} is not empty: import only into a fresh directory (move the damaged one aside first)",
+            path.display()
+        );
+    }
+    let input: Box<dyn std::io::BufRead> = match file.as_deref() {
+        None => Box::new(std::io::stdin().lock()),
+        Some(p) if p == Path::new("-") => Box::new(std::io::stdin().lock()),
+        Some(p) => Box::new(std::io::BufReader::new(
+            std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?,
+        )),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let kb = open(path, Durability::Process)?;
+    let result = runtime.block_on(import_lines(&kb, input));
+    runtime.block_on(kb.shutdown())?;
+    let totals = result?;
+    eprintln!(
+        "imported {} decisions and {} outcomes into {}",
+        totals.decisions,
+        totals.outcomes,
+        path.display()
+    );
+    if totals.dangling > 0 {
+        eprintln!(
+            "{} outcomes cite decisions the export does not hold (lost before it was made); they are imported with those links",
+            totals.dangling
+        );
+    }
+    for failure in &totals.failures {
+        eprintln!("not imported: {failure}");
+    }
+    Ok(if totals.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+#[derive(Default)]
+struct ImportTotals {
+    decisions: usize,
+    outcomes: usize,
+    dangling: usize,
+    failures: Vec<String>,
+}
+
+async fn import_lines(
+    kb: &KnowledgeBase,
+    input: Box<dyn std::io::BufRead>,
+) -> anyhow::Result<ImportTotals> {
+    let mut totals = ImportTotals::default();
+    let mut in_flight: tokio::task::JoinSet<(bool, Result<bool, KbError>)> =
+        tokio::task::JoinSet::new();
+    let mut last_was_decision = true;
+    let known = Arc::new(ImportedTenants::default());
+    for (number, line) in std::io::BufRead::lines(input).enumerate() {
+        let line = line.with_context(|| format!("reading line {}", number + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "line {} is not a record of a campaignd export; the directory holds the lines before it (empty it before trying again)",
+                number + 1
+            )
+        })?;
+        let is_decision = matches!(record, Record::Decision(_));
+        // An outcome after decisions waits until they are all acknowledged.
+        if (is_decision != last_was_decision || in_flight.len() >= IMPORT_IN_FLIGHT)
+            && !in_flight.is_empty()
+        {
+            let limit = if is_decision != last_was_decision {
+                0
+            } else {
+                IMPORT_IN_FLIGHT - 1
+            };
+            while in_flight.len() > limit {
+                collect(in_flight.join_next().await, &mut totals)?;
+            }
+        }
+        last_was_decision = is_decision;
+        let (kb, known) = (kb.clone(), Arc::clone(&known));
+        in_flight.spawn(async move { (is_decision, kb.import(&record, &known).await) });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        collect(Some(done), &mut totals)?;
+    }
+    Ok(totals)
+}
+
+type Imported = Result<(bool, Result<bool, KbError>), tokio::task::JoinError>;
+
+fn collect(done: Option<Imported>, totals: &mut ImportTotals) -> anyhow::Result<()> {
+    let Some(done) = done else { return Ok(()) };
+    match done.context("an import task stopped")? {
+        (true, Ok(_)) => totals.decisions += 1,
+        (false, Ok(dangling)) => {
+            totals.outcomes += 1;
+            totals.dangling += usize::from(dangling);
+        }
+        (_, Err(err @ (KbError::Storage { .. } | KbError::Closed))) => return Err(err.into()),
+        (_, Err(err)) => totals.failures.push(err.to_string()),
+    }
+    Ok(())
 }
 
 fn bench(path: &Path, args: BenchArgs) -> anyhow::Result<ExitCode> {

@@ -11,10 +11,22 @@ use crate::protocol::CodecError;
 pub enum KbError {
     #[error("invalid [kb] options: {0}")]
     Options(OptionsError),
+    /// Another process holds the directory's lock (sled allows one process per directory).
     #[error(
         "could not open the knowledge base at {path}: {reason} (is another campaignd using it?)"
     )]
     Open { path: PathBuf, reason: String },
+    /// The directory cannot be created or read (permissions, a file in its place, …).
+    #[error("could not open the knowledge base at {path}: {reason}")]
+    Unopenable { path: PathBuf, reason: String },
+    /// sled refuses (or panics on) what it finds in the directory: the files are damaged.
+    #[error(
+        "the knowledge base at {path} is damaged and cannot be opened: {reason}. Keep a copy of the \
+         directory, then recover what is readable: `campaignd kb export --salvage --data-dir {path}` \
+         into a file and `campaignd kb import` it into a fresh directory (docs/operations.md, \
+         \"Recovering a damaged knowledge base\")"
+    )]
+    Damaged { path: PathBuf, reason: String },
     #[error(
         "the knowledge base at {path} has schema version {found}, but this build reads only version {supported}; \
          use a newer campaignd or point kb.path elsewhere"

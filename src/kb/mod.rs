@@ -14,29 +14,41 @@
 //!
 //! - `record`: the decision and outcome types.
 //! - `options`: the `[kb]` config section and the durability modes.
-//! - `store`: [`KnowledgeBase`], its queries and the export.
+//! - `store`: [`KnowledgeBase`], its queries, the export and the import; `salvage`: the export
+//!   of what is still readable in a damaged directory.
 //! - `writer`: the group-commit writer and flusher threads; `tail`: the index entries not yet
 //!   folded into posting lists, in memory.
 //! - `keys`: the byte layout of records; `postings`: the index layout (posting lists).
 //! - `metrics`: the knowledge base's Prometheus metrics.
 //! - `query`, `error`: what queries return, what can go wrong.
+//! - `health`: whether writes complete right now (readiness); `faults`: the switch tests use to
+//!   make them fail or stall.
+//! - `guard`: sled calls that read stored state, with sled's panics on damaged files turned into
+//!   errors.
 
 mod error;
+mod faults;
+mod guard;
+mod health;
 mod keys;
 pub mod metrics;
 mod options;
 mod postings;
 mod query;
 pub mod record;
+mod salvage;
 mod store;
 mod tail;
 mod writer;
 
 pub use error::{InvalidReason, KbError};
+pub use faults::WriteFaults;
+pub use health::STALLED_AFTER;
 pub use metrics::describe_metrics;
 pub use options::{
     Durability, KbOptions, MAX_RECORD_BYTES_CEILING, OptionsError, UnknownDurability,
 };
 pub use query::{CorruptRecord, ExportSummary, QueryResult, Scope};
 pub use record::{Alternative, Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
-pub use store::{KnowledgeBase, decode_record};
+pub use salvage::{SalvageSummary, UnreadableRange, salvage_jsonl};
+pub use store::{ImportedTenants, KnowledgeBase, decode_record};

@@ -16,6 +16,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{InvalidReason, KbError};
+use super::faults::{Faults, WriteFaults};
+use super::guard;
+use super::health::WriteHealth;
 use super::keys::{self, DECISION_TAG, MAX_NAME_BYTES, OUTCOME_TAG, RECORD_KEY_LEN};
 use super::metrics as kb_metrics;
 use super::options::{KbOptions, MAX_RECORD_BYTES_CEILING};
@@ -24,7 +27,7 @@ use super::query::{CorruptRecord, ExportSummary, QueryResult, Scope};
 use super::record::{Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
 use super::tail::{FOLD_AFTER_RECORDS, Tail, write_postings};
 use super::writer::{CLEAN_KEY, Message, PreparedWrite, Trees, Writer};
-use crate::protocol::{AgentName, CampaignId, CorrelationId, decode, encode};
+use crate::protocol::{AgentName, CampaignId, CorrelationId, TenantId, decode, encode};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -42,6 +45,7 @@ struct Inner {
     tail: Arc<Tail>,
     path: PathBuf,
     max_record_bytes: usize,
+    health: Arc<WriteHealth>,
     sender: Option<mpsc::Sender<Message>>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -74,40 +78,47 @@ impl KnowledgeBase {
     /// version. After an unclean stop (a crash or kill) it re-derives the index entries from the
     /// records, because the index entries not yet folded into posting lists lived only in memory.
     pub fn open(options: &KbOptions) -> Result<Self, KbError> {
+        Self::open_with(options, Faults::none())
+    }
+
+    /// [`KnowledgeBase::open`] with a fault switch that tests use to make the writer fail or stall
+    /// as a full or wedged disk would (see [`WriteFaults`]). The binary never calls it.
+    pub fn open_with_faults(
+        options: &KbOptions,
+        faults: Arc<WriteFaults>,
+    ) -> Result<Self, KbError> {
+        Self::open_with(options, Faults::from(faults))
+    }
+
+    fn open_with(options: &KbOptions, faults: Faults) -> Result<Self, KbError> {
         options.validate().map_err(KbError::Options)?;
         let path = options.path.clone();
-        let open_error = |reason: String| KbError::Open {
-            path: path.clone(),
-            reason,
-        };
-        std::fs::create_dir_all(&path)
-            .map_err(|e| open_error(format!("cannot create the directory: {e}")))?;
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(options.cache_capacity_bytes)
-            .open()
-            .map_err(|e| open_error(e.to_string()))?;
-        let tree = |name: &str| {
-            db.open_tree(name)
-                .map_err(|e| open_error(format!("cannot open tree `{name}`: {e}")))
-        };
-        let trees = Trees {
-            records: tree("records")?,
-            index: tree("index")?,
-            meta: tree("meta")?,
-        };
+        let (db, trees) = open_sled(&path, options.cache_capacity_bytes)?;
         let storage = |e: sled::Error| KbError::Storage {
             path: path.clone(),
             reason: e.to_string(),
         };
-        check_schema(&trees, &path)?;
-        let clean = trees
-            .meta
-            .get(CLEAN_KEY)
+        // Reading the meta tree and re-deriving the indexes are the first reads of stored pages:
+        // sled may panic on them as it does at open.
+        let damaged = |reason: String| KbError::Damaged {
+            path: path.clone(),
+            reason,
+        };
+        guard::unpanicked(|| check_schema(&trees, &path)).map_err(damaged)??;
+        let clean = guard::unpanicked(|| trees.meta.get(CLEAN_KEY))
+            .map_err(damaged)?
             .map_err(storage)?
             .is_some_and(|v| v.as_ref() == [1]);
         if !clean && db.was_recovered() {
-            let repaired = rebuild_indexes(&db, &trees, &path)?;
+            let repaired = guard::unpanicked(|| rebuild_indexes(&db, &trees, &path))
+                .map_err(damaged)?
+                .map_err(|err| match err {
+                    KbError::Storage { path, reason } => KbError::Damaged {
+                        path,
+                        reason: format!("the index repair after an unclean stop could not read every record: {reason}"),
+                    },
+                    other => other,
+                })?;
             tracing::info!(path = %path.display(), records = repaired, "knowledge base was not closed cleanly; index entries re-derived");
         }
         trees.meta.insert(CLEAN_KEY, &[0u8][..]).map_err(storage)?;
@@ -121,9 +132,13 @@ impl KnowledgeBase {
             durability: options.durability,
             batch_max: options.batch_max,
             path: path.clone(),
+            faults,
         }
         .spawn(receiver)
-        .map_err(|e| open_error(format!("cannot start the writer: {e}")))?;
+        .map_err(|e| KbError::Unopenable {
+            path: path.clone(),
+            reason: format!("cannot start the writer: {e}"),
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -131,6 +146,7 @@ impl KnowledgeBase {
                 tail,
                 path,
                 max_record_bytes: options.max_record_bytes,
+                health: Arc::new(WriteHealth::default()),
                 sender: Some(sender),
                 writer: Some(writer),
             }),
@@ -170,10 +186,37 @@ impl KnowledgeBase {
     /// Records an outcome against the decisions it cites, which must already be recorded for the
     /// same tenant. Acknowledged like [`KnowledgeBase::record_decision`].
     pub async fn record_outcome(&self, outcome: &Outcome) -> Result<OutcomeId, KbError> {
-        let write = self.prepare_outcome(outcome).inspect_err(count_failure)?;
+        let write = self
+            .prepare_outcome(outcome, Cited::MustExist)
+            .inspect_err(count_failure)?;
         self.submit(write).await.inspect_err(count_failure)?;
         kb_metrics::acknowledged("outcome");
         Ok(outcome.id)
+    }
+
+    /// Records a record read back from an export (`campaignd kb import`), as it was: same id, same
+    /// times. An outcome may cite decisions the export does not hold (a salvage can lose them); it
+    /// is still refused if a decision it cites is recorded for another tenant. Returns whether the
+    /// record cites a decision that is not recorded. `known` holds the tenants of decisions
+    /// imported so far, so that an outcome's check reads no decision back (decisions can be large,
+    /// outcomes cite several); one not in it is looked up.
+    pub async fn import(&self, record: &Record, known: &ImportedTenants) -> Result<bool, KbError> {
+        match record {
+            Record::Decision(decision) => {
+                self.record_decision(decision).await?;
+                known.insert(decision.id, decision.tenant.clone());
+                Ok(false)
+            }
+            Record::Outcome(outcome) => {
+                let mut dangling = false;
+                let write = self
+                    .prepare_outcome(outcome, Cited::OwnTenantIfPresent(&mut dangling, known))
+                    .inspect_err(count_failure)?;
+                self.submit(write).await.inspect_err(count_failure)?;
+                kb_metrics::acknowledged("outcome");
+                Ok(dangling)
+            }
+        }
     }
 
     /// Commits everything queued, refuses later writes with [`KbError::Closed`], flushes and marks
@@ -190,13 +233,35 @@ impl KnowledgeBase {
     }
 
     async fn submit(&self, write: PreparedWrite) -> Result<(), KbError> {
-        let sender = self.inner.sender.as_ref().ok_or(KbError::Closed)?;
-        let (ack, done) = oneshot::channel();
-        sender
-            .send(Message::Write(write, ack))
-            .await
-            .map_err(|_| KbError::Closed)?;
-        done.await.map_err(|_| KbError::Closed)?
+        let sender = self.inner.sender.clone();
+        submit(sender, &self.inner.health, |ack| Message::Write(write, ack)).await
+    }
+
+    /// Whether the knowledge base completes writes right now; `Err` says why not.
+    ///
+    /// Sends a probe write through the writer and the flusher (unless one is still on its way) and
+    /// waits for it up to `wait`; then answers from every write's fate: the last one whose storage
+    /// failed (until a later one succeeded), and any write accepted more than
+    /// [`STALLED_AFTER`](super::STALLED_AFTER) ago and still not acknowledged. A probe that
+    /// outlasts `wait` goes on in the background and counts as such a write.
+    pub async fn write_readiness(&self, wait: std::time::Duration) -> Result<(), String> {
+        let health = &self.inner.health;
+        if !health
+            .probing
+            .swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            // The probe holds a sender, not the knowledge base: a stalled probe must not keep the
+            // handle (and its shutdown on drop) alive.
+            let (sender, probe_health) = (self.inner.sender.clone(), Arc::clone(health));
+            let probe = tokio::spawn(async move {
+                let _ = submit(sender, &probe_health, Message::Probe).await;
+                probe_health
+                    .probing
+                    .store(false, std::sync::atomic::Ordering::Release);
+            });
+            let _ = tokio::time::timeout(wait, probe).await;
+        }
+        health.verdict(std::time::Instant::now())
     }
 
     fn prepare_decision(&self, decision: &Decision) -> Result<PreparedWrite, KbError> {
@@ -226,7 +291,7 @@ impl KnowledgeBase {
         })
     }
 
-    fn prepare_outcome(&self, outcome: &Outcome) -> Result<PreparedWrite, KbError> {
+    fn prepare_outcome(&self, outcome: &Outcome, cited: Cited) -> Result<PreparedWrite, KbError> {
         let invalid = |reason: InvalidReason| KbError::InvalidRecord {
             what: "outcome",
             id: outcome.id.to_string(),
@@ -239,9 +304,24 @@ impl KnowledgeBase {
         }
         // The feedback link must point at real decisions of the same tenant, or `outcomes_of`
         // would connect one tenant's outcome to another's decision.
-        let scope = Scope::Tenant(outcome.tenant.clone());
+        let mut cited = cited;
         for decision in &outcome.decisions {
-            if self.decision(&scope, *decision)?.is_none() {
+            // Only the tenant is decoded: decisions can be large, and outcomes cite several.
+            let tenant = match &cited {
+                Cited::OwnTenantIfPresent(_, known) => match known.get(*decision) {
+                    Some(tenant) => Some(tenant),
+                    None => self.decision_tenant(*decision)?,
+                },
+                Cited::MustExist => self.decision_tenant(*decision)?,
+            };
+            let missing = match &mut cited {
+                Cited::MustExist => tenant.as_ref() != Some(&outcome.tenant),
+                Cited::OwnTenantIfPresent(dangling, _) => {
+                    **dangling |= tenant.is_none();
+                    tenant.is_some_and(|tenant| tenant != outcome.tenant)
+                }
+            };
+            if missing {
                 return Err(KbError::UnknownDecision {
                     outcome: outcome.id.to_string(),
                     decision: decision.to_string(),
@@ -259,6 +339,30 @@ impl KnowledgeBase {
             pointer: postings::pointer(&outcome.observed_at, &record_key),
             index: postings::outcome_keys(outcome),
         })
+    }
+
+    /// The tenant of a recorded decision, `None` when it is not recorded.
+    fn decision_tenant(&self, id: DecisionId) -> Result<Option<TenantId>, KbError> {
+        #[derive(serde::Deserialize)]
+        struct TenantOnly {
+            tenant: TenantId,
+        }
+        let key = keys::record_key(DECISION_TAG, id.0.as_bytes());
+        let Some(value) = self
+            .inner
+            .trees
+            .records
+            .get(key)
+            .map_err(|e| self.storage(e))?
+        else {
+            return Ok(None);
+        };
+        decode::<TenantOnly>("decision", &value, MAX_RECORD_BYTES_CEILING)
+            .map(|found| Some(found.tenant))
+            .map_err(|e| KbError::Corrupt {
+                key: keys::display_key(&key),
+                reason: e.to_string(),
+            })
     }
 
     fn check_size(&self, what: &'static str, id: String, value: &[u8]) -> Result<(), KbError> {
@@ -588,6 +692,122 @@ impl KnowledgeBase {
             }
         }
     }
+}
+
+/// Which decisions an outcome may cite.
+enum Cited<'a> {
+    /// Recorded ones of its own tenant (every live write).
+    MustExist,
+    /// Its own tenant's, when recorded at all (an import, whose export may have lost some); the
+    /// flag is set when one is not recorded.
+    OwnTenantIfPresent(&'a mut bool, &'a ImportedTenants),
+}
+
+/// The tenants of the decisions an import has recorded so far (see [`KnowledgeBase::import`]).
+#[derive(Debug, Default)]
+pub struct ImportedTenants(std::sync::Mutex<std::collections::HashMap<DecisionId, TenantId>>);
+
+impl ImportedTenants {
+    fn insert(&self, id: DecisionId, tenant: TenantId) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, tenant);
+    }
+
+    fn get(&self, id: DecisionId) -> Option<TenantId> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+}
+
+/// Hands one message to the writer and waits for its answer, registered with `health` while it
+/// is on its way.
+async fn submit(
+    sender: Option<mpsc::Sender<Message>>,
+    health: &Arc<WriteHealth>,
+    message: impl FnOnce(super::writer::Ack) -> Message,
+) -> Result<(), KbError> {
+    let sender = sender.ok_or(KbError::Closed)?;
+    let outstanding = health.accepted();
+    let (ack, done) = oneshot::channel();
+    let result = match sender.send(message(ack)).await {
+        Ok(()) => done.await.unwrap_or(Err(KbError::Closed)),
+        Err(_) => Err(KbError::Closed),
+    };
+    health.completed(&result);
+    drop(outstanding);
+    result
+}
+
+/// Opens the sled database at `path` and its trees. sled's refusals and panics on what it finds
+/// there (see `guard`) are [`KbError::Damaged`]; only a held lock gets the hint about another
+/// process.
+pub(super) fn open_sled(
+    path: &Path,
+    cache_capacity_bytes: u64,
+) -> Result<(sled::Db, Trees), KbError> {
+    std::fs::create_dir_all(path).map_err(|e| KbError::Unopenable {
+        path: path.to_path_buf(),
+        reason: format!("cannot create the directory: {e}"),
+    })?;
+    let classify = |err: sled::Error| match err {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => KbError::Open {
+            path: path.to_path_buf(),
+            reason: io.to_string(),
+        },
+        sled::Error::Io(io)
+            if matches!(
+                io.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+                    | std::io::ErrorKind::StorageFull
+                    | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            KbError::Unopenable {
+                path: path.to_path_buf(),
+                reason: io.to_string(),
+            }
+        }
+        sled::Error::Corruption { at, .. } => KbError::Damaged {
+            path: path.to_path_buf(),
+            reason: match at {
+                Some(at) => format!("sled found corrupted data at {at:?}"),
+                None => "sled found corrupted data".to_owned(),
+            },
+        },
+        other => KbError::Damaged {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    };
+    let damaged = |reason: String| KbError::Damaged {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let db = guard::unpanicked(|| {
+        sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .open()
+    })
+    .map_err(damaged)?
+    .map_err(classify)?;
+    let tree = |name: &str| {
+        guard::unpanicked(|| db.open_tree(name))
+            .map_err(damaged)?
+            .map_err(|e| damaged(format!("cannot open tree `{name}`: {e}")))
+    };
+    let trees = Trees {
+        records: tree("records")?,
+        index: tree("index")?,
+        meta: tree("meta")?,
+    };
+    Ok((db, trees))
 }
 
 /// Decodes stored bytes as the record its key names. Never panics: anything that is not a valid

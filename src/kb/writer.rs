@@ -30,6 +30,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::KbError;
+use super::faults::Faults;
 use super::keys::{self, RECORD_KEY_LEN};
 use super::metrics as kb_metrics;
 use super::options::Durability;
@@ -60,6 +61,9 @@ pub(super) type Ack = oneshot::Sender<Result<(), KbError>>;
 
 pub(super) enum Message {
     Write(PreparedWrite, Ack),
+    /// Write the probe key and make it durable like a record: answers whether the writer, the
+    /// flusher and the disk complete a write right now (readiness).
+    Probe(Ack),
     /// Commit what is queued, refuse what comes after, mark the database cleanly closed.
     Shutdown(Ack),
 }
@@ -68,6 +72,15 @@ pub(super) enum Message {
 /// the indexes need repair.
 pub(super) const CLEAN_KEY: &[u8] = b"clean_shutdown";
 
+/// The meta key a readiness probe overwrites; its value means nothing.
+const PROBE_KEY: &[u8] = b"write_probe";
+
+/// What one entry of a batch writes.
+enum Op {
+    Record(PreparedWrite),
+    Probe,
+}
+
 pub(super) struct Writer {
     pub db: sled::Db,
     pub trees: Trees,
@@ -75,6 +88,7 @@ pub(super) struct Writer {
     pub durability: Durability,
     pub batch_max: usize,
     pub path: PathBuf,
+    pub faults: Faults,
 }
 
 /// How many batches may wait for the flusher before the writer is held back. Each flush covers all
@@ -99,6 +113,7 @@ impl Writer {
                     durability,
                     syncer,
                     path: self.path.clone(),
+                    faults: self.faults.clone(),
                 };
                 let (to_flusher, waiting) = sync_channel(FLUSH_QUEUE);
                 let thread = std::thread::Builder::new()
@@ -139,19 +154,21 @@ impl Writer {
     ) {
         let (to_flusher, flusher_thread) = flusher.unzip();
         let (to_folder, folder_thread) = folder;
-        let mut batch: Vec<(PreparedWrite, Ack)> = Vec::with_capacity(self.batch_max);
+        let mut batch: Vec<(Op, Ack)> = Vec::with_capacity(self.batch_max);
         let mut shutdown: Option<Ack> = None;
         while shutdown.is_none() {
             // Wait for one write, then take whatever else queued meanwhile: a lone writer is
             // committed at once, and under load each flush carries many records.
             match rx.blocking_recv() {
-                Some(Message::Write(write, ack)) => batch.push((write, ack)),
+                Some(Message::Write(write, ack)) => batch.push((Op::Record(write), ack)),
+                Some(Message::Probe(ack)) => batch.push((Op::Probe, ack)),
                 Some(Message::Shutdown(ack)) => shutdown = Some(ack),
                 None => break,
             }
             while shutdown.is_none() && batch.len() < self.batch_max {
                 match rx.try_recv() {
-                    Ok(Message::Write(write, ack)) => batch.push((write, ack)),
+                    Ok(Message::Write(write, ack)) => batch.push((Op::Record(write), ack)),
+                    Ok(Message::Probe(ack)) => batch.push((Op::Probe, ack)),
                     Ok(Message::Shutdown(ack)) => shutdown = Some(ack),
                     Err(_) => break,
                 }
@@ -164,12 +181,13 @@ impl Writer {
         while let Some(message) = rx.blocking_recv() {
             match message {
                 Message::Write(write, ack) => {
-                    batch.push((write, ack));
+                    batch.push((Op::Record(write), ack));
                     if batch.len() >= self.batch_max {
                         self.commit(&mut batch, to_flusher.as_ref(), &to_folder);
                     }
                 }
-                Message::Shutdown(ack) => {
+                // Nobody waits for a probe after a shutdown: the writer is going away.
+                Message::Shutdown(ack) | Message::Probe(ack) => {
                     let _ = ack.send(Ok(()));
                 }
             }
@@ -201,7 +219,7 @@ impl Writer {
 
     fn commit(
         &self,
-        batch: &mut Vec<(PreparedWrite, Ack)>,
+        batch: &mut Vec<(Op, Ack)>,
         to_flusher: Option<&SyncSender<Waiting>>,
         to_folder: &SyncSender<()>,
     ) {
@@ -211,11 +229,17 @@ impl Writer {
         kb_metrics::batch_committed(batch.len());
         let mut indexed = Vec::with_capacity(batch.len());
         let mut waiting = Vec::with_capacity(batch.len());
-        for (write, ack) in batch.drain(..) {
-            let result = self.insert_record(&write);
-            if result.is_ok() {
-                indexed.push((write.pointer, write.index));
-            }
+        for (op, ack) in batch.drain(..) {
+            let result = match op {
+                Op::Record(write) => {
+                    let result = self.insert_record(&write);
+                    if result.is_ok() {
+                        indexed.push((write.pointer, write.index));
+                    }
+                    result
+                }
+                Op::Probe => self.insert_probe(),
+            };
             waiting.push((ack, result));
         }
         // Filed before the acknowledgement, so that a caller's next query finds its record.
@@ -237,6 +261,7 @@ impl Writer {
     /// Inserts a record if its key is free (append-only: a key is written once, ever). One
     /// compare-and-swap is both the duplicate check and the insert.
     fn insert_record(&self, write: &PreparedWrite) -> Result<(), KbError> {
+        self.faults.check().map_err(|e| self.storage_error(e))?;
         let key = &write.record_key[..];
         match self.trees.records.compare_and_swap(
             key,
@@ -250,6 +275,15 @@ impl Writer {
             }),
             Err(err) => Err(self.storage_error(err)),
         }
+    }
+
+    fn insert_probe(&self) -> Result<(), KbError> {
+        self.faults.check().map_err(|e| self.storage_error(e))?;
+        self.trees
+            .meta
+            .insert(PROBE_KEY, &[1u8][..])
+            .map(|_| ())
+            .map_err(|e| self.storage_error(e))
     }
 
     fn close_cleanly(&mut self, syncer: Option<&mut PowerSync>) -> Result<(), KbError> {
@@ -289,6 +323,8 @@ enum NotDurable {
     FlusherStopped,
     #[error("{0}")]
     Flush(sled::Error),
+    #[error("flush failed: {0}")]
+    Io(io::Error),
     #[error("fsync failed: {0}")]
     Fsync(io::Error),
     #[error("no fsync handle for durability = power")]
@@ -316,6 +352,7 @@ struct Flusher {
     durability: Durability,
     syncer: Option<PowerSync>,
     path: PathBuf,
+    faults: Faults,
 }
 
 impl Flusher {
@@ -334,7 +371,10 @@ impl Flusher {
 
     fn make_durable(&mut self) -> Result<(), NotDurable> {
         let started = Instant::now();
-        let flushed = self.db.flush().map(|_| ()).map_err(NotDurable::Flush);
+        let flushed = match self.faults.check() {
+            Ok(()) => self.db.flush().map(|_| ()).map_err(NotDurable::Flush),
+            Err(err) => Err(NotDurable::Io(err)),
+        };
         let result = match (self.durability, flushed) {
             (Durability::Power, Ok(())) => match self.syncer.as_mut() {
                 Some(syncer) => syncer.sync().map_err(NotDurable::Fsync),

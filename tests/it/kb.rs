@@ -15,7 +15,7 @@ use campaignd::protocol::{AgentName, CampaignId, CorrelationId, MessageId, Tenan
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 
-use crate::support::{self, open_kb, try_open_kb};
+use crate::support::{self, open_kb, reopen_kb, try_open_kb};
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 23, 13, 30, 0).unwrap()
@@ -730,4 +730,370 @@ fn no_acknowledged_decision_is_lost_when_the_process_is_killed() {
         .unwrap();
     assert!(indexed.records.len() >= printed.len());
     assert!(indexed.skipped.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damaged directories, salvage, import, and readiness while writes fail.
+
+/// A knowledge base written by campaignd 0.1.0 (3 122 records, four blob files), unpacked into a
+/// fresh folder: `<dir>/data/kb`.
+fn unpack_written_kb() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = support::manifest_dir().join("tests/fixtures/kb-written-by-0.1.0.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&fixture)
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .expect("tar runs");
+    assert!(
+        status.success(),
+        "tar could not unpack {}",
+        fixture.display()
+    );
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp runs");
+    assert!(status.success(), "cp {} {}", from.display(), to.display());
+}
+
+fn kb_command(args: &[&str], dir: &Path) -> support::Outcome {
+    let mut command = support::campaignd();
+    command.arg("kb").args(args).arg("--data-dir").arg(dir);
+    support::run(&mut command, None)
+}
+
+/// The records of a JSON Lines export, by id.
+fn export_lines(stdout: &str) -> std::collections::BTreeMap<uuid::Uuid, String> {
+    let mut lines = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let record: Record = serde_json::from_str(line).unwrap();
+        assert!(
+            lines.insert(record.id(), line.to_owned()).is_none(),
+            "{} twice",
+            record.id()
+        );
+    }
+    lines
+}
+
+#[test]
+fn a_damaged_data_directory_is_refused_with_a_clear_error_and_no_panic() {
+    let fixture = unpack_written_kb();
+    let raw = fixture.path().join("data/kb");
+    // A directory opened once by this build (sled then writes its page-table snapshot), as a
+    // deployment's directory is.
+    let opened = fixture.path().join("opened");
+    copy_dir(&raw, &opened);
+    let first = kb_command(&["export"], &opened);
+    assert!(first.code == Some(0), "{}", first.stderr);
+
+    type Damage = fn(&Path);
+    fn half(file: &Path) {
+        let len = std::fs::metadata(file).unwrap().len();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+    }
+    fn overwrite(file: &Path, at: usize, bytes: &[u8]) {
+        let mut data = std::fs::read(file).unwrap();
+        data[at..at + bytes.len()].copy_from_slice(bytes);
+        std::fs::write(file, data).unwrap();
+    }
+    let cases: Vec<(&str, &Path, Damage)> = vec![
+        // Each of these three panicked inside sled::open before.
+        ("log emptied", &opened, |d| {
+            std::fs::write(d.join("db"), b"").unwrap()
+        }),
+        ("log cut in half", &opened, |d| half(&d.join("db"))),
+        ("blob the page table needs removed", &raw, |d| {
+            std::fs::remove_file(d.join("blobs/15676379")).unwrap()
+        }),
+        // These were refused with the hint about another process.
+        ("conf byte flipped", &opened, |d| {
+            overwrite(&d.join("conf"), 4, &[0xAA])
+        }),
+        ("log header overwritten", &opened, |d| {
+            overwrite(&d.join("db"), 20, &[0xff; 16])
+        }),
+    ];
+    for (n, (what, base, damage)) in cases.into_iter().enumerate() {
+        let dir = fixture.path().join(format!("case-{n}"));
+        copy_dir(base, &dir);
+        damage(&dir);
+        let run = kb_command(&["export"], &dir);
+        assert!(run.code != Some(0), "{what}: {}", run.stderr);
+        assert_eq!(run.code, Some(2), "{what}: {}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{what}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("another campaignd"),
+            "{what}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains(&format!(
+                "the knowledge base at {} is damaged",
+                dir.display()
+            )) && run.stderr.contains("--salvage"),
+            "{what}: {}",
+            run.stderr
+        );
+    }
+
+    // Only a directory another process holds gets that hint.
+    let held = open_kb(&opened);
+    let locked = kb_command(&["export"], &opened);
+    assert_eq!(locked.code, Some(2), "{}", locked.stderr);
+    assert!(
+        locked.stderr.contains("is another campaignd using it?"),
+        "{}",
+        locked.stderr
+    );
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn salvage_exports_every_readable_record_and_its_import_reads_back() {
+    let fixture = unpack_written_kb();
+    let raw = fixture.path().join("data/kb");
+    let whole = tokio::task::block_in_place(|| kb_command(&["export"], &raw));
+    assert!(whole.code == Some(0), "{}", whole.stderr);
+    let whole = export_lines(&whole.stdout);
+    assert_eq!(whole.len(), 3122);
+
+    let damaged = fixture.path().join("damaged");
+    copy_dir(&raw, &damaged);
+    std::fs::remove_file(damaged.join("blobs/11623554")).unwrap();
+    // Without --salvage the export stops at the lost page.
+    let plain = tokio::task::block_in_place(|| kb_command(&["export"], &damaged));
+    assert!(plain.code != Some(0));
+    let stopped = plain.stdout.lines().count();
+    assert!(stopped < 1000, "{stopped}");
+
+    let salvage = tokio::task::block_in_place(|| kb_command(&["export", "--salvage"], &damaged));
+    // Incomplete output: exit code 1, and what was skipped on stderr.
+    assert_eq!(salvage.code, Some(1), "{}", salvage.stderr);
+    assert!(!salvage.stderr.contains("panicked"), "{}", salvage.stderr);
+    assert!(
+        salvage
+            .stderr
+            .contains("could not read the records from decision/")
+            && salvage.stderr.contains("skipped 1 unreadable key range"),
+        "{}",
+        salvage.stderr
+    );
+    let salvaged = export_lines(&salvage.stdout);
+    assert!(salvaged.len() > stopped && salvaged.len() < whole.len());
+    for (id, line) in &salvaged {
+        assert_eq!(whole.get(id), Some(line), "{id} changed");
+    }
+    // Every record left out is one sled cannot read; every one it can read was exported.
+    let kb = reopen_kb(&damaged).await;
+    let mut lost = 0;
+    for (id, line) in &whole {
+        let record: Record = serde_json::from_str(line).unwrap();
+        let readable = match record {
+            Record::Decision(d) => kb.decision(&Scope::AllTenants, d.id).is_ok(),
+            Record::Outcome(o) => kb.outcome(&Scope::AllTenants, o.id).is_ok(),
+        };
+        assert_eq!(readable, salvaged.contains_key(id), "{id}");
+        lost += usize::from(!readable);
+    }
+    assert_eq!(lost, whole.len() - salvaged.len());
+    drop(kb);
+
+    // The salvage loads into a fresh directory, which then exports exactly it.
+    let export = fixture.path().join("salvage.jsonl");
+    std::fs::write(&export, &salvage.stdout).unwrap();
+    let fresh = fixture.path().join("fresh");
+    let import =
+        tokio::task::block_in_place(|| kb_command(&["import", export.to_str().unwrap()], &fresh));
+    assert!(import.code == Some(0), "{}", import.stderr);
+    let again = tokio::task::block_in_place(|| kb_command(&["export"], &fresh));
+    assert!(again.code == Some(0), "{}", again.stderr);
+    let again = export_lines(&again.stdout);
+    assert_eq!(again.len(), salvaged.len());
+    for (id, line) in &salvaged {
+        assert!(again.get(id) == Some(line), "{id} differs after the import");
+    }
+}
+
+#[test]
+fn an_export_imports_into_a_fresh_directory_only() {
+    let fixture = unpack_written_kb();
+    let raw = fixture.path().join("data/kb");
+    let original = kb_command(&["export"], &raw);
+    assert!(original.code == Some(0), "{}", original.stderr);
+    let file = fixture.path().join("export.jsonl");
+    std::fs::write(&file, &original.stdout).unwrap();
+
+    let fresh = fixture.path().join("fresh");
+    let import = kb_command(&["import", file.to_str().unwrap()], &fresh);
+    assert!(import.code == Some(0), "{}", import.stderr);
+    assert!(
+        import
+            .stderr
+            .contains("imported 638 decisions and 2484 outcomes"),
+        "{}",
+        import.stderr
+    );
+    // The same records, byte for byte, and the queries answer the same.
+    let exported = kb_command(&["export"], &fresh);
+    assert!(
+        exported.stdout == original.stdout,
+        "the export differs after the import"
+    );
+    let first: Record = serde_json::from_str(original.stdout.lines().next().unwrap()).unwrap();
+    let campaign = match &first {
+        Record::Decision(d) => d.campaign.clone().unwrap(),
+        Record::Outcome(o) => o.campaign.clone().unwrap(),
+    };
+    let query = ["decisions", "--campaign", campaign.as_str()];
+    let before = kb_command(&query, &raw);
+    let after = kb_command(&query, &fresh);
+    assert!(before.code == Some(0) && !before.stdout.is_empty());
+    assert!(
+        after.stdout == before.stdout,
+        "kb decisions differs after the import"
+    );
+
+    // A directory that holds anything is refused, and left as it was.
+    let twice = kb_command(&["import", file.to_str().unwrap()], &fresh);
+    assert!(twice.code != Some(0));
+    assert!(twice.stderr.contains("is not empty"), "{}", twice.stderr);
+    assert!(kb_command(&["export"], &fresh).stdout == original.stdout);
+}
+
+/// `GET path` on `addr`, answered as (status, body).
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_writes_fail_or_stall_and_returns_when_they_succeed() {
+    use std::sync::Arc;
+
+    use campaignd::api::{ApiServer, ApiState};
+    use campaignd::campaign::CampaignBoard;
+    use campaignd::kb::{STALLED_AFTER, WriteFaults};
+    use campaignd::settings::{LiveSettings, Problems};
+
+    let dir = tempfile::tempdir().unwrap();
+    let faults = WriteFaults::new();
+    let kb = KnowledgeBase::open_with_faults(&KbOptions::at(dir.path().join("kb")), faults.clone())
+        .unwrap();
+    let mut settings = support::embedded_settings();
+    // No agents: readiness is about the knowledge base alone here.
+    settings.agents.clear();
+    settings.config.api.listen = "127.0.0.1:0".into();
+    let runtime = campaignd::runtime::Runtime::builder(campaignd::runtime::Registry::new())
+        .start()
+        .await
+        .unwrap();
+    let state = ApiState::new(
+        runtime.clone(),
+        kb.clone(),
+        LiveSettings::new(Arc::new(settings)),
+        CampaignBoard::new(),
+        Arc::new(|_| Err(Problems(Vec::new()))),
+    );
+    let server = ApiServer::start(state).await.unwrap();
+    let addr = server.local_addr();
+    let ready = || async {
+        let (status, body) = http_get(addr, "/readyz").await;
+        (status, body["reasons"].to_string())
+    };
+    let within = STALLED_AFTER * 6;
+    assert_eq!(ready().await, (200, "[]".to_owned()));
+
+    // A full disk: the writes fail, and readiness says so.
+    faults.fail(std::io::ErrorKind::StorageFull);
+    let refused = kb
+        .record_decision(&decision(
+            "acme",
+            "spring",
+            "strategy",
+            CorrelationId::new(),
+            t0(),
+        ))
+        .await;
+    assert!(
+        matches!(refused, Err(KbError::Storage { .. })),
+        "{refused:?}"
+    );
+    let (status, reasons) = ready().await;
+    assert_eq!(status, 503, "{reasons}");
+    assert!(
+        reasons.contains("the last knowledge-base write failed"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("injected"), "{reasons}");
+
+    // Space again: the next probe succeeds.
+    faults.heal();
+    support::wait_for_async("readiness after the disk heals", within, || async {
+        (ready().await.0 == 200).then_some(())
+    })
+    .await;
+
+    // A disk that stops completing: accepted, never acknowledged; past the bound, not ready.
+    faults.stall();
+    let stalled = tokio::spawn({
+        let kb = kb.clone();
+        async move {
+            kb.record_decision(&decision(
+                "acme",
+                "spring",
+                "strategy",
+                CorrelationId::new(),
+                t0(),
+            ))
+            .await
+        }
+    });
+    let reasons = support::wait_for_async("readiness to see the stall", within, || async {
+        let (status, reasons) = ready().await;
+        (status == 503).then_some(reasons)
+    })
+    .await;
+    assert!(reasons.contains("still not acknowledged"), "{reasons}");
+    assert!(!stalled.is_finished());
+
+    faults.heal();
+    let id = stalled
+        .await
+        .unwrap()
+        .expect("the stalled write completes once healed");
+    support::wait_for_async("readiness after the stall", within, || async {
+        (ready().await.0 == 200).then_some(())
+    })
+    .await;
+    assert!(kb.decision(&Scope::tenant("acme"), id).unwrap().is_some());
+
+    server.shutdown(std::time::Duration::from_secs(5)).await;
+    runtime.shutdown(std::time::Duration::from_secs(5)).await;
+    kb.shutdown().await.unwrap();
 }
