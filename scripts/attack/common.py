@@ -52,8 +52,8 @@ class Result:
 
     def fail(self, line):
         line = " ".join(str(line).split())
-        if len(line) > 400:
-            line = line[:397] + "..."
+        if len(line) > 900:
+            line = line[:897] + "..."
         self.failures.append(line)
 
     def note(self, line):

@@ -477,7 +477,8 @@ def first_panic(text):
 
 def repro(m):
     env = " ".join(f"{k}={v}" for k, v in m.env.items())
-    return f"{env + ' ' if env else ''}campaignd check after: {m.name}"
+    return (f"in a valid deployment, change {m.name}; then {env + ' ' if env else ''}campaignd check "
+            f"and campaignd run")
 
 
 if __name__ == "__main__":

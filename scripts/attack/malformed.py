@@ -65,8 +65,28 @@ class Case:
         return head + (body or b"")
 
     def repro(self, dep, data):
+        body = self.body
+        if body is not None and not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        if self.raw is None and (body is None or (len(body) <= 600 and b"'" not in body)):
+            try:
+                text = body.decode("utf-8") if body is not None else None
+            except UnicodeDecodeError:
+                text = False
+            if text is not False:
+                parts = [f"curl -s -X {self.method}"]
+                if self.token == "op":
+                    parts.append("-H 'Authorization: Bearer $OPERATOR_TOKEN'")
+                for name, value in self.headers:
+                    value = value.replace("{op}", "$OPERATOR_TOKEN").replace("{tenant}", "$TENANT_TOKEN")
+                    parts.append(f"-H {json.dumps(name + ': ' + value)}")
+                if text is not None:
+                    parts.append("-H 'Content-Type: application/json'")
+                    parts.append(f"--data-binary '{text}'")
+                parts.append(f"\"$API{self.path}\"")
+                return " ".join(parts)
         shown = data if len(data) <= 240 else data[:200] + b"...(" + str(len(data)).encode() + b" bytes)"
-        text = repr(shown)[2:-1].replace(dep.operator, "$OP").replace(dep.tenants["globex"], "$TENANT")
+        text = repr(shown)[2:-1].replace(dep.operator, "$OPERATOR_TOKEN").replace(dep.tenants["globex"], "$TENANT_TOKEN")
         return f"printf '{text}' | nc 127.0.0.1 PORT"
 
 
