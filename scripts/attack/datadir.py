@@ -5,11 +5,13 @@ a panic.
 A knowledge base is filled by running the daemon (the simulator, three campaigns) and stopping it
 cleanly. Each corruption starts from a copy of it: bytes flipped at fixed and seeded random
 offsets of sled's `db` file, a block zeroed, the file truncated or extended, `conf` removed,
-emptied or garbled, a blob removed, cut or flipped, `db` removed or made a folder or a dangling
+emptied or garbled, sled's snapshot file removed, cut, flipped or garbled, a blob removed, cut
+or flipped, `db` removed or made a folder or a dangling
 link, the `kb` folder made a file or removed. Then `campaignd kb export` and `campaignd run` open
 it: each must either work (export exits 0; run answers /healthz and a normal request and exits 0
 on SIGTERM) or exit non-zero with a message naming the knowledge base or its folder, within a
-bound, without a panic.
+bound, without a panic, and without the hint "is another campaignd using it?" (that is for a
+folder another process holds, which none does here).
 """
 
 import os
@@ -23,6 +25,9 @@ from common import (ACME_CAMPAIGN, KR_CAMPAIGN, PANIC, US_CAMPAIGN, Daemon, Depl
                     clean_env, healthy, main_wrapper, request, run_command)
 
 CLEAR = ("knowledge base", "data_dir", "data/kb", "kb:", "sled", "database")
+# The hint for a directory another process has locked; on any other error it sends the operator
+# looking for a second daemon that is not there.
+LOCK_HINT = "is another campaignd using it"
 
 
 def configure(parser):
@@ -127,6 +132,20 @@ def on_blob(make):
     return apply
 
 
+def snap(kb):
+    snaps = sorted(f for f in os.listdir(kb) if f.startswith("snap."))
+    return snaps[-1] if snaps else None
+
+
+def on_snap(make):
+    def apply(kb):
+        name = snap(kb)
+        if name is None:
+            raise RuntimeError("the knowledge base has no snapshot")
+        make(name)(kb)
+    return apply
+
+
 def corruptions(rng, count, db_size):
     fixed = [
         ("db: first byte flipped", flip("db", 0)),
@@ -149,6 +168,10 @@ def corruptions(rng, count, db_size):
         ("conf: removed", remove("conf")),
         ("conf: empty", write("conf", b"")),
         ("conf: garbage", write("conf", b"\xff\xfe segment_size: banana\n")),
+        ("snapshot: removed", on_snap(remove)),
+        ("snapshot: byte 100 flipped", on_snap(lambda n: flip(n, 100))),
+        ("snapshot: truncated to 1000 bytes", on_snap(lambda n: truncate(n, size=1000))),
+        ("snapshot: garbage", on_snap(lambda n: write(n, random.Random(7).randbytes(3000)))),
         ("blob: removed", on_blob(remove)),
         ("blob: truncated", on_blob(lambda b: truncate(b, fraction=0.5))),
         ("blob: first byte flipped", on_blob(lambda b: flip(b, 0))),
@@ -266,6 +289,9 @@ def judge(what, code, err):
             failures.append(f"{what} exited {code}: {' | '.join(lines[-2:])[:200]}")
         elif not any(c in err.lower() for c in CLEAR):
             failures.append(f"{what} exited {code} without naming the knowledge base: {' | '.join(lines[-2:])[:200]}")
+        elif LOCK_HINT in err:
+            failures.append(f"{what} refused it with the lock hint although nothing holds the lock: "
+                            f"{' | '.join(lines[-1:])[:240]}")
     return failures
 
 
