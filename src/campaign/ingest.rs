@@ -172,6 +172,7 @@ pub async fn ingest(
                 observation: observation.clone(),
             }),
             observed_at: observation.window_end,
+            recorded_at: Some(ledger::recorded_now()),
         };
         kb.record_outcome(&outcome).await.map_err(kb_error)?;
         report.recorded.push(id);

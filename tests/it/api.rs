@@ -415,6 +415,7 @@ fn decision(
         reason: "the test decided".into(),
         confidence: 0.5,
         decided_at: at,
+        recorded_at: None,
     }
 }
 
@@ -445,6 +446,7 @@ async fn seed(daemon: &Daemon) -> Seeded {
         kind: "observation".into(),
         metrics: json!({ "clicks": 12 }),
         observed_at: t0 + TimeDelta::hours(6),
+        recorded_at: None,
     };
     kb.record_outcome(&outcome).await.expect("record outcome");
     for i in 0..2 {

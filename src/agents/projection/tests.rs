@@ -30,6 +30,7 @@ fn decision_with(kind: &str, inputs: serde_json::Value, choice: serde_json::Valu
         reason: "test".into(),
         confidence: 1.0,
         decided_at: chrono::Utc::now(),
+        recorded_at: None,
     }
 }
 
@@ -160,6 +161,7 @@ fn observation_outcome(day: u32, variant: &str, conversions: i64) -> Record {
         kind: OBSERVATION_OUTCOME.to_owned(),
         metrics: serde_json::to_value(ObservationMetrics { day, observation }).expect("json"),
         observed_at: start + chrono::Duration::days(1),
+        recorded_at: None,
     })
 }
 
