@@ -1590,8 +1590,9 @@ fn observation(variant: &str, impressions: i64, clicks: i64, conversions: i64) -
     json!({
         "channel": "email",
         "variant": variant,
-        "window_start": "2026-10-01T00:00:00Z",
-        "window_end": "2026-10-02T00:00:00Z",
+        // Day 3 of a campaign that starts on 2026-10-01: the day the tests report it for.
+        "window_start": "2026-10-04T00:00:00Z",
+        "window_end": "2026-10-05T00:00:00Z",
         "impressions": impressions,
         "clicks": clicks,
         "conversions": conversions,

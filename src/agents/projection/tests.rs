@@ -61,6 +61,53 @@ fn the_catalog_holds_every_experiments_arms_and_nothing_else() {
 }
 
 #[test]
+fn the_catalog_knows_where_each_variant_runs() {
+    let goal = goal();
+    let push =
+        serde_json::json!({ "variant": "p", "channel": "push", "segment": "lapsed", "levels": [] });
+    let decisions = [decision(
+        "experiment",
+        serde_json::json!({ "arms": [arm("a"), push] }),
+    )];
+    let catalog = catalog_of(&goal, &decisions);
+    let placed = |variant| catalog.placements(&goal.id, variant);
+    assert_eq!(
+        placed("a"),
+        [Placement {
+            channel: Channel::Sms,
+            segment: "students".into()
+        }]
+    );
+    assert_eq!(placed("p")[0].channel, Channel::Push);
+    assert!(placed("unknown").is_empty());
+}
+
+#[test]
+fn the_goal_is_achieved_only_by_the_orchestrators_decision() {
+    let mut achieved = decision_with(
+        "goal_achieved",
+        serde_json::json!({ "day": 12, "conversions": 100, "spend": 900.0 }),
+        serde_json::json!({ "stop_buying": true }),
+    );
+    // A custom agent's decision of the same kind does not finish the campaign.
+    assert_eq!(
+        goal_achieved(std::slice::from_ref(&achieved), "orchestrator"),
+        None
+    );
+    achieved.agent = "orchestrator".into();
+    let id = achieved.id;
+    let decisions = [
+        decision("experiment", serde_json::json!({ "arms": [] })),
+        achieved,
+    ];
+    assert_eq!(
+        goal_achieved(&decisions, "orchestrator"),
+        Some((id, Some(12)))
+    );
+    assert_eq!(goal_achieved(&decisions[..1], "orchestrator"), None);
+}
+
+#[test]
 fn the_orchestrators_view_is_the_same_rebuilt_or_applied_one_by_one() {
     let goal = goal();
     let decisions = vec![
