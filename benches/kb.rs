@@ -46,6 +46,7 @@ fn decision(writer: usize, correlation: CorrelationId) -> Decision {
         reason: "probability of being best under the joint posterior; 4000 draws".into(),
         confidence: 0.8,
         decided_at: chrono::Utc::now(),
+        recorded_at: Some(chrono::Utc::now()),
     }
 }
 

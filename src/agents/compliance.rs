@@ -177,6 +177,7 @@ impl HandleRequest<RecordConsent> for Compliance {
             ),
             confidence: 1.0,
             decided_at: ctx.now(),
+            recorded_at: Some(ledger::recorded_now()),
         };
         let scope = Scope::Tenant(tenant.clone());
         if self.kb.decision(&scope, id)?.is_none() {

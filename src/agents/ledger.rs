@@ -209,7 +209,14 @@ fn build<P>(
         reason: draft.reason,
         confidence: draft.confidence,
         decided_at: ctx.now(),
+        recorded_at: Some(recorded_now()),
     }
+}
+
+/// The wall-clock time a record is made, kept beside the campaign's time (`ctx.now()`, which an
+/// accelerated or simulated clock runs ahead of the world) for the audit trail.
+pub fn recorded_now() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
 }
 
 #[cfg(test)]

@@ -298,7 +298,7 @@ pub fn item_problem_code_schema() -> Schema {
 /// One value of each [`ObservationProblem`] variant, for listing their codes (the market layer
 /// has no list of its own). A new variant is caught twice: [`observation_problem_meaning`] stops
 /// compiling, and a test compares these with the variants serde knows.
-fn observation_problem_samples() -> [ObservationProblem; 8] {
+fn observation_problem_samples() -> [ObservationProblem; 14] {
     let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
     [
         ObservationProblem::Negative {
@@ -326,6 +326,38 @@ fn observation_problem_samples() -> [ObservationProblem; 8] {
         },
         ObservationProblem::WindowEndsBeforeStart { start: at, end: at },
         ObservationProblem::DayAfterDeadline { day: 0, last: 0 },
+        ObservationProblem::AboveMaximum {
+            field: String::new(),
+            value: String::new(),
+            max: String::new(),
+        },
+        ObservationProblem::ChannelMismatch {
+            variant: String::new(),
+            channel: crate::domain::campaign::Channel::Email,
+            expected: String::new(),
+        },
+        ObservationProblem::SegmentMismatch {
+            variant: String::new(),
+            segment: String::new(),
+            expected: String::new(),
+        },
+        ObservationProblem::WindowOutsideCampaign {
+            start: at,
+            end: at,
+            campaign_start: at,
+            deadline: at,
+        },
+        ObservationProblem::WindowNotInDay {
+            day: 0,
+            start: at,
+            end: at,
+            day_start: at,
+            day_end: at,
+        },
+        ObservationProblem::CampaignFinished {
+            campaign: String::new(),
+            why: String::new(),
+        },
     ]
 }
 
@@ -346,7 +378,25 @@ fn observation_problem_meaning(problem: &ObservationProblem) -> &'static str {
         }
         ObservationProblem::WindowEndsBeforeStart { .. } => "`window_end` is before `window_start`",
         ObservationProblem::DayAfterDeadline { .. } => {
-            "the batch's `day` is after the campaign's last day (its deadline); every item is rejected"
+            "the batch's `day` begins after the campaign's deadline; every item is rejected"
+        }
+        ObservationProblem::AboveMaximum { .. } => {
+            "a count is above 1 000 000 000, or `spend` or `revenue` above 1e12, for one observation (the message names the field)"
+        }
+        ObservationProblem::ChannelMismatch { .. } => {
+            "`channel` is not the channel the variant was written for"
+        }
+        ObservationProblem::SegmentMismatch { .. } => {
+            "`segment` is not the audience segment the variant was written for"
+        }
+        ObservationProblem::WindowOutsideCampaign { .. } => {
+            "the window starts before the campaign's start or after its deadline"
+        }
+        ObservationProblem::WindowNotInDay { .. } => {
+            "the window is not inside the batch's `day` (day N runs from start + N days to start + N + 1 days)"
+        }
+        ObservationProblem::CampaignFinished { .. } => {
+            "the campaign reached its goal, or its deadline passed more than a day ago; every item is rejected"
         }
     }
 }

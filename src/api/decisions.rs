@@ -53,8 +53,13 @@ pub struct DecisionView {
     pub choice: serde_json::Value,
     pub reason: String,
     pub confidence: f64,
+    /// In the campaign's time (the daemon's clock, which `[clock]` may run faster than the world).
     #[schema(value_type = String, format = DateTime)]
     pub decided_at: DateTime<Utc>,
+    /// The wall-clock time the decision was recorded; `null` for a decision written by
+    /// campaignd 0.1.0, which did not keep it.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 impl From<Decision> for DecisionView {
@@ -81,6 +86,7 @@ impl From<Decision> for DecisionView {
             reason: d.reason,
             confidence: d.confidence,
             decided_at: d.decided_at,
+            recorded_at: d.recorded_at,
         }
     }
 }
@@ -99,8 +105,13 @@ pub struct OutcomeView {
     pub kind: String,
     #[schema(value_type = Object)]
     pub metrics: serde_json::Value,
+    /// In the campaign's time: the end of the observed window.
     #[schema(value_type = String, format = DateTime)]
     pub observed_at: DateTime<Utc>,
+    /// The wall-clock time the outcome was recorded; `null` for an outcome written by
+    /// campaignd 0.1.0.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 impl From<Outcome> for OutcomeView {
@@ -114,6 +125,7 @@ impl From<Outcome> for OutcomeView {
             kind: o.kind,
             metrics: o.metrics,
             observed_at: o.observed_at,
+            recorded_at: o.recorded_at,
         }
     }
 }

@@ -5,9 +5,12 @@
 //! The batch is `{"campaign": "...", "day": N, "observations": [...]}`; each item has the
 //! [`Observation`] form (its `campaign` may be left out: it is the batch's). Items are checked one
 //! by one: the answer says, per index, recorded, duplicate or rejected with every problem, and one
-//! bad item never stops the others. An `Idempotency-Key` makes a retried batch count once (see
-//! [`super::idempotency`]). A tenant token ingests only for its own campaigns. This module parses
-//! and reports; validation and recording belong to the market layer.
+//! bad item never stops the others. Each item must keep the bounds of [`crate::domain::bounds`],
+//! name a variant of the campaign on its channel and segment, and cover a window inside the
+//! campaign and inside its `day`; a campaign that is finished takes nothing. An `Idempotency-Key`
+//! makes a retried batch count once (see [`super::idempotency`]). A tenant token ingests only for
+//! its own campaigns. This module parses and reports; validation and recording belong to the
+//! market layer and ingestion.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -22,7 +25,7 @@ use super::campaigns::{running_goal, visible_campaign};
 use super::codes::{INVALID_ITEM, item_problem_code_schema};
 use super::error::{ApiError, ErrorBody, ErrorCode, RawBody, parse_json};
 use super::idempotency::{self, IdempotencyStore, Lookup};
-use crate::campaign::ingest::{Batch, IngestError, ItemResult, ingest};
+use crate::campaign::ingest::{Batch, IngestError, ItemResult, ingest_at};
 use crate::market::Observation;
 use crate::protocol::Origin;
 
@@ -224,7 +227,9 @@ async fn run(
             items = items.len(),
             "observations received through the API"
         );
-        report = ingest(
+        // The campaign's clock, not the wall clock: a campaign's deadline is in its own time.
+        let received_at = state.runtime().clock().now();
+        report = ingest_at(
             state.kb(),
             &client,
             None,
@@ -233,6 +238,7 @@ async fn run(
                 day,
                 observations: parsed,
             },
+            Some(received_at),
         )
         .await
         .map_err(|err| match err {

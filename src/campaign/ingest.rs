@@ -7,17 +7,23 @@
 //! Ingestion is idempotent per campaign × day × channel × variant: a batch replayed after a
 //! restart records nothing twice (the first recording stands and is announced again). A later
 //! batch of the same day with other observations is recorded and counted by the optimizer for the
-//! days after it. Nothing after the campaign's deadline day is accepted. It never decides
-//! anything; an invalid observation is reported with every problem and never recorded.
+//! days after it. Nothing is accepted for a day after the deadline, nor for a finished campaign
+//! (its goal achieved, or, for a batch from outside, its deadline passed more than
+//! [`LATE_RESULTS`] ago): the optimizer would make decisions for a campaign that is over. It never
+//! decides anything; an invalid observation is reported with every problem and never recorded.
+
+use chrono::{DateTime, Utc};
 
 use crate::agents::decisions::{OBSERVATION_OUTCOME, ObservationMetrics};
 use crate::agents::ledger;
 use crate::agents::messages::{OBSERVATIONS_RECORDED, ObservationsRecorded, deadline_day};
+use crate::agents::orchestrator::Orchestrator;
 use crate::agents::projection::{self, catalog_of, links};
+use crate::domain::bounds::{LATE_RESULTS, day_after_deadline, past_late_results};
 use crate::domain::campaign::CampaignGoal;
-use crate::kb::{KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
-use crate::market::{KnownIds, Observation, ObservationProblem};
-use crate::runtime::{Client, DeliveryError};
+use crate::kb::{Decision, KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
+use crate::market::{CampaignSpan, KnownIds, Observation, ObservationProblem};
+use crate::runtime::{Agent, Client, DeliveryError};
 
 /// One day's observations of one campaign.
 #[derive(Clone, Debug)]
@@ -69,15 +75,29 @@ pub enum IngestError {
     },
 }
 
-/// Validates, records and announces one batch. `client` publishes the event; it is narrowed to the
-/// campaign's tenant, campaign and correlation id here, so the outcomes join the campaign's trace.
-/// `known` names the variants an observation may report; `None` takes them from the campaign's
-/// experiment decisions (see [`catalog_of`]), read once with the decisions the outcomes link to.
+/// Validates, records and announces one batch of the campaign loop (see [`ingest_at`]; the loop's
+/// days are its own, so the time it arrives is not checked).
 pub async fn ingest(
     kb: &KnowledgeBase,
     client: &Client,
     known: Option<&(dyn KnownIds + Sync)>,
     batch: Batch,
+) -> Result<IngestReport, IngestError> {
+    ingest_at(kb, client, known, batch, None).await
+}
+
+/// Validates, records and announces one batch. `client` publishes the event; it is narrowed to the
+/// campaign's tenant, campaign and correlation id here, so the outcomes join the campaign's trace.
+/// `known` names the variants an observation may report; `None` takes them from the campaign's
+/// experiment decisions (see [`catalog_of`]), read once with the decisions the outcomes link to.
+/// `received_at` is the campaign clock's time when a batch from outside arrived: past the
+/// deadline by more than [`LATE_RESULTS`], the campaign is finished for it.
+pub async fn ingest_at(
+    kb: &KnowledgeBase,
+    client: &Client,
+    known: Option<&(dyn KnownIds + Sync)>,
+    batch: Batch,
+    received_at: Option<DateTime<Utc>>,
 ) -> Result<IngestReport, IngestError> {
     let Batch {
         goal,
@@ -110,20 +130,16 @@ pub async fn ingest(
         }
     };
     let correlation = ledger::campaign_correlation(&goal);
-    // Days count from the start; nothing after the deadline can be the result of a buy (and an
-    // absurd day would make the optimizer's per-day series absurd).
-    let last_day = deadline_day(&goal).ceil();
-    let after_deadline = (f64::from(day) > last_day).then(|| {
-        vec![ObservationProblem::DayAfterDeadline {
-            day,
-            last: last_day as u32,
-        }]
+    let refused = batch_problem(&goal, day, &decisions, received_at).map(|p| vec![p]);
+    let span = goal.start.map(|start| CampaignSpan {
+        start,
+        deadline: goal.deadline,
     });
     let mut report = IngestReport::default();
     let mut fresh = Vec::new();
     let mut announced = Vec::new();
     for (index, observation) in observations.into_iter().enumerate() {
-        if let Some(problems) = &after_deadline {
+        if let Some(problems) = &refused {
             report.items.push(ItemResult::Rejected(problems.clone()));
             report.rejected.push((index, problems.clone()));
             continue;
@@ -136,7 +152,12 @@ pub async fn ingest(
             report.rejected.push((index, problems));
             continue;
         }
-        if let Err(problems) = observation.validate(known) {
+        let valid = match &span {
+            Some(span) => observation.validate_in(known, span, day),
+            // Not planned yet, so no start: no experiment either, and every variant is unknown.
+            None => observation.validate(known),
+        };
+        if let Err(problems) = valid {
             report.items.push(ItemResult::Rejected(problems.clone()));
             report.rejected.push((index, problems));
             continue;
@@ -172,6 +193,7 @@ pub async fn ingest(
                 observation: observation.clone(),
             }),
             observed_at: observation.window_end,
+            recorded_at: Some(ledger::recorded_now()),
         };
         kb.record_outcome(&outcome).await.map_err(kb_error)?;
         report.recorded.push(id);
@@ -199,4 +221,44 @@ pub async fn ingest(
             .map_err(|source| IngestError::Publish { campaign, source })?;
     }
     Ok(report)
+}
+
+/// Why no item of the batch can be recorded, if so: the campaign is finished (its goal achieved,
+/// or a batch from outside arrived past the deadline's [`LATE_RESULTS`]), or the day begins after
+/// the deadline (nothing bought can have happened on it, and an absurd day would make the
+/// optimizer's per-day series absurd).
+fn batch_problem(
+    goal: &CampaignGoal,
+    day: u32,
+    decisions: &[Decision],
+    received_at: Option<DateTime<Utc>>,
+) -> Option<ObservationProblem> {
+    let finished = |why: String| ObservationProblem::CampaignFinished {
+        campaign: goal.id.to_string(),
+        why,
+    };
+    if let Some((decision, achieved_on)) = projection::goal_achieved(decisions, Orchestrator::NAME)
+    {
+        let on = achieved_on
+            .map(|d| format!(" on day {d}"))
+            .unwrap_or_default();
+        return Some(finished(format!(
+            "its goal was achieved{on}, decision {decision}"
+        )));
+    }
+    if let Some(now) = received_at.filter(|now| past_late_results(goal.deadline, *now)) {
+        return Some(finished(format!(
+            "its deadline {} passed more than {} hours before this batch arrived ({now} on the campaign's clock)",
+            goal.deadline,
+            LATE_RESULTS.num_hours()
+        )));
+    }
+    let after = match goal.start {
+        Some(start) => day_after_deadline(start, goal.deadline, day),
+        None => false,
+    };
+    after.then(|| ObservationProblem::DayAfterDeadline {
+        day,
+        last: deadline_day(goal).floor().clamp(0.0, f64::from(u32::MAX)) as u32,
+    })
 }

@@ -456,6 +456,7 @@ fn synthetic_decision(writer: usize, correlation: CorrelationId, padding: &str) 
         reason: "synthetic decision written by campaignd kb bench".into(),
         confidence: 0.5,
         decided_at: chrono::Utc::now(),
+        recorded_at: Some(chrono::Utc::now()),
     }
 }
 

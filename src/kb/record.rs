@@ -3,6 +3,12 @@
 //!
 //! Records are append-only. Each carries the schema version it was written with, and every field
 //! added later must have a serde default, so that old records keep decoding.
+//!
+//! Two times are kept: `decided_at` / `observed_at` in the campaign's time (which the accelerated
+//! or simulated clock runs ahead of the world, and which orders queries), and `recorded_at`, the
+//! wall-clock time the record was made, for the audit trail. Records written by campaignd 0.1.0
+//! have no `recorded_at` and read back with `None`: that build did not keep the wall clock, and
+//! no later time would be true.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,7 +18,8 @@ use crate::protocol::{AgentName, CampaignId, CorrelationId, MessageId, TenantId}
 
 /// The record format written by this build. Stored in the database at creation and checked at open.
 /// Version 2 replaced the five per-record index trees with posting lists in one `index` tree; a
-/// version 1 database is refused with a clear error.
+/// version 1 database is refused with a clear error. A field added with a serde default (such as
+/// `recorded_at`) keeps the version: older records decode, and older builds ignore the field.
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// Identifies one decision (uuid v7: sorts by creation time).
@@ -92,7 +99,11 @@ pub struct Decision {
     pub reason: String,
     /// 0.0 – 1.0.
     pub confidence: f64,
+    /// In the campaign's time (the runtime's clock).
     pub decided_at: DateTime<Utc>,
+    /// The wall-clock time the decision was made; `None` for a record written by 0.1.0.
+    #[serde(default)]
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 /// Observed performance, recorded against the decisions that produced it.
@@ -108,7 +119,11 @@ pub struct Outcome {
     /// What was observed (`observation`, `goal_progress`, …).
     pub kind: String,
     pub metrics: serde_json::Value,
+    /// In the campaign's time: the end of the observed window.
     pub observed_at: DateTime<Utc>,
+    /// The wall-clock time the outcome was recorded; `None` for a record written by 0.1.0.
+    #[serde(default)]
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
 /// A decision or an outcome, as queries and the export return them. In JSON it is the record's own
@@ -156,5 +171,66 @@ impl Record {
             Record::Outcome(o) => Some(o),
             Record::Decision(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_without_recorded_at_decodes_with_none_and_a_new_one_keeps_it() {
+        // A decision as campaignd 0.1.0 wrote it: the same fields, without `recorded_at`.
+        #[derive(Serialize)]
+        struct WrittenBy010 {
+            id: DecisionId,
+            schema_version: u32,
+            agent: AgentName,
+            tenant: TenantId,
+            campaign: Option<CampaignId>,
+            correlation_id: CorrelationId,
+            causation_id: Option<MessageId>,
+            kind: String,
+            inputs: serde_json::Value,
+            alternatives: Vec<Alternative>,
+            choice: serde_json::Value,
+            reason: String,
+            confidence: f64,
+            decided_at: DateTime<Utc>,
+        }
+        let old = WrittenBy010 {
+            id: DecisionId::new(),
+            schema_version: 2,
+            agent: "strategy".into(),
+            tenant: "acme".into(),
+            campaign: Some("c".into()),
+            correlation_id: CorrelationId::new(),
+            causation_id: None,
+            kind: "plan".into(),
+            inputs: serde_json::json!({}),
+            alternatives: Vec::new(),
+            choice: serde_json::json!({}),
+            reason: "r".into(),
+            confidence: 1.0,
+            decided_at: "2026-10-01T00:00:00Z".parse().unwrap(),
+        };
+        let bytes = rmp_serde::to_vec_named(&old).unwrap();
+        let decision: Decision = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(decision.recorded_at, None);
+        let now: DateTime<Utc> = "2026-12-02T01:30:00Z".parse().unwrap();
+        let stamped = Decision {
+            recorded_at: Some(now),
+            ..decision
+        };
+        let back: Decision =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&stamped).unwrap()).unwrap();
+        assert_eq!(back.recorded_at, Some(now));
+        let outcome: Outcome = serde_json::from_value(serde_json::json!({
+            "id": "0190a6c4-0000-7000-8000-000000000003", "schema_version": 2, "tenant": "acme",
+            "campaign": "c", "decisions": [], "correlation_id": null, "kind": "observation",
+            "metrics": {}, "observed_at": "2026-10-02T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(outcome.recorded_at, None);
     }
 }

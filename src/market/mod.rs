@@ -10,7 +10,9 @@ pub mod observation;
 pub mod simulator;
 
 pub use crate::domain::campaign::Buy;
-pub use observation::{IdCatalog, KnownIds, Observation, ObservationProblem};
+pub use observation::{
+    CampaignSpan, IdCatalog, KnownIds, Observation, ObservationProblem, Placement,
+};
 pub use simulator::{
     ChannelMarket, DriftEvent, LevelEffect, MarketError, MarketSimulator, MarketSpec,
     SegmentMarket, TrueRates, VariantFeatures,

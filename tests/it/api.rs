@@ -420,6 +420,7 @@ fn decision(
         reason: "the test decided".into(),
         confidence: 0.5,
         decided_at: at,
+        recorded_at: None,
     }
 }
 
@@ -450,6 +451,7 @@ async fn seed(daemon: &Daemon) -> Seeded {
         kind: "observation".into(),
         metrics: json!({ "clicks": 12 }),
         observed_at: t0 + TimeDelta::hours(6),
+        recorded_at: None,
     };
     kb.record_outcome(&outcome).await.expect("record outcome");
     for i in 0..2 {
@@ -1594,8 +1596,9 @@ fn observation(variant: &str, impressions: i64, clicks: i64, conversions: i64) -
     json!({
         "channel": "email",
         "variant": variant,
-        "window_start": "2026-10-01T00:00:00Z",
-        "window_end": "2026-10-02T00:00:00Z",
+        // Day 3 of a campaign that starts on 2026-10-01: the day the tests report it for.
+        "window_start": "2026-10-04T00:00:00Z",
+        "window_end": "2026-10-05T00:00:00Z",
         "impressions": impressions,
         "clicks": clicks,
         "conversions": conversions,

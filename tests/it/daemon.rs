@@ -91,6 +91,7 @@ impl HandleRequest<Note> for Recorder {
             reason: "the test asked".into(),
             confidence: 1.0,
             decided_at: ctx.now(),
+            recorded_at: None,
         };
         let id = self
             .kb

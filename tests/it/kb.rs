@@ -54,6 +54,7 @@ fn decision(
         reason: "probability of being best".into(),
         confidence: 0.8,
         decided_at: at,
+        recorded_at: None,
     }
 }
 
@@ -68,6 +69,7 @@ fn outcome(of: &Decision, at: DateTime<Utc>) -> Outcome {
         kind: "observation".into(),
         metrics: serde_json::json!({ "impressions": 1000, "clicks": 31 }),
         observed_at: at,
+        recorded_at: None,
     }
 }
 

@@ -20,6 +20,7 @@ mod daemon;
 mod docs;
 mod kb;
 mod layers;
+mod observations;
 mod ops;
 mod optimization;
 mod protocol;

@@ -36,7 +36,7 @@ use crate::domain::compliance::{ConsentLedger, ledger_of};
 use crate::domain::optimization::Arm;
 use crate::domain::strategy::ChannelOutcome;
 use crate::kb::{Decision, DecisionId, Outcome, OutcomeId, Record};
-use crate::market::{IdCatalog, Observation};
+use crate::market::{IdCatalog, Observation, Placement};
 
 /// The inputs and choice of `decision` when it is of kind `K` and decodes.
 pub fn decode<K: DecisionKind>(decision: &Decision) -> Option<(K::Inputs, K::Choice)>
@@ -109,6 +109,19 @@ pub fn planned_start(decisions: &[Decision], orchestrator: &str) -> Option<DateT
         .find_map(|choice| choice.goal.start)
 }
 
+/// The orchestrator's (`orchestrator`) decision that the campaign reached its goal, with the day
+/// it was reached on (when its inputs decode): once recorded, the campaign is finished.
+pub fn goal_achieved(
+    decisions: &[Decision],
+    orchestrator: &str,
+) -> Option<(DecisionId, Option<u32>)> {
+    decisions
+        .iter()
+        .filter(|d| d.agent.as_str() == orchestrator)
+        .find(|d| is::<kinds::GoalAchieved>(d))
+        .map(|d| (d.id, inputs::<kinds::GoalAchieved>(d).map(|i| i.day)))
+}
+
 /// Every variant the campaign's experiment decisions named, over all attempts, in order.
 pub fn experiment_arms(decisions: &[Decision]) -> Vec<Arm> {
     decisions
@@ -118,14 +131,19 @@ pub fn experiment_arms(decisions: &[Decision]) -> Vec<Arm> {
         .collect()
 }
 
-/// The campaign's variants as far as its experiment decisions know them (every attempt's arms, so
-/// a variant of an earlier plan still counts). The campaign itself is always known, even before
+/// The campaign's variants as far as its experiment decisions know them, with the channel and
+/// segment each was written for (every attempt's arms, so a variant of an earlier plan still
+/// counts). The campaign itself is always known, even before
 /// its experiment starts: an observation then comes back as an unknown variant.
 pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
     let mut catalog = IdCatalog::default();
     catalog.add_campaign(goal.id.clone());
     for arm in experiment_arms(decisions) {
-        catalog.add(goal.id.clone(), arm.variant);
+        let placement = Placement {
+            channel: arm.channel,
+            segment: arm.segment,
+        };
+        catalog.add_placed(goal.id.clone(), &arm.variant, placement);
     }
     catalog
 }

@@ -30,6 +30,7 @@ fn decision_with(kind: &str, inputs: serde_json::Value, choice: serde_json::Valu
         reason: "test".into(),
         confidence: 1.0,
         decided_at: chrono::Utc::now(),
+        recorded_at: None,
     }
 }
 
@@ -57,6 +58,53 @@ fn the_catalog_holds_every_experiments_arms_and_nothing_else() {
     let empty = catalog_of(&goal, &[]);
     assert!(empty.has_campaign(&goal.id));
     assert!(!empty.has_variant(&goal.id, "a"));
+}
+
+#[test]
+fn the_catalog_knows_where_each_variant_runs() {
+    let goal = goal();
+    let push =
+        serde_json::json!({ "variant": "p", "channel": "push", "segment": "lapsed", "levels": [] });
+    let decisions = [decision(
+        "experiment",
+        serde_json::json!({ "arms": [arm("a"), push] }),
+    )];
+    let catalog = catalog_of(&goal, &decisions);
+    let placed = |variant| catalog.placements(&goal.id, variant);
+    assert_eq!(
+        placed("a"),
+        [Placement {
+            channel: Channel::Sms,
+            segment: "students".into()
+        }]
+    );
+    assert_eq!(placed("p")[0].channel, Channel::Push);
+    assert!(placed("unknown").is_empty());
+}
+
+#[test]
+fn the_goal_is_achieved_only_by_the_orchestrators_decision() {
+    let mut achieved = decision_with(
+        "goal_achieved",
+        serde_json::json!({ "day": 12, "conversions": 100, "spend": 900.0 }),
+        serde_json::json!({ "stop_buying": true }),
+    );
+    // A custom agent's decision of the same kind does not finish the campaign.
+    assert_eq!(
+        goal_achieved(std::slice::from_ref(&achieved), "orchestrator"),
+        None
+    );
+    achieved.agent = "orchestrator".into();
+    let id = achieved.id;
+    let decisions = [
+        decision("experiment", serde_json::json!({ "arms": [] })),
+        achieved,
+    ];
+    assert_eq!(
+        goal_achieved(&decisions, "orchestrator"),
+        Some((id, Some(12)))
+    );
+    assert_eq!(goal_achieved(&decisions[..1], "orchestrator"), None);
 }
 
 #[test]
@@ -160,6 +208,7 @@ fn observation_outcome(day: u32, variant: &str, conversions: i64) -> Record {
         kind: OBSERVATION_OUTCOME.to_owned(),
         metrics: serde_json::to_value(ObservationMetrics { day, observation }).expect("json"),
         observed_at: start + chrono::Duration::days(1),
+        recorded_at: None,
     })
 }
 

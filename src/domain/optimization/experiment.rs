@@ -15,6 +15,7 @@ use super::allocation::ResponseCurve;
 use super::drift::reopen_exploration;
 use super::forecast::{Forecast, forecast_daily};
 use super::thompson::ArmStats;
+use crate::domain::bounds::{add_count, add_money};
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::content::{LevelChoice, Variant};
 
@@ -50,7 +51,7 @@ pub struct ArmState {
 }
 
 /// What one observation brings to the experiment. Counts are signed as the market reports them; a
-/// negative count (which validation refuses upstream) is folded as 0.
+/// negative count or amount (which validation refuses upstream) is folded as 0.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Observed<'a> {
     pub variant: &'a str,
@@ -140,20 +141,20 @@ impl Experiment {
     }
 
     /// Folds one observation into the counts (conversions per impression is the arm's rate).
+    /// Every sum saturates (see [`crate::domain::bounds`]): no input makes a total overflow or turn non-finite.
     pub fn fold(&mut self, day: u32, obs: &Observed<'_>) {
-        let conversions = u64::try_from(obs.conversions).unwrap_or(0);
-        let impressions = u64::try_from(obs.impressions).unwrap_or(0);
+        let (conversions, impressions) = (obs.conversions, obs.impressions);
         let state = self.arms.entry(obs.variant.to_owned()).or_default();
-        state.stats.successes += conversions;
-        state.stats.trials += impressions;
-        let day_stats = state.daily.entry(day).or_default();
-        day_stats.successes += conversions;
-        day_stats.trials += impressions;
-        *self.conversions_by_day.entry(day).or_default() += conversions;
-        self.spend += obs.spend;
+        for stats in [&mut state.stats, state.daily.entry(day).or_default()] {
+            stats.successes = add_count(stats.successes, conversions);
+            stats.trials = add_count(stats.trials, impressions);
+        }
+        let on_day = self.conversions_by_day.entry(day).or_default();
+        *on_day = add_count(*on_day, conversions);
+        self.spend = add_money(self.spend, obs.spend);
         let by_channel = self.spend_by_channel.entry(obs.channel).or_default();
-        by_channel.0 += obs.spend;
-        by_channel.1 += conversions;
+        by_channel.0 = add_money(by_channel.0, obs.spend);
+        by_channel.1 = add_count(by_channel.1, conversions);
     }
 
     /// Shrinks every arm's posterior evidence to `keep` of it (see [`reopen_exploration`]); the
@@ -178,11 +179,11 @@ impl Experiment {
         let Some(&last) = self.conversions_by_day.keys().next_back() else {
             return Vec::new();
         };
-        let mut total = 0.0;
+        let mut total = 0u64;
         (0..=last)
             .map(|d| {
-                total += self.conversions_by_day.get(&d).copied().unwrap_or(0) as f64;
-                total
+                total = total.saturating_add(self.conversions_by_day.get(&d).copied().unwrap_or(0));
+                total as f64
             })
             .collect()
     }
@@ -217,6 +218,7 @@ impl Experiment {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::domain::bounds;
     use crate::domain::campaign::test_goal;
     use crate::domain::channel::{Creative, Format};
 
@@ -298,6 +300,44 @@ pub(crate) mod tests {
             exp.arms_of(Channel::Sms),
             vec![("a".to_owned(), ArmStats::new(5, 150))]
         );
+    }
+
+    #[test]
+    fn maximal_items_leave_every_total_finite() {
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        exp.set_arms(&[arm(Channel::Sms, "a")]);
+        for day in 0..50 {
+            for _ in 0..20 {
+                exp.fold(
+                    day,
+                    &Observed {
+                        variant: "a",
+                        channel: Channel::Sms,
+                        conversions: i64::MAX,
+                        impressions: i64::MAX,
+                        spend: 1e308,
+                    },
+                );
+            }
+        }
+        exp.fold(
+            50,
+            &Observed {
+                spend: f64::NAN,
+                ..seen("a", Channel::Sms, 1, 1)
+            },
+        );
+        let progress = exp.progress();
+        assert_eq!(progress.conversions, u64::MAX);
+        assert!(progress.spend.is_finite() && progress.spend <= bounds::MAX_TOTAL_MONEY);
+        assert_eq!(exp.arms["a"].stats, ArmStats::new(u64::MAX, u64::MAX));
+        assert!(exp.cumulative().iter().all(|c| c.is_finite()));
+        let (spent, converted) = exp.spend_by_channel[&Channel::Sms];
+        assert!(spent.is_finite());
+        assert_eq!(converted, u64::MAX);
+        if let Some(forecast) = progress.forecast {
+            assert!(forecast.slope.is_finite() && forecast.intercept.is_finite());
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::learning::ChannelOutcome;
 use super::playbook::{ChannelPrior, StrategyPlaybook};
 use super::tactics::Maturity;
+use crate::domain::bounds::{add_count, add_money};
 use crate::domain::campaign::{CampaignGoal, Channel};
 
 /// Conversions that make a channel's delivery worth judging.
@@ -24,12 +25,12 @@ pub const JUDGED_PREDICTED: f64 = 10.0;
 
 impl ChannelOutcome {
     /// Adds one observation's counts (signed as the market reports them; a negative count, which
-    /// validation refuses upstream, adds nothing).
+    /// validation refuses upstream, adds nothing). The sums saturate, so they stay finite.
     pub fn add_observed(&mut self, impressions: i64, clicks: i64, conversions: i64, spend: f64) {
-        self.impressions += u64::try_from(impressions).unwrap_or(0);
-        self.clicks += u64::try_from(clicks).unwrap_or(0);
-        self.conversions += u64::try_from(conversions).unwrap_or(0);
-        self.spend += spend;
+        self.impressions = add_count(self.impressions, impressions);
+        self.clicks = add_count(self.clicks, clicks);
+        self.conversions = add_count(self.conversions, conversions);
+        self.spend = add_money(self.spend, spend);
     }
 }
 
