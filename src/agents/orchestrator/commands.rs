@@ -225,6 +225,7 @@ impl HandleCommand<AgentRevived> for Orchestrator {
             ),
             confidence: 1.0,
             decided_at: ctx.now(),
+            recorded_at: Some(ledger::recorded_now()),
         };
         if self.kb.decision(&Scope::Tenant(tenant), id)?.is_none() {
             self.kb.record_decision(&decision).await?;
