@@ -431,16 +431,19 @@ mod tests {
                 set_up: true,
                 phase: Some(Phase::Stabilize),
                 achieved,
+                achieved_day: achieved.then_some(13),
                 paused,
                 ..Default::default()
             },
             day: Some(11),
             progress: Some(progress(conversions)),
         };
-        for (achieved, paused, state) in [
-            (true, false, CampaignState::Achieved),
-            (false, true, CampaignState::Held),
-            (false, false, CampaignState::Running),
+        // The day shown is the one the last tick was for: the day the goal was reached, the day
+        // after the last learned one that a paused campaign holds, or the last learned day.
+        for (achieved, paused, state, day) in [
+            (true, false, CampaignState::Achieved, 13),
+            (false, true, CampaignState::Held, 12),
+            (false, false, CampaignState::Running, 11),
         ] {
             let board = CampaignBoard::new();
             board.restore(&goal, &figures(achieved, paused, goal.target));
@@ -449,7 +452,7 @@ mod tests {
             assert_eq!(status.conversions, goal.target);
             assert_eq!(status.spend, 850.0);
             assert_eq!(status.phase, Some(Phase::Stabilize));
-            assert_eq!(status.day, Some(11));
+            assert_eq!(status.day, Some(day));
             // An achieved campaign's next tick is held and carries no figures: they stay.
             if achieved {
                 let mut held = report(&goal, Some("goal achieved"), 0);

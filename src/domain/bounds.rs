@@ -21,7 +21,10 @@ pub const MAX_MONEY: f64 = 1e12;
 /// Where a campaign's money totals stop growing. A million maximal items fit below it, and every
 /// figure derived from a total (CPA, ROAS, the budget left, a forecast) stays finite.
 pub const MAX_TOTAL_MONEY: f64 = 1e18;
-const _: () = assert!(MAX_MONEY * 1e6 <= MAX_TOTAL_MONEY, "a million maximal items must fit");
+const _: () = assert!(
+    MAX_MONEY * 1e6 <= MAX_TOTAL_MONEY,
+    "a million maximal items must fit"
+);
 
 /// How long after its deadline a campaign still takes observations: the results of its last day
 /// arrive after that day ends. Past it (or once the goal is achieved) the campaign is finished.
@@ -48,6 +51,42 @@ pub fn add_money(total: f64, amount: f64) -> f64 {
         0.0
     };
     (total + amount).min(MAX_TOTAL_MONEY)
+}
+
+/// A campaign's money total, counted exactly in millionths of its currency. Adding integers is
+/// exact, so a total does not depend on the order its observations are added in: a rebuild after a
+/// restart adds them in the knowledge base's order, the live path as they arrive, and both must
+/// show the same figure. It never passes [`MAX_TOTAL_MONEY`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Money(u128);
+
+/// Millionths in a currency unit: finer than any currency's smallest coin.
+const MICROS: f64 = 1e6;
+
+impl Money {
+    /// One observation's amount, to the nearest millionth; a negative or non-finite amount
+    /// (which validation refuses) counts as nothing.
+    pub fn of(amount: f64) -> Money {
+        if !amount.is_finite() || amount <= 0.0 {
+            return Money(0);
+        }
+        // In range for u128: at most 1e18 × 1e6.
+        Money((amount.min(MAX_TOTAL_MONEY) * MICROS).round() as u128)
+    }
+
+    /// This total plus one observation's amount, never past [`MAX_TOTAL_MONEY`].
+    pub fn plus(self, amount: f64) -> Money {
+        Money(
+            self.0
+                .saturating_add(Money::of(amount).0)
+                .min(Money::of(MAX_TOTAL_MONEY).0),
+        )
+    }
+
+    /// The total in currency units.
+    pub fn as_f64(self) -> f64 {
+        self.0 as f64 / MICROS
+    }
 }
 
 /// The span of campaign day `day` (0 is the first): `[start + day days, start + day + 1 days)`.
@@ -123,6 +162,29 @@ mod tests {
         assert_eq!(add_count(5, -3), 5);
         assert_eq!(add_count(u64::MAX - 1, i64::MAX), u64::MAX);
         assert_eq!(add_count(u64::MAX, 1), u64::MAX);
+    }
+
+    #[test]
+    fn an_exact_money_total_does_not_depend_on_the_order_of_its_amounts() {
+        let amounts = [0.1, 149.99999999999997, 0.2, 1e-7, 3.3, 12.5, 1e12];
+        let forward = amounts.iter().fold(Money::default(), |t, a| t.plus(*a));
+        let backward = amounts
+            .iter()
+            .rev()
+            .fold(Money::default(), |t, a| t.plus(*a));
+        assert_eq!(forward, backward);
+        // Floating-point addition of the same amounts does depend on it.
+        let float = |items: &mut dyn Iterator<Item = &f64>| items.fold(0.0, |t, a| t + a);
+        assert_ne!(
+            float(&mut [0.1, 0.2, 0.3].iter()),
+            float(&mut [0.3, 0.2, 0.1].iter())
+        );
+        assert_eq!(Money::default().plus(0.1).plus(0.2).as_f64(), 0.3);
+        assert_eq!(Money::default().plus(-5.0).plus(f64::NAN), Money::default());
+        assert_eq!(
+            Money::default().plus(1e308).plus(1e308).as_f64(),
+            MAX_TOTAL_MONEY
+        );
     }
 
     #[test]

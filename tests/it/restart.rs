@@ -63,18 +63,19 @@ async fn stop(daemon: Daemon, base: &Path) {
 }
 
 /// Moves the manual clock one day on and waits until every campaign of `ids` has been ticked
-/// for a later day than before (or has stopped changing: achieved or ended).
+/// again (or has stopped being ticked: achieved or ended).
 async fn next_day(daemon: &Daemon, ids: &[&CampaignGoal]) {
-    let before: Vec<Option<u32>> = ids.iter().map(|g| status(daemon, g).day).collect();
+    let before: Vec<_> = ids.iter().map(|g| status(daemon, g).updated_at).collect();
     daemon
         .runtime()
         .clock()
         .advance(Duration::from_secs(86_400))
         .expect("a manual clock");
-    wait_until("every campaign to be ticked a day on", DAY_LIMIT, || {
-        ids.iter().zip(&before).all(|(goal, day)| {
+    wait_until("every campaign to be ticked again", DAY_LIMIT, || {
+        ids.iter().zip(&before).all(|(goal, ticked)| {
             let now = status(daemon, goal);
-            now.day > *day || matches!(now.state, CampaignState::Achieved | CampaignState::Ended)
+            now.updated_at > *ticked
+                || matches!(now.state, CampaignState::Achieved | CampaignState::Ended)
         })
     })
     .await;

@@ -15,7 +15,7 @@ use super::allocation::ResponseCurve;
 use super::drift::reopen_exploration;
 use super::forecast::{Forecast, forecast_daily};
 use super::thompson::ArmStats;
-use crate::domain::bounds::{add_count, add_money};
+use crate::domain::bounds::{Money, add_count};
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::content::{LevelChoice, Variant};
 
@@ -83,9 +83,10 @@ pub struct Experiment {
     /// The latest traffic share of every variant split so far.
     pub shares: BTreeMap<String, f64>,
     pub conversions_by_day: BTreeMap<u32, u64>,
-    pub spend: f64,
+    /// Exact, so that the order observations are folded in never changes it.
+    pub spend: Money,
     /// Per channel: (spend, conversions).
-    pub spend_by_channel: BTreeMap<Channel, (f64, u64)>,
+    pub spend_by_channel: BTreeMap<Channel, (Money, u64)>,
     /// Days whose batch was learned from (their decisions are made once).
     pub seen_days: BTreeSet<u32>,
     /// Exploration is forced up to this day after drift.
@@ -101,7 +102,7 @@ impl Experiment {
             curves: BTreeMap::new(),
             shares: BTreeMap::new(),
             conversions_by_day: BTreeMap::new(),
-            spend: 0.0,
+            spend: Money::default(),
             spend_by_channel: BTreeMap::new(),
             seen_days: BTreeSet::new(),
             explore_until: None,
@@ -151,9 +152,9 @@ impl Experiment {
         }
         let on_day = self.conversions_by_day.entry(day).or_default();
         *on_day = add_count(*on_day, conversions);
-        self.spend = add_money(self.spend, obs.spend);
+        self.spend = self.spend.plus(obs.spend);
         let by_channel = self.spend_by_channel.entry(obs.channel).or_default();
-        by_channel.0 = add_money(by_channel.0, obs.spend);
+        by_channel.0 = by_channel.0.plus(obs.spend);
         by_channel.1 = add_count(by_channel.1, conversions);
     }
 
@@ -194,7 +195,7 @@ impl Experiment {
         Progress {
             started: true,
             conversions,
-            spend: self.spend,
+            spend: self.spend.as_f64(),
             days: u32::try_from(cumulative.len()).unwrap_or(u32::MAX),
             forecast: forecast_daily(&cumulative, self.goal.target as f64).ok(),
         }
@@ -294,8 +295,8 @@ pub(crate) mod tests {
         assert_eq!(a.daily[&1], ArmStats::new(2, 50));
         assert_eq!(exp.arms["b"].stats, ArmStats::new(4, 80));
         assert_eq!(exp.conversions_by_day, BTreeMap::from([(0, 3), (1, 6)]));
-        assert_eq!(exp.spend, 400.0);
-        assert_eq!(exp.spend_by_channel[&Channel::Push], (200.0, 4));
+        assert_eq!(exp.spend.as_f64(), 400.0);
+        assert_eq!(exp.spend_by_channel[&Channel::Push], (Money::of(200.0), 4));
         assert_eq!(
             exp.arms_of(Channel::Sms),
             vec![("a".to_owned(), ArmStats::new(5, 150))]
@@ -333,7 +334,7 @@ pub(crate) mod tests {
         assert_eq!(exp.arms["a"].stats, ArmStats::new(u64::MAX, u64::MAX));
         assert!(exp.cumulative().iter().all(|c| c.is_finite()));
         let (spent, converted) = exp.spend_by_channel[&Channel::Sms];
-        assert!(spent.is_finite());
+        assert!(spent.as_f64().is_finite());
         assert_eq!(converted, u64::MAX);
         if let Some(forecast) = progress.forecast {
             assert!(forecast.slope.is_finite() && forecast.intercept.is_finite());

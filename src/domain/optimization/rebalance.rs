@@ -69,8 +69,9 @@ pub fn channel_evidence(exp: &Experiment, channel: Channel) -> ChannelEvidence {
     let (spent, conversions) = exp
         .spend_by_channel
         .get(&channel)
-        .copied()
-        .unwrap_or((0.0, 0));
+        .map_or((0.0, 0), |(spent, conversions)| {
+            (spent.as_f64(), *conversions)
+        });
     let days = f64::from(exp.seen_days.len().max(1) as u32);
     let predicted = curve.value(spent / days) * days;
     let ratio = shrunk_ratio(conversions, predicted);
@@ -125,6 +126,7 @@ pub fn rebalance(exp: &Experiment) -> Option<Reallocation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::bounds::Money;
     use crate::domain::campaign::test_goal;
     use crate::domain::optimization::experiment::Observed;
     use crate::domain::optimization::experiment::tests::arm;
@@ -229,7 +231,8 @@ mod tests {
         assert_eq!(rebalance(&broke), None);
         // Two identical channels with identical evidence already sit at equal marginal return.
         let mut even = experiment();
-        even.spend_by_channel.insert(Channel::Push, (200.0, 40));
+        even.spend_by_channel
+            .insert(Channel::Push, (Money::of(200.0), 40));
         assert_eq!(rebalance(&even), None);
     }
 }
