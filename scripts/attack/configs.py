@@ -36,12 +36,16 @@ def configure(parser):
 
 
 class Mutation:
-    def __init__(self, name, apply, names, must_refuse=True, env=None):
+    def __init__(self, name, apply, names, must_refuse=True, env=None, run_warns=False):
         self.name = name
         self.apply = apply  # function(dep) changing files
         self.names = names  # words the refusal must contain (any one)
         self.must_refuse = must_refuse
         self.env = env or {}
+        # `check` refuses it, but `run` and a reload start with a warning and fail closed instead
+        # (docs/configuration.md: a 0.1.0 agents folder still starts; a campaign in a region
+        # without a rule set is held), so a `run` that starts is right.
+        self.run_warns = run_warns
 
 
 def set_key(section, key, literal):
@@ -246,7 +250,7 @@ def fixed_mutations():
         ("budget.total", "-5.0", ["total"]), ("budget.total", "nan", ["total"]), ("budget.total", "inf", ["total"]),
         ("budget.daily_cap", "-1.0", ["daily_cap"]), ("bonus", "1", ["bonus"]),
     ]:
-        add(f"campaign {k} = {v}", campaign(**{k: v}), names)
+        add(f"campaign {k} = {v}", campaign(**{k: v}), names, run_warns=(k == "regions"))
     add("campaign: past deadline, no start", campaign(start=None, deadline='"2020-01-31T00:00:00Z"'), ["deadline"])
     add("campaign: a segment share of 1.5", edit_file(f"config/campaigns/{CID}.toml", 'id = "past_buyers"',
                                                        'id = "past_buyers"\nshare = 1.5'), ["share"])
@@ -262,10 +266,12 @@ def fixed_mutations():
     add("tenant file wrong type", write_file("config/tenants/globex.toml", "[guideline]\nbrand_name = 5\n"),
         ["globex", "brand_name"])
     # Agents.
-    add("agent file without an implementation", write_file("agents/ghost.toml", "[agent]\nenabled = true\n"), ["ghost"])
+    add("agent file without an implementation", write_file("agents/ghost.toml", "[agent]\nenabled = true\n"), ["ghost"],
+        run_warns=True)
     add("agent subscribes to a topic nothing publishes", edit_file(
         "agents/optimization.toml", 'subscribe = ["observations_recorded"]',
-        'subscribe = ["observations_recorded", "nothing_publishes_this"]'), ["nothing_publishes_this", "subscribe"])
+        'subscribe = ["observations_recorded", "nothing_publishes_this"]'), ["nothing_publishes_this", "subscribe"],
+        run_warns=True)
     add("agent max_restarts = -1", edit_file("agents/compliance.toml", "max_restarts = 3", "max_restarts = -1"),
         ["max_restarts", "compliance"])
     add("agent mailbox = 0", edit_file("agents/content.toml", "mailbox = 1024", "mailbox = 0"), ["mailbox", "content"])
@@ -412,7 +418,7 @@ def attempt(args, dep, m, result):
         rcode, rout, rerr = run_command(args.bin, ["--config", "config/campaignd.toml", "run"], dep.dir,
                                         env=env, timeout=20)
         rtext = rout + rerr
-        if rcode is None:
+        if rcode is None and not m.run_warns:
             failures.append("check refused it but run started anyway (still running after 20 s)")
         elif rcode == 0:
             failures.append("check refused it but run exited 0")

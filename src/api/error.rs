@@ -187,6 +187,14 @@ impl FromRequest<ApiState> for RawBody {
 
 /// Parses `bytes` as `T`, naming the field at fault.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde also reads a struct from a JSON array, field by field in order, so `[true]` would
+    // pass for `{"dry_run": true}`. Every body of this API is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "the body is a JSON array; send a JSON object",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -221,6 +229,14 @@ mod tests {
     struct Sample {
         #[serde(default)]
         dry_run: bool,
+    }
+
+    #[test]
+    fn an_array_is_not_taken_for_an_object() {
+        let err = parse_json::<Sample>(b" [true]").unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidBody);
+        assert!(err.message.contains("array"), "{}", err.message);
+        assert!(parse_json::<Sample>(br#"{"dry_run": true}"#).is_ok_and(|s| s.dry_run));
     }
 
     #[test]

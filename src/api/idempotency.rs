@@ -90,8 +90,10 @@ pub fn key_of(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             key.len()
         )));
     }
-    if !key.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-        return Err(bad("must be visible ASCII characters".to_owned()));
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(
+            "must be visible ASCII characters (no spaces inside)".to_owned()
+        ));
     }
     Ok(Some(key.to_owned()))
 }
@@ -350,6 +352,14 @@ mod tests {
         assert_eq!(err.code, ErrorCode::InvalidIdempotencyKey);
         assert!(err.message.contains("201"), "{}", err.message);
         headers.insert(HEADER, HeaderValue::from_static("  "));
+        assert_eq!(
+            key_of(&headers).unwrap_err().code,
+            ErrorCode::InvalidIdempotencyKey
+        );
+        // Spaces around the key are trimmed; one inside it is not a visible character.
+        headers.insert(HEADER, HeaderValue::from_static(" a-b "));
+        assert_eq!(key_of(&headers).unwrap().as_deref(), Some("a-b"));
+        headers.insert(HEADER, HeaderValue::from_static("a b"));
         assert_eq!(
             key_of(&headers).unwrap_err().code,
             ErrorCode::InvalidIdempotencyKey
