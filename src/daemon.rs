@@ -48,6 +48,10 @@ pub enum DaemonError {
         "the knowledge base did not finish flushing within daemon.shutdown_timeout_secs ({0} s); the last acknowledged writes may be only in the operating system's cache"
     )]
     FlushTimeout(u64),
+    #[error(
+        "the campaign loop stopped with a panic ({0}); no campaign day can run, so campaignd shut down"
+    )]
+    LoopPanicked(String),
 }
 
 /// A running daemon: the agents' runtime, the knowledge base they write to, and the API.
@@ -201,16 +205,31 @@ impl Daemon {
     }
 
     /// Serves until SIGTERM or SIGINT, reloading on SIGHUP, then shuts down.
-    pub async fn run_until_signalled(self) -> Result<ShutdownSummary, DaemonError> {
+    pub async fn run_until_signalled(mut self) -> Result<ShutdownSummary, DaemonError> {
         let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
         let mut hangup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
         // Only now: before these handlers exist, a SIGHUP would kill the process.
         tracing::info!("campaignd ready");
+        // Watched beside the signals: a daemon whose campaign loop died would serve its API and
+        // run no campaign day, so it shuts down and exits non-zero instead.
+        let mut driver = self.driver.take();
+        let mut panicked = None;
         loop {
             tokio::select! {
                 _ = terminate.recv() => { tracing::info!("SIGTERM received, shutting down"); break; }
                 _ = interrupt.recv() => { tracing::info!("SIGINT received, shutting down"); break; }
+                ended = loop_ended(&mut driver) => {
+                    driver = None;
+                    match ended {
+                        Ok(()) => tracing::info!("the campaign loop has nothing left to run"),
+                        Err(why) => {
+                            tracing::error!(%why, "the campaign loop panicked; shutting down");
+                            panicked = Some(why);
+                            break;
+                        }
+                    }
+                }
                 _ = hangup.recv() => {
                     tracing::info!("SIGHUP received, reloading");
                     if let Err(problems) = self.reload() {
@@ -221,7 +240,12 @@ impl Daemon {
                 }
             }
         }
-        self.shutdown().await
+        self.driver = driver;
+        let summary = self.shutdown().await?;
+        match panicked {
+            Some(why) => Err(DaemonError::LoopPanicked(why)),
+            None => Ok(summary),
+        }
     }
 
     /// Re-reads config, agent definitions and campaigns. A configuration with any problem is
@@ -305,6 +329,14 @@ fn start_loop(
         "campaign loop started"
     );
     Some(crate::campaign::spawn(campaign_loop))
+}
+
+/// Waits until the campaign loop, if there is one, ends by itself (see [`RunningLoop::ended`]).
+async fn loop_ended(driver: &mut Option<RunningLoop>) -> Result<(), String> {
+    match driver {
+        Some(driver) => driver.ended().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Starts the API on `api.listen`.

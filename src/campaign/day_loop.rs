@@ -415,11 +415,40 @@ pub fn spawn(campaign_loop: CampaignLoop) -> RunningLoop {
 }
 
 impl RunningLoop {
+    /// Waits until the loop ends by itself: when every campaign is finished and nothing can add
+    /// one, or with the panic's message if its task panicked. A loop that follows live settings
+    /// ends only when stopped, so for it this waits until a panic. Once this has returned, the
+    /// loop is over: do not call [`RunningLoop::stop`].
+    pub async fn ended(&mut self) -> Result<(), String> {
+        (&mut self.task).await.map_err(|e| e.to_string())
+    }
+
     /// Stops after the day in progress (if any) and waits for it.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await {
             tracing::error!(%e, "the campaign loop ended abnormally");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_loop_whose_task_panicked_ends_with_the_panic() {
+        let (stop, _stopped) = watch::channel(false);
+        let mut running = RunningLoop {
+            stop,
+            task: tokio::spawn(async { panic!("the loop broke") }),
+        };
+        let ended = running.ended().await;
+        assert!(
+            ended
+                .as_ref()
+                .is_err_and(|why| why.contains("the loop broke")),
+            "{ended:?}"
+        );
     }
 }

@@ -34,8 +34,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::{
-    Process, board_of, bounded, campaignd, copy_shipped, copy_shipped_agent, load_settings, run,
-    wait_for_async, wait_until, write,
+    Process, board_of, bounded, campaignd, copy_shipped_agent, load_settings, run,
+    shipped_deployment, wait_for_async, wait_until, write,
 };
 
 const OPERATOR: &str = "operator-token-0123456789";
@@ -2280,22 +2280,11 @@ async fn commands_on_a_finished_campaign_answer_409() {
 /// clock) with `api` appended to its `[api]` section, through `prlimit` when `nofile` is given,
 /// and returns it with the address its API listens on.
 fn start_binary(base: &Path, api: &str, nofile: Option<u32>) -> (Process, SocketAddr) {
-    let abs = |p: &str| base.join(p).display().to_string();
-    copy_shipped(base, "agents");
-    copy_shipped(base, "config/tenants");
-    std::fs::create_dir_all(base.join("config/campaigns")).expect("campaigns folder");
-    write(
+    shipped_deployment(
         base,
-        "config/campaignd.toml",
+        60,
         &format!(
-            "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 60\n\n\
-             [clock]\nmode = \"manual\"\nstart = 2026-09-01T00:00:00Z\n\n\
-             [market]\nsource = \"api\"\n\n\
-             [api]\nlisten = \"127.0.0.1:0\"\n{api}\n\
-             [[api.tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\n",
-            abs("data"),
-            abs("agents"),
-            abs("config/campaigns"),
+            "{api}\n[[api.tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\n\n[market]\nsource = \"api\"\n"
         ),
     );
     let binary = env!("CARGO_BIN_EXE_campaignd");

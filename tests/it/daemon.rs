@@ -23,8 +23,8 @@ use campaignd::settings::EnvOverrides;
 use serde::{Deserialize, Serialize};
 
 use crate::support::{
-    Process, board_of, campaignd, copy_shipped, example_campaigns_turn_blocking, load_settings,
-    reopen_kb, us_goal, us_goal_toml, wait_until, write,
+    Process, board_of, campaignd, example_campaigns_turn_blocking, load_settings, reopen_kb,
+    shipped_deployment, us_goal, us_goal_toml, wait_until, write,
 };
 
 /// Records one decision per request, slowly, so that a shutdown finds requests in flight.
@@ -303,28 +303,6 @@ fn the_binary_exits_zero_on_sigterm_and_sigint_and_reloads_on_sighup() {
     }
 }
 
-/// A deployment with the shipped agents and tenants, no campaign, a manual clock and `[market]
-/// source = "api"`; every path absolute so a reload finds the same files. Returns the config path.
-fn shipped_deployment(base: &Path) -> std::path::PathBuf {
-    let abs = |p: &str| base.join(p).display().to_string();
-    copy_shipped(base, "agents");
-    copy_shipped(base, "config/tenants");
-    std::fs::create_dir_all(base.join("config/campaigns")).expect("campaigns folder");
-    write(
-        base,
-        "config/campaignd.toml",
-        &format!(
-            "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 10\n\n\
-             [clock]\nmode = \"manual\"\nstart = 2026-09-01T00:00:00Z\n\n\
-             [market]\nsource = \"api\"\n\n[api]\nlisten = \"127.0.0.1:0\"\n",
-            abs("data"),
-            abs("agents"),
-            abs("config/campaigns"),
-        ),
-    );
-    base.join("config/campaignd.toml")
-}
-
 /// The campaign the reload adds: globex, email and social in the US, from 2026-09-01 to 10-31.
 fn us_campaign() -> (CampaignGoal, String) {
     let (id, target, days) = ("globex_reload", 300, 60);
@@ -369,7 +347,7 @@ async fn endorsement_findings(daemon: &Daemon, variant: &str) -> Vec<String> {
 async fn a_reload_starts_an_added_campaign_and_the_next_review_uses_the_changed_rules() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path();
-    let config = shipped_deployment(base);
+    let config = shipped_deployment(base, 10, "\n[market]\nsource = \"api\"\n");
     let settings = load_settings(base, Some(&config), EnvOverrides::new());
     let daemon = Daemon::start(settings, Some(config), agents::registry())
         .await
@@ -459,7 +437,7 @@ async fn a_reload_starts_an_added_campaign_and_the_next_review_uses_the_changed_
 async fn a_reload_that_changes_a_running_campaigns_goal_is_refused_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path();
-    let config = shipped_deployment(base);
+    let config = shipped_deployment(base, 10, "\n[market]\nsource = \"api\"\n");
     let (goal, text) = us_campaign();
     let file = format!("config/campaigns/{}.toml", goal.id);
     write(base, &file, &text);

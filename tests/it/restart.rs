@@ -19,34 +19,21 @@ use campaignd::protocol::Origin;
 use campaignd::settings::EnvOverrides;
 
 use crate::support::{
-    bounded, copy_shipped, example_campaigns_turn, kr_goal, kr_goal_toml, load_settings, reopen_kb,
-    sim_start, us_goal, us_goal_toml, wait_until, write,
+    bounded, example_campaigns_turn, kr_goal, kr_goal_toml, load_settings, reopen_kb,
+    shipped_deployment, sim_start, us_goal, us_goal_toml, wait_until, write,
 };
 
 /// How long one campaign day may take on a slow machine with every agent at work.
 const DAY_LIMIT: Duration = Duration::from_secs(60);
 
-/// A deployment with the shipped agents and tenants, the simulator, a manual clock and the given
-/// campaign files; every path absolute. Returns the config path.
+/// [`shipped_deployment`] with the simulator and the given campaign files. Returns the config
+/// path.
 fn deployment(base: &Path, campaigns: &[(&str, String)]) -> PathBuf {
-    let abs = |p: &str| base.join(p).display().to_string();
-    copy_shipped(base, "agents");
-    copy_shipped(base, "config/tenants");
-    std::fs::create_dir_all(base.join("config/campaigns")).expect("campaigns folder");
+    let config = shipped_deployment(base, 10, "");
     for (id, text) in campaigns {
         write(base, &format!("config/campaigns/{id}.toml"), text);
     }
-    write(
-        base,
-        "config/campaignd.toml",
-        &format!(
-            "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 10\n\n\
-             [clock]\nmode = \"manual\"\nstart = 2026-09-01T00:00:00Z\n\n[api]\nlisten = \"127.0.0.1:0\"\n",
-            abs("data"),
-            abs("agents"),
-            abs("config/campaigns"),
-        ),
-    )
+    config
 }
 
 async fn start(base: &Path, config: &Path) -> Daemon {

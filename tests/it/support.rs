@@ -428,6 +428,29 @@ pub fn copy_shipped(base: &Path, folder: &str) {
     }
 }
 
+/// A deployment in `base` with the shipped agents and tenants, an empty campaigns folder, a
+/// manual clock at [`sim_start`] and the API on a free port of 127.0.0.1; every path absolute, so
+/// a reload finds the same files. `extra` is appended to the config file after the `listen` line
+/// of `[api]`: more `[api]` keys first, then tables of their own. Returns the config path.
+pub fn shipped_deployment(base: &Path, shutdown_timeout_secs: u64, extra: &str) -> PathBuf {
+    let abs = |p: &str| base.join(p).display().to_string();
+    copy_shipped(base, "agents");
+    copy_shipped(base, "config/tenants");
+    std::fs::create_dir_all(base.join("config/campaigns")).expect("campaigns folder");
+    write(
+        base,
+        "config/campaignd.toml",
+        &format!(
+            "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = {shutdown_timeout_secs}\n\n\
+             [clock]\nmode = \"manual\"\nstart = 2026-09-01T00:00:00Z\n\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n{extra}\n",
+            abs("data"),
+            abs("agents"),
+            abs("config/campaigns"),
+        ),
+    )
+}
+
 /// Copies the shipped definition of one agent, `agents/<name>.toml`, into `base/agents`.
 pub fn copy_shipped_agent(base: &Path, name: &str) {
     let relative = format!("agents/{name}.toml");
