@@ -172,6 +172,13 @@ fn the_binary_resumes_the_campaigns_of_an_older_knowledge_base() {
             && resumed.iter().any(|l| l.contains("acme_spring_push")),
         "{resumed:?}"
     );
+    // The signal handlers exist once it says it is ready; a SIGTERM before that would kill it.
+    daemon.wait_for_lines(
+        "the `campaignd ready` line",
+        1,
+        Duration::from_secs(60),
+        |line| line.contains("campaignd ready"),
+    );
     let status = daemon.terminate(Duration::from_secs(60));
     assert!(
         status.success(),
