@@ -16,7 +16,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 
 use super::content::{tenants_dir, voice_for};
-use super::decisions::{self as kinds, DecisionKind, ReviewChoice, ReviewInputs};
+use super::decisions::{self as kinds, ReviewChoice, ReviewInputs};
 use super::ledger::{self, Draft};
 use super::messages::{ConsentRecorded, RecordConsent};
 use super::playbook::LivePlaybook;
@@ -27,7 +27,7 @@ use crate::domain::compliance::{
     ReviewRequest, Verdict, apply_fixes, consent_for, jurisdictions, merge_consent, recipient_tz,
     segment_subject,
 };
-use crate::kb::{Decision, DecisionId, KnowledgeBase, SCHEMA_VERSION, Scope};
+use crate::kb::{DecisionId, KnowledgeBase, Scope};
 use crate::protocol::{Envelope, Payload, TenantId};
 use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
 
@@ -156,33 +156,27 @@ impl HandleRequest<RecordConsent> for Compliance {
         } else {
             "granted"
         };
-        let decision = Decision {
+        let reason = format!(
+            "consent of {} for {} {what} (source {}, night consent {}); the newest event of a subject and channel is the one reviews use, and a withdrawal beats every grant that is not newer than it",
+            record.subject,
+            record.channel,
+            record.source.as_deref().unwrap_or("unknown"),
+            record.night_consent
+        );
+        let filed = ledger::Keyed {
             id,
-            schema_version: SCHEMA_VERSION,
-            agent: ctx.agent().clone(),
             tenant: tenant.clone(),
             campaign: request.campaign.clone(),
-            correlation_id: request.correlation_id,
-            causation_id: Some(request.id),
-            kind: kinds::Consent::KIND.to_owned(),
-            inputs: ledger::json(record),
-            alternatives: Vec::new(),
-            choice: ledger::json(record),
-            reason: format!(
-                "consent of {} for {} {what} (source {}, night consent {}); the newest event of a subject and channel is the one reviews use, and a withdrawal beats every grant that is not newer than it",
-                record.subject,
-                record.channel,
-                record.source.as_deref().unwrap_or("unknown"),
-                record.night_consent
-            ),
-            confidence: 1.0,
-            decided_at: ctx.now(),
-            recorded_at: Some(ledger::recorded_now()),
         };
-        let scope = Scope::Tenant(tenant.clone());
-        if self.kb.decision(&scope, id)?.is_none() {
-            self.kb.record_decision(&decision).await?;
-        }
+        ledger::record_keyed::<kinds::Consent, _>(
+            &self.kb,
+            ctx,
+            &request,
+            filed,
+            (record.clone(), record.clone()),
+            reason,
+        )
+        .await?;
         // Load first (so the map exists), then keep it current without re-reading.
         self.tenant_ledger(tenant)?;
         if let Some(map) = self.ledger.get_mut(tenant) {

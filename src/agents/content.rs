@@ -30,6 +30,7 @@ use crate::domain::optimization::decision_seed;
 use crate::kb::{DecisionId, KnowledgeBase};
 use crate::protocol::{Envelope, Payload};
 use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
+use crate::settings::deployment;
 
 /// Write the first generation of variants for a campaign.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -130,13 +131,6 @@ impl Agent for Content {
     }
 }
 
-/// The example tenants compiled in, used when the tenants folder does not exist (a fresh machine
-/// running the embedded example campaigns).
-const EMBEDDED_TENANTS: [(&str, &str); 2] = [
-    ("acme", include_str!("../../config/tenants/acme.toml")),
-    ("globex", include_str!("../../config/tenants/globex.toml")),
-];
-
 /// Why a campaign's brand voice could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum VoiceError {
@@ -153,20 +147,16 @@ pub enum VoiceError {
     },
 }
 
-/// The folder of the tenants' files: `tenants/` beside the campaigns folder of the settings the
+/// The folder of the tenants' files ([`deployment::tenants_dir`]) of the settings the
 /// runtime was started with, `config/tenants` without settings. Compliance reads the claims
 /// registry from the same files.
 pub fn tenants_dir(services: &crate::runtime::Services) -> PathBuf {
     services
         .get::<Arc<crate::settings::Settings>>()
-        .and_then(|s| {
-            s.config
-                .daemon
-                .campaigns_dir
-                .parent()
-                .map(|p| p.join("tenants"))
-        })
-        .unwrap_or_else(|| PathBuf::from("config/tenants"))
+        .map_or_else(
+            || PathBuf::from("config/tenants"),
+            |s| deployment::tenants_dir(&s.config),
+        )
 }
 
 /// The brand voice of `goal`, read from its own organization's file only
@@ -195,7 +185,7 @@ pub fn voice_for(
     match std::fs::read_to_string(&path) {
         Ok(text) => voice_in(path.display().to_string(), &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let embedded = EMBEDDED_TENANTS
+            let embedded = deployment::EMBEDDED_TENANTS
                 .iter()
                 .find(|(name, _)| *name == organization && !tenants_dir.exists());
             match embedded {

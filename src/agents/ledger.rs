@@ -15,7 +15,7 @@ use crate::domain::campaign::CampaignGoal;
 use crate::kb::{
     Alternative, Decision, DecisionId, KnowledgeBase, OutcomeId, SCHEMA_VERSION, Scope,
 };
-use crate::protocol::{CorrelationId, Envelope};
+use crate::protocol::{CampaignId, CorrelationId, Envelope, TenantId};
 use crate::runtime::{AgentError, Context};
 
 /// 128 stable bits from the given parts (two FNV-1a lanes), shaped as a UUID version 8 (custom).
@@ -179,6 +179,52 @@ pub async fn record_all<P>(
         done??;
     }
     Ok(out)
+}
+
+/// Where a decision that is no campaign step is filed: its id comes from what it decides (a
+/// consent event, an operator's revive), under a tenant and, if it concerns one, a campaign.
+pub struct Keyed {
+    pub id: DecisionId,
+    pub tenant: TenantId,
+    pub campaign: Option<CampaignId>,
+}
+
+/// Records a [`Keyed`] decision of the handling agent, of kind `K`, under the chain and cause of
+/// the message being handled. Idempotent per id: a decision already recorded stays as it is.
+pub async fn record_keyed<K: DecisionKind, P>(
+    kb: &KnowledgeBase,
+    ctx: &Context,
+    envelope: &Envelope<P>,
+    filed: Keyed,
+    (inputs, choice): (K::Inputs, K::Choice),
+    reason: String,
+) -> Result<DecisionId, AgentError> {
+    let Keyed {
+        id,
+        tenant,
+        campaign,
+    } = filed;
+    if kb.decision(&Scope::Tenant(tenant.clone()), id)?.is_none() {
+        let decision = Decision {
+            id,
+            schema_version: SCHEMA_VERSION,
+            agent: ctx.agent().clone(),
+            tenant,
+            campaign,
+            correlation_id: envelope.correlation_id,
+            causation_id: Some(envelope.id),
+            kind: K::KIND.to_owned(),
+            inputs: json(inputs),
+            alternatives: Vec::new(),
+            choice: json(choice),
+            reason,
+            confidence: 1.0,
+            decided_at: ctx.now(),
+            recorded_at: Some(recorded_now()),
+        };
+        kb.record_decision(&decision).await?;
+    }
+    Ok(id)
 }
 
 fn build<P>(

@@ -117,6 +117,9 @@ impl Payload for Resume {
     const ACTION: &'static str = "resume_campaign";
 }
 
+/// Why a paused campaign's day is held: the orchestrator's answer, and the board's after a restart.
+pub const PAUSED: &str = "paused by a command (see its pause decision)";
+
 /// The tenant operator-wide decisions (an agent revived) are recorded under: no tenant token
 /// reads them, operators do (`campaignd trace`, `kb decisions`). Reserved: no tenant may be named so.
 pub const OPERATIONS_TENANT: &str = "_operations";

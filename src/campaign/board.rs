@@ -12,7 +12,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::agents::messages::TickReport;
+use crate::agents::messages::{PAUSED, TickReport};
 use crate::agents::projection::CampaignFigures;
 use crate::domain::campaign::Phase;
 use crate::domain::campaign::{CampaignGoal, Channel};
@@ -179,10 +179,7 @@ impl CampaignBoard {
         (status.state, status.held) = if figures.view.achieved {
             (CampaignState::Achieved, Some("goal achieved".to_owned()))
         } else if figures.view.paused {
-            (
-                CampaignState::Held,
-                Some("paused by a command (see its pause decision)".to_owned()),
-            )
+            (CampaignState::Held, Some(PAUSED.to_owned()))
         } else {
             (CampaignState::Running, None)
         };

@@ -20,8 +20,9 @@ use crate::domain::campaign::CampaignGoal;
 use crate::domain::strategy::{DEFAULT_STRATEGY_TOML, StrategyPlaybook};
 use crate::protocol::{CampaignId, TenantId};
 
-/// The shipped tenant files, used when the tenants folder does not exist (as the content agent
-/// does): a fresh machine runs the example campaigns of `acme` and `globex`.
+/// The shipped tenant files, used when the tenants folder does not exist (by these checks, the
+/// content agent and compliance alike): a fresh machine runs the example campaigns of `acme` and
+/// `globex`.
 pub const EMBEDDED_TENANTS: [(&str, &str); 2] = [
     ("acme", include_str!("../../config/tenants/acme.toml")),
     ("globex", include_str!("../../config/tenants/globex.toml")),

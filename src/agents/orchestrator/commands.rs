@@ -14,7 +14,7 @@ use crate::agents::messages::{
     AgentIsolated, AgentRevived, GoalProgress, OPERATIONS_TENANT, ObservationsRecorded, Pause,
     Replan, Resume,
 };
-use crate::kb::{Decision, DecisionId, SCHEMA_VERSION, Scope};
+use crate::kb::DecisionId;
 use crate::protocol::{CampaignId, Envelope, Origin, Payload, TenantId};
 use crate::runtime::{Agent, AgentError, Context, HandleCommand, HandleEvent};
 
@@ -191,7 +191,6 @@ impl HandleCommand<AgentRevived> for Orchestrator {
             &revived.agent,
             &command.correlation_id.to_string(),
         ]));
-        let tenant = TenantId::new(OPERATIONS_TENANT);
         let inputs = ReviveInputs {
             agent: revived.agent.clone(),
             from: who.clone(),
@@ -200,36 +199,31 @@ impl HandleCommand<AgentRevived> for Orchestrator {
             last_error: revived.last_error.clone(),
             restarts: revived.restarts,
         };
-        let decision = Decision {
+        let reason = format!(
+            "{who} revived `{}` after {} restarts{}: {}; it runs under supervision again with a fresh restart window",
+            revived.agent,
+            revived.restarts,
+            revived
+                .last_error
+                .as_deref()
+                .map(|e| format!(" (isolated for: {e})"))
+                .unwrap_or_default(),
+            revived.why
+        );
+        let filed = ledger::Keyed {
             id,
-            schema_version: SCHEMA_VERSION,
-            agent: ctx.agent().clone(),
-            tenant: tenant.clone(),
+            tenant: TenantId::new(OPERATIONS_TENANT),
             campaign: None,
-            correlation_id: command.correlation_id,
-            causation_id: Some(command.id),
-            kind: kinds::Revive::KIND.to_owned(),
-            inputs: ledger::json(&inputs),
-            alternatives: Vec::new(),
-            choice: ledger::json("revived"),
-            reason: format!(
-                "{who} revived `{}` after {} restarts{}: {}; it runs under supervision again with a fresh restart window",
-                revived.agent,
-                revived.restarts,
-                revived
-                    .last_error
-                    .as_deref()
-                    .map(|e| format!(" (isolated for: {e})"))
-                    .unwrap_or_default(),
-                revived.why
-            ),
-            confidence: 1.0,
-            decided_at: ctx.now(),
-            recorded_at: Some(ledger::recorded_now()),
         };
-        if self.kb.decision(&Scope::Tenant(tenant), id)?.is_none() {
-            self.kb.record_decision(&decision).await?;
-        }
+        ledger::record_keyed::<kinds::Revive, _>(
+            &self.kb,
+            ctx,
+            &command,
+            filed,
+            (inputs, "revived".to_owned()),
+            reason,
+        )
+        .await?;
         tracing::info!(agent = %revived.agent, by = %who, why = %revived.why, "agent revived by an operator");
         Ok(())
     }

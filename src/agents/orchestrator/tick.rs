@@ -15,8 +15,8 @@ use crate::agents::decisions::{
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{
-    GOAL_ACHIEVED, GOAL_PROGRESS, GoalAchieved, GoalProgress, Phase, Reexplore, Tick, TickReport,
-    deadline_day,
+    GOAL_ACHIEVED, GOAL_PROGRESS, GoalAchieved, GoalProgress, PAUSED, Phase, Reexplore, Tick,
+    TickReport, deadline_day,
 };
 use crate::agents::optimization::{GetProgress, Optimization, PlanBuys, Progress, StartExperiment};
 use crate::agents::strategy::{PlanCampaign, Strategy};
@@ -25,9 +25,6 @@ use crate::domain::pacing::{ReplanInput, achieved, goal_fraction, remaining, rep
 use crate::domain::send_time::day_start;
 use crate::protocol::Envelope;
 use crate::runtime::{Agent, AgentError, Context, DeliveryError, HandleRequest};
-
-/// Why a paused campaign's day is held.
-const PAUSED: &str = "paused by a command (see its pause decision)";
 
 impl HandleRequest<Tick> for Orchestrator {
     async fn handle_request(
