@@ -420,13 +420,25 @@ fn reload(
             });
             continue;
         }
+        let running_workers = runtime
+            .agent_status(definition.name.as_str())
+            .map(|s| s.workers);
         match runtime.update_spec(definition.spec()) {
             Ok(()) => {
                 tracing::info!(agent = %definition.name, "agent definition reloaded");
+                // A worker holds its campaigns' state; their number changes only at a start.
+                let note = running_workers
+                    .filter(|&running| running != definition.workers)
+                    .map(|running| {
+                        format!(
+                            "workers = {} takes effect at the next start; {running} run now",
+                            definition.workers
+                        )
+                    });
                 agents.push(AgentReload {
                     agent,
                     applied: true,
-                    note: None,
+                    note,
                 });
             }
             Err(err) => {

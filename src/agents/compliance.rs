@@ -28,8 +28,10 @@ use crate::domain::compliance::{
     segment_subject,
 };
 use crate::kb::{DecisionId, KnowledgeBase, Scope};
-use crate::protocol::{Envelope, Payload, TenantId};
-use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
+use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
+use crate::runtime::{
+    Agent, AgentError, Context, HandleRequest, Request, Routes, ShardBy, StartContext,
+};
 
 /// One variant to review: the message as it would be sent, when, and to which audience.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -51,6 +53,14 @@ pub struct ReviewVariants {
 
 impl Payload for ReviewVariants {
     const ACTION: &'static str = "review_variants";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 impl Request for ReviewVariants {
@@ -85,6 +95,9 @@ pub struct Compliance {
 
 impl Agent for Compliance {
     const NAME: &'static str = "compliance";
+    // The consent ledger is the tenant's, for all its campaigns: one worker per tenant sees every
+    // grant and withdrawal in the order it was recorded, so a review can never read a stale grant.
+    const SHARD_BY: ShardBy = ShardBy::Tenant;
 
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;

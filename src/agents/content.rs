@@ -28,7 +28,7 @@ use crate::domain::content::{
 };
 use crate::domain::optimization::decision_seed;
 use crate::kb::{DecisionId, KnowledgeBase};
-use crate::protocol::{Envelope, Payload};
+use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
 use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
 use crate::settings::deployment;
 
@@ -40,6 +40,14 @@ pub struct WriteCreatives {
 
 impl Payload for WriteCreatives {
     const ACTION: &'static str = "write_creatives";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 impl Request for WriteCreatives {
@@ -81,6 +89,14 @@ pub struct ReviseVariants {
 
 impl Payload for ReviseVariants {
     const ACTION: &'static str = "revise_variants";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 impl Request for ReviseVariants {

@@ -36,6 +36,14 @@ pub struct Tick {
 
 impl Payload for Tick {
     const ACTION: &'static str = "tick";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 impl Request for Tick {
@@ -75,6 +83,10 @@ pub struct GoalAchieved {
 
 impl Payload for GoalAchieved {
     const ACTION: &'static str = "goal_achieved";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.campaign)
+    }
 }
 
 /// Published on every tick.
@@ -91,6 +103,10 @@ pub struct GoalProgress {
 
 impl Payload for GoalProgress {
     const ACTION: &'static str = "goal_progress";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.campaign)
+    }
 }
 
 /// Operator command: stop buying for a campaign.
@@ -102,6 +118,10 @@ pub struct Pause {
 
 impl Payload for Pause {
     const ACTION: &'static str = "pause_campaign";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.campaign)
+    }
 }
 
 /// Operator command: buy again. Refused while compliance is isolated: reviving it comes first.
@@ -115,6 +135,10 @@ pub struct Resume {
 
 impl Payload for Resume {
     const ACTION: &'static str = "resume_campaign";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.campaign)
+    }
 }
 
 /// Why a paused campaign's day is held: the orchestrator's answer, and the board's after a restart.
@@ -151,6 +175,10 @@ pub struct Replan {
 
 impl Payload for Replan {
     const ACTION: &'static str = "replan_campaign";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.campaign)
+    }
 }
 
 /// An order to re-open exploration (from the orchestrator or an operator).
@@ -162,6 +190,10 @@ pub struct Reexplore {
 
 impl Payload for Reexplore {
     const ACTION: &'static str = "reexplore";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.campaign)
+    }
 }
 
 /// A recorded batch of observations (published by ingestion on [`OBSERVATIONS_RECORDED`]).
@@ -176,6 +208,14 @@ pub struct ObservationsRecorded {
 
 impl Payload for ObservationsRecorded {
     const ACTION: &'static str = "observations_recorded";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 /// Record a consent grant, re-confirmation or withdrawal in the tenant's ledger (answered by
@@ -188,6 +228,10 @@ pub struct RecordConsent {
 
 impl Payload for RecordConsent {
     const ACTION: &'static str = "record_consent";
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.tenant)
+    }
 }
 
 impl Request for RecordConsent {

@@ -22,7 +22,7 @@ use crate::domain::strategy::{
     plan_goal,
 };
 use crate::kb::{DecisionId, KnowledgeBase};
-use crate::protocol::{Envelope, Payload};
+use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
 use crate::runtime::{Agent, AgentError, Context, HandleRequest, Request, Routes, StartContext};
 
 /// Plan (or re-plan) a campaign. For a re-plan, `remaining_target` and `remaining_budget` say what
@@ -46,6 +46,14 @@ pub struct PlanCampaign {
 
 impl Payload for PlanCampaign {
     const ACTION: &'static str = "plan_campaign";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 impl Request for PlanCampaign {

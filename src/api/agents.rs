@@ -33,8 +33,10 @@ pub struct AgentView {
     pub last_error: Option<String>,
     /// Messages admitted and not yet handled.
     pub in_flight: usize,
-    /// The admission bound.
+    /// The admission bound, over all workers.
     pub mailbox: usize,
+    /// How many workers run the agent side by side (each campaign always on the same one).
+    pub workers: usize,
 }
 
 /// The agents, sorted by name.
@@ -73,6 +75,7 @@ pub async fn list_agents(
             last_error: s.last_error,
             in_flight: s.in_flight,
             mailbox: s.mailbox,
+            workers: s.workers,
         })
         .collect();
     for definition in state.settings().enabled_agents() {
@@ -87,6 +90,7 @@ pub async fn list_agents(
                 )),
                 in_flight: 0,
                 mailbox: definition.mailbox,
+                workers: definition.workers,
             });
         }
     }

@@ -74,6 +74,20 @@ impl std::fmt::Display for Origin {
 pub trait Payload: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// A stable snake_case name, unique across the system (`plan_campaign`, `review_variant`, …).
     const ACTION: &'static str;
+
+    /// The campaign this payload is about, when it names one. An agent that runs several workers
+    /// gets the message on the worker holding this campaign; the envelope's `campaign` header is
+    /// used when the payload names none. Implement it for every payload that carries a campaign
+    /// (or a goal), so a sender that forgot the header still reaches the right state.
+    fn campaign(&self) -> Option<&CampaignId> {
+        None
+    }
+
+    /// The tenant this payload is about, when it names one; the same as [`Payload::campaign`] for
+    /// agents whose workers are split by tenant.
+    fn tenant(&self) -> Option<&TenantId> {
+        None
+    }
 }
 
 /// A payload whose type is not known here: the action name and the payload's named-field

@@ -1,4 +1,4 @@
-//! The ractor actor that runs one agent: it builds the agent with `Agent::start` in `pre_start`,
+//! The ractor actor that runs one worker of an agent: it builds the agent with `Agent::start` in `pre_start`,
 //! dispatches each delivery to the declared handler inside a tracing span, and answers the caller.
 //!
 //! A handler error or panic ends this incarnation (the supervisor restarts it); it must never be
@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use crate::protocol::Kind;
 
-use super::agent::{Agent, Routes, StartContext};
+use super::agent::{Agent, Routes, ShardBy, StartContext};
 use super::context::Me;
 use super::core::{Core, Delivery, Incarnation, Slot, lock, write};
 use super::error::{AgentError, DeliveryError, SpawnError};
@@ -31,12 +31,16 @@ pub(crate) trait Spawn: Send + Sync {
     /// The (kind, payload type) pairs the agent handles, for admission control.
     fn handles(&self) -> Vec<(Kind, TypeId)>;
 
-    /// Starts a new incarnation linked to `supervisor`. The error is the reason it could not
-    /// start (its `start` failed or panicked).
+    /// How the agent's messages are spread over its workers.
+    fn shard_by(&self) -> ShardBy;
+
+    /// Starts a new incarnation of worker `worker` linked to `supervisor`. The error is the
+    /// reason it could not start (its `start` failed or panicked).
     fn spawn(
         &self,
         core: Arc<Core>,
         slot: Arc<Slot>,
+        worker: usize,
         restarts: u32,
         supervisor: ActorCell,
     ) -> BoxFuture<'_, Result<(Arc<Incarnation>, ActorCell), SpawnError>>;
@@ -59,10 +63,15 @@ impl<A: Agent> Spawn for Spawner<A> {
         self.routes.keys().collect()
     }
 
+    fn shard_by(&self) -> ShardBy {
+        A::SHARD_BY
+    }
+
     fn spawn(
         &self,
         core: Arc<Core>,
         slot: Arc<Slot>,
+        worker: usize,
         restarts: u32,
         supervisor: ActorCell,
     ) -> BoxFuture<'_, Result<(Arc<Incarnation>, ActorCell), SpawnError>> {
@@ -74,8 +83,10 @@ impl<A: Agent> Spawn for Spawner<A> {
                 services: core.services.clone(),
                 clock: core.clock.clone(),
                 restarts,
+                worker,
             };
             let actor = AgentActor {
+                worker,
                 metrics: Arc::clone(&slot.metrics),
                 me: Arc::new(Me::new(core, slot.name.clone())),
                 routes: Arc::clone(&self.routes),
@@ -92,8 +103,9 @@ impl<A: Agent> Spawn for Spawner<A> {
     }
 }
 
-/// One incarnation of agent `A`; its ractor state is the agent itself.
+/// One incarnation of one worker of agent `A`; its ractor state is the agent itself.
 struct AgentActor<A> {
+    worker: usize,
     me: Arc<Me>,
     metrics: Arc<AgentMetrics>,
     routes: Arc<Routes<A>>,
@@ -110,7 +122,7 @@ impl<A: Agent> Actor for AgentActor<A> {
         _myself: ActorRef<Delivery>,
         start: StartContext,
     ) -> Result<A, ActorProcessingErr> {
-        let span = tracing::info_span!("start", agent = %start.name, restarts = start.restarts);
+        let span = tracing::info_span!("start", agent = %start.name, worker = start.worker, restarts = start.restarts);
         A::start(start)
             .instrument(span)
             .await
@@ -210,7 +222,10 @@ impl<A: Agent> Actor for AgentActor<A> {
 impl<A> AgentActor<A> {
     fn retire(&self) {
         if let Some(slot) = self.me.core.slots.get(&self.me.name) {
-            let mut current = write(&slot.current);
+            let Some(worker) = slot.workers.get(self.worker) else {
+                return;
+            };
+            let mut current = write(worker);
             if current
                 .as_ref()
                 .is_some_and(|i| Arc::ptr_eq(&i.in_flight, &self.in_flight))

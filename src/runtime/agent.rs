@@ -27,11 +27,32 @@ pub trait Request: Payload {
     type Response: Payload;
 }
 
+/// Which header of a message picks the worker that handles it, when an agent runs as several
+/// workers ([`AgentSpec::workers`]). All messages with the same key go to the same worker, in the
+/// order they were sent; a message without the key goes to the first worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShardBy {
+    /// The envelope's campaign: the agent's state is per campaign.
+    Campaign,
+    /// The envelope's tenant: the agent keeps state shared by a tenant's campaigns (compliance's
+    /// consent ledger), which must see every change to it in order.
+    Tenant,
+}
+
 /// An agent: a supervised actor whose fields are its working state.
+///
+/// The runtime may run several instances of it side by side (its workers), each built by its own
+/// [`Agent::start`] and each holding the state of the campaigns routed to it by [`Agent::SHARD_BY`].
+/// Load a campaign's state when its first message arrives rather than all of it at start, and
+/// nothing else changes for the agent.
 pub trait Agent: Sized + Send + 'static {
     /// The agent's name: the name of its `agents/<name>.toml`, what the registry runs it under,
     /// and how peers address it (`ctx.request(Strategy::NAME, …)`), written once.
     const NAME: &'static str;
+
+    /// What keeps one worker's messages apart from another's; per campaign unless the agent's
+    /// state spans a tenant's campaigns.
+    const SHARD_BY: ShardBy = ShardBy::Campaign;
 
     /// Builds the agent's working state. Runs at the first start and again after every restart, so
     /// it must rebuild from durable storage (reach it through `ctx.services`) rather than assume a
@@ -85,6 +106,8 @@ pub struct StartContext {
     pub clock: Clock,
     /// How many times this agent has been restarted since the runtime started (0 at first start).
     pub restarts: u32,
+    /// Which of the agent's workers this is (0-based), of `spec.workers`.
+    pub worker: usize,
 }
 
 pub(crate) type AnyBox = Box<dyn Any + Send>;

@@ -160,6 +160,16 @@ impl Context {
         self.message_id
     }
 
+    /// The tenant of the message being handled, if it names one.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        self.tenant.as_ref()
+    }
+
+    /// The campaign of the message being handled, if it names one.
+    pub fn campaign(&self) -> Option<&CampaignId> {
+        self.campaign.as_ref()
+    }
+
     pub fn services(&self) -> &Services {
         &self.me.core.services
     }

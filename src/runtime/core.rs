@@ -1,12 +1,14 @@
 //! Delivery: the routing table, admission control and the three ways a message travels.
 //!
 //! One [`Core`] is shared by the runtime handle, the supervisor and every agent. It maps agent names
-//! to slots; a slot holds the agent's current incarnation (its actor and in-flight counter), which the
-//! supervisor swaps on restart, so senders never hold a stale actor. Messages stay typed in process
+//! to slots; a slot holds the current incarnation (actor and in-flight counter) of each of the
+//! agent's workers, which the supervisor swaps on restart, so senders never hold a stale actor. A
+//! message goes to the worker its campaign (or tenant) hashes to, so one campaign's messages are
+//! handled in the order they were sent while other campaigns run on other cores. Messages stay typed in process
 //! (boxed, never encoded per hop). Nothing here may block or wait without a bound.
 
 use std::any::TypeId;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
@@ -15,11 +17,12 @@ use ractor::ActorRef;
 use tokio::sync::oneshot;
 
 use crate::protocol::{
-    Address, AgentName, CorrelationId, Envelope, Kind, MessageId, Origin, Payload, Topic,
+    Address, AgentName, CampaignId, CorrelationId, Envelope, Kind, MessageId, Origin, Payload,
+    TenantId, Topic,
 };
 
 use super::actor::Spawn;
-use super::agent::{AnyBox, Body, Request};
+use super::agent::{AnyBox, Body, Request, ShardBy};
 use super::clock::Clock;
 use super::error::{DeliveryError, Unavailable};
 use super::metrics::{self, AgentMetrics};
@@ -42,20 +45,24 @@ pub(crate) struct Delivery {
     pub reply: Option<oneshot::Sender<Result<AnyBox, DeliveryError>>>,
 }
 
-/// One run of an agent's actor. A restart makes a new one with a fresh counter, so late decrements
-/// from a dead incarnation cannot corrupt the live one.
+/// One run of one worker's actor. A restart makes a new one with a fresh counter, so late
+/// decrements from a dead incarnation cannot corrupt the live one.
 pub(crate) struct Incarnation {
     pub actor: ActorRef<Delivery>,
     pub in_flight: Arc<AtomicUsize>,
 }
 
-/// Supervision bookkeeping for one agent.
+/// Supervision bookkeeping for one agent, all its workers together: one restart window, one
+/// restart count, one state.
 pub(crate) struct Health {
     pub state: AgentState,
     pub restarts: u32,
     pub last_error: Option<String>,
     /// When the restarts inside the current intensity window happened.
     pub window: VecDeque<tokio::time::Instant>,
+    /// Workers that failed and wait for their backoff delay; the agent is `Restarting` while any
+    /// does.
+    pub down: BTreeSet<usize>,
 }
 
 /// Everything the runtime knows about one configured agent.
@@ -63,11 +70,13 @@ pub(crate) struct Slot {
     pub name: AgentName,
     pub spawner: Arc<dyn Spawn>,
     pub handles: HashSet<(Kind, TypeId)>,
+    pub shard_by: ShardBy,
     pub spec: Mutex<AgentSpec>,
     // Read on every delivery, so kept outside the spec's lock.
     pub mailbox: AtomicUsize,
     pub timeout_nanos: AtomicU64,
-    pub current: RwLock<Option<Arc<Incarnation>>>,
+    /// Each worker's current incarnation; the supervisor swaps one on its restart.
+    pub workers: Vec<RwLock<Option<Arc<Incarnation>>>>,
     pub health: Mutex<Health>,
     pub metrics: Arc<AgentMetrics>,
 }
@@ -77,18 +86,22 @@ impl Slot {
         let handles = spawner.handles().into_iter().collect();
         Slot {
             name: spec.name.clone(),
+            shard_by: spawner.shard_by(),
             spawner,
             handles,
             metrics: Arc::new(AgentMetrics::new(&spec.name)),
             mailbox: AtomicUsize::new(spec.mailbox),
             timeout_nanos: AtomicU64::new(duration_nanos(spec.request_timeout)),
+            workers: (0..spec.workers.max(1))
+                .map(|_| RwLock::new(None))
+                .collect(),
             spec: Mutex::new(spec),
-            current: RwLock::new(None),
             health: Mutex::new(Health {
                 state: AgentState::Stopped,
                 restarts: 0,
                 last_error: None,
                 window: VecDeque::new(),
+                down: BTreeSet::new(),
             }),
         }
     }
@@ -97,21 +110,66 @@ impl Slot {
         Duration::from_nanos(self.timeout_nanos.load(Ordering::Relaxed))
     }
 
-    pub fn apply_spec(&self, spec: AgentSpec) {
+    /// Applies a changed definition; the number of workers stays as the runtime started it.
+    pub fn apply_spec(&self, mut spec: AgentSpec) {
+        spec.workers = self.workers.len();
         self.mailbox.store(spec.mailbox, Ordering::Relaxed);
         self.timeout_nanos
             .store(duration_nanos(spec.request_timeout), Ordering::Relaxed);
         *lock(&self.spec) = spec;
     }
 
-    pub fn incarnation(&self) -> Option<Arc<Incarnation>> {
-        read(&self.current).clone()
+    /// The worker that handles a message about `campaign` of `tenant` (as its payload names them,
+    /// or else its envelope: see [`Payload::campaign`]). A message to an agent
+    /// sharded by tenant must name its tenant: on whichever worker it landed, it would bypass the
+    /// order that worker keeps for the tenant.
+    pub fn worker_for(
+        &self,
+        tenant: Option<&TenantId>,
+        campaign: Option<&CampaignId>,
+        action: &str,
+    ) -> Result<usize, DeliveryError> {
+        let key = match self.shard_by {
+            ShardBy::Campaign => campaign.map(CampaignId::as_str),
+            ShardBy::Tenant => match tenant {
+                Some(tenant) => Some(tenant.as_str()),
+                None => {
+                    return Err(DeliveryError::Rejected {
+                        agent: self.name.clone(),
+                        action: action.to_owned(),
+                        reason: "this agent keeps state per tenant; a message to it must name its tenant".to_owned(),
+                    });
+                }
+            },
+        };
+        let count = self.workers.len() as u64;
+        Ok(key.map_or(0, |key| {
+            // FNV-1a: cheap, and the same key always lands on the same worker.
+            let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+            });
+            usize::try_from(hash % count.max(1)).unwrap_or(0)
+        }))
+    }
+
+    pub fn incarnation(&self, worker: usize) -> Option<Arc<Incarnation>> {
+        self.workers.get(worker).and_then(|w| read(w).clone())
+    }
+
+    /// Messages admitted to the agent and not yet handled, over all its workers.
+    pub fn in_flight(&self) -> usize {
+        self.workers
+            .iter()
+            .filter_map(|w| {
+                read(w)
+                    .as_ref()
+                    .map(|i| i.in_flight.load(Ordering::Acquire))
+            })
+            .sum()
     }
 
     pub fn status(&self) -> AgentStatus {
-        let in_flight = self
-            .incarnation()
-            .map_or(0, |i| i.in_flight.load(Ordering::Relaxed));
+        let in_flight = self.in_flight();
         let health = lock(&self.health);
         AgentStatus {
             name: self.name.clone(),
@@ -120,6 +178,7 @@ impl Slot {
             last_error: health.last_error.clone(),
             in_flight,
             mailbox: self.mailbox.load(Ordering::Relaxed),
+            workers: self.workers.len(),
         }
     }
 
@@ -230,10 +289,12 @@ impl Core {
         }
     }
 
-    /// Admission control: the agent must be running, handle this message type and have room.
+    /// Admission control: the agent must be running, handle this message type and have room;
+    /// the message goes to `worker`.
     fn admit(
         &self,
         slot: &Slot,
+        worker: usize,
         kind: Kind,
         type_id: TypeId,
         action: &str,
@@ -248,7 +309,7 @@ impl Core {
                 ),
             });
         }
-        let Some(incarnation) = slot.incarnation() else {
+        let Some(incarnation) = slot.incarnation(worker) else {
             return Err(DeliveryError::Unavailable {
                 agent: slot.name.clone(),
                 action: action.to_owned(),
@@ -256,7 +317,15 @@ impl Core {
             });
         };
         let mailbox = slot.mailbox.load(Ordering::Relaxed);
-        if incarnation.in_flight.fetch_add(1, Ordering::AcqRel) >= mailbox {
+        // The bound is the agent's, over all its workers; counting after the increment means two
+        // racing senders can both be refused at the edge, never both admitted past it.
+        let admitted = if slot.workers.len() == 1 {
+            incarnation.in_flight.fetch_add(1, Ordering::AcqRel) + 1
+        } else {
+            incarnation.in_flight.fetch_add(1, Ordering::AcqRel);
+            slot.in_flight()
+        };
+        if admitted > mailbox {
             incarnation.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(DeliveryError::Overloaded {
                 agent: slot.name.clone(),
@@ -322,7 +391,12 @@ impl Core {
         kind: Kind,
     ) -> Result<AnyBox, DeliveryError> {
         let action = P::ACTION;
-        let incarnation = self.admit(slot, kind, TypeId::of::<P>(), action)?;
+        let worker = slot.worker_for(
+            envelope.payload.tenant().or(envelope.tenant.as_ref()),
+            envelope.payload.campaign().or(envelope.campaign.as_ref()),
+            action,
+        )?;
+        let incarnation = self.admit(slot, worker, kind, TypeId::of::<P>(), action)?;
         let (reply, answer) = oneshot::channel();
         let delivery = Delivery {
             type_id: TypeId::of::<P>(),
@@ -454,6 +528,16 @@ impl Core {
             return Ok(0);
         };
         let (correlation_id, message_id) = (envelope.correlation_id, envelope.id);
+        let tenant = envelope
+            .payload
+            .tenant()
+            .or(envelope.tenant.as_ref())
+            .cloned();
+        let campaign = envelope
+            .payload
+            .campaign()
+            .or(envelope.campaign.as_ref())
+            .cloned();
         let shared: Arc<dyn std::any::Any + Send + Sync> = Arc::new(envelope);
         let mut delivered = 0;
         for slot in subscribers {
@@ -462,7 +546,10 @@ impl Core {
                     "agent subscribes to the topic but does not handle this event type; skipped");
                 continue;
             }
-            let incarnation = match self.admit(slot, Kind::Event, type_id, E::ACTION) {
+            let admitted = slot
+                .worker_for(tenant.as_ref(), campaign.as_ref(), E::ACTION)
+                .and_then(|worker| self.admit(slot, worker, Kind::Event, type_id, E::ACTION));
+            let incarnation = match admitted {
                 Ok(incarnation) => incarnation,
                 Err(err) => {
                     slot.metrics.event_undelivered(&err);
@@ -491,11 +578,7 @@ impl Core {
     }
 
     pub fn in_flight_total(&self) -> usize {
-        self.slots
-            .values()
-            .filter_map(|s| s.incarnation())
-            .map(|i| i.in_flight.load(Ordering::Acquire))
-            .sum()
+        self.slots.values().map(|s| s.in_flight()).sum()
     }
 }
 

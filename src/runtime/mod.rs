@@ -36,7 +36,9 @@ mod status;
 mod supervisor;
 mod topic;
 
-pub use agent::{Agent, HandleCommand, HandleEvent, HandleRequest, Request, Routes, StartContext};
+pub use agent::{
+    Agent, HandleCommand, HandleEvent, HandleRequest, Request, Routes, ShardBy, StartContext,
+};
 pub use clock::Clock;
 pub use context::{Client, Context};
 pub use error::{AgentError, DeliveryError, ReviveError, SpawnError, StartError, Unavailable};

@@ -1,5 +1,5 @@
-//! What the runtime needs to know about one agent: its name, mailbox bound, subscriptions, request
-//! timeout and supervision policy.
+//! What the runtime needs to know about one agent: its name, how many workers run it, its mailbox
+//! bound, subscriptions, request timeout and supervision policy.
 //!
 //! These are plain values. The settings layer converts `agents/<name>.toml` into them; the runtime
 //! must never read files or know the TOML layout.
@@ -13,7 +13,13 @@ use crate::protocol::{AgentName, Topic};
 pub struct AgentSpec {
     /// The agent's name; it must match a name in the [`Registry`](super::Registry).
     pub name: AgentName,
-    /// Messages admitted (queued or being handled) before senders are answered `Overloaded`.
+    /// How many actors run the agent side by side, each with its own state, so that different
+    /// campaigns are handled on different cores. Each campaign (or tenant, see
+    /// [`ShardBy`](super::ShardBy)) always goes to the same worker, so its messages stay in order.
+    /// At least 1; fixed for the life of the runtime.
+    pub workers: usize,
+    /// Messages admitted (queued or being handled, over all workers) before senders are answered
+    /// `Overloaded`.
     pub mailbox: usize,
     /// Topics whose events this agent receives.
     pub subscribe: Vec<Topic>,
@@ -57,16 +63,22 @@ impl SupervisionPolicy {
 }
 
 impl AgentSpec {
-    /// A definition with the defaults of the shipped `agents/*.toml` files: mailbox 1024, no
-    /// subscriptions, 5 s request timeout, 3 restarts within 60 s.
+    /// A definition with one worker and the defaults of the shipped `agents/*.toml` files:
+    /// mailbox 1024, no subscriptions, 5 s request timeout, 3 restarts within 60 s.
     pub fn new(name: impl Into<AgentName>) -> Self {
         Self {
             name: name.into(),
+            workers: 1,
             mailbox: 1024,
             subscribe: Vec::new(),
             request_timeout: Duration::from_secs(5),
             supervision: SupervisionPolicy::default(),
         }
+    }
+
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
     }
 
     pub fn with_mailbox(mut self, mailbox: usize) -> Self {

@@ -48,8 +48,10 @@ pub struct AgentStatus {
     pub last_error: Option<String>,
     /// Messages admitted and not yet handled.
     pub in_flight: usize,
-    /// The admission bound.
+    /// The admission bound, over all workers.
     pub mailbox: usize,
+    /// How many workers run the agent.
+    pub workers: usize,
 }
 
 /// Published on [`AGENT_ISOLATED_TOPIC`] when an agent exceeds its restart intensity.

@@ -1,7 +1,10 @@
-//! The root supervisor: starts every configured agent, restarts a failed one with exponential
-//! backoff, isolates one that fails too often, and stops them all at shutdown.
+//! The root supervisor: starts every configured agent's workers, restarts a failed worker with
+//! exponential backoff, isolates an agent that fails too often, and stops them all at shutdown.
 //!
-//! It is the only writer of a slot's incarnation and health. Because it handles one message at a
+//! Supervision is per agent, whatever its number of workers: every worker's failure counts
+//! against the agent's one restart window, and isolation stops all of its workers, so an agent is
+//! either trusted or not. A failed worker is restarted alone; the campaigns on the other workers
+//! go on. It is the only writer of a slot's incarnations and health. Because it handles one message at a
 //! time, a restart and a shutdown can never interleave. It must never run agent code itself (only
 //! spawn it), so a misbehaving agent cannot stall supervision for longer than its `start`.
 
@@ -22,8 +25,8 @@ use super::status::{AGENT_ISOLATED_TOPIC, AgentIsolated, AgentState};
 pub(crate) enum SupervisorMsg {
     /// Start every agent; the first that fails to start stops the others and is reported.
     StartAll(oneshot::Sender<Result<(), StartError>>),
-    /// A backoff delay has passed: start the agent again.
-    Restart(AgentName),
+    /// A backoff delay has passed: start the agent's worker again.
+    Restart(AgentName, usize),
     /// An operator brings an isolated agent back with a fresh restart window.
     Revive(AgentName, oneshot::Sender<Result<(), ReviveError>>),
     /// Stop every agent (waiting at most the duration for each), then answer.
@@ -35,8 +38,8 @@ pub(crate) struct Supervisor {
 }
 
 pub(crate) struct SupervisorState {
-    /// Which agent each live child actor runs.
-    children: HashMap<ActorId, AgentName>,
+    /// Which agent and worker each live child actor runs.
+    children: HashMap<ActorId, (AgentName, usize)>,
 }
 
 impl Actor for Supervisor {
@@ -65,7 +68,9 @@ impl Actor for Supervisor {
                 let result = self.start_all(&myself, state).await;
                 let _ = reply.send(result);
             }
-            SupervisorMsg::Restart(agent) => self.restart(&myself, state, &agent).await,
+            SupervisorMsg::Restart(agent, worker) => {
+                self.restart(&myself, state, &agent, worker).await
+            }
             SupervisorMsg::Revive(agent, reply) => {
                 let _ = reply.send(self.revive(&myself, state, &agent).await);
             }
@@ -78,7 +83,9 @@ impl Actor for Supervisor {
                     )
                     .await;
                 for slot in self.core.slots.values() {
-                    *write(&slot.current) = None;
+                    for worker in &slot.workers {
+                        *write(worker) = None;
+                    }
                     lock(&slot.health).state = AgentState::Stopped;
                 }
                 state.children.clear();
@@ -103,7 +110,7 @@ impl Actor for Supervisor {
             ),
             _ => return Ok(()),
         };
-        let Some(agent) = state.children.remove(&id) else {
+        let Some((agent, worker)) = state.children.remove(&id) else {
             return Ok(());
         };
         if self.core.stopping.load(Ordering::Acquire) {
@@ -112,13 +119,17 @@ impl Actor for Supervisor {
         let Some(slot) = self.core.slots.get(&agent).cloned() else {
             return Ok(());
         };
-        {
-            let mut current = write(&slot.current);
+        // The other workers of an agent being isolated stop on purpose; not failures.
+        if lock(&slot.health).state == AgentState::Isolated {
+            return Ok(());
+        }
+        if let Some(current) = slot.workers.get(worker) {
+            let mut current = write(current);
             if current.as_ref().is_some_and(|i| i.actor.get_id() == id) {
                 *current = None;
             }
         }
-        self.failed(&myself, &slot, reason);
+        self.failed(&myself, &slot, worker, reason);
         Ok(())
     }
 }
@@ -135,7 +146,7 @@ impl Supervisor {
             let Some(slot) = self.core.slots.get(name).cloned() else {
                 continue;
             };
-            if let Err(reason) = self.spawn(myself, state, &slot).await {
+            if let Err(reason) = self.spawn_all(myself, state, &slot).await {
                 self.core.stopping.store(true, Ordering::Release);
                 myself
                     .stop_children_and_wait(
@@ -152,11 +163,25 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Starts every worker of the agent; the agent is running once all are.
+    async fn spawn_all(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+        slot: &Arc<Slot>,
+    ) -> Result<(), SpawnError> {
+        for worker in 0..slot.workers.len() {
+            self.spawn(myself, state, slot, worker).await?;
+        }
+        Ok(())
+    }
+
     async fn spawn(
         &self,
         myself: &ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
         slot: &Arc<Slot>,
+        worker: usize,
     ) -> Result<(), SpawnError> {
         let restarts = lock(&slot.health).restarts;
         let (incarnation, cell) = slot
@@ -164,14 +189,24 @@ impl Supervisor {
             .spawn(
                 Arc::clone(&self.core),
                 Arc::clone(slot),
+                worker,
                 restarts,
                 myself.get_cell(),
             )
             .await?;
-        state.children.insert(cell.get_id(), slot.name.clone());
-        *write(&slot.current) = Some(incarnation);
-        lock(&slot.health).state = AgentState::Running;
-        tracing::info!(agent = %slot.name, restarts, "agent running");
+        state
+            .children
+            .insert(cell.get_id(), (slot.name.clone(), worker));
+        if let Some(current) = slot.workers.get(worker) {
+            *write(current) = Some(incarnation);
+        }
+        let mut health = lock(&slot.health);
+        health.down.remove(&worker);
+        if health.down.is_empty() {
+            health.state = AgentState::Running;
+        }
+        drop(health);
+        tracing::info!(agent = %slot.name, worker, restarts, "agent running");
         Ok(())
     }
 
@@ -180,6 +215,7 @@ impl Supervisor {
         myself: &ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
         agent: &AgentName,
+        worker: usize,
     ) {
         if self.core.stopping.load(Ordering::Acquire) {
             return;
@@ -187,11 +223,14 @@ impl Supervisor {
         let Some(slot) = self.core.slots.get(agent).cloned() else {
             return;
         };
-        if lock(&slot.health).state != AgentState::Restarting {
-            return;
+        {
+            let health = lock(&slot.health);
+            if health.state != AgentState::Restarting || !health.down.contains(&worker) {
+                return;
+            }
         }
-        if let Err(reason) = self.spawn(myself, state, &slot).await {
-            self.failed(myself, &slot, format!("restart failed: {reason}"));
+        if let Err(reason) = self.spawn(myself, state, &slot, worker).await {
+            self.failed(myself, &slot, worker, format!("restart failed: {reason}"));
         }
     }
 
@@ -214,19 +253,28 @@ impl Supervisor {
             }
             health.window.clear();
             health.state = AgentState::Restarting;
+            health.down = (0..slot.workers.len()).collect();
         }
         tracing::info!(agent = %agent, "operator revives isolated agent");
-        self.spawn(myself, state, &slot)
-            .await
-            .inspect_err(|reason| {
-                self.failed(myself, &slot, format!("revive failed: {reason}"));
-            })
-            .map_err(ReviveError::from)
+        for worker in 0..slot.workers.len() {
+            if let Err(reason) = self.spawn(myself, state, &slot, worker).await {
+                self.failed(myself, &slot, worker, format!("revive failed: {reason}"));
+                return Err(ReviveError::from(reason));
+            }
+        }
+        Ok(())
     }
 
-    /// Counts a failure against the agent's restart intensity: schedule a restart after its backoff,
-    /// or isolate it and tell the `agent_isolated` topic.
-    fn failed(&self, myself: &ActorRef<SupervisorMsg>, slot: &Arc<Slot>, reason: String) {
+    /// Counts a failure of one worker against the agent's restart intensity: schedule the worker's
+    /// restart after its backoff, or isolate the agent (every worker) and tell the
+    /// `agent_isolated` topic.
+    fn failed(
+        &self,
+        myself: &ActorRef<SupervisorMsg>,
+        slot: &Arc<Slot>,
+        worker: usize,
+        reason: String,
+    ) {
         let policy = lock(&slot.spec).supervision;
         let now = tokio::time::Instant::now();
         let mut health = lock(&slot.health);
@@ -240,8 +288,16 @@ impl Supervisor {
         }
         if health.window.len() >= policy.max_restarts as usize {
             health.state = AgentState::Isolated;
+            health.down.clear();
             let restarts = health.restarts;
             drop(health);
+            for current in &slot.workers {
+                if let Some(incarnation) = write(current).take() {
+                    incarnation
+                        .actor
+                        .stop(Some("the agent is isolated".to_owned()));
+                }
+            }
             tracing::error!(
                 agent = %slot.name, restarts, error = %reason,
                 "agent failed {} times within {} s; isolated", policy.max_restarts + 1, policy.within.as_secs()
@@ -268,10 +324,11 @@ impl Supervisor {
         health.window.push_back(now);
         health.restarts = health.restarts.saturating_add(1);
         health.state = AgentState::Restarting;
+        health.down.insert(worker);
         drop(health);
-        tracing::warn!(agent = %slot.name, error = %reason, delay_ms = delay.as_millis() as u64, "agent failed; restarting");
+        tracing::warn!(agent = %slot.name, worker, error = %reason, delay_ms = delay.as_millis() as u64, "agent failed; restarting");
         let agent = slot.name.clone();
         // The timer runs on its own; its handle is not needed to deliver the restart.
-        drop(myself.send_after(delay, move || SupervisorMsg::Restart(agent)));
+        drop(myself.send_after(delay, move || SupervisorMsg::Restart(agent, worker)));
     }
 }

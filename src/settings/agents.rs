@@ -30,6 +30,8 @@ pub struct AgentDefinition {
     /// Where the definition came from, as problems name it.
     pub file: String,
     pub enabled: bool,
+    /// How many workers run the agent (resolved: at least 1).
+    pub workers: usize,
     /// Messages admitted before senders are answered "overloaded".
     pub mailbox: usize,
     pub subscribe: Vec<Topic>,
@@ -57,6 +59,7 @@ impl AgentDefinition {
         let s = self.supervision;
         AgentSpec {
             name: self.name.clone(),
+            workers: self.workers,
             mailbox: self.mailbox,
             subscribe: self.subscribe.clone(),
             request_timeout: self.request_timeout,
@@ -97,6 +100,8 @@ struct RawFile {
 struct RawAgent {
     #[serde(default = "yes")]
     enabled: bool,
+    #[serde(default)]
+    workers: Option<usize>,
     #[serde(default)]
     mailbox: Option<usize>,
     #[serde(default)]
@@ -171,6 +176,9 @@ pub(super) fn parse(
     if let Some(mailbox) = agent.mailbox {
         range(out_of_range(mailbox, ranges::MAILBOX), "agent.mailbox");
     }
+    if let Some(workers) = agent.workers {
+        range(out_of_range(workers, ranges::WORKERS), "agent.workers");
+    }
     if let Some(timeout) = agent.request_timeout_ms {
         range(
             out_of_range(timeout, ranges::REQUEST_TIMEOUT_MS),
@@ -220,6 +228,7 @@ pub(super) fn parse(
         name: AgentName::new(source.stem.clone()),
         file: source.label.clone(),
         enabled: agent.enabled,
+        workers: RuntimeSettings::resolve_workers(agent.workers.unwrap_or(defaults.workers)),
         mailbox: agent.mailbox.unwrap_or(defaults.mailbox),
         subscribe: agent.subscribe.into_iter().map(Topic::new).collect(),
         request_timeout: Duration::from_millis(

@@ -113,6 +113,9 @@ impl Default for ProtocolSettings {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeSettings {
+    /// The workers of an agent whose definition does not set `workers`; 0 (the default) runs one
+    /// per core the machine has.
+    pub workers: usize,
     /// The mailbox bound of an agent whose definition does not set `mailbox`.
     pub mailbox: usize,
     /// The request timeout of an agent whose definition does not set `request_timeout_ms`.
@@ -121,9 +124,21 @@ pub struct RuntimeSettings {
     pub command_senders: Vec<String>,
 }
 
+impl RuntimeSettings {
+    /// How many workers `workers` (an agent's own or this default) stands for: 0 is one per core.
+    pub fn resolve_workers(workers: usize) -> usize {
+        if workers == 0 {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        } else {
+            workers
+        }
+    }
+}
+
 impl Default for RuntimeSettings {
     fn default() -> Self {
         Self {
+            workers: 0,
             mailbox: 1024,
             request_timeout_ms: 5000,
             command_senders: vec!["orchestrator".to_owned()],
@@ -591,6 +606,8 @@ pub mod ranges {
     pub const MESSAGE_BYTES: (usize, usize) = (1_024, 67_108_864);
     /// `runtime.mailbox` and an agent's `mailbox`.
     pub const MAILBOX: (usize, usize) = (1, 1_048_576);
+    /// `runtime.workers` and an agent's `workers`; 0 means one per core.
+    pub const WORKERS: (usize, usize) = (0, 256);
     /// `runtime.request_timeout_ms` and an agent's `request_timeout_ms`: up to an hour.
     pub const REQUEST_TIMEOUT_MS: (u64, u64) = (1, 3_600_000);
     /// `clock.factor`: what an accelerated clock accepts.
@@ -708,6 +725,7 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides, factor_written: boo
             out_of_range(config.protocol.max_message_bytes, ranges::MESSAGE_BYTES),
         ),
         ("runtime.mailbox", out_of_range(rt.mailbox, ranges::MAILBOX)),
+        ("runtime.workers", out_of_range(rt.workers, ranges::WORKERS)),
         (
             "runtime.request_timeout_ms",
             out_of_range(rt.request_timeout_ms, ranges::REQUEST_TIMEOUT_MS),

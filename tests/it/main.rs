@@ -23,6 +23,7 @@ mod layers;
 mod observations;
 mod ops;
 mod optimization;
+mod pools;
 mod protocol;
 mod restart;
 mod runtime;

@@ -133,11 +133,13 @@ async fn achieved_and_paused_campaigns_show_the_same_figures_after_a_restart() {
             )
             .await
             .expect("the orchestrator takes the command");
+        // At least one day after the pause, so the paused campaign's held tick is on the board
+        // however early the other one reached its goal.
         for _ in 0..40 {
+            next_day(&daemon, &[&done, &paused]).await;
             if status(&daemon, &done).state == CampaignState::Achieved {
                 break;
             }
-            next_day(&daemon, &[&done, &paused]).await;
         }
         let (done_before, paused_before) = (figures(&daemon, &done), figures(&daemon, &paused));
         assert_eq!(

@@ -33,7 +33,7 @@ use crate::domain::optimization::{
     OptimizationPlaybook, ResponseCurve, hand_off_unfunded, plan_buys,
 };
 use crate::kb::{Decision, DecisionId, KnowledgeBase};
-use crate::protocol::{CampaignId, Envelope, Payload};
+use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
 use crate::runtime::{
     Agent, AgentError, Context, HandleCommand, HandleRequest, Request, Routes, StartContext,
 };
@@ -57,6 +57,14 @@ pub struct StartExperiment {
 
 impl Payload for StartExperiment {
     const ACTION: &'static str = "start_experiment";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 impl Request for StartExperiment {
@@ -82,6 +90,14 @@ pub struct PlanBuys {
 
 impl Payload for PlanBuys {
     const ACTION: &'static str = "plan_buys";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 impl Request for PlanBuys {
@@ -106,6 +122,14 @@ pub struct GetProgress {
 
 impl Payload for GetProgress {
     const ACTION: &'static str = "get_progress";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
 }
 
 impl Request for GetProgress {

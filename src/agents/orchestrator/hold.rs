@@ -153,6 +153,7 @@ mod tests {
             last_error: Some("rule engine unavailable".to_owned()),
             in_flight: 0,
             mailbox: 8,
+            workers: 2,
         }
     }
 
