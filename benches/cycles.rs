@@ -1,16 +1,20 @@
-//! Full campaign cycles per second through the five agents on a real runtime and a real sled
-//! knowledge base (durability `none`, in a temporary folder): plan (strategy) → creatives (content)
-//! → review (compliance) → experiment start and one experiment step (a batch of observations
-//! through the ingestion path, learned from by optimization), for 100 and 1 000 campaigns in
-//! flight at once.
+//! How many campaigns the five agents carry, on a real runtime and a real sled knowledge base
+//! (durability `none`, in a temporary folder), each figure against its baseline in the same run:
 //!
-//! The 1 000-campaign figure takes over a minute per run, too long for criterion's sampling, so it
-//! is measured first, outside criterion, in a fresh process: `CYCLES_1000_RUNS` runs (default 3),
-//! each on a fresh runtime and knowledge base, one batch of 1 000 campaigns each, and the process's
-//! resident memory (VmRSS) read before the first run and right after its 1 000th campaign — the
-//! runtime, every agent's state for 1 000 campaigns and sled's cache. The same is printed for one
-//! 100-campaign batch, then criterion samples the 100-campaign group. `CYCLES_1000_RUNS=0` skips
-//! the 1 000 runs.
+//! - `full_cycles_1000`: 1 000 new campaigns at once, each one full cycle: plan (strategy) →
+//!   creatives (content) → review (compliance) → experiment start and one experiment step (a
+//!   batch of observations through the ingestion path, learned from by optimization). On 2 tokio
+//!   worker threads, against 1 thread.
+//! - `campaign_days_1000`: steady-state campaign days of 1 000 running campaigns shaped like the
+//!   three shipped examples (2–3 channels, 2 segments, about 100 variants each), through the
+//!   campaign loop: tick → buys → simulated observations → ingestion → learning → traffic split
+//!   → allocation → forecast. On 2 threads, against 1 thread.
+//!
+//! Every agent runs `WORKERS` workers (default 2, the shipped default on this 2-core machine:
+//! one per core). Each iteration is one batch of 1 000 (criterion's flat sampling, ten samples),
+//! so a figure is seconds per 1 000; the throughput line reads as campaigns per second. The
+//! process's resident memory (VmRSS) with the 1 000 running campaigns is printed after the
+//! steady-state group on 2 threads, the first group of the process.
 //!
 //! `cargo bench --bench cycles -- --warm-up-time 1 --measurement-time 5`
 
@@ -24,14 +28,19 @@ use campaignd::agents::messages::Arm;
 use campaignd::agents::optimization::{GetProgress, Optimization, StartExperiment};
 use campaignd::agents::strategy::{PlanCampaign, Strategy};
 use campaignd::campaign::ingest::{Batch, ingest};
+use campaignd::campaign::{CampaignLoop, LoopOptions};
 use campaignd::domain::campaign::CampaignGoal;
 use campaignd::domain::content::message_of;
+use campaignd::domain::strategy::StrategyPlaybook;
 use campaignd::kb::{Durability, KbOptions, KnowledgeBase};
 use campaignd::market::{IdCatalog, Observation};
 use campaignd::protocol::Origin;
 use campaignd::runtime::{Agent, Clock, Runtime, Services};
+use campaignd::settings::campaigns::EMBEDDED_CAMPAIGNS;
 use campaignd::settings::shipped_agent_specs;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
@@ -187,8 +196,34 @@ fn rss_kib() -> Option<u64> {
         .ok()
 }
 
-/// A fresh runtime with the five agents on a fresh knowledge base in a temporary folder.
-fn start(rt: &tokio::runtime::Runtime) -> (Runtime, KnowledgeBase, tempfile::TempDir) {
+/// Campaigns per batch.
+const CAMPAIGNS: u64 = 1000;
+const DAY: Duration = Duration::from_secs(86_400);
+
+fn workers() -> usize {
+    std::env::var("WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+}
+
+fn tokio_threads(threads: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("tokio: {e}"))
+}
+
+/// The five agents on a fresh knowledge base in a temporary folder.
+struct Fixture {
+    runtime: Runtime,
+    kb: KnowledgeBase,
+    clock: Clock,
+    _dir: tempfile::TempDir,
+}
+
+fn start(rt: &tokio::runtime::Runtime) -> Fixture {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let mut options = KbOptions::at(dir.path().join("kb"));
     options.durability = Durability::None;
@@ -198,30 +233,37 @@ fn start(rt: &tokio::runtime::Runtime) -> (Runtime, KnowledgeBase, tempfile::Tem
         .unwrap_or_else(|e| panic!("shipped agents: {e}"))
         .into_iter()
         .map(|spec| {
-            spec.with_mailbox(8192)
+            spec.with_workers(workers())
+                .with_mailbox(8192)
                 .with_request_timeout(Duration::from_secs(300))
         })
         .collect::<Vec<_>>();
+    let clock = Clock::manual(
+        "2026-10-01T05:00:00Z"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
     let runtime = rt
         .block_on(
             Runtime::builder(campaignd::agents::registry().runtime().clone())
                 .agents(specs)
                 .services(Services::new().with(kb.clone()))
-                .clock(Clock::manual(
-                    "2026-10-01T05:00:00Z"
-                        .parse()
-                        .unwrap_or_else(|e| panic!("{e}")),
-                ))
+                .clock(clock.clone())
                 .start(),
         )
         .unwrap_or_else(|e| panic!("runtime: {e}"));
-    (runtime, kb, dir)
+    Fixture {
+        runtime,
+        kb,
+        clock,
+        _dir: dir,
+    }
 }
 
-fn stop(rt: &tokio::runtime::Runtime, runtime: Runtime, kb: KnowledgeBase) {
+fn stop(rt: &tokio::runtime::Runtime, fixture: Fixture) {
     rt.block_on(async {
-        runtime.shutdown(Duration::from_secs(60)).await;
-        let _ = kb.shutdown().await;
+        fixture.runtime.shutdown(Duration::from_secs(60)).await;
+        let _ = fixture.kb.shutdown().await;
     });
 }
 
@@ -248,89 +290,137 @@ fn mib(kib: Option<u64>) -> String {
     })
 }
 
-/// One batch of `campaigns` per run, each run on a fresh runtime; prints cycles per second per
-/// run and the resident memory before and after the first run.
-fn fixed_runs(rt: &tokio::runtime::Runtime, campaigns: u64, runs: u32) {
-    let mut rates = Vec::new();
-    for run in 0..runs {
-        let before = rss_kib();
-        let (runtime, kb, _dir) = start(rt);
-        let took = rt.block_on(batch(&runtime, &kb, campaigns));
-        let after = rss_kib();
-        let rate = campaigns as f64 / took.as_secs_f64();
-        rates.push(rate);
-        println!(
-            "full_cycles/{campaigns} run {}: {campaigns} cycles in {:.1} s = {rate:.1} cycles/s; VmRSS {} before the runtime started, {} with {campaigns} campaigns cycled",
-            run + 1,
-            took.as_secs_f64(),
-            mib(before),
-            mib(after),
-        );
-        stop(rt, runtime, kb);
-    }
-    if let (Some(min), Some(max)) = (
-        rates.iter().copied().reduce(f64::min),
-        rates.iter().copied().reduce(f64::max),
-    ) {
-        let mean = rates.iter().sum::<f64>() / rates.len() as f64;
-        println!(
-            "full_cycles/{campaigns}: {mean:.1} cycles/s mean of {} runs ({min:.1}–{max:.1})",
-            rates.len()
-        );
-    }
+/// 1 000 campaigns shaped like the shipped examples, with targets they cannot reach within the
+/// benchmark, so every measured day is a full market day.
+fn example_goals() -> Vec<CampaignGoal> {
+    let shapes: Vec<CampaignGoal> = EMBEDDED_CAMPAIGNS
+        .iter()
+        .map(|(name, text)| {
+            toml::from_str(text).unwrap_or_else(|e| panic!("embedded campaign {name}: {e}"))
+        })
+        .collect();
+    (0..CAMPAIGNS as usize)
+        .map(|n| {
+            let mut goal = shapes[n % shapes.len()].clone();
+            goal.id = format!("{}_{n}", goal.id).into();
+            goal.target = 10_000_000;
+            goal
+        })
+        .collect()
 }
 
-/// First in the process, so the memory figures start from a clean heap.
-fn thousand_campaigns(_c: &mut Criterion) {
-    let runs: u32 = std::env::var("CYCLES_1000_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    if runs == 0 {
-        return;
+/// A campaign loop over 1 000 running campaigns, past their set-up day and one market day.
+fn running_loop(rt: &tokio::runtime::Runtime, fixture: &Fixture) -> CampaignLoop {
+    let options = LoopOptions::new(
+        42,
+        StrategyPlaybook::embedded().unwrap_or_else(|e| panic!("playbook: {e}")),
+    );
+    let mut campaign_loop = CampaignLoop::new(
+        fixture.runtime.clone(),
+        fixture.kb.clone(),
+        example_goals(),
+        options,
+    );
+    for _ in 0..2 {
+        rt.block_on(day(&mut campaign_loop));
+        fixture
+            .clock
+            .advance(DAY)
+            .unwrap_or_else(|e| panic!("clock: {e}"));
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio: {e}"));
-    fixed_runs(&rt, 1000, runs);
-    // The same measure for 100, to compare with the 1 000 runs like for like.
-    fixed_runs(&rt, 100, runs);
+    campaign_loop
 }
 
-fn hundred_campaigns(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("tokio: {e}"));
-    let (runtime, kb, _dir) = start(&rt);
-    let mut group = c.benchmark_group("full_cycles");
+/// One day of every campaign; fails the benchmark if a day did not complete or bought nothing.
+async fn day(campaign_loop: &mut CampaignLoop) -> Duration {
+    let started = Instant::now();
+    let reports = campaign_loop.step().await;
+    let took = started.elapsed();
+    assert_eq!(
+        reports.len(),
+        CAMPAIGNS as usize,
+        "every campaign has a day"
+    );
+    for report in &reports {
+        assert!(
+            report.error.is_none(),
+            "{}: {:?}",
+            report.campaign,
+            report.error
+        );
+        let tick = report
+            .tick
+            .as_ref()
+            .unwrap_or_else(|| panic!("{}: no tick", report.campaign));
+        assert!(
+            !tick.buys.is_empty() || report.day == 0,
+            "{} day {}: nothing bought ({:?})",
+            report.campaign,
+            report.day,
+            tick.held
+        );
+    }
+    took
+}
+
+fn campaign_days(c: &mut Criterion) {
+    let mut group = c.benchmark_group("campaign_days_1000");
     group.sample_size(10);
-    let campaigns = 100u64;
-    group.throughput(Throughput::Elements(campaigns));
-    group.bench_with_input(
-        BenchmarkId::from_parameter(campaigns),
-        &campaigns,
-        |b, &campaigns| {
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(CAMPAIGNS));
+    for threads in [2, 1] {
+        let rt = tokio_threads(threads);
+        let fixture = start(&rt);
+        let mut campaign_loop = running_loop(&rt, &fixture);
+        group.bench_function(BenchmarkId::new("threads", threads), |b| {
+            b.iter_custom(|iterations| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iterations {
+                    total += rt.block_on(day(&mut campaign_loop));
+                    fixture
+                        .clock
+                        .advance(DAY)
+                        .unwrap_or_else(|e| panic!("clock: {e}"));
+                }
+                total
+            });
+        });
+        if threads == 2 {
+            println!(
+                "VmRSS with {CAMPAIGNS} running campaigns (2 threads, {} workers per agent): {}",
+                workers(),
+                mib(rss_kib())
+            );
+        }
+        drop(campaign_loop);
+        stop(&rt, fixture);
+    }
+    group.finish();
+}
+
+fn full_cycles(c: &mut Criterion) {
+    let mut group = c.benchmark_group("full_cycles_1000");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(CAMPAIGNS));
+    for threads in [2, 1] {
+        let rt = tokio_threads(threads);
+        let fixture = start(&rt);
+        group.bench_function(BenchmarkId::new("threads", threads), |b| {
             b.iter_custom(|iterations| {
                 rt.block_on(async {
                     let mut total = Duration::ZERO;
                     for _ in 0..iterations {
-                        total += batch(&runtime, &kb, campaigns).await;
+                        total += batch(&fixture.runtime, &fixture.kb, CAMPAIGNS).await;
                     }
                     total
                 })
             });
-        },
-    );
+        });
+        stop(&rt, fixture);
+    }
     group.finish();
-    println!(
-        "VmRSS after the 100-campaign group ({} campaigns cycled in this process): {}",
-        NEXT.load(Ordering::Relaxed),
-        mib(rss_kib())
-    );
-    stop(&rt, runtime, kb);
 }
 
-criterion_group!(benches, thousand_campaigns, hundred_campaigns);
+criterion_group!(benches, campaign_days, full_cycles);
 criterion_main!(benches);

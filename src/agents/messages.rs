@@ -14,7 +14,7 @@ use crate::market::Observation;
 use crate::protocol::{CampaignId, Payload, TenantId};
 use crate::runtime::{EventTopic, Request};
 
-pub use crate::domain::campaign::{Buy, Phase, deadline_day};
+pub use crate::domain::campaign::{Buy, Phase, deadline_day, is_last_day};
 pub use crate::domain::optimization::Arm;
 pub use crate::runtime::{AGENT_ISOLATED, AgentIsolated};
 

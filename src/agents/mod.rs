@@ -15,6 +15,7 @@
 //! - `decisions`: one type per decision kind. `projection`: the one reader of recorded decisions.
 //! - `ledger`: deterministic step ids and idempotent recording. `playbook`: the `Playbook` trait.
 //! - `registry`: [`Registry`], agent types with their playbook and subscription checks.
+//! - `resident`: the per-campaign state a worker keeps in memory, dropped when a campaign is over.
 
 pub mod compliance;
 pub mod content;
@@ -26,6 +27,7 @@ pub mod orchestrator;
 pub mod playbook;
 pub mod projection;
 pub mod registry;
+pub mod resident;
 pub mod strategy;
 
 pub use registry::Registry;

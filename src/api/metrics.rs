@@ -95,6 +95,10 @@ fn describe() {
     );
     describe_gauge!("campaignd_agents", "Agents in each state");
     describe_gauge!(
+        crate::agents::resident::AGENT_CAMPAIGNS,
+        "Campaigns whose working state each agent worker holds in memory"
+    );
+    describe_gauge!(
         "campaignd_agents_isolated",
         "Agents isolated after exceeding their restart intensity"
     );

@@ -24,7 +24,7 @@ use super::options::LoopOptions;
 use super::resume::{CampaignRun, planned_start};
 use super::sim_market::{build_market, priors_from, record_audience_consent};
 use crate::agents::ledger;
-use crate::agents::messages::{Tick, TickReport};
+use crate::agents::messages::{Tick, TickReport, is_last_day};
 use crate::agents::orchestrator::Orchestrator;
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::KnowledgeBase;
@@ -170,195 +170,219 @@ impl CampaignLoop {
         self.synced = Some(current);
     }
 
-    /// Runs one day of every unfinished campaign.
+    /// Runs one day of every unfinished campaign. Campaigns run their days side by side (at most
+    /// [`LoopOptions::concurrency`] at once), so the agents' workers have every core's worth of
+    /// work; each campaign's own day is one chain, in order. A campaign whose day panicked takes
+    /// the loop down with the panic, as a loop running them one by one would.
     pub async fn step(&mut self) -> Vec<DayReport> {
         self.sync_campaigns();
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.options.concurrency.max(1)));
+        let mut days = tokio::task::JoinSet::new();
+        for (index, mut run) in std::mem::take(&mut self.runs).into_iter().enumerate() {
+            let (runtime, kb, options) =
+                (self.runtime.clone(), self.kb.clone(), self.options.clone());
+            let limit = Arc::clone(&limit);
+            days.spawn(async move {
+                // The semaphore is never closed, so a permit always comes.
+                let _permit = limit.acquire_owned().await.ok();
+                let report = step_campaign(&runtime, &kb, &options, &mut run).await;
+                (index, run, report)
+            });
+        }
+        let mut done = Vec::new();
+        while let Some(joined) = days.join_next().await {
+            match joined {
+                Ok(day) => done.push(day),
+                Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+                Err(err) => tracing::error!(%err, "a campaign day was cancelled"),
+            }
+        }
+        done.sort_by_key(|(index, _, _)| *index);
         let mut reports = Vec::new();
-        for index in 0..self.runs.len() {
-            if let Some(report) = self.step_campaign(index).await {
+        for (_, run, report) in done {
+            if let Some(report) = report {
                 let now = self.runtime.clock().now();
                 match (&report.tick, &report.error) {
                     (_, Some(error)) => {
                         self.board
                             .record_error(&report.campaign, report.day, error, now)
                     }
-                    (Some(tick), None) => {
-                        let ended = self.runs.get(index).is_some_and(|r| r.done);
-                        self.board.record_tick(report.day, tick, ended, now);
-                    }
+                    (Some(tick), None) => self.board.record_tick(report.day, tick, run.done, now),
                     (None, None) => {}
                 }
                 reports.push(report);
             }
+            self.runs.push(run);
         }
         reports
     }
+}
 
-    async fn step_campaign(&mut self, index: usize) -> Option<DayReport> {
-        let runtime = self.runtime.clone();
-        let kb = self.kb.clone();
-        let options = self.options.clone();
-        let run = self.runs.get_mut(index)?;
-        if run.done {
-            return None;
-        }
-        // A campaign starts on its own start date, not before.
-        if run.goal.start.is_some_and(|s| runtime.clock().now() < s) {
-            return None;
-        }
-        let day = run.next_day;
-        let mut report = DayReport {
-            campaign: run.goal.id.clone(),
-            day,
-            tick: None,
-            ingest: None,
-            error: None,
-        };
-        let client = runtime
-            .client(Origin::Runtime)
-            .with_tenant(run.goal.tenant.clone())
-            .with_campaign(run.goal.id.clone())
-            .with_correlation(ledger::campaign_correlation(&run.goal));
-        if options.audience_consent && !run.consent_recorded {
-            // A goal without a start starts now (the orchestrator fixes it at this first tick).
-            let start = run.goal.start.unwrap_or_else(|| runtime.clock().now());
-            match record_audience_consent(&client, &run.goal, start).await {
-                Ok(()) => run.consent_recorded = true,
-                Err(e) => {
-                    report.error = Some(e.to_string());
-                    return Some(report);
-                }
-            }
-        }
-        let tick = client
-            .request(
-                Orchestrator::NAME,
-                Tick {
-                    goal: run.goal.clone(),
-                    day,
-                },
-            )
-            .await;
-        let tick = match tick {
-            Ok(tick) => tick,
+/// One day of one campaign: tick, buy on the simulated market, ingest what it observed.
+async fn step_campaign(
+    runtime: &Runtime,
+    kb: &KnowledgeBase,
+    options: &LoopOptions,
+    run: &mut CampaignRun,
+) -> Option<DayReport> {
+    if run.done {
+        return None;
+    }
+    // A campaign starts on its own start date, not before.
+    if run.goal.start.is_some_and(|s| runtime.clock().now() < s) {
+        return None;
+    }
+    let day = run.next_day;
+    let mut report = DayReport {
+        campaign: run.goal.id.clone(),
+        day,
+        tick: None,
+        ingest: None,
+        error: None,
+    };
+    let client = runtime
+        .client(Origin::Runtime)
+        .with_tenant(run.goal.tenant.clone())
+        .with_campaign(run.goal.id.clone())
+        .with_correlation(ledger::campaign_correlation(&run.goal));
+    if options.audience_consent && !run.consent_recorded {
+        // A goal without a start starts now (the orchestrator fixes it at this first tick).
+        let start = run.goal.start.unwrap_or_else(|| runtime.clock().now());
+        match record_audience_consent(&client, &run.goal, start).await {
+            Ok(()) => run.consent_recorded = true,
             Err(e) => {
-                // The day is not consumed: the orchestrator may be restarting.
                 report.error = Some(e.to_string());
                 return Some(report);
             }
-        };
-        run.goal = tick.goal.clone();
-        let past_deadline = tick
-            .goal
-            .start
-            .is_some_and(|s| s + chrono::Duration::days(i64::from(day) + 1) > run.goal.deadline);
-        if tick.achieved || past_deadline || options.max_days.is_some_and(|m| day + 1 >= m) {
-            run.done = true;
         }
-        if tick.buys.is_empty() {
-            if tick.held.is_some() && !tick.achieved {
-                // Held days (paused, compliance down, not set up) are not market days.
-                tracing::info!(
-                    campaign = %run.goal.id,
-                    day,
-                    held = tick.held.as_deref().unwrap_or_default(),
-                    "campaign day held: nothing bought; the day is run again at the next tick"
-                );
-                report.tick = Some(tick);
-                return Some(report);
-            }
-            // Said out loud: a day that passes without buying is how a campaign stalls.
+    }
+    let tick = client
+        .request(
+            Orchestrator::NAME,
+            Tick {
+                goal: run.goal.clone(),
+                day,
+            },
+        )
+        .await;
+    let tick = match tick {
+        Ok(tick) => tick,
+        Err(e) => {
+            // The day is not consumed: the orchestrator may be restarting.
+            report.error = Some(e.to_string());
+            return Some(report);
+        }
+    };
+    run.goal = tick.goal.clone();
+    if tick.achieved
+        || is_last_day(&tick.goal, day)
+        || options.max_days.is_some_and(|m| day + 1 >= m)
+    {
+        run.done = true;
+    }
+    if tick.buys.is_empty() {
+        if tick.held.is_some() && !tick.achieved {
+            // Held days (paused, compliance down, not set up) are not market days.
             tracing::info!(
                 campaign = %run.goal.id,
                 day,
-                achieved = tick.achieved,
-                why = tick.held.as_deref().unwrap_or(
-                    "the optimizer planned no buys (no channel has both a budget and an approved variant)"
-                ),
-                "campaign day without buys"
+                held = tick.held.as_deref().unwrap_or_default(),
+                "campaign day held: nothing bought; the day is run again at the next tick"
             );
-            run.next_day += 1;
             report.tick = Some(tick);
             return Some(report);
         }
-        if !options.simulate {
-            // No simulator: the buys are the day's instructions; results come through the API.
-            let spend: f64 = tick.buys.iter().map(|b| b.spend).sum();
-            for buy in &tick.buys {
-                tracing::debug!(campaign = %run.goal.id, day, channel = %buy.channel, segment = %buy.segment, variant = %buy.variant, spend = buy.spend, "buy");
-            }
-            tracing::info!(
-                campaign = %run.goal.id,
-                day,
-                buys = tick.buys.len(),
-                spend,
-                currency = %run.goal.budget.currency,
-                phase = tick.phase.as_str(),
-                conversions = tick.conversions,
-                target = run.goal.target,
-                "campaign day: buys to place (observations come through POST /v1/observations)"
-            );
-            run.next_day += 1;
-            report.tick = Some(tick);
-            return Some(report);
-        }
-        if run.market.is_none() {
-            match build_market(&kb, &run.goal, &tick, &options) {
-                Ok((market, catalog)) => {
-                    run.market = Some(market);
-                    run.catalog = catalog;
-                }
-                Err(e) => {
-                    report.error = Some(e.to_string());
-                    report.tick = Some(tick);
-                    return Some(report);
-                }
-            }
-        }
-        let Some(market) = run.market.as_mut() else {
-            return Some(report);
-        };
-        // Variants that appeared since the market was built (none today) would be unknown to it.
-        let buys: Vec<_> = tick
-            .buys
-            .iter()
-            .filter(|b| {
-                market
-                    .true_rates(b.channel, &b.segment, &b.variant, day)
-                    .is_ok()
-            })
-            .cloned()
-            .collect();
-        let observations = match market.simulate_day(day, &buys) {
-            Ok(observations) => observations,
-            Err(e) => {
-                report.error = Some(e.to_string());
-                report.tick = Some(tick);
-                return Some(report);
-            }
-        };
-        let batch = Batch {
-            goal: run.goal.clone(),
-            day,
-            observations,
-        };
-        match ingest(&kb, &client, Some(&run.catalog), batch).await {
-            Ok(ingested) => report.ingest = Some(ingested),
-            Err(e) => report.error = Some(e.to_string()),
-        }
-        run.next_day += 1;
+        // Said out loud: a day that passes without buying is how a campaign stalls.
         tracing::info!(
             campaign = %run.goal.id,
             day,
+            achieved = tick.achieved,
+            why = tick.held.as_deref().unwrap_or(
+                "the optimizer planned no buys (no channel has both a budget and an approved variant)"
+            ),
+            "campaign day without buys"
+        );
+        run.next_day += 1;
+        report.tick = Some(tick);
+        return Some(report);
+    }
+    if !options.simulate {
+        // No simulator: the buys are the day's instructions; results come through the API.
+        let spend: f64 = tick.buys.iter().map(|b| b.spend).sum();
+        for buy in &tick.buys {
+            tracing::debug!(campaign = %run.goal.id, day, channel = %buy.channel, segment = %buy.segment, variant = %buy.variant, spend = buy.spend, "buy");
+        }
+        tracing::info!(
+            campaign = %run.goal.id,
+            day,
+            buys = tick.buys.len(),
+            spend,
+            currency = %run.goal.budget.currency,
             phase = tick.phase.as_str(),
             conversions = tick.conversions,
             target = run.goal.target,
-            eta_day = tick.eta_day.map(|e| (e + 1.0).round()),
-            "campaign day"
+            "campaign day: buys to place (observations come through POST /v1/observations)"
         );
+        run.next_day += 1;
         report.tick = Some(tick);
-        Some(report)
+        return Some(report);
     }
+    if run.market.is_none() {
+        match build_market(kb, &run.goal, &tick, options) {
+            Ok((market, catalog)) => {
+                run.market = Some(market);
+                run.catalog = catalog;
+            }
+            Err(e) => {
+                report.error = Some(e.to_string());
+                report.tick = Some(tick);
+                return Some(report);
+            }
+        }
+    }
+    let Some(market) = run.market.as_mut() else {
+        return Some(report);
+    };
+    // Variants that appeared since the market was built (none today) would be unknown to it.
+    let buys: Vec<_> = tick
+        .buys
+        .iter()
+        .filter(|b| {
+            market
+                .true_rates(b.channel, &b.segment, &b.variant, day)
+                .is_ok()
+        })
+        .cloned()
+        .collect();
+    let observations = match market.simulate_day(day, &buys) {
+        Ok(observations) => observations,
+        Err(e) => {
+            report.error = Some(e.to_string());
+            report.tick = Some(tick);
+            return Some(report);
+        }
+    };
+    let batch = Batch {
+        goal: run.goal.clone(),
+        day,
+        observations,
+    };
+    match ingest(kb, &client, Some(&run.catalog), batch).await {
+        Ok(ingested) => report.ingest = Some(ingested),
+        Err(e) => report.error = Some(e.to_string()),
+    }
+    run.next_day += 1;
+    tracing::info!(
+        campaign = %run.goal.id,
+        day,
+        phase = tick.phase.as_str(),
+        conversions = tick.conversions,
+        target = run.goal.target,
+        eta_day = tick.eta_day.map(|e| (e + 1.0).round()),
+        "campaign day"
+    );
+    report.tick = Some(tick);
+    Some(report)
 }
 
 /// The loop running on the runtime's clock in the background.

@@ -31,6 +31,9 @@ pub struct LoopOptions {
     /// Place the buys on the built-in simulator (`[market] source = "simulator"`). When false the
     /// buys are only logged, and the days' observations come through the API.
     pub simulate: bool,
+    /// How many campaigns run their day at the same time. Enough to keep every agent worker busy;
+    /// bounded so that a thousand campaigns do not fill the agents' mailboxes at once.
+    pub concurrency: usize,
 }
 
 impl LoopOptions {
@@ -44,6 +47,7 @@ impl LoopOptions {
             max_days: None,
             audience_consent: true,
             simulate: true,
+            concurrency: 64,
         }
     }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::protocol::{CampaignId, TenantId};
 
 pub use super::buy::Buy;
-pub use super::phase::{Phase, deadline_day};
+pub use super::phase::{Phase, deadline_day, is_last_day};
 
 /// One campaign goal.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -39,6 +39,13 @@ impl Phase {
     }
 }
 
+/// Whether campaign day `day` (0 is the first) is the campaign's last: the next one would end
+/// after the deadline. Without a start there is no last day.
+pub fn is_last_day(goal: &CampaignGoal, day: u32) -> bool {
+    goal.start
+        .is_some_and(|s| s + chrono::Duration::days(i64::from(day) + 1) > goal.deadline)
+}
+
 /// The deadline as a day index from the campaign's start (day 0); the forecast's days count from 1.
 /// Without a start the deadline is never reached (infinity).
 pub fn deadline_day(goal: &CampaignGoal) -> f64 {
@@ -54,6 +61,19 @@ mod tests {
 
     use super::*;
     use crate::domain::campaign::test_goal;
+
+    #[test]
+    fn the_last_day_is_the_one_whose_end_passes_the_deadline() {
+        let mut goal = test_goal(&["email"]);
+        goal.start = Some("2026-10-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        goal.deadline = "2026-10-03T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(!is_last_day(&goal, 0));
+        assert!(!is_last_day(&goal, 1));
+        assert!(is_last_day(&goal, 2));
+        assert!(is_last_day(&goal, 9));
+        goal.start = None;
+        assert!(!is_last_day(&goal, 1_000));
+    }
 
     #[test]
     fn the_phase_follows_the_share_of_the_goal_reached() {

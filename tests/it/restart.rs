@@ -20,7 +20,7 @@ use campaignd::settings::EnvOverrides;
 
 use crate::support::{
     bounded, example_campaigns_turn, kr_goal, kr_goal_toml, load_settings, reopen_kb,
-    shipped_deployment, sim_start, us_goal, us_goal_toml, wait_until, write,
+    shipped_deployment, sim_start, us_goal, us_goal_toml, wait_for_async, wait_until, write,
 };
 
 /// How long one campaign day may take on a slow machine with every agent at work.
@@ -80,10 +80,10 @@ fn figures(daemon: &Daemon, goal: &CampaignGoal) -> CampaignStatus {
     }
 }
 
-/// The campaign gauges `/metrics` serves for `goal`, line by line.
-async fn metric_lines(daemon: &Daemon, goal: &CampaignGoal) -> Vec<String> {
+/// `/metrics` as text.
+async fn metrics_text(daemon: &Daemon) -> String {
     let addr = daemon.api_addr();
-    let text = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         ureq::get(format!("http://{addr}/metrics"))
             .call()
             .expect("GET /metrics")
@@ -92,7 +92,23 @@ async fn metric_lines(daemon: &Daemon, goal: &CampaignGoal) -> Vec<String> {
             .expect("a text body")
     })
     .await
-    .expect("the request thread");
+    .expect("the request thread")
+}
+
+/// The campaigns `agent`'s workers hold in memory, summed over its workers.
+async fn campaigns_held(daemon: &Daemon, agent: &str) -> f64 {
+    let label = format!("campaignd_agent_campaigns{{agent=\"{agent}\",");
+    metrics_text(daemon)
+        .await
+        .lines()
+        .filter(|l| l.starts_with(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The campaign gauges `/metrics` serves for `goal`, line by line.
+async fn metric_lines(daemon: &Daemon, goal: &CampaignGoal) -> Vec<String> {
+    let text = metrics_text(daemon).await;
     let label = format!("campaign=\"{}\"", goal.id);
     let mut lines: Vec<String> = text
         .lines()
@@ -140,6 +156,17 @@ async fn achieved_and_paused_campaigns_show_the_same_figures_after_a_restart() {
             if status(&daemon, &done).state == CampaignState::Achieved {
                 break;
             }
+        }
+        // The achieved campaign's working state has left the agents' memory; the paused one's
+        // stays.
+        for agent in ["orchestrator", "optimization"] {
+            let daemon = &daemon;
+            wait_for_async(
+                &format!("{agent} to hold only the paused campaign"),
+                Duration::from_secs(10),
+                || async move { (campaigns_held(daemon, agent).await == 1.0).then_some(()) },
+            )
+            .await;
         }
         let (done_before, paused_before) = (figures(&daemon, &done), figures(&daemon, &paused));
         assert_eq!(

@@ -15,7 +15,7 @@ use crate::agents::decisions::{
     ForecastInputs, GeneticChoice, GeneticInputs, TrafficSplitChoice, TrafficSplitInputs,
 };
 use crate::agents::ledger::Draft;
-use crate::agents::messages::{ObservationsRecorded, deadline_day};
+use crate::agents::messages::{ObservationsRecorded, deadline_day, is_last_day};
 use crate::agents::projection::ExperimentState;
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::optimization::{
@@ -87,6 +87,9 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             if new > 0 {
                 tracing::info!(campaign = %goal.id, day, observations = new, "late observations counted; the day's decisions stand");
             }
+            if ctx.now() > goal.deadline {
+                self.experiments.remove(&goal.id);
+            }
             return Ok(());
         }
         let kb = Arc::clone(&self.kb);
@@ -99,7 +102,10 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             state: self.experiments.remove(&goal.id),
         };
         let decided = learning.decide(&playbook).await;
-        if let Some(state) = learning.state {
+        // After the last day's learning nothing will ask again: the experiment leaves memory.
+        if let Some(state) = learning.state
+            && !is_last_day(goal, day)
+        {
             self.experiments.insert(goal.id.clone(), state);
         }
         decided

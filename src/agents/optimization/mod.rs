@@ -25,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use super::decisions::{self as kinds, AllocationChoice, AllocationInputs, ExperimentChoice};
 use super::ledger::{self, Draft};
-use super::messages::{ObservationsRecorded, Phase, Reexplore};
+use super::messages::{GoalAchieved, ObservationsRecorded, Phase, Reexplore};
 use super::playbook::LivePlaybook;
 use super::projection::ExperimentState;
+use super::resident::Resident;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
 use crate::domain::optimization::{
     OptimizationPlaybook, ResponseCurve, hand_off_unfunded, plan_buys,
@@ -35,7 +36,8 @@ use crate::domain::optimization::{
 use crate::kb::{Decision, DecisionId, KnowledgeBase};
 use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
 use crate::runtime::{
-    Agent, AgentError, Context, HandleCommand, HandleRequest, Request, Routes, StartContext,
+    Agent, AgentError, Context, HandleCommand, HandleEvent, HandleRequest, Request, Routes,
+    StartContext,
 };
 
 pub use super::messages::Arm;
@@ -143,7 +145,7 @@ impl Payload for Progress {
 pub struct Optimization {
     kb: Arc<KnowledgeBase>,
     playbook: LivePlaybook<OptimizationPlaybook>,
-    experiments: BTreeMap<CampaignId, ExperimentState>,
+    experiments: Resident<ExperimentState>,
 }
 
 impl Agent for Optimization {
@@ -155,7 +157,7 @@ impl Agent for Optimization {
         Ok(Optimization {
             kb,
             playbook,
-            experiments: BTreeMap::new(),
+            experiments: Resident::new(Self::NAME, ctx.worker),
         })
     }
 
@@ -165,6 +167,7 @@ impl Agent for Optimization {
             .request::<PlanBuys>()
             .request::<GetProgress>()
             .event::<ObservationsRecorded>()
+            .event::<GoalAchieved>()
             .command::<Reexplore>();
     }
 }
@@ -300,6 +303,19 @@ impl HandleRequest<GetProgress> for Optimization {
             .experiment(&request.payload.goal)?
             .map(|state| state.experiment.progress())
             .unwrap_or_default())
+    }
+}
+
+/// A campaign that reached its goal buys nothing more: its experiment leaves memory (a question
+/// about it later rebuilds it from the knowledge base).
+impl HandleEvent<GoalAchieved> for Optimization {
+    async fn handle_event(
+        &mut self,
+        _ctx: &Context,
+        event: Envelope<GoalAchieved>,
+    ) -> Result<(), AgentError> {
+        self.experiments.remove(&event.payload.campaign);
+        Ok(())
     }
 }
 

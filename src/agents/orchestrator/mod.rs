@@ -24,7 +24,6 @@ mod hold;
 mod setup;
 mod tick;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::ledger::{self, Draft};
@@ -33,14 +32,15 @@ use super::messages::{
     Pause, Replan, Resume, Tick,
 };
 use super::projection::CampaignView;
+use super::resident::Resident;
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::KnowledgeBase;
-use crate::protocol::{CampaignId, Envelope};
+use crate::protocol::Envelope;
 use crate::runtime::{Agent, AgentError, Context, Routes, StartContext};
 
 pub struct Orchestrator {
     kb: Arc<KnowledgeBase>,
-    campaigns: BTreeMap<CampaignId, CampaignView>,
+    campaigns: Resident<CampaignView>,
 }
 
 impl Agent for Orchestrator {
@@ -50,7 +50,7 @@ impl Agent for Orchestrator {
         let kb = ctx.services.require::<KnowledgeBase>()?;
         Ok(Orchestrator {
             kb,
-            campaigns: BTreeMap::new(),
+            campaigns: Resident::new(Self::NAME, ctx.worker),
         })
     }
 

@@ -16,7 +16,7 @@ use crate::agents::decisions::{
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{
     GOAL_ACHIEVED, GOAL_PROGRESS, GoalAchieved, GoalProgress, PAUSED, Phase, Reexplore, Tick,
-    TickReport, deadline_day,
+    TickReport, deadline_day, is_last_day,
 };
 use crate::agents::optimization::{GetProgress, Optimization, PlanBuys, Progress, StartExperiment};
 use crate::agents::strategy::{PlanCampaign, Strategy};
@@ -31,6 +31,22 @@ impl HandleRequest<Tick> for Orchestrator {
         &mut self,
         ctx: &Context,
         request: Envelope<Tick>,
+    ) -> Result<TickReport, AgentError> {
+        let report = self.tick(ctx, &request).await?;
+        // Over: nothing will tick it again, so its state need not stay in memory (a rebuild
+        // from the knowledge base brings it back if anything asks).
+        if report.achieved || is_last_day(&report.goal, request.payload.day) {
+            self.campaigns.remove(&report.goal.id);
+        }
+        Ok(report)
+    }
+}
+
+impl Orchestrator {
+    async fn tick(
+        &mut self,
+        ctx: &Context,
+        request: &Envelope<Tick>,
     ) -> Result<TickReport, AgentError> {
         let day = request.payload.day;
         let mut goal = request.payload.goal.clone();
