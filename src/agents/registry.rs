@@ -229,11 +229,11 @@ mod tests {
     fn a_subscription_nothing_publishes_on_is_reported() {
         let problems = problems_with(
             "optimization",
-            "subscribe = [\"observations_recorded\"]",
-            "subscribe = [\"observations_recorded\", \"spend_recorded\"]",
+            "subscribe = [\"observations_recorded\", \"goal_achieved\"]",
+            "subscribe = [\"observations_recorded\", \"goal_achieved\", \"spend_recorded\"]",
         );
         assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(problems[0].contains("agent.subscribe[1]"), "{problems:?}");
+        assert!(problems[0].contains("agent.subscribe[2]"), "{problems:?}");
         assert!(problems[0].contains("spend_recorded"), "{problems:?}");
     }
 
