@@ -418,7 +418,7 @@ fn write_until_killed(dir: &Path) {
 /// A knowledge base of `decisions` decisions, closed cleanly, then written to by a child process
 /// SIGKILLed mid-write. Built once per run.
 struct Killed {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     path: PathBuf,
     /// A copy of `path` repaired and closed cleanly.
     clean: PathBuf,
@@ -426,8 +426,10 @@ struct Killed {
     bytes: u64,
 }
 
+/// A static is never dropped: `main` removes its directory at the end.
+static KILLED: OnceLock<Killed> = OnceLock::new();
+
 fn killed_knowledge_base() -> &'static Killed {
-    static KILLED: OnceLock<Killed> = OnceLock::new();
     KILLED.get_or_init(|| {
         // A test run of this target (`cargo test --benches`, no `--bench`) only checks it works.
         let default = if std::env::args().any(|arg| arg == "--bench") {
@@ -479,7 +481,7 @@ fn killed_knowledge_base() -> &'static Killed {
         copy_dir(&path, &clean);
         drop(KnowledgeBase::open(&KbOptions::at(&clean)).expect("repair and close the copy"));
         Killed {
-            _dir: dir,
+            dir,
             path,
             clean,
             decisions,
@@ -621,5 +623,8 @@ fn main() {
             .expect("runtime");
         let rounds = interleaved(&runtime);
         report(&latencies, &rounds);
+    }
+    if let Some(killed) = KILLED.get() {
+        let _ = std::fs::remove_dir_all(killed.dir.path());
     }
 }
