@@ -18,6 +18,8 @@
 //!   of what is still readable in a damaged directory.
 //! - `writer`: the group-commit writer and flusher threads; `tail`: the index entries not yet
 //!   folded into posting lists, in memory.
+//! - `recent`: the durable list of the keys written since the last fold, from which the open after
+//!   an unclean stop repairs the indexes; `recovery`: what that open reports.
 //! - `keys`: the byte layout of records; `postings`: the index layout (posting lists).
 //! - `metrics`: the knowledge base's Prometheus metrics.
 //! - `query`, `error`: what queries return, what can go wrong.
@@ -35,7 +37,9 @@ pub mod metrics;
 mod options;
 mod postings;
 mod query;
+mod recent;
 pub mod record;
+mod recovery;
 mod salvage;
 mod store;
 mod tail;
@@ -50,5 +54,6 @@ pub use options::{
 };
 pub use query::{CorruptRecord, ExportSummary, QueryResult, Scope};
 pub use record::{Alternative, Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
+pub use recovery::{FullRebuildReason, Recovery};
 pub use salvage::{SalvageSummary, UnreadableRange, salvage_jsonl};
 pub use store::{ImportedTenants, KnowledgeBase, decode_record};

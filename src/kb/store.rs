@@ -24,9 +24,11 @@ use super::metrics as kb_metrics;
 use super::options::{KbOptions, MAX_RECORD_BYTES_CEILING};
 use super::postings::{self, Groups, Index, Pointer};
 use super::query::{CorruptRecord, ExportSummary, QueryResult, Scope};
+use super::recent::{self, CLEAN_KEY, MARK_CLEAN, MARK_LISTED, MARK_UNLISTED};
 use super::record::{Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
+use super::recovery::{FullRebuildReason, Recovery};
 use super::tail::{FOLD_AFTER_RECORDS, Tail, write_postings};
-use super::writer::{CLEAN_KEY, Message, PreparedWrite, Trees, Writer};
+use super::writer::{Message, PreparedWrite, Trees, Writer};
 use crate::protocol::{AgentName, CampaignId, CorrelationId, TenantId, decode, encode};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -45,6 +47,7 @@ struct Inner {
     tail: Arc<Tail>,
     path: PathBuf,
     max_record_bytes: usize,
+    recovery: Recovery,
     health: Arc<WriteHealth>,
     sender: Option<mpsc::Sender<Message>>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -75,10 +78,20 @@ impl KnowledgeBase {
     /// Opens (or creates) the knowledge base at `options.path` and starts its writer.
     ///
     /// Refuses a database written by a newer schema, and anything that holds records but no schema
-    /// version. After an unclean stop (a crash or kill) it re-derives the index entries from the
-    /// records, because the index entries not yet folded into posting lists lived only in memory.
+    /// version. After an unclean stop (a crash or kill) it repairs the indexes, because the index
+    /// entries not yet folded into posting lists lived only in memory: from the records the
+    /// recent-keys list names, or, when the list is missing, unreadable or was not kept (a
+    /// database last opened by a build before it), from every record.
+    /// [`KnowledgeBase::recovery`] says which, and how many records it read.
     pub fn open(options: &KbOptions) -> Result<Self, KbError> {
-        Self::open_with(options, Faults::none())
+        Self::open_with(options, Faults::none(), Repair::FromList)
+    }
+
+    /// [`KnowledgeBase::open`], except that after an unclean stop it always re-derives every index
+    /// entry from every record, as builds before the recent-keys list did: the reference the tests
+    /// compare a repair with, and the benchmark's baseline.
+    pub fn open_rebuilding(options: &KbOptions) -> Result<Self, KbError> {
+        Self::open_with(options, Faults::none(), Repair::Full)
     }
 
     /// [`KnowledgeBase::open`] with a fault switch that tests use to make the writer fail or stall
@@ -87,10 +100,10 @@ impl KnowledgeBase {
         options: &KbOptions,
         faults: Arc<WriteFaults>,
     ) -> Result<Self, KbError> {
-        Self::open_with(options, Faults::from(faults))
+        Self::open_with(options, Faults::from(faults), Repair::FromList)
     }
 
-    fn open_with(options: &KbOptions, faults: Faults) -> Result<Self, KbError> {
+    fn open_with(options: &KbOptions, faults: Faults, repair: Repair) -> Result<Self, KbError> {
         options.validate().map_err(KbError::Options)?;
         let path = options.path.clone();
         let (db, trees) = open_sled(&path, options.cache_capacity_bytes)?;
@@ -105,23 +118,32 @@ impl KnowledgeBase {
             reason,
         };
         guard::unpanicked(|| check_schema(&trees, &path)).map_err(damaged)??;
-        let clean = guard::unpanicked(|| trees.meta.get(CLEAN_KEY))
+        let recovery = guard::unpanicked(|| recover(&db, &trees, &path, repair))
             .map_err(damaged)?
-            .map_err(storage)?
-            .is_some_and(|v| v.as_ref() == [1]);
-        if !clean && db.was_recovered() {
-            let repaired = guard::unpanicked(|| rebuild_indexes(&db, &trees, &path))
-                .map_err(damaged)?
-                .map_err(|err| match err {
-                    KbError::Storage { path, reason } => KbError::Damaged {
-                        path,
-                        reason: format!("the index repair after an unclean stop could not read every record: {reason}"),
-                    },
-                    other => other,
-                })?;
-            tracing::info!(path = %path.display(), records = repaired, "knowledge base was not closed cleanly; index entries re-derived");
+            .map_err(|err| match err {
+                KbError::Storage { path, reason } => KbError::Damaged {
+                    path,
+                    reason: format!(
+                        "the index repair after an unclean stop could not read the records: {reason}"
+                    ),
+                },
+                other => other,
+            })?;
+        match &recovery {
+            Recovery::Clean => {}
+            Recovery::RecentKeys { listed, read } => {
+                tracing::info!(path = %path.display(), listed, read, "knowledge base was not closed cleanly; index entries re-derived from the recent-keys list");
+            }
+            Recovery::FullRebuild { read, reason } => {
+                tracing::info!(path = %path.display(), read, %reason, "knowledge base was not closed cleanly; index entries re-derived from every record");
+            }
         }
-        trees.meta.insert(CLEAN_KEY, &[0u8][..]).map_err(storage)?;
+        // From here on every group commit lists its keys, which the marker tells the next open.
+        trees
+            .meta
+            .insert(CLEAN_KEY, &[MARK_LISTED][..])
+            .map_err(storage)?;
+        let next_seq = recent::next_seq(&trees.meta, &trees.recent).map_err(storage)?;
         db.flush().map_err(storage)?;
         let tail = Arc::new(Tail::default());
         let (sender, receiver) = mpsc::channel(options.queue_capacity);
@@ -133,6 +155,7 @@ impl KnowledgeBase {
             batch_max: options.batch_max,
             path: path.clone(),
             faults,
+            next_seq,
         }
         .spawn(receiver)
         .map_err(|e| KbError::Unopenable {
@@ -146,6 +169,7 @@ impl KnowledgeBase {
                 tail,
                 path,
                 max_record_bytes: options.max_record_bytes,
+                recovery,
                 health: Arc::new(WriteHealth::default()),
                 sender: Some(sender),
                 writer: Some(writer),
@@ -156,6 +180,11 @@ impl KnowledgeBase {
     /// The directory this knowledge base lives in.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// What the open had to repair, and how many records it read to do it.
+    pub fn recovery(&self) -> &Recovery {
+        &self.inner.recovery
     }
 
     /// A named sled tree in the same database, for small operational state that is not a decision
@@ -552,9 +581,10 @@ impl KnowledgeBase {
     }
 
     /// Re-derives every index entry from the records (idempotent). `open` does this after an unclean
-    /// stop; an operator may also run it after restoring a backup. Returns the records indexed.
+    /// stop without a usable recent-keys list; an operator may also run it after restoring a
+    /// backup. Returns the records indexed.
     pub fn rebuild_indexes(&self) -> Result<usize, KbError> {
-        rebuild_indexes(&self.inner.db, &self.inner.trees, &self.inner.path)
+        rebuild_indexes(&self.inner.db, &self.inner.trees, &self.inner.path).map(|r| r.indexed)
     }
 
     /// Scans an index whose keys start with `name | tenant`.
@@ -806,6 +836,7 @@ pub(super) fn open_sled(
         records: tree("records")?,
         index: tree("index")?,
         meta: tree("meta")?,
+        recent: tree(recent::TREE)?,
     };
     Ok((db, trees))
 }
@@ -959,33 +990,129 @@ fn check_schema(trees: &Trees, path: &Path) -> Result<(), KbError> {
     }
 }
 
-/// Replaces every posting list with posting lists re-derived from the records.
-fn rebuild_indexes(db: &sled::Db, trees: &Trees, path: &Path) -> Result<usize, KbError> {
+/// How the open repairs the indexes after an unclean stop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Repair {
+    /// From the recent-keys list where there is a usable one.
+    FromList,
+    /// From every record.
+    Full,
+}
+
+/// Repairs the indexes if the database was not closed cleanly, and leaves the recent-keys list
+/// empty: after this every index entry is in posting lists.
+fn recover(db: &sled::Db, trees: &Trees, path: &Path, repair: Repair) -> Result<Recovery, KbError> {
     let storage = |e: sled::Error| KbError::Storage {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
+    let marker = trees.meta.get(CLEAN_KEY).map_err(storage)?;
+    let marker = marker.as_deref();
+    if marker == Some(&[MARK_CLEAN][..]) || !db.was_recovered() {
+        // A clean close left the list empty; a build before it may have left entries behind.
+        recent::reset(&trees.meta, &trees.recent).map_err(storage)?;
+        return Ok(Recovery::Clean);
+    }
+    let reason = match (repair, marker) {
+        (Repair::Full, _) => FullRebuildReason::Asked,
+        (Repair::FromList, Some([MARK_LISTED])) => {
+            match recent::read(&trees.meta, &trees.recent).map_err(storage)? {
+                Ok(listed) => return refile(db, trees, listed).map_err(storage),
+                Err(unreadable) => FullRebuildReason::Unreadable(unreadable.to_string()),
+            }
+        }
+        (Repair::FromList, _) => FullRebuildReason::NotListed,
+    };
+    let rebuilt = rebuild_indexes(db, trees, path)?;
+    recent::reset(&trees.meta, &trees.recent).map_err(storage)?;
+    Ok(Recovery::FullRebuild {
+        read: rebuilt.read,
+        reason,
+    })
+}
+
+/// Files the index entries of the records the recent-keys list names, then trims the list.
+fn refile(db: &sled::Db, trees: &Trees, listed: recent::Listed) -> Result<Recovery, sled::Error> {
+    let mut groups = Groups::new();
+    let mut seen = std::collections::HashSet::with_capacity(listed.keys.len());
+    let mut read = 0;
+    for key in &listed.keys {
+        if !seen.insert(*key) {
+            continue;
+        }
+        // A listed key without its record: the kill came before the insert, or it was refused.
+        let Some(value) = trees.records.get(key)? else {
+            continue;
+        };
+        read += 1;
+        if let Some((pointer, index)) = index_entries(key, &value) {
+            postings::add(&mut groups, pointer, index);
+        }
+    }
+    write_postings(db, &trees.index, &groups)?;
+    if let Some(last) = listed.last {
+        recent::trim(&trees.meta, &trees.recent, last)?;
+    }
+    Ok(Recovery::RecentKeys {
+        listed: listed.keys.len(),
+        read,
+    })
+}
+
+/// A record's pointer and the index keys it is filed under.
+type Filing = (Pointer, Vec<(Index, Vec<u8>)>);
+
+/// A stored record's pointer and index keys; `None` (logged) when it does not decode.
+fn index_entries(key: &[u8; RECORD_KEY_LEN], value: &[u8]) -> Option<Filing> {
+    let (at, index) = match decode_record(key, value) {
+        Ok(Record::Decision(decision)) => (decision.decided_at, postings::decision_keys(&decision)),
+        Ok(Record::Outcome(outcome)) => (outcome.observed_at, postings::outcome_keys(&outcome)),
+        Err(corrupt) => {
+            warn_corrupt(&corrupt);
+            return None;
+        }
+    };
+    Some((postings::pointer(&at, key), index))
+}
+
+/// What a full rebuild did.
+struct Rebuilt {
+    /// Entries of the records tree read.
+    read: usize,
+    /// Records whose index entries were filed.
+    indexed: usize,
+}
+
+/// Replaces every posting list with posting lists re-derived from the records.
+fn rebuild_indexes(db: &sled::Db, trees: &Trees, path: &Path) -> Result<Rebuilt, KbError> {
+    let storage = |e: sled::Error| KbError::Storage {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    };
+    // Before the index is cleared: a kill in the middle leaves a database the recent-keys list
+    // cannot repair, and the marker makes the next open rebuild it all again.
+    trees
+        .meta
+        .insert(CLEAN_KEY, &[MARK_UNLISTED][..])
+        .map_err(storage)?;
     trees.index.clear().map_err(storage)?;
-    let mut indexed = 0;
+    let mut rebuilt = Rebuilt {
+        read: 0,
+        indexed: 0,
+    };
     let mut groups = Groups::new();
     let mut pending = 0;
     for entry in trees.records.iter() {
         let (key, value) = entry.map_err(storage)?;
+        rebuilt.read += 1;
         let Ok(record_key) = <[u8; RECORD_KEY_LEN]>::try_from(key.as_ref()) else {
             continue;
         };
-        let (at, index) = match decode_record(&key, &value) {
-            Ok(Record::Decision(decision)) => {
-                (decision.decided_at, postings::decision_keys(&decision))
-            }
-            Ok(Record::Outcome(outcome)) => (outcome.observed_at, postings::outcome_keys(&outcome)),
-            Err(corrupt) => {
-                warn_corrupt(&corrupt);
-                continue;
-            }
+        let Some((pointer, index)) = index_entries(&record_key, &value) else {
+            continue;
         };
-        postings::add(&mut groups, postings::pointer(&at, &record_key), index);
-        indexed += 1;
+        postings::add(&mut groups, pointer, index);
+        rebuilt.indexed += 1;
         pending += 1;
         // Written in slices so that memory stays bounded however large the database is.
         if pending >= 16 * FOLD_AFTER_RECORDS {
@@ -994,7 +1121,12 @@ fn rebuild_indexes(db: &sled::Db, trees: &Trees, path: &Path) -> Result<usize, K
         }
     }
     write_postings(db, &trees.index, &groups).map_err(storage)?;
-    Ok(indexed)
+    // Whatever was written meanwhile (the writer may be running) is listed as usual.
+    trees
+        .meta
+        .insert(CLEAN_KEY, &[MARK_LISTED][..])
+        .map_err(storage)?;
+    Ok(rebuilt)
 }
 
 #[cfg(test)]

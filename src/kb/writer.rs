@@ -2,8 +2,9 @@
 //!
 //! Callers encode their record and build its index keys on their own task, then hand the bytes to
 //! the writer thread and wait. It takes everything that queued up while it was busy (up to
-//! `batch_max`), inserts the records, files their index entries in the in-memory index tail (see
-//! `tail`) and hands the batch's acknowledgements to the flusher thread. The flusher flushes (and
+//! `batch_max`), lists the records' keys in the recent-keys list (see `recent`), inserts the
+//! records, files their index entries in the in-memory index tail (see `tail`) and hands the
+//! batch's acknowledgements to the flusher thread. The flusher flushes (and
 //! with `durability = power` fsyncs) once for all the batches handed over since its last flush
 //! began, and only then acknowledges their callers: a flush that holds many records costs about as
 //! much as one that holds one, and the writer inserts the next batch while the flusher waits for
@@ -35,6 +36,7 @@ use super::keys::{self, RECORD_KEY_LEN};
 use super::metrics as kb_metrics;
 use super::options::Durability;
 use super::postings::{Index, Pointer};
+use super::recent::{self, CLEAN_KEY, MARK_CLEAN};
 use super::tail::{FOLD_AFTER_RECORDS, Tail};
 
 /// The sled trees of one knowledge base.
@@ -44,6 +46,8 @@ pub(super) struct Trees {
     /// Manifests and posting lists (see `postings`).
     pub index: sled::Tree,
     pub meta: sled::Tree,
+    /// The keys of the records the tail may hold (see `recent`).
+    pub recent: sled::Tree,
 }
 
 /// One encoded record with its pointer and index keys, ready to apply.
@@ -68,10 +72,6 @@ pub(super) enum Message {
     Shutdown(Ack),
 }
 
-/// Marks the database as cleanly closed; its absence at open means the index tail was lost and
-/// the indexes need repair.
-pub(super) const CLEAN_KEY: &[u8] = b"clean_shutdown";
-
 /// The meta key a readiness probe overwrites; its value means nothing.
 const PROBE_KEY: &[u8] = b"write_probe";
 
@@ -89,6 +89,8 @@ pub(super) struct Writer {
     pub batch_max: usize,
     pub path: PathBuf,
     pub faults: Faults,
+    /// The `seq` of the next recent-keys entry.
+    pub next_seq: u64,
 }
 
 /// How many batches may wait for the flusher before the writer is held back. Each flush covers all
@@ -124,9 +126,9 @@ impl Writer {
         };
         // One pending request is enough: a fold takes everything filed by the time it starts.
         let (to_folder, requests) = sync_channel::<()>(1);
-        let (db, index, tail, path) = (
+        let (db, trees, tail, path) = (
             self.db.clone(),
-            self.trees.index.clone(),
+            self.trees.clone(),
             Arc::clone(&self.tail),
             self.path.clone(),
         );
@@ -134,7 +136,7 @@ impl Writer {
             .name("kb-folder".into())
             .spawn(move || {
                 while requests.recv().is_ok() {
-                    if let Err(err) = tail.fold(&db, &index) {
+                    if let Err(err) = tail.fold(&db, &trees) {
                         // The entries stay in memory and queries keep reading them; the next fold
                         // tries again.
                         tracing::error!(path = %path.display(), error = %err, "could not fold the knowledge-base index tail into posting lists");
@@ -218,7 +220,7 @@ impl Writer {
     }
 
     fn commit(
-        &self,
+        &mut self,
         batch: &mut Vec<(Op, Ack)>,
         to_flusher: Option<&SyncSender<Waiting>>,
         to_folder: &SyncSender<()>,
@@ -227,6 +229,26 @@ impl Writer {
             return;
         }
         kb_metrics::batch_committed(batch.len());
+        let keys: Vec<[u8; RECORD_KEY_LEN]> = batch
+            .iter()
+            .filter_map(|(op, _)| match op {
+                Op::Record(write) => Some(write.record_key),
+                Op::Probe => None,
+            })
+            .collect();
+        // Listed before any of them is inserted, so that no record can survive a kill unlisted.
+        // The flush that acknowledges the records holds the list entries too.
+        let through = match self.list(&keys) {
+            Ok(through) => through,
+            Err(reason) => {
+                let waiting = batch
+                    .drain(..)
+                    .map(|(_, ack)| (ack, Err(self.storage_error(&reason))))
+                    .collect();
+                acknowledge(waiting, &Ok(()), &self.path);
+                return;
+            }
+        };
         let mut indexed = Vec::with_capacity(batch.len());
         let mut waiting = Vec::with_capacity(batch.len());
         for (op, ack) in batch.drain(..) {
@@ -243,7 +265,7 @@ impl Writer {
             waiting.push((ack, result));
         }
         // Filed before the acknowledgement, so that a caller's next query finds its record.
-        if self.tail.add(indexed) >= FOLD_AFTER_RECORDS {
+        if self.tail.add(indexed, keys.len(), through) >= FOLD_AFTER_RECORDS {
             // Full means a fold is already requested.
             let _ = to_folder.try_send(());
         }
@@ -256,6 +278,16 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Writes the recent-keys entries for one batch's keys; returns the last one, or why the batch
+    /// cannot be written.
+    fn list(&mut self, keys: &[[u8; RECORD_KEY_LEN]]) -> Result<Option<u64>, String> {
+        if keys.is_empty() {
+            return Ok(None);
+        }
+        self.faults.check().map_err(|e| e.to_string())?;
+        recent::append(&self.trees.recent, &mut self.next_seq, keys).map_err(|e| e.to_string())
     }
 
     /// Inserts a record if its key is free (append-only: a key is written once, ever). One
@@ -295,11 +327,11 @@ impl Writer {
         // The tail lives only in memory: a clean close writes it out, so the next open needs no
         // repair.
         self.tail
-            .fold(&self.db, &self.trees.index)
+            .fold(&self.db, &self.trees)
             .map_err(|e| self.storage_error(e))?;
         self.trees
             .meta
-            .insert(CLEAN_KEY, &[1u8][..])
+            .insert(CLEAN_KEY, &[MARK_CLEAN][..])
             .map_err(|e| self.storage_error(e))?;
         // Whatever the durability mode, a clean close leaves everything flushed.
         self.db.flush().map_err(|e| self.storage_error(e))?;

@@ -19,6 +19,7 @@ mod content;
 mod daemon;
 mod docs;
 mod kb;
+mod kb_recovery;
 mod layers;
 mod observations;
 mod ops;
