@@ -20,7 +20,7 @@ use crate::domain::brand::Tone;
 use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
 use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message};
 use crate::domain::content::CellReport;
-use crate::domain::optimization::{Arm, ArmStats, Forecast, Progress, ResponseCurve};
+use crate::domain::optimization::{Arm, ArmStats, Forecast, Progress, ResponseCurve, SplitMethod};
 use crate::domain::strategy::{Delivery, FunnelKpis, RankedTactic};
 use crate::kb::{DecisionId, OutcomeId};
 use crate::market::Observation;
@@ -374,6 +374,9 @@ pub struct TrafficSplitInputs {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TrafficSplitChoice {
     pub shares: BTreeMap<String, f64>,
+    /// Monte-Carlo when absent: every split recorded before the quadrature was drawn.
+    #[serde(default)]
+    pub method: SplitMethod,
     #[serde(default)]
     pub seed: u64,
     #[serde(default)]

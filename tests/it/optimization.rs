@@ -15,7 +15,9 @@ use campaignd::domain::optimization::regret::run_policy;
 use campaignd::domain::optimization::stats::{
     prob_b_beats_a, sample_size_per_arm, two_proportion_z_test,
 };
-use campaignd::domain::optimization::thompson::{ArmStats, decision_seed, traffic_split};
+use campaignd::domain::optimization::thompson::{
+    ArmStats, SplitDecision, SplitMethod, decision_seed, monte_carlo_split, traffic_split,
+};
 use campaignd::domain::optimization::{ArmStats as ReexportedArmStats, BanditPolicy};
 use campaignd::market::{
     ChannelMarket, DriftEvent, IdCatalog, LevelEffect, MarketSimulator, MarketSpec, Observation,
@@ -70,25 +72,38 @@ fn goal_eta_by_least_squares() {
 }
 
 #[test]
-fn same_seed_same_split_and_the_seed_is_recorded() {
+fn a_recorded_split_replays_by_its_method() {
     let arms = [
         ArmStats::new(30, 1000),
         ArmStats::new(36, 1000),
         ArmStats::new(41, 1000),
     ];
-    let seed = decision_seed("spring-sale", 3);
-    let first = traffic_split(&arms, 5000, seed).unwrap();
-    assert_eq!(first.seed, seed);
-    let replay = traffic_split(&arms, first.draws, first.seed).unwrap();
-    assert_eq!(first, replay);
-    let other = traffic_split(&arms, 5000, decision_seed("spring-sale", 4)).unwrap();
-    assert_ne!(first.shares, other.shares);
-    // The split is the probability of being best: the strongest arm leads.
+    // The live split needs no seed: the same counts give the same shares.
+    let live = traffic_split(&arms).unwrap();
+    assert_eq!(live.method, SplitMethod::Quadrature);
+    assert_eq!(live.replay(&arms).unwrap(), live);
+    // The probability of being best: the strongest arm leads.
     assert!(
-        first.shares[2] > first.shares[1] && first.shares[1] > first.shares[0],
+        live.shares[2] > live.shares[1] && live.shares[1] > live.shares[0],
         "{:?}",
-        first.shares
+        live.shares
     );
+    // A Monte-Carlo split records its seed and draws and replays from them.
+    let seed = decision_seed("spring-sale", 3);
+    let drawn = monte_carlo_split(&arms, 5000, seed).unwrap();
+    assert_eq!(
+        (drawn.method, drawn.seed, drawn.draws),
+        (SplitMethod::MonteCarlo, seed, 5000)
+    );
+    assert_eq!(drawn.replay(&arms).unwrap(), drawn);
+    let other = monte_carlo_split(&arms, 5000, decision_seed("spring-sale", 4)).unwrap();
+    assert_ne!(drawn.shares, other.shares);
+    // A record written before there was a method field is a Monte-Carlo split.
+    let old: SplitDecision = serde_json::from_value(serde_json::json!({
+        "seed": seed, "draws": 5000, "shares": drawn.shares,
+    }))
+    .unwrap();
+    assert_eq!(old.replay(&arms).unwrap(), drawn);
 }
 
 #[test]
@@ -376,9 +391,7 @@ fn thompson_finds_the_best_simulated_variant_and_drift_is_caught() {
                 drift_day = Some(day);
             }
         }
-        shares = traffic_split(&cumulative, 2000, decision_seed("spring", u64::from(day)))
-            .unwrap()
-            .shares;
+        shares = traffic_split(&cumulative).unwrap().shares;
     }
     // free-try has the highest true rate until day 20 and carries most traffic by then.
     let truth: Vec<f64> = variants

@@ -20,7 +20,7 @@ use crate::agents::projection::ExperimentState;
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::optimization::{
     ArmStats, OptimizationPlaybook, creative_pool, first_drift, genetic_due, genetic_seed,
-    genetic_step, rebalance, split_seed, traffic_split,
+    genetic_step, rebalance, traffic_split,
 };
 use crate::kb::KnowledgeBase;
 use crate::protocol::Envelope;
@@ -119,7 +119,7 @@ impl Day<'_> {
             .map(|e| e.daily.keys().copied().collect())
             .unwrap_or_default();
         for channel in &channels {
-            self.split(*channel, playbook).await?;
+            self.split(*channel).await?;
         }
         self.drift(&channels, playbook).await?;
         self.allocation().await?;
@@ -129,12 +129,9 @@ impl Day<'_> {
         self.forecast().await
     }
 
-    /// Step 1, the channel's traffic split by Thompson sampling over its variants.
-    async fn split(
-        &mut self,
-        channel: Channel,
-        playbook: &OptimizationPlaybook,
-    ) -> Result<(), AgentError> {
+    /// Step 1, the channel's traffic split by Thompson sampling over its variants: each variant's
+    /// probability of being best, computed from the counts alone.
+    async fn split(&mut self, channel: Channel) -> Result<(), AgentError> {
         let Some(exp) = self.experiment() else {
             return Ok(());
         };
@@ -143,8 +140,7 @@ impl Day<'_> {
             return Ok(());
         }
         let stats: Vec<ArmStats> = arms.iter().map(|(_, s)| *s).collect();
-        let seed = split_seed(self.goal.id.as_str(), channel, self.day);
-        let Ok(split) = traffic_split(&stats, playbook.split_draws.max(1), seed) else {
+        let Ok(split) = traffic_split(&stats) else {
             return Ok(());
         };
         let shares: BTreeMap<String, f64> = arms
@@ -166,6 +162,7 @@ impl Day<'_> {
             },
             TrafficSplitChoice {
                 shares,
+                method: split.method,
                 seed: split.seed,
                 draws: split.draws,
             },
@@ -185,8 +182,8 @@ impl Day<'_> {
         let draft = draft
             .reason(match &leader {
                 Some((id, share)) => format!(
-                    "Thompson sampling over {} variants on {channel} ({} joint draws, seed {}): {id} is best with probability {:.0} % and gets that share",
-                    arms.len(), split.draws, split.seed, share * 100.0
+                    "Thompson sampling over {} variants on {channel} (probability of being best, integrated from the posteriors): {id} is best with probability {:.0} % and gets that share",
+                    arms.len(), share * 100.0
                 ),
                 None => "no variants".to_owned(),
             })

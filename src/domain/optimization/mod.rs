@@ -13,6 +13,7 @@
 
 pub mod allocation;
 pub mod bandit;
+mod best_arm;
 pub mod buys;
 pub mod creative_pool;
 pub mod drift;
@@ -43,4 +44,7 @@ pub use rebalance::{
 };
 pub use regret::{RegretRun, run_policy};
 pub use stats::{StatsError, ZTest, prob_b_beats_a, sample_size_per_arm, two_proportion_z_test};
-pub use thompson::{ArmStats, SplitDecision, ThompsonError, decision_seed, traffic_split};
+pub use thompson::{
+    ArmStats, SplitDecision, SplitMethod, ThompsonError, decision_seed, monte_carlo_split,
+    traffic_split,
+};

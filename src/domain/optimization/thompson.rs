@@ -1,15 +1,28 @@
 //! Beta-Bernoulli Thompson sampling: each variant's conversion rate has the posterior
 //! Beta(1 + successes, 1 + failures), and a variant's share of traffic is its probability of being
-//! the best, estimated from joint posterior draws.
+//! the best. Two functions compute that probability:
 //!
-//! Every split is drawn from a generator seeded per (campaign, epoch), and the seed travels with
-//! the result, so a recorded decision can be replayed bit for bit. This file must never draw from
-//! an unseeded (thread or OS) generator.
+//! - [`traffic_split`], the live path: the probability is integrated numerically
+//!   (`best_arm.rs`), with no generator at all: the same counts always give the same shares,
+//!   accurate to 1e-8 (docs/optimization.md says how that is checked), and identical arms get
+//!   identical shares.
+//! - [`monte_carlo_split`], the reference: the share of `draws` joint posterior draws in which each
+//!   arm came out highest, from a generator seeded per decision. It was the live path before, and
+//!   it is kept because splits recorded with it replay through it, the quadrature is tested against
+//!   it, and the benchmark measures against it. Its own noise is about √(p(1 − p)/draws) per share
+//!   (0.005 at 10 000 draws), and at 10 000 draws it costs over a hundred times the quadrature
+//!   (benches/README.md, "Traffic split").
+//!
+//! A [`SplitDecision`] names the method that made it ([`SplitMethod`]; Monte-Carlo when the field is
+//! absent, as in every record written before the quadrature), and [`SplitDecision::replay`] makes
+//! it again bit for bit. This file must never draw from an unseeded (thread or OS) generator.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution};
 use serde::{Deserialize, Serialize};
+
+use super::best_arm;
 
 /// What is known about one variant: how many trials (impressions, clicks, sends) and how many of
 /// them succeeded.
@@ -72,16 +85,47 @@ pub enum ThompsonError {
     },
     #[error("the number of posterior draws must be at least 1")]
     NoDraws,
+    #[error(
+        "the counts are too large for the split to be computed in double precision (it is tested up to 10^9 trials per variant)"
+    )]
+    TooLarge,
+}
+
+/// How a split was computed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SplitMethod {
+    /// Joint posterior draws ([`monte_carlo_split`]) from the recorded seed. The default, because
+    /// every split recorded before there was a choice was made this way.
+    #[default]
+    MonteCarlo,
+    /// The probability of being best integrated numerically ([`traffic_split`]). Needs nothing
+    /// but the counts; a change to its rule that moves any share is a new method, so recorded splits
+    /// keep replaying as they were made.
+    Quadrature,
 }
 
 /// A traffic split and everything needed to replay it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitDecision {
-    /// The generator seed the draws came from; `traffic_split(arms, draws, seed)` reproduces it.
+    #[serde(default)]
+    pub method: SplitMethod,
+    /// The generator seed the draws came from (Monte-Carlo only; 0 for quadrature).
     pub seed: u64,
+    /// The number of joint draws (Monte-Carlo only; 0 for quadrature).
     pub draws: usize,
     /// Share of traffic per variant, in the order given; sums to 1.
     pub shares: Vec<f64>,
+}
+
+impl SplitDecision {
+    /// The same split made again from the same counts, by the method that made it.
+    pub fn replay(&self, arms: &[ArmStats]) -> Result<SplitDecision, ThompsonError> {
+        match self.method {
+            SplitMethod::MonteCarlo => monte_carlo_split(arms, self.draws, self.seed),
+            SplitMethod::Quadrature => traffic_split(arms),
+        }
+    }
 }
 
 /// A stable seed for one decision epoch of one campaign.
@@ -137,9 +181,22 @@ pub(crate) fn draw_best<R: rand::Rng + ?Sized>(
     best.map(|(index, _)| index)
 }
 
-/// Traffic split by probability of being best, from `draws` joint posterior draws with a generator
-/// seeded by `seed` (use [`decision_seed`] for a campaign's epoch).
-pub fn traffic_split(
+/// Traffic split by probability of being best, computed by quadrature: the live path.
+pub fn traffic_split(arms: &[ArmStats]) -> Result<SplitDecision, ThompsonError> {
+    check_all(arms)?;
+    let shares = best_arm::probability_best(arms).map_err(|_| ThompsonError::TooLarge)?;
+    Ok(SplitDecision {
+        method: SplitMethod::Quadrature,
+        seed: 0,
+        draws: 0,
+        shares,
+    })
+}
+
+/// Traffic split by probability of being best, estimated from `draws` joint posterior draws with a
+/// generator seeded by `seed` (use [`decision_seed`] for a campaign's epoch): the reference, and
+/// how splits recorded with [`SplitMethod::MonteCarlo`] replay.
+pub fn monte_carlo_split(
     arms: &[ArmStats],
     draws: usize,
     seed: u64,
@@ -162,10 +219,20 @@ pub fn traffic_split(
     }
     let shares = wins.iter().map(|&w| w as f64 / draws as f64).collect();
     Ok(SplitDecision {
+        method: SplitMethod::MonteCarlo,
         seed,
         draws,
         shares,
     })
+}
+
+fn check_all(arms: &[ArmStats]) -> Result<(), ThompsonError> {
+    if arms.is_empty() {
+        return Err(ThompsonError::NoArms);
+    }
+    arms.iter()
+        .enumerate()
+        .try_for_each(|(index, arm)| arm.check(index))
 }
 
 #[cfg(test)]
@@ -175,9 +242,13 @@ mod tests {
     #[test]
     fn clearly_better_arm_gets_most_traffic() {
         let arms = [ArmStats::new(20, 1000), ArmStats::new(60, 1000)];
-        let split = traffic_split(&arms, 10_000, 7).unwrap();
-        assert!(split.shares[1] > 0.99, "{:?}", split.shares);
-        assert!((split.shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        for split in [
+            traffic_split(&arms).unwrap(),
+            monte_carlo_split(&arms, 10_000, 7).unwrap(),
+        ] {
+            assert!(split.shares[1] > 0.99, "{split:?}");
+            assert!((split.shares.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        }
     }
 
     #[test]
@@ -189,10 +260,41 @@ mod tests {
 
     #[test]
     fn bad_counts_are_refused() {
+        let bad = [ArmStats::new(1, 2), ArmStats::new(5, 3)];
         assert!(matches!(
-            traffic_split(&[ArmStats::new(5, 3)], 10, 1),
-            Err(ThompsonError::MoreSuccessesThanTrials { index: 0, .. })
+            traffic_split(&bad),
+            Err(ThompsonError::MoreSuccessesThanTrials { index: 1, .. })
         ));
-        assert_eq!(traffic_split(&[], 10, 1), Err(ThompsonError::NoArms));
+        assert!(matches!(
+            monte_carlo_split(&bad, 10, 1),
+            Err(ThompsonError::MoreSuccessesThanTrials { index: 1, .. })
+        ));
+        assert_eq!(traffic_split(&[]), Err(ThompsonError::NoArms));
+        assert_eq!(monte_carlo_split(&[], 10, 1), Err(ThompsonError::NoArms));
+        assert_eq!(
+            monte_carlo_split(&bad[..1], 0, 1),
+            Err(ThompsonError::NoDraws)
+        );
+    }
+
+    #[test]
+    fn a_split_replays_by_the_method_it_records_and_old_records_are_monte_carlo() {
+        let arms = [
+            ArmStats::new(3, 80),
+            ArmStats::new(5, 90),
+            ArmStats::new(4, 70),
+        ];
+        let drawn = monte_carlo_split(&arms, 2000, decision_seed("spring", 3)).unwrap();
+        let written =
+            serde_json::json!({"seed": drawn.seed, "draws": 2000, "shares": drawn.shares});
+        let old: SplitDecision = serde_json::from_value(written).unwrap();
+        assert_eq!(old.method, SplitMethod::MonteCarlo);
+        assert_eq!(old.replay(&arms).unwrap(), drawn);
+
+        let live = traffic_split(&arms).unwrap();
+        let text = serde_json::to_string(&live).unwrap();
+        assert!(text.contains(r#""method":"quadrature""#), "{text}");
+        let read: SplitDecision = serde_json::from_str(&text).unwrap();
+        assert_eq!(read.replay(&arms).unwrap(), live);
     }
 }
