@@ -146,10 +146,14 @@ pub async fn record<P>(
     goal: &CampaignGoal,
     draft: Draft,
 ) -> Result<Decision, AgentError> {
-    let mut recorded = record_all(kb, ctx, envelope, goal, vec![draft]).await?;
-    recorded
-        .pop()
-        .ok_or_else(|| AgentError::msg("a recorded decision went missing"))
+    // A single write has no other write of this call to overlap with: awaited here, no task.
+    let id = step_id(goal, &draft.step);
+    if let Some(existing) = kb.decision(&scope(goal), id)? {
+        return Ok(existing);
+    }
+    let decision = build(ctx, envelope, goal, id, draft);
+    kb.record_decision(&decision).await?;
+    Ok(decision)
 }
 
 /// [`record`] for many drafts at once, in their order. The writes are submitted together, so they
@@ -161,24 +165,36 @@ pub async fn record_all<P>(
     goal: &CampaignGoal,
     drafts: Vec<Draft>,
 ) -> Result<Vec<Decision>, AgentError> {
-    let mut out = Vec::with_capacity(drafts.len());
+    let scope = scope(goal);
+    let mut out: Vec<Option<Decision>> = Vec::with_capacity(drafts.len());
     let mut writes = tokio::task::JoinSet::new();
     for draft in drafts {
         let id = step_id(goal, &draft.step);
-        if let Some(existing) = kb.decision(&scope(goal), id)? {
-            out.push(existing);
+        if let Some(existing) = kb.decision(&scope, id)? {
+            out.push(Some(existing));
             continue;
         }
         let decision = build(ctx, envelope, goal, id, draft);
+        // The write task owns the decision and hands it back to its place once acknowledged: a
+        // decision is a tree of JSON values, too costly to copy for the write.
+        let place = out.len();
+        out.push(None);
         let kb = kb.clone();
-        let write = decision.clone();
-        writes.spawn(async move { kb.record_decision(&write).await });
-        out.push(decision);
+        writes.spawn(async move {
+            kb.record_decision(&decision)
+                .await
+                .map(|_| (place, decision))
+        });
     }
     while let Some(done) = writes.join_next().await {
-        done??;
+        let (place, decision) = done??;
+        if let Some(slot) = out.get_mut(place) {
+            *slot = Some(decision);
+        }
     }
-    Ok(out)
+    out.into_iter()
+        .map(|decision| decision.ok_or_else(|| AgentError::msg("a recorded decision went missing")))
+        .collect()
 }
 
 /// Where a decision that is no campaign step is filed: its id comes from what it decides (a
@@ -236,7 +252,7 @@ fn build<P>(
 ) -> Decision {
     let mut inputs = draft.inputs;
     if let serde_json::Value::Object(map) = &mut inputs {
-        map.insert("step".into(), serde_json::Value::String(draft.step.clone()));
+        map.insert("step".into(), serde_json::Value::String(draft.step));
     } else {
         inputs = serde_json::json!({ "step": draft.step, "value": inputs });
     }

@@ -156,9 +156,8 @@ pub fn links(decisions: &[Decision], observation: &Observation) -> Vec<DecisionI
     };
     [
         latest(&|d| {
-            decode::<kinds::Review>(d).is_some_and(|(inputs, choice)| {
-                inputs.variant == observation.variant && choice.approved
-            })
+            reviews_variant(d, &observation.variant)
+                && decode::<kinds::Review>(d).is_some_and(|(_, choice)| choice.approved)
         }),
         latest(&is::<kinds::Experiment>),
         latest(&|d| {
@@ -170,6 +169,18 @@ pub fn links(decisions: &[Decision], observation: &Observation) -> Vec<DecisionI
     .into_iter()
     .flatten()
     .collect()
+}
+
+/// Whether `decision` is a review naming `variant`, read from that one field: a review's inputs
+/// hold the whole message, and [`links`] would otherwise decode every review of the campaign for
+/// every observation. Whatever this refuses would not decode as a review of `variant` either.
+fn reviews_variant(decision: &Decision, variant: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Reviewed<'a> {
+        variant: &'a str,
+    }
+    is::<kinds::Review>(decision)
+        && Reviewed::deserialize(&decision.inputs).is_ok_and(|r| r.variant == variant)
 }
 
 /// Whether a recorded review approved its variant (a replayed review keeps its first verdict).

@@ -183,6 +183,63 @@ fn learned_days_and_links_read_only_their_kinds() {
     assert!(learned_days(&decisions, "strategy").is_empty());
 }
 
+#[test]
+fn an_observation_links_the_latest_approving_review_of_its_variant_that_decodes() {
+    use crate::agents::decisions::{ReviewChoice, ReviewInputs};
+    use crate::domain::compliance::{Jurisdiction, Message, MessageChannel};
+    let review = |variant: &str, approved: bool| {
+        decision_with(
+            "review",
+            crate::agents::ledger::json(ReviewInputs {
+                variant: variant.to_owned(),
+                message: Message::advert(MessageChannel::Sms, format!("text of {variant}")),
+                send_at: "2026-09-01T09:00:00+09:00".parse().expect("a time"),
+                jurisdictions: vec![Jurisdiction::Kr],
+                consent: None,
+            }),
+            crate::agents::ledger::json(ReviewChoice {
+                approved,
+                risk: 0,
+                fixable: false,
+                fixes: Vec::new(),
+            }),
+        )
+    };
+    let approved_b = review("b", true);
+    // Names `b` and approves it, but its inputs do not decode as a review's (no message).
+    let unreadable_b = decision_with(
+        "review",
+        serde_json::json!({ "variant": "b", "step": "review/2/b" }),
+        serde_json::json!({ "approved": true }),
+    );
+    let decisions = [
+        review("a", true),
+        approved_b.clone(),
+        review("b", false),
+        review("c", true),
+        unreadable_b,
+    ];
+    let start: chrono::DateTime<chrono::Utc> = "2026-09-01T00:00:00Z".parse().expect("a time");
+    let observation = |variant: &str| Observation {
+        campaign: "kr_students".into(),
+        channel: Channel::Sms,
+        segment: None,
+        variant: variant.to_owned(),
+        window_start: start,
+        window_end: start + chrono::Duration::days(1),
+        impressions: 1000,
+        clicks: 50,
+        conversions: 3,
+        spend: 10.0,
+        revenue: 0.0,
+    };
+    assert_eq!(links(&decisions, &observation("b")), vec![approved_b.id]);
+    assert_eq!(
+        links(&decisions, &observation("d")),
+        Vec::<DecisionId>::new()
+    );
+}
+
 fn observation_outcome(day: u32, variant: &str, conversions: i64) -> Record {
     let start: chrono::DateTime<chrono::Utc> = "2026-09-01T00:00:00Z".parse().expect("a time");
     let observation = Observation {
