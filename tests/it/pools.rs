@@ -23,7 +23,10 @@ const BOUND: Duration = Duration::from_secs(30);
 /// What the agents saw, shared with the test as a service: per campaign, the sequence numbers in
 /// the order they were handled and the workers that handled them.
 #[derive(Default)]
-struct Seen(Mutex<BTreeMap<String, (Vec<u64>, BTreeSet<usize>)>>);
+struct Seen(Mutex<BTreeMap<String, Handled>>);
+
+/// One campaign's steps in the order they were handled, and the workers that handled them.
+type Handled = (Vec<u64>, BTreeSet<usize>);
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Step(u64);
@@ -219,7 +222,7 @@ async fn each_campaign_keeps_its_order_while_campaigns_spread_over_workers() {
             (status.state, status.restarts, status.workers),
             (AgentState::Running, 0, 4)
         );
-        let seen = seen.0.lock().unwrap();
+        let seen = seen.0.lock().unwrap().clone();
         assert_eq!(seen.len(), CAMPAIGNS);
         let expected: Vec<u64> = (1..=STEPS).collect();
         let mut workers_used: BTreeSet<usize> = BTreeSet::new();
@@ -237,7 +240,6 @@ async fn each_campaign_keeps_its_order_while_campaigns_spread_over_workers() {
             4,
             "campaigns used workers {workers_used:?}"
         );
-        drop(seen);
         runtime.shutdown(Duration::from_secs(2)).await;
     })
     .await;

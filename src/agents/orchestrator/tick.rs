@@ -74,18 +74,18 @@ impl Orchestrator {
         }
         if let Some(why) = compliance_down {
             return self
-                .hold_for_compliance(ctx, &request, &goal, report, why)
+                .hold_for_compliance(ctx, request, &goal, report, why)
                 .await;
         }
         let set_up = self.state(&goal)?.set_up;
-        if !set_up && let Some(why) = self.set_up(ctx, &request, &goal).await? {
+        if !set_up && let Some(why) = self.set_up(ctx, request, &goal).await? {
             tracing::warn!(campaign = %goal.id, %why, "campaign not started yet");
             let held = Held {
                 step: format!("hold/setup/{day}"),
                 isolated: Default::default(),
                 why,
             };
-            return self.hold_day(ctx, &request, &goal, report, held).await;
+            return self.hold_day(ctx, request, &goal, report, held).await;
         }
 
         // A paused campaign buys nothing, but what its last buys brought in still counts: the
@@ -102,9 +102,7 @@ impl Orchestrator {
                 return Ok(report);
             }
             Err(error) => {
-                return self
-                    .hold_for_peer(ctx, &request, &goal, report, error)
-                    .await;
+                return self.hold_for_peer(ctx, request, &goal, report, error).await;
             }
         };
         let fraction = goal_fraction(progress.conversions, goal.target);
@@ -153,7 +151,7 @@ impl Orchestrator {
                 goal.budget.currency
             ))
             .confidence(1.0);
-            let decision = self.record(ctx, &request, &goal, draft).await?;
+            let decision = self.record(ctx, request, &goal, draft).await?;
             let _ = ctx.publish(
                 GOAL_ACHIEVED,
                 GoalAchieved {
@@ -211,7 +209,7 @@ impl Orchestrator {
                 }
             ))
             .confidence(1.0);
-            self.record(ctx, &request, &goal, draft).await?;
+            self.record(ctx, request, &goal, draft).await?;
         }
 
         // Re-plan when the forecast misses the deadline (or an operator asked), at most once a week.
@@ -242,12 +240,10 @@ impl Orchestrator {
                 ),
             };
             if let Err(error) = self
-                .replan(ctx, &request, &goal, attempt, &progress, why)
+                .replan(ctx, request, &goal, attempt, &progress, why)
                 .await?
             {
-                return self
-                    .hold_for_peer(ctx, &request, &goal, report, error)
-                    .await;
+                return self.hold_for_peer(ctx, request, &goal, report, error).await;
             }
         }
 
@@ -264,9 +260,7 @@ impl Orchestrator {
         match planned {
             Ok(planned) => report.buys = planned.buys,
             Err(error) => {
-                return self
-                    .hold_for_peer(ctx, &request, &goal, report, error)
-                    .await;
+                return self.hold_for_peer(ctx, request, &goal, report, error).await;
             }
         }
         Ok(report)
