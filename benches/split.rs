@@ -10,38 +10,23 @@
 
 use std::hint::black_box;
 
-use campaignd::domain::optimization::thompson::{ArmStats, monte_carlo_split, traffic_split};
+use campaignd::domain::optimization::thompson::{
+    ArmStats, monte_carlo_split, realistic_arms, traffic_split,
+};
 use criterion::{Criterion, criterion_group};
-use rand::{RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 /// The draws behind one live split before the quadrature (the shipped `split_draws`).
 const DRAWS: usize = 10_000;
 const SEED: u64 = 7;
 
-/// `count` variants at rates drawn from 1–8 %, with 50–500 trials each (flat) or 10⁴–10⁶ drawn
-/// log-uniformly (concentrated).
-fn arms(count: usize, concentrated: bool) -> Vec<ArmStats> {
-    let mut rng = ChaCha8Rng::seed_from_u64(count as u64 * 2 + u64::from(concentrated));
-    (0..count)
-        .map(|_| {
-            let rate: f64 = rng.random_range(0.01..0.08);
-            let trials = if concentrated {
-                10f64.powf(rng.random_range(4.0..6.0))
-            } else {
-                rng.random_range(50.0..500.0)
-            }
-            .round();
-            ArmStats::new((rate * trials).round() as u64, trials as u64)
-        })
-        .collect()
-}
-
 fn sets() -> Vec<(String, Vec<ArmStats>)> {
     let mut sets = Vec::new();
     for count in [6, 36, 216] {
         for (kind, concentrated) in [("flat", false), ("concentrated", true)] {
-            sets.push((format!("{count}_{kind}"), arms(count, concentrated)));
+            sets.push((
+                format!("{count}_{kind}"),
+                realistic_arms(count, concentrated),
+            ));
         }
     }
     sets

@@ -54,14 +54,6 @@ impl<V> Resident<V> {
         removed
     }
 
-    pub fn len(&self) -> usize {
-        self.campaigns.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.campaigns.is_empty()
-    }
-
     fn show(&self) {
         self.gauge.set(self.campaigns.len() as f64);
     }

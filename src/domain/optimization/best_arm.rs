@@ -668,8 +668,6 @@ fn integrate(members: &[(&Posterior, f64)], start: f64, panel_width: f64) -> (Ve
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use rand::{RngExt, SeedableRng};
-    use rand_chacha::ChaCha8Rng;
     use rand_distr::Distribution;
     use statrs::function::beta::beta_reg;
 
@@ -680,23 +678,7 @@ mod tests {
     /// The largest difference allowed between a share and its Monte-Carlo estimate.
     const TOLERANCE: f64 = 0.005;
 
-    /// `count` variants at rates drawn from 1–8 %, with 50–500 trials each (flat posteriors) or
-    /// 10⁴–10⁶ drawn log-uniformly (concentrated ones).
-    fn realistic(count: usize, concentrated: bool) -> Vec<ArmStats> {
-        let mut rng = ChaCha8Rng::seed_from_u64(count as u64 * 2 + u64::from(concentrated));
-        (0..count)
-            .map(|_| {
-                let rate: f64 = rng.random_range(0.01..0.08);
-                let trials = if concentrated {
-                    10f64.powf(rng.random_range(4.0..6.0))
-                } else {
-                    rng.random_range(50.0..500.0)
-                }
-                .round();
-                ArmStats::new((rate * trials).round() as u64, trials as u64)
-            })
-            .collect()
-    }
+    use crate::domain::optimization::thompson::realistic_arms as realistic;
 
     /// Six variants within a tenth of a point of 4 %, 20 000 trials each: no clear leader.
     fn near_tie() -> Vec<ArmStats> {

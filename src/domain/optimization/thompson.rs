@@ -235,6 +235,27 @@ fn check_all(arms: &[ArmStats]) -> Result<(), ThompsonError> {
         .try_for_each(|(index, arm)| arm.check(index))
 }
 
+/// A seeded set of `count` variants at rates drawn from 1–8 %, with 50–500 trials each (flat
+/// posteriors) or 10⁴–10⁶ drawn log-uniformly (concentrated ones): the posteriors the quadrature
+/// is checked against Monte-Carlo on and benchmarked with (`benches/split.rs`), so both use the
+/// same set.
+pub fn realistic_arms(count: usize, concentrated: bool) -> Vec<ArmStats> {
+    use rand::RngExt;
+    let mut rng = ChaCha8Rng::seed_from_u64(count as u64 * 2 + u64::from(concentrated));
+    (0..count)
+        .map(|_| {
+            let rate: f64 = rng.random_range(0.01..0.08);
+            let trials = if concentrated {
+                10f64.powf(rng.random_range(4.0..6.0))
+            } else {
+                rng.random_range(50.0..500.0)
+            }
+            .round();
+            ArmStats::new((rate * trials).round() as u64, trials as u64)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
