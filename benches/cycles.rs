@@ -16,7 +16,9 @@
 //! process's resident memory (VmRSS) with the 1 000 running campaigns is printed after the
 //! steady-state group on 2 threads, the first group of the process.
 //!
-//! `cargo bench --bench cycles -- --warm-up-time 1 --measurement-time 5`
+//! `cargo bench --bench cycles -- --warm-up-time 1 --measurement-time 5`; with
+//! `CAMPAIGN_DAYS_TRACE=N` the steady-state group instead times `N` days one by one (see
+//! [`trace_days`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -363,7 +365,44 @@ async fn day(campaign_loop: &mut CampaignLoop) -> Duration {
     took
 }
 
+/// `CAMPAIGN_DAYS_TRACE=N`: instead of sampling, sets up the running campaigns and times `N`
+/// days one by one on 2 threads, printing each day's seconds and the process's VmRSS: how the
+/// cost of a day moves with the days, and a process to profile.
+fn trace_days(days: u32) {
+    let rt = tokio_threads(2);
+    let started = Instant::now();
+    let fixture = start(&rt);
+    let mut campaign_loop = running_loop(&rt, &fixture);
+    println!(
+        "set-up and two days of {CAMPAIGNS} campaigns: {:.1} s, VmRSS {}",
+        started.elapsed().as_secs_f64(),
+        mib(rss_kib())
+    );
+    for n in 0..days {
+        let took = rt.block_on(day(&mut campaign_loop));
+        fixture
+            .clock
+            .advance(DAY)
+            .unwrap_or_else(|e| panic!("clock: {e}"));
+        println!(
+            "day {n}: {:.2} s ({:.0} campaign days/s), VmRSS {}",
+            took.as_secs_f64(),
+            CAMPAIGNS as f64 / took.as_secs_f64(),
+            mib(rss_kib())
+        );
+    }
+    drop(campaign_loop);
+    stop(&rt, fixture);
+}
+
 fn campaign_days(c: &mut Criterion) {
+    if let Some(days) = std::env::var("CAMPAIGN_DAYS_TRACE")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        trace_days(days);
+        return;
+    }
     let mut group = c.benchmark_group("campaign_days_1000");
     group.sample_size(10);
     group.sampling_mode(SamplingMode::Flat);
