@@ -117,10 +117,25 @@ kinds! {
     Reexplored = "reexplore", ReexploreInputs, String;
 }
 
-/// The outcome kind of one recorded observation.
+/// The outcome kind of one channel's observations of one day, recorded together (see
+/// [`ObservationReport`]).
+pub const OBSERVATIONS_OUTCOME: &str = "observations";
+
+/// The metrics of an observations outcome: what one batch reported for one channel and day, one
+/// line per variant (and segment), each variant once. A later batch of the same day records the
+/// variants it adds as another outcome of the same channel and day.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ObservationReport {
+    pub day: u32,
+    pub channel: Channel,
+    pub observations: Vec<Observation>,
+}
+
+/// The outcome kind of one observation recorded alone, as campaignd 0.1 did; still read.
 pub const OBSERVATION_OUTCOME: &str = "observation";
 
-/// The metrics of an observation outcome.
+/// One observation of a day: the metrics of an `observation` outcome, and each line of an
+/// `observations` outcome as the readers see it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ObservationMetrics {
     pub day: u32,

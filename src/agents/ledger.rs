@@ -50,7 +50,7 @@ pub fn step_id(goal: &CampaignGoal, step: &str) -> DecisionId {
     ]))
 }
 
-/// The id of one outcome of one campaign, e.g. `observation/day/3/<variant>`.
+/// The id of one outcome of one campaign, e.g. `observations/day/3/sms/0`.
 pub fn outcome_id(goal: &CampaignGoal, step: &str) -> OutcomeId {
     OutcomeId(stable_uuid(&[
         "outcome",

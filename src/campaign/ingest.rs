@@ -1,8 +1,11 @@
 //! The one ingestion path for performance data, whatever its source (the built-in simulator or
-//! the HTTP API's `POST /v1/observations`): validate each observation, record the valid ones as
-//! outcomes linked to the decisions that produced them (the variant's approval, the experiment,
-//! the latest traffic split of its channel and the latest budget allocation), and publish one
-//! `observations_recorded` event so the optimizer learns from the batch.
+//! the HTTP API's `POST /v1/observations`): validate each observation, record the valid ones of
+//! each channel as one outcome linked to the decisions that produced them (each variant's
+//! approval, the experiment, the channel's latest traffic split and the latest budget
+//! allocation), and publish one `observations_recorded` event so the optimizer learns from the
+//! batch. One outcome per channel and batch, not per line, because a day of a hundred variants
+//! would otherwise be a hundred records, and the knowledge base's write rate would bound how many
+//! campaigns run.
 //!
 //! Ingestion is idempotent per campaign × day × channel × variant: a batch replayed after a
 //! restart records nothing twice (the first recording stands and is announced again). A later
@@ -12,17 +15,20 @@
 //! [`LATE_RESULTS`] ago): the optimizer would make decisions for a campaign that is over. It never
 //! decides anything; an invalid observation is reported with every problem and never recorded.
 
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
 use chrono::{DateTime, Utc};
 
-use crate::agents::decisions::{OBSERVATION_OUTCOME, ObservationMetrics};
+use crate::agents::decisions::{OBSERVATIONS_OUTCOME, ObservationReport};
 use crate::agents::ledger;
 use crate::agents::messages::{OBSERVATIONS_RECORDED, ObservationsRecorded, deadline_day};
 use crate::agents::orchestrator::Orchestrator;
-use crate::agents::projection::{self, catalog_of, links};
+use crate::agents::projection::{self, Links, catalog_of};
 use crate::domain::bounds::{LATE_RESULTS, day_after_deadline, past_late_results};
-use crate::domain::campaign::CampaignGoal;
-use crate::kb::{Decision, KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::kb::{Decision, KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION, Scope};
 use crate::market::{CampaignSpan, KnownIds, Observation, ObservationProblem};
+use crate::protocol::CorrelationId;
 use crate::runtime::{Agent, Client, DeliveryError};
 
 /// One day's observations of one campaign.
@@ -136,71 +142,56 @@ pub async fn ingest_at(
         deadline: goal.deadline,
     });
     let mut report = IngestReport::default();
-    let mut fresh = Vec::new();
-    let mut announced = Vec::new();
+    let mut items: Vec<Option<ItemResult>> = vec![None; observations.len()];
+    let mut by_channel: BTreeMap<Channel, Vec<(usize, Observation)>> = BTreeMap::new();
     for (index, observation) in observations.into_iter().enumerate() {
-        if let Some(problems) = &refused {
-            report.items.push(ItemResult::Rejected(problems.clone()));
-            report.rejected.push((index, problems.clone()));
-            continue;
-        }
-        if observation.campaign != goal.id {
-            let problems = vec![ObservationProblem::UnknownCampaign {
-                campaign: observation.campaign.to_string(),
-            }];
-            report.items.push(ItemResult::Rejected(problems.clone()));
-            report.rejected.push((index, problems));
-            continue;
-        }
-        let valid = match &span {
-            Some(span) => observation.validate_in(known, span, day),
-            // Not planned yet, so no start: no experiment either, and every variant is unknown.
-            None => observation.validate(known),
-        };
-        if let Err(problems) = valid {
-            report.items.push(ItemResult::Rejected(problems.clone()));
-            report.rejected.push((index, problems));
-            continue;
-        }
-        let id = ledger::outcome_id(
-            &goal,
-            &format!(
-                "observation/day/{day}/{}/{}",
-                observation.channel, observation.variant
-            ),
-        );
-        if let Some(stored) = kb.outcome(&scope, id).map_err(kb_error)? {
-            // A replayed day: the first recording stands, and it is announced again so an agent
-            // that stopped before learning from it gets it now (learning is idempotent per day).
-            report.duplicates += 1;
-            report.items.push(ItemResult::Duplicate(id));
-            if let Some(first) = projection::observation(&stored) {
-                announced.push(id);
-                fresh.push(first.observation);
+        let checked = match (&refused, &span) {
+            (Some(problems), _) => Err(problems.clone()),
+            _ if observation.campaign != goal.id => {
+                Err(vec![ObservationProblem::UnknownCampaign {
+                    campaign: observation.campaign.to_string(),
+                }])
             }
-            continue;
-        }
-        let outcome = Outcome {
-            id,
-            schema_version: SCHEMA_VERSION,
-            tenant: goal.tenant.clone(),
-            campaign: Some(goal.id.clone()),
-            decisions: links(&decisions, &observation),
-            correlation_id: Some(correlation),
-            kind: OBSERVATION_OUTCOME.to_owned(),
-            metrics: ledger::json(ObservationMetrics {
-                day,
-                observation: observation.clone(),
-            }),
-            observed_at: observation.window_end,
-            recorded_at: Some(ledger::recorded_now()),
+            (None, Some(span)) => observation.validate_in(known, span, day),
+            // Not planned yet, so no start: no experiment either, and every variant is unknown.
+            (None, None) => observation.validate(known),
         };
-        kb.record_outcome(&outcome).await.map_err(kb_error)?;
-        report.recorded.push(id);
-        report.items.push(ItemResult::Recorded(id));
-        announced.push(id);
-        fresh.push(observation);
+        match checked {
+            Ok(()) => by_channel
+                .entry(observation.channel)
+                .or_default()
+                .push((index, observation)),
+            Err(problems) => {
+                report.rejected.push((index, problems.clone()));
+                items[index] = Some(ItemResult::Rejected(problems));
+            }
+        }
     }
+    let recorder = Recorder {
+        kb,
+        scope: &scope,
+        goal: &goal,
+        day,
+        links: Links::of(&decisions),
+        correlation,
+    };
+    let legacy = recorder.legacy_batch(&by_channel).map_err(kb_error)?;
+    let mut announced = Vec::new();
+    for (channel, lines) in by_channel {
+        recorder
+            .channel(
+                channel,
+                lines,
+                legacy,
+                &mut items,
+                &mut report,
+                &mut announced,
+            )
+            .await
+            .map_err(kb_error)?;
+    }
+    report.items = items.into_iter().flatten().collect();
+    let (announced, fresh): (Vec<OutcomeId>, Vec<Observation>) = announced.into_iter().unzip();
     if !fresh.is_empty() {
         let client = client
             .clone()
@@ -221,6 +212,214 @@ pub async fn ingest_at(
             .map_err(|source| IngestError::Publish { campaign, source })?;
     }
     Ok(report)
+}
+
+/// At most this many observations in one outcome. A channel's day of the examples' shape is about
+/// a hundred lines of about 300 bytes; a larger batch is recorded as several parts.
+const OBSERVATIONS_PER_OUTCOME: usize = 256;
+
+/// How many parts another batch of the same campaign, day and channel may record between this
+/// batch's look and its write before the batch gives up.
+const PART_RETRIES: usize = 8;
+
+/// Records one batch's valid observations: per channel, the variants not recorded yet for the day
+/// as the channel's next part `observations/day/{day}/{channel}/{part}` (one outcome for up to
+/// [`OBSERVATIONS_PER_OUTCOME`] observations, citing the decisions they are evidence for).
+struct Recorder<'a> {
+    kb: &'a KnowledgeBase,
+    scope: &'a Scope,
+    goal: &'a CampaignGoal,
+    day: u32,
+    links: Links,
+    correlation: CorrelationId,
+}
+
+/// Observations announced to the optimizer, each with the outcome that recorded it.
+type Announced = Vec<(OutcomeId, Observation)>;
+
+impl Recorder<'_> {
+    fn part_id(&self, channel: Channel, part: usize) -> OutcomeId {
+        ledger::outcome_id(
+            self.goal,
+            &format!("observations/day/{}/{channel}/{part}", self.day),
+        )
+    }
+
+    /// The outcome id campaignd 0.1 gave one observation, when each was recorded alone.
+    fn legacy_id(&self, observation: &Observation) -> OutcomeId {
+        ledger::outcome_id(
+            self.goal,
+            &format!(
+                "observation/day/{}/{}/{}",
+                self.day, observation.channel, observation.variant
+            ),
+        )
+    }
+
+    /// Whether this batch was recorded, whole or in part, by campaignd 0.1 (one outcome per
+    /// observation), so that its replay after an upgrade records nothing twice. 0.1 recorded a
+    /// batch in order, so the batch's first valid observation was recorded if any was.
+    fn legacy_batch(
+        &self,
+        by_channel: &BTreeMap<Channel, Vec<(usize, Observation)>>,
+    ) -> Result<bool, KbError> {
+        let first = by_channel
+            .values()
+            .filter_map(|lines| lines.first())
+            .min_by_key(|(index, _)| *index);
+        match first {
+            Some((_, observation)) => Ok(self
+                .kb
+                .outcome(self.scope, self.legacy_id(observation))?
+                .is_some()),
+            None => Ok(false),
+        }
+    }
+
+    /// The parts of this day and channel recorded so far, in order, with their observations.
+    fn stored_parts(
+        &self,
+        channel: Channel,
+    ) -> Result<Vec<(OutcomeId, Vec<Observation>)>, KbError> {
+        let mut parts = Vec::new();
+        loop {
+            let id = self.part_id(channel, parts.len());
+            let Some(stored) = self.kb.outcome(self.scope, id)? else {
+                return Ok(parts);
+            };
+            let observations = projection::observed(&stored)
+                .into_iter()
+                .map(|m| m.observation)
+                .collect();
+            parts.push((id, observations));
+        }
+    }
+
+    /// Records the variants of one channel's `lines` not recorded yet for the day; the others are
+    /// duplicates, and every stored part they touch is announced again, whole, so that an agent
+    /// that stopped before learning from it gets it now (learning folds an outcome once).
+    async fn channel(
+        &self,
+        channel: Channel,
+        lines: Vec<(usize, Observation)>,
+        legacy: bool,
+        items: &mut [Option<ItemResult>],
+        report: &mut IngestReport,
+        announced: &mut Announced,
+    ) -> Result<(), KbError> {
+        let mut parts = self.stored_parts(channel)?;
+        let mut stored: HashMap<String, OutcomeId> = HashMap::new();
+        let mut touched = HashSet::new();
+        for (id, observations) in &parts {
+            for observation in observations {
+                stored.entry(observation.variant.clone()).or_insert(*id);
+            }
+        }
+        let mut pending: VecDeque<(usize, Observation)> = VecDeque::new();
+        let mut repeats = Vec::new();
+        for (index, observation) in lines {
+            if let Some(&id) = stored.get(&observation.variant) {
+                report.duplicates += 1;
+                items[index] = Some(ItemResult::Duplicate(id));
+                touched.insert(id);
+            } else if legacy
+                && let Some(first) = self.kb.outcome(self.scope, self.legacy_id(&observation))?
+            {
+                report.duplicates += 1;
+                items[index] = Some(ItemResult::Duplicate(first.id));
+                stored.insert(observation.variant, first.id);
+                for metrics in projection::observed(&first) {
+                    announced.push((first.id, metrics.observation));
+                }
+            } else if pending
+                .iter()
+                .any(|(_, p)| p.variant == observation.variant)
+            {
+                // Twice in one batch: the first stands, and the second is not announced.
+                repeats.push((index, observation.variant));
+            } else {
+                pending.push_back((index, observation));
+            }
+        }
+        let mut recorded_as: HashMap<String, OutcomeId> = HashMap::new();
+        let mut retries = 0;
+        while !pending.is_empty() {
+            let take = pending.len().min(OBSERVATIONS_PER_OUTCOME);
+            let chunk: Vec<(usize, Observation)> = pending.drain(..take).collect();
+            let id = self.part_id(channel, parts.len());
+            let outcome = self.outcome(id, channel, &chunk);
+            match self.kb.record_outcome(&outcome).await {
+                Ok(_) => {
+                    report.recorded.push(id);
+                    for (index, observation) in chunk {
+                        items[index] = Some(ItemResult::Recorded(id));
+                        recorded_as.insert(observation.variant.clone(), id);
+                        announced.push((id, observation));
+                    }
+                    parts.push((id, Vec::new()));
+                }
+                // Another batch of the same day and channel recorded this part first: what it
+                // holds is a duplicate, the rest goes into the next part.
+                Err(KbError::Duplicate { .. }) if retries < PART_RETRIES => {
+                    retries += 1;
+                    let theirs: Vec<Observation> = self
+                        .kb
+                        .outcome(self.scope, id)?
+                        .map(|o| projection::observed(&o))
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|m| m.observation)
+                        .collect();
+                    for line in chunk.into_iter().rev() {
+                        if theirs.iter().any(|t| t.variant == line.1.variant) {
+                            report.duplicates += 1;
+                            items[line.0] = Some(ItemResult::Duplicate(id));
+                            touched.insert(id);
+                        } else {
+                            pending.push_front(line);
+                        }
+                    }
+                    parts.push((id, theirs));
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        for (index, variant) in repeats {
+            report.duplicates += 1;
+            let id = recorded_as.get(&variant).or_else(|| stored.get(&variant));
+            items[index] = id.map(|&id| ItemResult::Duplicate(id));
+        }
+        for (id, observations) in parts {
+            if touched.contains(&id) {
+                announced.extend(observations.into_iter().map(|o| (id, o)));
+            }
+        }
+        Ok(())
+    }
+
+    fn outcome(&self, id: OutcomeId, channel: Channel, chunk: &[(usize, Observation)]) -> Outcome {
+        let observations: Vec<Observation> = chunk.iter().map(|(_, o)| o.clone()).collect();
+        Outcome {
+            id,
+            schema_version: SCHEMA_VERSION,
+            tenant: self.goal.tenant.clone(),
+            campaign: Some(self.goal.id.clone()),
+            decisions: self.links.of_channel(channel, &observations),
+            correlation_id: Some(self.correlation),
+            kind: OBSERVATIONS_OUTCOME.to_owned(),
+            observed_at: observations
+                .iter()
+                .map(|o| o.window_end)
+                .max()
+                .unwrap_or_else(ledger::recorded_now),
+            recorded_at: Some(ledger::recorded_now()),
+            metrics: ledger::json(ObservationReport {
+                day: self.day,
+                channel,
+                observations,
+            }),
+        }
+    }
 }
 
 /// Why no item of the batch can be recorded, if so: the campaign is finished (its goal achieved,

@@ -43,6 +43,7 @@ mod recovery;
 mod salvage;
 mod store;
 mod tail;
+mod tenants;
 mod writer;
 
 pub use error::{InvalidReason, KbError};

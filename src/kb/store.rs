@@ -28,6 +28,7 @@ use super::recent::{self, CLEAN_KEY, MARK_CLEAN, MARK_LISTED, MARK_UNLISTED};
 use super::record::{Decision, DecisionId, Outcome, OutcomeId, Record, SCHEMA_VERSION};
 use super::recovery::{FullRebuildReason, Recovery};
 use super::tail::{FOLD_AFTER_RECORDS, Tail, write_postings};
+use super::tenants::TenantMemo;
 use super::writer::{Message, PreparedWrite, Trees, Writer};
 use crate::protocol::{AgentName, CampaignId, CorrelationId, TenantId, decode, encode};
 
@@ -49,6 +50,8 @@ struct Inner {
     max_record_bytes: usize,
     recovery: Recovery,
     health: Arc<WriteHealth>,
+    /// The tenants of decisions outcomes cited, read once (see `tenants`).
+    cited: TenantMemo,
     sender: Option<mpsc::Sender<Message>>,
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -171,6 +174,7 @@ impl KnowledgeBase {
                 max_record_bytes: options.max_record_bytes,
                 recovery,
                 health: Arc::new(WriteHealth::default()),
+                cited: TenantMemo::default(),
                 sender: Some(sender),
                 writer: Some(writer),
             }),
@@ -376,6 +380,9 @@ impl KnowledgeBase {
         struct TenantOnly {
             tenant: TenantId,
         }
+        if let Some(tenant) = self.inner.cited.get(id) {
+            return Ok(Some(tenant));
+        }
         let key = keys::record_key(DECISION_TAG, id.0.as_bytes());
         let Some(value) = self
             .inner
@@ -387,7 +394,10 @@ impl KnowledgeBase {
             return Ok(None);
         };
         decode::<TenantOnly>("decision", &value, MAX_RECORD_BYTES_CEILING)
-            .map(|found| Some(found.tenant))
+            .map(|found| {
+                self.inner.cited.remember(id, &found.tenant);
+                Some(found.tenant)
+            })
             .map_err(|e| KbError::Corrupt {
                 key: keys::display_key(&key),
                 reason: e.to_string(),

@@ -13,6 +13,7 @@ use campaignd::agents::messages::{OBSERVATIONS_RECORDED, ObservationsRecorded};
 use campaignd::agents::optimization::GetProgress;
 use campaignd::agents::projection;
 use campaignd::agents::{self};
+use campaignd::campaign::ingest::ItemResult;
 use campaignd::campaign::{CampaignLoop, LoopOptions};
 use campaignd::domain::campaign::{CampaignGoal, Channel};
 use campaignd::domain::compliance::segment_subject;
@@ -844,7 +845,12 @@ async fn every_example_campaign_buys_and_observes_on_every_day_after_its_first()
                 continue;
             }
             let buys = report.tick.as_ref().map_or(0, |t| t.buys.len());
-            let observed = report.ingest.as_ref().map_or(0, |i| i.recorded.len());
+            let observed = report.ingest.as_ref().map_or(0, |i| {
+                i.items
+                    .iter()
+                    .filter(|i| matches!(i, ItemResult::Recorded(_)))
+                    .count()
+            });
             days_run
                 .entry(report.campaign.clone())
                 .or_default()

@@ -18,6 +18,7 @@ mod config;
 mod content;
 mod daemon;
 mod docs;
+mod ingest;
 mod kb;
 mod kb_recovery;
 mod layers;

@@ -75,12 +75,7 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             return Ok(());
         };
         // Fold what is new: a rebuilt experiment already holds a batch recorded before a restart.
-        let mut new = 0;
-        for (obs, outcome) in observations.iter().zip(outcomes) {
-            if state.fold(*outcome, day, obs) {
-                new += 1;
-            }
-        }
+        let new = state.fold(day, outcomes.iter().copied().zip(observations));
         // A day's decisions are made once, on its first batch; a later batch of the same day (a
         // second export, a late correction) is counted above and shapes the next day's decisions.
         if !state.experiment.seen_days.insert(day) {

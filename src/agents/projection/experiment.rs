@@ -76,9 +76,7 @@ impl ExperimentState {
                 break;
             }
             let (day, observations) = entry.remove_entry();
-            for (id, observation) in observations {
-                self.fold(id, day, &observation);
-            }
+            self.fold(day, observations.iter().map(|(id, o)| (*id, o)));
         }
     }
 
@@ -105,22 +103,35 @@ impl ExperimentState {
         }
     }
 
-    /// Folds one recorded observation in once; returns whether it was new.
-    pub fn fold(&mut self, outcome: OutcomeId, day: u32, observation: &Observation) -> bool {
-        if !self.folded.insert(outcome) {
-            return false;
+    /// Folds in one batch of a day's recorded observations, each with the outcome that recorded
+    /// it; returns how many were new. An outcome is folded once: the observations of an outcome
+    /// folded by an earlier call (a replayed batch, or a batch a rebuilt experiment already holds)
+    /// are skipped, however many of them share it.
+    pub fn fold<'a>(
+        &mut self,
+        day: u32,
+        recorded: impl IntoIterator<Item = (OutcomeId, &'a Observation)>,
+    ) -> usize {
+        let mut now = std::collections::HashSet::new();
+        let mut new = 0;
+        for (outcome, observation) in recorded {
+            if !now.contains(&outcome) && !self.folded.insert(outcome) {
+                continue;
+            }
+            now.insert(outcome);
+            new += 1;
+            self.experiment.fold(
+                day,
+                &Observed {
+                    variant: &observation.variant,
+                    channel: observation.channel,
+                    conversions: observation.conversions,
+                    impressions: observation.impressions,
+                    spend: observation.spend,
+                },
+            );
         }
-        self.experiment.fold(
-            day,
-            &Observed {
-                variant: &observation.variant,
-                channel: observation.channel,
-                conversions: observation.conversions,
-                impressions: observation.impressions,
-                spend: observation.spend,
-            },
-        );
-        true
+        new
     }
 }
 

@@ -16,7 +16,7 @@
 //! - `campaign`: [`CampaignView`] (the orchestrator's state) and [`CampaignFigures`] (the board's).
 //! - `experiment`: [`ExperimentState`] (the optimizer's), and the days it learned from.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -29,7 +29,8 @@ pub use campaign::{CampaignFigures, CampaignView};
 pub use experiment::{ExperimentState, learned_days};
 
 use super::decisions::{
-    self as kinds, DecisionKind, KindVisitor, OBSERVATION_OUTCOME, ObservationMetrics,
+    self as kinds, DecisionKind, KindVisitor, OBSERVATION_OUTCOME, OBSERVATIONS_OUTCOME,
+    ObservationMetrics, ObservationReport,
 };
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::compliance::{ConsentLedger, ledger_of};
@@ -83,20 +84,34 @@ pub fn step_of(decision: &Decision) -> Option<&str> {
     decision.inputs.get("step").and_then(|s| s.as_str())
 }
 
-/// The day and observation of an observation outcome.
-pub fn observation(outcome: &Outcome) -> Option<ObservationMetrics> {
-    if outcome.kind != OBSERVATION_OUTCOME {
-        return None;
+/// The observations an outcome recorded, each with its day: the lines of an `observations`
+/// outcome, or the one of an `observation` outcome; none for any other outcome.
+pub fn observed(outcome: &Outcome) -> Vec<ObservationMetrics> {
+    match outcome.kind.as_str() {
+        OBSERVATIONS_OUTCOME => ObservationReport::deserialize(&outcome.metrics)
+            .map(|report| {
+                let day = report.day;
+                report
+                    .observations
+                    .into_iter()
+                    .map(|observation| ObservationMetrics { day, observation })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        OBSERVATION_OUTCOME => ObservationMetrics::deserialize(&outcome.metrics)
+            .into_iter()
+            .collect(),
+        _ => Vec::new(),
     }
-    Deserialize::deserialize(&outcome.metrics).ok()
 }
 
-/// Every observation outcome among `records`, in order, with its id.
+/// Every observation among `records`' outcomes, in order, each with the id of the outcome that
+/// recorded it (several observations share the outcome of their channel and day).
 pub fn observations(records: &[Record]) -> impl Iterator<Item = (OutcomeId, ObservationMetrics)> {
     records
         .iter()
         .filter_map(Record::as_outcome)
-        .filter_map(|o| observation(o).map(|m| (o.id, m)))
+        .flat_map(|o| observed(o).into_iter().map(move |m| (o.id, m)))
 }
 
 /// The start the orchestrator (`orchestrator`) fixed when it first planned the campaign (its
@@ -148,39 +163,81 @@ pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
     catalog
 }
 
-/// The decisions an observation is evidence for: the variant's latest approving review, the latest
-/// experiment, the latest traffic split of its channel and the latest budget allocation.
-pub fn links(decisions: &[Decision], observation: &Observation) -> Vec<DecisionId> {
-    let latest = |wanted: &dyn Fn(&Decision) -> bool| {
-        decisions.iter().rev().find(|d| wanted(d)).map(|d| d.id)
-    };
-    [
-        latest(&|d| {
-            reviews_variant(d, &observation.variant)
-                && decode::<kinds::Review>(d).is_some_and(|(_, choice)| choice.approved)
-        }),
-        latest(&is::<kinds::Experiment>),
-        latest(&|d| {
-            inputs::<kinds::TrafficSplit>(d)
-                .is_some_and(|inputs| inputs.channel == observation.channel)
-        }),
-        latest(&is::<kinds::Allocation>),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+/// The decisions observations are evidence for, found in one pass over a campaign's decisions:
+/// each variant's latest approving review, the latest experiment, each channel's latest traffic
+/// split and the latest budget allocation.
+#[derive(Debug, Default)]
+pub struct Links {
+    approvals: HashMap<String, DecisionId>,
+    experiment: Option<DecisionId>,
+    splits: BTreeMap<Channel, DecisionId>,
+    allocation: Option<DecisionId>,
 }
 
-/// Whether `decision` is a review naming `variant`, read from that one field: a review's inputs
-/// hold the whole message, and [`links`] would otherwise decode every review of the campaign for
-/// every observation. Whatever this refuses would not decode as a review of `variant` either.
-fn reviews_variant(decision: &Decision, variant: &str) -> bool {
+impl Links {
+    /// `decisions` in time order, as the knowledge base returns them: a later decision replaces
+    /// an earlier one of the same role.
+    pub fn of(decisions: &[Decision]) -> Self {
+        let mut links = Links::default();
+        for d in decisions {
+            if is::<kinds::Review>(d) {
+                if let Some(variant) = approved_variant(d) {
+                    links.approvals.insert(variant.to_owned(), d.id);
+                }
+            } else if is::<kinds::Experiment>(d) {
+                links.experiment = Some(d.id);
+            } else if let Some(inputs) = inputs::<kinds::TrafficSplit>(d) {
+                links.splits.insert(inputs.channel, d.id);
+            } else if is::<kinds::Allocation>(d) {
+                links.allocation = Some(d.id);
+            }
+        }
+        links
+    }
+
+    /// The decisions `observations` of one channel are evidence for, each once: the experiment,
+    /// the channel's split, the allocation, then the approval of each variant in order.
+    pub fn of_channel<'a>(
+        &self,
+        channel: Channel,
+        observations: impl IntoIterator<Item = &'a Observation>,
+    ) -> Vec<DecisionId> {
+        let mut cited: Vec<DecisionId> = [
+            self.experiment,
+            self.splits.get(&channel).copied(),
+            self.allocation,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for observation in observations {
+            if let Some(&approval) = self.approvals.get(&observation.variant)
+                && !cited.contains(&approval)
+            {
+                cited.push(approval);
+            }
+        }
+        cited
+    }
+}
+
+/// The variant an approving review approved, read from those two fields alone: a review's inputs
+/// hold the whole message, and a campaign has a review per variant. Whatever this refuses would
+/// not decode as an approving review either.
+fn approved_variant(review: &Decision) -> Option<&str> {
     #[derive(Deserialize)]
     struct Reviewed<'a> {
         variant: &'a str,
     }
-    is::<kinds::Review>(decision)
-        && Reviewed::deserialize(&decision.inputs).is_ok_and(|r| r.variant == variant)
+    #[derive(Deserialize)]
+    struct Verdict {
+        approved: bool,
+    }
+    let approved = Verdict::deserialize(&review.choice).is_ok_and(|v| v.approved);
+    approved
+        .then(|| Reviewed::deserialize(&review.inputs).ok())
+        .flatten()
+        .map(|r| r.variant)
 }
 
 /// Whether a recorded review approved its variant (a replayed review keeps its first verdict).

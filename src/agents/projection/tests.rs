@@ -184,7 +184,7 @@ fn learned_days_and_links_read_only_their_kinds() {
 }
 
 #[test]
-fn an_observation_links_the_latest_approving_review_of_its_variant_that_decodes() {
+fn observations_link_the_latest_approving_review_of_each_variant_and_the_channels_decisions() {
     use crate::agents::decisions::{ReviewChoice, ReviewInputs};
     use crate::domain::compliance::{Jurisdiction, Message, MessageChannel};
     let review = |variant: &str, approved: bool| {
@@ -206,18 +206,30 @@ fn an_observation_links_the_latest_approving_review_of_its_variant_that_decodes(
         )
     };
     let approved_b = review("b", true);
-    // Names `b` and approves it, but its inputs do not decode as a review's (no message).
+    // Names `b`, but its choice does not say whether it approved.
     let unreadable_b = decision_with(
         "review",
         serde_json::json!({ "variant": "b", "step": "review/2/b" }),
-        serde_json::json!({ "approved": true }),
+        serde_json::json!({ "risk": 0 }),
     );
+    let experiment = decision("experiment", serde_json::json!({ "arms": [] }));
+    let split = |channel: &str| {
+        decision_with(
+            "traffic_split",
+            serde_json::json!({ "channel": channel, "day": 0, "arms": [], "step": "split" }),
+            serde_json::json!({}),
+        )
+    };
+    let (sms_split, email_split) = (split("sms"), split("email"));
     let decisions = [
         review("a", true),
         approved_b.clone(),
         review("b", false),
         review("c", true),
         unreadable_b,
+        experiment.clone(),
+        sms_split.clone(),
+        email_split,
     ];
     let start: chrono::DateTime<chrono::Utc> = "2026-09-01T00:00:00Z".parse().expect("a time");
     let observation = |variant: &str| Observation {
@@ -233,9 +245,15 @@ fn an_observation_links_the_latest_approving_review_of_its_variant_that_decodes(
         spend: 10.0,
         revenue: 0.0,
     };
-    assert_eq!(links(&decisions, &observation("b")), vec![approved_b.id]);
+    let links = Links::of(&decisions);
+    let (b, d) = (observation("b"), observation("d"));
     assert_eq!(
-        links(&decisions, &observation("d")),
+        links.of_channel(Channel::Sms, [&b, &d, &b]),
+        vec![experiment.id, sms_split.id, approved_b.id],
+        "each decision once; `d` has no approval"
+    );
+    assert_eq!(
+        Links::default().of_channel(Channel::Sms, [&b]),
         Vec::<DecisionId>::new()
     );
 }
