@@ -103,7 +103,9 @@ impl Strategy {
         &self,
         goal: &CampaignGoal,
     ) -> Result<BTreeMap<Channel, ChannelOutcome>, AgentError> {
-        let found = self.kb.by_campaign(&ledger::scope(goal), &goal.id)?;
+        let found = self
+            .kb
+            .outcomes_by_campaign(&ledger::scope(goal), &goal.id)?;
         Ok(projection::channel_outcomes(&found.records))
     }
 }
@@ -134,7 +136,7 @@ impl HandleRequest<PlanCampaign> for Strategy {
         };
         let sub_goal = plan_goal(goal, *attempt, now, *remaining_target, *remaining_budget);
         let result = plan(&sub_goal, &playbook, now);
-        let previous = previous_shares(&self.kb, goal)?;
+        let previous = previous_shares(&self.kb, goal, *attempt)?;
         let step = format!("plan/{attempt}");
         let inputs = PlanInputs {
             goal: goal.clone(),
@@ -250,11 +252,24 @@ impl HandleRequest<PlanCampaign> for Strategy {
     }
 }
 
-/// The channel shares of the campaign's latest plan, to show how a re-plan moved them.
+/// The channel shares of the campaign's plan before attempt `attempt`, to show how a re-plan
+/// moved them. Each attempt's plan has the id of its step (`plan/{attempt}`), so this reads the
+/// few plan decisions by id instead of every decision of the campaign.
 fn previous_shares(
     kb: &KnowledgeBase,
     goal: &CampaignGoal,
+    attempt: u32,
 ) -> Result<BTreeMap<Channel, f64>, AgentError> {
-    let found = kb.decisions_by_campaign(&ledger::scope(goal), &goal.id)?;
-    Ok(projection::latest_plan_shares(&found.records))
+    let scope = ledger::scope(goal);
+    for earlier in (0..attempt).rev() {
+        let id = ledger::step_id(goal, &format!("plan/{earlier}"));
+        if let Some(shares) = kb
+            .decision(&scope, id)?
+            .as_ref()
+            .and_then(projection::plan_shares)
+        {
+            return Ok(shares);
+        }
+    }
+    Ok(BTreeMap::new())
 }

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::board::CampaignBoard;
 use super::clock::save_simulated_time;
-use super::ingest::{Batch, IngestReport, ingest};
+use super::ingest::{Batch, IngestReport, ingest_kept};
 use super::options::LoopOptions;
 use super::resume::{CampaignRun, planned_start};
 use super::sim_market::{build_market, priors_from, record_audience_consent};
@@ -329,10 +329,7 @@ async fn step_campaign(
     }
     if run.market.is_none() {
         match build_market(kb, &run.goal, &tick, options) {
-            Ok((market, catalog)) => {
-                run.market = Some(market);
-                run.catalog = catalog;
-            }
+            Ok(market) => run.market = Some(market),
             Err(e) => {
                 report.error = Some(e.to_string());
                 report.tick = Some(tick);
@@ -367,9 +364,14 @@ async fn step_campaign(
         day,
         observations,
     };
-    match ingest(kb, &client, Some(&run.catalog), batch).await {
+    match ingest_kept(kb, &client, &mut run.known, batch).await {
         Ok(ingested) => report.ingest = Some(ingested),
         Err(e) => report.error = Some(e.to_string()),
+    }
+    if run.done {
+        // A finished campaign buys and observes nothing more: what served its days goes.
+        run.market = None;
+        run.known = Default::default();
     }
     run.next_day += 1;
     tracing::info!(

@@ -19,17 +19,17 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 
+use super::known::KnownDecisions;
 use crate::agents::decisions::{OBSERVATIONS_OUTCOME, ObservationReport};
 use crate::agents::ledger;
 use crate::agents::messages::{OBSERVATIONS_RECORDED, ObservationsRecorded, deadline_day};
-use crate::agents::orchestrator::Orchestrator;
-use crate::agents::projection::{self, Links, catalog_of};
+use crate::agents::projection::{self, Links};
 use crate::domain::bounds::{LATE_RESULTS, day_after_deadline, past_late_results};
 use crate::domain::campaign::{CampaignGoal, Channel};
-use crate::kb::{Decision, KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION, Scope};
+use crate::kb::{KbError, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION, Scope};
 use crate::market::{CampaignSpan, KnownIds, Observation, ObservationProblem};
 use crate::protocol::CorrelationId;
-use crate::runtime::{Agent, Client, DeliveryError};
+use crate::runtime::{Client, DeliveryError};
 
 /// One day's observations of one campaign.
 #[derive(Clone, Debug)]
@@ -81,8 +81,8 @@ pub enum IngestError {
     },
 }
 
-/// Validates, records and announces one batch of the campaign loop (see [`ingest_at`]; the loop's
-/// days are its own, so the time it arrives is not checked).
+/// Validates, records and announces one batch (see [`ingest_at`]; the time it arrives is not
+/// checked).
 pub async fn ingest(
     kb: &KnowledgeBase,
     client: &Client,
@@ -92,16 +92,61 @@ pub async fn ingest(
     ingest_at(kb, client, known, batch, None).await
 }
 
+/// Validates, records and announces one batch of a campaign whose decisions `kept` holds from its
+/// earlier batches: only the decisions recorded since are read (see [`KnownDecisions`]). The
+/// campaign loop's path; its days are its own, so the time a batch arrives is not checked.
+pub async fn ingest_kept(
+    kb: &KnowledgeBase,
+    client: &Client,
+    kept: &mut KnownDecisions,
+    batch: Batch,
+) -> Result<IngestReport, IngestError> {
+    *kept = refreshed(kb, &batch.goal, std::mem::take(kept)).await?;
+    record(kb, client, None, kept, batch, None).await
+}
+
 /// Validates, records and announces one batch. `client` publishes the event; it is narrowed to the
 /// campaign's tenant, campaign and correlation id here, so the outcomes join the campaign's trace.
 /// `known` names the variants an observation may report; `None` takes them from the campaign's
-/// experiment decisions (see [`catalog_of`]), read once with the decisions the outcomes link to.
+/// experiment decisions, read once with the decisions the outcomes link to.
 /// `received_at` is the campaign clock's time when a batch from outside arrived: past the
 /// deadline by more than [`LATE_RESULTS`], the campaign is finished for it.
 pub async fn ingest_at(
     kb: &KnowledgeBase,
     client: &Client,
     known: Option<&(dyn KnownIds + Sync)>,
+    batch: Batch,
+    received_at: Option<DateTime<Utc>>,
+) -> Result<IngestReport, IngestError> {
+    let kept = refreshed(kb, &batch.goal, KnownDecisions::default()).await?;
+    record(kb, client, known, &kept, batch, received_at).await
+}
+
+/// `kept` with the campaign's decisions recorded since it was last refreshed. The first read of
+/// a campaign decodes every decision: off the async threads.
+async fn refreshed(
+    kb: &KnowledgeBase,
+    goal: &CampaignGoal,
+    mut kept: KnownDecisions,
+) -> Result<KnownDecisions, IngestError> {
+    let (kb, read_goal) = (kb.clone(), goal.clone());
+    tokio::task::spawn_blocking(move || kept.refresh(&kb, &read_goal).map(|_| kept))
+        .await
+        .map_err(|e| IngestError::Interrupted {
+            campaign: goal.id.to_string(),
+            reason: e.to_string(),
+        })?
+        .map_err(|source| IngestError::Kb {
+            campaign: goal.id.to_string(),
+            source,
+        })
+}
+
+async fn record(
+    kb: &KnowledgeBase,
+    client: &Client,
+    known: Option<&(dyn KnownIds + Sync)>,
+    kept: &KnownDecisions,
     batch: Batch,
     received_at: Option<DateTime<Utc>>,
 ) -> Result<IngestReport, IngestError> {
@@ -115,28 +160,9 @@ pub async fn ingest_at(
         source,
     };
     let scope = ledger::scope(&goal);
-    let decisions = {
-        let (kb, scope, campaign) = (kb.clone(), scope.clone(), goal.id.clone());
-        // Reading a campaign's decisions decodes every one of them: off the async threads.
-        tokio::task::spawn_blocking(move || kb.decisions_by_campaign(&scope, &campaign))
-            .await
-            .map_err(|e| IngestError::Interrupted {
-                campaign: goal.id.to_string(),
-                reason: e.to_string(),
-            })?
-            .map_err(kb_error)?
-            .records
-    };
-    let from_decisions;
-    let known = match known {
-        Some(known) => known,
-        None => {
-            from_decisions = catalog_of(&goal, &decisions);
-            &from_decisions
-        }
-    };
+    let known = known.unwrap_or(&kept.catalog);
     let correlation = ledger::campaign_correlation(&goal);
-    let refused = batch_problem(&goal, day, &decisions, received_at).map(|p| vec![p]);
+    let refused = batch_problem(&goal, day, kept, received_at).map(|p| vec![p]);
     let span = goal.start.map(|start| CampaignSpan {
         start,
         deadline: goal.deadline,
@@ -172,7 +198,7 @@ pub async fn ingest_at(
         scope: &scope,
         goal: &goal,
         day,
-        links: Links::of(&decisions),
+        links: &kept.links,
         correlation,
     };
     let legacy = recorder.legacy_batch(&by_channel).map_err(kb_error)?;
@@ -230,7 +256,7 @@ struct Recorder<'a> {
     scope: &'a Scope,
     goal: &'a CampaignGoal,
     day: u32,
-    links: Links,
+    links: &'a Links,
     correlation: CorrelationId,
 }
 
@@ -429,15 +455,14 @@ impl Recorder<'_> {
 fn batch_problem(
     goal: &CampaignGoal,
     day: u32,
-    decisions: &[Decision],
+    kept: &KnownDecisions,
     received_at: Option<DateTime<Utc>>,
 ) -> Option<ObservationProblem> {
     let finished = |why: String| ObservationProblem::CampaignFinished {
         campaign: goal.id.to_string(),
         why,
     };
-    if let Some((decision, achieved_on)) = projection::goal_achieved(decisions, Orchestrator::NAME)
-    {
+    if let Some((decision, achieved_on)) = kept.achieved {
         let on = achieved_on
             .map(|d| format!(" on day {d}"))
             .unwrap_or_default();

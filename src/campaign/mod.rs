@@ -9,7 +9,8 @@
 //! # Layout
 //!
 //! - `day_loop`: [`CampaignLoop`], one day of every campaign per step, and [`spawn`] on the clock.
-//! - `options`: [`LoopOptions`]. `ingest`: validate, record, link and announce observations.
+//! - `options`: [`LoopOptions`]. `ingest`: validate, record, link and announce observations;
+//!   `known`: what ingestion keeps of a campaign's decisions between the loop's batches.
 //! - `board`: [`CampaignBoard`], the latest report of every campaign. `resume`: where a campaign
 //!   picks up after a restart. `clock`: the simulated clock's persistence. `sim_market`: the
 //!   simulator's market and audience for a campaign.
@@ -18,6 +19,7 @@ pub mod board;
 mod clock;
 pub mod day_loop;
 pub mod ingest;
+pub mod known;
 pub mod options;
 pub mod resume;
 mod sim_market;

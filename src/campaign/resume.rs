@@ -4,13 +4,14 @@
 
 use chrono::{DateTime, Utc};
 
+use super::known::KnownDecisions;
 use crate::agents::ledger;
 use crate::agents::optimization::Optimization;
 use crate::agents::orchestrator::Orchestrator;
 use crate::agents::projection::{self, CampaignFigures};
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::KnowledgeBase;
-use crate::market::{IdCatalog, MarketSimulator};
+use crate::market::MarketSimulator;
 use crate::runtime::Agent;
 
 pub(super) struct CampaignRun {
@@ -20,7 +21,8 @@ pub(super) struct CampaignRun {
     pub goal: CampaignGoal,
     pub next_day: u32,
     pub market: Option<MarketSimulator>,
-    pub catalog: IdCatalog,
+    /// What ingestion derived from its decisions so far.
+    pub known: KnownDecisions,
     pub done: bool,
     pub consent_recorded: bool,
     /// Where it stood when the daemon started, for the board until its first tick.
@@ -57,7 +59,7 @@ impl CampaignRun {
             goal,
             next_day,
             market: None,
-            catalog: IdCatalog::default(),
+            known: KnownDecisions::default(),
             done: false,
             consent_recorded: false,
             resumed,

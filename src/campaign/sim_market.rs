@@ -20,7 +20,7 @@ use crate::domain::optimization::decision_seed;
 use crate::domain::strategy::StrategyPlaybook;
 use crate::kb::{KbError, KnowledgeBase};
 use crate::market::{
-    ChannelMarket, IdCatalog, LevelEffect, MarketError, MarketSimulator, MarketSpec, SegmentMarket,
+    ChannelMarket, LevelEffect, MarketError, MarketSimulator, MarketSpec, SegmentMarket,
     VariantFeatures,
 };
 use crate::runtime::{Agent, DeliveryError};
@@ -82,7 +82,7 @@ pub(super) fn build_market(
     goal: &CampaignGoal,
     tick: &TickReport,
     options: &LoopOptions,
-) -> Result<(MarketSimulator, IdCatalog), SimulationError> {
+) -> Result<MarketSimulator, SimulationError> {
     let start = goal.start.ok_or_else(|| SimulationError::NoStart {
         campaign: goal.id.to_string(),
     })?;
@@ -155,7 +155,6 @@ pub(super) fn build_market(
         drift: options.drift.get(&goal.id).cloned().unwrap_or_default(),
     };
     let mut market = MarketSimulator::new(spec)?;
-    let mut catalog = IdCatalog::default();
     for arm in &arms {
         market.add_variant(
             arm.variant.clone(),
@@ -167,9 +166,8 @@ pub(super) fn build_market(
                     .collect(),
             },
         );
-        catalog.add(goal.id.clone(), arm.variant.clone());
     }
-    Ok((market, catalog))
+    Ok(market)
 }
 
 /// The market's priors: the strategy agent's playbook in force, else the embedded one.

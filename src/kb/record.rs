@@ -172,6 +172,20 @@ impl Record {
             Record::Decision(_) => None,
         }
     }
+
+    pub fn into_decision(self) -> Option<Decision> {
+        match self {
+            Record::Decision(d) => Some(d),
+            Record::Outcome(_) => None,
+        }
+    }
+
+    pub fn into_outcome(self) -> Option<Outcome> {
+        match self {
+            Record::Outcome(o) => Some(o),
+            Record::Decision(_) => None,
+        }
+    }
 }
 
 #[cfg(test)]

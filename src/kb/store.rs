@@ -470,7 +470,48 @@ impl KnowledgeBase {
             scope,
             Some(DECISION_TAG),
         )?;
-        Ok(narrow(found, Record::as_decision))
+        Ok(narrow(found, Record::into_decision))
+    }
+
+    /// The outcomes of a campaign, in time order (its decisions are not read).
+    pub fn outcomes_by_campaign(
+        &self,
+        scope: &Scope,
+        campaign: &CampaignId,
+    ) -> Result<QueryResult<Outcome>, KbError> {
+        let found =
+            self.scan_named(Index::Campaign, campaign.as_str(), scope, Some(OUTCOME_TAG))?;
+        Ok(narrow(found, Record::into_outcome))
+    }
+
+    /// The decisions of a campaign that `seen` does not hold, in time order: a reader that keeps
+    /// what it derived from a campaign's decisions (ingestion does) reads only those recorded
+    /// since it last looked. Only the index is read for the others, never their records.
+    pub fn decisions_by_campaign_unseen(
+        &self,
+        scope: &Scope,
+        campaign: &CampaignId,
+        seen: &dyn Fn(DecisionId) -> bool,
+    ) -> Result<QueryResult<Decision>, KbError> {
+        let prefix = named_prefix(campaign.as_str(), scope);
+        let mut found = QueryResult::default();
+        let lookup = Lookup {
+            which: Index::Campaign,
+            low: prefix.clone(),
+            high: keys::prefix_end(&prefix),
+            keep: &|_| true,
+        };
+        let mut pointers = self.pointers(&lookup, &mut found.skipped)?;
+        pointers.retain(
+            |pointer| match postings::record_key(pointer).split_first() {
+                Some((&DECISION_TAG, id)) => uuid::Uuid::from_slice(id)
+                    .map(|id| !seen(DecisionId(id)))
+                    .unwrap_or(true),
+                _ => false,
+            },
+        );
+        self.load_pointers(&pointers, scope, Some(DECISION_TAG), &mut found)?;
+        Ok(narrow(found, Record::into_decision))
     }
 
     /// Every decision an agent made, in time order.
@@ -480,7 +521,7 @@ impl KnowledgeBase {
         agent: &AgentName,
     ) -> Result<QueryResult<Decision>, KbError> {
         let found = self.scan_named(Index::Agent, agent.as_str(), scope, Some(DECISION_TAG))?;
-        Ok(narrow(found, Record::as_decision))
+        Ok(narrow(found, Record::into_decision))
     }
 
     /// The causal trace of one chain of work: every decision and outcome carrying `correlation`, in
@@ -509,7 +550,7 @@ impl KnowledgeBase {
             Scope::AllTenants => decision.0.as_bytes().to_vec(),
         };
         let found = self.scan_prefix(Index::Decision, &prefix, scope, Some(OUTCOME_TAG))?;
-        Ok(narrow(found, Record::as_outcome))
+        Ok(narrow(found, Record::into_outcome))
     }
 
     /// Every decision and outcome decided or observed in `[from, to)`, in time order.
@@ -605,12 +646,7 @@ impl KnowledgeBase {
         scope: &Scope,
         tag: Option<u8>,
     ) -> Result<QueryResult<Record>, KbError> {
-        let mut prefix = Vec::new();
-        keys::push_name(&mut prefix, name);
-        if let Scope::Tenant(tenant) = scope {
-            keys::push_name(&mut prefix, tenant.as_str());
-        }
-        self.scan_prefix(which, &prefix, scope, tag)
+        self.scan_prefix(which, &named_prefix(name, scope), scope, tag)
     }
 
     fn scan_prefix(
@@ -896,9 +932,19 @@ fn sort_by_time(records: &mut [Record]) {
     records.sort_by_key(|record| (record.at(), record.id()));
 }
 
-fn narrow<T: Clone>(found: QueryResult<Record>, pick: fn(&Record) -> Option<&T>) -> QueryResult<T> {
+/// The start of the index keys `name | tenant` of `scope` (every tenant's without one).
+fn named_prefix(name: &str, scope: &Scope) -> Vec<u8> {
+    let mut prefix = Vec::new();
+    keys::push_name(&mut prefix, name);
+    if let Scope::Tenant(tenant) = scope {
+        keys::push_name(&mut prefix, tenant.as_str());
+    }
+    prefix
+}
+
+fn narrow<T>(found: QueryResult<Record>, pick: fn(Record) -> Option<T>) -> QueryResult<T> {
     QueryResult {
-        records: found.records.iter().filter_map(pick).cloned().collect(),
+        records: found.records.into_iter().filter_map(pick).collect(),
         skipped: found.skipped,
     }
 }

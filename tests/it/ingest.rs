@@ -13,10 +13,12 @@ use campaignd::agents::optimization::GetProgress;
 use campaignd::agents::projection;
 use campaignd::agents::{self};
 use campaignd::campaign::ingest::{Batch, IngestReport, ItemResult, ingest};
+use campaignd::campaign::known::KnownDecisions;
 use campaignd::campaign::{CampaignLoop, LoopOptions};
 use campaignd::domain::campaign::{CampaignGoal, Channel};
 use campaignd::domain::optimization::Arm;
 use campaignd::kb::{KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
+use campaignd::market::KnownIds;
 use campaignd::market::{IdCatalog, Observation, Placement};
 use campaignd::protocol::Origin;
 use campaignd::runtime::{Client, Clock, Runtime, Services};
@@ -416,4 +418,44 @@ async fn a_batch_too_large_for_one_outcome_is_recorded_in_parts() {
     assert!(again.recorded.is_empty());
     assert_eq!(again.duplicates, 300);
     runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_decisions_take_in_only_what_was_recorded_since_and_link_the_latest() {
+    let run = running("kept_decisions").await;
+    let (goal, arms) = (&run.goal, &run.sms);
+    let mut kept = KnownDecisions::default();
+    kept.refresh(&run.kb, goal).expect("the first read");
+    for arm in arms {
+        assert!(
+            kept.catalog.has_variant(&goal.id, &arm.variant),
+            "{} is in the catalog",
+            arm.variant
+        );
+    }
+    let cited = kept.links.of_channel(Channel::Sms, []);
+    assert_eq!(
+        cited.len(),
+        3,
+        "experiment, split and allocation: {cited:?}"
+    );
+    // A newer split of the channel, recorded after the first read, is the one linked next.
+    let newer = run
+        .kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .expect("decisions")
+        .records
+        .into_iter()
+        .rfind(|d| d.kind == "traffic_split" && d.inputs["channel"] == "sms")
+        .map(|mut split| {
+            split.id = campaignd::kb::DecisionId::new();
+            split.decided_at += chrono::Duration::minutes(1);
+            split
+        })
+        .expect("the campaign has an SMS split");
+    run.kb.record_decision(&newer).await.expect("recorded");
+    kept.refresh(&run.kb, goal).expect("the second read");
+    assert_eq!(kept.links.of_channel(Channel::Sms, [])[1], newer.id);
+    assert!(kept.achieved.is_none());
+    run.runtime.shutdown(Duration::from_secs(5)).await;
 }

@@ -1099,3 +1099,62 @@ async fn readiness_fails_while_writes_fail_or_stall_and_returns_when_they_succee
     runtime.shutdown(std::time::Duration::from_secs(5)).await;
     kb.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaigns_unseen_decisions_and_its_outcomes_are_read_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let kb = open_kb(dir.path());
+    let chain = CorrelationId::new();
+    let first = decision("acme", "spring", "optimization", chain, t0());
+    let second = decision(
+        "acme",
+        "spring",
+        "optimization",
+        chain,
+        t0() + TimeDelta::minutes(1),
+    );
+    let other_campaign = decision("acme", "autumn", "optimization", chain, t0());
+    let other_tenant = decision("globex", "spring", "optimization", chain, t0());
+    for d in [&first, &second, &other_campaign, &other_tenant] {
+        kb.record_decision(d).await.unwrap();
+    }
+    let observed = outcome(&first, t0() + TimeDelta::minutes(2));
+    kb.record_outcome(&observed).await.unwrap();
+    let acme = Scope::Tenant(TenantId::new("acme"));
+    let spring = CampaignId::new("spring");
+
+    let all = kb
+        .decisions_by_campaign_unseen(&acme, &spring, &|_| false)
+        .unwrap();
+    let all: Vec<DecisionId> = all.records.iter().map(|d| d.id).collect();
+    assert_eq!(all, [first.id, second.id], "in time order, this tenant's");
+    let seen: HashSet<DecisionId> = [first.id].into();
+    let unseen = kb
+        .decisions_by_campaign_unseen(&acme, &spring, &|id| seen.contains(&id))
+        .unwrap();
+    assert_eq!(
+        unseen.records.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [second.id]
+    );
+    let everyone = kb
+        .decisions_by_campaign_unseen(&Scope::AllTenants, &spring, &|id| seen.contains(&id))
+        .unwrap();
+    assert_eq!(
+        everyone.records.len(),
+        2,
+        "the operator's scope sees both tenants"
+    );
+
+    let outcomes = kb.outcomes_by_campaign(&acme, &spring).unwrap().records;
+    assert_eq!(
+        outcomes.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [observed.id]
+    );
+    let globex = Scope::Tenant(TenantId::new("globex"));
+    assert!(
+        kb.outcomes_by_campaign(&globex, &spring)
+            .unwrap()
+            .records
+            .is_empty()
+    );
+}

@@ -152,6 +152,13 @@ pub fn experiment_arms(decisions: &[Decision]) -> Vec<Arm> {
 /// its experiment starts: an observation then comes back as an unknown variant.
 pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
     let mut catalog = IdCatalog::default();
+    add_to_catalog(&mut catalog, goal, decisions);
+    catalog
+}
+
+/// Adds the campaign and the variants `decisions`' experiments named to `catalog` (see
+/// [`catalog_of`]), for a reader that takes in a campaign's decisions a few at a time.
+pub fn add_to_catalog(catalog: &mut IdCatalog, goal: &CampaignGoal, decisions: &[Decision]) {
     catalog.add_campaign(goal.id.clone());
     for arm in experiment_arms(decisions) {
         let placement = Placement {
@@ -160,7 +167,6 @@ pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
         };
         catalog.add_placed(goal.id.clone(), &arm.variant, placement);
     }
-    catalog
 }
 
 /// The decisions observations are evidence for, found in one pass over a campaign's decisions:
@@ -179,6 +185,13 @@ impl Links {
     /// an earlier one of the same role.
     pub fn of(decisions: &[Decision]) -> Self {
         let mut links = Links::default();
+        links.add(decisions);
+        links
+    }
+
+    /// Takes in decisions recorded after those already taken in, in time order.
+    pub fn add(&mut self, decisions: &[Decision]) {
+        let links = self;
         for d in decisions {
             if is::<kinds::Review>(d) {
                 if let Some(variant) = approved_variant(d) {
@@ -192,7 +205,6 @@ impl Links {
                 links.allocation = Some(d.id);
             }
         }
-        links
     }
 
     /// The decisions `observations` of one channel are evidence for, each once: the experiment,
@@ -251,27 +263,29 @@ pub fn consent_ledger<'a>(decisions: impl IntoIterator<Item = &'a Decision>) -> 
     ledger_of(decisions.into_iter().filter_map(choice::<kinds::Consent>))
 }
 
-/// The channel shares of the campaign's latest plan, to show how a re-plan moved them.
-pub fn latest_plan_shares(decisions: &[Decision]) -> BTreeMap<Channel, f64> {
-    decisions
-        .iter()
-        .rev()
-        .find(|d| is::<kinds::Plan>(d))
-        .and_then(choice::<kinds::Plan>)
-        .flatten()
-        .map(|plan| {
-            plan.channels
-                .into_iter()
-                .map(|c| (c.channel, c.share))
-                .collect()
-        })
-        .unwrap_or_default()
+/// The channel shares of a plan decision, to show how a re-plan moved them (none for a plan that
+/// found no plan); `None` for another kind of decision.
+pub fn plan_shares(decision: &Decision) -> Option<BTreeMap<Channel, f64>> {
+    if !is::<kinds::Plan>(decision) {
+        return None;
+    }
+    Some(
+        choice::<kinds::Plan>(decision)
+            .flatten()
+            .map(|plan| {
+                plan.channels
+                    .into_iter()
+                    .map(|c| (c.channel, c.share))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
 }
 
 /// What each channel delivered so far, from the campaign's observation outcomes.
-pub fn channel_outcomes(records: &[Record]) -> BTreeMap<Channel, ChannelOutcome> {
+pub fn channel_outcomes(outcomes: &[Outcome]) -> BTreeMap<Channel, ChannelOutcome> {
     let mut per_channel: BTreeMap<Channel, ChannelOutcome> = BTreeMap::new();
-    for (_, metrics) in observations(records) {
+    for metrics in outcomes.iter().flat_map(observed) {
         let obs = metrics.observation;
         per_channel.entry(obs.channel).or_default().add_observed(
             obs.impressions,
