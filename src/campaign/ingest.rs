@@ -130,7 +130,7 @@ async fn refreshed(
     mut kept: KnownDecisions,
 ) -> Result<KnownDecisions, IngestError> {
     let (kb, read_goal) = (kb.clone(), goal.clone());
-    tokio::task::spawn_blocking(move || kept.refresh(&kb, &read_goal).map(|_| kept))
+    tokio::task::spawn_blocking(move || kept.refresh(&kb, &read_goal).map(|()| kept))
         .await
         .map_err(|e| IngestError::Interrupted {
             campaign: goal.id.to_string(),
@@ -240,6 +240,14 @@ async fn record(
     Ok(report)
 }
 
+/// The observations an outcome recorded, without their day (the caller knows it).
+fn lines_of(outcome: &Outcome) -> Vec<Observation> {
+    projection::observed(outcome)
+        .into_iter()
+        .map(|m| m.observation)
+        .collect()
+}
+
 /// At most this many observations in one outcome. A channel's day of the examples' shape is about
 /// a hundred lines of about 300 bytes; a larger batch is recorded as several parts.
 const OBSERVATIONS_PER_OUTCOME: usize = 256;
@@ -313,11 +321,7 @@ impl Recorder<'_> {
             let Some(stored) = self.kb.outcome(self.scope, id)? else {
                 return Ok(parts);
             };
-            let observations = projection::observed(&stored)
-                .into_iter()
-                .map(|m| m.observation)
-                .collect();
-            parts.push((id, observations));
+            parts.push((id, lines_of(&stored)));
         }
     }
 
@@ -333,7 +337,9 @@ impl Recorder<'_> {
         report: &mut IngestReport,
         announced: &mut Announced,
     ) -> Result<(), KbError> {
+        // The parts recorded by other batches, announced again when this batch touches them.
         let mut parts = self.stored_parts(channel)?;
+        let mut next_part = parts.len();
         let mut stored: HashMap<String, OutcomeId> = HashMap::new();
         let mut touched = HashSet::new();
         for (id, observations) in &parts {
@@ -342,6 +348,7 @@ impl Recorder<'_> {
             }
         }
         let mut pending: VecDeque<(usize, Observation)> = VecDeque::new();
+        let mut queued: HashSet<String> = HashSet::new();
         let mut repeats = Vec::new();
         for (index, observation) in lines {
             if let Some(&id) = stored.get(&observation.variant) {
@@ -357,49 +364,43 @@ impl Recorder<'_> {
                 for metrics in projection::observed(&first) {
                     announced.push((first.id, metrics.observation));
                 }
-            } else if pending
-                .iter()
-                .any(|(_, p)| p.variant == observation.variant)
-            {
+            } else if !queued.insert(observation.variant.clone()) {
                 // Twice in one batch: the first stands, and the second is not announced.
                 repeats.push((index, observation.variant));
             } else {
                 pending.push_back((index, observation));
             }
         }
-        let mut recorded_as: HashMap<String, OutcomeId> = HashMap::new();
         let mut retries = 0;
         while !pending.is_empty() {
             let take = pending.len().min(OBSERVATIONS_PER_OUTCOME);
             let chunk: Vec<(usize, Observation)> = pending.drain(..take).collect();
-            let id = self.part_id(channel, parts.len());
+            let id = self.part_id(channel, next_part);
+            next_part += 1;
             let outcome = self.outcome(id, channel, &chunk);
             match self.kb.record_outcome(&outcome).await {
                 Ok(_) => {
                     report.recorded.push(id);
                     for (index, observation) in chunk {
                         items[index] = Some(ItemResult::Recorded(id));
-                        recorded_as.insert(observation.variant.clone(), id);
+                        stored.insert(observation.variant.clone(), id);
                         announced.push((id, observation));
                     }
-                    parts.push((id, Vec::new()));
                 }
                 // Another batch of the same day and channel recorded this part first: what it
                 // holds is a duplicate, the rest goes into the next part.
                 Err(KbError::Duplicate { .. }) if retries < PART_RETRIES => {
                     retries += 1;
-                    let theirs: Vec<Observation> = self
+                    let theirs = self
                         .kb
                         .outcome(self.scope, id)?
-                        .map(|o| projection::observed(&o))
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|m| m.observation)
-                        .collect();
+                        .map(|o| lines_of(&o))
+                        .unwrap_or_default();
                     for line in chunk.into_iter().rev() {
                         if theirs.iter().any(|t| t.variant == line.1.variant) {
                             report.duplicates += 1;
                             items[line.0] = Some(ItemResult::Duplicate(id));
+                            stored.insert(line.1.variant, id);
                             touched.insert(id);
                         } else {
                             pending.push_front(line);
@@ -410,10 +411,10 @@ impl Recorder<'_> {
                 Err(err) => return Err(err),
             }
         }
+        // Every variant queued is now recorded, by this batch or another: a repeat names where.
         for (index, variant) in repeats {
             report.duplicates += 1;
-            let id = recorded_as.get(&variant).or_else(|| stored.get(&variant));
-            items[index] = id.map(|&id| ItemResult::Duplicate(id));
+            items[index] = stored.get(&variant).map(|&id| ItemResult::Duplicate(id));
         }
         for (id, observations) in parts {
             if touched.contains(&id) {

@@ -14,7 +14,7 @@ use crate::agents::ledger;
 use crate::agents::orchestrator::Orchestrator;
 use crate::agents::projection::{self, Links};
 use crate::domain::campaign::CampaignGoal;
-use crate::kb::{CorruptRecord, Decision, DecisionId, KbError, KnowledgeBase};
+use crate::kb::{Decision, DecisionId, KbError, KnowledgeBase};
 use crate::market::IdCatalog;
 use crate::runtime::Agent;
 
@@ -30,18 +30,14 @@ pub struct KnownDecisions {
 }
 
 impl KnownDecisions {
-    /// Reads the campaign's decisions recorded since the last refresh and applies them; returns
-    /// the records that did not decode (they are read again next time).
-    pub fn refresh(
-        &mut self,
-        kb: &KnowledgeBase,
-        goal: &CampaignGoal,
-    ) -> Result<Vec<CorruptRecord>, KbError> {
+    /// Reads the campaign's decisions recorded since the last refresh and applies them. A record
+    /// that does not decode is logged by the knowledge base, and read again next time.
+    pub fn refresh(&mut self, kb: &KnowledgeBase, goal: &CampaignGoal) -> Result<(), KbError> {
         let found = kb.decisions_by_campaign_unseen(&ledger::scope(goal), &goal.id, &|id| {
             self.seen.contains(&id)
         })?;
         self.apply(goal, &found.records);
-        Ok(found.skipped)
+        Ok(())
     }
 
     fn apply(&mut self, goal: &CampaignGoal, decisions: &[Decision]) {

@@ -338,10 +338,12 @@ async fn concurrent_batches_of_one_channel_and_day_record_each_variant_once() {
     let run = running("concurrent_batches").await;
     let (goal, arms) = (&run.goal, &run.sms);
     let before = run.conversions().await;
-    // Four batches at once, each overlapping the next: they race for the same parts.
+    // Four batches at once, each overlapping the next: they race for the same parts. Each names
+    // its first variant twice, so a repeat may point at a part another batch took.
     let batches: Vec<Vec<Observation>> = (0..4)
         .map(|n| {
             (n..n + 3)
+                .chain([n])
                 .map(|i| observation(goal, &arms[i % arms.len()], 1))
                 .collect()
         })
@@ -355,6 +357,15 @@ async fn concurrent_batches_of_one_channel_and_day_record_each_variant_once() {
     while let Some(done) = tasks.join_next().await {
         let report = done.expect("no panic").expect("ingested");
         assert!(report.rejected.is_empty(), "{report:?}");
+        assert_eq!(
+            report.items.len(),
+            4,
+            "one result per observation: {report:?}"
+        );
+        assert!(
+            matches!(report.items[3], ItemResult::Duplicate(_)),
+            "the repeat is a duplicate: {report:?}"
+        );
         recorded_items += recorded(&report).len();
     }
     let variants = run.recorded_variants();

@@ -146,18 +146,11 @@ pub fn experiment_arms(decisions: &[Decision]) -> Vec<Arm> {
         .collect()
 }
 
-/// The campaign's variants as far as its experiment decisions know them, with the channel and
-/// segment each was written for (every attempt's arms, so a variant of an earlier plan still
-/// counts). The campaign itself is always known, even before
-/// its experiment starts: an observation then comes back as an unknown variant.
-pub fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
-    let mut catalog = IdCatalog::default();
-    add_to_catalog(&mut catalog, goal, decisions);
-    catalog
-}
-
-/// Adds the campaign and the variants `decisions`' experiments named to `catalog` (see
-/// [`catalog_of`]), for a reader that takes in a campaign's decisions a few at a time.
+/// Adds to `catalog` the campaign's variants as far as `decisions`' experiments name them, with
+/// the channel and segment each was written for (every attempt's arms, so a variant of an earlier
+/// plan still counts), for a reader that takes in a campaign's decisions a few at a time. The
+/// campaign itself is always added, even before its experiment starts: an observation then comes
+/// back as an unknown variant.
 pub fn add_to_catalog(catalog: &mut IdCatalog, goal: &CampaignGoal, decisions: &[Decision]) {
     catalog.add_campaign(goal.id.clone());
     for arm in experiment_arms(decisions) {
@@ -191,18 +184,17 @@ impl Links {
 
     /// Takes in decisions recorded after those already taken in, in time order.
     pub fn add(&mut self, decisions: &[Decision]) {
-        let links = self;
         for d in decisions {
             if is::<kinds::Review>(d) {
                 if let Some(variant) = approved_variant(d) {
-                    links.approvals.insert(variant.to_owned(), d.id);
+                    self.approvals.insert(variant.to_owned(), d.id);
                 }
             } else if is::<kinds::Experiment>(d) {
-                links.experiment = Some(d.id);
+                self.experiment = Some(d.id);
             } else if let Some(inputs) = inputs::<kinds::TrafficSplit>(d) {
-                links.splits.insert(inputs.channel, d.id);
+                self.splits.insert(inputs.channel, d.id);
             } else if is::<kinds::Allocation>(d) {
-                links.allocation = Some(d.id);
+                self.allocation = Some(d.id);
             }
         }
     }

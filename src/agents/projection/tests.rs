@@ -1,6 +1,13 @@
 //! The projection's readers on records shaped as the agents write them.
 
 use super::*;
+
+/// The catalog of `decisions` alone.
+fn catalog_of(goal: &CampaignGoal, decisions: &[Decision]) -> IdCatalog {
+    let mut catalog = IdCatalog::default();
+    add_to_catalog(&mut catalog, goal, decisions);
+    catalog
+}
 use crate::domain::campaign::Phase;
 use crate::kb::SCHEMA_VERSION;
 use crate::market::KnownIds;
