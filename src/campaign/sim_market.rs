@@ -133,7 +133,7 @@ pub(super) fn build_market(
     let mut levels: BTreeSet<(String, String)> = BTreeSet::new();
     for arm in &arms {
         for level in &arm.levels {
-            levels.insert((level.dimension.clone(), level.value.clone()));
+            levels.insert((level.dimension.to_string(), level.value.to_string()));
         }
     }
     let effects = levels
@@ -162,7 +162,7 @@ pub(super) fn build_market(
                 levels: arm
                     .levels
                     .iter()
-                    .map(|l| (l.dimension.clone(), l.value.clone()))
+                    .map(|l| (l.dimension.to_string(), l.value.to_string()))
                     .collect(),
             },
         );

@@ -140,15 +140,12 @@ pub trait KnownIds {
     }
 }
 
-/// A simple in-memory [`KnownIds`]: campaign → its variant ids, and where each variant runs when
-/// that is known.
+/// A simple in-memory [`KnownIds`]: campaign → its variant ids, each with where it runs when that
+/// is known (a variant id names one placement; every attempt's is kept). One map with a short
+/// list per variant, because a thousand campaigns hold a couple of hundred variants each.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IdCatalog {
-    pub campaigns: BTreeMap<CampaignId, BTreeSet<String>>,
-    /// Campaign → variant → its placements (a variant id names one placement; every attempt's
-    /// is kept).
-    #[serde(default)]
-    pub placements: BTreeMap<CampaignId, BTreeMap<String, BTreeSet<Placement>>>,
+    pub campaigns: BTreeMap<CampaignId, BTreeMap<String, Vec<Placement>>>,
 }
 
 impl IdCatalog {
@@ -162,18 +159,20 @@ impl IdCatalog {
         self.campaigns
             .entry(campaign)
             .or_default()
-            .insert(variant.into());
+            .entry(variant.into())
+            .or_default();
     }
 
     /// Knows `variant` and where it runs.
     pub fn add_placed(&mut self, campaign: CampaignId, variant: &str, placement: Placement) {
-        self.add(campaign.clone(), variant);
-        self.placements
-            .entry(campaign)
-            .or_default()
-            .entry(variant.to_owned())
-            .or_default()
-            .insert(placement);
+        let variants = self.campaigns.entry(campaign).or_default();
+        let placed = match variants.get_mut(variant) {
+            Some(placed) => placed,
+            None => variants.entry(variant.to_owned()).or_default(),
+        };
+        if let Err(at) = placed.binary_search(&placement) {
+            placed.insert(at, placement);
+        }
     }
 }
 
@@ -185,14 +184,14 @@ impl KnownIds for IdCatalog {
     fn has_variant(&self, campaign: &CampaignId, variant: &str) -> bool {
         self.campaigns
             .get(campaign)
-            .is_some_and(|v| v.contains(variant))
+            .is_some_and(|v| v.contains_key(variant))
     }
 
     fn placements(&self, campaign: &CampaignId, variant: &str) -> Vec<Placement> {
-        self.placements
+        self.campaigns
             .get(campaign)
             .and_then(|variants| variants.get(variant))
-            .map(|placed| placed.iter().cloned().collect())
+            .cloned()
             .unwrap_or_default()
     }
 }

@@ -129,7 +129,10 @@ pub enum MarketError {
 
 pub struct MarketSimulator {
     spec: MarketSpec,
-    variants: BTreeMap<String, VariantFeatures>,
+    /// Variant → the positions in `spec.effects` of the effects its levels have, in the order
+    /// they multiply its rates: a variant's features are needed only through them, and a thousand
+    /// campaigns' markets would otherwise keep every level's wording once per variant.
+    variants: BTreeMap<String, Vec<u32>>,
     rng: ChaCha8Rng,
 }
 
@@ -215,7 +218,19 @@ impl MarketSimulator {
 
     /// Make a variant known to the market (replacing its features if it was known).
     pub fn add_variant(&mut self, id: impl Into<String>, features: VariantFeatures) {
-        self.variants.insert(id.into(), features);
+        let effects = &self.spec.effects;
+        let positions = features
+            .levels
+            .iter()
+            .flat_map(|(dimension, level)| {
+                effects
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, e)| &e.dimension == dimension && &e.level == level)
+                    .map(|(at, _)| u32::try_from(at).unwrap_or(u32::MAX))
+            })
+            .collect();
+        self.variants.insert(id.into(), positions);
     }
 
     fn channel(&self, channel: Channel) -> Result<&ChannelMarket, MarketError> {
@@ -241,7 +256,7 @@ impl MarketSimulator {
             .iter()
             .find(|s| s.id == segment)
             .ok_or_else(|| MarketError::UnknownSegment(segment.to_owned()))?;
-        let features = self
+        let effects = self
             .variants
             .get(variant)
             .ok_or_else(|| MarketError::UnknownVariant(variant.to_owned()))?;
@@ -249,16 +264,12 @@ impl MarketSimulator {
             market.ctr * seg.ctr_multiplier,
             market.cvr * seg.cvr_multiplier,
         );
-        for (dimension, level) in &features.levels {
-            for effect in self
-                .spec
-                .effects
-                .iter()
-                .filter(|e| &e.dimension == dimension && &e.level == level)
-            {
-                ctr *= effect.ctr_multiplier;
-                cvr *= effect.cvr_multiplier;
-            }
+        for effect in effects
+            .iter()
+            .filter_map(|&at| self.spec.effects.get(at as usize))
+        {
+            ctr *= effect.ctr_multiplier;
+            cvr *= effect.cvr_multiplier;
         }
         for drift in &self.spec.drift {
             let applies = day >= drift.from_day

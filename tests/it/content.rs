@@ -436,7 +436,7 @@ fn korean_sms_variants_fit_carry_the_label_and_use_l18() {
             "CP949 cannot carry emoji: {}",
             v.creative.text
         );
-        let dims: Vec<&str> = v.levels.iter().map(|l| l.dimension.as_str()).collect();
+        let dims: Vec<&str> = v.levels.iter().map(|l| &*l.dimension).collect();
         assert_eq!(dims, vec!["template", "cta", "headline", "offer"]);
         assert!(v.id.starts_with(&format!("{}/{}/ko/", v.segment, v.format)));
         let measure = &v.measures[0];

@@ -117,6 +117,11 @@ impl Day<'_> {
             self.split(*channel).await?;
         }
         self.drift(&channels, playbook).await?;
+        // From here on the drift windows asked about start at the next day's window or later.
+        let next_window = (self.day + 2).saturating_sub(playbook.drift_window_days.max(1));
+        if let Some(state) = self.state.as_mut() {
+            state.experiment.keep_days_from(next_window);
+        }
         self.allocation().await?;
         if genetic_due(self.day, playbook.drift_window_days) {
             self.genetic(playbook).await?;

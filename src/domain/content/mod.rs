@@ -14,6 +14,8 @@ pub mod playbook;
 pub mod revise;
 pub mod template;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::domain::brand::BrandVoice;
@@ -34,16 +36,18 @@ pub struct GenerationRequest<'a> {
     pub seed: u64,
 }
 
-/// One level chosen for one creative dimension.
+/// One level chosen for one creative dimension. Its texts are shared (`Arc<str>`): an
+/// experiment keeps each dimension's name and level wording once for all the variants that use
+/// it (see `Experiment::set_arms`), not once per variant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LevelChoice {
     /// `headline`, `offer`, `cta`, … or `template`.
-    pub dimension: String,
+    pub dimension: Arc<str>,
     /// Index in the dimension's level list as the playbook declares it (stable across banned-word
     /// filtering), so the optimizer can recombine variants dimension by dimension.
     pub index: usize,
     /// The level's wording as written in the playbook (for `template`, the template's text).
-    pub value: String,
+    pub value: Arc<str>,
 }
 
 /// One creative variant, ready for review.

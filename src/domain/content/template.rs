@@ -302,9 +302,9 @@ impl TemplateGenerator {
             };
             let mut values: BTreeMap<&str, &str> = builtins(voice);
             let mut levels = vec![LevelChoice {
-                dimension: TEMPLATE_DIMENSION.to_owned(),
+                dimension: TEMPLATE_DIMENSION.into(),
                 index: usable.index,
-                value: usable.template.text.clone(),
+                value: usable.template.text.as_str().into(),
             }];
             for (dimension, &choice) in dimensions.iter().zip(run.iter().skip(1)) {
                 // Only the dimensions this template uses are part of the variant's identity.
@@ -316,9 +316,9 @@ impl TemplateGenerator {
                 };
                 values.insert(dimension.name.as_str(), value);
                 levels.push(LevelChoice {
-                    dimension: dimension.name.clone(),
+                    dimension: dimension.name.as_str().into(),
                     index,
-                    value: value.to_owned(),
+                    value: value.into(),
                 });
             }
             match self.realize(cell, usable, &values, voice) {

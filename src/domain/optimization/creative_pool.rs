@@ -24,9 +24,9 @@ pub fn creative_pool(exp: &Experiment) -> CreativePool {
     let mut dims: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for state in exp.arms.values() {
         for level in state.arm.iter().flat_map(|a| &a.levels) {
-            let levels = dims.entry(level.dimension.clone()).or_default();
-            if !levels.contains(&level.value) {
-                levels.push(level.value.clone());
+            let levels = dims.entry(level.dimension.to_string()).or_default();
+            if !levels.iter().any(|v| **v == *level.value) {
+                levels.push(level.value.to_string());
             }
         }
     }
@@ -49,8 +49,8 @@ pub fn creative_pool(exp: &Experiment) -> CreativePool {
                 .map(|(name, levels)| {
                     arm.levels
                         .iter()
-                        .find(|l| &l.dimension == name)
-                        .and_then(|l| levels.iter().position(|v| v == &l.value))
+                        .find(|l| *l.dimension == **name)
+                        .and_then(|l| levels.iter().position(|v| **v == *l.value))
                         .unwrap_or(0)
                 })
                 .collect();
@@ -88,9 +88,9 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(index, (d, v))| LevelChoice {
-                    dimension: (*d).to_owned(),
+                    dimension: (*d).into(),
                     index,
-                    value: (*v).to_owned(),
+                    value: (*v).into(),
                 })
                 .collect(),
             ..arm(Channel::Sms, variant)

@@ -55,7 +55,9 @@ pub fn drift_windows(
         if state.arm.as_ref().is_none_or(|a| a.channel != channel) {
             continue;
         }
-        let (mut baseline, mut recent) = (ArmStats::default(), ArmStats::default());
+        // Days summed into `earlier` are before any window asked about since (see
+        // `Experiment::keep_days_from`).
+        let (mut baseline, mut recent) = (state.earlier, ArmStats::default());
         for (&d, s) in &state.daily {
             let target = if d >= from {
                 &mut recent
@@ -176,6 +178,18 @@ mod tests {
         assert_eq!(push[1].baseline, ArmStats::default());
         // A channel without arms is still watched as a whole.
         assert_eq!(drift_windows(&exp, Channel::Email, 13, 7).len(), 1);
+    }
+
+    #[test]
+    fn summing_the_days_before_a_window_changes_no_window_from_it_on() {
+        let mut kept = experiment();
+        kept.keep_days_from(7);
+        for day in [13, 14] {
+            assert_eq!(
+                drift_windows(&kept, Channel::Sms, day, 7),
+                drift_windows(&experiment(), Channel::Sms, day, 7)
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! updates and the rebuild after a restart go through the same methods here, so both reach the same
 //! state. Which observations were already folded is the caller's to track (it knows their ids).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -46,8 +47,11 @@ pub struct ArmState {
     pub arm: Option<Arm>,
     /// What the posterior is built from (shrunk when exploration re-opens).
     pub stats: ArmStats,
-    /// Raw per-day counts, for drift windows.
+    /// Raw per-day counts from [`Experiment::daily_from`] on, for drift windows.
     pub daily: BTreeMap<u32, ArmStats>,
+    /// The counts of every day before [`Experiment::daily_from`], summed: a drift window reads
+    /// the days before it only as one baseline.
+    pub earlier: ArmStats,
 }
 
 /// What one observation brings to the experiment. Counts are signed as the market reports them; a
@@ -91,6 +95,10 @@ pub struct Experiment {
     pub seen_days: BTreeSet<u32>,
     /// Exploration is forced up to this day after drift.
     pub explore_until: Option<u32>,
+    /// The first day arms keep counts of one by one (see [`Experiment::keep_days_from`]).
+    pub daily_from: u32,
+    /// The level texts the arms share: a couple of hundred variants recombine a few dozen.
+    texts: HashSet<Arc<str>>,
 }
 
 impl Experiment {
@@ -106,13 +114,21 @@ impl Experiment {
             spend_by_channel: BTreeMap::new(),
             seen_days: BTreeSet::new(),
             explore_until: None,
+            daily_from: 0,
+            texts: HashSet::new(),
         }
     }
 
     /// Adds (or refreshes) arms; evidence already gathered for them is kept.
     pub fn set_arms(&mut self, arms: &[Arm]) {
         for arm in arms {
-            self.arms.entry(arm.variant.clone()).or_default().arm = Some(arm.clone());
+            let mut arm = arm.clone();
+            for level in &mut arm.levels {
+                level.dimension = share(&mut self.texts, &level.dimension);
+                level.value = share(&mut self.texts, &level.value);
+            }
+            let state = self.arms.entry(arm.variant.clone()).or_default();
+            state.arm = Some(arm);
         }
     }
 
@@ -145,8 +161,16 @@ impl Experiment {
     /// Every sum saturates (see [`crate::domain::bounds`]): no input makes a total overflow or turn non-finite.
     pub fn fold(&mut self, day: u32, obs: &Observed<'_>) {
         let (conversions, impressions) = (obs.conversions, obs.impressions);
-        let state = self.arms.entry(obs.variant.to_owned()).or_default();
-        for stats in [&mut state.stats, state.daily.entry(day).or_default()] {
+        let state = match self.arms.get_mut(obs.variant) {
+            Some(state) => state,
+            None => self.arms.entry(obs.variant.to_owned()).or_default(),
+        };
+        let daily = if day < self.daily_from {
+            &mut state.earlier
+        } else {
+            state.daily.entry(day).or_default()
+        };
+        for stats in [&mut state.stats, daily] {
             stats.successes = add_count(stats.successes, conversions);
             stats.trials = add_count(stats.trials, impressions);
         }
@@ -156,6 +180,27 @@ impl Experiment {
         let by_channel = self.spend_by_channel.entry(obs.channel).or_default();
         by_channel.0 = by_channel.0.plus(obs.spend);
         by_channel.1 = add_count(by_channel.1, conversions);
+    }
+
+    /// Sums every arm's counts of the days before `day` into its `earlier` counts, so an
+    /// experiment keeps a window's worth of days per arm however long it runs. Drift windows that
+    /// start at `day` or later read the same sums as before; the optimizer calls this with the
+    /// first day the next day's window holds.
+    pub fn keep_days_from(&mut self, day: u32) {
+        if day <= self.daily_from {
+            return;
+        }
+        self.daily_from = day;
+        for state in self.arms.values_mut() {
+            while let Some(entry) = state.daily.first_entry() {
+                if *entry.key() >= day {
+                    break;
+                }
+                let stats = entry.remove();
+                state.earlier.successes = state.earlier.successes.saturating_add(stats.successes);
+                state.earlier.trials = state.earlier.trials.saturating_add(stats.trials);
+            }
+        }
     }
 
     /// Shrinks every arm's posterior evidence to `keep` of it (see [`reopen_exploration`]); the
@@ -216,6 +261,17 @@ impl Experiment {
     }
 }
 
+/// The copy of `text` the experiment already holds, else `text` itself, kept from now on.
+fn share(texts: &mut HashSet<Arc<str>>, text: &Arc<str>) -> Arc<str> {
+    match texts.get(text) {
+        Some(kept) => Arc::clone(kept),
+        None => {
+            texts.insert(Arc::clone(text));
+            Arc::clone(text)
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -250,9 +306,9 @@ pub(crate) mod tests {
     #[test]
     fn an_arm_takes_the_variants_identity_channel_segment_and_levels() {
         let levels = vec![LevelChoice {
-            dimension: "offer".to_owned(),
+            dimension: "offer".into(),
             index: 1,
-            value: "free shipping".to_owned(),
+            value: "free shipping".into(),
         }];
         let variant = Variant {
             id: "students/kr_sms/ko/0.1".to_owned(),
@@ -273,11 +329,30 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn arms_share_one_copy_of_each_level_text() {
+        // As decoded from a decision: each arm with its own copy of the same texts.
+        let with_offer = |variant| Arm {
+            levels: vec![LevelChoice {
+                dimension: "offer".into(),
+                index: 1,
+                value: "free shipping".into(),
+            }],
+            ..arm(Channel::Sms, variant)
+        };
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        exp.set_arms(&[with_offer("a"), with_offer("b")]);
+        let level = |id: &str| exp.arms[id].arm.as_ref().map(|a| a.levels[0].clone());
+        let (a, b) = (level("a").unwrap(), level("b").unwrap());
+        assert!(Arc::ptr_eq(&a.value, &b.value) && Arc::ptr_eq(&a.dimension, &b.dimension));
+        assert_eq!(Some(a), with_offer("a").levels.first().cloned());
+    }
+
+    #[test]
     fn an_arm_reads_the_json_recorded_in_experiment_decisions() {
         let json = r#"{"variant":"v1","channel":"push","segment":"lapsed","levels":[{"dimension":"cta","index":0,"value":"Go"}]}"#;
         let arm: Arm = serde_json::from_str(json).unwrap();
         assert_eq!(arm.channel, Channel::Push);
-        assert_eq!(arm.levels[0].value, "Go");
+        assert_eq!(&*arm.levels[0].value, "Go");
         assert_eq!(serde_json::to_string(&arm).unwrap(), json);
     }
 
@@ -361,6 +436,30 @@ pub(crate) mod tests {
         assert_eq!(exp.arms["a"].stats, ArmStats::new(4, 100));
         assert_eq!(exp.arms["a"].daily[&2], ArmStats::new(40, 1000));
         assert!(exp.exploring(9) && !exp.exploring(10));
+    }
+
+    #[test]
+    fn days_before_the_kept_ones_are_summed_and_later_folds_of_them_join_the_sum() {
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        exp.set_arms(&[arm(Channel::Sms, "a")]);
+        for day in 0..5 {
+            exp.fold(day, &seen("a", Channel::Sms, 10, 100));
+        }
+        exp.keep_days_from(3);
+        let a = &exp.arms["a"];
+        assert_eq!(a.earlier, ArmStats::new(30, 300));
+        assert_eq!(a.daily.keys().copied().collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(
+            a.stats,
+            ArmStats::new(50, 500),
+            "the posterior is untouched"
+        );
+        // A late observation of a summed day joins the sum; keeping from an earlier day is a no-op.
+        exp.fold(1, &seen("a", Channel::Sms, 1, 10));
+        exp.keep_days_from(2);
+        assert_eq!(exp.arms["a"].earlier, ArmStats::new(31, 310));
+        assert_eq!(exp.daily_from, 3);
+        assert_eq!(exp.conversions_by_day[&1], 11);
     }
 
     #[test]
