@@ -129,6 +129,12 @@ pub struct ObservationReport {
     pub day: u32,
     pub channel: Channel,
     pub observations: Vec<Observation>,
+    /// The reviews that approved the observed variants, each once, in line order. They are named
+    /// here and not among the outcome's `decisions`, each of which the knowledge base files in
+    /// its reverse index: a hundred approvals cited again by every channel's outcome of every day
+    /// made that index a third of a day's work. Absent from outcomes recorded before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub approvals: Vec<DecisionId>,
 }
 
 /// The outcome kind of one observation recorded alone, as campaignd 0.1 did; still read.

@@ -1,8 +1,8 @@
 //! The one ingestion path for performance data, whatever its source (the built-in simulator or
 //! the HTTP API's `POST /v1/observations`): validate each observation, record the valid ones of
-//! each channel as one outcome linked to the decisions that produced them (each variant's
-//! approval, the experiment, the channel's latest traffic split and the latest budget
-//! allocation), and publish one `observations_recorded` event so the optimizer learns from the
+//! each channel as one outcome linked to the decisions that produced them (the experiment, the
+//! channel's latest traffic split and the latest budget allocation; the review that approved
+//! each variant is named in its metrics), and publish one `observations_recorded` event so the optimizer learns from the
 //! batch. One outcome per channel and batch, not per line, because a day of a hundred variants
 //! would otherwise be a hundred records, and the knowledge base's write rate would bound how many
 //! campaigns run.
@@ -431,7 +431,7 @@ impl Recorder<'_> {
             schema_version: SCHEMA_VERSION,
             tenant: self.goal.tenant.clone(),
             campaign: Some(self.goal.id.clone()),
-            decisions: self.links.of_channel(channel, &observations),
+            decisions: self.links.of_channel(channel),
             correlation_id: Some(self.correlation),
             kind: OBSERVATIONS_OUTCOME.to_owned(),
             observed_at: observations
@@ -443,6 +443,7 @@ impl Recorder<'_> {
             metrics: ledger::json(ObservationReport {
                 day: self.day,
                 channel,
+                approvals: self.links.approvals(&observations),
                 observations,
             }),
         }

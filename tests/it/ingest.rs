@@ -17,7 +17,7 @@ use campaignd::campaign::known::KnownDecisions;
 use campaignd::campaign::{CampaignLoop, LoopOptions};
 use campaignd::domain::campaign::{CampaignGoal, Channel};
 use campaignd::domain::optimization::Arm;
-use campaignd::kb::{KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
+use campaignd::kb::{DecisionId, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
 use campaignd::market::KnownIds;
 use campaignd::market::{IdCatalog, Observation, Placement};
 use campaignd::protocol::Origin;
@@ -199,7 +199,7 @@ async fn a_channels_day_is_one_outcome_and_later_batches_record_only_what_is_new
         [arms[0].variant.as_str(), arms[1].variant.as_str()]
     );
     // It cites the decisions the observations are evidence for: the experiment, the channel's
-    // split, the allocation and each variant's approval, each once.
+    // split and the allocation; its metrics name the review that approved each variant, once.
     let decisions = run
         .kb
         .decisions_by_campaign(&ledger::scope(goal), &goal.id)
@@ -215,17 +215,26 @@ async fn a_channels_day_is_one_outcome_and_later_batches_record_only_what_is_new
     let cited: Vec<String> = outcome.decisions.iter().map(|&id| kind_of(id)).collect();
     assert_eq!(
         cited,
-        [
-            "experiment",
-            "traffic_split",
-            "allocation",
-            "review",
-            "review"
-        ],
+        ["experiment", "traffic_split", "allocation"],
         "{cited:?}"
     );
-    let cited: BTreeSet<_> = outcome.decisions.iter().collect();
-    assert_eq!(cited.len(), outcome.decisions.len());
+    let approvals: Vec<DecisionId> =
+        serde_json::from_value(outcome.metrics["approvals"].clone()).expect("approval ids");
+    let approved: Vec<String> = approvals
+        .iter()
+        .map(|&id| {
+            let review = decisions
+                .iter()
+                .find(|d| d.id == id)
+                .expect("an approval is the campaign's");
+            assert_eq!(review.kind, "review");
+            review.inputs["variant"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(approved, [arms[0].variant.clone(), arms[1].variant.clone()]);
     assert_eq!(run.conversions().await, before + 7);
 
     // A second batch of the same day: the variant already recorded is a duplicate, the new one
@@ -444,7 +453,7 @@ async fn kept_decisions_take_in_only_what_was_recorded_since_and_link_the_latest
             arm.variant
         );
     }
-    let cited = kept.links.of_channel(Channel::Sms, []);
+    let cited = kept.links.of_channel(Channel::Sms);
     assert_eq!(
         cited.len(),
         3,
@@ -466,7 +475,7 @@ async fn kept_decisions_take_in_only_what_was_recorded_since_and_link_the_latest
         .expect("the campaign has an SMS split");
     run.kb.record_decision(&newer).await.expect("recorded");
     kept.refresh(&run.kb, goal).expect("the second read");
-    assert_eq!(kept.links.of_channel(Channel::Sms, [])[1], newer.id);
+    assert_eq!(kept.links.of_channel(Channel::Sms)[1], newer.id);
     assert!(kept.achieved.is_none());
     run.runtime.shutdown(Duration::from_secs(5)).await;
 }

@@ -16,7 +16,7 @@
 //! - `campaign`: [`CampaignView`] (the orchestrator's state) and [`CampaignFigures`] (the board's).
 //! - `experiment`: [`ExperimentState`] (the optimizer's), and the days it learned from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -199,29 +199,30 @@ impl Links {
         }
     }
 
-    /// The decisions `observations` of one channel are evidence for, each once: the experiment,
-    /// the channel's split, the allocation, then the approval of each variant in order.
-    pub fn of_channel<'a>(
-        &self,
-        channel: Channel,
-        observations: impl IntoIterator<Item = &'a Observation>,
-    ) -> Vec<DecisionId> {
-        let mut cited: Vec<DecisionId> = [
+    /// The decisions observations of one channel are evidence for: the experiment, the
+    /// channel's split and the allocation.
+    pub fn of_channel(&self, channel: Channel) -> Vec<DecisionId> {
+        [
             self.experiment,
             self.splits.get(&channel).copied(),
             self.allocation,
         ]
         .into_iter()
         .flatten()
-        .collect();
-        for observation in observations {
-            if let Some(&approval) = self.approvals.get(&observation.variant)
-                && !cited.contains(&approval)
-            {
-                cited.push(approval);
-            }
-        }
-        cited
+        .collect()
+    }
+
+    /// The reviews that approved the variants of `observations`, each once, in order.
+    pub fn approvals<'a>(
+        &self,
+        observations: impl IntoIterator<Item = &'a Observation>,
+    ) -> Vec<DecisionId> {
+        let mut seen = HashSet::new();
+        observations
+            .into_iter()
+            .filter_map(|o| self.approvals.get(&o.variant).copied())
+            .filter(|&approval| seen.insert(approval))
+            .collect()
     }
 }
 

@@ -255,14 +255,19 @@ fn observations_link_the_latest_approving_review_of_each_variant_and_the_channel
     let links = Links::of(&decisions);
     let (b, d) = (observation("b"), observation("d"));
     assert_eq!(
-        links.of_channel(Channel::Sms, [&b, &d, &b]),
-        vec![experiment.id, sms_split.id, approved_b.id],
-        "each decision once; `d` has no approval"
+        links.of_channel(Channel::Sms),
+        vec![experiment.id, sms_split.id]
     );
     assert_eq!(
-        Links::default().of_channel(Channel::Sms, [&b]),
+        links.approvals([&b, &d, &b]),
+        vec![approved_b.id],
+        "each approval once; `d` has none"
+    );
+    assert_eq!(
+        Links::default().of_channel(Channel::Sms),
         Vec::<DecisionId>::new()
     );
+    assert_eq!(Links::default().approvals([&b]), Vec::<DecisionId>::new());
 }
 
 fn observation_outcome(day: u32, variant: &str, conversions: i64) -> Record {
