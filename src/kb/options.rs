@@ -78,7 +78,7 @@ pub struct KbOptions {
     pub queue_capacity: usize,
     /// The largest encoded record accepted, in bytes. Default 1 MiB; at most 16 MiB.
     pub max_record_bytes: usize,
-    /// sled's page cache limit in bytes. Default 64 MiB (sled's own default is 1 GiB): it bounds
+    /// sled's page cache limit in bytes. Default 16 MiB (sled's own default is 1 GiB): it bounds
     /// how far the daemon's resident memory grows with the knowledge base, and reads past it cost
     /// little (see docs/knowledge-base.md, "Memory").
     pub cache_capacity_bytes: u64,
@@ -92,7 +92,7 @@ impl Default for KbOptions {
             batch_max: 1024,
             queue_capacity: 8192,
             max_record_bytes: 1024 * 1024,
-            cache_capacity_bytes: 64 * 1024 * 1024,
+            cache_capacity_bytes: 16 * 1024 * 1024,
         }
     }
 }
