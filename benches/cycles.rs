@@ -44,6 +44,10 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 
+/// The daemon's allocator (see `src/main.rs`), so the figures are the daemon's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 static NEXT: AtomicU64 = AtomicU64::new(0);
 
 fn goal(n: u64) -> CampaignGoal {
