@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use campaignd::agents::decisions::{OBSERVATION_OUTCOME, ObservationMetrics};
 use campaignd::agents::ledger;
-use campaignd::agents::optimization::GetProgress;
+use campaignd::agents::optimization::{GetProgress, StartExperiment};
 use campaignd::agents::projection;
 use campaignd::agents::{self};
 use campaignd::campaign::ingest::{Batch, IngestReport, ItemResult, ingest};
@@ -43,13 +43,7 @@ struct Running {
 async fn running(id: &str) -> Running {
     let (dir, kb) = scratch_kb();
     let clock = Clock::manual(sim_start());
-    let runtime = Runtime::builder(agents::registry().runtime().clone())
-        .agents(agent_specs())
-        .services(Services::new().with(kb.clone()))
-        .clock(clock.clone())
-        .start()
-        .await
-        .expect("the runtime starts");
+    let runtime = start_agents(&kb, &clock).await;
     let goal = kr_goal(id, 100_000, 60);
     let options = LoopOptions::new(
         42,
@@ -79,6 +73,17 @@ async fn running(id: &str) -> Running {
         sms,
         _dir: dir,
     }
+}
+
+/// The shipped agents on `kb`, with nothing in their memory.
+async fn start_agents(kb: &KnowledgeBase, clock: &Clock) -> Runtime {
+    Runtime::builder(agents::registry().runtime().clone())
+        .agents(agent_specs())
+        .services(Services::new().with(kb.clone()))
+        .clock(clock.clone())
+        .start()
+        .await
+        .expect("the runtime starts")
 }
 
 impl Running {
@@ -477,5 +482,37 @@ async fn kept_decisions_take_in_only_what_was_recorded_since_and_link_the_latest
     kept.refresh(&run.kb, goal).expect("the second read");
     assert_eq!(kept.links.of_channel(Channel::Sms)[1], newer.id);
     assert!(kept.achieved.is_none());
+    run.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_optimizer_joins_a_replans_experiment_to_the_recorded_one() {
+    let mut run = running("replan_after_restart").await;
+    let before = run.conversions().await;
+    assert!(before > 0, "two days bought something");
+    run.runtime.shutdown(Duration::from_secs(5)).await;
+    // A fresh optimizer knows nothing of the campaign until it reads the knowledge base.
+    run.runtime = start_agents(&run.kb, &Clock::manual(sim_start())).await;
+    let started = run
+        .client()
+        .request(
+            "optimization",
+            StartExperiment {
+                goal: run.goal.clone(),
+                attempt: 1,
+                arms: run.sms[..1].to_vec(),
+                daily: BTreeMap::from([(Channel::Sms, 10.0)]),
+                curves: BTreeMap::new(),
+                plan: DecisionId::new(),
+            },
+        )
+        .await
+        .expect("the re-plan's experiment starts");
+    assert_eq!(started.decision, ledger::step_id(&run.goal, "experiment/1"));
+    assert_eq!(
+        run.conversions().await,
+        before,
+        "the re-plan's experiment joined the recorded one, with what it had learned"
+    );
     run.runtime.shutdown(Duration::from_secs(5)).await;
 }
