@@ -24,6 +24,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, call_t};
 use serde::{Deserialize, Serialize};
 
+/// The daemon's allocator (see `src/main.rs`), for the runtime and its raw baseline alike.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 // --- the runtime side ---------------------------------------------------------------------------
 
 #[derive(Clone, Serialize, Deserialize)]
