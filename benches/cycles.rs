@@ -290,6 +290,16 @@ async fn batch(runtime: &Runtime, kb: &KnowledgeBase, campaigns: u64) -> Duratio
     started.elapsed()
 }
 
+/// What the allocator has handed out and not had back (jemalloc's `stats.allocated`): the live
+/// heap, against which VmRSS shows what the allocator keeps.
+fn allocated() -> String {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    match epoch::advance().and_then(|_| stats::allocated::read()) {
+        Ok(bytes) => mib(Some(bytes as u64 / 1024)),
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
 fn mib(kib: Option<u64>) -> String {
     kib.map_or("unknown".to_owned(), |k| {
         format!("{:.1} MiB", k as f64 / 1024.0)
@@ -370,17 +380,19 @@ async fn day(campaign_loop: &mut CampaignLoop) -> Duration {
 }
 
 /// `CAMPAIGN_DAYS_TRACE=N`: instead of sampling, sets up the running campaigns and times `N`
-/// days one by one on 2 threads, printing each day's seconds and the process's VmRSS: how the
-/// cost of a day moves with the days, and a process to profile.
+/// days one by one on 2 threads, printing each day's seconds, the process's VmRSS and its live
+/// heap (jemalloc's `stats.allocated`): how the cost of a day moves with the days, and a process
+/// to profile.
 fn trace_days(days: u32) {
     let rt = tokio_threads(2);
     let started = Instant::now();
     let fixture = start(&rt);
     let mut campaign_loop = running_loop(&rt, &fixture);
     println!(
-        "set-up and two days of {CAMPAIGNS} campaigns: {:.1} s, VmRSS {}",
+        "set-up and two days of {CAMPAIGNS} campaigns: {:.1} s, VmRSS {}, allocated {}",
         started.elapsed().as_secs_f64(),
-        mib(rss_kib())
+        mib(rss_kib()),
+        allocated()
     );
     for n in 0..days {
         let took = rt.block_on(day(&mut campaign_loop));
@@ -389,10 +401,11 @@ fn trace_days(days: u32) {
             .advance(DAY)
             .unwrap_or_else(|e| panic!("clock: {e}"));
         println!(
-            "day {n}: {:.2} s ({:.0} campaign days/s), VmRSS {}",
+            "day {n}: {:.2} s ({:.0} campaign days/s), VmRSS {}, allocated {}",
             took.as_secs_f64(),
             CAMPAIGNS as f64 / took.as_secs_f64(),
-            mib(rss_kib())
+            mib(rss_kib()),
+            allocated()
         );
     }
     drop(campaign_loop);

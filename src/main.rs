@@ -5,7 +5,8 @@ mod cli;
 use std::process::ExitCode;
 
 /// jemalloc instead of the system allocator: faster on the decision path and with less memory
-/// kept after busy days (see benches/README.md, "The allocator").
+/// kept after busy days (measured in benches/README.md, "The allocator, the approvals' index
+/// entries and per-campaign memory").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
