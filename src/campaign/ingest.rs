@@ -2,10 +2,10 @@
 //! the HTTP API's `POST /v1/observations`): validate each observation, record the valid ones of
 //! each channel as one outcome linked to the decisions that produced them (the experiment, the
 //! channel's latest traffic split and the latest budget allocation; the review that approved
-//! each variant is named in its metrics), and publish one `observations_recorded` event so the optimizer learns from the
-//! batch. One outcome per channel and batch, not per line, because a day of a hundred variants
-//! would otherwise be a hundred records, and the knowledge base's write rate would bound how many
-//! campaigns run.
+//! each variant is named in its metrics), and publish one `observations_recorded` event so the
+//! optimizer learns from the batch. One outcome per channel and batch, not per line, because a
+//! day of a hundred variants would otherwise be a hundred records, and the knowledge base's write
+//! rate would bound how many campaigns run.
 //!
 //! Ingestion is idempotent per campaign × day × channel × variant: a batch replayed after a
 //! restart records nothing twice (the first recording stands and is announced again). A later
