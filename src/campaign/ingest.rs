@@ -102,7 +102,10 @@ pub async fn ingest_kept(
     batch: Batch,
 ) -> Result<IngestReport, IngestError> {
     *kept = refreshed(kb, &batch.goal, std::mem::take(kept)).await?;
-    record(kb, client, None, kept, batch, None).await
+    let day = batch.day;
+    let report = record(kb, client, None, kept, batch, None).await?;
+    kept.looped_from.get_or_insert(day);
+    Ok(report)
 }
 
 /// Validates, records and announces one batch. `client` publishes the event; it is narrowed to the
@@ -201,7 +204,10 @@ async fn record(
         links: &kept.links,
         correlation,
     };
-    let legacy = recorder.legacy_batch(&by_channel).map_err(kb_error)?;
+    // A day after the first one this loop recorded was never campaignd 0.1's: 0.1 stopped before
+    // this process started, and the loop's days only move forward.
+    let legacy = kept.looped_from.is_none_or(|first| day <= first)
+        && recorder.legacy_batch(&by_channel).map_err(kb_error)?;
     let mut announced = Vec::new();
     for (channel, lines) in by_channel {
         recorder

@@ -27,6 +27,8 @@ pub struct KnownDecisions {
     pub catalog: IdCatalog,
     /// The orchestrator's decision that the goal was achieved, with the day it was reached on.
     pub achieved: Option<(DecisionId, Option<u32>)>,
+    /// The first day the campaign loop recorded a batch of through these decisions.
+    pub looped_from: Option<u32>,
 }
 
 impl KnownDecisions {

@@ -12,7 +12,7 @@ use campaignd::agents::ledger;
 use campaignd::agents::optimization::{GetProgress, StartExperiment};
 use campaignd::agents::projection;
 use campaignd::agents::{self};
-use campaignd::campaign::ingest::{Batch, IngestReport, ItemResult, ingest};
+use campaignd::campaign::ingest::{Batch, IngestReport, ItemResult, ingest, ingest_kept};
 use campaignd::campaign::known::KnownDecisions;
 use campaignd::campaign::{CampaignLoop, LoopOptions};
 use campaignd::domain::campaign::{CampaignGoal, Channel};
@@ -331,14 +331,16 @@ async fn observations_recorded_one_outcome_each_by_campaignd_0_1_are_duplicates(
         run.kb.record_outcome(&outcome).await.expect("recorded");
         legacy.push(id);
     }
+    let duplicates: Vec<ItemResult> = legacy.iter().map(|&id| ItemResult::Duplicate(id)).collect();
+    // The loop's first batch after an upgrade is checked as a batch from outside is.
+    let mut kept = KnownDecisions::default();
+    let looped = ingest_kept(&run.kb, &run.client(), &mut kept, run.batch(lines.clone()))
+        .await
+        .expect("the loop's batch");
+    assert_eq!(looped.items, duplicates);
+    assert_eq!(kept.looped_from, Some(REPORTED));
     let replay = run.ingest(lines).await;
-    assert_eq!(
-        replay.items,
-        legacy
-            .iter()
-            .map(|&id| ItemResult::Duplicate(id))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(replay.items, duplicates);
     assert!(replay.recorded.is_empty());
     // Announced again, each line counted once however often it comes.
     let counted = run.conversions().await;
