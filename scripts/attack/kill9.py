@@ -221,34 +221,53 @@ def check_after_restart(port, ledger, rng, result, cycle):
                             f"lost or doubled")
 
 
+def observation_lines(record):
+    """The observations an exported outcome holds: the lines of an `observations` outcome (one
+    per channel and batch), the one line of an `observation` outcome (as campaignd 0.1 recorded
+    them), or None for any other record."""
+    if record.get("record") != "outcome":
+        return None
+    metrics = record.get("metrics") or {}
+    if record.get("kind") == "observations":
+        return [o for o in metrics.get("observations") or [] if isinstance(o, dict)]
+    if record.get("kind") == "observation":
+        return [metrics.get("observation") or {}]
+    return None
+
+
 def verify_export(binary, dep, ledger, result):
     code, records, err = kb_export(binary, dep)
     if code != 0:
         result.fail(f"kb export after the last stop exited {code}: {err[-300:]}")
         return
     by_slot = {}
-    ids = set()
+    held = {}  # outcome id -> the (channel, variant) of each line it holds
     for r in records:
-        if r.get("record") != "outcome" or r.get("kind") != "observation":
+        lines = observation_lines(r)
+        if lines is None:
             continue
-        ids.add(r.get("id"))
-        m = r.get("metrics") or {}
-        o = m.get("observation") or {}
-        slot = (r.get("campaign"), m.get("day"), o.get("channel"), o.get("variant"))
-        by_slot.setdefault(slot, []).append(r.get("id"))
+        day = (r.get("metrics") or {}).get("day")
+        for o in lines:
+            slot = (r.get("campaign"), day, o.get("channel"), o.get("variant"))
+            by_slot.setdefault(slot, []).append(r.get("id"))
+            held.setdefault(r.get("id"), set()).add((o.get("channel"), o.get("variant")))
     doubled = {slot: v for slot, v in by_slot.items() if len(v) > 1}
     for slot, v in list(doubled.items())[:20]:
         result.fail(f"doubled: {slot} has {len(v)} outcomes {v}")
     if len(doubled) > 20:
         result.fail(f"... and {len(doubled) - 20} more doubled observations")
-    lost = [(b, o) for b in ledger.acked for o in b["outcomes"] if o not in ids]
-    for b, o in lost[:20]:
-        result.fail(f"lost: acknowledged outcome {o} (day {b['day']} of {b['campaign']}, "
-                    f"key {b['key']}) is not in kb export")
+    # Every acknowledged item must be a line of the outcome its answer named.
+    lost = [(b, item, o) for b in ledger.acked
+            for item, o in zip(b["body"]["observations"], b["outcomes"])
+            if (item.get("channel"), item.get("variant")) not in held.get(o, set())]
+    for b, item, o in lost[:20]:
+        result.fail(f"lost: acknowledged {item.get('variant')} (day {b['day']} of "
+                    f"{b['campaign']}, key {b['key']}) is not a line of outcome {o} in kb export")
     if len(lost) > 20:
-        result.fail(f"... and {len(lost) - 20} more lost outcomes")
-    result.note(f"kb export: {len(ids)} observation outcomes, {len(doubled)} doubled, "
-                f"{len(lost)} acknowledged ones missing")
+        result.fail(f"... and {len(lost) - 20} more lost observations")
+    result.note(f"kb export: {len(held)} observation outcomes holding "
+                f"{sum(len(v) for v in by_slot.values())} lines, {len(doubled)} doubled, "
+                f"{len(lost)} acknowledged observations missing")
 
 
 if __name__ == "__main__":
