@@ -205,6 +205,12 @@ struct Connection {
     _slot: OwnedSemaphorePermit,
 }
 
+/// The most a request's line and headers may hold together, checked once they are parsed (431
+/// `headers_too_large` past it). hyper's read-buffer limit alone is checked between reads, so a
+/// head whose last part arrived in one large read could be taken whatever its size. Above the
+/// longest URI hyper takes (64 KiB), so a long path is still answered 414 `uri_too_long`.
+const MAX_HEAD_BYTES: usize = 256 * 1024;
+
 impl Connection {
     async fn serve(mut self, stream: TcpStream) {
         let activity = Arc::new(Activity::new());
@@ -223,7 +229,8 @@ impl Connection {
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_timeout);
+            .header_read_timeout(self.limits.header_timeout)
+            .max_header_size(MAX_HEAD_BYTES);
         let connection = builder.serve_connection(io, service);
         tokio::pin!(connection);
         let idle = self.limits.idle_timeout;

@@ -1991,6 +1991,8 @@ async fn errors_of_the_http_layer_answer_the_json_error_body() {
         let addr = run.addr;
         let many_headers: String = (0..120).map(|i| format!("X-Filler-{i}: {i}\r\n")).collect();
         let huge_header = format!("X-Big: {}\r\n", "b".repeat(512 * 1024));
+        // Over the head's limit but under hyper's read buffer: refused only by the limit.
+        let large_header = format!("X-Big: {}\r\n", "b".repeat(300 * 1024));
         let long_path = format!("/v1/campaigns/{}", "a".repeat(70 * 1024));
         let cases: Vec<(String, Vec<u8>, u16, &str)> = vec![
             ("a malformed request line".into(), b"NOT AN HTTP REQUEST\r\n\r\n".to_vec(), 400, "malformed_request"),
@@ -2009,6 +2011,12 @@ async fn errors_of_the_http_layer_answer_the_json_error_body() {
             (
                 "120 headers".into(),
                 format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n").into_bytes(),
+                431,
+                "headers_too_large",
+            ),
+            (
+                "a header of 300 KiB".into(),
+                format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{large_header}\r\n").into_bytes(),
                 431,
                 "headers_too_large",
             ),
