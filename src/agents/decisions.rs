@@ -132,7 +132,7 @@ pub struct ObservationReport {
     /// The reviews that approved the observed variants, each once, in line order. They are named
     /// here and not among the outcome's `decisions`, each of which the knowledge base files in
     /// its reverse index: a hundred approvals cited again by every channel's outcome of every day
-    /// made that index a third of a day's work. Absent from outcomes recorded before it.
+    /// cost about a quarter of a day's work. Absent from outcomes recorded before it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub approvals: Vec<DecisionId>,
 }

@@ -20,7 +20,7 @@ use crate::agents::projection::ExperimentState;
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::optimization::{
     ArmStats, OptimizationPlaybook, creative_pool, first_drift, genetic_due, genetic_seed,
-    genetic_step, rebalance, traffic_split,
+    genetic_step, rebalance, traffic_split, window_start,
 };
 use crate::kb::KnowledgeBase;
 use crate::protocol::Envelope;
@@ -118,7 +118,7 @@ impl Day<'_> {
         }
         self.drift(&channels, playbook).await?;
         // From here on the drift windows asked about start at the next day's window or later.
-        let next_window = (self.day + 2).saturating_sub(playbook.drift_window_days.max(1));
+        let next_window = window_start(self.day.saturating_add(1), playbook.drift_window_days);
         if let Some(state) = self.state.as_mut() {
             state.experiment.keep_days_from(next_window);
         }

@@ -29,6 +29,11 @@ pub struct Drift {
     pub explore_until: u32,
 }
 
+/// The first day of the window that ends on `day` and spans `window_days` (at least 1).
+pub fn window_start(day: u32, window_days: u32) -> u32 {
+    day.saturating_sub(window_days.max(1) - 1)
+}
+
 /// The windows of `channel` on `day` for a window of `window_days` (at least 1): its leading
 /// variant's (when it has one), then the whole channel's.
 pub fn drift_windows(
@@ -48,7 +53,7 @@ pub fn drift_windows(
             sa.total_cmp(&sb)
         })
         .map(|(id, _)| id);
-    let from = day.saturating_sub(window - 1);
+    let from = window_start(day, window);
     let mut candidates = Vec::new();
     let (mut all_base, mut all_recent) = (ArmStats::default(), ArmStats::default());
     for (id, state) in &exp.arms {

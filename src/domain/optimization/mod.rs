@@ -33,7 +33,7 @@ pub use bandit::{BanditPolicy, EpsilonGreedy, PolicyKind, ThompsonPolicy, Unifor
 pub use buys::{phase_weight, plan_buys, split_seed};
 pub use creative_pool::{CreativePool, creative_pool, genetic_due, genetic_seed};
 pub use drift::{Cusum, DriftCheck, DriftError, DriftRule, reopen_exploration};
-pub use drift_watch::{Drift, DriftWindow, drift_windows, first_drift};
+pub use drift_watch::{Drift, DriftWindow, drift_windows, first_drift, window_start};
 pub use experiment::{Arm, ArmState, Experiment, Observed, Progress};
 pub use forecast::{Forecast, ForecastError, forecast_daily, forecast_goal};
 pub use genetic::{CreativeSpace, GeneticError, GeneticMix, Genome, genetic_step};
