@@ -146,6 +146,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
                 arms: approved.clone(),
                 daily,
                 curves: plan.curves,
+                bounds: plan.bounds,
                 plan: plan.decision,
             },
         )

@@ -20,7 +20,10 @@ use crate::domain::brand::Tone;
 use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
 use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message};
 use crate::domain::content::CellReport;
-use crate::domain::optimization::{Arm, ArmStats, Forecast, Progress, ResponseCurve, SplitMethod};
+use crate::domain::optimization::{
+    Arm, ArmStats, BudgetPacing, ChannelEvidence, Forecast, Progress, ResponseCurve, SpendBounds,
+    SplitMethod,
+};
 use crate::domain::strategy::{Delivery, FunnelKpis, RankedTactic};
 use crate::kb::{DecisionId, OutcomeId};
 use crate::market::Observation;
@@ -362,6 +365,8 @@ pub struct ExperimentChoice {
     pub daily: BTreeMap<Channel, f64>,
     #[serde(default)]
     pub curves: BTreeMap<Channel, ResponseCurve>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bounds: BTreeMap<Channel, SpendBounds>,
 }
 
 /// Either a hand-off of unfunded channels (`attempt`, `unfunded`) or a day's move (`day`,
@@ -377,6 +382,18 @@ pub struct AllocationInputs {
     pub unfunded: Vec<Channel>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outcomes: Vec<OutcomeId>,
+    /// A day's move: each funded channel's evidence, the posterior of its return and the draw
+    /// the move was allocated with (absent from moves recorded before there were posteriors).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub posterior: Vec<ChannelEvidence>,
+    /// A day's move: where the draws would put the money, before pacing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub target: BTreeMap<Channel, f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<BudgetPacing>,
+    /// The seed of the day's draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

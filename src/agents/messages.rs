@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::campaign::CampaignGoal;
+use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::compliance::ConsentRecord;
 use crate::kb::{DecisionId, OutcomeId};
 use crate::market::Observation;
@@ -65,6 +65,27 @@ pub struct TickReport {
     pub achieved: bool,
     /// Why nothing is bought today, if so.
     pub held: Option<String>,
+    /// Each channel's daily budget against the plan's, and why they differ (empty when held).
+    #[serde(default)]
+    pub mix: BudgetMix,
+}
+
+/// Each channel's daily budget against the plan's, and why they differ.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetMix {
+    pub channels: Vec<ChannelMix>,
+    /// The reason of the latest budget decision since the plan (a move or a hand-off); `None`
+    /// while the budget is still the plan's.
+    pub why: Option<String>,
+    pub decision: Option<DecisionId>,
+}
+
+/// One channel's daily budget: the plan's and today's, in the campaign's currency.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelMix {
+    pub channel: Channel,
+    pub planned: f64,
+    pub daily: f64,
 }
 
 impl Payload for TickReport {

@@ -16,10 +16,10 @@ use super::ledger::{self, Draft};
 use super::playbook::LivePlaybook;
 use super::projection;
 use crate::domain::campaign::{CampaignGoal, Channel};
-use crate::domain::optimization::ResponseCurve;
+use crate::domain::optimization::{ResponseCurve, SpendBounds};
 use crate::domain::strategy::{
-    ChannelOutcome, DeliveryVerdict, Maturity, Plan, StrategyPlaybook, learn_outcomes, plan,
-    plan_goal,
+    ChannelOutcome, ChannelPrior, DeliveryVerdict, Maturity, Plan, StrategyPlaybook,
+    learn_outcomes, plan, plan_goal,
 };
 use crate::kb::{DecisionId, KnowledgeBase};
 use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
@@ -68,6 +68,9 @@ pub struct PlanReply {
     /// (after learning from outcomes, for a re-plan).
     #[serde(default)]
     pub curves: BTreeMap<Channel, ResponseCurve>,
+    /// Each planned channel's bounds on daily spend, in the campaign's currency.
+    #[serde(default)]
+    pub bounds: BTreeMap<Channel, SpendBounds>,
     pub error: Option<String>,
     pub decision: DecisionId,
 }
@@ -238,13 +241,23 @@ impl HandleRequest<PlanCampaign> for Strategy {
             }
         };
         let decision = ledger::record(&self.kb, ctx, &request, goal, draft).await?;
-        let curves = goal
+        let priors: Vec<(Channel, ChannelPrior)> = goal
             .channels
             .iter()
-            .filter_map(|&c| playbook.prior(c).map(|p| (c, p.in_currency(rate).response)))
+            .filter_map(|&c| playbook.prior(c).map(|p| (c, p.in_currency(rate))))
             .collect();
         Ok(PlanReply {
-            curves,
+            curves: priors.iter().map(|(c, p)| (*c, p.response)).collect(),
+            bounds: priors
+                .iter()
+                .map(|(c, p)| {
+                    let bounds = SpendBounds {
+                        min: p.min_daily,
+                        max: p.max_daily,
+                    };
+                    (*c, bounds)
+                })
+                .collect(),
             plan: reply.0,
             error: reply.1,
             decision: decision.id,

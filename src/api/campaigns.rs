@@ -18,10 +18,11 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, ErrorCode, JsonBody};
-use crate::agents::messages::{Pause, Replan, Resume};
+use crate::agents::messages::{BudgetMix, Pause, Replan, Resume};
 use crate::agents::orchestrator::Orchestrator;
 use crate::campaign::CampaignStatus;
 use crate::domain::campaign::CampaignGoal;
+use crate::domain::money::round_money;
 use crate::kb::{Record, Scope};
 use crate::protocol::{Address, CorrelationId, Kind, Origin, Payload};
 use crate::runtime::{Agent, DeliveryError};
@@ -75,6 +76,58 @@ pub struct AllocationView {
     pub variants: usize,
 }
 
+/// Each channel's daily budget against the plan's, and why they differ.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MixView {
+    pub channels: Vec<ChannelMixView>,
+    /// Why the budget is not the plan's: the reason of the latest budget decision since the plan
+    /// (absent while the budget is the plan's).
+    pub why: Option<String>,
+    /// That decision, for `GET /v1/decisions/{id}` and its trace.
+    pub decision: Option<String>,
+}
+
+/// One channel's daily budget, planned and today's, in the campaign's currency.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChannelMixView {
+    pub channel: String,
+    pub planned_daily: f64,
+    pub daily: f64,
+    /// Shares of the day's total budget, 0 to 1, to four places.
+    pub planned_share: f64,
+    pub share: f64,
+}
+
+impl MixView {
+    fn of(mix: BudgetMix, currency: &str) -> Self {
+        // Shares to four places: a hundredth of a percent is as fine as anyone reads a mix.
+        let share = |x: f64, total: f64| {
+            if total > 0.0 {
+                (x / total * 1e4).round() / 1e4
+            } else {
+                0.0
+            }
+        };
+        let planned: f64 = mix.channels.iter().map(|c| c.planned).sum();
+        let daily: f64 = mix.channels.iter().map(|c| c.daily).sum();
+        MixView {
+            channels: mix
+                .channels
+                .iter()
+                .map(|c| ChannelMixView {
+                    channel: c.channel.to_string(),
+                    planned_daily: round_money(c.planned, currency),
+                    daily: round_money(c.daily, currency),
+                    planned_share: share(c.planned, planned),
+                    share: share(c.daily, daily),
+                })
+                .collect(),
+            why: mix.why,
+            decision: mix.decision.map(|d| d.to_string()),
+        }
+    }
+}
+
 /// A campaign: its goal and where it stands.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CampaignView {
@@ -101,6 +154,9 @@ pub struct CampaignView {
     pub eta: Option<DateTime<Utc>>,
     /// Today's buys by channel (empty while held or waiting).
     pub allocation: Vec<AllocationView>,
+    /// Each channel's daily budget against the plan's, and why they differ (the last known while
+    /// held; empty while waiting).
+    pub mix: MixView,
     /// Why the last day could not complete, if it did not.
     pub last_error: Option<String>,
     /// When the campaign loop last reported on this campaign.
@@ -135,6 +191,7 @@ impl CampaignView {
                     variants: a.variants,
                 })
                 .collect(),
+            mix: MixView::of(status.mix, &status.goal.budget.currency),
             last_error: status.last_error,
             updated_at: status.updated_at,
         }

@@ -12,7 +12,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::agents::messages::{PAUSED, TickReport};
+use crate::agents::messages::{BudgetMix, PAUSED, TickReport};
 use crate::agents::projection::CampaignFigures;
 use crate::domain::campaign::Phase;
 use crate::domain::campaign::{CampaignGoal, Channel};
@@ -80,6 +80,8 @@ pub struct CampaignStatus {
     pub eta: Option<DateTime<Utc>>,
     /// Today's buys by channel (empty while held).
     pub allocation: Vec<ChannelAllocation>,
+    /// Each channel's daily budget against the plan's, and why (the last known, while held).
+    pub mix: BudgetMix,
     /// Why the last day could not complete, if it did not.
     pub last_error: Option<String>,
     /// When the board last heard of this campaign (clock time).
@@ -101,6 +103,7 @@ impl CampaignStatus {
             eta_day: None,
             eta: None,
             allocation: Vec::new(),
+            mix: BudgetMix::default(),
             last_error: None,
             updated_at: None,
         }
@@ -159,6 +162,7 @@ impl CampaignBoard {
             return;
         }
         let goal = figures.view.goal.clone().unwrap_or_else(|| goal.clone());
+        status.mix = figures.mix.clone();
         let eta_day = progress.forecast.and_then(|f| f.eta_day);
         // The day a held or achieved campaign last showed is the one its last tick was for: the
         // day it reached its goal, or the day after the last one learned from, which a paused
@@ -212,6 +216,9 @@ impl CampaignBoard {
             status.eta = eta(&report.goal, report.eta_day);
         }
         status.allocation = allocation(report);
+        if !report.mix.channels.is_empty() {
+            status.mix = report.mix.clone();
+        }
         status.held = report.held.clone();
         status.state = if report.achieved {
             CampaignState::Achieved
@@ -295,6 +302,7 @@ fn allocation(report: &TickReport) -> Vec<ChannelAllocation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agents::messages::ChannelMix;
     use crate::domain::campaign::Buy;
 
     fn goal() -> CampaignGoal {
@@ -320,6 +328,19 @@ mod tests {
             },
             achieved: false,
             held: held.map(str::to_owned),
+            mix: if held.is_some() {
+                BudgetMix::default()
+            } else {
+                BudgetMix {
+                    channels: vec![ChannelMix {
+                        channel: goal.channels[0],
+                        planned: 300.0,
+                        daily: 400.0,
+                    }],
+                    why: Some("moved 100.00 USD a day".into()),
+                    decision: None,
+                }
+            },
         }
     }
 
@@ -356,6 +377,7 @@ mod tests {
         assert!((first.share - 0.5).abs() < 1e-9);
         assert_eq!(first.variants, 2);
         assert!(status.eta.is_some());
+        assert_eq!(status.mix.channels[0].daily, 400.0);
 
         board.record_tick(4, &report(&goal, Some("paused"), 0), false, Utc::now());
         let status = board.get(&goal.id).expect("on the board");
@@ -363,6 +385,11 @@ mod tests {
         assert_eq!(status.held.as_deref(), Some("paused"));
         assert_eq!(status.conversions, 40, "a held tick keeps the last figures");
         assert!(status.allocation.is_empty());
+        assert_eq!(
+            status.mix.why.as_deref(),
+            Some("moved 100.00 USD a day"),
+            "a held tick keeps the last mix"
+        );
         assert_eq!(status.day, Some(4));
     }
 
@@ -434,6 +461,10 @@ mod tests {
             },
             day: Some(11),
             progress: Some(progress(conversions)),
+            mix: BudgetMix {
+                why: Some("moved".into()),
+                ..BudgetMix::default()
+            },
         };
         // The day shown is the one the last tick was for: the day the goal was reached, the day
         // after the last learned one that a paused campaign holds, or the last learned day.
@@ -446,6 +477,7 @@ mod tests {
             board.restore(&goal, &figures(achieved, paused, goal.target));
             let status = board.get(&goal.id).expect("listed");
             assert_eq!(status.state, state);
+            assert_eq!(status.mix.why.as_deref(), Some("moved"));
             assert_eq!(status.conversions, goal.target);
             assert_eq!(status.spend, 850.0);
             assert_eq!(status.phase, Some(Phase::Stabilize));

@@ -112,7 +112,7 @@ pub(super) fn build_market(
             ctr: (prior.ctr * rng.random_range(0.9..1.1)).clamp(1e-6, 1.0),
             cvr: (prior.cvr * cvr_bias).clamp(1e-6, 1.0),
             cpc: prior.cpc,
-            saturation_spend: prior.response.b,
+            saturation_spend: prior.response.half_saturation(),
             order_value: goal
                 .economics
                 .as_ref()

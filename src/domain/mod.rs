@@ -11,6 +11,7 @@ pub mod campaign;
 pub mod channel;
 pub mod compliance;
 pub mod content;
+pub mod money;
 pub mod optimization;
 pub mod pacing;
 pub mod phase;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use campaignd::agents::Registry;
 use campaignd::agents::ledger;
 use campaignd::agents::messages::Phase;
-use campaignd::agents::messages::{Tick, TickReport};
+use campaignd::agents::messages::{BudgetMix, ChannelMix, Tick, TickReport};
 use campaignd::agents::orchestrator::Orchestrator;
 use campaignd::daemon::Daemon;
 use campaignd::domain::campaign::Buy;
@@ -1437,6 +1437,22 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
             }],
             achieved: false,
             held: None,
+            mix: BudgetMix {
+                channels: vec![
+                    ChannelMix {
+                        channel: Channel::Email,
+                        planned: 40.000000001,
+                        daily: 50.0,
+                    },
+                    ChannelMix {
+                        channel: Channel::Sms,
+                        planned: 60.0,
+                        daily: 50.0,
+                    },
+                ],
+                why: Some("moved 10.00 USD of 100.00 USD a day".into()),
+                decision: None,
+            },
         };
         board_of(&run.daemon).record_tick(7, &report, false, Utc::now());
         let one = get(addr, "/v1/campaigns/acme_metrics", Some(ACME)).await;
@@ -1455,6 +1471,18 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
         assert_eq!(
             one["allocation"],
             json!([{ "channel": "email", "spend": 50.0, "share": 1.0, "variants": 1 }])
+        );
+        // How the real mix differs from the plan's, in cents, and why.
+        assert_eq!(
+            one["mix"],
+            json!({
+                "channels": [
+                    { "channel": "email", "planned_daily": 40.0, "daily": 50.0, "planned_share": 0.4, "share": 0.5 },
+                    { "channel": "sms", "planned_daily": 60.0, "daily": 50.0, "planned_share": 0.6, "share": 0.5 },
+                ],
+                "why": "moved 10.00 USD of 100.00 USD a day",
+                "decision": null,
+            })
         );
         assert!(one["updated_at"].is_string());
         for token in [GLOBEX, ACME_RETAIL] {
@@ -2221,6 +2249,7 @@ async fn commands_on_a_finished_campaign_answer_409() {
             buys: Vec::new(),
             achieved,
             held: None,
+            mix: Default::default(),
         };
         let board = board_of(&run.daemon);
         // Achieved; ended at its deadline; and still reported running though its deadline has

@@ -233,6 +233,92 @@ async fn a_campaign_whose_forecast_misses_its_deadline_is_replanned_and_the_weak
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_follows_the_stronger_channel_paced_with_each_move_recording_its_posterior() {
+    let h = harness().await;
+    // Search converts at 1.5 times its prior, SMS at 0.3: the budget should go to search, but
+    // never more than 20 % of a day's budget at once. The target is not reached in the 20 days
+    // run. The draws are seeded, so the run is the same every time.
+    let goal = kr_goal("kr_budget", 400, 60);
+    let mut opts = options();
+    opts.channel_bias
+        .insert((goal.id.clone(), Channel::Sms), 0.3);
+    opts.channel_bias
+        .insert((goal.id.clone(), Channel::Search), 1.5);
+    opts.max_days = Some(20);
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], opts);
+    run_days(&h, &mut campaign_loop, 20).await;
+    let all = decisions(&h, &goal);
+    let moves: Vec<_> = all
+        .iter()
+        .filter(|d| d.kind == "allocation" && d.inputs.get("day").is_some())
+        .collect();
+    assert!(moves.len() >= 2, "{:?}", kinds(&all));
+    let money = |v: &serde_json::Value, channel: &str| v[channel].as_f64().unwrap_or(0.0);
+    for m in &moves {
+        let (before, after) = (&m.inputs["before"], &m.choice["daily"]);
+        let total: f64 = ["sms", "search"].iter().map(|c| money(before, c)).sum();
+        let moved: f64 = ["sms", "search"]
+            .iter()
+            .map(|c| (money(after, c) - money(before, c)).abs())
+            .sum::<f64>()
+            / 2.0;
+        assert!(
+            moved <= 0.2 * total + 1e-6,
+            "{moved} of {total}: {}",
+            m.reason
+        );
+        let posterior = m.inputs["posterior"].as_array().expect("the posterior");
+        assert_eq!(posterior.len(), 2, "{}", m.inputs);
+        for p in posterior {
+            let (low, mean, high) = (
+                p["low"].as_f64().unwrap(),
+                p["mean"].as_f64().unwrap(),
+                p["high"].as_f64().unwrap(),
+            );
+            assert!(low < mean && mean < high, "{p}");
+        }
+        assert_eq!(m.inputs["pacing"]["max_move"], 0.2);
+        assert!(m.inputs["seed"].is_u64());
+        assert!(
+            m.reason.contains(" USD"),
+            "money with its currency: {}",
+            m.reason
+        );
+    }
+    let last = moves.last().unwrap();
+    assert!(
+        money(&last.choice["daily"], "search") > money(&moves[0].inputs["before"], "search"),
+        "search gained: {}",
+        last.reason
+    );
+    // What the orchestrator shows of the mix: the plan's and today's budgets, and why.
+    let standing = h
+        .runtime
+        .client(Origin::Runtime)
+        .with_tenant(goal.tenant.clone())
+        .with_campaign(goal.id.clone())
+        .request("optimization", GetProgress { goal: goal.clone() })
+        .await
+        .unwrap();
+    assert_eq!(
+        standing.mix.why.as_deref(),
+        Some(last.reason.as_str()),
+        "{:?}",
+        kinds(&all)
+    );
+    assert_eq!(standing.mix.decision, Some(last.id));
+    let search = standing
+        .mix
+        .channels
+        .iter()
+        .find(|c| c.channel == Channel::Search)
+        .expect("search in the mix");
+    assert_eq!(search.daily, money(&last.choice["daily"], "search"));
+    assert!(search.daily > search.planned, "{search:?}");
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_injected_drift_reopens_exploration() {
     let h = harness().await;
     let mut goal = kr_goal("kr_drift", 100_000, 60);
@@ -969,6 +1055,7 @@ async fn a_late_batch_for_a_day_already_learned_from_is_counted_once() {
             .request("optimization", GetProgress { goal: goal.clone() })
             .await
             .unwrap()
+            .progress
             .conversions
     };
     let before = conversions().await;

@@ -57,6 +57,14 @@ async fn running(id: &str) -> Running {
         }
         clock.advance(DAY).expect("the manual clock advances");
     }
+    // Queued behind the last day's learning: once it answers, every decision of those days is in.
+    runtime
+        .client(Origin::Runtime)
+        .with_tenant(goal.tenant.clone())
+        .with_campaign(goal.id.clone())
+        .request("optimization", GetProgress { goal: goal.clone() })
+        .await
+        .expect("the optimizer answers");
     let decisions = kb
         .decisions_by_campaign(&ledger::scope(&goal), &goal.id)
         .expect("the campaign's decisions")
@@ -119,6 +127,7 @@ impl Running {
             )
             .await
             .expect("the optimizer answers")
+            .progress
             .conversions
     }
 
@@ -505,6 +514,7 @@ async fn a_restarted_optimizer_joins_a_replans_experiment_to_the_recorded_one() 
                 arms: run.sms[..1].to_vec(),
                 daily: BTreeMap::from([(Channel::Sms, 10.0)]),
                 curves: BTreeMap::new(),
+                bounds: BTreeMap::new(),
                 plan: DecisionId::new(),
             },
         )

@@ -12,6 +12,7 @@ use campaignd::domain::optimization::genetic::{
     CreativeSpace, Dimension, GeneticMix, Genome, genetic_step,
 };
 use campaignd::domain::optimization::regret::run_policy;
+use campaignd::domain::optimization::response::ResponseCurve;
 use campaignd::domain::optimization::stats::{
     prob_b_beats_a, sample_size_per_arm, two_proportion_z_test,
 };
@@ -45,9 +46,9 @@ fn sample_size_four_to_five_percent() {
 #[test]
 fn budget_by_equal_marginal_return() {
     let channels = [
-        ChannelBudget::new(300.0, 10.0),
-        ChannelBudget::new(200.0, 20.0),
-        ChannelBudget::new(100.0, 5.0),
+        ChannelBudget::new(ResponseCurve::log(300.0, 10.0)),
+        ChannelBudget::new(ResponseCurve::log(200.0, 20.0)),
+        ChannelBudget::new(ResponseCurve::log(100.0, 5.0)),
     ];
     let x = allocate(&channels, 100.0).unwrap();
     close(x[0], 57.5, 1e-6);

@@ -100,6 +100,74 @@ fn ice_scores_and_ranking() {
     assert_eq!(ranked[0].rank, 1);
 }
 
+/// The shipped strategy playbook with social's response curve replaced by `response`.
+fn with_social_response(response: &str) -> String {
+    let shipped = campaignd::domain::strategy::DEFAULT_STRATEGY_TOML;
+    let social = "response = { a = 7.0, b = 250.0 }";
+    assert_eq!(
+        shipped.matches(social).count(),
+        1,
+        "social's curve is in the file once"
+    );
+    shipped.replace(social, response)
+}
+
+#[test]
+fn a_hill_curve_with_adstock_plans_like_any_other_and_a_broken_one_is_named() {
+    // Social and display in one tier, social on an S-curve with carry-over.
+    let text = with_social_response(
+        "response = { family = \"hill\", beta = 12.0, ec = 200.0, s = 1.8, adstock = 0.3 }",
+    );
+    let playbook = StrategyPlaybook::from_toml_str(&text).expect("a hill curve loads");
+    let p = plan(
+        &goal(
+            100,
+            30_000.0,
+            "2026-10-01T00:00:00Z",
+            r#"["search", "social", "display"]"#,
+            "",
+        ),
+        &playbook,
+        now(),
+    )
+    .unwrap();
+    let social = p
+        .channels
+        .iter()
+        .find(|c| c.channel == Channel::Social)
+        .unwrap();
+    let display = p
+        .channels
+        .iter()
+        .find(|c| c.channel == Channel::Display)
+        .unwrap();
+    // Emerging and experimental tiers keep 20 and 10 %; social's curve is its own.
+    close(social.daily_spend, 200.0, 1e-6);
+    close(display.daily_spend, 100.0, 1e-6);
+    let curve =
+        campaignd::domain::optimization::ResponseCurve::hill(12.0, 200.0, 1.8).with_adstock(0.3);
+    close(
+        social.predicted_conversions,
+        curve.value(200.0) * 30.0,
+        1e-6,
+    );
+
+    let broken =
+        with_social_response("response = { family = \"hill\", beta = 12.0, ec = 0.0, s = 1.8 }");
+    let err = StrategyPlaybook::from_toml_str(&broken)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("playbook.channels.social.response.ec"),
+        "{err}"
+    );
+    let missing = with_social_response("response = { family = \"hill\", beta = 12.0, ec = 200.0 }");
+    let err = StrategyPlaybook::from_toml_str(&missing)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`beta`, `ec` and `s`"), "{err}");
+}
+
 #[test]
 fn seventy_twenty_ten_over_the_tiers_present() {
     let split = TierSplit::default();
@@ -311,7 +379,7 @@ fn an_under_delivering_channel_gets_a_lower_prior_and_less_budget() {
         prior.cvr
     );
     assert!(after_prior.cvr > 58.0 / 5000.0, "the prior still weighs in");
-    assert!(after_prior.response.a < prior.response.a);
+    assert!(after_prior.response.value(100.0) < prior.response.value(100.0));
     let after = plan(&g, &playbook, now()).unwrap();
     let email = |p: &campaignd::domain::strategy::Plan| {
         p.channels

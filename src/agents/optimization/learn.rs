@@ -18,10 +18,13 @@ use crate::agents::ledger::Draft;
 use crate::agents::messages::{ObservationsRecorded, deadline_day, is_last_day};
 use crate::agents::projection::ExperimentState;
 use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::money::money_text;
+use crate::domain::optimization::rebalance::INTERVAL;
 use crate::domain::optimization::{
-    ArmStats, OptimizationPlaybook, creative_pool, first_drift, genetic_due, genetic_seed,
-    genetic_step, rebalance, traffic_split, window_start,
+    ArmStats, OptimizationPlaybook, budget_seed, creative_pool, first_drift, genetic_due,
+    genetic_seed, genetic_step, rebalance, traffic_split, window_start,
 };
+use crate::domain::pacing::achieved;
 use crate::kb::KnowledgeBase;
 use crate::protocol::Envelope;
 use crate::runtime::{AgentError, Context, HandleEvent};
@@ -122,7 +125,13 @@ impl Day<'_> {
         if let Some(state) = self.state.as_mut() {
             state.experiment.keep_days_from(next_window);
         }
-        self.allocation().await?;
+        // Buying stops once the goal is met, so there is no budget left to move.
+        let met = self
+            .experiment()
+            .is_some_and(|e| achieved(e.progress().conversions, self.goal.target));
+        if !met {
+            self.allocation(playbook).await?;
+        }
         if genetic_due(self.day, playbook.drift_window_days) {
             self.genetic(playbook).await?;
         }
@@ -237,22 +246,31 @@ impl Day<'_> {
         self.record(draft).await
     }
 
-    /// Step 3, budget between channels: the plan's response curves, scaled by each channel's observed
-    /// return against the curve's prediction, allocated for equal marginal return. Only channels
-    /// with variants to buy take part: money moved to a channel without any would never be spent.
-    async fn allocation(&mut self) -> Result<(), AgentError> {
+    /// Step 3, budget between channels: each channel's return against its plan learned as a
+    /// posterior, one draw of each allocated for equal marginal return, and the move paced (see
+    /// [`rebalance`]). Only channels with variants to buy take part: money moved to a channel
+    /// without any would never be spent.
+    async fn allocation(&mut self, playbook: &OptimizationPlaybook) -> Result<(), AgentError> {
+        let pacing = playbook.budget;
+        let seed = budget_seed(self.goal.id.as_str(), self.day);
         let Some((before, moving)) = self
             .experiment()
-            .and_then(|exp| rebalance(exp).map(|r| (exp.daily.clone(), r)))
+            .and_then(|exp| rebalance(exp, &pacing, seed).map(|r| (exp.daily.clone(), r)))
         else {
             return Ok(());
         };
+        let currency = self.goal.budget.currency.as_str();
+        let money = |amount: f64| money_text(amount, currency);
         let mut draft = Draft::new::<kinds::Allocation>(
             format!("allocation/day/{}", self.day),
             AllocationInputs {
                 day: Some(self.day),
                 before: before.clone(),
                 outcomes: self.event.payload.outcomes.clone(),
+                posterior: moving.evidence.clone(),
+                target: moving.target.clone(),
+                pacing: Some(pacing),
+                seed: Some(seed),
                 ..AllocationInputs::default()
             },
             AllocationChoice {
@@ -260,31 +278,62 @@ impl Day<'_> {
             },
         );
         for e in &moving.evidence {
+            let had = before.get(&e.channel).copied().unwrap_or(0.0);
             let after = moving.daily.get(&e.channel).copied().unwrap_or(0.0);
+            let floor = if e.thin {
+                format!(
+                    "; kept at {} a day or more until the plan predicts {:.0} conversions for its spend",
+                    money(e.budget.min),
+                    pacing.min_evidence
+                )
+            } else {
+                String::new()
+            };
             draft = draft.alternative(
                 e.channel,
                 e.budget.curve.marginal(after),
                 Some(format!(
-                    "{} conversions against {:.1} predicted (return × {:.2}); {:.0} → {:.0} a day",
+                    "{} conversions where the plan predicted {:.1}: {:.2} times the plan's return ({:.0} % interval {:.2}–{:.2}), drawn {:.2}; {} → {} a day{floor}",
                     e.conversions,
                     e.predicted,
-                    e.ratio,
-                    before.get(&e.channel).copied().unwrap_or(0.0),
-                    after
+                    e.mean,
+                    INTERVAL * 100.0,
+                    e.low,
+                    e.high,
+                    e.draw,
+                    money(had),
+                    money(after),
                 )),
             );
         }
+        let changes = moving
+            .daily
+            .iter()
+            .map(|(c, after)| {
+                let had = before.get(c).copied().unwrap_or(0.0);
+                format!("{c} {} → {}", money(had), money(*after))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let pace = if moving.capped {
+            format!(
+                "; the draws pointed further (to {}), and at most {:.0} % of the day's budget moves in a day",
+                moving
+                    .target
+                    .iter()
+                    .map(|(c, t)| format!("{c} {}", money(*t)))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                pacing.max_move * 100.0
+            )
+        } else {
+            String::new()
+        };
         let draft = draft
             .reason(format!(
-                "moved {:.0} of {:.0} a day toward the channels with the highest marginal return: {}",
-                moving.moved,
-                moving.total,
-                moving
-                    .daily
-                    .iter()
-                    .map(|(c, s)| format!("{c} {s:.0}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                "moved {} of {} a day toward the channels whose returns, drawn from what they delivered against the plan, are highest at the margin: {changes}{pace}",
+                money(moving.moved),
+                money(moving.total),
             ))
             .confidence(0.6);
         self.record(draft).await

@@ -31,7 +31,7 @@ use super::projection::ExperimentState;
 use super::resident::Resident;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
 use crate::domain::optimization::{
-    OptimizationPlaybook, ResponseCurve, hand_off_unfunded, plan_buys,
+    OptimizationPlaybook, ResponseCurve, SpendBounds, hand_off_unfunded, plan_buys,
 };
 use crate::kb::{Decision, DecisionId, KnowledgeBase};
 use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
@@ -40,7 +40,7 @@ use crate::runtime::{
     StartContext,
 };
 
-pub use super::messages::Arm;
+pub use super::messages::{Arm, BudgetMix};
 pub use crate::domain::optimization::Progress;
 
 /// Start (attempt 0) or re-budget (a re-plan) a campaign's experiment.
@@ -51,8 +51,11 @@ pub struct StartExperiment {
     pub arms: Vec<Arm>,
     /// Planned spend per channel and day.
     pub daily: BTreeMap<Channel, f64>,
-    /// The plan's response curve per channel (daily conversions ≈ a·ln(1 + spend/b)).
+    /// The plan's response curve per channel.
     pub curves: BTreeMap<Channel, ResponseCurve>,
+    /// The plan's bounds on each channel's daily spend.
+    #[serde(default)]
+    pub bounds: BTreeMap<Channel, SpendBounds>,
     /// The plan decision this follows from.
     pub plan: DecisionId,
 }
@@ -135,11 +138,18 @@ impl Payload for GetProgress {
 }
 
 impl Request for GetProgress {
-    type Response = Progress;
+    type Response = Standing;
 }
 
-impl Payload for Progress {
-    const ACTION: &'static str = "progress";
+/// How far a campaign is, and its channels' budgets against the plan.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Standing {
+    pub progress: Progress,
+    pub mix: BudgetMix,
+}
+
+impl Payload for Standing {
+    const ACTION: &'static str = "standing";
 }
 
 pub struct Optimization {
@@ -262,6 +272,7 @@ impl HandleRequest<StartExperiment> for Optimization {
                 arms: p.arms.clone(),
                 daily: p.daily.clone(),
                 curves: p.curves.clone(),
+                bounds: p.bounds.clone(),
             },
         )
         .confidence(0.5);
@@ -322,10 +333,13 @@ impl HandleRequest<GetProgress> for Optimization {
         &mut self,
         _ctx: &Context,
         request: Envelope<GetProgress>,
-    ) -> Result<Progress, AgentError> {
+    ) -> Result<Standing, AgentError> {
         Ok(self
             .experiment(&request.payload.goal)?
-            .map(|state| state.experiment.progress())
+            .map(|state| Standing {
+                progress: state.experiment.progress(),
+                mix: state.mix(),
+            })
             .unwrap_or_default())
     }
 }

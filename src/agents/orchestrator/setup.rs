@@ -138,6 +138,7 @@ impl Orchestrator {
                     arms: arms.clone(),
                     daily: daily.clone(),
                     curves: reply.curves.clone(),
+                    bounds: reply.bounds.clone(),
                     plan: reply.decision,
                 },
             )

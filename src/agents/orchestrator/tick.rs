@@ -67,6 +67,7 @@ impl Orchestrator {
             buys: Vec::new(),
             achieved: state.achieved,
             held: None,
+            mix: Default::default(),
         };
         if state.achieved {
             report.held = Some("goal achieved".to_owned());
@@ -96,7 +97,10 @@ impl Orchestrator {
             .request(Optimization::NAME, GetProgress { goal: goal.clone() })
             .await
         {
-            Ok(progress) => progress,
+            Ok(standing) => {
+                report.mix = standing.mix;
+                standing.progress
+            }
             Err(_) if paused.is_some() => {
                 report.held = Some(PAUSED.to_owned());
                 return Ok(report);
@@ -336,6 +340,7 @@ impl Orchestrator {
                         arms: Vec::new(),
                         daily,
                         curves: reply.curves,
+                        bounds: reply.bounds,
                         plan: reply.decision,
                     },
                 )

@@ -4,6 +4,7 @@
 use super::experiment::{ExperimentState, learned_days};
 use super::{choice, inputs, is};
 use crate::agents::decisions as kinds;
+use crate::agents::messages::BudgetMix;
 use crate::domain::campaign::{CampaignGoal, Phase};
 use crate::domain::optimization::Progress;
 use crate::domain::pacing::goal_fraction;
@@ -90,6 +91,8 @@ pub struct CampaignFigures {
     pub day: Option<u32>,
     /// Conversions, spend and the forecast, as the optimizer counts them.
     pub progress: Option<Progress>,
+    /// The channels' budgets against the plan's, as the optimizer last had them.
+    pub mix: BudgetMix,
 }
 
 impl CampaignFigures {
@@ -102,6 +105,7 @@ impl CampaignFigures {
         optimizer: &str,
     ) -> Self {
         let decisions = records.iter().filter_map(Record::as_decision);
+        let state = ExperimentState::rebuild(goal, records, optimizer);
         CampaignFigures {
             view: CampaignView::rebuild(
                 decisions
@@ -109,8 +113,8 @@ impl CampaignFigures {
                     .filter(|d| d.agent.as_str() == orchestrator),
             ),
             day: learned_days(decisions, optimizer).last().copied(),
-            progress: ExperimentState::rebuild(goal, records, optimizer)
-                .map(|state| state.experiment.progress()),
+            progress: state.as_ref().map(|s| s.experiment.progress()),
+            mix: state.map(|s| s.mix()).unwrap_or_default(),
         }
     }
 }

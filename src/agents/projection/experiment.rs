@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{choice, inputs, observations};
 use crate::agents::decisions as kinds;
-use crate::domain::campaign::CampaignGoal;
-use crate::domain::optimization::{Experiment, Observed};
-use crate::kb::{Decision, OutcomeId, Record};
+use crate::agents::messages::{BudgetMix, ChannelMix};
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::optimization::{ChannelPlans, Experiment, Observed};
+use crate::kb::{Decision, DecisionId, OutcomeId, Record};
 use crate::market::Observation;
 
 /// The optimizer's state of one campaign: the experiment and the observations already folded in,
@@ -18,6 +19,9 @@ use crate::market::Observation;
 pub struct ExperimentState {
     pub experiment: Experiment,
     pub folded: std::collections::HashSet<OutcomeId>,
+    /// The latest budget decision since the plan's experiment decision, with its reason: why
+    /// the channels' budgets are not the plan's.
+    pub last_move: Option<(DecisionId, String)>,
 }
 
 impl ExperimentState {
@@ -25,6 +29,30 @@ impl ExperimentState {
         ExperimentState {
             experiment: Experiment::new(goal),
             folded: Default::default(),
+            last_move: None,
+        }
+    }
+
+    /// Each channel's daily budget against the plan's, and why they differ.
+    pub fn mix(&self) -> BudgetMix {
+        let exp = &self.experiment;
+        let channels: BTreeSet<Channel> = exp
+            .planned
+            .keys()
+            .chain(exp.daily.keys())
+            .copied()
+            .collect();
+        BudgetMix {
+            channels: channels
+                .into_iter()
+                .map(|channel| ChannelMix {
+                    channel,
+                    planned: exp.planned.get(&channel).copied().unwrap_or(0.0),
+                    daily: exp.daily.get(&channel).copied().unwrap_or(0.0),
+                })
+                .collect(),
+            why: self.last_move.as_ref().map(|(_, why)| why.clone()),
+            decision: self.last_move.as_ref().map(|(id, _)| *id),
         }
     }
 
@@ -35,12 +63,18 @@ impl ExperimentState {
     /// the experiment decision itself. A day is complete once its forecast is recorded (the last
     /// step of a batch); observations of a day the agent did not finish are folded when that batch
     /// is delivered again.
+    ///
+    /// The knowledge base keeps a campaign's records in campaign time, and decisions made within
+    /// one tick of the campaign's clock share a time stamp (a day's set-up and its first budget
+    /// move, say); their wall-clock record times keep the order they were made in. A record of
+    /// 0.1, without one, comes first (it is older than any that has one).
     pub fn rebuild(goal: &CampaignGoal, records: &[Record], agent: &str) -> Option<Self> {
-        let decisions: Vec<&Decision> = records
+        let mut decisions: Vec<&Decision> = records
             .iter()
             .filter_map(Record::as_decision)
             .filter(|d| d.agent.as_str() == agent)
             .collect();
+        decisions.sort_by_key(|d| d.recorded_at);
         let completed = learned_days(decisions.iter().copied(), agent);
         let mut by_day: BTreeMap<u32, Vec<(OutcomeId, Observation)>> = BTreeMap::new();
         for (id, metrics) in observations(records) {
@@ -83,17 +117,25 @@ impl ExperimentState {
     /// Takes in one recorded decision of the optimizer; an experiment decision creates the state.
     pub fn apply(state: &mut Option<Self>, goal: &CampaignGoal, decision: &Decision) {
         if let Some(choice) = choice::<kinds::Experiment>(decision) {
-            state
-                .get_or_insert_with(|| ExperimentState::new(goal.clone()))
-                .experiment
-                .start(&choice.arms, choice.daily, choice.curves);
+            let state = state.get_or_insert_with(|| ExperimentState::new(goal.clone()));
+            state.last_move = None;
+            state.experiment.start(
+                &choice.arms,
+                ChannelPlans {
+                    daily: choice.daily,
+                    curves: choice.curves,
+                    bounds: choice.bounds,
+                },
+            );
             return;
         }
-        let Some(exp) = state.as_mut().map(|s| &mut s.experiment) else {
+        let Some(state) = state.as_mut() else {
             return;
         };
+        let exp = &mut state.experiment;
         if let Some(choice) = choice::<kinds::Allocation>(decision) {
             exp.daily = choice.daily;
+            state.last_move = Some((decision.id, decision.reason.clone()));
         } else if let Some(choice) = choice::<kinds::TrafficSplit>(decision) {
             exp.merge_shares(choice.shares);
         } else if let Some(choice) = choice::<kinds::Drift>(decision) {

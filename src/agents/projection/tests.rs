@@ -338,6 +338,41 @@ fn the_optimizer_counts_a_days_observations_even_when_they_sort_before_its_exper
 }
 
 #[test]
+fn decisions_of_one_clock_tick_are_rebuilt_in_the_order_they_were_recorded() {
+    // The set-up's experiment and the first budget move share a campaign time; the knowledge
+    // base may list the move first. The move came after, and the rebuilt budget is the move's,
+    // with its reason as why the mix is not the plan's.
+    let goal = goal();
+    let now = chrono::Utc::now();
+    let mut experiment = decision(
+        "experiment",
+        serde_json::json!({ "arms": [arm("a")], "daily": { "sms": 100.0, "push": 50.0 } }),
+    );
+    experiment.recorded_at = Some(now);
+    let mut moved = decision_with(
+        "allocation",
+        serde_json::json!({ "day": 0, "before": { "sms": 100.0, "push": 50.0 } }),
+        serde_json::json!({ "daily": { "sms": 120.0, "push": 30.0 } }),
+    );
+    moved.reason = "moved 20.00 USD".into();
+    moved.recorded_at = Some(now + chrono::Duration::milliseconds(1));
+    moved.decided_at = experiment.decided_at;
+    let records = vec![Record::Decision(moved), Record::Decision(experiment)];
+    let state = ExperimentState::rebuild(&goal, &records, "optimization").expect("an experiment");
+    assert_eq!(state.experiment.daily[&Channel::Sms], 120.0);
+    assert_eq!(state.experiment.planned[&Channel::Sms], 100.0);
+    let mix = state.mix();
+    assert_eq!(mix.why.as_deref(), Some("moved 20.00 USD"));
+    assert_eq!(
+        mix.channels
+            .iter()
+            .map(|c| (c.channel, c.planned, c.daily))
+            .collect::<Vec<_>>(),
+        vec![(Channel::Sms, 100.0, 120.0), (Channel::Push, 50.0, 30.0)]
+    );
+}
+
+#[test]
 fn an_ordered_re_exploration_is_repeated_by_a_rebuild() {
     let goal = goal();
     let forecast = Record::Decision(decision_with(

@@ -12,9 +12,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::allocation::ResponseCurve;
+use super::allocation::SpendBounds;
 use super::drift::reopen_exploration;
 use super::forecast::{Forecast, forecast_daily};
+use super::response::ResponseCurve;
 use super::thompson::ArmStats;
 use crate::domain::bounds::{Money, add_count};
 use crate::domain::campaign::{CampaignGoal, Channel};
@@ -65,6 +66,14 @@ pub struct Observed<'a> {
     pub spend: f64,
 }
 
+/// What the plan says of each channel: its daily spend, response curve and bounds.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChannelPlans {
+    pub daily: BTreeMap<Channel, f64>,
+    pub curves: BTreeMap<Channel, ResponseCurve>,
+    pub bounds: BTreeMap<Channel, SpendBounds>,
+}
+
 /// How far a campaign is.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
@@ -81,9 +90,13 @@ pub struct Progress {
 pub struct Experiment {
     pub goal: CampaignGoal,
     pub arms: BTreeMap<String, ArmState>,
-    /// Planned spend per channel and day.
+    /// Spend per channel and day: the plan's, then each budget move's.
     pub daily: BTreeMap<Channel, f64>,
+    /// The plan's spend per channel and day, as the latest experiment decision had it.
+    pub planned: BTreeMap<Channel, f64>,
     pub curves: BTreeMap<Channel, ResponseCurve>,
+    /// The plan's bounds on each channel's daily spend (none: 0 and no cap).
+    pub bounds: BTreeMap<Channel, SpendBounds>,
     /// The latest traffic share of every variant split so far.
     pub shares: BTreeMap<String, f64>,
     pub conversions_by_day: BTreeMap<u32, u64>,
@@ -107,7 +120,9 @@ impl Experiment {
             goal,
             arms: BTreeMap::new(),
             daily: BTreeMap::new(),
+            planned: BTreeMap::new(),
             curves: BTreeMap::new(),
+            bounds: BTreeMap::new(),
             shares: BTreeMap::new(),
             conversions_by_day: BTreeMap::new(),
             spend: Money::default(),
@@ -132,17 +147,14 @@ impl Experiment {
         }
     }
 
-    /// An experiment decision (start or re-budget): its arms join, its budget and curves replace
-    /// the old ones.
-    pub fn start(
-        &mut self,
-        arms: &[Arm],
-        daily: BTreeMap<Channel, f64>,
-        curves: BTreeMap<Channel, ResponseCurve>,
-    ) {
+    /// An experiment decision (start or re-budget): its arms join, its budget, curves and bounds
+    /// replace the old ones.
+    pub fn start(&mut self, arms: &[Arm], budget: ChannelPlans) {
         self.set_arms(arms);
-        self.daily = daily;
-        self.curves = curves;
+        self.planned = budget.daily.clone();
+        self.daily = budget.daily;
+        self.curves = budget.curves;
+        self.bounds = budget.bounds;
     }
 
     /// A traffic-split decision: its shares replace those of the same variants.
@@ -489,20 +501,38 @@ pub(crate) mod tests {
         let mut exp = Experiment::new(test_goal(&["sms"]));
         exp.start(
             &[arm(Channel::Sms, "a")],
-            BTreeMap::from([(Channel::Sms, 50.0)]),
-            BTreeMap::from([(Channel::Sms, ResponseCurve { a: 2.0, b: 10.0 })]),
+            ChannelPlans {
+                daily: BTreeMap::from([(Channel::Sms, 50.0)]),
+                curves: BTreeMap::from([(Channel::Sms, ResponseCurve::log(2.0, 10.0))]),
+                bounds: BTreeMap::from([(
+                    Channel::Sms,
+                    SpendBounds {
+                        min: 5.0,
+                        max: None,
+                    },
+                )]),
+            },
         );
+        assert_eq!(exp.bounds[&Channel::Sms].min, 5.0);
         exp.merge_shares(BTreeMap::from([
             ("a".to_owned(), 0.7),
             ("b".to_owned(), 0.3),
         ]));
         exp.merge_shares(BTreeMap::from([("a".to_owned(), 0.4)]));
         // A re-budget brings no arms and keeps the ones it has.
-        exp.start(&[], BTreeMap::from([(Channel::Sms, 80.0)]), BTreeMap::new());
+        exp.daily.insert(Channel::Sms, 60.0);
+        exp.start(
+            &[],
+            ChannelPlans {
+                daily: BTreeMap::from([(Channel::Sms, 80.0)]),
+                ..ChannelPlans::default()
+            },
+        );
         assert_eq!(exp.shares["a"], 0.4);
         assert_eq!(exp.shares["b"], 0.3);
         assert_eq!(exp.daily[&Channel::Sms], 80.0);
-        assert!(exp.curves.is_empty());
+        assert_eq!(exp.planned[&Channel::Sms], 80.0);
+        assert!(exp.curves.is_empty() && exp.bounds.is_empty());
         assert_eq!(exp.arms_of(Channel::Sms).len(), 1);
     }
 }

@@ -25,24 +25,27 @@ pub mod handoff;
 pub mod playbook;
 pub mod rebalance;
 pub mod regret;
+pub mod response;
 pub mod stats;
 pub mod thompson;
 
-pub use allocation::{AllocationError, ChannelBudget, ResponseCurve, allocate};
+pub use allocation::{AllocationError, ChannelBudget, SpendBounds, allocate};
 pub use bandit::{BanditPolicy, EpsilonGreedy, PolicyKind, ThompsonPolicy, UniformSplit};
 pub use buys::{phase_weight, plan_buys, split_seed};
 pub use creative_pool::{CreativePool, creative_pool, genetic_due, genetic_seed};
 pub use drift::{Cusum, DriftCheck, DriftError, DriftRule, reopen_exploration};
 pub use drift_watch::{Drift, DriftWindow, drift_windows, first_drift, window_start};
-pub use experiment::{Arm, ArmState, Experiment, Observed, Progress};
+pub use experiment::{Arm, ArmState, ChannelPlans, Experiment, Observed, Progress};
 pub use forecast::{Forecast, ForecastError, forecast_daily, forecast_goal};
 pub use genetic::{CreativeSpace, GeneticError, GeneticMix, Genome, genetic_step};
 pub use handoff::{Handoff, hand_off_unfunded};
 pub use playbook::{OptimizationPlaybook, PlaybookError as OptimizationPlaybookError};
 pub use rebalance::{
-    ChannelEvidence, Reallocation, channel_evidence, is_move, moved, rebalance, shrunk_ratio,
+    BudgetPacing, ChannelEvidence, Reallocation, ReturnPosterior, budget_seed, channel_evidence,
+    is_move, moved, rebalance,
 };
 pub use regret::{RegretRun, run_policy};
+pub use response::{CurveError, ResponseCurve, Shape};
 pub use stats::{StatsError, ZTest, prob_b_beats_a, sample_size_per_arm, two_proportion_z_test};
 pub use thompson::{
     ArmStats, SplitDecision, SplitMethod, ThompsonError, decision_seed, monte_carlo_split,

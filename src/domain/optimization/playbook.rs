@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::drift::DriftRule;
 use super::genetic::GeneticMix;
+use super::rebalance::BudgetPacing;
 use crate::domain::playbook;
 
 /// The embedded default: the agent definition file shipped with campaignd.
@@ -28,6 +29,10 @@ pub struct OptimizationPlaybook {
     /// Share of each variant's evidence kept when drift re-opens exploration.
     pub explore_keep: f64,
     pub genetic: GeneticSettings,
+    /// How budget moves between channels. Defaults when the table is absent, so a playbook written
+    /// before budget pacing existed still loads.
+    #[serde(default)]
+    pub budget: BudgetPacing,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -153,6 +158,18 @@ impl OptimizationPlaybook {
                 });
             }
         }
+        if let Some((key, reason, value)) = self.budget.out_of_range() {
+            return Err(PlaybookError::Invalid {
+                key: match key {
+                    "max_move" => "budget.max_move",
+                    "floor" => "budget.floor",
+                    "min_evidence" => "budget.min_evidence",
+                    _ => "budget.prior_conversions",
+                },
+                reason,
+                value: value.to_string(),
+            });
+        }
         let sum = mix.elite + mix.crossover + mix.mutation + mix.random;
         if (sum - 1.0).abs() > 1e-6 {
             return Err(PlaybookError::Invalid {
@@ -183,6 +200,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("explore_kep"), "{err}");
+    }
+
+    #[test]
+    fn budget_pacing_loads_defaults_when_absent_and_names_bad_values() {
+        let playbook = OptimizationPlaybook::embedded().unwrap();
+        assert_eq!(playbook.budget, BudgetPacing::default());
+        let start = DEFAULT_OPTIMIZATION_TOML.find("[playbook.budget]").unwrap();
+        let end = DEFAULT_OPTIMIZATION_TOML[start..]
+            .find("\n\n")
+            .map_or(DEFAULT_OPTIMIZATION_TOML.len(), |e| start + e);
+        let without = format!(
+            "{}{}",
+            &DEFAULT_OPTIMIZATION_TOML[..start],
+            &DEFAULT_OPTIMIZATION_TOML[end..]
+        );
+        assert_eq!(
+            OptimizationPlaybook::from_toml_str(&without)
+                .unwrap()
+                .budget,
+            BudgetPacing::default()
+        );
+        let text = DEFAULT_OPTIMIZATION_TOML.replace("max_move = 0.2", "max_move = 1.5");
+        let err = OptimizationPlaybook::from_toml_str(&text)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("playbook.budget.max_move"), "{err}");
     }
 
     #[test]

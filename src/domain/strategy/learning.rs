@@ -84,13 +84,14 @@ impl ChannelPrior {
         let cvr = blend(self.cvr, m0, conv, clk).clamp(1e-9, 1.0);
         let cpc = blend(self.cpc, m0, spend, clk).max(1e-9);
         // The response curve's height follows the channel's return per unit of money (CVR / CPC);
-        // its bend (b, an audience size in spend) is not something one campaign's outcome reveals.
+        // its bend (b or ec, an audience size in spend) is not something one campaign's outcome reveals.
         let efficiency = |p: f64, q: f64| p / q;
         let scale = efficiency(cvr, cpc) / efficiency(self.cvr, self.cpc);
-        let mut response = self.response;
-        if scale.is_finite() && scale > 0.0 {
-            response.a *= scale;
-        }
+        let response = if scale.is_finite() && scale > 0.0 {
+            self.response.scaled(scale)
+        } else {
+            self.response
+        };
         Ok(ChannelPrior {
             ctr,
             cvr,

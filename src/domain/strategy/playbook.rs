@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::tactics::{Maturity, Tactic, TierSplit};
 use crate::domain::campaign::Channel;
-use crate::domain::optimization::allocation::ResponseCurve;
+use crate::domain::optimization::response::ResponseCurve;
 use crate::domain::playbook;
 
 /// The embedded default: the agent definition file shipped with campaignd.
@@ -52,8 +52,8 @@ pub struct ChannelPrior {
     pub ctr: f64,
     pub cvr: f64,
     pub cpc: f64,
-    /// Daily conversions ≈ a·ln(1 + daily spend / b). a/b is the return of the first unit of money
-    /// (about cvr/cpc); b is the daily spend at which returns start to flatten.
+    /// Daily conversions of a daily spend: a·ln(1 + spend / b) by default, or a Hill curve, either
+    /// with adstock (see [`ResponseCurve`]).
     pub response: ResponseCurve,
     /// Bounds on daily spend.
     #[serde(default)]
@@ -197,7 +197,7 @@ impl ChannelPrior {
     pub fn in_currency(&self, rate: f64) -> ChannelPrior {
         let mut prior = *self;
         prior.cpc *= rate;
-        prior.response.b *= rate;
+        prior.response = prior.response.in_currency(rate);
         prior.min_daily *= rate;
         prior.max_daily = prior.max_daily.map(|m| m * rate);
         prior
@@ -220,18 +220,18 @@ impl ChannelPrior {
         if !(self.cpc.is_finite() && self.cpc > 0.0) {
             return invalid("cpc", "must be a finite number above 0", self.cpc);
         }
-        if !(self.response.a.is_finite() && self.response.a > 0.0) {
-            return invalid(
-                "response.a",
-                "must be a finite number above 0",
-                self.response.a,
-            );
+        if let Err(e) = self.response.check() {
+            return Err(PlaybookError::Invalid {
+                key: format!("{at}.response.{}", e.field),
+                reason: e.reason,
+                value: e.value.to_string(),
+            });
         }
-        if !(self.response.b.is_finite() && self.response.b > 0.0) {
+        if self.response.peak_marginal() <= 0.0 {
             return invalid(
-                "response.b",
-                "must be a finite number above 0",
-                self.response.b,
+                "response",
+                "must return something: its a or beta must be above 0",
+                0.0,
             );
         }
         if !(self.min_daily.is_finite() && self.min_daily >= 0.0) {
