@@ -16,6 +16,7 @@ use super::ledger::{self, Draft};
 use super::playbook::LivePlaybook;
 use super::projection;
 use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::money::money_text;
 use crate::domain::optimization::{ResponseCurve, SpendBounds};
 use crate::domain::strategy::{
     ChannelOutcome, ChannelPrior, DeliveryVerdict, Maturity, Plan, StrategyPlaybook,
@@ -184,11 +185,10 @@ impl HandleRequest<PlanCampaign> for Strategy {
                     );
                 }
                 let mut reason = format!(
-                    "{} {:?} predicted from {:.0} {} over {} days ({}); ",
+                    "{} {} predicted from {} over {} days ({}); ",
                     plan.predicted_conversions.round(),
-                    goal.objective,
-                    plan.budget,
-                    plan.currency,
+                    goal.objective.as_str(),
+                    money_text(plan.budget, &plan.currency),
                     plan.days,
                     if plan.feasibility.feasible {
                         "feasible".to_owned()
@@ -217,11 +217,10 @@ impl HandleRequest<PlanCampaign> for Strategy {
                         .map(|c| c.share);
                     let verdict = DeliveryVerdict::of(d.ratio).as_str();
                     reason.push_str(&format!(
-                        "; {} {verdict}: {} conversions for {:.0} {} ({:.0} % of the predicted return, now {}), share {} → {}",
+                        "; {} {verdict}: {} conversions for {} ({:.0} % of the predicted return, now {}), share {} → {}",
                         d.channel,
                         d.conversions,
-                        d.spend,
-                        goal.budget.currency,
+                        money_text(d.spend, &goal.budget.currency),
                         d.ratio * 100.0,
                         d.maturity.map_or("unranked", Maturity::as_str),
                         before.map_or("-".to_owned(), |s| format!("{:.0} %", s * 100.0)),

@@ -57,6 +57,18 @@ pub enum Objective {
     Installs,
 }
 
+impl Objective {
+    /// The plural noun a reason counts in ("120 of 400 signups"), as files spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Objective::Signups => "signups",
+            Objective::Purchases => "purchases",
+            Objective::Leads => "leads",
+            Objective::Installs => "installs",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {

@@ -24,6 +24,16 @@ pub fn round_money(amount: f64, currency: &str) -> f64 {
     if rounded == 0.0 { 0.0 } else { rounded }
 }
 
+/// `amount` rounded up to the minor unit of `currency`: for an amount that must be enough (a
+/// budget to raise to), where rounding to the nearest could fall a fraction short.
+pub fn ceil_money(amount: f64, currency: &str) -> f64 {
+    if !amount.is_finite() {
+        return amount;
+    }
+    let scale = 10f64.powi(minor_digits(currency) as i32);
+    (amount * scale).ceil() / scale
+}
+
 /// `amount` in `currency` for a reason or a table: "1,234.50 USD", "12,000 KRW".
 pub fn money_text(amount: f64, currency: &str) -> String {
     format!("{} {currency}", amount_text(amount, minor_digits(currency)))
@@ -66,6 +76,8 @@ mod tests {
         assert_eq!(round_money(12.345, "USD"), 12.35);
         assert_eq!(round_money(12_345.6, "KRW"), 12_346.0);
         assert!(round_money(f64::NAN, "USD").is_nan());
+        assert_eq!(ceil_money(243_284.620_1, "USD"), 243_284.63);
+        assert_eq!(ceil_money(12_000.01, "KRW"), 12_001.0);
     }
 
     #[test]

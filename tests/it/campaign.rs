@@ -348,6 +348,12 @@ async fn an_injected_drift_reopens_exploration() {
         "{}",
         drift.reason
     );
+    assert!(
+        drift.reason.starts_with("drift on search, watching ")
+            && drift.reason.contains(": the rate fell "),
+        "reads as a sentence: {}",
+        drift.reason
+    );
     let day = drift.inputs["step"]
         .as_str()
         .and_then(|s| s.split('/').nth(2))

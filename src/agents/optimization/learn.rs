@@ -238,7 +238,7 @@ impl Day<'_> {
         .alternative("reexplore", 1.0 - check.p_value, Some(check.reason.clone()))
         .alternative("keep exploiting", check.p_value, None)
         .reason(format!(
-            "drift on {channel}: the {what}'s {}; exploration re-opened until day {until}, keeping {:.0} % of the evidence",
+            "drift on {channel}, watching {what}: the {}; exploration re-opened until day {until}, keeping {:.0} % of the evidence",
             check.reason,
             playbook.explore_keep * 100.0
         ))

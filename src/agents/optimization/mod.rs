@@ -30,6 +30,7 @@ use super::playbook::LivePlaybook;
 use super::projection::ExperimentState;
 use super::resident::Resident;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
+use crate::domain::money::money_text;
 use crate::domain::optimization::{
     OptimizationPlaybook, ResponseCurve, SpendBounds, hand_off_unfunded, plan_buys,
 };
@@ -288,7 +289,7 @@ impl HandleRequest<StartExperiment> for Optimization {
             p.arms.len(),
             p.daily
                 .iter()
-                .map(|(c, s)| format!("{c} {s:.0}"))
+                .map(|(c, s)| format!("{c} {}", money_text(*s, &p.goal.budget.currency)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -313,11 +314,11 @@ impl HandleRequest<StartExperiment> for Optimization {
                 },
             )
             .reason(format!(
-                "no approved variant on {}: its {:.0} a day goes to {} in proportion to their planned budgets ({})",
+                "no approved variant on {}: its {} a day goes to {} in proportion to their planned budgets ({})",
                 handoff.unfunded.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
-                handoff.moved,
+                money_text(handoff.moved, &p.goal.budget.currency),
                 handoff.funded.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
-                handoff.daily.iter().map(|(c, s)| format!("{c} {s:.0}")).collect::<Vec<_>>().join(", ")
+                handoff.daily.iter().map(|(c, s)| format!("{c} {}", money_text(*s, &p.goal.budget.currency))).collect::<Vec<_>>().join(", ")
             ))
             .confidence(1.0);
             self.record(ctx, &request, &p.goal, draft).await?;

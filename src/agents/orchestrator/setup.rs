@@ -22,6 +22,7 @@ use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::compliance::Sender;
 use crate::domain::content::Variant;
 use crate::domain::content::message_of;
+use crate::domain::money::money_text;
 use crate::domain::send_time::send_time;
 use crate::protocol::Envelope;
 use crate::runtime::{Agent, AgentError, Context};
@@ -87,22 +88,25 @@ impl Orchestrator {
             },
         )
         .reason(format!(
-            "{} {:?} by {} split into the funnel {} conversions ← {} clicks ← {} impressions, and {} a day: {}",
+            "{} {} by {} split into the funnel {} conversions ← {} clicks ← {} impressions, and {} a day: {}",
             goal.target,
-            goal.objective,
+            goal.objective.as_str(),
             goal.deadline.format("%Y-%m-%d"),
             plan.kpis.conversions,
             plan.kpis.clicks,
             plan.kpis.impressions,
-            format_args!("{:.0} {}", plan.daily_budget, goal.budget.currency),
-            daily.iter().map(|(c, s)| format!("{c} {s:.0}")).collect::<Vec<_>>().join(", ")
+            money_text(plan.daily_budget, &goal.budget.currency),
+            daily.iter().map(|(c, s)| format!("{c} {}", money_text(*s, &goal.budget.currency))).collect::<Vec<_>>().join(", ")
         ))
         .confidence(if plan.feasibility.feasible { 0.7 } else { 0.3 });
         for c in &plan.channels {
             draft = draft.alternative(
                 c.channel,
                 c.share,
-                Some(format!("{:.0} a day", c.daily_spend)),
+                Some(format!(
+                    "{} a day",
+                    money_text(c.daily_spend, &goal.budget.currency)
+                )),
             );
         }
         self.record(ctx, envelope, goal, draft).await?;

@@ -21,6 +21,7 @@ use crate::agents::messages::{
 use crate::agents::optimization::{GetProgress, Optimization, PlanBuys, Progress, StartExperiment};
 use crate::agents::strategy::{PlanCampaign, Strategy};
 use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::money::money_text;
 use crate::domain::pacing::{ReplanInput, achieved, goal_fraction, remaining, replan_due};
 use crate::domain::send_time::day_start;
 use crate::protocol::Envelope;
@@ -146,13 +147,12 @@ impl Orchestrator {
                 GoalAchievedChoice { stop_buying: true },
             )
             .reason(format!(
-                "{} of {} {:?} reached on day {} having spent {:.0} {}; buying stops",
+                "{} of {} {} reached on day {} having spent {}; buying stops",
                 progress.conversions,
                 goal.target,
-                goal.objective,
+                goal.objective.as_str(),
                 day,
-                progress.spend,
-                goal.budget.currency
+                money_text(progress.spend, &goal.budget.currency)
             ))
             .confidence(1.0);
             let decision = self.record(ctx, request, &goal, draft).await?;

@@ -156,11 +156,12 @@ pub fn allocate(channels: &[ChannelBudget], budget: f64) -> Result<Vec<f64>, All
     Ok(spend)
 }
 
-/// Gives what the bisection left unspent (the money an S-curve's jump across its inflection could
-/// not take) to the channels with the highest marginal return at their spend, up to their caps.
+/// Gives what the bisection left unspent to the channels with the highest marginal return at their
+/// spend, up to their caps: the money an S-curve's jump across its inflection could not take, and
+/// the last fraction of a cent bisection leaves, so the same budget always spends all of itself.
 fn fill(channels: &[ChannelBudget], spend: &mut [f64], budget: f64) {
     let mut left = budget - spend.iter().sum::<f64>();
-    if left <= budget * 1e-9 {
+    if left <= 0.0 {
         return;
     }
     let mut order: Vec<usize> = (0..channels.len()).collect();

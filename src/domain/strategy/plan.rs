@@ -20,6 +20,7 @@ use super::funnel::{FunnelKpis, FunnelRates, UnitEconomics, funnel};
 use super::playbook::{ChannelPrior, StrategyPlaybook};
 use super::tactics::{Maturity, RankedTactic, TierSplit, rank_tactics};
 use crate::domain::campaign::{CampaignGoal, Channel, Objective};
+use crate::domain::money::{ceil_money, money_text, round_money};
 use crate::domain::optimization::allocation::{AllocationError, ChannelBudget, allocate};
 use crate::protocol::CampaignId;
 
@@ -58,14 +59,21 @@ pub struct Plan {
 pub struct Feasibility {
     pub feasible: bool,
     pub problems: Vec<Infeasibility>,
+    /// What would make the budget and deadline problems go away: each fix alone solves both.
+    /// (A cost-per-conversion problem is a question of margins, not of money or time, and lists
+    /// its own.) Absent from plans recorded before the fixes were joined.
+    #[serde(default)]
+    pub fixes: Vec<String>,
 }
 
-/// One reason the goal cannot be met as set, and what would fix it.
+/// One reason the goal cannot be met as set.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Infeasibility {
     /// `budget`, `cpa` or `deadline`.
     pub kind: String,
     pub reason: String,
+    /// The `cpa` problem's fixes; the others' are [`Feasibility::fixes`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fixes: Vec<String>,
 }
 
@@ -82,6 +90,10 @@ pub struct ChannelPlan {
     pub impressions: f64,
     /// Conversions the next unit of money would buy on this channel, per day.
     pub marginal_return: f64,
+    /// What the next conversion would cost on this channel (1 / `marginal_return`), in the
+    /// campaign's money: the same figure as people read it. Absent when nothing more converts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marginal_cpa: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -336,6 +348,8 @@ pub fn plan(
             clicks: daily_clicks * total_days,
             impressions: daily_clicks / prior.ctr * total_days,
             marginal_return: prior.response.marginal(x),
+            marginal_cpa: Some(1.0 / prior.response.marginal(x))
+                .filter(|cost| cost.is_finite() && *cost > 0.0),
         });
     }
     if clicks <= 0.0 {
@@ -365,19 +379,45 @@ pub fn plan(
         .and_then(|e| UnitEconomics::new(e.average_order_value, e.margin, goal.target, kpis.spend));
     let predicted_conversions = mix.capacity(daily_budget).unwrap_or(0.0) * total_days;
 
+    let currency = goal.budget.currency.as_str();
     let mut problems = Vec::new();
-    check_budget(goal, &kpis, blended_rates, &mut problems);
-    if let Some(e) = &economics {
-        check_cpa(&kpis, blended_rates, e, &mut problems);
+    let short_of_money = kpis.spend > budget;
+    let short_of_delivery = predicted_conversions < goal.target as f64;
+    if short_of_money {
+        problems.push(Infeasibility {
+            kind: "budget".into(),
+            reason: format!(
+                "{} conversions need {} clicks costing {} at the playbook's rates, above the budget of {}",
+                goal.target,
+                kpis.clicks,
+                money_text(kpis.spend, currency),
+                money_text(budget, currency)
+            ),
+            fixes: Vec::new(),
+        });
     }
-    check_capacity(
+    if let Some(e) = &economics {
+        check_cpa(&kpis, blended_rates, e, currency, &mut problems);
+    }
+    let shortfall = Shortfall {
         goal,
-        &mix,
+        mix: &mix,
+        rates: blended_rates,
+        kpis: &kpis,
         start,
         days,
-        predicted_conversions,
-        &mut problems,
-    );
+        predicted: predicted_conversions,
+        short_of_money,
+        short_of_delivery,
+    };
+    if short_of_delivery {
+        problems.push(shortfall.delivery_problem());
+    }
+    let fixes = if short_of_money || short_of_delivery {
+        shortfall.fixes()
+    } else {
+        Vec::new()
+    };
 
     let schedule = (0..days)
         .map(|day| DayPlan {
@@ -409,155 +449,283 @@ pub fn plan(
         feasibility: Feasibility {
             feasible: problems.is_empty(),
             problems,
+            fixes,
         },
         tier_split: mix.split,
         channels: channel_plans,
         schedule,
         tactics: rank_tactics(&playbook.tactics, &goal.channels),
-    })
+    }
+    .readable())
 }
 
-fn check_budget(
-    goal: &CampaignGoal,
-    kpis: &FunnelKpis,
-    rates: FunnelRates,
-    problems: &mut Vec<Infeasibility>,
-) {
-    let budget = goal.budget.total;
-    if kpis.spend <= budget {
-        return;
+impl Plan {
+    /// The figures as people read them: money in the currency's minor unit (no 7e-12 left over
+    /// from a sum), predicted counts to two places, shares to four, rates to four significant
+    /// digits. The maths above ran at full precision; this is what is recorded and printed.
+    fn readable(mut self) -> Self {
+        let currency = self.currency.clone();
+        let money = |x: &mut f64| *x = round_money(*x, &currency);
+        let places = |x: &mut f64, n: i32| {
+            let scale = 10f64.powi(n);
+            *x = (*x * scale).round() / scale;
+        };
+        let significant = |x: &mut f64| {
+            if x.is_finite() && *x != 0.0 {
+                let n = 3 - x.abs().log10().floor() as i32;
+                let scale = 10f64.powi(n);
+                *x = (*x * scale).round() / scale;
+            }
+        };
+        for x in [
+            &mut self.daily_budget,
+            &mut self.unspent,
+            &mut self.kpis.spend,
+            &mut self.kpis.cpa,
+            &mut self.blended_rates.cpc,
+        ] {
+            money(x);
+        }
+        significant(&mut self.blended_rates.ctr);
+        significant(&mut self.blended_rates.cvr);
+        places(&mut self.predicted_conversions, 2);
+        if let Some(e) = self.economics.as_mut() {
+            money(&mut e.max_cpa);
+            money(&mut e.revenue);
+            places(&mut e.roas, 2);
+            places(&mut e.break_even_roas, 2);
+        }
+        for x in [
+            &mut self.tier_split.proven,
+            &mut self.tier_split.emerging,
+            &mut self.tier_split.experimental,
+        ] {
+            places(x, 4);
+        }
+        for c in &mut self.channels {
+            money(&mut c.daily_spend);
+            money(&mut c.total_spend);
+            places(&mut c.share, 4);
+            places(&mut c.predicted_conversions, 2);
+            places(&mut c.clicks, 2);
+            places(&mut c.impressions, 2);
+            significant(&mut c.marginal_return);
+            if let Some(cost) = c.marginal_cpa.as_mut() {
+                money(cost);
+            }
+        }
+        for day in &mut self.schedule {
+            day.spend.values_mut().for_each(money);
+        }
+        self
     }
-    let mut fixes = vec![format!("raise budget to {:.2}", kpis.spend)];
-    let affordable = (budget / kpis.cpa).floor();
-    fixes.push(format!("lower target to {affordable:.0}"));
-    let needed_cvr = goal.target as f64 * rates.cpc / budget;
-    if needed_cvr <= 1.0 {
-        fixes.push(format!(
-            "CVR would need to be {:.2} % (the channel mix gives {:.2} %)",
-            needed_cvr * 100.0,
-            rates.cvr * 100.0
-        ));
-    }
-    problems.push(Infeasibility {
-        kind: "budget".into(),
-        reason: format!("{} conversions need {} clicks costing {:.2} at the playbook's rates, above the budget of {budget:.2}", goal.target, kpis.clicks, kpis.spend),
-        fixes,
-    });
 }
 
 fn check_cpa(
     kpis: &FunnelKpis,
     rates: FunnelRates,
     e: &UnitEconomics,
+    currency: &str,
     problems: &mut Vec<Infeasibility>,
 ) {
     if kpis.cpa <= e.max_cpa {
         return;
     }
+    let money = |amount: f64| money_text(amount, currency);
     let mut fixes = Vec::new();
     let needed_cvr = rates.cpc / e.max_cpa;
     if needed_cvr <= 1.0 {
         fixes.push(format!(
-            "CVR would need to be {:.2} % (the channel mix gives {:.2} %)",
+            "raise the CVR to {:.2} % (the channel mix gives {:.2} %)",
             needed_cvr * 100.0,
             rates.cvr * 100.0
         ));
     }
     fixes.push(format!(
-        "CPC would need to fall to {:.2} (the channel mix gives {:.2})",
-        e.max_cpa * rates.cvr,
-        rates.cpc
+        "lower the CPC to {} (the channel mix gives {})",
+        money(e.max_cpa * rates.cvr),
+        money(rates.cpc)
     ));
     fixes.push(format!(
-        "average order value would need to be {:.2} at a margin of {:.0} %",
-        kpis.cpa / e.margin,
+        "raise the average order value to {} at a margin of {:.0} %",
+        money(kpis.cpa / e.margin),
         e.margin * 100.0
     ));
     problems.push(Infeasibility {
         kind: "cpa".into(),
         reason: format!(
-            "CPA {:.2} exceeds the maximum {:.2} (order value {:.2} × margin {:.2}); every conversion would lose money (ROAS {:.2} < break-even {:.2})",
-            kpis.cpa, e.max_cpa, e.average_order_value, e.margin, e.roas, e.break_even_roas
+            "CPA {} exceeds the maximum {} (order value {} × margin {:.2}); every conversion would lose money (ROAS {:.2} < break-even {:.2})",
+            money(kpis.cpa),
+            money(e.max_cpa),
+            money(e.average_order_value),
+            e.margin,
+            e.roas,
+            e.break_even_roas
         ),
         fixes,
     });
 }
 
-fn check_capacity(
-    goal: &CampaignGoal,
-    mix: &Mix,
+/// Where the money or the channels' delivery fall short of the target, and what would close it.
+struct Shortfall<'a> {
+    goal: &'a CampaignGoal,
+    mix: &'a Mix,
+    rates: FunnelRates,
+    kpis: &'a FunnelKpis,
     start: DateTime<Utc>,
     days: u32,
+    /// Conversions the response curves deliver by the deadline.
     predicted: f64,
-    problems: &mut Vec<Infeasibility>,
-) {
-    let target = goal.target as f64;
-    if predicted >= target {
-        return;
+    /// The funnel at the blended rates costs more than the budget.
+    short_of_money: bool,
+    /// The response curves deliver less than the target by the deadline.
+    short_of_delivery: bool,
+}
+
+/// The largest budget a fix may propose, as a multiple of the campaign's: past it the channels'
+/// returns have flattened so far that more money is not a fix anyone would take.
+const MAX_BUDGET_FACTOR: f64 = 100.0;
+
+impl Shortfall<'_> {
+    fn currency(&self) -> &str {
+        &self.goal.budget.currency
     }
-    let budget = goal.budget.total;
-    let cap = goal.budget.daily_cap;
-    let delivered = |n: u32, total: f64| {
+
+    /// Conversions the curves deliver over `n` days from `total`, with the daily cap if any.
+    fn delivered(&self, n: u32, total: f64, capped: bool) -> f64 {
         let even = total / f64::from(n);
-        let daily = cap.map_or(even, |c| c.min(even));
-        mix.capacity(daily).map_or(0.0, |c| c * f64::from(n))
-    };
-    let mut fixes = Vec::new();
-    // Spreading the same money over more days buys more (returns diminish with daily spend), and
-    // n·f(B/n) only grows with n, so the first long-enough deadline can be found by bisection.
-    if delivered(MAX_DAYS, budget) >= target {
-        let (mut lo, mut hi) = (days, MAX_DAYS);
-        while lo + 1 < hi {
-            let mid = lo + (hi - lo) / 2;
-            if delivered(mid, budget) >= target {
-                hi = mid
-            } else {
-                lo = mid
-            }
-        }
-        let date = (start + Duration::days(i64::from(hi))).date_naive();
-        fixes.push(format!("extend the deadline to {date} ({hi} days)"));
+        let daily = match self.goal.budget.daily_cap {
+            Some(cap) if capped => cap.min(even),
+            _ => even,
+        };
+        self.mix.capacity(daily).map_or(0.0, |c| c * f64::from(n))
     }
-    // More money per day, with the cap lifted to match.
-    let mut hi = budget;
-    let uncapped = |total: f64| {
-        mix.capacity(total / f64::from(days))
-            .map_or(0.0, |c| c * f64::from(days))
-    };
-    for _ in 0..60 {
-        if uncapped(hi) >= target {
-            break;
+
+    fn delivery_problem(&self) -> Infeasibility {
+        let budget = self.goal.budget.total;
+        let daily = self
+            .goal
+            .budget
+            .daily_cap
+            .map_or(budget / f64::from(self.days), |c| {
+                c.min(budget / f64::from(self.days))
+            });
+        let mut reason = format!(
+            "at {} a day for {} days the channels' diminishing returns deliver {:.0} of the {} conversions by the deadline",
+            money_text(daily, self.currency()),
+            self.days,
+            self.predicted.floor(),
+            self.goal.target
+        );
+        if self.budget_needed_by_curves().is_none() {
+            reason.push_str(&format!(
+                "; not even {:.0} times the budget would deliver them in that time",
+                MAX_BUDGET_FACTOR
+            ));
         }
-        hi *= 2.0;
+        Infeasibility {
+            kind: "deadline".into(),
+            reason,
+            fixes: Vec::new(),
+        }
     }
-    if uncapped(hi) >= target {
+
+    /// The budget (cap lifted) whose daily spend over the same days delivers the target, up to
+    /// [`MAX_BUDGET_FACTOR`] times the budget; found by bisection (delivery grows with money).
+    fn budget_needed_by_curves(&self) -> Option<f64> {
+        let target = self.goal.target as f64;
+        let budget = self.goal.budget.total;
+        let mut hi = budget * MAX_BUDGET_FACTOR;
+        if self.delivered(self.days, hi, false) < target {
+            return None;
+        }
         let mut lo = budget;
         for _ in 0..100 {
             let mid = 0.5 * (lo + hi);
-            if uncapped(mid) >= target {
+            if self.delivered(self.days, mid, false) >= target {
                 hi = mid
             } else {
                 lo = mid
             }
         }
-        let needed_daily = hi / f64::from(days);
-        match cap {
-            Some(c) if c < needed_daily => fixes.push(format!(
-                "raise budget to {hi:.2} and the daily cap to {needed_daily:.2}"
-            )),
-            _ => fixes.push(format!("raise budget to {hi:.2}")),
-        }
+        Some(hi)
     }
-    fixes.push(format!("lower target to {:.0}", predicted.floor()));
-    let daily = cap.map_or(budget / f64::from(days), |c| {
-        c.min(budget / f64::from(days))
-    });
-    problems.push(Infeasibility {
-        kind: "deadline".into(),
-        reason: format!(
-            "at {daily:.2} a day for {days} days the channels' diminishing returns deliver about {predicted:.0} of the {} conversions by the deadline",
-            goal.target
-        ),
-        fixes,
-    });
+
+    /// One set of fixes for the budget and delivery problems together: each of them alone makes
+    /// both go away.
+    fn fixes(&self) -> Vec<String> {
+        let target = self.goal.target as f64;
+        let budget = self.goal.budget.total;
+        let mut fixes = Vec::new();
+        // More money: enough for the funnel and for the curves.
+        let by_curves = if self.short_of_delivery {
+            self.budget_needed_by_curves()
+        } else {
+            Some(0.0)
+        };
+        if let Some(by_curves) = by_curves {
+            let needed = by_curves.max(if self.short_of_money {
+                self.kpis.spend
+            } else {
+                0.0
+            });
+            // Rounded up (with a hair to spare for the curves' bisection), so the proposed
+            // amount is enough and not a cent short of it.
+            let needed = ceil_money(needed * (1.0 + 1e-6), self.currency());
+            let needed_daily = ceil_money(needed / f64::from(self.days), self.currency());
+            match self.goal.budget.daily_cap {
+                Some(cap) if cap < needed_daily => fixes.push(format!(
+                    "raise the budget to {} and the daily cap to {}",
+                    money_text(needed, self.currency()),
+                    money_text(needed_daily, self.currency())
+                )),
+                _ => fixes.push(format!(
+                    "raise the budget to {}",
+                    money_text(needed, self.currency())
+                )),
+            }
+        }
+        // A smaller target: what both the money and the curves reach.
+        let affordable = if self.short_of_money {
+            budget / self.kpis.cpa
+        } else {
+            f64::INFINITY
+        };
+        let reachable = affordable.min(self.predicted).floor();
+        if reachable >= 1.0 {
+            fixes.push(format!("lower the target to {reachable:.0}"));
+        }
+        // More time: only the curves' shortfall depends on it.
+        if !self.short_of_money && self.delivered(MAX_DAYS, budget, true) >= target {
+            let (mut lo, mut hi) = (self.days, MAX_DAYS);
+            while lo + 1 < hi {
+                let mid = lo + (hi - lo) / 2;
+                if self.delivered(mid, budget, true) >= target {
+                    hi = mid
+                } else {
+                    lo = mid
+                }
+            }
+            let date = (self.start + Duration::days(i64::from(hi))).date_naive();
+            fixes.push(format!("extend the deadline to {date} ({hi} days)"));
+        }
+        // A better conversion rate: the funnel's cost and the curves' heights both scale with it.
+        let mut factor: f64 = 1.0;
+        if self.short_of_money {
+            factor = factor.max(self.kpis.spend / budget);
+        }
+        if self.short_of_delivery && self.predicted > 0.0 {
+            factor = factor.max(target / self.predicted);
+        }
+        let needed_cvr = self.rates.cvr * factor;
+        let percent = |rate: f64| (rate * 1e4).ceil() / 1e2;
+        if percent(needed_cvr) > percent(self.rates.cvr) && needed_cvr <= 1.0 {
+            fixes.push(format!(
+                "raise the CVR to {:.2} % (the channel mix gives {:.2} %)",
+                percent(needed_cvr),
+                self.rates.cvr * 100.0
+            ));
+        }
+        fixes
+    }
 }
