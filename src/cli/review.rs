@@ -1,9 +1,13 @@
 //! `campaignd review`: reviews one message for compliance and prints the verdict as JSON.
 //!
-//! A thin layer over `domain::compliance`: it turns flags into a review request, loads the playbook
-//! (the embedded one unless `--playbook` names a file) and maps the verdict to an exit code:
-//! 0 approved, 1 not approved, 2 bad input (clap's own errors exit 2 too). It never reads the
-//! clock: the send time is a required flag, so a review can be replayed exactly.
+//! A thin layer over `domain::compliance` and `domain::channel`: it turns flags into a review
+//! request, loads the playbooks (the embedded ones unless `--playbook` or `--content-playbook`
+//! names a file) and maps the verdict to an exit code: 0 approved, 1 not approved, 2 bad input
+//! (clap's own errors exit 2 too). It checks the format limits as content does: the format comes
+//! from the channel and the region (the first jurisdiction's unless `--region` is given), or from
+//! `--format`, and a message that fits none of them is blocked (`FORMAT-LIMIT`). A message is
+//! commercial unless `--non-commercial` says otherwise. It never reads the clock: the send time is
+//! a required flag, so a review can be replayed exactly.
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -14,15 +18,18 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use campaignd::domain::campaign::Channel;
+use campaignd::domain::channel::{self, ChannelLimits, Creative, Format, FormatFit};
 use campaignd::domain::compliance::{
-    Claim, CompliancePlaybook, ConsentRecord, Jurisdiction, Message, MessageChannel, ReviewRequest,
-    Sender, Verdict, apply_fixes,
+    Claim, CompliancePlaybook, ConsentRecord, Field, Finding, Jurisdiction, Message,
+    MessageChannel, ReviewRequest, Sender, Severity, Verdict, apply_fixes,
 };
+use campaignd::domain::content::ContentPlaybook;
 
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Example:\n  campaignd review --jurisdiction KR --channel sms \\\n    \
-    --at 2026-11-23T22:30:00+09:00 --commercial --sender ABC마트 --opt-out-number 080-123-4567 \\\n    \
+    --at 2026-11-23T22:30:00+09:00 --sender ABC마트 --opt-out-number 080-123-4567 \\\n    \
     --consent-granted 2026-01-10 --consent-source web_form --text '[광고]ABC마트 봄세일'"
 )]
 pub struct ReviewArgs {
@@ -44,9 +51,16 @@ pub struct ReviewArgs {
     /// The recipient's IANA time zone (America/New_York), for local-time rules.
     #[arg(long, value_parser = parse_tz)]
     recipient_tz: Option<Tz>,
-    /// The message is an advertisement.
+    /// The message is not an advertisement (a transactional notice, say): the advertising rules
+    /// do not apply to it. Every message is reviewed as commercial without it.
     #[arg(long)]
+    non_commercial: bool,
+    /// Accepted for scripts written when commercial was opt-in; every message is commercial
+    /// unless `--non-commercial` is given.
+    #[arg(long, hide = true, conflicts_with = "non_commercial")]
     commercial: bool,
+    #[command(flatten)]
+    shape: Box<FormatArgs>,
     /// The message is a paid endorsement.
     #[arg(long)]
     endorsement: bool,
@@ -68,6 +82,30 @@ pub struct ReviewArgs {
     /// the fixed message's.
     #[arg(long)]
     fix: bool,
+}
+
+/// The format whose limits the message is checked against, and its other fields. Boxed in
+/// [`ReviewArgs`] so the command enum stays small.
+#[derive(clap::Args, Debug)]
+struct FormatArgs {
+    /// The format to check the limits of: kr_sms, kr_lms, sms, google_rsa, display, meta, x, email
+    /// or push. Without it, the channel's formats in the region, in order (a Korean SMS over 90
+    /// bytes goes as an LMS).
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+    /// The region (ISO 3166, KR) whose formats apply; the first --jurisdiction's when absent.
+    #[arg(long)]
+    region: Option<String>,
+    /// The headline (search, display, social and push formats).
+    #[arg(long)]
+    headline: Option<String>,
+    /// The display path of a search ad.
+    #[arg(long)]
+    path: Option<String>,
+    /// An agent file whose [playbook] holds the format limits; the embedded agents/content.toml
+    /// when absent.
+    #[arg(long)]
+    content_playbook: Option<PathBuf>,
 }
 
 /// Who sends the message. Boxed in [`ReviewArgs`] so the command enum stays small.
@@ -128,6 +166,13 @@ fn parse_rfc3339(value: &str) -> Result<DateTime<FixedOffset>, String> {
     })
 }
 
+fn parse_format(value: &str) -> Result<Format, String> {
+    Format::parse(value.trim()).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+        format!("not a format; one of {}", names.join(", "))
+    })
+}
+
 fn parse_tz(value: &str) -> Result<Tz, String> {
     value
         .trim()
@@ -155,6 +200,70 @@ fn load_playbook(path: Option<&PathBuf>) -> anyhow::Result<CompliancePlaybook> {
                 .with_context(|| format!("--playbook: {}", path.display()))
         }
     }
+}
+
+fn load_limits(path: Option<&PathBuf>) -> anyhow::Result<ChannelLimits> {
+    let playbook = match path {
+        None => ContentPlaybook::embedded().context("the embedded content playbook")?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--content-playbook: cannot read {}", path.display()))?;
+            ContentPlaybook::from_toml_str(&text)
+                .with_context(|| format!("--content-playbook: {}", path.display()))?
+        }
+    };
+    Ok(playbook.limits)
+}
+
+/// The formats a message on `channel` in `region` is checked against, in the order content tries
+/// them. An LMS or MMS is a Korean LMS; a messenger message or a call has no format limit here.
+fn formats_of(channel: MessageChannel, region: &str) -> Vec<Format> {
+    let campaign_channel = match channel {
+        MessageChannel::Lms | MessageChannel::Mms => return vec![Format::KrLms],
+        MessageChannel::Messenger | MessageChannel::Call => return Vec::new(),
+        MessageChannel::Sms => Channel::Sms,
+        MessageChannel::Push => Channel::Push,
+        MessageChannel::Email => Channel::Email,
+        MessageChannel::Social => Channel::Social,
+        MessageChannel::Search => Channel::Search,
+        MessageChannel::Display => Channel::Display,
+    };
+    Format::for_channel(campaign_channel, region).to_vec()
+}
+
+/// The region whose formats apply when `--region` is not given: the first jurisdiction's.
+fn region_of(jurisdiction: Option<&Jurisdiction>) -> &'static str {
+    match jurisdiction {
+        Some(Jurisdiction::Kr) => "KR",
+        Some(Jurisdiction::Us) => "US",
+        Some(Jurisdiction::Eu) | None => "EU",
+    }
+}
+
+/// Where the message fits, and the verdict with a blocking `FORMAT-LIMIT` finding for each limit
+/// it breaks when it fits none of its formats.
+fn with_format(mut verdict: Verdict, placed: &FormatFit, playbook: &CompliancePlaybook) -> Verdict {
+    if placed.fits() || placed.checked.is_empty() {
+        return verdict;
+    }
+    let mut findings = std::mem::take(&mut verdict.findings);
+    for check in &placed.checked {
+        for violation in &check.fit.violations {
+            findings.push(Finding {
+                rule_id: "FORMAT-LIMIT".to_owned(),
+                severity: Severity::Block,
+                field: if violation.field == channel::Field::Subject {
+                    Field::Subject
+                } else {
+                    Field::Text
+                },
+                span: None,
+                message: format!("{}: it cannot be sent in that format", violation.message),
+                fix: None,
+            });
+        }
+    }
+    Verdict::from_findings(findings, &playbook.risk)
 }
 
 fn load_claims(path: Option<&PathBuf>) -> anyhow::Result<Vec<Claim>> {
@@ -209,6 +318,18 @@ fn consent(args: &ConsentArgs, channel: MessageChannel) -> Option<ConsentRecord>
 
 pub fn execute(args: ReviewArgs) -> anyhow::Result<ExitCode> {
     let playbook = load_playbook(args.playbook.as_ref())?;
+    let shape = *args.shape;
+    let limits = load_limits(shape.content_playbook.as_ref())?;
+    let formats = match shape.format {
+        Some(format) => vec![format],
+        None => formats_of(
+            args.channel,
+            shape
+                .region
+                .as_deref()
+                .unwrap_or_else(|| region_of(args.jurisdictions.first())),
+        ),
+    };
     let claims = load_claims(args.claims.as_ref())?;
     let consent = consent(&args.consent, args.channel);
     let sender = *args.sender;
@@ -218,7 +339,7 @@ pub fn execute(args: ReviewArgs) -> anyhow::Result<ExitCode> {
             channel: args.channel,
             text,
             subject: args.subject,
-            commercial: args.commercial,
+            commercial: !args.non_commercial,
             endorsement: args.endorsement,
             product_category: args.category,
             sender: Sender {
@@ -235,21 +356,34 @@ pub fn execute(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         claims,
         jurisdictions: args.jurisdictions,
     };
-    let verdict = playbook.review(&request);
+    let review = |request: &ReviewRequest| {
+        let creative = Creative {
+            text: request.message.text.clone(),
+            headline: shape.headline.clone(),
+            subject: request.message.subject.clone(),
+            path: shape.path.clone(),
+        };
+        let format = limits.first_fit(&formats, &creative);
+        Reviewed {
+            verdict: with_format(playbook.review(request), &format, &playbook),
+            format,
+        }
+    };
+    let reviewed = review(&request);
     if !args.fix {
-        print_json(&verdict)?;
-        return Ok(exit_code(verdict.approved));
+        print_json(&reviewed)?;
+        return Ok(exit_code(reviewed.verdict.approved));
     }
-    let fixed = apply_fixes(&request.message, &verdict.findings);
+    let fixed = apply_fixes(&request.message, &reviewed.verdict.findings);
     let mut again = request.clone();
     again.message = fixed.message.clone();
     if let Some(later) = fixed.send_at {
         again.send_at = later;
     }
-    let after = playbook.review(&again);
-    let approved = after.approved;
+    let after = review(&again);
+    let approved = after.verdict.approved;
     let output = FixOutput {
-        verdict,
+        verdict: reviewed,
         fixed: FixedOutput {
             text: fixed.message.text,
             subject: fixed.message.subject,
@@ -283,10 +417,18 @@ fn exit_code(approved: bool) -> ExitCode {
     }
 }
 
+/// A verdict and where the message fits: the verdict's fields, and `format`.
+#[derive(Serialize)]
+struct Reviewed {
+    #[serde(flatten)]
+    verdict: Verdict,
+    format: FormatFit,
+}
+
 /// What `--fix` prints: the verdict on the message as given, and on the message once fixed.
 #[derive(Serialize)]
 struct FixOutput {
-    verdict: Verdict,
+    verdict: Reviewed,
     fixed: FixedOutput,
 }
 
@@ -295,5 +437,5 @@ struct FixedOutput {
     text: String,
     subject: Option<String>,
     send_at: DateTime<FixedOffset>,
-    verdict: Verdict,
+    verdict: Reviewed,
 }

@@ -513,6 +513,44 @@ impl Fit {
     }
 }
 
+/// One format a creative was checked against, and how it measured.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatCheck {
+    pub format: Format,
+    #[serde(flatten)]
+    pub fit: Fit,
+}
+
+/// How a creative goes out: the first of its channel's formats it fits (a Korean text too long for
+/// an SMS goes as an LMS), with every format checked on the way.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FormatFit {
+    /// `None`: it fits none of them and must not be sent.
+    pub sent_as: Option<Format>,
+    pub checked: Vec<FormatCheck>,
+    /// When it goes out in a later format than the first: why, for a person ("kr_sms text is
+    /// 108 bytes, over the limit of 90: sent as kr_lms").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl FormatFit {
+    pub fn fits(&self) -> bool {
+        self.sent_as.is_some()
+    }
+
+    /// The fit of the format it is sent as, or of the first format checked.
+    pub fn fit(&self) -> Option<&Fit> {
+        let format = self
+            .sent_as
+            .or_else(|| self.checked.first().map(|c| c.format))?;
+        self.checked
+            .iter()
+            .find(|c| c.format == format)
+            .map(|c| &c.fit)
+    }
+}
+
 /// Korean SMS or LMS byte limit.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -679,6 +717,35 @@ impl ChannelLimits {
         problems
     }
 
+    /// The first of `formats` (in order) `creative` fits; each is checked until one fits.
+    pub fn first_fit(&self, formats: &[Format], creative: &Creative) -> FormatFit {
+        let mut checked: Vec<FormatCheck> = Vec::with_capacity(formats.len());
+        for &format in formats {
+            let fit = self.check(format, creative);
+            let fits = fit.fits();
+            checked.push(FormatCheck { format, fit });
+            if fits {
+                let note = (checked.len() > 1).then(|| {
+                    let why: Vec<&str> = checked
+                        .iter()
+                        .flat_map(|c| c.fit.violations.iter().map(|v| v.message.as_str()))
+                        .collect();
+                    format!("{}: sent as {format}", why.join("; "))
+                });
+                return FormatFit {
+                    sent_as: Some(format),
+                    checked,
+                    note,
+                };
+            }
+        }
+        FormatFit {
+            sent_as: None,
+            checked,
+            note: None,
+        }
+    }
+
     /// Measures every field `format` uses and compares it with the limits. Missing required fields
     /// and text the format cannot encode are violations.
     pub fn check(&self, format: Format, creative: &Creative) -> Fit {
@@ -788,7 +855,7 @@ impl ChannelLimits {
                     Counting::XWeighted,
                     weight,
                     self.x.weighted,
-                    "weighted",
+                    "weighted characters",
                 );
             }
             Format::Email => {

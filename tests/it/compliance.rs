@@ -863,7 +863,6 @@ const APPROVED_ARGS: &[&str] = &[
     "sms",
     "--at",
     "2026-11-23T12:00:00+09:00",
-    "--commercial",
     "--sender",
     "ABC마트",
     "--opt-out-number",
@@ -886,6 +885,110 @@ fn review_approves_with_exit_0_and_prints_the_verdict() {
     let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
     assert_eq!(verdict["approved"], true);
     assert_eq!(verdict["risk"], 0);
+}
+
+#[test]
+fn review_checks_the_formats_limits_as_content_does() {
+    // 108 CP949 bytes: too long for an SMS, so it goes as an LMS, and says so.
+    let text = format!(
+        "(광고)ABC마트 봄세일 최대30% 할인!{} 무료거부 0801234567",
+        " 주말까지".repeat(6)
+    );
+    let mut args = APPROVED_ARGS.to_vec();
+    args.extend(["--text", &text]);
+    let (code, stdout, stderr) = campaignd(&args, None);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(verdict["format"]["sent_as"], "kr_lms");
+    let note = verdict["format"]["note"].as_str().expect("a note");
+    assert!(
+        note.starts_with("kr_sms text is 108 bytes")
+            && note.ends_with("over the limit of 90: sent as kr_lms"),
+        "{note}"
+    );
+    // Asked as an SMS and nothing else, it is blocked.
+    args.extend(["--format", "kr_sms"]);
+    let (code, stdout, _) = campaignd(&args, None);
+    assert_eq!(code, 1, "{stdout}");
+    let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(verdict["approved"], false);
+    assert_eq!(verdict["findings"][0]["rule_id"], "FORMAT-LIMIT");
+
+    // A 282-weighted X post, reviewed as a post on X.
+    let post = format!("Spring sale at Acme: {} #ad", "x".repeat(257));
+    let (code, stdout, stderr) = campaignd(
+        &[
+            "--jurisdiction",
+            "US",
+            "--channel",
+            "social",
+            "--format",
+            "x",
+            "--at",
+            "2026-11-23T12:00:00-05:00",
+            "--sender",
+            "Acme",
+            "--text",
+            &post,
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let finding = &verdict["findings"][0];
+    assert_eq!(finding["rule_id"], "FORMAT-LIMIT");
+    assert!(
+        finding["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("x text is 282 weighted characters, over the limit of 280"),
+        "{finding}"
+    );
+    assert_eq!(verdict["format"]["checked"][0]["measures"][0]["value"], 282);
+    let (code, _, stderr) = campaignd(
+        &[
+            "--jurisdiction",
+            "US",
+            "--channel",
+            "social",
+            "--format",
+            "tv",
+            "--at",
+            "2026-11-23T12:00:00-05:00",
+            "--text",
+            "hi",
+        ],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("not a format; one of kr_sms, kr_lms"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn review_treats_a_message_as_commercial_unless_told_otherwise() {
+    // No advertising label: an advert is blocked for it, a notice is not.
+    let mut args = APPROVED_ARGS.to_vec();
+    args.extend(["--text", "ABC마트 주문하신 상품이 발송되었습니다"]);
+    let (code, stdout, _) = campaignd(&args, None);
+    assert_eq!(code, 1, "{stdout}");
+    let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let rules: Vec<&str> = verdict["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule_id"].as_str())
+        .collect();
+    assert!(rules.contains(&"KR-AD-LABEL"), "{rules:?}");
+    args.push("--non-commercial");
+    let (code, stdout, stderr) = campaignd(&args, None);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // The old flag still parses, and cannot be combined with its opposite.
+    args.push("--commercial");
+    let (code, _, stderr) = campaignd(&args, None);
+    assert_eq!(code, 2, "{stderr}");
 }
 
 #[test]

@@ -86,16 +86,18 @@ pub fn revise(
     if variant.creative.subject.is_some() {
         variant.creative.subject = fixed.message.subject;
     }
-    let mut fit = limits.check(variant.format, &variant.creative);
     // A Korean SMS that grew past 90 bytes is sent as an LMS.
-    if !fit.fits() && variant.format == Format::KrSms {
-        let lms = limits.check(Format::KrLms, &variant.creative);
-        if lms.fits() {
-            variant.format = Format::KrLms;
-            fit = lms;
-        }
+    let formats: &[Format] = if variant.format == Format::KrSms {
+        &[Format::KrSms, Format::KrLms]
+    } else {
+        std::slice::from_ref(&variant.format)
+    };
+    let placed = limits.first_fit(formats, &variant.creative);
+    if let Some(format) = placed.sent_as {
+        variant.format = format;
     }
-    if !fit.fits() {
+    let fit = placed.fit().cloned().unwrap_or_default();
+    if !placed.fits() {
         let violations = fit.violations.iter().map(|v| format!("{v:?}")).collect();
         return Err(RevisionError::NoLongerFits { violations });
     }
