@@ -567,7 +567,7 @@ fn clock(settings: &Settings, kb: &KnowledgeBase) -> Result<Clock, DaemonError> 
 
 /// The runtime's view of the enabled definitions this binary can run. A definition without an
 /// implementation is reported, not started, so one missing agent does not keep the rest down.
-fn agent_specs(settings: &Settings, registry: &Registry) -> Vec<AgentSpec> {
+pub fn agent_specs(settings: &Settings, registry: &Registry) -> Vec<AgentSpec> {
     settings
         .enabled_agents()
         .filter(|definition| {

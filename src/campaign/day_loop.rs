@@ -328,7 +328,7 @@ async fn step_campaign(
         return Some(report);
     }
     if run.market.is_none() {
-        match build_market(kb, &run.goal, &tick, options) {
+        match build_market(kb, &run.goal, options) {
             Ok(market) => run.market = Some(market),
             Err(e) => {
                 report.error = Some(e.to_string());

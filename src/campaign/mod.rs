@@ -13,7 +13,8 @@
 //!   `known`: what ingestion keeps of a campaign's decisions between the loop's batches.
 //! - `board`: [`CampaignBoard`], the latest report of every campaign. `resume`: where a campaign
 //!   picks up after a restart. `clock`: the simulated clock's persistence. `sim_market`: the
-//!   simulator's market and audience for a campaign.
+//!   simulator's market and audience for a campaign. `what_if`: one campaign run start to
+//!   deadline on a known market, against an oracle and a plan that never learns.
 
 pub mod board;
 mod clock;
@@ -23,9 +24,11 @@ pub mod known;
 pub mod options;
 pub mod resume;
 mod sim_market;
+pub mod what_if;
 
 pub use board::{CampaignBoard, CampaignState, CampaignStatus, ChannelAllocation};
 pub use clock::saved_simulated_time;
 pub use day_loop::{CampaignLoop, DayReport, RunningLoop, spawn};
 pub use options::LoopOptions;
 pub use sim_market::priors_from;
+pub use what_if::{WhatIf, WhatIfError, run_what_if};

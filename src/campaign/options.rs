@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::domain::campaign::Channel;
 use crate::domain::strategy::StrategyPlaybook;
-use crate::market::DriftEvent;
+use crate::market::{DriftEvent, MarketFile};
 use crate::protocol::CampaignId;
 
 /// How the loop runs.
@@ -23,6 +23,8 @@ pub struct LoopOptions {
     pub channel_bias: BTreeMap<(CampaignId, Channel), f64>,
     /// Drift injected into a campaign's market.
     pub drift: BTreeMap<CampaignId, Vec<DriftEvent>>,
+    /// A campaign's market as a what-if file describes it, instead of one drawn around the priors.
+    pub markets: BTreeMap<CampaignId, MarketFile>,
     /// Stop a campaign after this many days even if its deadline is later.
     pub max_days: Option<u32>,
     /// Record in the compliance agent's ledger that the simulated audience (each segment) opted in
@@ -44,6 +46,7 @@ impl LoopOptions {
             priors,
             channel_bias: BTreeMap::new(),
             drift: BTreeMap::new(),
+            markets: BTreeMap::new(),
             max_days: None,
             audience_consent: true,
             simulate: true,

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::options::LoopOptions;
 use crate::agents::compliance::Compliance;
 use crate::agents::ledger;
-use crate::agents::messages::{RecordConsent, TickReport};
+use crate::agents::messages::RecordConsent;
 use crate::agents::playbook::Playbook;
 use crate::agents::projection;
 use crate::domain::campaign::CampaignGoal;
@@ -20,8 +20,8 @@ use crate::domain::optimization::decision_seed;
 use crate::domain::strategy::StrategyPlaybook;
 use crate::kb::{KbError, KnowledgeBase};
 use crate::market::{
-    ChannelMarket, LevelEffect, MarketError, MarketSimulator, MarketSpec, SegmentMarket,
-    VariantFeatures,
+    ChannelMarket, LevelEffect, MarketError, MarketFile, MarketSimulator, MarketSpec,
+    SegmentMarket, VariantFeatures,
 };
 use crate::runtime::{Agent, DeliveryError};
 use crate::settings::Settings;
@@ -37,6 +37,8 @@ pub enum SimulationError {
     Kb(#[from] KbError),
     #[error("cannot build the simulated market: {0}")]
     Market(#[from] MarketError),
+    #[error("market file: {0}")]
+    MarketFile(String),
 }
 
 /// The simulated audience's opt-in, one record per segment and message channel of the campaign.
@@ -76,11 +78,13 @@ pub(super) async fn record_audience_consent(
     Ok(())
 }
 
-/// A campaign's simulated market, built once its variants are known (from the experiment decision).
-pub(super) fn build_market(
+/// A campaign's simulated market, built once its variants are known (from the experiment
+/// decision): the what-if file's truth when the options hold one for it, else rates drawn near
+/// the priors from the market seed. The same knowledge base and options always build the same
+/// market.
+pub fn build_market(
     kb: &KnowledgeBase,
     goal: &CampaignGoal,
-    tick: &TickReport,
     options: &LoopOptions,
 ) -> Result<MarketSimulator, SimulationError> {
     let start = goal.start.ok_or_else(|| SimulationError::NoStart {
@@ -91,6 +95,83 @@ pub(super) fn build_market(
         .records;
     let arms = projection::experiment_arms(&decisions);
     let seed = options.seed ^ decision_seed(goal.id.as_str(), 0);
+    let mut segment_ids: BTreeSet<String> = goal.segments.iter().map(|s| s.id.clone()).collect();
+    segment_ids.extend(arms.iter().map(|a| a.segment.clone()));
+    let mut levels: BTreeSet<(String, String)> = BTreeSet::new();
+    for arm in &arms {
+        for level in &arm.levels {
+            levels.insert((level.dimension.to_string(), level.value.to_string()));
+        }
+    }
+    let truth = match options.markets.get(&goal.id) {
+        Some(file) => described(goal, file, segment_ids)?,
+        None => drawn(goal, options, seed, segment_ids, levels),
+    };
+    let spec = MarketSpec {
+        seed,
+        campaign: goal.id.clone(),
+        start,
+        channels: truth.channels,
+        segments: truth.segments,
+        effects: truth.effects,
+        drift: truth
+            .drift
+            .into_iter()
+            .chain(options.drift.get(&goal.id).cloned().unwrap_or_default())
+            .collect(),
+    };
+    let mut market = MarketSimulator::new(spec)?;
+    for arm in &arms {
+        market.add_variant(
+            arm.variant.clone(),
+            VariantFeatures {
+                levels: arm
+                    .levels
+                    .iter()
+                    .map(|l| (l.dimension.to_string(), l.value.to_string()))
+                    .collect(),
+            },
+        );
+    }
+    Ok(market)
+}
+
+/// The what-if file's market for `goal`: every channel the campaign buys must be in it; segments
+/// it does not name have multipliers of 1.
+fn described(
+    goal: &CampaignGoal,
+    file: &MarketFile,
+    segment_ids: BTreeSet<String>,
+) -> Result<MarketFile, SimulationError> {
+    for channel in &goal.channels {
+        if !file.channels.iter().any(|c| c.channel == *channel) {
+            return Err(SimulationError::MarketFile(format!(
+                "the market has no channel `{channel}`, which campaign {} buys; add a [[channels]] table with channel = \"{channel}\"",
+                goal.id
+            )));
+        }
+    }
+    let mut market = file.clone();
+    for id in segment_ids {
+        if !market.segments.iter().any(|s| s.id == id) {
+            market.segments.push(SegmentMarket {
+                id,
+                ctr_multiplier: 1.0,
+                cvr_multiplier: 1.0,
+            });
+        }
+    }
+    Ok(market)
+}
+
+/// Rates drawn near the priors from the market seed: plans are roughly right but not exactly.
+fn drawn(
+    goal: &CampaignGoal,
+    options: &LoopOptions,
+    seed: u64,
+    segment_ids: BTreeSet<String>,
+    levels: BTreeSet<(String, String)>,
+) -> MarketFile {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let rate = options
         .priors
@@ -119,9 +200,6 @@ pub(super) fn build_market(
                 .map_or(0.0, |e| e.average_order_value),
         });
     }
-    let mut segment_ids: BTreeSet<String> = goal.segments.iter().map(|s| s.id.clone()).collect();
-    segment_ids.extend(tick.buys.iter().map(|b| b.segment.clone()));
-    segment_ids.extend(arms.iter().map(|a| a.segment.clone()));
     let segments = segment_ids
         .into_iter()
         .map(|id| SegmentMarket {
@@ -130,12 +208,6 @@ pub(super) fn build_market(
             cvr_multiplier: rng.random_range(0.85..1.15),
         })
         .collect();
-    let mut levels: BTreeSet<(String, String)> = BTreeSet::new();
-    for arm in &arms {
-        for level in &arm.levels {
-            levels.insert((level.dimension.to_string(), level.value.to_string()));
-        }
-    }
     let effects = levels
         .into_iter()
         .map(|(dimension, level)| LevelEffect {
@@ -145,29 +217,12 @@ pub(super) fn build_market(
             cvr_multiplier: rng.random_range(0.75..1.3),
         })
         .collect();
-    let spec = MarketSpec {
-        seed,
-        campaign: goal.id.clone(),
-        start,
+    MarketFile {
         channels,
         segments,
         effects,
-        drift: options.drift.get(&goal.id).cloned().unwrap_or_default(),
-    };
-    let mut market = MarketSimulator::new(spec)?;
-    for arm in &arms {
-        market.add_variant(
-            arm.variant.clone(),
-            VariantFeatures {
-                levels: arm
-                    .levels
-                    .iter()
-                    .map(|l| (l.dimension.to_string(), l.value.to_string()))
-                    .collect(),
-            },
-        );
+        drift: Vec::new(),
     }
-    Ok(market)
 }
 
 /// The market's priors: the strategy agent's playbook in force, else the embedded one.

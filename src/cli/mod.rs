@@ -9,6 +9,7 @@ mod kb;
 mod plan;
 mod review;
 mod run;
+mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ pub enum Command {
     Review(review::ReviewArgs),
     /// Print the strategy plan for a campaign file as JSON, without running anything.
     Plan(plan::PlanArgs),
+    /// Run one campaign start to deadline through the real agents on a simulated market, in
+    /// seconds, and print its results beside an oracle's and a static plan's as JSON.
+    Simulate(simulate::SimulateArgs),
     /// Ask the running daemon whether it is ready and how each agent is (exit 1 if not ready).
     /// Token: CAMPAIGND_TOKEN, else the first operator token in api.tokens.
     Status(client::StatusArgs),
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Kb(command) => kb::execute(cli.config.as_deref(), command),
         Command::Review(args) => review::execute(args),
         Command::Plan(args) => plan::execute(args),
+        Command::Simulate(args) => simulate::execute(cli.config.as_deref(), args),
         Command::Status(args) => client::status(cli.config.as_deref(), args),
         Command::Campaigns(args) => client::campaigns(cli.config.as_deref(), args),
         Command::Trace(args) => client::trace(cli.config.as_deref(), args),

@@ -14,6 +14,6 @@ pub use observation::{
     CampaignSpan, IdCatalog, KnownIds, Observation, ObservationProblem, Placement,
 };
 pub use simulator::{
-    ChannelMarket, DriftEvent, LevelEffect, MarketError, MarketSimulator, MarketSpec,
+    ChannelMarket, DriftEvent, LevelEffect, MarketError, MarketFile, MarketSimulator, MarketSpec,
     SegmentMarket, TrueRates, VariantFeatures,
 };

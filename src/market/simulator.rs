@@ -74,6 +74,20 @@ pub struct DriftEvent {
     pub cvr_multiplier: f64,
 }
 
+/// A market as a what-if file describes it: the truth per channel, segment and creative level,
+/// and drift. A segment or level the file does not name has multipliers of 1.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketFile {
+    pub channels: Vec<ChannelMarket>,
+    #[serde(default)]
+    pub segments: Vec<SegmentMarket>,
+    #[serde(default)]
+    pub effects: Vec<LevelEffect>,
+    #[serde(default)]
+    pub drift: Vec<DriftEvent>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MarketSpec {

@@ -30,4 +30,5 @@ mod protocol;
 mod restart;
 mod runtime;
 mod safety;
+mod simulate;
 mod strategy;

@@ -1,0 +1,387 @@
+//! What-if runs: one campaign from its start to its deadline through the real agents, on a market
+//! whose truth is known, with no clock wait; and what an oracle knowing that truth, and a plan that
+//! never learns, would have done on the same market.
+//!
+//! The run is the campaign loop itself on a manual clock, stepped one day at a time: each day
+//! waits only for the optimizer to have learned from the day before (a progress request queued
+//! behind the day's batch). The baselines are expected values from the market's true rates:
+//!
+//! - the oracle spends the plan's daily budget every day, on the best static split between channels
+//!   for the whole horizon (equal marginal return on the true curves), each channel's money on its
+//!   best creative and segment (the highest true conversion rate; clicks do not depend on either);
+//! - the static plan spends the plan's split every day with the traffic even over the approved
+//!   variants, as a campaign that never learns would.
+//!
+//! campaignd's figures are what the simulated market delivered (binomial draws), up to the day the
+//! target was reached or the deadline; its cost per conversion is comparable with the baselines'
+//! because every day spends the same daily budget.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::day_loop::CampaignLoop;
+use super::options::LoopOptions;
+use super::sim_market::{SimulationError, build_market};
+use crate::agents::decisions as kinds;
+use crate::agents::ledger;
+use crate::agents::optimization::{GetProgress, Optimization};
+use crate::agents::projection;
+use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::money::round_money;
+use crate::domain::optimization::{ChannelBudget, ResponseCurve, allocate, moved};
+use crate::kb::{KbError, KnowledgeBase};
+use crate::market::{MarketError, MarketSimulator};
+use crate::protocol::Origin;
+use crate::runtime::{Agent, Clock, DeliveryError, Runtime};
+
+/// Why a what-if run could not be completed.
+#[derive(Debug, thiserror::Error)]
+pub enum WhatIfError {
+    #[error("campaign {0} has no start; give it one (the run starts there)")]
+    NoStart(String),
+    #[error("day {day}: {error}")]
+    Day { day: u32, error: String },
+    #[error("the optimizer did not answer: {0}")]
+    Optimizer(#[from] DeliveryError),
+    #[error("cannot read the run's knowledge base: {0}")]
+    Kb(#[from] KbError),
+    #[error("{0}")]
+    Market(#[from] SimulationError),
+    #[error("the market's truth cannot be read: {0}")]
+    Truth(#[from] MarketError),
+    #[error("the campaign never started: no experiment was recorded")]
+    NoExperiment,
+}
+
+/// One what-if run, as `campaignd simulate` prints it. Money is in the campaign's currency,
+/// rounded to its minor unit.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WhatIf {
+    pub campaign: String,
+    pub seed: u64,
+    pub currency: String,
+    pub target: u64,
+    /// Days from the start to the deadline.
+    pub days: u32,
+    pub conversions: u64,
+    pub spend: f64,
+    /// Spend per conversion; `None` without a conversion.
+    pub cpa: Option<f64>,
+    /// The day (from 0) the target was reached, `None` if it was not by the deadline.
+    pub reached_on_day: Option<u32>,
+    /// What was bought each day, by channel.
+    pub allocation: Vec<DayAllocation>,
+    /// The largest share of a day's budget one budget move handed between channels.
+    pub largest_move: f64,
+    pub oracle: Baseline,
+    pub static_plan: Baseline,
+    /// campaignd's CPA over the oracle's (1 is as good as knowing the truth).
+    pub cpa_vs_oracle: Option<f64>,
+    /// campaignd's CPA over the static plan's (below 1 is better than not learning).
+    pub cpa_vs_static: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DayAllocation {
+    pub day: u32,
+    pub spend: BTreeMap<Channel, f64>,
+}
+
+/// What a baseline would have done over the whole horizon, in expected values.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Baseline {
+    /// Its daily spend per channel.
+    pub daily: BTreeMap<Channel, f64>,
+    pub conversions: f64,
+    pub spend: f64,
+    pub cpa: Option<f64>,
+    /// The oracle only: the best creative per channel and segment on day 0.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub best_creatives: Vec<BestCreative>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BestCreative {
+    pub channel: Channel,
+    pub segment: String,
+    pub variant: String,
+    /// Its true conversions per click.
+    pub cvr: f64,
+}
+
+/// Runs `goal` (which must have a start: the clock's time) from its start to its deadline on
+/// `runtime`, whose clock is the manual `clock`, with `kb` empty and `options` as the market.
+pub async fn run_what_if(
+    runtime: &Runtime,
+    kb: &KnowledgeBase,
+    clock: &Clock,
+    goal: CampaignGoal,
+    options: LoopOptions,
+) -> Result<WhatIf, WhatIfError> {
+    let start = goal
+        .start
+        .ok_or_else(|| WhatIfError::NoStart(goal.id.to_string()))?;
+    let days = u32::try_from((goal.deadline - start).num_days().max(1)).unwrap_or(u32::MAX);
+    let client = runtime
+        .client(Origin::Runtime)
+        .with_tenant(goal.tenant.clone())
+        .with_campaign(goal.id.clone());
+    let mut campaign_loop = CampaignLoop::new(
+        runtime.clone(),
+        kb.clone(),
+        vec![goal.clone()],
+        options.clone(),
+    );
+    let mut allocation = Vec::new();
+    // A day past the deadline lets the loop see that the campaign is over.
+    for day in 0..=days.saturating_add(1) {
+        for report in campaign_loop.step().await {
+            if let Some(error) = report.error {
+                return Err(WhatIfError::Day { day, error });
+            }
+            if let Some(tick) = report.tick.filter(|t| !t.buys.is_empty()) {
+                let mut spend = BTreeMap::new();
+                for buy in &tick.buys {
+                    *spend.entry(buy.channel).or_insert(0.0) += buy.spend;
+                }
+                allocation.push(DayAllocation {
+                    day: report.day,
+                    spend,
+                });
+            }
+        }
+        // Queued behind the day's batch: once it answers, the optimizer has learned from it.
+        client
+            .request(Optimization::NAME, GetProgress { goal: goal.clone() })
+            .await?;
+        if campaign_loop.finished() {
+            break;
+        }
+        let _ = clock.advance(options.day);
+    }
+    let standing = client
+        .request(Optimization::NAME, GetProgress { goal: goal.clone() })
+        .await?;
+    let decisions = kb
+        .decisions_by_campaign(&ledger::scope(&goal), &goal.id)?
+        .records;
+    let reached_on_day = decisions
+        .iter()
+        .find_map(projection::inputs::<kinds::GoalAchieved>)
+        .map(|i| i.day);
+    let largest_move = decisions
+        .iter()
+        .filter_map(projection::decode::<kinds::Allocation>)
+        .filter(|(inputs, _)| inputs.day.is_some())
+        .map(|(inputs, choice)| {
+            let total: f64 = inputs.before.values().sum();
+            let moved = moved(&inputs.before, &choice.daily);
+            if total > 0.0 { moved / total } else { 0.0 }
+        })
+        .fold(0.0, f64::max);
+    let planned = decisions
+        .iter()
+        .filter_map(projection::decode::<kinds::Experiment>)
+        .find(|(inputs, _)| inputs.attempt == 0)
+        .map(|(_, choice)| choice.daily)
+        .ok_or(WhatIfError::NoExperiment)?;
+    let market = build_market(kb, &goal, &options)?;
+    let arms = projection::experiment_arms(&decisions);
+    let by_channel = |channel: Channel| {
+        arms.iter()
+            .filter(move |a| a.channel == channel)
+            .map(|a| (a.segment.as_str(), a.variant.as_str()))
+    };
+    let currency = goal.budget.currency.as_str();
+    let oracle = oracle(&market, &planned, days, &by_channel)?;
+    let static_plan = static_plan(&market, &planned, days, &by_channel)?;
+    let progress = standing.progress;
+    let cpa = (progress.conversions > 0).then(|| progress.spend / progress.conversions as f64);
+    let ratio = |baseline: &Baseline| Some(cpa? / baseline.cpa?);
+    Ok(WhatIf {
+        campaign: goal.id.to_string(),
+        seed: options.seed,
+        currency: currency.to_owned(),
+        target: goal.target,
+        days,
+        conversions: progress.conversions,
+        spend: round_money(progress.spend, currency),
+        cpa: cpa.map(|c| round_money(c, currency)),
+        reached_on_day,
+        allocation: allocation
+            .into_iter()
+            .map(|mut a| {
+                a.spend
+                    .values_mut()
+                    .for_each(|s| *s = round_money(*s, currency));
+                a
+            })
+            .collect(),
+        largest_move: places(largest_move, 4),
+        cpa_vs_oracle: ratio(&oracle).map(|r| places(r, 4)),
+        cpa_vs_static: ratio(&static_plan).map(|r| places(r, 4)),
+        oracle: oracle.rounded(currency),
+        static_plan: static_plan.rounded(currency),
+    })
+}
+
+fn places(x: f64, n: i32) -> f64 {
+    let scale = 10f64.powi(n);
+    (x * scale).round() / scale
+}
+
+impl Baseline {
+    fn of(daily: BTreeMap<Channel, f64>, days: u32, conversions: f64) -> Self {
+        let spend = daily.values().sum::<f64>() * f64::from(days);
+        Baseline {
+            daily,
+            conversions,
+            spend,
+            cpa: (conversions > 0.0).then(|| spend / conversions),
+            best_creatives: Vec::new(),
+        }
+    }
+
+    fn rounded(mut self, currency: &str) -> Self {
+        self.daily
+            .values_mut()
+            .for_each(|s| *s = round_money(*s, currency));
+        self.spend = round_money(self.spend, currency);
+        self.cpa = self.cpa.map(|c| round_money(c, currency));
+        self.conversions = places(self.conversions, 2);
+        self.best_creatives
+            .iter_mut()
+            .for_each(|b| b.cvr = places(b.cvr, 6));
+        self
+    }
+}
+
+/// The true conversions per click of every (segment, variant) of `channel` on `day`.
+fn true_cvrs<'a>(
+    market: &MarketSimulator,
+    channel: Channel,
+    day: u32,
+    placements: impl Iterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<(&'a str, &'a str, f64)>, MarketError> {
+    placements
+        .map(|(segment, variant)| {
+            market
+                .true_rates(channel, segment, variant, day)
+                .map(|r| (segment, variant, r.cvr))
+        })
+        .collect()
+}
+
+/// Expected conversions of a day's `spend` on `channel` at conversion rate `cvr`.
+fn converted(market: &MarketSimulator, channel: Channel, spend: f64, cvr: f64) -> f64 {
+    market
+        .expected_clicks(channel, spend)
+        .map_or(0.0, |clicks| clicks * cvr)
+}
+
+fn oracle<'a, I>(
+    market: &MarketSimulator,
+    planned: &BTreeMap<Channel, f64>,
+    days: u32,
+    placements: &dyn Fn(Channel) -> I,
+) -> Result<Baseline, MarketError>
+where
+    I: Iterator<Item = (&'a str, &'a str)>,
+{
+    let channels: Vec<Channel> = planned.keys().copied().collect();
+    let mut best_cvr: BTreeMap<(Channel, u32), f64> = BTreeMap::new();
+    let mut best_creatives = Vec::new();
+    for &channel in &channels {
+        for day in 0..days {
+            let cvrs = true_cvrs(market, channel, day, placements(channel))?;
+            let best = cvrs.iter().map(|c| c.2).fold(0.0, f64::max);
+            best_cvr.insert((channel, day), best);
+            if day == 0 {
+                let mut by_segment: BTreeMap<&str, (&str, f64)> = BTreeMap::new();
+                for (segment, variant, cvr) in cvrs {
+                    let entry = by_segment.entry(segment).or_insert((variant, cvr));
+                    if cvr > entry.1 {
+                        *entry = (variant, cvr);
+                    }
+                }
+                best_creatives.extend(by_segment.into_iter().map(|(segment, (variant, cvr))| {
+                    BestCreative {
+                        channel,
+                        segment: segment.to_owned(),
+                        variant: variant.to_owned(),
+                        cvr,
+                    }
+                }));
+            }
+        }
+    }
+    // Clicks are (b/cpc)·ln(1 + x/b), so a channel's conversions over the horizon at a static
+    // daily x are Σ_d cvr_d·(b/cpc)·ln(1 + x/b): a log curve with the mean best rate.
+    let budgets: Vec<ChannelBudget> = channels
+        .iter()
+        .map(|&channel| {
+            let spec = market.spec().channels.iter().find(|c| c.channel == channel);
+            let (b, cpc) = spec.map_or((1.0, 1.0), |c| (c.saturation_spend, c.cpc));
+            let mean = (0..days)
+                .map(|d| best_cvr.get(&(channel, d)).copied().unwrap_or(0.0))
+                .sum::<f64>()
+                / f64::from(days.max(1));
+            ChannelBudget::new(ResponseCurve::log(b / cpc * mean, b))
+        })
+        .collect();
+    let total: f64 = planned.values().sum();
+    let split = allocate(&budgets, total).unwrap_or_else(|_| planned.values().copied().collect());
+    let daily: BTreeMap<Channel, f64> = channels.iter().copied().zip(split).collect();
+    let conversions = expected(market, &daily, days, |channel, day| {
+        best_cvr.get(&(channel, day)).copied().unwrap_or(0.0)
+    });
+    Ok(Baseline {
+        best_creatives,
+        ..Baseline::of(daily, days, conversions)
+    })
+}
+
+fn static_plan<'a, I>(
+    market: &MarketSimulator,
+    planned: &BTreeMap<Channel, f64>,
+    days: u32,
+    placements: &dyn Fn(Channel) -> I,
+) -> Result<Baseline, MarketError>
+where
+    I: Iterator<Item = (&'a str, &'a str)>,
+{
+    let mut mean_cvr: BTreeMap<(Channel, u32), f64> = BTreeMap::new();
+    for &channel in planned.keys() {
+        for day in 0..days {
+            let cvrs = true_cvrs(market, channel, day, placements(channel))?;
+            let mean = if cvrs.is_empty() {
+                0.0
+            } else {
+                cvrs.iter().map(|c| c.2).sum::<f64>() / cvrs.len() as f64
+            };
+            mean_cvr.insert((channel, day), mean);
+        }
+    }
+    let conversions = expected(market, planned, days, |channel, day| {
+        mean_cvr.get(&(channel, day)).copied().unwrap_or(0.0)
+    });
+    Ok(Baseline::of(planned.clone(), days, conversions))
+}
+
+/// Expected conversions of spending `daily` every day for `days` days at the rate `cvr` gives.
+fn expected(
+    market: &MarketSimulator,
+    daily: &BTreeMap<Channel, f64>,
+    days: u32,
+    cvr: impl Fn(Channel, u32) -> f64,
+) -> f64 {
+    (0..days)
+        .map(|day| {
+            daily
+                .iter()
+                .map(|(&channel, &spend)| converted(market, channel, spend, cvr(channel, day)))
+                .sum::<f64>()
+        })
+        .sum()
+}
