@@ -20,8 +20,8 @@ use crate::api::{AgentReload, ApiServer, ApiStartError, ApiState, ReloadReport};
 use crate::campaign::{CampaignBoard, CampaignLoop, CampaignState, LoopOptions, RunningLoop};
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
-use crate::runtime::{AgentSpec, Clock, Runtime, StartError};
-use crate::settings::{AgentDefinition, ClockMode, LiveSettings, MarketSource, Problems, Settings};
+use crate::runtime::{Clock, Runtime, StartError};
+use crate::settings::{ClockMode, LiveSettings, MarketSource, Problems, Settings};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -116,7 +116,7 @@ impl Daemon {
         // `/metrics` must be in place before the agents are.
         crate::api::metrics::Metrics::get();
         let settings = Arc::new(settings);
-        let specs = agent_specs(&settings, &registry);
+        let specs = registry.specs(&settings);
         let board = CampaignBoard::new();
         board.sync(&settings.campaigns);
         // Agents read the live handle at each use (a reload changes their playbooks); the
@@ -563,20 +563,4 @@ fn clock(settings: &Settings, kb: &KnowledgeBase) -> Result<Clock, DaemonError> 
             Clock::accelerated(start, clock.factor).map_err(|e| DaemonError::Clock(e.to_string()))
         }
     }
-}
-
-/// The runtime's view of the enabled definitions this binary can run. A definition without an
-/// implementation is reported, not started, so one missing agent does not keep the rest down.
-pub fn agent_specs(settings: &Settings, registry: &Registry) -> Vec<AgentSpec> {
-    settings
-        .enabled_agents()
-        .filter(|definition| {
-            let known = registry.runtime().contains(&definition.name);
-            if !known {
-                tracing::warn!(agent = %definition.name, file = %definition.file, "no agent of this name is built into this binary; not started");
-            }
-            known
-        })
-        .map(AgentDefinition::spec)
-        .collect()
 }

@@ -58,6 +58,22 @@ impl Registry {
         &self.runtime
     }
 
+    /// The enabled definitions of `settings` this binary can run. A definition without an
+    /// implementation is logged, not started, so one missing agent does not keep the rest down.
+    pub fn specs(&self, settings: &Settings) -> Vec<runtime::AgentSpec> {
+        settings
+            .enabled_agents()
+            .filter(|definition| {
+                let known = self.runtime.contains(&definition.name);
+                if !known {
+                    tracing::warn!(agent = %definition.name, file = %definition.file, "no agent of this name is built into this binary; not started");
+                }
+                known
+            })
+            .map(AgentDefinition::spec)
+            .collect()
+    }
+
     /// Loads the settings (see [`Settings::load`]) and checks them against this registry: what
     /// `campaignd check`, `run` and a reload accept.
     ///

@@ -31,4 +31,4 @@ pub use clock::saved_simulated_time;
 pub use day_loop::{CampaignLoop, DayReport, RunningLoop, spawn};
 pub use options::LoopOptions;
 pub use sim_market::priors_from;
-pub use what_if::{WhatIf, WhatIfError, run_what_if};
+pub use what_if::{WhatIf, WhatIfError, run_what_if, simulate};

@@ -13,27 +13,34 @@
 //!   variants, as a campaign that never learns would.
 //!
 //! campaignd's figures are what the simulated market delivered (binomial draws), up to the day the
-//! target was reached or the deadline; its cost per conversion is comparable with the baselines'
-//! because every day spends the same daily budget.
+//! target was reached or the deadline, and what its buys were worth in expectation on the true
+//! rates. The comparisons use the expected figures, so that they judge the decisions, not the luck
+//! of the draws; its cost per conversion is comparable with the baselines' because every day
+//! spends the same daily budget.
 
 use std::collections::BTreeMap;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use super::day_loop::CampaignLoop;
 use super::options::LoopOptions;
-use super::sim_market::{SimulationError, build_market};
+use super::sim_market::{SimulationError, build_market, priors_from};
+use crate::agents::Registry;
 use crate::agents::decisions as kinds;
 use crate::agents::ledger;
 use crate::agents::optimization::{GetProgress, Optimization};
 use crate::agents::projection;
-use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::campaign::{Buy, CampaignGoal, Channel};
 use crate::domain::money::round_money;
 use crate::domain::optimization::{ChannelBudget, ResponseCurve, allocate, moved};
-use crate::kb::{KbError, KnowledgeBase};
-use crate::market::{MarketError, MarketSimulator};
+use crate::kb::{Durability, KbError, KbOptions, KnowledgeBase};
+use crate::market::{MarketError, MarketFile, MarketSimulator};
 use crate::protocol::Origin;
-use crate::runtime::{Agent, Clock, DeliveryError, Runtime};
+use crate::runtime::{Agent, Clock, DeliveryError, Runtime, Services};
+use crate::settings::{LiveSettings, Settings};
 
 /// Why a what-if run could not be completed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +59,8 @@ pub enum WhatIfError {
     Truth(#[from] MarketError),
     #[error("the campaign never started: no experiment was recorded")]
     NoExperiment,
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// One what-if run, as `campaignd simulate` prints it. Money is in the campaign's currency,
@@ -68,6 +77,11 @@ pub struct WhatIf {
     pub spend: f64,
     /// Spend per conversion; `None` without a conversion.
     pub cpa: Option<f64>,
+    /// The conversions campaignd's buys would bring in expectation, from the market's true rates:
+    /// what its decisions were worth, without the luck of the day's draws.
+    pub expected_conversions: f64,
+    /// Spend per expected conversion: the figure compared with the baselines'.
+    pub expected_cpa: Option<f64>,
     /// The day (from 0) the target was reached, `None` if it was not by the deadline.
     pub reached_on_day: Option<u32>,
     /// What was bought each day, by channel.
@@ -76,9 +90,9 @@ pub struct WhatIf {
     pub largest_move: f64,
     pub oracle: Baseline,
     pub static_plan: Baseline,
-    /// campaignd's CPA over the oracle's (1 is as good as knowing the truth).
+    /// campaignd's expected CPA over the oracle's (1 is as good as knowing the truth).
     pub cpa_vs_oracle: Option<f64>,
-    /// campaignd's CPA over the static plan's (below 1 is better than not learning).
+    /// campaignd's expected CPA over the static plan's (below 1 is better than not learning).
     pub cpa_vs_static: Option<f64>,
 }
 
@@ -110,6 +124,50 @@ pub struct BestCreative {
     pub cvr: f64,
 }
 
+/// One what-if run of `goal` on its own agents (`registry`'s, as `settings` define them), its own
+/// throw-away knowledge base and a manual clock at the goal's start, all gone when it returns.
+/// `market` states the truth; without it the market is the built-in simulator's for `seed`.
+pub async fn simulate(
+    settings: &Settings,
+    registry: &Registry,
+    goal: &CampaignGoal,
+    market: Option<&MarketFile>,
+    seed: u64,
+) -> Result<WhatIf, WhatIfError> {
+    let start = goal
+        .start
+        .ok_or_else(|| WhatIfError::NoStart(goal.id.to_string()))?;
+    let dir = tempfile::tempdir().map_err(|e| {
+        WhatIfError::Setup(format!("cannot make a folder for the knowledge base: {e}"))
+    })?;
+    let mut options = KbOptions::at(dir.path().join("kb"));
+    options.durability = Durability::None;
+    let kb = KnowledgeBase::open(&options)?;
+    let clock = Clock::manual(start);
+    let settings = Arc::new(settings.clone());
+    let services = Services::new()
+        .with(kb.clone())
+        .with(Arc::clone(&settings))
+        .with(LiveSettings::new(Arc::clone(&settings)));
+    let agents = Runtime::builder(registry.runtime().clone())
+        .agents(registry.specs(&settings))
+        .services(services)
+        .clock(clock.clone())
+        .start()
+        .await
+        .map_err(|e| WhatIfError::Setup(format!("cannot start the agents: {e}")))?;
+    let priors = priors_from(&settings)
+        .ok_or_else(|| WhatIfError::Setup("the strategy playbook in force is invalid".into()))?;
+    let mut loop_options = LoopOptions::new(seed, priors);
+    if let Some(market) = market {
+        loop_options.markets.insert(goal.id.clone(), market.clone());
+    }
+    let result = run_what_if(&agents, &kb, &clock, goal.clone(), loop_options).await;
+    agents.shutdown(Duration::from_secs(5)).await;
+    let _ = kb.shutdown().await;
+    result
+}
+
 /// Runs `goal` (which must have a start: the clock's time) from its start to its deadline on
 /// `runtime`, whose clock is the manual `clock`, with `kb` empty and `options` as the market.
 pub async fn run_what_if(
@@ -134,6 +192,7 @@ pub async fn run_what_if(
         options.clone(),
     );
     let mut allocation = Vec::new();
+    let mut bought: Vec<(u32, Vec<Buy>)> = Vec::new();
     // A day past the deadline lets the loop see that the campaign is over.
     for day in 0..=days.saturating_add(1) {
         for report in campaign_loop.step().await {
@@ -149,6 +208,7 @@ pub async fn run_what_if(
                     day: report.day,
                     spend,
                 });
+                bought.push((report.day, tick.buys));
             }
         }
         // Queued behind the day's batch: once it answers, the optimizer has learned from it.
@@ -198,7 +258,13 @@ pub async fn run_what_if(
     let static_plan = static_plan(&market, &planned, days, &by_channel)?;
     let progress = standing.progress;
     let cpa = (progress.conversions > 0).then(|| progress.spend / progress.conversions as f64);
-    let ratio = |baseline: &Baseline| Some(cpa? / baseline.cpa?);
+    let expected_conversions = bought
+        .iter()
+        .map(|(day, buys)| expected_of_buys(&market, *day, buys))
+        .sum::<Result<f64, MarketError>>()?;
+    let spent: f64 = bought.iter().flat_map(|(_, b)| b).map(|b| b.spend).sum();
+    let expected_cpa = (expected_conversions > 0.0).then(|| spent / expected_conversions);
+    let ratio = |baseline: &Baseline| Some(expected_cpa? / baseline.cpa?);
     Ok(WhatIf {
         campaign: goal.id.to_string(),
         seed: options.seed,
@@ -208,6 +274,8 @@ pub async fn run_what_if(
         conversions: progress.conversions,
         spend: round_money(progress.spend, currency),
         cpa: cpa.map(|c| round_money(c, currency)),
+        expected_conversions: places(expected_conversions, 2),
+        expected_cpa: expected_cpa.map(|c| round_money(c, currency)),
         reached_on_day,
         allocation: allocation
             .into_iter()
@@ -271,6 +339,27 @@ fn true_cvrs<'a>(
                 .map(|r| (segment, variant, r.cvr))
         })
         .collect()
+}
+
+/// The conversions one day's buys bring in expectation: each channel's clicks for its day's
+/// spend, shared in proportion to spend, times each buy's true conversion rate.
+fn expected_of_buys(market: &MarketSimulator, day: u32, buys: &[Buy]) -> Result<f64, MarketError> {
+    let mut per_channel: BTreeMap<Channel, f64> = BTreeMap::new();
+    for buy in buys {
+        *per_channel.entry(buy.channel).or_insert(0.0) += buy.spend;
+    }
+    let mut total = 0.0;
+    for buy in buys {
+        let channel_spend = per_channel.get(&buy.channel).copied().unwrap_or(0.0);
+        if channel_spend <= 0.0 {
+            continue;
+        }
+        let clicks =
+            market.expected_clicks(buy.channel, channel_spend)? * buy.spend / channel_spend;
+        let rates = market.true_rates(buy.channel, &buy.segment, &buy.variant, day)?;
+        total += clicks * rates.cvr;
+    }
+    Ok(total)
 }
 
 /// Expected conversions of a day's `spend` on `channel` at conversion rate `cvr`.

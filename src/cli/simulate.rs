@@ -10,18 +10,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use serde::Serialize;
 
-use campaignd::campaign::{LoopOptions, WhatIf, priors_from, run_what_if};
+use campaignd::campaign::{WhatIf, simulate};
 use campaignd::domain::campaign::CampaignGoal;
-use campaignd::kb::{Durability, KbOptions, KnowledgeBase};
 use campaignd::market::MarketFile;
-use campaignd::runtime::{Clock, Runtime, Services};
-use campaignd::settings::{LiveSettings, Settings};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -105,7 +100,7 @@ pub fn execute(config: Option<&Path>, args: SimulateArgs) -> anyhow::Result<Exit
     let mut results = Vec::with_capacity(args.runs as usize);
     for k in 0..u64::from(args.runs) {
         let seed = args.seed.wrapping_add(k);
-        let run = runtime.block_on(one_run(&settings, &registry, &goal, market.as_ref(), seed));
+        let run = runtime.block_on(simulate(&settings, &registry, &goal, market.as_ref(), seed));
         results.push(run.with_context(|| format!("campaign file {path}, run with seed {seed}"))?);
     }
     if results.len() == 1 {
@@ -119,53 +114,13 @@ pub fn execute(config: Option<&Path>, args: SimulateArgs) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-/// One run on its own agents, knowledge base and manual clock, all gone when it returns.
-async fn one_run(
-    settings: &Settings,
-    registry: &campaignd::agents::Registry,
-    goal: &CampaignGoal,
-    market: Option<&MarketFile>,
-    seed: u64,
-) -> anyhow::Result<WhatIf> {
-    let dir =
-        tempfile::tempdir().context("cannot make a folder for the throw-away knowledge base")?;
-    let mut options = KbOptions::at(dir.path().join("kb"));
-    options.durability = Durability::None;
-    let kb = KnowledgeBase::open(&options).context("cannot open the throw-away knowledge base")?;
-    let start = goal.start.unwrap_or_else(chrono::Utc::now);
-    let clock = Clock::manual(start);
-    let settings = Arc::new(settings.clone());
-    let services = Services::new()
-        .with(kb.clone())
-        .with(Arc::clone(&settings))
-        .with(LiveSettings::new(Arc::clone(&settings)));
-    let agents = Runtime::builder(registry.runtime().clone())
-        .agents(campaignd::daemon::agent_specs(&settings, registry))
-        .services(services)
-        .clock(clock.clone())
-        .start()
-        .await
-        .context("cannot start the agents")?;
-    let mut loop_options = LoopOptions::new(
-        seed,
-        priors_from(&settings).context("the strategy playbook in force is invalid")?,
-    );
-    if let Some(market) = market {
-        loop_options.markets.insert(goal.id.clone(), market.clone());
-    }
-    let result = run_what_if(&agents, &kb, &clock, goal.clone(), loop_options).await;
-    agents.shutdown(Duration::from_secs(5)).await;
-    let _ = kb.shutdown().await;
-    Ok(result?)
-}
-
 fn summary(runs: &[WhatIf]) -> Summary {
     let mut ratios: Vec<f64> = runs.iter().filter_map(|r| r.cpa_vs_oracle).collect();
     ratios.sort_by(f64::total_cmp);
     let median = match ratios.len() {
         0 => None,
         n if n % 2 == 1 => Some(ratios[n / 2]),
-        n => Some((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0),
+        n => Some(((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0 * 1e4).round() / 1e4),
     };
     let share = |count: usize| count as f64 / runs.len().max(1) as f64;
     Summary {

@@ -25,6 +25,17 @@ fn a_what_if_run_reports_against_the_oracle_and_replays_from_its_seed() {
     let spend = run["spend"].as_f64().unwrap();
     assert!(conversions > 0 && spend > 0.0, "{run}");
     assert!((run["cpa"].as_f64().unwrap() - spend / conversions as f64).abs() < 0.01);
+    // What the buys were worth on the true rates is near what the draws delivered.
+    let expected = run["expected_conversions"].as_f64().unwrap();
+    assert!(
+        (expected - conversions as f64).abs() < 0.2 * expected,
+        "{expected} vs {conversions}"
+    );
+    let ratio = run["expected_cpa"].as_f64().unwrap() / run["oracle"]["cpa"].as_f64().unwrap();
+    assert!(
+        (ratio - run["cpa_vs_oracle"].as_f64().unwrap()).abs() < 0.01,
+        "{run}"
+    );
     // Either the day the target was reached, or none by the deadline, with what was bought each day.
     assert!(run["reached_on_day"].is_u64() || run["reached_on_day"].is_null());
     let days = run["allocation"].as_array().unwrap();
