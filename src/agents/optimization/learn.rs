@@ -209,10 +209,16 @@ impl Day<'_> {
         playbook: &OptimizationPlaybook,
     ) -> Result<(), AgentError> {
         let window = playbook.drift_window_days.max(1);
-        let Some(drift) = self
-            .experiment()
-            .and_then(|exp| first_drift(exp, channels, self.day, window, &playbook.drift))
-        else {
+        let Some(drift) = self.experiment().and_then(|exp| {
+            first_drift(
+                exp,
+                channels,
+                self.day,
+                window,
+                &playbook.drift,
+                &playbook.cusum,
+            )
+        }) else {
             return Ok(());
         };
         let channel = drift.channel;

@@ -2,9 +2,15 @@
 //! share) and every variant on the channel together (a market shift shows there first, with far
 //! more evidence than any one variant has), each as the last window of days against the days
 //! before it. The first window that drifts re-opens exploration; there is at most one per day.
+//!
+//! Two detectors judge a window. The 20 % rule ([`DriftRule`]) compares the window's rate with the
+//! baseline's. A one-sided CUSUM ([`Cusum`], the playbook's `k` and `h`) runs over the window's
+//! days, each standardised against the baseline rate: it catches a drop smaller than 20 % that
+//! lasts, which the rule lets through. Both need the rule's minimum sample in the window.
 
-use super::drift::{DriftCheck, DriftRule};
+use super::drift::{Cusum, DriftCheck, DriftRule};
 use super::experiment::Experiment;
+use super::playbook::CusumSettings;
 use super::thompson::ArmStats;
 use crate::domain::campaign::Channel;
 
@@ -17,6 +23,8 @@ pub struct DriftWindow {
     pub baseline: ArmStats,
     /// The last `window` days up to and including the day.
     pub recent: ArmStats,
+    /// The same days one by one, in day order (days without counts left out).
+    pub recent_days: Vec<ArmStats>,
 }
 
 /// A window that drifted, and until when exploration is forced.
@@ -56,6 +64,7 @@ pub fn drift_windows(
     let from = window_start(day, window);
     let mut candidates = Vec::new();
     let (mut all_base, mut all_recent) = (ArmStats::default(), ArmStats::default());
+    let mut all_days: std::collections::BTreeMap<u32, ArmStats> = Default::default();
     for (id, state) in &exp.arms {
         if state.arm.as_ref().is_none_or(|a| a.channel != channel) {
             continue;
@@ -63,8 +72,13 @@ pub fn drift_windows(
         // Days summed into `earlier` are before any window asked about since (see
         // `Experiment::keep_days_from`).
         let (mut baseline, mut recent) = (state.earlier, ArmStats::default());
+        let mut recent_days = Vec::new();
         for (&d, s) in &state.daily {
             let target = if d >= from {
+                recent_days.push(*s);
+                let all = all_days.entry(d).or_default();
+                all.successes += s.successes;
+                all.trials += s.trials;
                 &mut recent
             } else {
                 &mut baseline
@@ -81,6 +95,7 @@ pub fn drift_windows(
                 watched: format!("leading variant {id}"),
                 baseline,
                 recent,
+                recent_days,
             });
         }
     }
@@ -88,6 +103,7 @@ pub fn drift_windows(
         watched: format!("every variant on {channel}"),
         baseline: all_base,
         recent: all_recent,
+        recent_days: all_days.into_values().collect(),
     });
     candidates
 }
@@ -101,6 +117,7 @@ pub fn first_drift(
     day: u32,
     window_days: u32,
     rule: &DriftRule,
+    cusum: &CusumSettings,
 ) -> Option<Drift> {
     let window = window_days.max(1);
     if exp.exploring(day) {
@@ -111,9 +128,23 @@ pub fn first_drift(
             if candidate.baseline.trials == 0 {
                 continue;
             }
-            let Ok(check) = rule.check(candidate.baseline, candidate.recent) else {
+            let Ok(mut check) = rule.check(candidate.baseline, candidate.recent) else {
                 continue;
             };
+            if !check.drifted
+                && check.enough_sample
+                && let Some(statistic) = cusum_statistic(&candidate, cusum)
+                && statistic > cusum.h
+            {
+                check.drifted = true;
+                check.reason = format!(
+                    "daily rate stayed below the baseline's {:.3} % for long enough that its CUSUM reached {statistic:.1} standard deviations, past the threshold of {:.1} ({:.3} % over the window, {:.1} % lower)",
+                    check.baseline_rate * 100.0,
+                    cusum.h,
+                    check.recent_rate * 100.0,
+                    check.drop * 100.0
+                );
+            }
             if check.drifted {
                 return Some(Drift {
                     channel,
@@ -127,11 +158,23 @@ pub fn first_drift(
     None
 }
 
+/// The one-sided CUSUM of `window`'s days against its baseline rate; `None` when the baseline
+/// rate cannot be a CUSUM's target (no conversions, or every trial one).
+fn cusum_statistic(window: &DriftWindow, settings: &CusumSettings) -> Option<f64> {
+    let mut cusum = Cusum::new(window.baseline.rate(), settings.k, settings.h).ok()?;
+    for day in &window.recent_days {
+        cusum.update(*day);
+    }
+    Some(cusum.statistic)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+
+    const CUSUM: CusumSettings = CusumSettings { k: 0.5, h: 5.0 };
     use crate::domain::campaign::test_goal;
     use crate::domain::optimization::experiment::Observed;
     use crate::domain::optimization::experiment::tests::arm;
@@ -214,6 +257,7 @@ mod tests {
             13,
             7,
             &DriftRule::default(),
+            &CUSUM,
         )
         .expect("a fell from 5 % to 2 %");
         assert_eq!(drift.channel, Channel::Sms);
@@ -227,23 +271,80 @@ mod tests {
         let mut exp = experiment();
         exp.explore_until = Some(13);
         assert_eq!(
-            first_drift(&exp, &[Channel::Sms], 13, 7, &DriftRule::default()),
+            first_drift(&exp, &[Channel::Sms], 13, 7, &DriftRule::default(), &CUSUM),
             None
         );
         exp.explore_until = Some(12);
-        assert!(first_drift(&exp, &[Channel::Sms], 13, 7, &DriftRule::default()).is_some());
+        assert!(first_drift(&exp, &[Channel::Sms], 13, 7, &DriftRule::default(), &CUSUM).is_some());
         // On day 6 every day is in the recent window: no baseline, nothing to compare.
         assert_eq!(
-            first_drift(&exp, &[Channel::Sms], 6, 7, &DriftRule::default()),
+            first_drift(&exp, &[Channel::Sms], 6, 7, &DriftRule::default(), &CUSUM),
             None
         );
-        // b is steady: when b leads and the channel's drop stays under 20 %, nothing drifts.
+        // b is steady: when b leads and the channel's 30 % drop stays under the rule's bar, only
+        // the CUSUM sees it, and not with a threshold out of reach.
         let mut steady = experiment();
         steady.shares = BTreeMap::from([("a".to_owned(), 0.1), ("b".to_owned(), 0.9)]);
         let rule = DriftRule {
             max_drop: 0.35,
             ..DriftRule::default()
         };
-        assert_eq!(first_drift(&steady, &[Channel::Sms], 13, 7, &rule), None);
+        let caught = first_drift(&steady, &[Channel::Sms], 13, 7, &rule, &CUSUM).expect("CUSUM");
+        assert_eq!(caught.window.watched, "every variant on sms");
+        let patient = CusumSettings { k: 0.5, h: 1e6 };
+        assert_eq!(
+            first_drift(&steady, &[Channel::Sms], 13, 7, &rule, &patient),
+            None
+        );
+    }
+
+    #[test]
+    fn a_lasting_drop_too_small_for_the_rule_is_caught_by_the_cusum() {
+        // 5 % for a week, then 4.4 % (12 % lower, under the rule's 20 %) on 10 000 trials a day:
+        // each day adds (0.05 − 0.044) / 0.00218 − 0.5 ≈ 2.25 standard deviations.
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        exp.set_arms(&[arm(Channel::Sms, "a")]);
+        exp.shares = BTreeMap::from([("a".to_owned(), 1.0)]);
+        for day in 0..14 {
+            let conversions = if day < 7 { 500 } else { 440 };
+            fold(&mut exp, day, "a", Channel::Sms, conversions, 10_000);
+        }
+        let drift = first_drift(&exp, &[Channel::Sms], 13, 7, &DriftRule::default(), &CUSUM)
+            .expect("seven days 12 % lower");
+        assert!((drift.check.drop - 0.12).abs() < 1e-9);
+        assert!(
+            drift.check.reason.contains("CUSUM reached"),
+            "{}",
+            drift.check.reason
+        );
+        // A higher threshold waits longer; and two such days are not enough (about 4.5 < 5).
+        let mut early = Experiment::new(test_goal(&["sms"]));
+        early.set_arms(&[arm(Channel::Sms, "a")]);
+        early.shares = exp.shares.clone();
+        for day in 0..9 {
+            let conversions = if day < 7 { 500 } else { 440 };
+            fold(&mut early, day, "a", Channel::Sms, conversions, 10_000);
+        }
+        let rule = DriftRule {
+            min_sample: 100,
+            ..DriftRule::default()
+        };
+        // Day 8's window (days 2–8) holds five days at 5 % and two lower ones against days 0–1.
+        assert_eq!(
+            first_drift(&early, &[Channel::Sms], 8, 7, &rule, &CUSUM),
+            None
+        );
+        let patient = CusumSettings { k: 0.5, h: 100.0 };
+        assert_eq!(
+            first_drift(
+                &exp,
+                &[Channel::Sms],
+                13,
+                7,
+                &DriftRule::default(),
+                &patient
+            ),
+            None
+        );
     }
 }
