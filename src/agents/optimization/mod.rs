@@ -361,13 +361,15 @@ impl HandleEvent<GoalAchieved> for Optimization {
 impl HandleRequest<PlanBuys> for Optimization {
     async fn handle_request(
         &mut self,
-        _ctx: &Context,
+        ctx: &Context,
         request: Envelope<PlanBuys>,
     ) -> Result<Buys, AgentError> {
         let PlanBuys { goal, day, phase } = &request.payload;
+        self.playbook.refresh(ctx.services());
+        let floor = self.playbook.get().traffic_floor;
         let buys = self
             .experiment(goal)?
-            .map(|state| plan_buys(&state.experiment, *day, *phase))
+            .map(|state| plan_buys(&state.experiment, *day, *phase, floor))
             .unwrap_or_default();
         Ok(Buys { buys })
     }

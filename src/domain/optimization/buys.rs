@@ -4,6 +4,11 @@
 //! Explore (and exploration forced after drift) mixes the shares half and half with an even split,
 //! optimize follows them with a tenth of an even split mixed in, stabilize squares them to sharpen
 //! toward the leader. A variant never split yet counts with an even share.
+//!
+//! Every live variant keeps a traffic floor (the playbook's `traffic_floor`, 1 %): stabilize would
+//! otherwise starve a variant whose posterior is still wide, and a variant without traffic can
+//! never show that it improved or that the leader fell. With many variants the floor shrinks to
+//! half an even share, so the floors never take more than half the channel.
 
 use super::experiment::Experiment;
 use crate::domain::buy::Buy;
@@ -22,8 +27,9 @@ pub fn phase_weight(phase: Phase, exploring: bool, share: f64, arms: usize) -> f
 }
 
 /// The buys for `day` in `phase`: per budgeted channel in channel order, per started variant in
-/// variant id order. Channels without variants or budget buy nothing.
-pub fn plan_buys(exp: &Experiment, day: u32, phase: Phase) -> Vec<Buy> {
+/// variant id order, each variant with at least `floor` of its channel's spend (at most half an
+/// even share). Channels without variants or budget buy nothing.
+pub fn plan_buys(exp: &Experiment, day: u32, phase: Phase, floor: f64) -> Vec<Buy> {
     let exploring = exp.exploring(day);
     let mut buys = Vec::new();
     for (&channel, &spend) in &exp.daily {
@@ -38,8 +44,10 @@ pub fn plan_buys(exp: &Experiment, day: u32, phase: Phase) -> Vec<Buy> {
             .map(|s| phase_weight(phase, exploring, s, arms.len()))
             .collect();
         let total: f64 = weights.iter().sum();
+        let floor = floor.clamp(0.0, 0.5 * even);
         for ((id, _), w) in arms.iter().zip(weights) {
             let share = if total > 0.0 { w / total } else { even };
+            let share = floor + (1.0 - floor * arms.len() as f64) * share;
             let Some(arm) = exp.arms.get(id).and_then(|s| s.arm.as_ref()) else {
                 continue;
             };
@@ -89,14 +97,14 @@ mod tests {
     fn each_phase_leans_on_the_shares_by_its_own_amount() {
         let exp = experiment();
         // Explore: 0.5·0.8 + 0.25 = 0.65 and 0.5·0.2 + 0.25 = 0.35 (sum 1).
-        let explore = plan_buys(&exp, 0, Phase::Explore);
+        let explore = plan_buys(&exp, 0, Phase::Explore, 0.0);
         assert!((spend(&explore, "a") - 65.0).abs() < 1e-9);
         assert!((spend(&explore, "b") - 35.0).abs() < 1e-9);
         // Optimize: 0.72 + 0.05 = 0.77 and 0.18 + 0.05 = 0.23.
-        let optimize = plan_buys(&exp, 0, Phase::Optimize);
+        let optimize = plan_buys(&exp, 0, Phase::Optimize, 0.0);
         assert!((spend(&optimize, "a") - 77.0).abs() < 1e-9);
         // Stabilize: 0.64 and 0.04, normalised: 0.64 / 0.68.
-        let stabilize = plan_buys(&exp, 0, Phase::Stabilize);
+        let stabilize = plan_buys(&exp, 0, Phase::Stabilize, 0.0);
         assert!((spend(&stabilize, "a") - 100.0 * 0.64 / 0.68).abs() < 1e-9);
         assert!((spend(&stabilize, "b") - 100.0 * 0.04 / 0.68).abs() < 1e-9);
         // A lone variant takes its channel's whole budget whatever its share.
@@ -107,9 +115,10 @@ mod tests {
     fn forced_exploration_overrides_the_phase_until_its_last_day() {
         let mut exp = experiment();
         exp.explore_until = Some(5);
-        assert!((spend(&plan_buys(&exp, 5, Phase::Stabilize), "a") - 65.0).abs() < 1e-9);
+        assert!((spend(&plan_buys(&exp, 5, Phase::Stabilize, 0.0), "a") - 65.0).abs() < 1e-9);
         assert!(
-            (spend(&plan_buys(&exp, 6, Phase::Stabilize), "a") - 100.0 * 0.64 / 0.68).abs() < 1e-9
+            (spend(&plan_buys(&exp, 6, Phase::Stabilize, 0.0), "a") - 100.0 * 0.64 / 0.68).abs()
+                < 1e-9
         );
     }
 
@@ -119,7 +128,7 @@ mod tests {
         exp.daily.insert(Channel::Email, 30.0);
         exp.daily.insert(Channel::Push, 0.0);
         exp.shares.clear();
-        let buys = plan_buys(&exp, 0, Phase::Optimize);
+        let buys = plan_buys(&exp, 0, Phase::Optimize, 0.0);
         let order: Vec<(&str, f64)> = buys.iter().map(|b| (b.variant.as_str(), b.spend)).collect();
         assert_eq!(
             order,
@@ -133,12 +142,45 @@ mod tests {
     fn stabilize_with_zero_shares_falls_back_to_an_even_split() {
         let mut exp = experiment();
         exp.shares = BTreeMap::from([("a".to_owned(), 0.0), ("b".to_owned(), 0.0)]);
-        let buys = plan_buys(&exp, 0, Phase::Stabilize);
+        let buys = plan_buys(&exp, 0, Phase::Stabilize, 0.0);
         assert_eq!(spend(&buys, "a"), 50.0);
         assert_eq!(
             phase_weight(Phase::Optimize, false, 0.5, 4),
             0.9 * 0.5 + 0.1 * 0.25
         );
+    }
+
+    #[test]
+    fn every_live_variant_keeps_its_traffic_floor() {
+        let mut exp = Experiment::new(test_goal(&["sms"]));
+        let ids: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+        let arms: Vec<_> = ids.iter().map(|id| arm(Channel::Sms, id)).collect();
+        exp.set_arms(&arms);
+        exp.daily = BTreeMap::from([(Channel::Sms, 100.0)]);
+        exp.shares = ids
+            .iter()
+            .map(|id| (id.clone(), if id == "v0" { 0.991 } else { 0.001 }))
+            .collect();
+        let buys = plan_buys(&exp, 0, Phase::Stabilize, 0.01);
+        for buy in &buys {
+            assert!(buy.spend >= 1.0 - 1e-9, "{buy:?}");
+        }
+        assert!((buys.iter().map(|b| b.spend).sum::<f64>() - 100.0).abs() < 1e-9);
+        assert!(spend(&buys, "v0") > 90.0);
+        // Two hundred variants: the floor is half an even share, 0.25 %, not 1 %.
+        let many: Vec<String> = (0..200).map(|i| format!("w{i:03}")).collect();
+        let mut wide = Experiment::new(test_goal(&["sms"]));
+        wide.set_arms(
+            &many
+                .iter()
+                .map(|id| arm(Channel::Sms, id))
+                .collect::<Vec<_>>(),
+        );
+        wide.daily = BTreeMap::from([(Channel::Sms, 100.0)]);
+        wide.shares = BTreeMap::from([("w000".to_owned(), 1.0)]);
+        let buys = plan_buys(&wide, 0, Phase::Stabilize, 0.01);
+        let least = buys.iter().map(|b| b.spend).fold(f64::INFINITY, f64::min);
+        assert!((0.25..0.26).contains(&least), "{least}");
     }
 
     #[test]

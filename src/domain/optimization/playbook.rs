@@ -28,11 +28,19 @@ pub struct OptimizationPlaybook {
     pub cusum: CusumSettings,
     /// Share of each variant's evidence kept when drift re-opens exploration.
     pub explore_keep: f64,
+    /// The least share of its channel's daily spend a live variant gets (at most half an even
+    /// share). Defaults to 1 % when absent, so a playbook written before it still loads.
+    #[serde(default = "default_traffic_floor")]
+    pub traffic_floor: f64,
     pub genetic: GeneticSettings,
     /// How budget moves between channels. Defaults when the table is absent, so a playbook written
     /// before budget pacing existed still loads.
     #[serde(default)]
     pub budget: BudgetPacing,
+}
+
+fn default_traffic_floor() -> f64 {
+    0.01
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -106,6 +114,13 @@ impl OptimizationPlaybook {
                 key: "explore_keep",
                 reason: "must be between 0 and 1",
                 value: self.explore_keep.to_string(),
+            });
+        }
+        if !(0.0..0.5).contains(&self.traffic_floor) {
+            return Err(PlaybookError::Invalid {
+                key: "traffic_floor",
+                reason: "must be at least 0 and below 0.5",
+                value: self.traffic_floor.to_string(),
             });
         }
         if self.split_draws == 0 {
