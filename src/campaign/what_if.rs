@@ -31,6 +31,7 @@ use super::sim_market::{SimulationError, build_market, priors_from};
 use crate::agents::Registry;
 use crate::agents::decisions as kinds;
 use crate::agents::ledger;
+use crate::agents::messages::Arm;
 use crate::agents::optimization::{GetProgress, Optimization};
 use crate::agents::projection;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
@@ -248,14 +249,10 @@ pub async fn run_what_if(
         .ok_or(WhatIfError::NoExperiment)?;
     let market = build_market(kb, &goal, &options)?;
     let arms = projection::experiment_arms(&decisions);
-    let by_channel = |channel: Channel| {
-        arms.iter()
-            .filter(move |a| a.channel == channel)
-            .map(|a| (a.segment.as_str(), a.variant.as_str()))
-    };
     let currency = goal.budget.currency.as_str();
-    let oracle = oracle(&market, &planned, days, &by_channel)?;
-    let static_plan = static_plan(&market, &planned, days, &by_channel)?;
+    let cvrs = true_cvrs(&market, &arms, planned.keys().copied(), days)?;
+    let oracle = oracle(&market, &planned, days, &cvrs);
+    let static_plan = static_plan(&market, &planned, days, &cvrs);
     let progress = standing.progress;
     let cpa = (progress.conversions > 0).then(|| progress.spend / progress.conversions as f64);
     let expected_conversions = bought
@@ -325,20 +322,41 @@ impl Baseline {
     }
 }
 
-/// The true conversions per click of every (segment, variant) of `channel` on `day`.
+/// The true conversions per click of each channel's (segment, variant) placements, by channel and
+/// day.
+type Cvrs<'a> = BTreeMap<(Channel, u32), Vec<(&'a str, &'a str, f64)>>;
+
 fn true_cvrs<'a>(
     market: &MarketSimulator,
-    channel: Channel,
-    day: u32,
-    placements: impl Iterator<Item = (&'a str, &'a str)>,
-) -> Result<Vec<(&'a str, &'a str, f64)>, MarketError> {
-    placements
-        .map(|(segment, variant)| {
-            market
-                .true_rates(channel, segment, variant, day)
-                .map(|r| (segment, variant, r.cvr))
-        })
-        .collect()
+    arms: &'a [Arm],
+    channels: impl Iterator<Item = Channel>,
+    days: u32,
+) -> Result<Cvrs<'a>, MarketError> {
+    let mut cvrs = Cvrs::new();
+    for channel in channels {
+        for day in 0..days {
+            let mut of_day = Vec::new();
+            for arm in arms.iter().filter(|a| a.channel == channel) {
+                let rates = market.true_rates(channel, &arm.segment, &arm.variant, day)?;
+                of_day.push((arm.segment.as_str(), arm.variant.as_str(), rates.cvr));
+            }
+            cvrs.insert((channel, day), of_day);
+        }
+    }
+    Ok(cvrs)
+}
+
+/// The best rate of a channel on a day, or the mean over its placements.
+fn best(cvrs: &Cvrs, channel: Channel, day: u32) -> f64 {
+    cvrs.get(&(channel, day))
+        .map_or(0.0, |c| c.iter().map(|x| x.2).fold(0.0, f64::max))
+}
+
+fn mean(cvrs: &Cvrs, channel: Channel, day: u32) -> f64 {
+    match cvrs.get(&(channel, day)) {
+        Some(c) if !c.is_empty() => c.iter().map(|x| x.2).sum::<f64>() / c.len() as f64,
+        _ => 0.0,
+    }
 }
 
 /// The conversions one day's buys bring in expectation: each channel's clicks for its day's
@@ -369,41 +387,30 @@ fn converted(market: &MarketSimulator, channel: Channel, spend: f64, cvr: f64) -
         .map_or(0.0, |clicks| clicks * cvr)
 }
 
-fn oracle<'a, I>(
+fn oracle(
     market: &MarketSimulator,
     planned: &BTreeMap<Channel, f64>,
     days: u32,
-    placements: &dyn Fn(Channel) -> I,
-) -> Result<Baseline, MarketError>
-where
-    I: Iterator<Item = (&'a str, &'a str)>,
-{
+    cvrs: &Cvrs,
+) -> Baseline {
     let channels: Vec<Channel> = planned.keys().copied().collect();
-    let mut best_cvr: BTreeMap<(Channel, u32), f64> = BTreeMap::new();
     let mut best_creatives = Vec::new();
     for &channel in &channels {
-        for day in 0..days {
-            let cvrs = true_cvrs(market, channel, day, placements(channel))?;
-            let best = cvrs.iter().map(|c| c.2).fold(0.0, f64::max);
-            best_cvr.insert((channel, day), best);
-            if day == 0 {
-                let mut by_segment: BTreeMap<&str, (&str, f64)> = BTreeMap::new();
-                for (segment, variant, cvr) in cvrs {
-                    let entry = by_segment.entry(segment).or_insert((variant, cvr));
-                    if cvr > entry.1 {
-                        *entry = (variant, cvr);
-                    }
-                }
-                best_creatives.extend(by_segment.into_iter().map(|(segment, (variant, cvr))| {
-                    BestCreative {
-                        channel,
-                        segment: segment.to_owned(),
-                        variant: variant.to_owned(),
-                        cvr,
-                    }
-                }));
+        let mut by_segment: BTreeMap<&str, (&str, f64)> = BTreeMap::new();
+        for &(segment, variant, cvr) in cvrs.get(&(channel, 0)).into_iter().flatten() {
+            let entry = by_segment.entry(segment).or_insert((variant, cvr));
+            if cvr > entry.1 {
+                *entry = (variant, cvr);
             }
         }
+        best_creatives.extend(by_segment.into_iter().map(|(segment, (variant, cvr))| {
+            BestCreative {
+                channel,
+                segment: segment.to_owned(),
+                variant: variant.to_owned(),
+                cvr,
+            }
+        }));
     }
     // Clicks are (b/cpc)·ln(1 + x/b), so a channel's conversions over the horizon at a static
     // daily x are Σ_d cvr_d·(b/cpc)·ln(1 + x/b): a log curve with the mean best rate.
@@ -412,50 +419,33 @@ where
         .map(|&channel| {
             let spec = market.spec().channels.iter().find(|c| c.channel == channel);
             let (b, cpc) = spec.map_or((1.0, 1.0), |c| (c.saturation_spend, c.cpc));
-            let mean = (0..days)
-                .map(|d| best_cvr.get(&(channel, d)).copied().unwrap_or(0.0))
-                .sum::<f64>()
-                / f64::from(days.max(1));
-            ChannelBudget::new(ResponseCurve::log(b / cpc * mean, b))
+            let rate =
+                (0..days).map(|d| best(cvrs, channel, d)).sum::<f64>() / f64::from(days.max(1));
+            ChannelBudget::new(ResponseCurve::log(b / cpc * rate, b))
         })
         .collect();
     let total: f64 = planned.values().sum();
     let split = allocate(&budgets, total).unwrap_or_else(|_| planned.values().copied().collect());
     let daily: BTreeMap<Channel, f64> = channels.iter().copied().zip(split).collect();
     let conversions = expected(market, &daily, days, |channel, day| {
-        best_cvr.get(&(channel, day)).copied().unwrap_or(0.0)
+        best(cvrs, channel, day)
     });
-    Ok(Baseline {
+    Baseline {
         best_creatives,
         ..Baseline::of(daily, days, conversions)
-    })
+    }
 }
 
-fn static_plan<'a, I>(
+fn static_plan(
     market: &MarketSimulator,
     planned: &BTreeMap<Channel, f64>,
     days: u32,
-    placements: &dyn Fn(Channel) -> I,
-) -> Result<Baseline, MarketError>
-where
-    I: Iterator<Item = (&'a str, &'a str)>,
-{
-    let mut mean_cvr: BTreeMap<(Channel, u32), f64> = BTreeMap::new();
-    for &channel in planned.keys() {
-        for day in 0..days {
-            let cvrs = true_cvrs(market, channel, day, placements(channel))?;
-            let mean = if cvrs.is_empty() {
-                0.0
-            } else {
-                cvrs.iter().map(|c| c.2).sum::<f64>() / cvrs.len() as f64
-            };
-            mean_cvr.insert((channel, day), mean);
-        }
-    }
+    cvrs: &Cvrs,
+) -> Baseline {
     let conversions = expected(market, planned, days, |channel, day| {
-        mean_cvr.get(&(channel, day)).copied().unwrap_or(0.0)
+        mean(cvrs, channel, day)
     });
-    Ok(Baseline::of(planned.clone(), days, conversions))
+    Baseline::of(planned.clone(), days, conversions)
 }
 
 /// Expected conversions of spending `daily` every day for `days` days at the rate `cvr` gives.
