@@ -11,6 +11,7 @@ use std::path::Path;
 use super::messages::OBSERVATIONS_RECORDED;
 use super::playbook::Playbook;
 use crate::domain::compliance::without_rule_set;
+use crate::domain::content::ContentPlaybook;
 use crate::protocol::AgentName;
 use crate::runtime::{self, Agent};
 use crate::settings::{AgentDefinition, Problem, Problems, Settings};
@@ -140,6 +141,7 @@ impl Registry {
             }
         }
         problems.extend(regions_without_rule_set(settings));
+        problems.extend(regions_without_language(settings));
         Checked {
             refused,
             warnings: problems,
@@ -162,6 +164,42 @@ fn regions_without_rule_set(settings: &Settings) -> Vec<Problem> {
                     format!("regions[{index}]"),
                     format!(
                         "region `{region}` has no compliance rule set (campaignd has rules for KR, US, the EU and its member states), so every variant of campaign `{}` would be blocked; remove the region or run that audience as its own campaign once rules exist",
+                        goal.id
+                    ),
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// A campaign region no language of the content playbook in force is written for: content would
+/// write no copy for it (never the default language's), so `check` refuses it; `run` and a
+/// reload warn, and the campaign is not set up, with the reason.
+fn regions_without_language(settings: &Settings) -> Vec<Problem> {
+    let content = match settings
+        .agent(crate::agents::content::Content::NAME)
+        .and_then(|d| d.playbook.as_ref())
+    {
+        Some(table) => <ContentPlaybook as Playbook>::from_table(table).ok(),
+        None => <ContentPlaybook as Playbook>::embedded().ok(),
+    };
+    let Some(content) = content else {
+        // An invalid content playbook is reported on its own file.
+        return Vec::new();
+    };
+    let dir = &settings.config.daemon.campaigns_dir;
+    let mut problems = Vec::new();
+    for goal in &settings.campaigns {
+        let missing = content.regions_without_language(&goal.regions);
+        for (index, region) in goal.regions.iter().enumerate() {
+            if missing.contains(&region.as_str()) {
+                problems.push(Problem::new(
+                    dir.join(format!("{}.toml", goal.id)).display().to_string(),
+                    format!("regions[{index}]"),
+                    format!(
+                        "region `{region}` has no language in the content playbook (written for: {}), so campaign `{}` would get no copy for it; add a [playbook.languages.<code>] whose regions list it, or remove the region",
+                        content.written_regions().join(", "),
                         goal.id
                     ),
                 ));
@@ -347,14 +385,30 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(problems.len(), 2, "{problems:?}");
-        let tokyo = problems.iter().find(|p| p.contains("tokyo.toml"));
+        let rule_sets: Vec<&String> = problems
+            .iter()
+            .filter(|p| p.contains("no compliance rule set"))
+            .collect();
+        assert_eq!(rule_sets.len(), 2, "{problems:?}");
+        // Regions no content language is written for, DE among them: never silent English.
+        let languages: Vec<&String> = problems
+            .iter()
+            .filter(|p| p.contains("has no language in the content playbook"))
+            .collect();
+        assert_eq!(languages.len(), 3, "{problems:?}");
+        assert!(
+            languages
+                .iter()
+                .any(|p| p.contains("europe.toml: regions[0]") && p.contains("`DE`")),
+            "{problems:?}"
+        );
+        let tokyo = rule_sets.iter().find(|p| p.contains("tokyo.toml"));
         assert!(
             tokyo.is_some_and(|p| p.contains("regions[1]") && p.contains("`JP`")),
             "{problems:?}"
         );
         assert!(
-            problems
+            rule_sets
                 .iter()
                 .any(|p| p.contains("nowhere.toml") && p.contains("regions[0]")),
             "{problems:?}"

@@ -397,6 +397,36 @@ fn generator() -> TemplateGenerator {
 }
 
 #[test]
+fn a_region_without_a_language_gets_no_copy_never_the_default_languages() {
+    // German and French audiences: the shipped playbook writes Korean and English only.
+    let european = goal(vec![Channel::Email], &["US", "DE", "FR"], &["everyone"]);
+    let err = generator()
+        .generate(&GenerationRequest {
+            goal: &european,
+            voice: &abc_mart(),
+            seed: 7,
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("region DE, FR"), "{err}");
+    assert!(err.contains("[playbook.languages.<code>]"), "{err}");
+    // A campaign without regions is written in the default language, as before.
+    let international = goal(vec![Channel::Email], &[], &["everyone"]);
+    let out = generator()
+        .generate(&GenerationRequest {
+            goal: &international,
+            voice: &abc_mart(),
+            seed: 7,
+        })
+        .unwrap();
+    assert!(
+        out.cells.iter().all(|c| c.language == "en"),
+        "{:?}",
+        out.cells
+    );
+}
+
+#[test]
 fn korean_sms_variants_fit_carry_the_label_and_use_l18() {
     let goal = goal(
         vec![Channel::Sms],
@@ -748,7 +778,7 @@ proptest! {
         }
         let mut voice = abc_mart();
         voice.banned_words = banned.clone();
-        let goal = goal(Channel::ALL.to_vec(), &["KR", "DE"], &["a"]);
+        let goal = goal(Channel::ALL.to_vec(), &["KR", "US"], &["a"]);
         let limits = playbook.limits.clone();
         let out = TemplateGenerator::new(playbook)
             .generate(&GenerationRequest { goal: &goal, voice: &voice, seed })

@@ -79,7 +79,8 @@ pub struct GenerationSettings {
     /// dimensions is larger, the first round uses an L18 orthogonal array (or a seeded sample when the
     /// dimensions do not fit L18).
     pub max_variants_per_cell: usize,
-    /// The language for regions no language lists.
+    /// The language of a campaign without regions (its international formats). A region no
+    /// language lists has none: its copy is not written, and `check` says so.
     pub default_language: String,
 }
 
@@ -238,18 +239,36 @@ impl ContentPlaybook {
         ContentPlaybook::from_toml_str(EMBEDDED_AGENT_FILE)
     }
 
-    /// The language for a region: the one listing it, else the default.
-    pub fn language_for(&self, region: &str) -> (&str, &Language) {
-        self.languages
+    /// The language for a region: the one listing it; for no region (`""`), the default.
+    /// `None` for a region no language lists: writing it in the default language would send
+    /// English to an audience that reads German.
+    pub fn language_for(&self, region: &str) -> Option<(&str, &Language)> {
+        let found = if region.is_empty() {
+            self.languages
+                .get_key_value(&self.generation.default_language)
+        } else {
+            self.languages
+                .iter()
+                .find(|(_, lang)| lang.regions.iter().any(|r| r.eq_ignore_ascii_case(region)))
+        };
+        found.map(|(code, lang)| (code.as_str(), lang))
+    }
+
+    /// The regions of `regions` no language lists.
+    pub fn regions_without_language<'a>(&self, regions: &'a [String]) -> Vec<&'a str> {
+        regions
             .iter()
-            .find(|(_, lang)| lang.regions.iter().any(|r| r.eq_ignore_ascii_case(region)))
-            .or_else(|| {
-                self.languages
-                    .get_key_value(&self.generation.default_language)
-            })
-            .map(|(code, lang)| (code.as_str(), lang))
-            // `validate` guarantees the default exists; this keeps the function total regardless.
-            .unwrap_or(("", &EMPTY_LANGUAGE))
+            .map(String::as_str)
+            .filter(|r| self.language_for(r).is_none())
+            .collect()
+    }
+
+    /// The regions some language lists, for messages.
+    pub fn written_regions(&self) -> Vec<&str> {
+        self.languages
+            .values()
+            .flat_map(|l| l.regions.iter().map(String::as_str))
+            .collect()
     }
 
     /// Everything serde cannot check, with the key that is wrong.
@@ -281,13 +300,6 @@ impl ContentPlaybook {
         Ok(())
     }
 }
-
-static EMPTY_LANGUAGE: Language = Language {
-    regions: Vec::new(),
-    vocabulary: BTreeMap::new(),
-    segments: BTreeMap::new(),
-    templates: Vec::new(),
-};
 
 impl Language {
     fn validate(&self, key: &str) -> Result<(), PlaybookError> {

@@ -85,6 +85,17 @@ impl Generator for TemplateGenerator {
         } else {
             goal.segments.iter().map(|s| s.id.as_str()).collect()
         };
+        let missing = self.playbook.regions_without_language(&goal.regions);
+        if !missing.is_empty() {
+            return Err(GenerateError::Request {
+                campaign: goal.id.to_string(),
+                reason: format!(
+                    "no language of the content playbook is written for region {}; add a [playbook.languages.<code>] whose regions list it (written for: {}), or remove the region",
+                    missing.join(", "),
+                    self.playbook.written_regions().join(", ")
+                ),
+            });
+        }
         // No region: write in the default language for the international formats.
         let regions: Vec<&str> = if goal.regions.is_empty() {
             vec![""]
@@ -97,7 +108,9 @@ impl Generator for TemplateGenerator {
         for &segment in &segments {
             for &channel in &goal.channels {
                 for &region in &regions {
-                    let (code, language) = self.playbook.language_for(region);
+                    let Some((code, language)) = self.playbook.language_for(region) else {
+                        continue;
+                    };
                     for formats in format_groups(channel, region) {
                         if !done.insert((segment, channel, code, formats.clone())) {
                             continue;
