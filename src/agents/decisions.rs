@@ -112,6 +112,8 @@ kinds! {
     TrafficSplit = "traffic_split", TrafficSplitInputs, TrafficSplitChoice;
     /// Drift found: exploration re-opens.
     Drift = "drift", DriftInputs, DriftChoice;
+    /// A channel's leader beats the runner-up significantly: stabilize may concentrate on it.
+    WinnerDeclared = "winner", WinnerInputs, WinnerChoice;
     /// The next generation of creative combinations.
     GeneticStep = "genetic_step", GeneticInputs, GeneticChoice;
     /// The forecast of the day: the last step of a day's learning.
@@ -399,6 +401,26 @@ pub struct AllocationInputs {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AllocationChoice {
     pub daily: BTreeMap<Channel, f64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WinnerInputs {
+    pub day: u32,
+    pub channel: Channel,
+    pub runner_up: String,
+    pub leader: ArmStats,
+    pub second: ArmStats,
+    pub p_value: f64,
+    pub alpha: f64,
+    pub power: f64,
+    /// Trials each arm needs to tell their rates apart at `alpha` with `power`.
+    pub needed: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WinnerChoice {
+    pub channel: Channel,
+    pub variant: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

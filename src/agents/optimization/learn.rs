@@ -13,6 +13,7 @@ use super::{Optimization, record_into};
 use crate::agents::decisions::{
     self as kinds, AllocationChoice, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
     ForecastInputs, GeneticChoice, GeneticInputs, TrafficSplitChoice, TrafficSplitInputs,
+    WinnerChoice, WinnerInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{ObservationsRecorded, deadline_day, is_last_day};
@@ -22,7 +23,7 @@ use crate::domain::money::money_text;
 use crate::domain::optimization::rebalance::INTERVAL;
 use crate::domain::optimization::{
     ArmStats, OptimizationPlaybook, budget_seed, creative_pool, first_drift, genetic_due,
-    genetic_seed, genetic_step, rebalance, traffic_split, window_start,
+    genetic_seed, genetic_step, rebalance, traffic_split, window_start, winner,
 };
 use crate::domain::pacing::achieved;
 use crate::kb::KnowledgeBase;
@@ -120,6 +121,9 @@ impl Day<'_> {
             self.split(*channel).await?;
         }
         self.drift(&channels, playbook).await?;
+        for channel in &channels {
+            self.declare_winner(*channel, playbook).await?;
+        }
         // From here on the drift windows asked about start at the next day's window or later.
         let next_window = window_start(self.day.saturating_add(1), playbook.drift_window_days);
         if let Some(state) = self.state.as_mut() {
@@ -249,6 +253,58 @@ impl Day<'_> {
             playbook.explore_keep * 100.0
         ))
         .confidence(1.0 - check.p_value);
+        self.record(draft).await
+    }
+
+    /// Step 2b, a channel's winner, once its leader beats the runner-up significantly on the
+    /// sample `power` needs (see [`winner`]). Declared once per channel until exploration re-opens.
+    async fn declare_winner(
+        &mut self,
+        channel: Channel,
+        playbook: &OptimizationPlaybook,
+    ) -> Result<(), AgentError> {
+        let Some(won) = self
+            .experiment()
+            .filter(|exp| !exp.winners.contains_key(&channel))
+            .and_then(|exp| winner(exp, channel, playbook.alpha, playbook.power))
+        else {
+            return Ok(());
+        };
+        let rate = |s: &ArmStats| s.rate() * 100.0;
+        let draft = Draft::new::<kinds::WinnerDeclared>(
+            format!("winner/day/{}/{channel}", self.day),
+            WinnerInputs {
+                day: self.day,
+                channel,
+                runner_up: won.runner_up.clone(),
+                leader: won.leader,
+                second: won.second,
+                p_value: won.p_value,
+                alpha: playbook.alpha,
+                power: playbook.power,
+                needed: won.needed,
+            },
+            WinnerChoice {
+                channel,
+                variant: won.variant.clone(),
+            },
+        )
+        .alternative(won.variant.as_str(), 1.0 - won.p_value, None)
+        .alternative(won.runner_up.as_str(), won.p_value, None)
+        .reason(format!(
+            "{} wins on {channel}: it converts at {:.3} % against {}'s {:.3} % (p = {:.4} < {}), on {} and {} trials where {:.0} % power needs {} each; the stabilize phase may now concentrate {channel}'s traffic on it",
+            won.variant,
+            rate(&won.leader),
+            won.runner_up,
+            rate(&won.second),
+            won.p_value,
+            playbook.alpha,
+            won.leader.trials,
+            won.second.trials,
+            playbook.power * 100.0,
+            won.needed
+        ))
+        .confidence(1.0 - won.p_value);
         self.record(draft).await
     }
 

@@ -138,6 +138,8 @@ impl ExperimentState {
             state.last_move = Some((decision.id, decision.reason.clone()));
         } else if let Some(choice) = choice::<kinds::TrafficSplit>(decision) {
             exp.merge_shares(choice.shares);
+        } else if let Some(choice) = choice::<kinds::WinnerDeclared>(decision) {
+            exp.winners.insert(choice.channel, choice.variant);
         } else if let Some(choice) = choice::<kinds::Drift>(decision) {
             exp.drifted(choice.explore_until, choice.keep);
         } else if let Some(inputs) = inputs::<kinds::Reexplored>(decision) {
@@ -197,5 +199,6 @@ fn day_of(decision: &Decision) -> Option<u32> {
         .map(|i| i.day)
         .or_else(|| inputs::<kinds::Allocation>(decision).and_then(|i| i.day))
         .or_else(|| inputs::<kinds::GeneticStep>(decision).map(|i| i.day))
+        .or_else(|| inputs::<kinds::WinnerDeclared>(decision).map(|i| i.day))
         .or_else(|| inputs::<kinds::ForecastMade>(decision).map(|i| i.day))
 }

@@ -38,6 +38,11 @@ pub fn plan_buys(exp: &Experiment, day: u32, phase: Phase, floor: f64) -> Vec<Bu
             continue;
         }
         let even = 1.0 / arms.len() as f64;
+        // Stabilize concentrates only a channel that has a significant winner.
+        let phase = match phase {
+            Phase::Stabilize if !exp.winners.contains_key(&channel) => Phase::Optimize,
+            other => other,
+        };
         let weights: Vec<f64> = arms
             .iter()
             .map(|(id, _)| exp.shares.get(id).copied().unwrap_or(even))
@@ -84,6 +89,11 @@ mod tests {
         ]);
         exp.daily = BTreeMap::from([(Channel::Sms, 100.0), (Channel::Push, 40.0)]);
         exp.shares = BTreeMap::from([("a".to_owned(), 0.8), ("b".to_owned(), 0.2)]);
+        // Stabilize concentrates only a channel with a declared winner.
+        exp.winners = BTreeMap::from([
+            (Channel::Sms, "a".to_owned()),
+            (Channel::Push, "p".to_owned()),
+        ]);
         exp
     }
 
@@ -151,6 +161,20 @@ mod tests {
     }
 
     #[test]
+    fn stabilize_without_a_winner_weighs_the_channel_as_optimize_does() {
+        let mut exp = experiment();
+        exp.winners.remove(&Channel::Sms);
+        let undecided = plan_buys(&exp, 0, Phase::Stabilize, 0.0);
+        let optimize = plan_buys(&exp, 0, Phase::Optimize, 0.0);
+        assert_eq!(spend(&undecided, "a"), spend(&optimize, "a"));
+        assert!((spend(&undecided, "a") - 77.0).abs() < 1e-9);
+        // Reopening exploration forgets the winners.
+        let mut reopened = experiment();
+        reopened.reopen(0.1);
+        assert!(reopened.winners.is_empty());
+    }
+
+    #[test]
     fn every_live_variant_keeps_its_traffic_floor() {
         let mut exp = Experiment::new(test_goal(&["sms"]));
         let ids: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
@@ -161,6 +185,7 @@ mod tests {
             .iter()
             .map(|id| (id.clone(), if id == "v0" { 0.991 } else { 0.001 }))
             .collect();
+        exp.winners.insert(Channel::Sms, "v0".to_owned());
         let buys = plan_buys(&exp, 0, Phase::Stabilize, 0.01);
         for buy in &buys {
             assert!(buy.spend >= 1.0 - 1e-9, "{buy:?}");
@@ -178,6 +203,7 @@ mod tests {
         );
         wide.daily = BTreeMap::from([(Channel::Sms, 100.0)]);
         wide.shares = BTreeMap::from([("w000".to_owned(), 1.0)]);
+        wide.winners.insert(Channel::Sms, "w000".to_owned());
         let buys = plan_buys(&wide, 0, Phase::Stabilize, 0.01);
         let least = buys.iter().map(|b| b.spend).fold(f64::INFINITY, f64::min);
         assert!((0.25..0.26).contains(&least), "{least}");

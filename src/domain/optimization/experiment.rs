@@ -110,6 +110,8 @@ pub struct Experiment {
     pub explore_until: Option<u32>,
     /// The first day arms keep counts of one by one (see [`Experiment::keep_days_from`]).
     pub daily_from: u32,
+    /// Each channel's declared winner (see [`super::winner`]); cleared when exploration re-opens.
+    pub winners: BTreeMap<Channel, String>,
     /// The level texts the arms share: a couple of hundred variants recombine a few dozen.
     texts: HashSet<Arc<str>>,
 }
@@ -130,6 +132,7 @@ impl Experiment {
             seen_days: BTreeSet::new(),
             explore_until: None,
             daily_from: 0,
+            winners: BTreeMap::new(),
             texts: HashSet::new(),
         }
     }
@@ -218,6 +221,7 @@ impl Experiment {
     /// Shrinks every arm's posterior evidence to `keep` of it (see [`reopen_exploration`]); the
     /// per-day counts the drift windows read are left whole.
     pub fn reopen(&mut self, keep: f64) {
+        self.winners.clear();
         let ids: Vec<String> = self.arms.keys().cloned().collect();
         let mut stats: Vec<ArmStats> = ids
             .iter()

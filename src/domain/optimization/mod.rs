@@ -28,6 +28,7 @@ pub mod regret;
 pub mod response;
 pub mod stats;
 pub mod thompson;
+pub mod winner;
 
 pub use allocation::{AllocationError, ChannelBudget, SpendBounds, allocate};
 pub use bandit::{BanditPolicy, EpsilonGreedy, PolicyKind, ThompsonPolicy, UniformSplit};
@@ -51,3 +52,4 @@ pub use thompson::{
     ArmStats, SplitDecision, SplitMethod, ThompsonError, decision_seed, monte_carlo_split,
     traffic_split,
 };
+pub use winner::{Winner, winner};
