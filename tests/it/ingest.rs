@@ -95,6 +95,19 @@ async fn start_agents(kb: &KnowledgeBase, clock: &Clock) -> Runtime {
 }
 
 impl Running {
+    /// The campaign's decisions as recorded so far.
+    fn decisions(&self) -> Vec<campaignd::kb::Decision> {
+        self.kb
+            .decisions_by_campaign(&ledger::scope(&self.goal), &self.goal.id)
+            .expect("the campaign's decisions")
+            .records
+    }
+
+    /// Whether a budget allocation has been recorded for the campaign.
+    fn allocated(&self) -> bool {
+        self.decisions().iter().any(|d| d.kind == "allocation")
+    }
+
     fn client(&self) -> Client {
         self.runtime
             .client(Origin::Runtime)
@@ -192,13 +205,7 @@ async fn a_channels_day_is_one_outcome_and_later_batches_record_only_what_is_new
     let (goal, arms) = (&run.goal, &run.sms);
     let before = run.conversions().await;
     // Whether a budget move was made before this batch (the batch's own learning may add one).
-    let moved_before = run
-        .kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .expect("decisions")
-        .records
-        .iter()
-        .any(|d| d.kind == "allocation");
+    let moved_before = run.allocated();
 
     let first = run
         .ingest(vec![
@@ -222,11 +229,7 @@ async fn a_channels_day_is_one_outcome_and_later_batches_record_only_what_is_new
     );
     // It cites the decisions the observations are evidence for: the experiment, the channel's
     // split and the allocation; its metrics name the review that approved each variant, once.
-    let decisions = run
-        .kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .expect("decisions")
-        .records;
+    let decisions = run.decisions();
     let kind_of = |id| {
         decisions
             .iter()
@@ -479,13 +482,7 @@ async fn kept_decisions_take_in_only_what_was_recorded_since_and_link_the_latest
         );
     }
     let cited = kept.links.of_channel(Channel::Sms);
-    let moved = run
-        .kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .expect("decisions")
-        .records
-        .iter()
-        .any(|d| d.kind == "allocation");
+    let moved = run.allocated();
     assert_eq!(
         cited.len(),
         2 + usize::from(moved),
@@ -493,10 +490,7 @@ async fn kept_decisions_take_in_only_what_was_recorded_since_and_link_the_latest
     );
     // A newer split of the channel, recorded after the first read, is the one linked next.
     let newer = run
-        .kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .expect("decisions")
-        .records
+        .decisions()
         .into_iter()
         .rfind(|d| d.kind == "traffic_split" && d.inputs["channel"] == "sms")
         .map(|mut split| {
@@ -563,11 +557,7 @@ async fn a_significant_lead_on_enough_trials_is_declared_the_channels_winner_onc
     run.ingest(observations).await;
     // Queued behind the batch's learning.
     run.conversions().await;
-    let decisions = run
-        .kb
-        .decisions_by_campaign(&ledger::scope(goal), &goal.id)
-        .expect("decisions")
-        .records;
+    let decisions = run.decisions();
     let winners: Vec<_> = decisions.iter().filter(|d| d.kind == "winner").collect();
     assert_eq!(winners.len(), 1, "one declaration for sms");
     let won = winners[0];
