@@ -186,6 +186,11 @@ impl<P: Playbook> LivePlaybook<P> {
     }
 }
 
+/// `agent`'s playbook as `settings` define it: its file's table, else the embedded one.
+pub fn in_force<P: Playbook>(settings: &Settings, agent: &str) -> Result<P, PlaybookError> {
+    read(settings.agent(agent).and_then(|d| d.playbook.as_ref()))
+}
+
 fn read<P: Playbook>(table: Option<&toml::Table>) -> Result<P, PlaybookError> {
     match table {
         Some(table) => P::from_table(table),

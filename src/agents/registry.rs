@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::messages::OBSERVATIONS_RECORDED;
-use super::playbook::Playbook;
+use super::playbook::{Playbook, in_force};
+use crate::domain::campaign::CampaignGoal;
 use crate::domain::compliance::without_rule_set;
 use crate::domain::content::ContentPlaybook;
 use crate::protocol::AgentName;
@@ -153,55 +154,56 @@ impl Registry {
 /// blocked (nothing could check a message sent there), so `check` refuses it; `run` and a reload
 /// warn and the campaign stays held with the reason.
 fn regions_without_rule_set(settings: &Settings) -> Vec<Problem> {
-    let dir = &settings.config.daemon.campaigns_dir;
-    let mut problems = Vec::new();
-    for goal in &settings.campaigns {
-        let uncovered = without_rule_set(&goal.regions);
-        for (index, region) in goal.regions.iter().enumerate() {
-            if uncovered.contains(&region.as_str()) {
-                problems.push(Problem::new(
-                    dir.join(format!("{}.toml", goal.id)).display().to_string(),
-                    format!("regions[{index}]"),
-                    format!(
-                        "region `{region}` has no compliance rule set (campaignd has rules for KR, US, the EU and its member states), so every variant of campaign `{}` would be blocked; remove the region or run that audience as its own campaign once rules exist",
-                        goal.id
-                    ),
-                ));
-            }
-        }
-    }
-    problems
+    region_problems(
+        settings,
+        |goal| without_rule_set(&goal.regions),
+        |goal, region| {
+            format!(
+                "region `{region}` has no compliance rule set (campaignd has rules for KR, US, the EU and its member states), so every variant of campaign `{}` would be blocked; remove the region or run that audience as its own campaign once rules exist",
+                goal.id
+            )
+        },
+    )
 }
 
 /// A campaign region no language of the content playbook in force is written for: content would
 /// write no copy for it (never the default language's), so `check` refuses it; `run` and a
 /// reload warn, and the campaign is not set up, with the reason.
 fn regions_without_language(settings: &Settings) -> Vec<Problem> {
-    let content = match settings
-        .agent(crate::agents::content::Content::NAME)
-        .and_then(|d| d.playbook.as_ref())
-    {
-        Some(table) => <ContentPlaybook as Playbook>::from_table(table).ok(),
-        None => <ContentPlaybook as Playbook>::embedded().ok(),
-    };
-    let Some(content) = content else {
+    let content = in_force::<ContentPlaybook>(settings, crate::agents::content::Content::NAME);
+    let Ok(content) = content else {
         // An invalid content playbook is reported on its own file.
         return Vec::new();
     };
+    let written = content.written_regions().join(", ");
+    region_problems(
+        settings,
+        |goal| content.regions_without_language(&goal.regions),
+        |goal, region| {
+            format!(
+                "region `{region}` has no language in the content playbook (written for: {written}), so campaign `{}` would get no copy for it; add a [playbook.languages.<code>] whose regions list it, or remove the region",
+                goal.id
+            )
+        },
+    )
+}
+
+/// One problem per campaign region `missing` names, at the campaign file's `regions[i]`.
+fn region_problems<'a>(
+    settings: &'a Settings,
+    missing: impl Fn(&'a CampaignGoal) -> Vec<&'a str>,
+    message: impl Fn(&CampaignGoal, &str) -> String,
+) -> Vec<Problem> {
     let dir = &settings.config.daemon.campaigns_dir;
     let mut problems = Vec::new();
     for goal in &settings.campaigns {
-        let missing = content.regions_without_language(&goal.regions);
+        let missing = missing(goal);
         for (index, region) in goal.regions.iter().enumerate() {
             if missing.contains(&region.as_str()) {
                 problems.push(Problem::new(
                     dir.join(format!("{}.toml", goal.id)).display().to_string(),
                     format!("regions[{index}]"),
-                    format!(
-                        "region `{region}` has no language in the content playbook (written for: {}), so campaign `{}` would get no copy for it; add a [playbook.languages.<code>] whose regions list it, or remove the region",
-                        content.written_regions().join(", "),
-                        goal.id
-                    ),
+                    message(goal, region),
                 ));
             }
         }

@@ -12,7 +12,7 @@ use super::options::LoopOptions;
 use crate::agents::compliance::Compliance;
 use crate::agents::ledger;
 use crate::agents::messages::RecordConsent;
-use crate::agents::playbook::Playbook;
+use crate::agents::playbook::in_force;
 use crate::agents::projection;
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::compliance::{ConsentRecord, MessageChannel, segment_subject};
@@ -227,11 +227,5 @@ fn drawn(
 
 /// The market's priors: the strategy agent's playbook in force, else the embedded one.
 pub fn priors_from(settings: &Settings) -> Option<StrategyPlaybook> {
-    match settings
-        .agent(crate::agents::strategy::Strategy::NAME)
-        .and_then(|d| d.playbook.as_ref())
-    {
-        Some(table) => <StrategyPlaybook as Playbook>::from_table(table).ok(),
-        None => <StrategyPlaybook as Playbook>::embedded().ok(),
-    }
+    in_force(settings, crate::agents::strategy::Strategy::NAME).ok()
 }
