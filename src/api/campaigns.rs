@@ -22,7 +22,7 @@ use crate::agents::messages::{BudgetMix, Pause, Replan, Resume};
 use crate::agents::orchestrator::Orchestrator;
 use crate::campaign::CampaignStatus;
 use crate::domain::campaign::CampaignGoal;
-use crate::domain::money::round_money;
+use crate::domain::money::{round_money, round_to};
 use crate::kb::{Record, Scope};
 use crate::protocol::{Address, CorrelationId, Kind, Origin, Payload};
 use crate::runtime::{Agent, DeliveryError};
@@ -103,7 +103,7 @@ impl MixView {
         // Shares to four places: a hundredth of a percent is as fine as anyone reads a mix.
         let share = |x: f64, total: f64| {
             if total > 0.0 {
-                (x / total * 1e4).round() / 1e4
+                round_to(x / total, 4)
             } else {
                 0.0
             }

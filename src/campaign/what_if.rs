@@ -35,7 +35,7 @@ use crate::agents::messages::Arm;
 use crate::agents::optimization::{GetProgress, Optimization};
 use crate::agents::projection;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
-use crate::domain::money::round_money;
+use crate::domain::money::{round_money, round_to};
 use crate::domain::optimization::{ChannelBudget, ResponseCurve, allocate, moved};
 use crate::kb::{Durability, KbError, KbOptions, KnowledgeBase};
 use crate::market::{MarketError, MarketFile, MarketSimulator};
@@ -271,7 +271,7 @@ pub async fn run_what_if(
         conversions: progress.conversions,
         spend: round_money(progress.spend, currency),
         cpa: cpa.map(|c| round_money(c, currency)),
-        expected_conversions: places(expected_conversions, 2),
+        expected_conversions: round_to(expected_conversions, 2),
         expected_cpa: expected_cpa.map(|c| round_money(c, currency)),
         reached_on_day,
         allocation: allocation
@@ -283,17 +283,12 @@ pub async fn run_what_if(
                 a
             })
             .collect(),
-        largest_move: places(largest_move, 4),
-        cpa_vs_oracle: ratio(&oracle).map(|r| places(r, 4)),
-        cpa_vs_static: ratio(&static_plan).map(|r| places(r, 4)),
+        largest_move: round_to(largest_move, 4),
+        cpa_vs_oracle: ratio(&oracle).map(|r| round_to(r, 4)),
+        cpa_vs_static: ratio(&static_plan).map(|r| round_to(r, 4)),
         oracle: oracle.rounded(currency),
         static_plan: static_plan.rounded(currency),
     })
-}
-
-fn places(x: f64, n: i32) -> f64 {
-    let scale = 10f64.powi(n);
-    (x * scale).round() / scale
 }
 
 impl Baseline {
@@ -314,10 +309,10 @@ impl Baseline {
             .for_each(|s| *s = round_money(*s, currency));
         self.spend = round_money(self.spend, currency);
         self.cpa = self.cpa.map(|c| round_money(c, currency));
-        self.conversions = places(self.conversions, 2);
+        self.conversions = round_to(self.conversions, 2);
         self.best_creatives
             .iter_mut()
-            .for_each(|b| b.cvr = places(b.cvr, 6));
+            .for_each(|b| b.cvr = round_to(b.cvr, 6));
         self
     }
 }

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use campaignd::campaign::{WhatIf, simulate};
 use campaignd::domain::campaign::CampaignGoal;
+use campaignd::domain::money::round_to;
 use campaignd::market::MarketFile;
 
 #[derive(clap::Args, Debug)]
@@ -120,7 +121,7 @@ fn summary(runs: &[WhatIf]) -> Summary {
     let median = match ratios.len() {
         0 => None,
         n if n % 2 == 1 => Some(ratios[n / 2]),
-        n => Some(((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0 * 1e4).round() / 1e4),
+        n => Some(round_to((ratios[n / 2 - 1] + ratios[n / 2]) / 2.0, 4)),
     };
     let share = |count: usize| count as f64 / runs.len().max(1) as f64;
     Summary {

@@ -2,7 +2,14 @@
 //! written with thousands separators and the currency code, never as 7.3e-12 or 1.8e12.
 //!
 //! The maths keeps full precision; only what is shown or stored as a figure for people (plans'
-//! amounts, reasons) goes through here.
+//! amounts, reasons) goes through here, and [`round_to`] rounds the other figures people read
+//! (shares, counts, ratios) the same way.
+
+/// `x` rounded to `places` decimal places.
+pub fn round_to(x: f64, places: i32) -> f64 {
+    let scale = 10f64.powi(places);
+    (x * scale).round() / scale
+}
 
 /// Digits after the decimal point of `currency`'s minor unit (ISO 4217): 0 for the currencies
 /// without one campaignd is used with, 2 for the rest.
@@ -19,8 +26,7 @@ pub fn round_money(amount: f64, currency: &str) -> f64 {
     if !amount.is_finite() {
         return amount;
     }
-    let scale = 10f64.powi(minor_digits(currency) as i32);
-    let rounded = (amount * scale).round() / scale;
+    let rounded = round_to(amount, minor_digits(currency) as i32);
     if rounded == 0.0 { 0.0 } else { rounded }
 }
 
@@ -44,8 +50,7 @@ pub fn amount_text(amount: f64, digits: usize) -> String {
     if !amount.is_finite() {
         return amount.to_string();
     }
-    let scale = 10f64.powi(digits as i32);
-    let rounded = (amount * scale).round() / scale;
+    let rounded = round_to(amount, digits as i32);
     let text = format!("{:.digits$}", rounded.abs());
     let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
     let mut grouped = String::with_capacity(text.len() + whole.len() / 3 + 1);

@@ -20,7 +20,7 @@ use super::funnel::{FunnelKpis, FunnelRates, UnitEconomics, funnel};
 use super::playbook::{ChannelPrior, StrategyPlaybook};
 use super::tactics::{Maturity, RankedTactic, TierSplit, rank_tactics};
 use crate::domain::campaign::{CampaignGoal, Channel, Objective};
-use crate::domain::money::{ceil_money, money_text, round_money};
+use crate::domain::money::{ceil_money, money_text, round_money, round_to};
 use crate::domain::optimization::allocation::{AllocationError, ChannelBudget, allocate};
 use crate::protocol::CampaignId;
 
@@ -466,15 +466,10 @@ impl Plan {
     fn readable(mut self) -> Self {
         let currency = self.currency.clone();
         let money = |x: &mut f64| *x = round_money(*x, &currency);
-        let places = |x: &mut f64, n: i32| {
-            let scale = 10f64.powi(n);
-            *x = (*x * scale).round() / scale;
-        };
+        let places = |x: &mut f64, n: i32| *x = round_to(*x, n);
         let significant = |x: &mut f64| {
             if x.is_finite() && *x != 0.0 {
-                let n = 3 - x.abs().log10().floor() as i32;
-                let scale = 10f64.powi(n);
-                *x = (*x * scale).round() / scale;
+                *x = round_to(*x, 3 - x.abs().log10().floor() as i32);
             }
         };
         for x in [
