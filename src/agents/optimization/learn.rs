@@ -132,7 +132,7 @@ impl Day<'_> {
         // Buying stops once the goal is met, so there is no budget left to move.
         let met = self
             .experiment()
-            .is_some_and(|e| achieved(e.progress().conversions, self.goal.target));
+            .is_some_and(|e| achieved(e.conversions(), self.goal.target));
         if !met {
             self.allocation(playbook).await?;
         }

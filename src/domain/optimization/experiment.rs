@@ -250,6 +250,13 @@ impl Experiment {
             .collect()
     }
 
+    /// Conversions counted so far (what [`Experiment::progress`] reports, without its forecast).
+    pub fn conversions(&self) -> u64 {
+        self.conversions_by_day
+            .values()
+            .fold(0u64, |total, c| total.saturating_add(*c))
+    }
+
     pub fn progress(&self) -> Progress {
         let cumulative = self.cumulative();
         let conversions = cumulative.last().copied().unwrap_or(0.0) as u64;
@@ -491,6 +498,7 @@ pub(crate) mod tests {
         let progress = exp.progress();
         assert!(progress.started);
         assert_eq!((progress.conversions, progress.days), (40, 4));
+        assert_eq!(exp.conversions(), progress.conversions);
         assert_eq!(progress.spend, 300.0);
         // Least squares through (1,10), (2,10), (3,30), (4,40): slope 11, intercept -5, and the
         // target of 500 is reached on day 505 / 11.
