@@ -192,7 +192,6 @@ pub async fn run_what_if(
         vec![goal.clone()],
         options.clone(),
     );
-    let mut allocation = Vec::new();
     let mut bought: Vec<(u32, Vec<Buy>)> = Vec::new();
     // A day past the deadline lets the loop see that the campaign is over.
     for day in 0..=days.saturating_add(1) {
@@ -201,14 +200,6 @@ pub async fn run_what_if(
                 return Err(WhatIfError::Day { day, error });
             }
             if let Some(tick) = report.tick.filter(|t| !t.buys.is_empty()) {
-                let mut spend = BTreeMap::new();
-                for buy in &tick.buys {
-                    *spend.entry(buy.channel).or_insert(0.0) += buy.spend;
-                }
-                allocation.push(DayAllocation {
-                    day: report.day,
-                    spend,
-                });
                 bought.push((report.day, tick.buys));
             }
         }
@@ -274,13 +265,14 @@ pub async fn run_what_if(
         expected_conversions: round_to(expected_conversions, 2),
         expected_cpa: expected_cpa.map(|c| round_money(c, currency)),
         reached_on_day,
-        allocation: allocation
-            .into_iter()
-            .map(|mut a| {
-                a.spend
-                    .values_mut()
-                    .for_each(|s| *s = round_money(*s, currency));
-                a
+        allocation: bought
+            .iter()
+            .map(|(day, buys)| DayAllocation {
+                day: *day,
+                spend: spend_by_channel(buys)
+                    .into_iter()
+                    .map(|(c, s)| (c, round_money(s, currency)))
+                    .collect(),
             })
             .collect(),
         largest_move: round_to(largest_move, 4),
@@ -354,13 +346,19 @@ fn mean(cvrs: &Cvrs, channel: Channel, day: u32) -> f64 {
     }
 }
 
-/// The conversions one day's buys bring in expectation: each channel's clicks for its day's
-/// spend, shared in proportion to spend, times each buy's true conversion rate.
-fn expected_of_buys(market: &MarketSimulator, day: u32, buys: &[Buy]) -> Result<f64, MarketError> {
-    let mut per_channel: BTreeMap<Channel, f64> = BTreeMap::new();
+/// A day's buys summed per channel.
+fn spend_by_channel(buys: &[Buy]) -> BTreeMap<Channel, f64> {
+    let mut per_channel = BTreeMap::new();
     for buy in buys {
         *per_channel.entry(buy.channel).or_insert(0.0) += buy.spend;
     }
+    per_channel
+}
+
+/// The conversions one day's buys bring in expectation: each channel's clicks for its day's
+/// spend, shared in proportion to spend, times each buy's true conversion rate.
+fn expected_of_buys(market: &MarketSimulator, day: u32, buys: &[Buy]) -> Result<f64, MarketError> {
+    let per_channel = spend_by_channel(buys);
     let mut total = 0.0;
     for buy in buys {
         let channel_spend = per_channel.get(&buy.channel).copied().unwrap_or(0.0);
