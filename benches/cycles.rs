@@ -64,6 +64,14 @@ fn goal(n: u64) -> CampaignGoal {
         regions = ["US"]
         budget = {{ total = 25000.0, currency = "USD" }}
         segments = [{{ id = "past_buyers" }}]
+        [brief]
+        product = "Globex autumn bundle"
+        landing_url = "https://shop.globex.example/autumn-bundle"
+        languages = {{ US = "en" }}
+        [brief.copy.en]
+        product = "Autumn Bundle"
+        messages = ["Three cold-weather favorites in one box", "Layer up before the first frost"]
+        claims = [{{ kind = "free", text = "Free shipping", evidence = "Shipping policy 2026" }}]
         "#
     ))
     .unwrap_or_else(|e| panic!("bench goal: {e}"))

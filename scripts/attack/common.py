@@ -145,7 +145,24 @@ def campaign_toml(cid, tenant, channels, regions, segments, start=SIM_START, day
     return (f'id = "{cid}"\ntenant = "{tenant}"\nobjective = "{objective}"\ntarget = {target}\n'
             f'start = "{start}"\ndeadline = "{deadline}"\n'
             f'channels = {json.dumps(channels)}\nregions = {json.dumps(regions)}\n\n'
-            f'[budget]\ntotal = {budget}\ncurrency = "{currency}"\n\n{segs}')
+            f'[budget]\ntotal = {budget}\ncurrency = "{currency}"\n\n{segs}\n{brief_toml(regions)}')
+
+
+def brief_toml(regions):
+    """A brief writing Korean for KR and English elsewhere, claiming one evidenced discount."""
+    languages = {r: ("ko" if r == "KR" else "en") for r in regions}
+    copy = {
+        "ko": ('product = "학생 멤버십"\nmessages = ["학생증 하나로 가입 끝"]\n'
+               'claims = [{ kind = "discount", text = "전 구매 10% 할인", evidence = "terms" }]\n'),
+        "en": ('product = "Autumn Bundle"\nmessages = ["Three favorites in one box"]\n'
+               'claims = [{ kind = "discount", text = "10% off", evidence = "terms" }]\n'),
+    }
+    pairs = ", ".join(f'{r} = "{l}"' for r, l in languages.items())
+    text = (f'[brief]\nproduct = "A product"\nlanding_url = "https://example.com/p"\n'
+            f'languages = {{ {pairs} }}\n')
+    for code in sorted(set(languages.values())):
+        text += f"[brief.copy.{code}]\n{copy[code]}"
+    return text
 
 
 def iso_seconds(text):

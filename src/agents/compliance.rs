@@ -21,6 +21,7 @@ use super::ledger::{self, Draft};
 use super::messages::{ConsentRecorded, RecordConsent};
 use super::playbook::LivePlaybook;
 use super::projection;
+use crate::domain::brief::review_claims;
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::compliance::{
     CompliancePlaybook, ConsentLedger, ConsentRecord, FixedMessage, Message, MessageChannel,
@@ -212,9 +213,9 @@ impl HandleRequest<ReviewVariants> for Compliance {
         // Read at every review, so an edited registry counts from the next one. A file that cannot
         // be read fails the review (and nothing is approved): content could not have written
         // creatives from it either.
-        let claims = voice_for(&self.tenants_dir, goal)
-            .map_err(|e| AgentError::caused("reading the campaign's claims registry", e))?
-            .claim_registry();
+        let voice = voice_for(&self.tenants_dir, goal)
+            .map_err(|e| AgentError::caused("reading the campaign's claims registry", e))?;
+        let claims = review_claims(goal, voice.claim_registry(), &voice.preferred_terms);
         let mut reviewed = Vec::with_capacity(items.len());
         let mut drafts = Vec::with_capacity(items.len());
         for item in items {
@@ -247,7 +248,10 @@ impl HandleRequest<ReviewVariants> for Compliance {
                         if claims.is_empty() {
                             String::new()
                         } else {
-                            format!(", with the tenant's {} registered claims", claims.len())
+                            format!(
+                                ", with {} claims of the brief and the registry",
+                                claims.len()
+                            )
                         }
                     )
                 } else {

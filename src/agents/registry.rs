@@ -10,12 +10,14 @@ use std::path::Path;
 
 use super::messages::OBSERVATIONS_RECORDED;
 use super::playbook::{Playbook, in_force};
+use crate::agents::content::voice_for;
+use crate::domain::brief::{review_claims, unproven_lines};
 use crate::domain::campaign::CampaignGoal;
-use crate::domain::compliance::without_rule_set;
+use crate::domain::compliance::{CompliancePlaybook, without_rule_set};
 use crate::domain::content::ContentPlaybook;
 use crate::protocol::AgentName;
 use crate::runtime::{self, Agent};
-use crate::settings::{AgentDefinition, Problem, Problems, Settings};
+use crate::settings::{AgentDefinition, Problem, Problems, Settings, deployment};
 
 type PlaybookCheck = fn(&AgentDefinition) -> Option<Problem>;
 
@@ -143,6 +145,7 @@ impl Registry {
         }
         problems.extend(regions_without_rule_set(settings));
         problems.extend(regions_without_language(settings));
+        problems.extend(unproven_brief_lines(settings));
         Checked {
             refused,
             warnings: problems,
@@ -166,26 +169,60 @@ fn regions_without_rule_set(settings: &Settings) -> Vec<Problem> {
     )
 }
 
-/// A campaign region no language of the content playbook in force is written for: content would
-/// write no copy for it (never the default language's), so `check` refuses it; `run` and a
-/// reload warn, and the campaign is not set up, with the reason.
+/// A campaign region whose copy the content playbook in force cannot write (its brief's language
+/// has no templates): content would write no copy for it, never another language's, so `check`
+/// refuses it; `run` and a reload warn, and the campaign is not set up, with the reason.
 fn regions_without_language(settings: &Settings) -> Vec<Problem> {
     let content = in_force::<ContentPlaybook>(settings, crate::agents::content::Content::NAME);
     let Ok(content) = content else {
         // An invalid content playbook is reported on its own file.
         return Vec::new();
     };
-    let written = content.written_regions().join(", ");
-    region_problems(
-        settings,
-        |goal| content.regions_without_language(&goal.regions),
-        |goal, region| {
-            format!(
-                "region `{region}` has no language in the content playbook (written for: {written}), so campaign `{}` would get no copy for it; add a [playbook.languages.<code>] whose regions list it, or remove the region",
-                goal.id
-            )
-        },
-    )
+    let dir = &settings.config.daemon.campaigns_dir;
+    settings
+        .campaigns
+        .iter()
+        .flat_map(|goal| {
+            content.unwritable(goal).into_iter().map(|problem| {
+                Problem::new(
+                    dir.join(format!("{}.toml", goal.id)).display().to_string(),
+                    "brief.languages",
+                    format!("campaign `{}` would get no copy: {problem}", goal.id),
+                )
+            })
+        })
+        .collect()
+}
+
+/// A message or call to action of a brief that states a claim nothing substantiates: every variant
+/// using it would be blocked, so `check` refuses it; `run` and a reload warn.
+fn unproven_brief_lines(settings: &Settings) -> Vec<Problem> {
+    let compliance =
+        in_force::<CompliancePlaybook>(settings, crate::agents::compliance::Compliance::NAME);
+    let Ok(compliance) = compliance else {
+        // An invalid compliance playbook is reported on its own file.
+        return Vec::new();
+    };
+    let tenants = deployment::tenants_dir(&settings.config);
+    let dir = &settings.config.daemon.campaigns_dir;
+    let mut problems = Vec::new();
+    for goal in &settings.campaigns {
+        let Some(brief) = &goal.brief else { continue };
+        // A tenant file that cannot be read fails the campaign's reviews, and says so there.
+        let (registry, terms) = voice_for(&tenants, goal)
+            .map(|v| (v.claim_registry(), v.preferred_terms))
+            .unwrap_or_default();
+        let claims = review_claims(goal, registry, &terms);
+        let rule = &compliance.rules.substantiation;
+        for (key, message) in unproven_lines(brief, &claims, rule) {
+            problems.push(Problem::new(
+                dir.join(format!("{}.toml", goal.id)).display().to_string(),
+                format!("brief.{key}"),
+                message,
+            ));
+        }
+    }
+    problems
 }
 
 /// One problem per campaign region `missing` names, at the campaign file's `regions[i]`.
@@ -354,21 +391,38 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let campaigns = dir.path().join("config/campaigns");
         std::fs::create_dir_all(&campaigns).expect("campaigns folder");
-        let goal = |id: &str, regions: &str| {
+        // Each region in its own language; `ja` and `de` have no templates.
+        let goal = |id: &str, regions: &[(&str, &str)]| {
+            let list: Vec<String> = regions.iter().map(|(r, _)| format!("\"{r}\"")).collect();
+            let languages: Vec<String> = regions
+                .iter()
+                .map(|(r, l)| format!("{r} = \"{l}\""))
+                .collect();
+            let mut copy: Vec<&str> = regions.iter().map(|(_, l)| *l).collect();
+            copy.dedup();
+            let copy: String = copy
+                .iter()
+                .map(|l| format!("[brief.copy.{l}]\nproduct = \"p\"\nmessages = [\"m\"]\n"))
+                .collect();
             format!(
-                "id = \"{id}\"\ntenant = \"acme\"\nobjective = \"signups\"\ntarget = 10\ndeadline = \"2026-12-31T00:00:00Z\"\nchannels = [\"search\"]\nregions = {regions}\n[budget]\ntotal = 100.0\ncurrency = \"USD\"\n[[segments]]\nid = \"everyone\"\n"
+                "id = \"{id}\"\ntenant = \"acme\"\nobjective = \"signups\"\ntarget = 10\ndeadline = \"2026-12-31T00:00:00Z\"\nchannels = [\"search\"]\nregions = [{}]\n[budget]\ntotal = 100.0\ncurrency = \"USD\"\n[[segments]]\nid = \"everyone\"\n[brief]\nproduct = \"p\"\nlanding_url = \"https://example.com/p\"\nlanguages = {{ {} }}\n{copy}",
+                list.join(", "),
+                languages.join(", ")
             )
         };
         std::fs::write(
             campaigns.join("tokyo.toml"),
-            goal("tokyo", "[\"KR\", \"JP\"]"),
+            goal("tokyo", &[("KR", "ko"), ("JP", "ja")]),
         )
         .expect("write campaign");
-        std::fs::write(campaigns.join("nowhere.toml"), goal("nowhere", "[\"XX\"]"))
-            .expect("write campaign");
+        std::fs::write(
+            campaigns.join("nowhere.toml"),
+            goal("nowhere", &[("XX", "en")]),
+        )
+        .expect("write campaign");
         std::fs::write(
             campaigns.join("europe.toml"),
-            goal("europe", "[\"DE\", \"US\"]"),
+            goal("europe", &[("DE", "de"), ("US", "en")]),
         )
         .expect("write campaign");
         std::fs::write(
@@ -395,13 +449,13 @@ mod tests {
         // Regions no content language is written for, DE among them: never silent English.
         let languages: Vec<&String> = problems
             .iter()
-            .filter(|p| p.contains("has no language in the content playbook"))
+            .filter(|p| p.contains("which the content playbook has no templates for"))
             .collect();
-        assert_eq!(languages.len(), 3, "{problems:?}");
+        assert_eq!(languages.len(), 2, "{problems:?}");
         assert!(
             languages
                 .iter()
-                .any(|p| p.contains("europe.toml: regions[0]") && p.contains("`DE`")),
+                .any(|p| p.contains("europe.toml: brief.languages") && p.contains("`DE`")),
             "{problems:?}"
         );
         let tokyo = rule_sets.iter().find(|p| p.contains("tokyo.toml"));

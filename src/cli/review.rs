@@ -18,6 +18,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use campaignd::domain::brief::review_claims;
 use campaignd::domain::campaign::Channel;
 use campaignd::domain::channel::{self, ChannelLimits, Creative, Format, FormatFit};
 use campaignd::domain::compliance::{
@@ -25,6 +26,7 @@ use campaignd::domain::compliance::{
     MessageChannel, ReviewRequest, Sender, Severity, Verdict, apply_fixes,
 };
 use campaignd::domain::content::ContentPlaybook;
+use campaignd::settings::campaigns::load_file;
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -75,6 +77,10 @@ pub struct ReviewArgs {
     /// {claim, evidence_id, source, period: "YYYY-MM-DD..YYYY-MM-DD"}.
     #[arg(long)]
     claims: Option<PathBuf>,
+    /// A campaign file whose [brief] claims substantiate the message, as they do for the
+    /// campaign's own copy (a brief claim citing the registry needs --claims to hold it).
+    #[arg(long)]
+    brief: Option<PathBuf>,
     /// An agent file with a [playbook] table; the embedded agents/compliance.toml when absent.
     #[arg(long)]
     playbook: Option<PathBuf>,
@@ -330,7 +336,16 @@ pub fn execute(args: ReviewArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|| region_of(args.jurisdictions.first())),
         ),
     };
-    let claims = load_claims(args.claims.as_ref())?;
+    let mut claims = load_claims(args.claims.as_ref())?;
+    if let Some(path) = &args.brief {
+        let goal = load_file(path).map_err(|problems| {
+            anyhow::anyhow!(
+                "--brief: {} is not a valid campaign file:\n{problems}",
+                path.display()
+            )
+        })?;
+        claims = review_claims(&goal, claims, &Default::default());
+    }
     let consent = consent(&args.consent, args.channel);
     let sender = *args.sender;
     let text = read_text(args.text)?;

@@ -1,7 +1,8 @@
 //! A campaign's goal as an operator declares it in `config/campaigns/<id>.toml`: what to achieve,
 //! for whom, by when, with how much money, on which channels and in which regions.
 //!
-//! Plain data, read by the orchestrator and the strategy agent. Unknown keys are refused so that a
+//! Plain data, read by the orchestrator, the strategy agent and (its `[brief]`) content and
+//! compliance. Unknown keys are refused so that a
 //! misspelt key is an error rather than a silently ignored goal.
 
 use chrono::{DateTime, Utc};
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::protocol::{CampaignId, TenantId};
 
+pub use super::brief::Brief;
 pub use super::buy::Buy;
 pub use super::phase::{Phase, deadline_day, is_last_day};
 
@@ -41,6 +43,9 @@ pub struct CampaignGoal {
     /// Average order value and margin, for the break-even figures; optional.
     #[serde(default)]
     pub economics: Option<Economics>,
+    /// What the copy may say; content writes nothing without it (`[brief]`, see [`Brief`]).
+    #[serde(default)]
+    pub brief: Option<Brief>,
 }
 
 fn default_category() -> String {
@@ -58,6 +63,13 @@ pub enum Objective {
 }
 
 impl Objective {
+    pub const ALL: [Objective; 4] = [
+        Objective::Signups,
+        Objective::Purchases,
+        Objective::Leads,
+        Objective::Installs,
+    ];
+
     /// The plural noun a reason counts in ("120 of 400 signups"), as files spell it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -190,8 +202,10 @@ pub(crate) fn test_goal(channels: &[&str]) -> CampaignGoal {
         channels = [{}]
         regions = ["KR"]
         segments = [{{ id = "students" }}]
+        {}
         "#,
-        channels.join(", ")
+        channels.join(", "),
+        super::brief::TEST_BRIEF
     );
     toml::from_str(&text).expect("a valid test goal")
 }

@@ -6,6 +6,7 @@
 
 pub mod bounds;
 pub mod brand;
+pub mod brief;
 pub mod buy;
 pub mod campaign;
 pub mod channel;

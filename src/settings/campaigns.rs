@@ -230,6 +230,19 @@ fn validate(goal: &CampaignGoal, source: &SourceFile) -> Vec<Problem> {
             ),
         );
     }
+    match &goal.brief {
+        None => check(
+            false,
+            "brief".into(),
+            "is missing: content writes only from a campaign's [brief] (what is on sale, the landing URL, the language of each region, key messages and the claims the copy may make); see config/campaigns/kr_students_signups.toml".into(),
+        ),
+        Some(brief) => {
+            let segments: Vec<&str> = goal.segments.iter().map(|s| s.id.as_str()).collect();
+            for (key, message) in brief.problems(&goal.regions, &segments) {
+                check(false, format!("brief.{key}"), message);
+            }
+        }
+    }
     problems
 }
 
@@ -267,6 +280,13 @@ total = 10000.0
 currency = "USD"
 [[segments]]
 id = "students"
+[brief]
+product = "Student membership"
+landing_url = "https://example.kr/student"
+languages = { KR = "ko" }
+[brief.copy.ko]
+product = "학생 멤버십"
+messages = ["학생증 하나로 가입 끝"]
 "#;
 
     fn source(stem: &str, text: &str) -> SourceFile {
@@ -321,7 +341,11 @@ id = "students"
                 "deadline",
                 "channels[1]",
                 "regions[0]",
-                "regions[1]"
+                "regions[1]",
+                // The brief names KR, which is no longer a region, and neither new region.
+                "brief.languages",
+                "brief.languages",
+                "brief.languages.KR"
             ]
         );
         assert!(
@@ -346,6 +370,32 @@ id = "students"
         assert_eq!(
             parse(&source("spring", &none)).unwrap_err()[0].key,
             "segments"
+        );
+    }
+
+    #[test]
+    fn a_campaign_without_a_brief_or_with_a_broken_one_is_refused_with_the_key() {
+        let (head, _) = GOOD.split_once("[brief]").unwrap();
+        let problems = parse(&source("spring", head)).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "brief");
+        assert!(problems[0].message.contains("content writes only from"));
+        let broken = GOOD
+            .replace("https://example.kr/student", "example.kr")
+            .replace("messages = [\"학생증 하나로 가입 끝\"]", "messages = []")
+            + "[[brief.copy.ko.claims]]\nkind = \"price\"\ntext = \"9,900원\"\n";
+        let keys: Vec<String> = parse(&source("spring", &broken))
+            .unwrap_err()
+            .into_iter()
+            .map(|p| p.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "brief.landing_url",
+                "brief.copy.ko.messages",
+                "brief.copy.ko.claims[0]"
+            ]
         );
     }
 

@@ -119,7 +119,8 @@ total = 1000.0
 currency = "USD"
 [[segments]]
 id = "everyone"
-"#
+{}"#,
+        crate::support::US_BRIEF
     )
 }
 

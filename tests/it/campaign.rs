@@ -466,7 +466,7 @@ async fn a_bracket_labelled_sms_is_fixed_to_the_legal_label_and_approved() {
     let h = harness().await;
     let goal = kr_goal("kr_label", 100, 30);
     grant(&h, &goal, false, false).await;
-    let variant = sms_variant("[광고]ABC마트 봄세일 30% 할인! 무료거부 0801234567");
+    let variant = sms_variant("[광고]ABC마트 학생 멤버십 전 구매 10% 할인! 무료거부 0801234567");
     let at = kst("2026-09-02T10:00:00+09:00");
     let first = review(&h, &goal, &variant, at, 0).await;
     let verdict = &first.verdicts[0].verdict;
@@ -526,7 +526,7 @@ async fn a_night_send_without_night_consent_is_rescheduled_and_a_withdrawn_conse
     let h = harness().await;
     let goal = kr_goal("kr_night", 100, 30);
     grant(&h, &goal, false, false).await;
-    let variant = sms_variant("(광고)ABC마트 봄세일 30% 할인! 무료거부 0801234567");
+    let variant = sms_variant("(광고)ABC마트 학생 멤버십 전 구매 10% 할인! 무료거부 0801234567");
     let night = kst("2026-09-02T21:30:00+09:00");
     let first = review(&h, &goal, &variant, night, 0).await;
     let verdict = &first.verdicts[0].verdict;

@@ -52,9 +52,24 @@ fn sms_consent() -> ConsentRecord {
     consent
 }
 
+/// What the spring-sale campaign's brief substantiates: the sale and its discount, so the
+/// examples below test their own rule, not CLAIM-SUBSTANTIATION (tested on its own).
+fn brief_claims() -> Vec<Claim> {
+    [
+        "봄세일",
+        "최대30% 할인",
+        "최대 30% 할인",
+        "spring sale",
+        "30% off",
+    ]
+    .map(claim)
+    .to_vec()
+}
+
 fn kr_request(message: Message, send_at: &str) -> ReviewRequest {
     let mut request = ReviewRequest::new(message, at(send_at), vec![Jurisdiction::Kr]);
     request.consent = Some(sms_consent());
+    request.claims = brief_claims();
     request
 }
 
@@ -397,6 +412,7 @@ fn os_push_permission_is_not_advertising_consent() {
     let mut push = Message::advert(MessageChannel::Push, "(광고)ABC마트 봄세일 무료수신거부");
     push.sender = abc_sender();
     let mut request = ReviewRequest::new(push, at(NOON_SEOUL), vec![Jurisdiction::Kr]);
+    request.claims = brief_claims();
     let mut consent = ConsentRecord::new("device-9", MessageChannel::Push, "marketing");
     consent.granted_at = Some(utc(2026, 3, 1));
     consent.source = Some("os_push_permission".to_owned());
@@ -501,14 +517,20 @@ fn superlatives_need_a_claims_registry_entry() {
     let text = &request.message.text;
     let start = text.find("1위").expect("in the text");
     assert_eq!(finding.span, Some((start, start + "1위".len())));
-    assert!(
-        verdict.approved,
-        "a single high finding warns: {verdict:#?}"
-    );
-    assert_eq!(verdict.risk, 30);
+    // Unsubstantiated, it is a claim nothing proves as well: that blocks.
+    let unproven = verdict
+        .findings_of("CLAIM-SUBSTANTIATION")
+        .next()
+        .expect("an unsubstantiated claim");
+    assert_eq!(unproven.span, finding.span);
+    assert!(!verdict.approved && verdict.risk == 100, "{verdict:#?}");
 
     request.claims = vec![claim("판매량 1위")];
-    assert!(!review(&pb, &request).has_finding("KR-SUPERLATIVE"));
+    let verdict = review(&pb, &request);
+    assert!(
+        verdict.approved && verdict.findings.is_empty(),
+        "{verdict:#?}"
+    );
 
     let mut incomplete = claim("판매량 1위");
     incomplete.source.clear();
@@ -630,7 +652,9 @@ fn us_email(text: &str, subject: &str) -> ReviewRequest {
         opt_out_number: None,
         postal_address: Some("1 Main St, Springfield, IL 62701".to_owned()),
     };
-    ReviewRequest::new(email, at("2026-11-23T15:00:00Z"), vec![Jurisdiction::Us])
+    let mut request = ReviewRequest::new(email, at("2026-11-23T15:00:00Z"), vec![Jurisdiction::Us]);
+    request.claims = brief_claims();
+    request
 }
 
 #[test]
@@ -672,6 +696,7 @@ fn tcpa_quiet_hours_are_in_the_recipients_local_time() {
     );
     // 02:30Z on 2026-11-24 is 21:30 on the 23rd in New York.
     let mut request = ReviewRequest::new(sms, at("2026-11-24T02:30:00Z"), vec![Jurisdiction::Us]);
+    request.claims = brief_claims();
     let unknown = review(&pb, &request);
     let finding = unknown
         .findings_of("US-TCPA-QUIET")
@@ -703,6 +728,7 @@ fn gdpr_consent_is_specific_recorded_and_not_pre_ticked() {
     let mut email = Message::advert(MessageChannel::Email, "Spring sale");
     email.subject = Some("Spring sale".to_owned());
     let mut request = ReviewRequest::new(email, at(NOON_SEOUL), vec![Jurisdiction::Eu]);
+    request.claims = brief_claims();
     assert!(review(&pb, &request).has_finding("EU-GDPR-CONSENT"));
 
     let mut consent = sms_consent();
@@ -873,12 +899,20 @@ const APPROVED_ARGS: &[&str] = &[
     "web_form",
 ];
 
+/// The shipped student campaign, whose brief claims `전 구매 10% 할인` and `가입비 무료`.
+const STUDENT_BRIEF: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/config/campaigns/kr_students_signups.toml"
+);
+
 #[test]
 fn review_approves_with_exit_0_and_prints_the_verdict() {
     let mut args = APPROVED_ARGS.to_vec();
     args.extend([
         "--text",
-        "(광고)ABC마트 봄세일 최대30% 할인! 무료거부 0801234567",
+        "(광고)ABC마트 학생 멤버십 전 구매 10% 할인! 무료거부 0801234567",
+        "--brief",
+        STUDENT_BRIEF,
     ]);
     let (code, stdout, stderr) = campaignd(&args, None);
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -888,10 +922,48 @@ fn review_approves_with_exit_0_and_prints_the_verdict() {
 }
 
 #[test]
+fn review_blocks_a_claim_the_brief_does_not_make() {
+    let mut args = APPROVED_ARGS.to_vec();
+    args.extend([
+        "--text",
+        "(광고)ABC마트 학생 멤버십 전 구매 20% 할인! 무료거부 0801234567",
+        "--brief",
+        STUDENT_BRIEF,
+    ]);
+    let (code, stdout, stderr) = campaignd(&args, None);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let verdict: serde_json::Value = serde_json::from_str(&stdout).expect("JSON on stdout");
+    let findings = verdict["findings"].as_array().expect("findings");
+    let messages: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["rule_id"] == "CLAIM-SUBSTANTIATION")
+        .filter_map(|f| f["message"].as_str())
+        .collect();
+    assert_eq!(messages.len(), 2, "`20%` and `할인`: {messages:?}");
+    assert!(
+        messages[0].starts_with("`20%` states a discount"),
+        "{messages:?}"
+    );
+    // Without the brief, nothing substantiates even the brief's own discount.
+    let mut args = APPROVED_ARGS.to_vec();
+    args.extend([
+        "--text",
+        "(광고)ABC마트 학생 멤버십 전 구매 10% 할인! 무료거부 0801234567",
+    ]);
+    let (code, stdout, _) = campaignd(&args, None);
+    assert_eq!(code, 1, "{stdout}");
+    // A brief that is not a valid campaign file is bad input.
+    args.extend(["--brief", "Cargo.toml"]);
+    let (code, _, stderr) = campaignd(&args, None);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--brief"), "{stderr}");
+}
+
+#[test]
 fn review_checks_the_formats_limits_as_content_does() {
     // 108 CP949 bytes: too long for an SMS, so it goes as an LMS, and says so.
     let text = format!(
-        "(광고)ABC마트 봄세일 최대30% 할인!{} 무료거부 0801234567",
+        "(광고)ABC마트 새 학기 멤버십 안내!{} 무료거부 0801234567",
         " 주말까지".repeat(6)
     );
     let mut args = APPROVED_ARGS.to_vec();
@@ -915,7 +987,7 @@ fn review_checks_the_formats_limits_as_content_does() {
     assert_eq!(verdict["findings"][0]["rule_id"], "FORMAT-LIMIT");
 
     // A 282-weighted X post, reviewed as a post on X.
-    let post = format!("Spring sale at Acme: {} #ad", "x".repeat(257));
+    let post = format!("Spring wear at Acme: {} #ad", "x".repeat(257));
     let (code, stdout, stderr) = campaignd(
         &[
             "--jurisdiction",
@@ -1008,7 +1080,10 @@ fn review_reads_the_claims_registry_from_a_file() {
     ]);
     let (_, without, _) = campaignd(&args, None);
     let without: serde_json::Value = serde_json::from_str(&without).expect("JSON");
-    assert_eq!(without["risk"], 30);
+    assert_eq!(
+        without["risk"], 100,
+        "an unsubstantiated superlative blocks"
+    );
     args.extend(["--claims", claims]);
     let (code, with, stderr) = campaignd(&args, None);
     assert_eq!(code, 0, "{with}{stderr}");
@@ -1194,7 +1269,7 @@ mod agent {
         let dir = tempfile::tempdir().expect("tempdir");
         let (runtime, kb, _kb_dir) = compliance(dir.path()).await;
         // A social post needs no consent record, so only the regions decide.
-        let plain = || Message::advert(MessageChannel::Social, "봄 세일, 운동화 30% 할인");
+        let plain = || Message::advert(MessageChannel::Social, "봄 신상 운동화, 전 구매 10% 할인");
         let korea = kr_goal("regions_kr", 100, 30);
         let control = review_message(&runtime, &korea, plain()).await;
         assert!(control.verdicts[0].verdict.approved, "{control:?}");
@@ -1229,10 +1304,34 @@ mod agent {
     }
 
     #[test]
+    fn check_refuses_a_brief_message_that_states_an_unsubstantiated_claim() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let goal = crate::support::kr_goal_toml("loud_brief", 100, 30)
+            .replace("\"새 학기 쇼핑을 가볍게\"", "\"새 학기 전 상품 반값\"");
+        write(dir.path(), "config/campaigns/loud_brief.toml", &goal);
+        write(
+            dir.path(),
+            "config/campaignd.toml",
+            "[daemon]\ncampaigns_dir = \"config/campaigns\"\n",
+        );
+        let out = support::run(
+            support::campaignd().current_dir(dir.path()).arg("check"),
+            None,
+        );
+        assert_eq!(out.code, Some(1), "{}", out.stderr);
+        assert!(
+            out.stderr.contains("loud_brief.toml: brief.copy.ko.messages[1]: `반값` states a discount that no claim of the brief substantiates"),
+            "{}",
+            out.stderr
+        );
+    }
+
+    #[test]
     fn check_refuses_a_campaign_region_without_a_rule_set() {
         let dir = tempfile::tempdir().expect("tempdir");
         let goal = crate::support::kr_goal_toml("tokyo_push", 100, 30)
-            .replace("regions = [\"KR\"]", "regions = [\"KR\", \"JP\"]");
+            .replace("regions = [\"KR\"]", "regions = [\"KR\", \"JP\"]")
+            .replace("{ KR = \"ko\" }", "{ KR = \"ko\", JP = \"ko\" }");
         write(dir.path(), "config/campaigns/tokyo_push.toml", &goal);
         write(
             dir.path(),

@@ -51,6 +51,15 @@ currency = "USD"
 
 [[segments]]
 id = "university_students"
+
+[brief]
+product = "ABC-Mart student membership"
+landing_url = "https://abcmart.example.kr/student"
+languages = { KR = "ko" }
+
+[brief.copy.ko]
+product = "학생 멤버십"
+messages = ["학생증 하나로 가입 끝"]
 "#;
 
 /// A deployment folder: `config/campaignd.toml`, two agents (the orchestrator, and a `writer` that

@@ -8,10 +8,13 @@ use campaignd::domain::brand::{
     BrandError, BrandVoice, Disclaimer, Formality, Guideline, Position, QuietWindow, TenantFile,
     apply_preferred_terms,
 };
+use campaignd::domain::brief::{Brief, BriefClaim, ClaimKind, review_claims};
 use campaignd::domain::campaign::{Budget, CampaignGoal, Channel, Objective, Segment};
 use campaignd::domain::channel::{
     ChannelLimits, Creative, Field, Format, SmsEncoding, cp949_len, sms_count, x_weighted_len,
 };
+use campaignd::domain::compliance::claims::substantiating;
+use campaignd::domain::compliance::substantiation::claims_in;
 use campaignd::domain::content::{
     ContentPlaybook, DesignKind, GenerationRequest, Generator, PlaybookError, TemplateGenerator,
 };
@@ -105,21 +108,45 @@ fn playbook_errors_name_the_key() {
         .to_string();
     assert!(err.contains("playbook.limits.x.weighted"), "{err}");
 
-    let unknown = shipped.replace("text = \"{offer}. {cta}.\"", "text = \"{offer}. {call}.\"");
+    let unknown = shipped.replace(
+        "text = \"{product}: {message}. {cta}.\"",
+        "text = \"{product}: {message}. {call}.\"",
+    );
     let err = ContentPlaybook::from_toml_str(&unknown)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("playbook.languages.en.templates[2]") && err.contains("{call}"),
+        err.contains("playbook.languages.en.templates[5]") && err.contains("{call}"),
         "{err}"
     );
 
-    let missing = shipped.replace("subject = \"{brand} {headline}: {offer}\"\n", "");
+    let missing = shipped.replace("subject = \"{brand} {product}: {offer}\"\n", "");
     let err = ContentPlaybook::from_toml_str(&missing)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("playbook.languages.en.templates[4].subject"),
+        err.contains("playbook.languages.en.templates[9].subject"),
+        "{err}"
+    );
+
+    // Offers and messages come from the brief: the old vocabulary is refused by name.
+    let vocabulary = shipped.replace(
+        "[playbook.languages.en.calls_to_action]",
+        "[playbook.languages.en.vocabulary]\noffer = [\"30% Off\"]\n\n[playbook.languages.en.calls_to_action]",
+    );
+    let err = ContentPlaybook::from_toml_str(&vocabulary)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("vocabulary"), "{err}");
+    let no_cta = shipped.replace(
+        "leads = [\"Request a demo\", \"Talk to our team\"]",
+        "leads = []",
+    );
+    let err = ContentPlaybook::from_toml_str(&no_cta)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("playbook.languages.en.calls_to_action.leads"),
         "{err}"
     );
 
@@ -377,7 +404,52 @@ fn goal(channels: Vec<Channel>, regions: &[&str], segments: &[&str]) -> Campaign
             .collect(),
         product_category: "general".into(),
         economics: None,
+        brief: Some(brief(regions)),
     }
+}
+
+/// A brief in Korean for KR and in English elsewhere (German for DE, French for FR, which the
+/// shipped playbook does not write), with three messages, calls to action and claims each.
+fn brief(regions: &[&str]) -> Brief {
+    let language = |region: &str| match region {
+        "KR" => "ko",
+        "DE" => "de",
+        "FR" => "fr",
+        _ => "en",
+    };
+    let languages: Vec<String> = regions
+        .iter()
+        .map(|r| format!("{r} = \"{}\"", language(r)))
+        .collect();
+    let text = format!(
+        r#"
+        product = "Spring collection"
+        landing_url = "https://example.com/spring"
+        languages = {{ {} }}
+        [copy.ko]
+        product = "봄 컬렉션"
+        messages = ["봄맞이 새 컬렉션", "주말에 만나는 봄", "가볍게 떠나는 봄"]
+        calls_to_action = ["지금 확인하세요", "앱에서 만나요", "매장에서 만나요 👋"]
+        claims = [
+            {{ kind = "discount", text = "전 상품 30% 할인", evidence = "price list" }},
+            {{ kind = "discount", text = "1+1 혜택", evidence = "price list" }},
+            {{ kind = "free", text = "무료배송", evidence = "shipping policy" }},
+        ]
+        [copy.ko.segments.university_students]
+        messages = ["새 학기 준비 끝", "캠퍼스 필수템", "학생증으로 가입"]
+        [copy.en]
+        product = "Spring Collection"
+        messages = ["Spring is here", "Season finale", "Made for the weekend"]
+        calls_to_action = ["Shop now", "See the collection", "Get the app 👋"]
+        claims = [
+            {{ kind = "discount", text = "30% Off Everything", evidence = "price list" }},
+            {{ kind = "discount", text = "Buy One Get One", evidence = "price list" }},
+            {{ kind = "free", text = "Free Shipping", evidence = "shipping policy" }},
+        ]
+        "#,
+        languages.join(", ")
+    );
+    toml::from_str(&text).unwrap()
 }
 
 fn abc_mart() -> BrandVoice {
@@ -408,22 +480,28 @@ fn a_region_without_a_language_gets_no_copy_never_the_default_languages() {
         })
         .unwrap_err()
         .to_string();
-    assert!(err.contains("region DE, FR"), "{err}");
-    assert!(err.contains("[playbook.languages.<code>]"), "{err}");
-    // A campaign without regions is written in the default language, as before.
-    let international = goal(vec![Channel::Email], &[], &["everyone"]);
-    let out = generator()
-        .generate(&GenerationRequest {
-            goal: &international,
-            voice: &abc_mart(),
-            seed: 7,
-        })
-        .unwrap();
     assert!(
-        out.cells.iter().all(|c| c.language == "en"),
-        "{:?}",
-        out.cells
+        err.contains(
+            "region `DE` is written in `de`, which the content playbook has no templates for"
+        ),
+        "{err}"
     );
+    assert!(err.contains("[playbook.languages.de]"), "{err}");
+    // Without a brief, or without regions, nothing is written at all.
+    let mut briefless = goal(vec![Channel::Email], &["US"], &["everyone"]);
+    briefless.brief = None;
+    let regionless = goal(vec![Channel::Email], &[], &["everyone"]);
+    for (goal, reason) in [(briefless, "no [brief]"), (regionless, "lists no regions")] {
+        let err = generator()
+            .generate(&GenerationRequest {
+                goal: &goal,
+                voice: &abc_mart(),
+                seed: 7,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(reason), "{err}");
+    }
 }
 
 #[test]
@@ -443,7 +521,7 @@ fn korean_sms_variants_fit_carry_the_label_and_use_l18() {
         .unwrap();
     assert_eq!(out.cells.len(), 2);
     for cell in &out.cells {
-        // 2 templates × 3 headlines × 3 offers × 3 calls to action = 54 > 18.
+        // 2 templates × 3 messages × 3 offers × 3 calls to action = 54 > 18.
         assert_eq!(cell.design, DesignKind::L18, "{cell:?}");
         assert!(cell.emitted >= 12, "{cell:?}");
     }
@@ -467,12 +545,17 @@ fn korean_sms_variants_fit_carry_the_label_and_use_l18() {
             v.creative.text
         );
         let dims: Vec<&str> = v.levels.iter().map(|l| &*l.dimension).collect();
-        assert_eq!(dims, vec!["template", "cta", "headline", "offer"]);
+        // The first template states no claim, so it has no offer.
+        assert!(
+            dims == ["template", "cta", "message", "offer"]
+                || dims == ["template", "cta", "message"],
+            "{dims:?}"
+        );
         assert!(v.id.starts_with(&format!("{}/{}/ko/", v.segment, v.format)));
         let measure = &v.measures[0];
         assert_eq!(measure.value, cp949_len(&v.creative.text).unwrap());
     }
-    // Segment vocabulary: students hear about the new term.
+    // The brief's segment messages: students hear about the new term.
     assert!(
         out.variants
             .iter()
@@ -770,15 +853,25 @@ proptest! {
         playbook.limits.kr_lms.max_bytes = sms_bytes * 2;
         playbook.limits.x.weighted = x_weight;
         playbook.limits.google_rsa.headline = sms_bytes / 3;
-        for language in playbook.languages.values_mut() {
-            language.vocabulary.insert("headline".into(), headlines.clone());
-            language.vocabulary.insert("offer".into(), offers.clone());
-            language.vocabulary.insert("cta".into(), ctas.clone());
-            language.segments.clear();
-        }
         let mut voice = abc_mart();
         voice.banned_words = banned.clone();
-        let goal = goal(Channel::ALL.to_vec(), &["KR", "US"], &["a"]);
+        let mut goal = goal(Channel::ALL.to_vec(), &["KR", "US"], &["a"]);
+        if let Some(brief) = goal.brief.as_mut() {
+            for copy in brief.copy.values_mut() {
+                copy.messages = headlines.clone();
+                copy.calls_to_action = ctas.clone();
+                copy.claims = offers
+                    .iter()
+                    .map(|o| BriefClaim {
+                        kind: ClaimKind::Other,
+                        text: o.clone(),
+                        evidence: Some("proof".into()),
+                        registry: None,
+                    })
+                    .collect();
+                copy.segments.clear();
+            }
+        }
         let limits = playbook.limits.clone();
         let out = TemplateGenerator::new(playbook)
             .generate(&GenerationRequest { goal: &goal, voice: &voice, seed })
@@ -794,6 +887,79 @@ proptest! {
             for (_, t) in v.creative.fields() {
                 for b in &banned {
                     prop_assert!(!t.to_lowercase().contains(&b.to_lowercase()), "{t:?} contains {b:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Copy a brief may ask for without stating a claim: Hangul and Latin letters, no digit.
+fn plain_line() -> impl Strategy<Value = String> {
+    proptest::string::string_regex("[a-zA-Z가-힣 ]{1,24}").unwrap()
+}
+
+fn claim_of(kind: ClaimKind) -> impl Strategy<Value = BriefClaim> {
+    proptest::string::string_regex("[a-zA-Z가-힣0-9 $€]{1,20}")
+        .unwrap()
+        .prop_map(move |text| BriefClaim {
+            kind,
+            text,
+            evidence: Some("proof".into()),
+            registry: None,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Content adds no claim of its own: with a brief that claims no discount, no variant states
+    /// one, and every claim any variant states is the brief's, so compliance's
+    /// CLAIM-SUBSTANTIATION never fires on generated copy.
+    #[test]
+    fn a_brief_without_a_discount_never_yields_a_variant_with_one(
+        messages in prop::collection::vec(plain_line(), 1..4),
+        ctas in prop::collection::vec(plain_line(), 0..3),
+        claims in prop::collection::vec(
+            prop_oneof![
+                claim_of(ClaimKind::Price),
+                claim_of(ClaimKind::Free),
+                claim_of(ClaimKind::Other)
+            ],
+            0..3,
+        ),
+        seed in any::<u64>(),
+    ) {
+        let compliance = campaignd::domain::compliance::CompliancePlaybook::embedded().unwrap();
+        let rule = &compliance.rules.substantiation;
+        let states_a_discount = |text: &str| {
+            claims_in(text, rule).iter().any(|f| f.kind == ClaimKind::Discount)
+        };
+        // The brief's own lines are the marketer's: keep those that state no discount.
+        prop_assume!(!messages.iter().chain(&ctas).any(|l| states_a_discount(l)));
+        prop_assume!(!claims.iter().any(|c| states_a_discount(&c.text)));
+        let mut goal = goal(Channel::ALL.to_vec(), &["KR", "US"], &["a"]);
+        if let Some(brief) = goal.brief.as_mut() {
+            for copy in brief.copy.values_mut() {
+                copy.messages = messages.clone();
+                copy.calls_to_action = ctas.clone();
+                copy.claims = claims.clone();
+                copy.segments.clear();
+            }
+        }
+        let voice = abc_mart();
+        let substantiated = review_claims(&goal, Vec::new(), &voice.preferred_terms);
+        let out = generator()
+            .generate(&GenerationRequest { goal: &goal, voice: &voice, seed })
+            .unwrap();
+        prop_assert!(!out.variants.is_empty());
+        for v in &out.variants {
+            for (_, text) in v.creative.fields() {
+                prop_assert!(!states_a_discount(text), "{text:?}");
+                for found in claims_in(text, rule) {
+                    prop_assert!(
+                        substantiating(&substantiated, text, found.span).is_some(),
+                        "{text:?} states {:?} the brief does not", &text[found.span.0..found.span.1]
+                    );
                 }
             }
         }

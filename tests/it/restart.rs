@@ -286,7 +286,7 @@ fn consent(
 async fn verdict(daemon: &Daemon, goal: &CampaignGoal) -> Verdict {
     let mut message = Message::advert(
         MessageChannel::Sms,
-        "(광고)ABC마트 02-1234-5678 봄세일 30% 할인! 무료거부 0801234567".to_owned(),
+        "(광고)ABC마트 02-1234-5678 학생 멤버십 전 구매 10% 할인! 무료거부 0801234567".to_owned(),
     );
     message.sender = Sender {
         business_name: Some("ABC마트".to_owned()),

@@ -683,7 +683,10 @@ fn deployment(base: &Path) -> std::path::PathBuf {
     write(
         base,
         "campaigns/acme_safety.toml",
-        "id = \"acme_safety\"\ntenant = \"acme\"\nobjective = \"purchases\"\ntarget = 100\nstart = \"2026-10-01T00:00:00Z\"\ndeadline = \"2026-12-31T00:00:00Z\"\nchannels = [\"email\"]\nregions = [\"US\"]\n[budget]\ntotal = 1000.0\ncurrency = \"USD\"\n[[segments]]\nid = \"everyone\"\n",
+        &format!(
+            "id = \"acme_safety\"\ntenant = \"acme\"\nobjective = \"purchases\"\ntarget = 100\nstart = \"2026-10-01T00:00:00Z\"\ndeadline = \"2026-12-31T00:00:00Z\"\nchannels = [\"email\"]\nregions = [\"US\"]\n[budget]\ntotal = 1000.0\ncurrency = \"USD\"\n[[segments]]\nid = \"everyone\"\n{}",
+            crate::support::US_BRIEF
+        ),
     );
     base.join("config/campaignd.toml")
 }

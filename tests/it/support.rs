@@ -544,33 +544,68 @@ pub fn sim_start() -> DateTime<Utc> {
     "2026-09-01T00:00:00Z".parse().expect("a time")
 }
 
+/// A brief for a campaign in KR: Korean copy claiming `전 구매 10% 할인`. Append it to a campaign
+/// file (it is a table, so after the top-level keys).
+pub const KR_BRIEF: &str = r#"
+[brief]
+product = "ABC-Mart student membership"
+landing_url = "https://abcmart.example.kr/student"
+languages = { KR = "ko" }
+[brief.copy.ko]
+product = "학생 멤버십"
+messages = ["학생증 하나로 가입 끝", "새 학기 쇼핑을 가볍게"]
+claims = [{ kind = "discount", text = "전 구매 10% 할인", evidence = "Membership terms 2026" }]
+"#;
+
+/// A brief for a campaign in the US: English copy claiming `$129 for all three` and
+/// `Free shipping`.
+pub const US_BRIEF: &str = r#"
+[brief]
+product = "Globex autumn bundle"
+landing_url = "https://shop.globex.example/autumn-bundle"
+languages = { US = "en" }
+[brief.copy.en]
+product = "Autumn Bundle"
+messages = ["Three cold-weather favorites in one box", "Layer up before the first frost"]
+claims = [
+    { kind = "price", text = "$129 for all three", evidence = "Price list 2026" },
+    { kind = "free", text = "Free shipping", evidence = "Shipping policy 2026" },
+]
+"#;
+
 /// A Korean sign-up campaign of acme's retail client (SMS and search, university students) from
-/// [`sim_start`] to `days` later, as a campaign file.
+/// [`sim_start`] to `days` later, as a campaign file; its brief claims `전 구매 10% 할인`.
 pub fn kr_goal_toml(id: &str, target: u64, days: i64) -> String {
     goal_toml(
         id,
         target,
         days,
-        r#"tenant = "acme/kr_retail"
+        &format!(
+            r#"tenant = "acme/kr_retail"
         objective = "signups"
         channels = ["sms", "search"]
         regions = ["KR"]
-        segments = [{ id = "university_students" }]"#,
+        segments = [{{ id = "university_students" }}]
+        {KR_BRIEF}"#
+        ),
     )
 }
 
 /// A US purchase campaign of globex (email and social, past buyers) from [`sim_start`] to `days`
-/// later, as a campaign file.
+/// later, as a campaign file; its brief claims `$129 for all three` and `Free shipping`.
 pub fn us_goal_toml(id: &str, target: u64, days: i64) -> String {
     goal_toml(
         id,
         target,
         days,
-        r#"tenant = "globex"
+        &format!(
+            r#"tenant = "globex"
         objective = "purchases"
         channels = ["email", "social"]
         regions = ["US"]
-        segments = [{ id = "past_buyers" }]"#,
+        segments = [{{ id = "past_buyers" }}]
+        {US_BRIEF}"#
+        ),
     )
 }
 

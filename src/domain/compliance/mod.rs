@@ -16,6 +16,7 @@
 //! - [`region`]: a campaign's jurisdictions and the recipients' time zone.
 //! - [`rules`]: the engine ([`review`]) and the text rules.
 //! - [`schedule`]: the time-of-day rules.
+//! - [`substantiation`]: claims a message states and whether the brief or registry proves them.
 //! - [`fix`]: mechanical fixes and [`apply_fixes`].
 //! - [`verdict`]: findings, severities, the risk score.
 
@@ -28,6 +29,7 @@ pub mod playbook;
 pub mod region;
 pub mod rules;
 pub mod schedule;
+pub mod substantiation;
 mod text;
 pub mod verdict;
 

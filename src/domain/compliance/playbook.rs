@@ -79,6 +79,8 @@ pub struct Rules {
     pub reconfirm: ReconfirmRule,
     #[serde(rename = "KR-SUPERLATIVE")]
     pub superlative: SuperlativeRule,
+    #[serde(rename = "CLAIM-SUBSTANTIATION")]
+    pub substantiation: SubstantiationRule,
     #[serde(rename = "HEALTH-CLAIM")]
     pub health_claim: HealthClaimRule,
     #[serde(rename = "ENDORSEMENT")]
@@ -132,6 +134,7 @@ scoped!(
     OptInRule,
     ReconfirmRule,
     SuperlativeRule,
+    SubstantiationRule,
     HealthClaimRule,
     EndorsementRule,
     CanSpamRule,
@@ -258,6 +261,32 @@ pub struct SuperlativeRule {
     pub exceptions: Vec<String>,
     /// Words that state a cap when a number follows (`최대 30%` is "up to 30 %", not a claim).
     pub quantity_words: Vec<String>,
+}
+
+/// CLAIM-SUBSTANTIATION: a price, discount, "free", superlative or figure the brief or the claims
+/// registry does not substantiate (see `substantiation`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubstantiationRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub jurisdictions: Vec<Jurisdiction>,
+    pub channels: Vec<MessageChannel>,
+    pub severity: Severity,
+    /// Words that offer something at no charge (`무료`, `free`).
+    pub free: Vec<String>,
+    /// Words that state a reduction (`할인`, `1+1`, `sale`).
+    pub discount: Vec<String>,
+    /// Best, first, only, number one.
+    pub superlative: Vec<String>,
+    /// Signs before a number that make it a price (`$`, `₩`).
+    pub price_prefixes: Vec<String>,
+    /// Words after a number that make it a price (`원`, `USD`).
+    pub price_units: Vec<String>,
+    /// Words after a number that make it a countable fact (`명`, `x`, `customers`).
+    pub count_units: Vec<String>,
+    /// Longer wordings that contain a claim word but state none (`무료거부`, the free opt-out).
+    pub exceptions: Vec<String>,
 }
 
 /// HEALTH-CLAIM: disease claims without evidence; blocking for the listed product categories.
@@ -439,6 +468,7 @@ impl CompliancePlaybook {
             ("KR-OPTIN", r.opt_in.scope()),
             ("KR-RECONFIRM", r.reconfirm.scope()),
             ("KR-SUPERLATIVE", r.superlative.scope()),
+            ("CLAIM-SUBSTANTIATION", r.substantiation.scope()),
             ("HEALTH-CLAIM", r.health_claim.scope()),
             ("ENDORSEMENT", r.endorsement.scope()),
             ("US-CANSPAM", r.can_spam.scope()),
@@ -530,6 +560,22 @@ impl CompliancePlaybook {
             &r.superlative.quantity_words,
             false,
         )?;
+        let sub = &r.substantiation;
+        for (key, list, required) in [
+            ("free", &sub.free, true),
+            ("discount", &sub.discount, true),
+            ("superlative", &sub.superlative, true),
+            ("price_prefixes", &sub.price_prefixes, true),
+            ("price_units", &sub.price_units, true),
+            ("count_units", &sub.count_units, false),
+            ("exceptions", &sub.exceptions, false),
+        ] {
+            words(
+                &format!("playbook.rules.CLAIM-SUBSTANTIATION.{key}"),
+                list,
+                required,
+            )?;
+        }
         words(
             "playbook.rules.HEALTH-CLAIM.words",
             &r.health_claim.words,

@@ -1,6 +1,7 @@
 //! The rule engine: which rules apply to a message (by jurisdiction, channel and whether it is an
 //! advertisement or an endorsement), and the text rules themselves (label, sender, opt-out,
-//! superlatives, health claims, endorsement disclosure, CAN-SPAM).
+//! superlatives, health claims, endorsement disclosure, CAN-SPAM; claim substantiation is in
+//! [`super::substantiation`]).
 //!
 //! Everything a rule matches comes from the playbook; the code holds only how to look. A rule
 //! that cannot check something it needs (no sender name, no time zone) reports it rather than
@@ -32,9 +33,10 @@ pub const ENDORSEMENT: &str = "ENDORSEMENT";
 pub const US_CANSPAM: &str = "US-CANSPAM";
 pub const US_TCPA_QUIET: &str = "US-TCPA-QUIET";
 pub const GDPR_CONSENT: &str = "EU-GDPR-CONSENT";
+pub const CLAIM_SUBSTANTIATION: &str = "CLAIM-SUBSTANTIATION";
 
 /// Every rule id the engine knows, in the order it runs them.
-pub const RULE_IDS: [&str; 12] = [
+pub const RULE_IDS: [&str; 13] = [
     KR_AD_LABEL,
     KR_SENDER,
     KR_OPTOUT,
@@ -42,6 +44,7 @@ pub const RULE_IDS: [&str; 12] = [
     KR_OPTIN,
     KR_RECONFIRM,
     KR_SUPERLATIVE,
+    CLAIM_SUBSTANTIATION,
     HEALTH_CLAIM,
     ENDORSEMENT,
     US_CANSPAM,
@@ -151,6 +154,13 @@ fn rule_findings(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Vec<
                 &rules.superlative,
             ));
         }
+        if applies(rules.substantiation.scope()) {
+            findings.extend(super::substantiation::check(
+                message,
+                &request.claims,
+                &rules.substantiation,
+            ));
+        }
         if applies(rules.health_claim.scope()) {
             findings.extend(check_health_claims(
                 message,
@@ -193,7 +203,7 @@ fn rule_findings(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Vec<
     findings
 }
 
-fn finding(
+pub(super) fn finding(
     rule_id: &str,
     severity: Severity,
     field: Field,
@@ -486,7 +496,7 @@ pub fn check_opt_out(message: &Message, rule: &OptOutRule) -> Option<Finding> {
 }
 
 /// The fields a claim may hide in: the text, and an email's subject.
-fn claim_fields(message: &Message) -> Vec<(Field, &str)> {
+pub(super) fn claim_fields(message: &Message) -> Vec<(Field, &str)> {
     let mut fields = vec![(Field::Text, message.text.as_str())];
     if let Some(subject) = message.subject.as_deref() {
         fields.push((Field::Subject, subject));
@@ -816,7 +826,7 @@ mod tests {
         let send_at = chrono::DateTime::parse_from_rfc3339("2026-11-23T10:00:00+09:00")
             .unwrap_or_else(|e| panic!("{e}"));
         ReviewRequest::new(
-            Message::advert(MessageChannel::Social, "Spring sale, 30% off"),
+            Message::advert(MessageChannel::Social, "Spring styles are here"),
             send_at,
             vec![Jurisdiction::Us],
         )

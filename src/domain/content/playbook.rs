@@ -1,6 +1,7 @@
 //! The content agent's playbook: the `[playbook]` table of `agents/content.toml` — channel limits,
-//! generation settings, and per language the vocabularies (creative dimensions and their levels) and
-//! templates the template generator writes from.
+//! generation settings, and per language the templates the template generator fills and the calls
+//! to action of a brief that gives none. Everything copy states comes from the campaign's brief
+//! ([`crate::domain::brief`]), never from here.
 //!
 //! Loading is strict: unknown keys are refused, and every template is checked against the fields its
 //! formats need and the placeholders its language defines, so a typo is an error at load naming the
@@ -12,13 +13,21 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::brand::Formality;
+use crate::domain::brief::{Brief, BriefCopy};
+use crate::domain::campaign::{CampaignGoal, Objective};
 use crate::domain::channel::{ChannelLimits, Field, Format};
 
 /// `agents/content.toml` as shipped: the default definition and playbook.
 pub const EMBEDDED_AGENT_FILE: &str = include_str!("../../../agents/content.toml");
 
-/// Placeholders filled from the brand voice rather than a vocabulary.
-pub const BUILTIN_PLACEHOLDERS: [&str; 4] = ["brand", "opt_out", "contact", "address"];
+/// Placeholders with one value per campaign: the brand voice's and the brief's product name and
+/// landing URL.
+pub const BUILTIN_PLACEHOLDERS: [&str; 6] =
+    ["brand", "opt_out", "contact", "address", "product", "url"];
+
+/// The creative dimensions, each a design axis whose levels come from the brief: its key
+/// messages, its claims and its calls to action (or the playbook's for the objective).
+pub const DIMENSIONS: [&str; 3] = ["message", "offer", "cta"];
 
 /// The dimension name under which the choice of template is recorded.
 pub const TEMPLATE_DIMENSION: &str = "template";
@@ -67,7 +76,7 @@ fn invalid(key: impl Into<String>, reason: impl Into<String>) -> PlaybookError {
 pub struct ContentPlaybook {
     pub limits: ChannelLimits,
     pub generation: GenerationSettings,
-    /// Language code (`ko`, `en`) → its vocabulary and templates.
+    /// Language code (`ko`, `en`) → its templates and calls to action.
     pub languages: BTreeMap<String, Language>,
 }
 
@@ -79,24 +88,38 @@ pub struct GenerationSettings {
     /// dimensions is larger, the first round uses an L18 orthogonal array (or a seeded sample when the
     /// dimensions do not fit L18).
     pub max_variants_per_cell: usize,
-    /// The language of a campaign without regions (its international formats). A region no
-    /// language lists has none: its copy is not written, and `check` says so.
-    pub default_language: String,
 }
 
-/// `[playbook.languages.<code>]`.
+/// `[playbook.languages.<code>]`: how copy in one language is put together. What it says comes
+/// from each campaign's brief; the playbook holds no offer and no message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Language {
-    /// ISO 3166 codes this language is written for.
-    #[serde(default)]
-    pub regions: Vec<String>,
-    /// Dimension → its levels, e.g. `offer = ["최대 30% 할인", "1+1"]`.
-    pub vocabulary: BTreeMap<String, Vec<String>>,
-    /// Segment id → dimension → levels that replace the language-wide ones for that segment.
-    #[serde(default)]
-    pub segments: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// The calls to action of a brief that gives none, per objective.
+    pub calls_to_action: CallsToAction,
     pub templates: Vec<Template>,
+}
+
+/// `[playbook.languages.<code>.calls_to_action]`: one list per objective, since "Get the app"
+/// asks for an install and "Request a demo" for a lead.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsToAction {
+    pub signups: Vec<String>,
+    pub purchases: Vec<String>,
+    pub leads: Vec<String>,
+    pub installs: Vec<String>,
+}
+
+impl CallsToAction {
+    pub fn for_objective(&self, objective: Objective) -> &[String] {
+        match objective {
+            Objective::Signups => &self.signups,
+            Objective::Purchases => &self.purchases,
+            Objective::Leads => &self.leads,
+            Objective::Installs => &self.installs,
+        }
+    }
 }
 
 /// One template: fields with `{placeholders}` and `[[optional parts]]` that are dropped, last first,
@@ -239,35 +262,35 @@ impl ContentPlaybook {
         ContentPlaybook::from_toml_str(EMBEDDED_AGENT_FILE)
     }
 
-    /// The language for a region: the one listing it; for no region (`""`), the default.
-    /// `None` for a region no language lists: writing it in the default language would send
-    /// English to an audience that reads German.
-    pub fn language_for(&self, region: &str) -> Option<(&str, &Language)> {
-        let found = if region.is_empty() {
-            self.languages
-                .get_key_value(&self.generation.default_language)
-        } else {
-            self.languages
-                .iter()
-                .find(|(_, lang)| lang.regions.iter().any(|r| r.eq_ignore_ascii_case(region)))
+    /// The language, its templates and the brief's copy that `region` is written in.
+    pub fn written_in<'a>(
+        &'a self,
+        brief: &'a Brief,
+        region: &str,
+    ) -> Option<(&'a str, &'a Language, &'a BriefCopy)> {
+        let code = brief.language_for(region)?;
+        let (code, language) = self.languages.get_key_value(code)?;
+        Some((code.as_str(), language, brief.copy.get(code)?))
+    }
+
+    /// Why a campaign's copy could not be written, one line per region: no brief, no language
+    /// for the region in it, or a language this playbook has no templates for. Never silently
+    /// another language: an audience is not written to in a language it may not read.
+    pub fn unwritable(&self, goal: &CampaignGoal) -> Vec<String> {
+        let Some(brief) = &goal.brief else {
+            return vec![format!("campaign `{}` has no [brief]", goal.id)];
         };
-        found.map(|(code, lang)| (code.as_str(), lang))
-    }
-
-    /// The regions of `regions` no language lists.
-    pub fn regions_without_language<'a>(&self, regions: &'a [String]) -> Vec<&'a str> {
-        regions
+        let defined: Vec<&str> = self.languages.keys().map(String::as_str).collect();
+        goal.regions
             .iter()
-            .map(String::as_str)
-            .filter(|r| self.language_for(r).is_none())
-            .collect()
-    }
-
-    /// The regions some language lists, for messages.
-    pub fn written_regions(&self) -> Vec<&str> {
-        self.languages
-            .values()
-            .flat_map(|l| l.regions.iter().map(String::as_str))
+            .filter(|region| self.written_in(brief, region).is_none())
+            .map(|region| match brief.language_for(region) {
+                None => format!("brief.languages names no language for region `{region}`"),
+                Some(code) => format!(
+                    "region `{region}` is written in `{code}`, which the content playbook has no templates for (it has {}); add [playbook.languages.{code}] to agents/content.toml or choose one of those",
+                    defined.join(", ")
+                ),
+            })
             .collect()
     }
 
@@ -282,18 +305,6 @@ impl ContentPlaybook {
                 "must be at least 1",
             ));
         }
-        if !self
-            .languages
-            .contains_key(&self.generation.default_language)
-        {
-            return Err(invalid(
-                "generation.default_language",
-                format!(
-                    "{:?} is not one of the languages defined under [playbook.languages]",
-                    self.generation.default_language
-                ),
-            ));
-        }
         for (code, language) in &self.languages {
             language.validate(&format!("languages.{code}"))?;
         }
@@ -303,19 +314,14 @@ impl ContentPlaybook {
 
 impl Language {
     fn validate(&self, key: &str) -> Result<(), PlaybookError> {
-        for (dimension, levels) in &self.vocabulary {
-            check_dimension(&format!("{key}.vocabulary.{dimension}"), dimension, levels)?;
-        }
-        for (segment, overrides) in &self.segments {
-            for (dimension, levels) in overrides {
-                let at = format!("{key}.segments.{segment}.{dimension}");
-                if !self.vocabulary.contains_key(dimension) {
-                    return Err(invalid(
-                        at,
-                        "overrides a dimension the language's vocabulary does not define",
-                    ));
-                }
-                check_dimension(&at, dimension, levels)?;
+        for objective in Objective::ALL {
+            let key = format!("{key}.calls_to_action.{}", objective.as_str());
+            let levels = self.calls_to_action.for_objective(objective);
+            if levels.is_empty() || levels.iter().any(|l| l.trim().is_empty()) {
+                return Err(invalid(
+                    key,
+                    "needs at least one call to action, none empty",
+                ));
             }
         }
         if self.templates.is_empty() {
@@ -349,13 +355,18 @@ impl Language {
             }
             for name in template.placeholders() {
                 if !BUILTIN_PLACEHOLDERS.contains(&name.as_str())
-                    && !self.vocabulary.contains_key(&name)
+                    && !DIMENSIONS.contains(&name.as_str())
                 {
                     return Err(invalid(
                         at.clone(),
                         format!(
-                            "uses {{{name}}}, which is neither in {key}.vocabulary nor one of {}",
-                            BUILTIN_PLACEHOLDERS.map(|b| format!("{{{b}}}")).join(", ")
+                            "uses {{{name}}}, which is not one of {}",
+                            BUILTIN_PLACEHOLDERS
+                                .iter()
+                                .chain(&DIMENSIONS)
+                                .map(|b| format!("{{{b}}}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     ));
                 }
@@ -363,19 +374,6 @@ impl Language {
         }
         Ok(())
     }
-}
-
-fn check_dimension(key: &str, dimension: &str, levels: &[String]) -> Result<(), PlaybookError> {
-    if dimension == TEMPLATE_DIMENSION || BUILTIN_PLACEHOLDERS.contains(&dimension) {
-        return Err(invalid(
-            key,
-            format!("`{dimension}` is reserved; name the dimension otherwise"),
-        ));
-    }
-    if levels.is_empty() {
-        return Err(invalid(key, "has no levels"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

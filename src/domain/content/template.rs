@@ -10,11 +10,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::domain::brand::{BrandVoice, Position, apply_preferred_terms, find_banned};
-use crate::domain::campaign::Channel;
+use crate::domain::brief::BriefCopy;
+use crate::domain::campaign::{Channel, Objective};
 use crate::domain::channel::{ChannelLimits, Creative, Field, Fit, Format, is_emoji};
 use crate::domain::content::orthogonal::{self, DesignKind};
 use crate::domain::content::playbook::{
-    ContentPlaybook, Language, Piece, TEMPLATE_DIMENSION, Template, TemplateError, parse_template,
+    ContentPlaybook, DIMENSIONS, Language, Piece, TEMPLATE_DIMENSION, Template, TemplateError,
+    parse_template,
 };
 use crate::domain::content::{
     CellReport, GenerateError, Generation, GenerationRequest, Generator, LevelChoice, Variant,
@@ -85,30 +87,28 @@ impl Generator for TemplateGenerator {
         } else {
             goal.segments.iter().map(|s| s.id.as_str()).collect()
         };
-        let missing = self.playbook.regions_without_language(&goal.regions);
-        if !missing.is_empty() {
-            return Err(GenerateError::Request {
-                campaign: goal.id.to_string(),
-                reason: format!(
-                    "no language of the content playbook is written for region {}; add a [playbook.languages.<code>] whose regions list it (written for: {}), or remove the region",
-                    missing.join(", "),
-                    self.playbook.written_regions().join(", ")
-                ),
-            });
-        }
-        // No region: write in the default language for the international formats.
-        let regions: Vec<&str> = if goal.regions.is_empty() {
-            vec![""]
-        } else {
-            goal.regions.iter().map(String::as_str).collect()
+        let refuse = |reason: String| GenerateError::Request {
+            campaign: goal.id.to_string(),
+            reason,
         };
+        let brief = goal.brief.as_ref().ok_or_else(|| {
+            refuse("the campaign has no [brief]; content writes only from a brief".into())
+        })?;
+        if goal.regions.is_empty() {
+            return Err(refuse("the campaign lists no regions".into()));
+        }
+        if let Some(problem) = self.playbook.unwritable(goal).into_iter().next() {
+            return Err(refuse(problem));
+        }
+        let regions: Vec<&str> = goal.regions.iter().map(String::as_str).collect();
 
         let mut generation = Generation::default();
         let mut done = BTreeSet::new();
         for &segment in &segments {
             for &channel in &goal.channels {
                 for &region in &regions {
-                    let Some((code, language)) = self.playbook.language_for(region) else {
+                    let Some((code, language, copy)) = self.playbook.written_in(brief, region)
+                    else {
                         continue;
                     };
                     for formats in format_groups(channel, region) {
@@ -121,6 +121,9 @@ impl Generator for TemplateGenerator {
                             formats,
                             code,
                             language,
+                            copy,
+                            objective: goal.objective,
+                            url: &brief.landing_url,
                         };
                         let seed = request.seed ^ cell.hash();
                         let (variants, report) = self.fill(&cell, request.voice, seed);
@@ -151,6 +154,9 @@ struct Cell<'a> {
     formats: Vec<Format>,
     code: &'a str,
     language: &'a Language,
+    copy: &'a BriefCopy,
+    objective: Objective,
+    url: &'a str,
 }
 
 impl Cell<'_> {
@@ -192,7 +198,8 @@ struct Dimension<'a> {
 impl TemplateGenerator {
     fn fill(&self, cell: &Cell<'_>, voice: &BrandVoice, seed: u64) -> (Vec<Variant>, CellReport) {
         let mut dropped: Vec<String> = Vec::new();
-        let vocabulary = vocabulary_for(cell.language, cell.segment);
+        let vocabulary = vocabulary_for(cell);
+        let builtins = builtins(voice, cell);
 
         // Templates for this cell's formats and the brand's formality whose built-in values exist.
         let mut usable: Vec<Usable<'_>> = Vec::new();
@@ -208,7 +215,7 @@ impl TemplateGenerator {
             if formats.is_empty() || !formality_ok {
                 continue;
             }
-            match prepare(index, template, formats, voice) {
+            match prepare(index, template, formats, &builtins) {
                 Ok(u) => usable.push(u),
                 Err(reason) => note(reason.to_string(), &mut dropped),
             }
@@ -225,7 +232,7 @@ impl TemplateGenerator {
                 continue;
             };
             let mut kept = Vec::new();
-            for (i, level) in levels.iter().enumerate() {
+            for (i, &level) in levels.iter().enumerate() {
                 match find_banned(
                     &apply_preferred_terms(level, &voice.preferred_terms),
                     &voice.banned_words,
@@ -234,7 +241,7 @@ impl TemplateGenerator {
                         format!("{name} level {i} contains the banned word {word:?}"),
                         &mut dropped,
                     ),
-                    None => kept.push((i, level.as_str())),
+                    None => kept.push((i, level)),
                 }
             }
             dimensions.insert(
@@ -253,9 +260,17 @@ impl TemplateGenerator {
         usable.retain(|u| {
             let blocked = u.slots.iter().find(|s| empty.contains(s.as_str()));
             if let Some(dimension) = blocked {
+                let why = if vocabulary
+                    .get(dimension.as_str())
+                    .is_some_and(Vec::is_empty)
+                {
+                    "the brief gives none"
+                } else {
+                    "every one is banned"
+                };
                 note(
                     format!(
-                        "template {} dropped: every level of {dimension} is banned",
+                        "template {} dropped: it needs {{{dimension}}} and {why}",
                         u.index
                     ),
                     &mut dropped,
@@ -313,7 +328,7 @@ impl TemplateGenerator {
             let Some(usable) = run.first().and_then(|&t| usable.get(t)) else {
                 continue;
             };
-            let mut values: BTreeMap<&str, &str> = builtins(voice);
+            let mut values = builtins.clone();
             let mut levels = vec![LevelChoice {
                 dimension: TEMPLATE_DIMENSION.into(),
                 index: usable.index,
@@ -449,19 +464,24 @@ fn note(reason: String, dropped: &mut Vec<String>) {
     }
 }
 
-/// The language's vocabulary with the segment's overrides in place.
-fn vocabulary_for<'a>(language: &'a Language, segment: &str) -> BTreeMap<&'a str, &'a Vec<String>> {
-    let mut vocabulary: BTreeMap<&str, &Vec<String>> = language
-        .vocabulary
-        .iter()
-        .map(|(k, v)| (k.as_str(), v))
-        .collect();
-    if let Some(overrides) = language.segments.get(segment) {
-        for (dimension, levels) in overrides {
-            vocabulary.insert(dimension.as_str(), levels);
-        }
-    }
-    vocabulary
+/// Each dimension's levels in a cell: the segment's messages (or the language's) and the
+/// claims from the brief; its calls to action, or the playbook's for the objective.
+fn vocabulary_for<'a>(cell: &Cell<'a>) -> BTreeMap<&'static str, Vec<&'a str>> {
+    let texts = |list: &'a [String]| list.iter().map(String::as_str).collect::<Vec<_>>();
+    let ctas = if cell.copy.calls_to_action.is_empty() {
+        cell.language.calls_to_action.for_objective(cell.objective)
+    } else {
+        &cell.copy.calls_to_action
+    };
+    let [message, offer, cta] = DIMENSIONS;
+    BTreeMap::from([
+        (message, texts(cell.copy.messages_for(cell.segment))),
+        (
+            offer,
+            cell.copy.claims.iter().map(|c| c.text.as_str()).collect(),
+        ),
+        (cta, texts(ctas)),
+    ])
 }
 
 /// Parses the fields the template's formats use and checks the brand provides its built-ins.
@@ -469,7 +489,7 @@ fn prepare<'a>(
     index: usize,
     template: &'a Template,
     formats: Vec<Format>,
-    voice: &BrandVoice,
+    available: &BTreeMap<&str, &str>,
 ) -> Result<Usable<'a>, Dropped> {
     let wanted: BTreeSet<Field> = formats
         .iter()
@@ -490,7 +510,6 @@ fn prepare<'a>(
     for (_, pieces) in &fields {
         collect(pieces, &mut slots);
     }
-    let available = builtins(voice);
     for (name, guideline_key) in [
         ("brand", "brand_name"),
         ("opt_out", "legal_entity.opt_out_number"),
@@ -528,13 +547,15 @@ fn collect(pieces: &[Piece], slots: &mut BTreeSet<String>) {
 }
 
 /// The values the brand voice supplies.
-fn builtins(voice: &BrandVoice) -> BTreeMap<&str, &str> {
+fn builtins<'a>(voice: &'a BrandVoice, cell: &Cell<'a>) -> BTreeMap<&'static str, &'a str> {
     let entity = &voice.legal_entity;
     [
         ("brand", voice.display_name()),
         ("opt_out", entity.opt_out_number.as_deref()),
         ("contact", entity.contact.as_deref()),
         ("address", entity.address.as_deref()),
+        ("product", Some(cell.copy.product.as_str())),
+        ("url", Some(cell.url)),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -709,12 +730,9 @@ mod tests {
             path: None,
             formality: Vec::new(),
         };
-        let voice = BrandVoice {
-            brand_name: Some("Acme".to_owned()),
-            ..BrandVoice::default()
-        };
+        let available = BTreeMap::from([("brand", "Acme")]);
         let needs = template("{brand} {offer} {opt_out}");
-        let Err(err) = prepare(4, &needs, vec![Format::KrSms], &voice) else {
+        let Err(err) = prepare(4, &needs, vec![Format::KrSms], &available) else {
             panic!("the voice has no opt-out number");
         };
         assert_eq!(
@@ -726,7 +744,7 @@ mod tests {
             }
         );
         let broken = template("{brand");
-        let Err(err) = prepare(5, &broken, vec![Format::KrSms], &voice) else {
+        let Err(err) = prepare(5, &broken, vec![Format::KrSms], &available) else {
             panic!("the template does not parse");
         };
         assert_eq!(
