@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use campaignd::domain::money::{amount_text, money_text};
 use campaignd::settings::Settings;
 use serde_json::Value;
 use unicode_width::UnicodeWidthStr;
@@ -421,13 +422,7 @@ pub fn campaigns(config: Option<&Path>, args: CampaignsArgs) -> anyhow::Result<E
                 .iter()
                 .map(|(_, key)| match lookup(campaign, key) {
                     Some(Value::Number(n)) if matches!(*key, "spend" | "budget") => {
-                        let amount = n
-                            .as_f64()
-                            .map_or_else(|| n.to_string(), |x| format!("{x:.2}"));
-                        match lookup(campaign, "currency") {
-                            Some(Value::String(currency)) => format!("{amount} {currency}"),
-                            _ => amount,
-                        }
+                        money_cell(&n, lookup(campaign, "currency").as_ref())
                     }
                     Some(Value::Number(n)) if *key == "progress" => n
                         .as_f64()
@@ -551,6 +546,16 @@ fn display(value: &Value) -> String {
 
 /// Left-aligned columns padded to their widest cell by display width (campaign names may be
 /// Korean); the last column is not padded.
+/// An amount as people read it: in its currency's minor unit with thousands grouped
+/// ("5,009,454 KRW", "1,234.50 USD").
+fn money_cell(amount: &serde_json::Number, currency: Option<&Value>) -> String {
+    match (amount.as_f64(), currency) {
+        (Some(x), Some(Value::String(currency))) => money_text(x, currency),
+        (Some(x), _) => amount_text(x, 2),
+        (None, _) => amount.to_string(),
+    }
+}
+
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in rows {
@@ -589,6 +594,19 @@ mod tests {
         assert_eq!(connect_address("[::]:9000"), "[::1]:9000");
         assert_eq!(connect_address("10.0.0.5:80"), "10.0.0.5:80");
         assert_eq!(connect_address("localhost:80"), "localhost:80");
+    }
+
+    #[test]
+    fn money_reads_in_its_currency() {
+        let number = |x: f64| serde_json::Number::from_f64(x).unwrap_or_else(|| 0.into());
+        let krw = Value::String("KRW".into());
+        assert_eq!(
+            money_cell(&number(5_009_454.0), Some(&krw)),
+            "5,009,454 KRW"
+        );
+        let usd = Value::String("USD".into());
+        assert_eq!(money_cell(&number(1234.5), Some(&usd)), "1,234.50 USD");
+        assert_eq!(money_cell(&number(7.0), None), "7.00");
     }
 
     #[test]
