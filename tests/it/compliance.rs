@@ -1303,21 +1303,23 @@ mod agent {
         runtime.shutdown(Duration::from_secs(5)).await;
     }
 
+    /// `campaignd check` on a deployment in `dir` whose one campaign is `id` with `text`.
+    fn check_one_campaign(dir: &std::path::Path, id: &str, text: &str) -> support::Outcome {
+        write(dir, &format!("config/campaigns/{id}.toml"), text);
+        write(
+            dir,
+            "config/campaignd.toml",
+            "[daemon]\ncampaigns_dir = \"config/campaigns\"\n",
+        );
+        support::run(support::campaignd().current_dir(dir).arg("check"), None)
+    }
+
     #[test]
     fn check_refuses_a_brief_message_that_states_an_unsubstantiated_claim() {
         let dir = tempfile::tempdir().expect("tempdir");
         let goal = crate::support::kr_goal_toml("loud_brief", 100, 30)
             .replace("\"새 학기 쇼핑을 가볍게\"", "\"새 학기 전 상품 반값\"");
-        write(dir.path(), "config/campaigns/loud_brief.toml", &goal);
-        write(
-            dir.path(),
-            "config/campaignd.toml",
-            "[daemon]\ncampaigns_dir = \"config/campaigns\"\n",
-        );
-        let out = support::run(
-            support::campaignd().current_dir(dir.path()).arg("check"),
-            None,
-        );
+        let out = check_one_campaign(dir.path(), "loud_brief", &goal);
         assert_eq!(out.code, Some(1), "{}", out.stderr);
         assert!(
             out.stderr.contains("loud_brief.toml: brief.copy.ko.messages[1]: `반값` states a discount that no claim of the brief substantiates"),
@@ -1332,16 +1334,7 @@ mod agent {
         let goal = crate::support::kr_goal_toml("tokyo_push", 100, 30)
             .replace("regions = [\"KR\"]", "regions = [\"KR\", \"JP\"]")
             .replace("{ KR = \"ko\" }", "{ KR = \"ko\", JP = \"ko\" }");
-        write(dir.path(), "config/campaigns/tokyo_push.toml", &goal);
-        write(
-            dir.path(),
-            "config/campaignd.toml",
-            "[daemon]\ncampaigns_dir = \"config/campaigns\"\n",
-        );
-        let out = support::run(
-            support::campaignd().current_dir(dir.path()).arg("check"),
-            None,
-        );
+        let out = check_one_campaign(dir.path(), "tokyo_push", &goal);
         assert_eq!(out.code, Some(1), "{}", out.stderr);
         assert!(
             out.stderr.contains("tokyo_push.toml: regions[1]")

@@ -51,15 +51,6 @@ currency = "USD"
 
 [[segments]]
 id = "university_students"
-
-[brief]
-product = "ABC-Mart student membership"
-landing_url = "https://abcmart.example.kr/student"
-languages = { KR = "ko" }
-
-[brief.copy.ko]
-product = "학생 멤버십"
-messages = ["학생증 하나로 가입 끝"]
 "#;
 
 /// A deployment folder: `config/campaignd.toml`, two agents (the orchestrator, and a `writer` that
@@ -79,7 +70,10 @@ impl Deployment {
             "agents/writer.toml",
             &AGENT.replace("enabled = true", "enabled = false"),
         );
-        deployment.write("config/campaigns/kr_students_signups.toml", CAMPAIGN);
+        deployment.write(
+            "config/campaigns/kr_students_signups.toml",
+            &format!("{CAMPAIGN}{}", crate::support::KR_BRIEF),
+        );
         deployment
     }
 
