@@ -157,16 +157,23 @@ impl Registry {
 /// blocked (nothing could check a message sent there), so `check` refuses it; `run` and a reload
 /// warn and the campaign stays held with the reason.
 fn regions_without_rule_set(settings: &Settings) -> Vec<Problem> {
-    region_problems(
-        settings,
-        |goal| without_rule_set(&goal.regions),
-        |goal, region| {
-            format!(
-                "region `{region}` has no compliance rule set (campaignd has rules for KR, US, the EU and its member states), so every variant of campaign `{}` would be blocked; remove the region or run that audience as its own campaign once rules exist",
-                goal.id
-            )
-        },
-    )
+    let mut problems = Vec::new();
+    for goal in &settings.campaigns {
+        let missing = without_rule_set(&goal.regions);
+        for (index, region) in goal.regions.iter().enumerate() {
+            if missing.contains(&region.as_str()) {
+                problems.push(Problem::new(
+                    campaign_file(settings, goal),
+                    format!("regions[{index}]"),
+                    format!(
+                        "region `{region}` has no compliance rule set (campaignd has rules for KR, US, the EU and its member states), so every variant of campaign `{}` would be blocked; remove the region or run that audience as its own campaign once rules exist",
+                        goal.id
+                    ),
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// A campaign region whose copy the content playbook in force cannot write (its brief's language
@@ -178,14 +185,13 @@ fn regions_without_language(settings: &Settings) -> Vec<Problem> {
         // An invalid content playbook is reported on its own file.
         return Vec::new();
     };
-    let dir = &settings.config.daemon.campaigns_dir;
     settings
         .campaigns
         .iter()
         .flat_map(|goal| {
             content.unwritable(goal).into_iter().map(|problem| {
                 Problem::new(
-                    dir.join(format!("{}.toml", goal.id)).display().to_string(),
+                    campaign_file(settings, goal),
                     "brief.languages",
                     format!("campaign `{}` would get no copy: {problem}", goal.id),
                 )
@@ -204,7 +210,6 @@ fn unproven_brief_lines(settings: &Settings) -> Vec<Problem> {
         return Vec::new();
     };
     let tenants = deployment::tenants_dir(&settings.config);
-    let dir = &settings.config.daemon.campaigns_dir;
     let mut problems = Vec::new();
     for goal in &settings.campaigns {
         let Some(brief) = &goal.brief else { continue };
@@ -216,7 +221,7 @@ fn unproven_brief_lines(settings: &Settings) -> Vec<Problem> {
         let rule = &compliance.rules.substantiation;
         for (key, message) in unproven_lines(brief, &claims, rule) {
             problems.push(Problem::new(
-                dir.join(format!("{}.toml", goal.id)).display().to_string(),
+                campaign_file(settings, goal),
                 format!("brief.{key}"),
                 message,
             ));
@@ -225,27 +230,10 @@ fn unproven_brief_lines(settings: &Settings) -> Vec<Problem> {
     problems
 }
 
-/// One problem per campaign region `missing` names, at the campaign file's `regions[i]`.
-fn region_problems<'a>(
-    settings: &'a Settings,
-    missing: impl Fn(&'a CampaignGoal) -> Vec<&'a str>,
-    message: impl Fn(&CampaignGoal, &str) -> String,
-) -> Vec<Problem> {
+/// The file a campaign's problems are reported at.
+fn campaign_file(settings: &Settings, goal: &CampaignGoal) -> String {
     let dir = &settings.config.daemon.campaigns_dir;
-    let mut problems = Vec::new();
-    for goal in &settings.campaigns {
-        let missing = missing(goal);
-        for (index, region) in goal.regions.iter().enumerate() {
-            if missing.contains(&region.as_str()) {
-                problems.push(Problem::new(
-                    dir.join(format!("{}.toml", goal.id)).display().to_string(),
-                    format!("regions[{index}]"),
-                    message(goal, region),
-                ));
-            }
-        }
-    }
-    problems
+    dir.join(format!("{}.toml", goal.id)).display().to_string()
 }
 
 /// The problems of a deployment for this binary: what refuses it, and what only `check` reports.
