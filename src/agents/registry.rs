@@ -209,6 +209,7 @@ fn unproven_brief_lines(settings: &Settings) -> Vec<Problem> {
         // An invalid compliance playbook is reported on its own file.
         return Vec::new();
     };
+    let rule = &compliance.rules.substantiation;
     let tenants = deployment::tenants_dir(&settings.config);
     let mut problems = Vec::new();
     for goal in &settings.campaigns {
@@ -218,7 +219,6 @@ fn unproven_brief_lines(settings: &Settings) -> Vec<Problem> {
             .map(|v| (v.claim_registry(), v.preferred_terms))
             .unwrap_or_default();
         let claims = review_claims(goal, registry, &terms);
-        let rule = &compliance.rules.substantiation;
         for (key, message) in unproven_lines(brief, &claims, rule) {
             problems.push(Problem::new(
                 campaign_file(settings, goal),

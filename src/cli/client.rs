@@ -544,8 +544,6 @@ fn display(value: &Value) -> String {
     }
 }
 
-/// Left-aligned columns padded to their widest cell by display width (campaign names may be
-/// Korean); the last column is not padded.
 /// An amount as people read it: in its currency's minor unit with thousands grouped
 /// ("5,009,454 KRW", "1,234.50 USD").
 fn money_cell(amount: &serde_json::Number, currency: Option<&Value>) -> String {
@@ -556,6 +554,8 @@ fn money_cell(amount: &serde_json::Number, currency: Option<&Value>) -> String {
     }
 }
 
+/// Left-aligned columns padded to their widest cell by display width (campaign names may be
+/// Korean); the last column is not padded.
 fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in rows {

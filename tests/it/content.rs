@@ -96,34 +96,31 @@ fn the_shipped_playbook_loads_with_the_domain_limits() {
 #[test]
 fn playbook_errors_name_the_key() {
     let shipped = campaignd::domain::content::EMBEDDED_AGENT_FILE;
+    let error_of = |text: &str| {
+        ContentPlaybook::from_toml_str(text)
+            .unwrap_err()
+            .to_string()
+    };
     let typo = shipped.replace("max_bytes = 90", "max_byte = 90");
-    let err = ContentPlaybook::from_toml_str(&typo)
-        .unwrap_err()
-        .to_string();
+    let err = error_of(&typo);
     assert!(err.contains("max_byte"), "{err}");
 
     let zero = shipped.replace("weighted = 280", "weighted = 0");
-    let err = ContentPlaybook::from_toml_str(&zero)
-        .unwrap_err()
-        .to_string();
+    let err = error_of(&zero);
     assert!(err.contains("playbook.limits.x.weighted"), "{err}");
 
     let unknown = shipped.replace(
         "text = \"{product}: {message}. {cta}.\"",
         "text = \"{product}: {message}. {call}.\"",
     );
-    let err = ContentPlaybook::from_toml_str(&unknown)
-        .unwrap_err()
-        .to_string();
+    let err = error_of(&unknown);
     assert!(
         err.contains("playbook.languages.en.templates[5]") && err.contains("{call}"),
         "{err}"
     );
 
     let missing = shipped.replace("subject = \"{brand} {product}: {offer}\"\n", "");
-    let err = ContentPlaybook::from_toml_str(&missing)
-        .unwrap_err()
-        .to_string();
+    let err = error_of(&missing);
     assert!(
         err.contains("playbook.languages.en.templates[9].subject"),
         "{err}"
@@ -134,17 +131,13 @@ fn playbook_errors_name_the_key() {
         "[playbook.languages.en.calls_to_action]",
         "[playbook.languages.en.vocabulary]\noffer = [\"30% Off\"]\n\n[playbook.languages.en.calls_to_action]",
     );
-    let err = ContentPlaybook::from_toml_str(&vocabulary)
-        .unwrap_err()
-        .to_string();
+    let err = error_of(&vocabulary);
     assert!(err.contains("vocabulary"), "{err}");
     let no_cta = shipped.replace(
         "leads = [\"Request a demo\", \"Talk to our team\"]",
         "leads = []",
     );
-    let err = ContentPlaybook::from_toml_str(&no_cta)
-        .unwrap_err()
-        .to_string();
+    let err = error_of(&no_cta);
     assert!(
         err.contains("playbook.languages.en.calls_to_action.leads"),
         "{err}"

@@ -546,7 +546,7 @@ fn collect(pieces: &[Piece], slots: &mut BTreeSet<String>) {
     }
 }
 
-/// The values the brand voice supplies.
+/// The values with one per campaign: the brand voice's, and the brief's product and landing URL.
 fn builtins<'a>(voice: &'a BrandVoice, cell: &Cell<'a>) -> BTreeMap<&'static str, &'a str> {
     let entity = &voice.legal_entity;
     [
