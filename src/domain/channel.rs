@@ -334,6 +334,22 @@ impl Format {
     pub fn is_cp949(self) -> bool {
         matches!(self, Format::KrSms | Format::KrLms)
     }
+
+    /// The formats a variant in this format is written together with, as one content cell:
+    /// Korean SMS and LMS are one (a text too long for an SMS goes as an LMS), every other format
+    /// is its own. The first is the cell's name.
+    pub fn written_with(self) -> &'static [Format] {
+        match self {
+            Format::KrSms | Format::KrLms => &[Format::KrSms, Format::KrLms],
+            Format::Sms => &[Format::Sms],
+            Format::GoogleRsa => &[Format::GoogleRsa],
+            Format::Display => &[Format::Display],
+            Format::Meta => &[Format::Meta],
+            Format::X => &[Format::X],
+            Format::Email => &[Format::Email],
+            Format::Push => &[Format::Push],
+        }
+    }
 }
 
 impl std::fmt::Display for Format {

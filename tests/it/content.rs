@@ -16,7 +16,8 @@ use campaignd::domain::channel::{
 use campaignd::domain::compliance::claims::substantiating;
 use campaignd::domain::compliance::substantiation::claims_in;
 use campaignd::domain::content::{
-    ContentPlaybook, DesignKind, GenerationRequest, Generator, PlaybookError, TemplateGenerator,
+    Bred, ContentPlaybook, CreativeCell, DesignKind, GenerationRequest, Generator, LevelChoice,
+    PlaybookError, TemplateGenerator,
 };
 use campaignd::protocol::{CampaignId, TenantId};
 use chrono::{TimeZone, Utc};
@@ -564,6 +565,77 @@ fn korean_sms_variants_fit_carry_the_label_and_use_l18() {
 }
 
 #[test]
+fn bred_combinations_are_written_in_their_cell_with_only_the_levels_valid_for_it() {
+    let goal = goal(vec![Channel::Sms], &["KR"], &["parents"]);
+    let voice = abc_mart();
+    let g = generator();
+    let request = GenerationRequest {
+        goal: &goal,
+        voice: &voice,
+        seed: 7,
+    };
+    let first = g.generate(&request).unwrap();
+    let parent = first
+        .variants
+        .iter()
+        .find(|v| v.levels.iter().any(|l| &*l.dimension == "offer"))
+        .expect("a variant with an offer");
+    // The parent's combination with one level's wording replaced.
+    let with = |dimension: &str, value: &str| -> Vec<LevelChoice> {
+        let mut levels = parent.levels.clone();
+        let level = levels
+            .iter_mut()
+            .find(|l| &*l.dimension == dimension)
+            .unwrap();
+        level.value = value.into();
+        levels
+    };
+    let bred = Bred {
+        cell: CreativeCell {
+            channel: Channel::Sms,
+            segment: "parents".into(),
+            language: "ko".into(),
+            format: parent.format,
+        },
+        combinations: vec![
+            parent.levels.clone(),
+            // In the brief with an emoji, which a CP949 SMS cannot carry: written without it.
+            with("cta", "매장에서 만나요 👋"),
+            // The English copy's message: not this cell's language.
+            with("message", "Spring is here"),
+            // A template the playbook no longer has.
+            with("template", "{message} {cta}"),
+        ],
+    };
+    let out = g.write_bred(&request, &[bred]).unwrap();
+    // The parent's own combination is written again as the same variant, in its cell.
+    assert_eq!(out.variants.len(), 2, "{:?}", out.cells);
+    assert_eq!(out.variants[0].id, parent.id);
+    assert_eq!(out.variants[0].creative, parent.creative);
+    let child = &out.variants[1];
+    assert!(child.creative.text.contains("매장에서 만나요"), "{child:?}");
+    assert!(!child.creative.text.contains('👋'), "{child:?}");
+    assert!(matches!(child.format, Format::KrSms | Format::KrLms));
+    assert!(
+        ChannelLimits::default()
+            .check(child.format, &child.creative)
+            .fits()
+    );
+    let report = &out.cells[0];
+    assert_eq!(report.design, DesignKind::Bred);
+    assert_eq!((report.candidates, report.emitted), (4, 2));
+    assert_eq!(report.formats, vec![Format::KrSms, Format::KrLms]);
+    let dropped = report.dropped.join("\n");
+    for reason in [
+        "\"Spring is here\" is no longer in the brief",
+        "template \"{message} {cta}\" is no longer in the content playbook",
+    ] {
+        assert!(dropped.contains(reason), "{reason} not in {dropped}");
+    }
+    assert_eq!(report.dropped.len(), 2, "{dropped}");
+}
+
+#[test]
 fn generation_is_deterministic_for_a_seed() {
     let goal = goal(
         vec![Channel::Sms, Channel::Social, Channel::Search],
@@ -770,6 +842,14 @@ fn optional_parts_are_dropped_to_fit_and_the_rest_is_dropped() {
             .iter()
             .all(|v| !v.creative.text.contains("지금 확인하세요"))
     );
+    // A call to action left out is no level of the variant: the optimizer credits only what the
+    // copy says, and copies alike are one variant.
+    for v in &out.variants {
+        assert!(v.levels.iter().all(|l| &*l.dimension != "cta"), "{v:?}");
+    }
+    let texts: std::collections::BTreeSet<_> =
+        out.variants.iter().map(|v| &v.creative.text).collect();
+    assert_eq!(texts.len(), out.variants.len(), "a copy written twice");
     assert!(
         out.cells[0]
             .dropped

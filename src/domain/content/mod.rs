@@ -50,6 +50,32 @@ pub struct LevelChoice {
     pub value: Arc<str>,
 }
 
+/// A content cell: the segment × format × language variants are written for together, named by
+/// the first format written with it (Korean LMS is written in the SMS cell, see
+/// [`Format::written_with`]). Variants of one cell share templates and levels, so the genetic
+/// search recombines only them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CreativeCell {
+    pub channel: Channel,
+    pub segment: String,
+    pub language: String,
+    pub format: Format,
+}
+
+impl std::fmt::Display for CreativeCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.segment, self.format, self.language)
+    }
+}
+
+/// Combinations of levels the genetic search bred for one cell, to be written as variants: each
+/// the template first, then one level per dimension the template fills.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bred {
+    pub cell: CreativeCell,
+    pub combinations: Vec<Vec<LevelChoice>>,
+}
+
 /// One creative variant, ready for review.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Variant {
@@ -107,4 +133,13 @@ pub trait Generator: Send + Sync {
     fn name(&self) -> &str;
 
     fn generate(&self, request: &GenerationRequest<'_>) -> Result<Generation, GenerateError>;
+
+    /// Writes the combinations the genetic search bred, each in its cell, under the same
+    /// guarantees; a combination that cannot be written (its template or a level is gone since,
+    /// it no longer fits) is dropped with the reason in its cell's report.
+    fn write_bred(
+        &self,
+        request: &GenerationRequest<'_>,
+        bred: &[Bred],
+    ) -> Result<Generation, GenerateError>;
 }

@@ -44,6 +44,8 @@ pub enum DesignKind {
     L18,
     /// A seeded random sample of distinct combinations.
     Sample,
+    /// Combinations the genetic search bred from the cell's results.
+    Bred,
 }
 
 /// A set of runs: each run picks one level index per dimension, in the dimensions' order.

@@ -19,7 +19,7 @@ use crate::domain::content::playbook::{
     parse_template,
 };
 use crate::domain::content::{
-    CellReport, GenerateError, Generation, GenerationRequest, Generator, LevelChoice, Variant,
+    Bred, CellReport, GenerateError, Generation, GenerationRequest, Generator, LevelChoice, Variant,
 };
 
 /// Why a template or a candidate was dropped, as the cell report records it.
@@ -135,17 +135,142 @@ impl Generator for TemplateGenerator {
         }
         Ok(generation)
     }
+
+    fn write_bred(
+        &self,
+        request: &GenerationRequest<'_>,
+        bred: &[Bred],
+    ) -> Result<Generation, GenerateError> {
+        let goal = request.goal;
+        let brief = goal.brief.as_ref().ok_or_else(|| GenerateError::Request {
+            campaign: goal.id.to_string(),
+            reason: "the campaign has no [brief]; content writes only from a brief".into(),
+        })?;
+        let mut generation = Generation::default();
+        for cell_bred in bred {
+            let at = &cell_bred.cell;
+            let mut report = CellReport {
+                segment: at.segment.clone(),
+                channel: at.channel,
+                formats: at.format.written_with().to_vec(),
+                language: at.language.clone(),
+                design: DesignKind::Bred,
+                candidates: cell_bred.combinations.len(),
+                emitted: 0,
+                dropped: Vec::new(),
+            };
+            let written = self
+                .playbook
+                .languages
+                .get_key_value(&at.language)
+                .zip(brief.copy.get(&at.language));
+            let Some(((code, language), copy)) = written else {
+                report.dropped.push(format!(
+                    "language {} is no longer in both the content playbook and the brief",
+                    at.language
+                ));
+                generation.cells.push(report);
+                continue;
+            };
+            let cell = Cell {
+                segment: &at.segment,
+                channel: at.channel,
+                formats: report.formats.clone(),
+                code,
+                language,
+                copy,
+                objective: goal.objective,
+                url: &brief.landing_url,
+            };
+            let mut ids = BTreeSet::new();
+            for combination in &cell_bred.combinations {
+                match self.bred_variant(&cell, combination, request.voice) {
+                    Ok(variant) => {
+                        if ids.insert(variant.id.clone()) {
+                            generation.variants.push(variant);
+                            report.emitted += 1;
+                        }
+                    }
+                    Err(reason) => note(reason, &mut report.dropped),
+                }
+            }
+            generation.cells.push(report);
+        }
+        Ok(generation)
+    }
 }
 
-/// Formats written together: Korean SMS and LMS are one cell (a text too long for an SMS goes as an
-/// LMS); every other format is its own cell.
-fn format_groups(channel: Channel, region: &str) -> Vec<Vec<Format>> {
-    let formats = Format::for_channel(channel, region);
-    if formats.first().is_some_and(|f| f.is_cp949()) {
-        vec![formats.to_vec()]
-    } else {
-        formats.iter().map(|&f| vec![f]).collect()
+impl TemplateGenerator {
+    /// One bred combination as a variant of `cell`: its template and levels found again by their
+    /// wording (a reload may have moved them), checked as every variant is.
+    fn bred_variant(
+        &self,
+        cell: &Cell<'_>,
+        combination: &[LevelChoice],
+        voice: &BrandVoice,
+    ) -> Result<Variant, String> {
+        let wording = |dimension: &str| {
+            combination
+                .iter()
+                .find(|l| &*l.dimension == dimension)
+                .map(|l| &*l.value)
+        };
+        let text = wording(TEMPLATE_DIMENSION).unwrap_or_default();
+        let formality = &voice.tone.formality;
+        let (index, template, formats) = cell
+            .language
+            .templates
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.text == text)
+            .filter(|(_, t)| t.formality.is_empty() || t.formality.contains(formality))
+            .find_map(|(index, t)| {
+                let formats: Vec<Format> = cell
+                    .formats
+                    .iter()
+                    .copied()
+                    .filter(|f| t.formats.contains(f))
+                    .collect();
+                (!formats.is_empty()).then_some((index, t, formats))
+            })
+            .ok_or_else(|| {
+                format!("template {text:?} is no longer in the content playbook for this cell")
+            })?;
+        let builtins = builtins(voice, cell);
+        let usable = prepare(index, template, formats, &builtins).map_err(|e| e.to_string())?;
+        let vocabulary = vocabulary_for(cell);
+        let mut chosen = Vec::new();
+        for slot in &usable.slots {
+            let value = wording(slot).ok_or_else(|| {
+                format!("template {index} needs {{{slot}}}, which the combination does not give")
+            })?;
+            let index = vocabulary
+                .get(slot.as_str())
+                .and_then(|levels| levels.iter().position(|l| *l == value))
+                .ok_or_else(|| format!("{slot} {value:?} is no longer in the brief"))?;
+            let applied = apply_preferred_terms(value, &voice.preferred_terms);
+            if let Some(word) = find_banned(&applied, &voice.banned_words) {
+                return Err(format!(
+                    "{slot} {value:?} contains the banned word {word:?}"
+                ));
+            }
+            chosen.push((slot.as_str(), index, value));
+        }
+        self.variant(cell, &usable, &builtins, &chosen, voice)
+            .map_err(|e| e.to_string())
     }
+}
+
+/// The format cells of `channel` in `region`, each written as one (see [`Format::written_with`]).
+fn format_groups(channel: Channel, region: &str) -> Vec<Vec<Format>> {
+    let mut groups: Vec<Vec<Format>> = Vec::new();
+    for format in Format::for_channel(channel, region) {
+        let group = format.written_with().to_vec();
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    groups
 }
 
 struct Cell<'a> {
@@ -328,44 +453,21 @@ impl TemplateGenerator {
             let Some(usable) = run.first().and_then(|&t| usable.get(t)) else {
                 continue;
             };
-            let mut values = builtins.clone();
-            let mut levels = vec![LevelChoice {
-                dimension: TEMPLATE_DIMENSION.into(),
-                index: usable.index,
-                value: usable.template.text.as_str().into(),
-            }];
-            for (dimension, &choice) in dimensions.iter().zip(run.iter().skip(1)) {
-                // Only the dimensions this template uses are part of the variant's identity.
-                if !usable.slots.contains(&dimension.name) {
-                    continue;
-                }
-                let Some(&(index, value)) = dimension.levels.get(choice) else {
-                    continue;
-                };
-                values.insert(dimension.name.as_str(), value);
-                levels.push(LevelChoice {
-                    dimension: dimension.name.as_str().into(),
-                    index,
-                    value: value.into(),
-                });
-            }
-            match self.realize(cell, usable, &values, voice) {
-                Ok((format, creative, fit)) => {
-                    let id = variant_id(cell, format, &levels);
-                    if !ids.insert(id.clone()) {
-                        continue;
+            // Only the dimensions this template uses are part of the variant's identity.
+            let chosen: Vec<(&str, usize, &str)> = dimensions
+                .iter()
+                .zip(run.iter().skip(1))
+                .filter(|(dimension, _)| usable.slots.contains(&dimension.name))
+                .filter_map(|(dimension, &choice)| {
+                    let &(index, value) = dimension.levels.get(choice)?;
+                    Some((dimension.name.as_str(), index, value))
+                })
+                .collect();
+            match self.variant(cell, usable, &builtins, &chosen, voice) {
+                Ok(variant) => {
+                    if ids.insert(variant.id.clone()) {
+                        variants.push(variant);
                     }
-                    variants.push(Variant {
-                        id,
-                        channel: cell.channel,
-                        format,
-                        segment: cell.segment.to_owned(),
-                        language: cell.code.to_owned(),
-                        levels,
-                        creative,
-                        measures: fit.measures,
-                        warnings: fit.warnings,
-                    });
                 }
                 Err(reason) => note(reason.to_string(), &mut dropped),
             }
@@ -375,15 +477,57 @@ impl TemplateGenerator {
         (variants, report)
     }
 
-    /// Renders one candidate, shortening it by leaving out optional parts until it fits one of the
-    /// template's formats; the reason for the last failure when nothing fits.
-    fn realize(
+    /// The variant of one template and one level per dimension it fills, (dimension, index,
+    /// wording) each.
+    fn variant(
         &self,
         cell: &Cell<'_>,
         usable: &Usable<'_>,
+        builtins: &BTreeMap<&'static str, &str>,
+        chosen: &[(&str, usize, &str)],
+        voice: &BrandVoice,
+    ) -> Result<Variant, Dropped> {
+        let mut values: BTreeMap<&str, &str> = builtins.clone();
+        let mut levels = vec![LevelChoice {
+            dimension: TEMPLATE_DIMENSION.into(),
+            index: usable.index,
+            value: usable.template.text.as_str().into(),
+        }];
+        for &(dimension, index, value) in chosen {
+            values.insert(dimension, value);
+            levels.push(LevelChoice {
+                dimension: dimension.into(),
+                index,
+                value: value.into(),
+            });
+        }
+        let (format, creative, fit, filled) = self.realize(cell, usable, &values, voice)?;
+        // A level whose optional part was left out to fit is not in the copy: it is no level of
+        // this variant (and the same copy gets the same id).
+        levels.retain(|l| &*l.dimension == TEMPLATE_DIMENSION || filled.contains(&*l.dimension));
+        Ok(Variant {
+            id: variant_id(cell, format, &levels),
+            channel: cell.channel,
+            format,
+            segment: cell.segment.to_owned(),
+            language: cell.code.to_owned(),
+            levels,
+            creative,
+            measures: fit.measures,
+            warnings: fit.warnings,
+        })
+    }
+
+    /// Renders one candidate, shortening it by leaving out optional parts until it fits one of the
+    /// template's formats, with the slots it filled; the reason for the last failure when nothing
+    /// fits.
+    fn realize<'u>(
+        &self,
+        cell: &Cell<'_>,
+        usable: &'u Usable<'_>,
         values: &BTreeMap<&str, &str>,
         voice: &BrandVoice,
-    ) -> Result<(Format, Creative, Fit), Dropped> {
+    ) -> Result<(Format, Creative, Fit, BTreeSet<&'u str>), Dropped> {
         let optional_total: usize = usable
             .fields
             .iter()
@@ -393,7 +537,8 @@ impl TemplateGenerator {
             template: usable.index,
         };
         for keep in (0..=optional_total).rev() {
-            let creative = self.compose(cell, usable, values, voice, keep);
+            let mut filled = BTreeSet::new();
+            let creative = self.compose(cell, usable, values, voice, keep, &mut filled);
             if let Some((field, word)) = creative
                 .fields()
                 .find_map(|(f, t)| find_banned(t, &voice.banned_words).map(|w| (f, w)))
@@ -408,7 +553,7 @@ impl TemplateGenerator {
             for &format in &usable.formats {
                 let fit = self.playbook.limits.check(format, &creative);
                 if fit.fits() {
-                    return Ok((format, creative, fit));
+                    return Ok((format, creative, fit, filled));
                 }
                 if let Some(violation) = fit.violations.first() {
                     last_failure = Dropped::OverLimit {
@@ -422,19 +567,20 @@ impl TemplateGenerator {
     }
 
     /// Fills the template keeping the first `keep` optional parts, then applies the brand's voice.
-    fn compose(
+    fn compose<'u>(
         &self,
         cell: &Cell<'_>,
-        usable: &Usable<'_>,
+        usable: &'u Usable<'_>,
         values: &BTreeMap<&str, &str>,
         voice: &BrandVoice,
         keep: usize,
+        filled: &mut BTreeSet<&'u str>,
     ) -> Creative {
         let strip_emoji = !voice.tone.emoji || cell.formats.iter().any(|f| f.is_cp949());
         let mut creative = Creative::default();
         let mut budget = keep;
         for (field, pieces) in &usable.fields {
-            let raw = render(pieces, values, &mut budget);
+            let raw = render(pieces, values, &mut budget, filled);
             let mut text = apply_preferred_terms(&raw, &voice.preferred_terms);
             if strip_emoji {
                 text.retain(|c| !is_emoji(c));
@@ -569,20 +715,27 @@ fn count_optional(pieces: &[Piece]) -> usize {
         .count()
 }
 
-/// Fills slots; an optional part is kept while `budget` lasts (so the last ones go first).
-fn render(pieces: &[Piece], values: &BTreeMap<&str, &str>, budget: &mut usize) -> String {
+/// Fills slots; an optional part is kept while `budget` lasts (so the last ones go first). The
+/// slots written go into `filled`.
+fn render<'p>(
+    pieces: &'p [Piece],
+    values: &BTreeMap<&str, &str>,
+    budget: &mut usize,
+    filled: &mut BTreeSet<&'p str>,
+) -> String {
     let mut out = String::new();
     for piece in pieces {
         match piece {
             Piece::Literal(text) => out.push_str(text),
             Piece::Slot(name) => {
+                filled.insert(name);
                 out.push_str(values.get(name.as_str()).copied().unwrap_or_default())
             }
             Piece::Optional(inner) => {
                 if *budget > 0 {
                     *budget -= 1;
                     let mut none = 0;
-                    out.push_str(&render(inner, values, &mut none));
+                    out.push_str(&render(inner, values, &mut none, filled));
                 }
             }
         }
@@ -675,7 +828,8 @@ mod tests {
     fn optional_parts_go_last_first() {
         let pieces = parse_template("a[[ b]][[ c]] d").unwrap();
         let values = BTreeMap::new();
-        let render_keep = |keep: usize| render(&pieces, &values, &mut keep.clone());
+        let render_keep =
+            |keep: usize| render(&pieces, &values, &mut keep.clone(), &mut BTreeSet::new());
         assert_eq!(render_keep(2), "a b c d");
         assert_eq!(render_keep(1), "a b d");
         assert_eq!(render_keep(0), "a d");
