@@ -19,7 +19,8 @@ use super::response::ResponseCurve;
 use super::thompson::ArmStats;
 use crate::domain::bounds::{Money, add_count};
 use crate::domain::campaign::{CampaignGoal, Channel};
-use crate::domain::content::{LevelChoice, Variant};
+use crate::domain::channel::Format;
+use crate::domain::content::{CreativeCell, LevelChoice, Variant};
 
 /// One approved variant as the experiment knows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,13 @@ pub struct Arm {
     pub channel: Channel,
     pub segment: String,
     pub levels: Vec<LevelChoice>,
+    /// The format and language it was written in: with the segment, its content cell, the
+    /// space the genetic search breeds it in. Absent in experiments recorded before cells were
+    /// kept; such an arm is tested but never bred from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 impl Arm {
@@ -37,7 +45,19 @@ impl Arm {
             channel: variant.channel,
             segment: variant.segment.clone(),
             levels: variant.levels.clone(),
+            format: Some(variant.format),
+            language: Some(variant.language.clone()),
         }
+    }
+
+    /// The content cell it was written in, when its experiment recorded one.
+    pub fn cell(&self) -> Option<CreativeCell> {
+        Some(CreativeCell {
+            channel: self.channel,
+            segment: self.segment.clone(),
+            language: self.language.clone()?,
+            format: *self.format?.written_with().first()?,
+        })
     }
 }
 
@@ -53,6 +73,16 @@ pub struct ArmState {
     /// The counts of every day before [`Experiment::daily_from`], summed: a drift window reads
     /// the days before it only as one baseline.
     pub earlier: ArmStats,
+    /// The day it was retired to make room for a new generation: it keeps its evidence (the
+    /// genetic search still learns from it) and is never bought again.
+    pub retired: Option<u32>,
+}
+
+impl ArmState {
+    /// Whether it is a started, not retired, arm on `channel`.
+    pub fn live_on(&self, channel: Channel) -> bool {
+        self.retired.is_none() && self.arm.as_ref().is_some_and(|a| a.channel == channel)
+    }
 }
 
 /// What one observation brings to the experiment. Counts are signed as the market reports them; a
@@ -269,13 +299,22 @@ impl Experiment {
         }
     }
 
-    /// The started arms on `channel` with their evidence, in variant id order.
+    /// The live arms on `channel` with their evidence, in variant id order.
     pub fn arms_of(&self, channel: Channel) -> Vec<(String, ArmStats)> {
         self.arms
             .iter()
-            .filter(|(_, s)| s.arm.as_ref().is_some_and(|a| a.channel == channel))
+            .filter(|(_, s)| s.live_on(channel))
             .map(|(id, s)| (id.clone(), s.stats))
             .collect()
+    }
+
+    /// Retires the arms named on `day`; an unknown or already retired one is left as it is.
+    pub fn retire<'a>(&mut self, variants: impl IntoIterator<Item = &'a str>, day: u32) {
+        for id in variants {
+            if let Some(state) = self.arms.get_mut(id) {
+                state.retired.get_or_insert(day);
+            }
+        }
     }
 
     /// Whether exploration is forced on `day` (after drift).
@@ -300,7 +339,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::domain::bounds;
     use crate::domain::campaign::test_goal;
-    use crate::domain::channel::{Creative, Format};
+    use crate::domain::channel::Creative;
 
     pub(crate) fn arm(channel: Channel, variant: &str) -> Arm {
         Arm {
@@ -308,6 +347,8 @@ pub(crate) mod tests {
             channel,
             segment: "students".to_owned(),
             levels: Vec::new(),
+            format: None,
+            language: None,
         }
     }
 
@@ -346,9 +387,20 @@ pub(crate) mod tests {
         };
         let expected = Arm {
             levels,
+            format: Some(Format::KrSms),
+            language: Some("ko".to_owned()),
             ..arm(Channel::Sms, "students/kr_sms/ko/0.1")
         };
         assert_eq!(Arm::of(&variant), expected);
+        let cell = expected.cell().unwrap();
+        assert_eq!(cell.to_string(), "students/kr_sms/ko");
+        // An LMS is written in the SMS cell; an arm recorded without its cell has none.
+        let lms = Arm {
+            format: Some(Format::KrLms),
+            ..expected
+        };
+        assert_eq!(lms.cell(), Some(cell));
+        assert_eq!(arm(Channel::Sms, "old").cell(), None);
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub mod winner;
 pub use allocation::{AllocationError, ChannelBudget, SpendBounds, allocate};
 pub use bandit::{BanditPolicy, EpsilonGreedy, PolicyKind, ThompsonPolicy, UniformSplit};
 pub use buys::{phase_weight, plan_buys, split_seed};
-pub use creative_pool::{CreativePool, creative_pool, genetic_due, genetic_seed};
+pub use creative_pool::{CreativePool, creative_pools, genetic_due, genetic_seed, retirements};
 pub use drift::{Cusum, DriftCheck, DriftError, DriftRule, reopen_exploration};
 pub use drift_watch::{Drift, DriftWindow, drift_windows, first_drift, window_start};
 pub use experiment::{Arm, ArmState, ChannelPlans, Experiment, Observed, Progress};

@@ -53,9 +53,20 @@ pub struct CusumSettings {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeneticSettings {
+    /// Children bred per content cell each generation (those that are arms already are not
+    /// written again).
     pub population: usize,
+    /// Live arms a content cell keeps at most: when a generation joins, the arms with the
+    /// smallest traffic shares are retired down to it. Defaults to 18 (the first generation's
+    /// size per cell) when absent, so a playbook written before it still loads.
+    #[serde(default = "default_max_live")]
+    pub max_live: usize,
     #[serde(flatten)]
     pub mix: GeneticMix,
+}
+
+fn default_max_live() -> usize {
+    18
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -156,6 +167,13 @@ impl OptimizationPlaybook {
                 key: "genetic.population",
                 reason: "must be at least 1",
                 value: "0".into(),
+            });
+        }
+        if self.genetic.max_live < self.genetic.population {
+            return Err(PlaybookError::Invalid {
+                key: "genetic.max_live",
+                reason: "must be at least genetic.population (a generation must fit beside the arms it was bred from)",
+                value: self.genetic.max_live.to_string(),
             });
         }
         let mix = self.genetic.mix;

@@ -31,7 +31,7 @@ pub fn winner(exp: &Experiment, channel: Channel, alpha: f64, power: f64) -> Opt
     let mut ranked: Vec<(&str, ArmStats)> = exp
         .arms
         .iter()
-        .filter(|(_, s)| s.arm.as_ref().is_some_and(|a| a.channel == channel))
+        .filter(|(_, s)| s.live_on(channel))
         .map(|(id, s)| (id.as_str(), s.stats))
         .filter(|(_, s)| s.trials > 0)
         .collect();
