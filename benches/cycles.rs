@@ -120,6 +120,7 @@ async fn cycle(runtime: &Runtime, kb: &KnowledgeBase) {
                 goal: goal.clone(),
                 items,
                 round: 0,
+                batch: String::new(),
             },
         )
         .await

@@ -48,8 +48,11 @@ pub struct ReviewItem {
 pub struct ReviewVariants {
     pub goal: CampaignGoal,
     pub items: Vec<ReviewItem>,
-    /// Which review round (part of each decision's step id).
+    /// Which review round of which batch (with the batch, part of each decision's step id).
     pub round: u32,
+    /// The batch of variants: empty for the first generation, `gen/7` for the one bred on day 7.
+    #[serde(default)]
+    pub batch: String,
 }
 
 impl Payload for ReviewVariants {
@@ -206,7 +209,13 @@ impl HandleRequest<ReviewVariants> for Compliance {
         ctx: &Context,
         request: Envelope<ReviewVariants>,
     ) -> Result<Reviews, AgentError> {
-        let ReviewVariants { goal, items, round } = &request.payload;
+        let ReviewVariants {
+            goal,
+            items,
+            round,
+            batch,
+        } = &request.payload;
+        let round = ledger::round_step(batch, *round);
         self.playbook.refresh(ctx.services());
         let jurisdictions = jurisdictions(&goal.regions);
         let tz = recipient_tz(&goal.regions);

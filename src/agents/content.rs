@@ -23,8 +23,8 @@ use crate::domain::brand::{BrandVoice, TenantFile};
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::compliance::{Finding, Sender};
 use crate::domain::content::{
-    BlockedVariant, ContentPlaybook, GenerationRequest, Generator, Revision, TemplateGenerator,
-    Variant, revise,
+    BlockedVariant, Bred, ContentPlaybook, GenerationRequest, Generator, Revision,
+    TemplateGenerator, Variant, revise,
 };
 use crate::domain::optimization::decision_seed;
 use crate::kb::{DecisionId, KnowledgeBase};
@@ -51,6 +51,32 @@ impl Payload for WriteCreatives {
 }
 
 impl Request for WriteCreatives {
+    type Response = Creatives;
+}
+
+/// Write the combinations a genetic step bred, in their cells.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WriteBred {
+    pub goal: CampaignGoal,
+    /// The day it was bred on (part of the decision's step id) and the genetic step's decision.
+    pub day: u32,
+    pub bred_by: DecisionId,
+    pub bred: Vec<Bred>,
+}
+
+impl Payload for WriteBred {
+    const ACTION: &'static str = "write_bred";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
+}
+
+impl Request for WriteBred {
     type Response = Creatives;
 }
 
@@ -83,8 +109,11 @@ pub struct Blocked {
 pub struct ReviseVariants {
     pub goal: CampaignGoal,
     pub blocked: Vec<Blocked>,
-    /// Which revision round (part of the decision's step id).
+    /// Which revision round of which batch (see [`ReviewVariants`](super::compliance::ReviewVariants)'s), part of the decision's
+    /// step id.
     pub round: u32,
+    #[serde(default)]
+    pub batch: String,
 }
 
 impl Payload for ReviseVariants {
@@ -143,6 +172,7 @@ impl Agent for Content {
     fn routes(routes: &mut Routes<Self>) {
         routes
             .request::<WriteCreatives>()
+            .request::<WriteBred>()
             .request::<ReviseVariants>();
     }
 }
@@ -245,45 +275,79 @@ impl HandleRequest<WriteCreatives> for Content {
         ctx: &Context,
         request: Envelope<WriteCreatives>,
     ) -> Result<Creatives, AgentError> {
-        let goal = &request.payload.goal;
+        let goal = request.payload.goal.clone();
+        self.write(ctx, &request, &goal, None).await
+    }
+}
+
+impl HandleRequest<WriteBred> for Content {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<WriteBred>,
+    ) -> Result<Creatives, AgentError> {
+        let WriteBred {
+            goal,
+            day,
+            bred_by,
+            bred,
+        } = request.payload.clone();
+        self.write(ctx, &request, &goal, Some((day, bred_by, &bred)))
+            .await
+    }
+}
+
+impl Content {
+    /// Writes the first generation of `goal`, or the one bred on a day by a genetic step,
+    /// records what was written and why, and answers with it.
+    async fn write<P>(
+        &mut self,
+        ctx: &Context,
+        request: &Envelope<P>,
+        goal: &CampaignGoal,
+        bred: Option<(u32, DecisionId, &[Bred])>,
+    ) -> Result<Creatives, AgentError> {
         self.refresh_playbook(ctx);
+        let refused = |sender: Sender, error: String| Creatives {
+            variants: Vec::new(),
+            sender,
+            decision: None,
+            error: Some(error),
+        };
         let voice = match voice_for(&self.tenants_dir, goal) {
             Ok(voice) => voice,
-            Err(error) => {
-                return Ok(Creatives {
-                    variants: Vec::new(),
-                    sender: Sender::default(),
-                    decision: None,
-                    error: Some(error.to_string()),
-                });
-            }
+            Err(error) => return Ok(refused(Sender::default(), error.to_string())),
         };
         let sender = sender_of(&voice);
         let seed = decision_seed(goal.id.as_str(), 0);
-        let generation = self.generator.generate(&GenerationRequest {
+        let generation_request = GenerationRequest {
             goal,
             voice: &voice,
             seed,
-        });
+        };
+        let (step, generation) = match bred {
+            None => (
+                "creatives/0".to_owned(),
+                self.generator.generate(&generation_request),
+            ),
+            Some((day, _, bred)) => (
+                format!("creatives/gen/{day}"),
+                self.generator.write_bred(&generation_request, bred),
+            ),
+        };
         let generation = match generation {
             Ok(generation) => generation,
-            Err(error) => {
-                return Ok(Creatives {
-                    variants: Vec::new(),
-                    sender,
-                    decision: None,
-                    error: Some(error.to_string()),
-                });
-            }
+            Err(error) => return Ok(refused(sender, error.to_string())),
         };
         let mut draft = Draft::new::<kinds::Creatives>(
-            "creatives/0",
+            step,
             CreativesInputs {
                 generator: self.generator.name().to_owned(),
                 seed,
                 brand: voice.display_name().map(str::to_owned),
                 tone: voice.tone.clone(),
                 cells: generation.cells.clone(),
+                bred_by: bred.map(|(_, by, _)| by),
             },
             generation
                 .variants
@@ -309,8 +373,13 @@ impl HandleRequest<WriteCreatives> for Content {
             .iter()
             .map(|c| c.candidates.saturating_sub(c.emitted))
             .sum();
+        let what = if bred.is_some() {
+            "bred combinations written as"
+        } else {
+            "first generation:"
+        };
         draft = draft.reason(format!(
-            "{} variants in {} cells ({}) in the voice of {}; {dropped} candidates dropped for limits, banned words or missing disclaimers",
+            "{what} {} variants in {} cells ({}) in the voice of {}; {dropped} candidates dropped for limits, banned words, missing disclaimers or levels no longer in the brief",
             generation.variants.len(),
             per_cell.len(),
             per_cell
@@ -320,7 +389,7 @@ impl HandleRequest<WriteCreatives> for Content {
                 .join(", "),
             voice.display_name().unwrap_or("the default voice"),
         ));
-        let decision = ledger::record(&self.kb, ctx, &request, goal, draft).await?;
+        let decision = ledger::record(&self.kb, ctx, request, goal, draft).await?;
         Ok(Creatives {
             variants: generation.variants,
             sender,
@@ -340,7 +409,9 @@ impl HandleRequest<ReviseVariants> for Content {
             goal,
             blocked,
             round,
+            batch,
         } = &request.payload;
+        let round = ledger::round_step(batch, *round);
         self.refresh_playbook(ctx);
         let sender = voice_for(&self.tenants_dir, goal)
             .map(|v| sender_of(&v))

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::brand::Tone;
 use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
 use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message};
-use crate::domain::content::CellReport;
+use crate::domain::content::{Bred, CellReport, CreativeCell};
 use crate::domain::optimization::{
     Arm, ArmStats, BudgetPacing, ChannelEvidence, Forecast, Progress, ResponseCurve, SpendBounds,
     SplitMethod,
@@ -92,7 +92,7 @@ kinds! {
     Plan = "plan", PlanInputs, Option<PlanChoice>;
 
     // Content's.
-    /// The first generation of creatives.
+    /// A generation of creatives: the first one, or one the genetic step bred.
     Creatives = "creatives", CreativesInputs, Vec<CreativeSummary>;
     /// Fixes applied to blocked variants.
     Revision = "revision", RevisionInputs, RevisionChoice;
@@ -114,8 +114,11 @@ kinds! {
     Drift = "drift", DriftInputs, DriftChoice;
     /// A channel's leader beats the runner-up significantly: stabilize may concentrate on it.
     WinnerDeclared = "winner", WinnerInputs, WinnerChoice;
-    /// The next generation of creative combinations.
+    /// The next generation of creative combinations, bred per content cell.
     GeneticStep = "genetic_step", GeneticInputs, GeneticChoice;
+    /// A bred generation's approved variants join the experiment; arms retire to keep each
+    /// cell's bound of live arms.
+    ArmsJoined = "arms_joined", JoinInputs, JoinChoice;
     /// The forecast of the day: the last step of a day's learning.
     ForecastMade = "forecast", ForecastInputs, ForecastChoice;
     /// Exploration re-opened on an order (after a re-plan, or an operator's).
@@ -303,6 +306,9 @@ pub struct CreativesInputs {
     pub brand: Option<String>,
     pub tone: Tone,
     pub cells: Vec<CellReport>,
+    /// The genetic step whose combinations these are (none for the first generation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bred_by: Option<DecisionId>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -472,13 +478,63 @@ fn default_keep() -> f64 {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GeneticInputs {
     pub day: u32,
-    pub seed: u64,
+    /// Each cell bred from, with its seed and evidence.
+    #[serde(default)]
+    pub cells: Vec<GeneticCell>,
+    /// Recorded before generations were bred per cell: the one seed and pooled space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub space: BTreeMap<String, Vec<String>>,
 }
 
+/// One cell's breeding: its seed, its space (dimension → levels) and what its arms had shown.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GeneticCell {
+    pub cell: CreativeCell,
+    pub seed: u64,
+    pub space: BTreeMap<String, Vec<String>>,
+    pub arms: usize,
+    pub conversions: u64,
+    pub trials: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct GeneticChoice {
+    /// Per cell, the combinations no arm is yet, for content to write.
+    #[serde(default)]
+    pub bred: Vec<Bred>,
+    /// Recorded before generations were bred per cell (nothing wrote them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub next_generation: Vec<Vec<(String, String)>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JoinInputs {
+    /// The campaign day it joined on.
+    pub day: u32,
+    /// The genetic step it comes from, and content's decision writing it.
+    pub generation: DecisionId,
+    pub creatives: Option<DecisionId>,
+    /// Live arms a cell keeps at most.
+    pub max_live: usize,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct JoinChoice {
+    /// The approved variants that joined.
+    pub joined: Vec<Arm>,
+    /// The arms retired to make room, with the evidence they had.
+    pub retired: Vec<RetiredArm>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RetiredArm {
+    pub variant: String,
+    pub conversions: u64,
+    pub trials: u64,
+    /// Its latest traffic share (the probability of being best), if it was ever split.
+    pub share: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -50,6 +50,16 @@ pub fn step_id(goal: &CampaignGoal, step: &str) -> DecisionId {
     ]))
 }
 
+/// A review round's part of a step id: `2` for the first generation's third round, `gen/7/2`
+/// for the third round of the generation bred on day 7 (`batch` `gen/7`).
+pub fn round_step(batch: &str, round: u32) -> String {
+    if batch.is_empty() {
+        round.to_string()
+    } else {
+        format!("{batch}/{round}")
+    }
+}
+
 /// The id of one outcome of one campaign, e.g. `observations/day/3/sms/0`.
 pub fn outcome_id(goal: &CampaignGoal, step: &str) -> OutcomeId {
     OutcomeId(stable_uuid(&[

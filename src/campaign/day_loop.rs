@@ -22,7 +22,7 @@ use super::clock::save_simulated_time;
 use super::ingest::{Batch, IngestReport, ingest_kept};
 use super::options::LoopOptions;
 use super::resume::{CampaignRun, planned_start};
-use super::sim_market::{build_market, priors_from, record_audience_consent};
+use super::sim_market::{add_joined, build_market, priors_from, record_audience_consent};
 use crate::agents::ledger;
 use crate::agents::messages::{Tick, TickReport, is_last_day};
 use crate::agents::orchestrator::Orchestrator;
@@ -340,17 +340,21 @@ async fn step_campaign(
     let Some(market) = run.market.as_mut() else {
         return Some(report);
     };
-    // Variants that appeared since the market was built (none today) would be unknown to it.
-    let buys: Vec<_> = tick
+    if tick.buys.iter().any(|b| !market.knows(&b.variant))
+        && let Err(e) = add_joined(kb, &run.goal, market)
+    {
+        report.error = Some(e.to_string());
+        report.tick = Some(tick);
+        return Some(report);
+    }
+    let (buys, unknown): (Vec<_>, Vec<_>) = tick
         .buys
         .iter()
-        .filter(|b| {
-            market
-                .true_rates(b.channel, &b.segment, &b.variant, day)
-                .is_ok()
-        })
         .cloned()
-        .collect();
+        .partition(|b| market.knows(&b.variant));
+    for buy in unknown {
+        tracing::warn!(campaign = %run.goal.id, day, variant = %buy.variant, "a buy of a variant no experiment decision names is not simulated");
+    }
     let observations = match market.simulate_day(day, &buys) {
         Ok(observations) => observations,
         Err(e) => {

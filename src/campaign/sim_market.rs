@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::options::LoopOptions;
 use crate::agents::compliance::Compliance;
 use crate::agents::ledger;
+use crate::agents::messages::Arm;
 use crate::agents::messages::RecordConsent;
 use crate::agents::playbook::in_force;
 use crate::agents::projection;
@@ -121,7 +122,16 @@ pub fn build_market(
             .collect(),
     };
     let mut market = MarketSimulator::new(spec)?;
-    for arm in &arms {
+    add_arms(&mut market, &arms);
+    Ok(market)
+}
+
+/// Makes the arms the market does not know yet known to it.
+fn add_arms(market: &mut MarketSimulator, arms: &[Arm]) {
+    for arm in arms {
+        if market.knows(&arm.variant) {
+            continue;
+        }
         market.add_variant(
             arm.variant.clone(),
             VariantFeatures {
@@ -133,7 +143,21 @@ pub fn build_market(
             },
         );
     }
-    Ok(market)
+}
+
+/// Makes the variants that joined `goal`'s experiment since `market` was built (a bred
+/// generation) known to it. Their levels are recombined from the arms the market was built
+/// with, so their effects are the ones drawn then: a market rebuilt after a restart is the same.
+pub fn add_joined(
+    kb: &KnowledgeBase,
+    goal: &CampaignGoal,
+    market: &mut MarketSimulator,
+) -> Result<(), SimulationError> {
+    let decisions = kb
+        .decisions_by_campaign(&ledger::scope(goal), &goal.id)?
+        .records;
+    add_arms(market, &projection::experiment_arms(&decisions));
+    Ok(())
 }
 
 /// The what-if file's market for `goal`: every channel the campaign buys must be in it; segments

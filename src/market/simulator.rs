@@ -247,6 +247,11 @@ impl MarketSimulator {
         self.variants.insert(id.into(), positions);
     }
 
+    /// Whether `variant` was made known with [`MarketSimulator::add_variant`].
+    pub fn knows(&self, variant: &str) -> bool {
+        self.variants.contains_key(variant)
+    }
+
     fn channel(&self, channel: Channel) -> Result<&ChannelMarket, MarketError> {
         self.spec
             .channels

@@ -455,6 +455,7 @@ async fn review(
                     send_at,
                 }],
                 round,
+                batch: String::new(),
             },
         )
         .await
@@ -486,6 +487,7 @@ async fn a_bracket_labelled_sms_is_fixed_to_the_legal_label_and_approved() {
                     fixable: verdict.fixable,
                 }],
                 round: 1,
+                batch: String::new(),
             },
         )
         .await
@@ -546,6 +548,7 @@ async fn a_night_send_without_night_consent_is_rescheduled_and_a_withdrawn_conse
                     fixable: verdict.fixable,
                 }],
                 round: 1,
+                batch: String::new(),
             },
         )
         .await
@@ -1096,4 +1099,103 @@ async fn a_late_batch_for_a_day_already_learned_from_is_counted_once() {
     assert_eq!(conversions().await, before + 7, "the late batch is counted");
     client.publish(OBSERVATIONS_RECORDED, late).unwrap();
     assert_eq!(conversions().await, before + 7, "and counted once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bred_generation_is_written_reviewed_and_joined_before_it_is_bought() {
+    let h = harness().await;
+    // Out of reach in the 16 days run, so the optimizer breeds on days 7 and 14 and each
+    // generation joins at the next tick. Five messages and four calls to action are more
+    // combinations per cell than content writes at first: there is something new to breed.
+    let toml = kr_goal_toml("kr_bred", 100_000, 60).replace(
+        r#"messages = ["학생증 하나로 가입 끝", "새 학기 쇼핑을 가볍게"]"#,
+        r#"messages = ["학생증 하나로 가입 끝", "새 학기 쇼핑을 가볍게", "매장과 온라인 모두 적용", "가입비 없는 학생 혜택", "친구와 함께 받는 혜택"]
+calls_to_action = ["지금 가입하세요", "가입하고 시작하기", "혜택 확인하기", "오늘 가입하기"]"#,
+    );
+    let goal: CampaignGoal = toml::from_str(&toml).unwrap();
+    let mut opts = options();
+    opts.max_days = Some(16);
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], opts);
+    let mut bought: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    for _ in 0..16 {
+        for report in campaign_loop.step().await {
+            assert!(report.error.is_none(), "{report:?}");
+            for buy in report.tick.iter().flat_map(|t| &t.buys) {
+                bought
+                    .entry(buy.variant.clone())
+                    .or_default()
+                    .insert(report.day);
+            }
+        }
+        h.clock.advance(DAY).unwrap();
+        tokio::task::yield_now().await;
+    }
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+    let all = decisions(&h, &goal);
+    let bred: Vec<_> = all
+        .iter()
+        .filter(|d| d.kind == "genetic_step")
+        .filter(|d| d.choice["bred"].as_array().is_some_and(|b| !b.is_empty()))
+        .collect();
+    assert!(!bred.is_empty(), "no generation bred: {:?}", kinds(&all));
+    let joins: Vec<_> = all.iter().filter(|d| d.kind == "arms_joined").collect();
+    assert!(!joins.is_empty(), "no generation joined: {:?}", kinds(&all));
+    // Every variant bought was approved by compliance: a bred variant compliance blocks never
+    // reaches the market.
+    let approved: BTreeSet<&str> = all
+        .iter()
+        .filter(|d| d.kind == "review" && d.choice["approved"] == true)
+        .filter_map(|d| d.inputs["variant"].as_str())
+        .collect();
+    for variant in bought.keys() {
+        assert!(
+            approved.contains(variant.as_str()),
+            "{variant} bought unapproved"
+        );
+    }
+    let mut joined_any = false;
+    for join in joins {
+        let day = join.inputs["day"].as_u64().unwrap() as u32;
+        // The generation the join names was bred before it, and content wrote it from that step.
+        let generation = join.inputs["generation"].as_str().unwrap();
+        assert!(
+            bred.iter().any(|d| d.id.to_string() == generation),
+            "{join:?}"
+        );
+        if let Some(creatives) = join.inputs["creatives"].as_str() {
+            let written = all.iter().find(|d| d.id.to_string() == creatives).unwrap();
+            assert_eq!(written.inputs["bred_by"].as_str(), Some(generation));
+        }
+        for arm in join.choice["joined"].as_array().unwrap() {
+            joined_any = true;
+            let variant = arm["variant"].as_str().unwrap();
+            assert!(approved.contains(variant), "{variant} joined unapproved");
+            // Format and language come with every bred arm: it is bred again in its own cell.
+            assert!(
+                arm["format"].is_string() && arm["language"].is_string(),
+                "{arm}"
+            );
+            let days = bought.get(variant).cloned().unwrap_or_default();
+            assert!(
+                days.iter().all(|&d| d >= day),
+                "{variant} bought before day {day}: {days:?}"
+            );
+        }
+        for retired in join.choice["retired"].as_array().unwrap() {
+            let variant = retired["variant"].as_str().unwrap();
+            let days = bought.get(variant).cloned().unwrap_or_default();
+            assert!(
+                days.iter().all(|&d| d < day),
+                "{variant} bought after it retired on day {day}: {days:?}"
+            );
+        }
+    }
+    assert!(joined_any, "every bred variant was blocked");
+    let bought_bred = bought.keys().any(|v| {
+        all.iter()
+            .filter(|d| d.kind == "arms_joined")
+            .flat_map(|d| d.choice["joined"].as_array().cloned().unwrap_or_default())
+            .any(|a| a["variant"] == v.as_str())
+    });
+    assert!(bought_bred, "no bred variant was bought");
 }

@@ -1238,6 +1238,7 @@ mod agent {
                         send_at,
                     }],
                     round: 0,
+                    batch: String::new(),
                 },
             )
             .await

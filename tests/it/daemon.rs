@@ -332,6 +332,7 @@ async fn endorsement_findings(daemon: &Daemon, variant: &str) -> Vec<String> {
                     send_at: "2026-09-01T10:00:00-05:00".parse().expect("time"),
                 }],
                 round: 0,
+                batch: String::new(),
             },
         )
         .await

@@ -437,6 +437,8 @@ async fn a_batch_too_large_for_one_outcome_is_recorded_in_parts() {
             channel: Channel::Sms,
             segment: "university_students".into(),
             levels: Vec::new(),
+            format: None,
+            language: None,
         })
         .collect();
     for arm in &arms {

@@ -309,6 +309,7 @@ async fn verdict(daemon: &Daemon, goal: &CampaignGoal) -> Verdict {
                     send_at: "2026-09-02T10:00:00+09:00".parse().expect("a time"),
                 }],
                 round: 0,
+                batch: String::new(),
             },
         )
         .await

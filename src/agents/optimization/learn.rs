@@ -12,18 +12,19 @@ use std::sync::Arc;
 use super::{Optimization, record_into};
 use crate::agents::decisions::{
     self as kinds, AllocationChoice, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
-    ForecastInputs, GeneticChoice, GeneticInputs, TrafficSplitChoice, TrafficSplitInputs,
-    WinnerChoice, WinnerInputs,
+    ForecastInputs, GeneticCell, GeneticChoice, GeneticInputs, TrafficSplitChoice,
+    TrafficSplitInputs, WinnerChoice, WinnerInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{ObservationsRecorded, deadline_day, is_last_day};
 use crate::agents::projection::ExperimentState;
 use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::content::Bred;
 use crate::domain::money::money_text;
 use crate::domain::optimization::rebalance::INTERVAL;
 use crate::domain::optimization::{
-    ArmStats, OptimizationPlaybook, budget_seed, creative_pool, first_drift, genetic_due,
-    genetic_seed, genetic_step, rebalance, traffic_split, window_start, winner,
+    ArmStats, OptimizationPlaybook, budget_seed, creative_pools, first_drift, genetic_due,
+    genetic_seed, rebalance, traffic_split, window_start, winner,
 };
 use crate::domain::pacing::achieved;
 use crate::kb::KnowledgeBase;
@@ -401,51 +402,104 @@ impl Day<'_> {
         self.record(draft).await
     }
 
-    /// Step 4, the next generation of creative combinations.
+    /// Step 4, the next generation of creative combinations, bred per content cell. Recorded
+    /// even when no cell can be bred, with the reason; the combinations wait in the experiment
+    /// until the orchestrator has content write them and compliance review them.
     async fn genetic(&mut self, playbook: &OptimizationPlaybook) -> Result<(), AgentError> {
         let Some(exp) = self.experiment() else {
             return Ok(());
         };
-        let pool = creative_pool(exp);
-        let seed = genetic_seed(self.goal.id.as_str(), self.day);
-        let Ok(next) = genetic_step(
-            &pool.space,
-            &pool.scored,
-            playbook.genetic.population.max(1),
-            playbook.genetic.mix,
-            seed,
-        ) else {
-            return Ok(());
-        };
-        let proposals: Vec<Vec<(String, String)>> =
-            next.iter().map(|g| pool.space.features(g)).collect();
+        let settings = playbook.genetic;
+        let mut cells = Vec::new();
+        let mut bred = Vec::new();
+        let mut unbred = Vec::new();
+        let mut parents = Vec::new();
+        for pool in creative_pools(exp) {
+            let seed = genetic_seed(self.goal.id.as_str(), &pool.cell, self.day);
+            let combinations = match pool.breed(settings.population, settings.mix, seed) {
+                Ok(c) => c,
+                Err(e) => {
+                    unbred.push(format!("{}: {e}", pool.cell));
+                    continue;
+                }
+            };
+            if pool.evidence.successes == 0 {
+                unbred.push(format!("{}: no conversion yet", pool.cell));
+            } else if combinations.is_empty() {
+                unbred.push(format!("{}: every child is an arm already", pool.cell));
+            }
+            let mut ranked: Vec<&(String, _, f64)> = pool.scored.iter().collect();
+            ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+            parents.extend(
+                ranked
+                    .into_iter()
+                    .take(3)
+                    .map(|(id, _, fitness)| (id.clone(), *fitness, pool.cell.to_string())),
+            );
+            cells.push(GeneticCell {
+                cell: pool.cell.clone(),
+                seed,
+                space: pool
+                    .space
+                    .dimensions
+                    .iter()
+                    .map(|d| (d.name.clone(), d.levels.clone()))
+                    .collect(),
+                arms: pool.scored.len(),
+                conversions: pool.evidence.successes,
+                trials: pool.evidence.trials,
+            });
+            if !combinations.is_empty() {
+                bred.push(Bred {
+                    cell: pool.cell,
+                    combinations,
+                });
+            }
+        }
         let mut draft = Draft::new::<kinds::GeneticStep>(
             format!("genetic/day/{}", self.day),
             GeneticInputs {
                 day: self.day,
-                seed,
-                space: pool.levels.clone(),
+                cells,
+                seed: None,
+                space: BTreeMap::new(),
             },
             GeneticChoice {
-                next_generation: proposals,
+                bred: bred.clone(),
+                next_generation: Vec::new(),
             },
         );
-        for (genome, fitness) in &pool.scored {
-            draft = draft.alternative(pool.space.features(genome), *fitness, None);
+        for (variant, fitness, cell) in parents {
+            draft = draft.alternative(
+                variant,
+                fitness,
+                Some(format!(
+                    "a fittest parent in {cell} (rate shrunk toward the cell's)"
+                )),
+            );
         }
-        let mix = playbook.genetic.mix;
-        let draft = draft
-            .reason(format!(
-                "bred {} combinations from {} scored variants (elite {:.0} %, crossover {:.0} %, mutation {:.0} %, random {:.0} %), seed {seed}",
-                next.len(),
-                pool.scored.len(),
+        let new: usize = bred.iter().map(|b| b.combinations.len()).sum();
+        let mix = settings.mix;
+        let mut reason = if bred.is_empty() {
+            "no new combination bred".to_owned()
+        } else {
+            format!(
+                "bred {new} new combinations for content to write and compliance to review ({}); each cell's {} children come from its arms' results (elite {:.0} %, crossover {:.0} %, mutation {:.0} %, random {:.0} %), only those that are no arm yet",
+                bred.iter()
+                    .map(|b| format!("{}: {}", b.cell, b.combinations.len()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                settings.population,
                 mix.elite * 100.0,
                 mix.crossover * 100.0,
                 mix.mutation * 100.0,
                 mix.random * 100.0
-            ))
-            .confidence(0.4);
-        self.record(draft).await
+            )
+        };
+        if !unbred.is_empty() {
+            reason.push_str(&format!("; not bred: {}", unbred.join(", ")));
+        }
+        self.record(draft.reason(reason).confidence(0.4)).await
     }
 
     /// Step 5, the forecast. Recorded for every batch, even without a trend yet: it is the last step of

@@ -18,21 +18,24 @@
 
 mod learn;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::decisions::{self as kinds, AllocationChoice, AllocationInputs, ExperimentChoice};
+use super::decisions::{
+    self as kinds, AllocationChoice, AllocationInputs, ExperimentChoice, JoinChoice, JoinInputs,
+    RetiredArm,
+};
 use super::ledger::{self, Draft};
 use super::messages::{GoalAchieved, ObservationsRecorded, Phase, Reexplore};
 use super::playbook::LivePlaybook;
-use super::projection::ExperimentState;
+use super::projection::{ExperimentState, Generation};
 use super::resident::Resident;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
 use crate::domain::money::money_text;
 use crate::domain::optimization::{
-    OptimizationPlaybook, ResponseCurve, SpendBounds, hand_off_unfunded, plan_buys,
+    OptimizationPlaybook, ResponseCurve, SpendBounds, hand_off_unfunded, plan_buys, retirements,
 };
 use crate::kb::{Decision, DecisionId, KnowledgeBase};
 use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
@@ -142,11 +145,54 @@ impl Request for GetProgress {
     type Response = Standing;
 }
 
-/// How far a campaign is, and its channels' budgets against the plan.
+/// How far a campaign is, its channels' budgets against the plan, and a bred generation waiting
+/// to be written, reviewed and joined.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Standing {
     pub progress: Progress,
     pub mix: BudgetMix,
+    #[serde(default)]
+    pub bred: Option<Generation>,
+}
+
+/// A bred generation's approved variants join the experiment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JoinArms {
+    pub goal: CampaignGoal,
+    /// The campaign day they join on.
+    pub day: u32,
+    /// The generation they were written from, and content's decision writing them.
+    pub generation: Generation,
+    pub creatives: Option<DecisionId>,
+    /// The approved variants.
+    pub arms: Vec<Arm>,
+}
+
+impl Payload for JoinArms {
+    const ACTION: &'static str = "join_arms";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.goal.tenant)
+    }
+}
+
+impl Request for JoinArms {
+    type Response = Joined;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Joined {
+    pub decision: DecisionId,
+    pub joined: usize,
+    pub retired: usize,
+}
+
+impl Payload for Joined {
+    const ACTION: &'static str = "joined";
 }
 
 impl Payload for Standing {
@@ -177,6 +223,7 @@ impl Agent for Optimization {
             .request::<StartExperiment>()
             .request::<PlanBuys>()
             .request::<GetProgress>()
+            .request::<JoinArms>()
             .event::<ObservationsRecorded>()
             .event::<GoalAchieved>()
             .command::<Reexplore>();
@@ -340,8 +387,114 @@ impl HandleRequest<GetProgress> for Optimization {
             .map(|state| Standing {
                 progress: state.experiment.progress(),
                 mix: state.mix(),
+                bred: state.bred.clone(),
             })
             .unwrap_or_default())
+    }
+}
+
+impl HandleRequest<JoinArms> for Optimization {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        request: Envelope<JoinArms>,
+    ) -> Result<Joined, AgentError> {
+        let p = &request.payload;
+        self.playbook.refresh(ctx.services());
+        let max_live = self.playbook.get().genetic.max_live;
+        let Some(state) = self.experiment(&p.goal)? else {
+            return Err(AgentError::msg(format!(
+                "campaign {} has no experiment to join variants to",
+                p.goal.id
+            )));
+        };
+        let exp = &state.experiment;
+        // A variant already tested (an earlier generation wrote the same copy) keeps its arm.
+        let joined: Vec<Arm> = p
+            .arms
+            .iter()
+            .filter(|a| exp.arms.get(&a.variant).is_none_or(|s| s.arm.is_none()))
+            .cloned()
+            .collect();
+        let mut by_cell: BTreeMap<_, BTreeSet<&str>> = BTreeMap::new();
+        for arm in &joined {
+            if let Some(cell) = arm.cell() {
+                by_cell
+                    .entry(cell)
+                    .or_default()
+                    .insert(arm.variant.as_str());
+            }
+        }
+        let retired: Vec<RetiredArm> = by_cell
+            .iter()
+            .flat_map(|(cell, new)| retirements(exp, cell, new, max_live))
+            .map(|variant| {
+                let stats = exp.arms.get(&variant).map(|s| s.stats).unwrap_or_default();
+                RetiredArm {
+                    share: exp.shares.get(&variant).copied(),
+                    conversions: stats.successes,
+                    trials: stats.trials,
+                    variant,
+                }
+            })
+            .collect();
+        let mut draft = Draft::new::<kinds::ArmsJoined>(
+            format!("genetic/day/{}/join", p.generation.day),
+            JoinInputs {
+                day: p.day,
+                generation: p.generation.decision,
+                creatives: p.creatives,
+                max_live,
+            },
+            JoinChoice {
+                joined: joined.clone(),
+                retired: retired.clone(),
+            },
+        );
+        for arm in &joined {
+            draft = draft.alternative(
+                &arm.variant,
+                1.0,
+                Some("joins: approved by compliance".to_owned()),
+            );
+        }
+        for r in &retired {
+            draft = draft.alternative(
+                &r.variant,
+                0.0,
+                Some(format!(
+                    "retired with {} conversions in {} impressions{}",
+                    r.conversions,
+                    r.trials,
+                    r.share.map_or(String::new(), |s| format!(
+                        ", traffic share {:.1} %",
+                        s * 100.0
+                    ))
+                )),
+            );
+        }
+        let bred: usize = p.generation.bred.iter().map(|b| b.combinations.len()).sum();
+        let reason = if joined.is_empty() {
+            format!(
+                "none of the {bred} bred combinations joins: {} were written and approved and none is new",
+                p.arms.len()
+            )
+        } else {
+            format!(
+                "{} of the {bred} combinations bred on day {} were written and approved and join the experiment; {} arms retire (the smallest traffic shares, keeping their evidence) so no cell has more than {max_live} live",
+                joined.len(),
+                p.generation.day,
+                retired.len()
+            )
+        };
+        let decision = self
+            .record(ctx, &request, &p.goal, draft.reason(reason).confidence(0.6))
+            .await?;
+        Ok(Joined {
+            decision: decision.id,
+            joined: joined.len(),
+            retired: retired.len(),
+        })
     }
 }
 

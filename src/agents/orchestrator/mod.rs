@@ -16,10 +16,12 @@
 //! # Layout
 //!
 //! - this file: the agent, its routes and its state; `setup`: plan, write, review, start the
-//!   experiment; `tick`: one campaign day; `commands`: operators' orders and the events it hears;
+//!   experiment; `tick`: one campaign day; `generation`: a bred generation written, reviewed and
+//!   joined; `commands`: operators' orders and the events it hears;
 //!   `hold`: why a day is held and its decision.
 
 mod commands;
+mod generation;
 mod hold;
 mod setup;
 mod tick;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 
 use super::Orchestrator;
 use crate::agents::compliance::{Compliance, ReviewItem, ReviewVariants, VariantVerdict};
@@ -121,8 +121,9 @@ impl Orchestrator {
         if let Some(error) = creatives.error {
             return Ok(Some(format!("content wrote nothing: {error}")));
         }
+        let start = goal.start.unwrap_or_else(|| ctx.now());
         let approved = match self
-            .review_loop(ctx, goal, creatives.variants, &creatives.sender)
+            .review_loop(ctx, goal, creatives.variants, &creatives.sender, "", start)
             .await
         {
             Ok(approved) => approved,
@@ -175,16 +176,19 @@ impl Orchestrator {
     }
 
     /// Review, revise what can be fixed, review again; only approved variants come back. Any
-    /// failure to reach compliance approves nothing.
-    async fn review_loop(
+    /// failure to reach compliance approves nothing. `batch` names the variants' generation in
+    /// the decisions' step ids (empty for the first); they are first sent on the day starting at
+    /// `from`.
+    pub(super) async fn review_loop(
         &self,
         ctx: &Context,
         goal: &CampaignGoal,
         variants: Vec<Variant>,
         sender: &Sender,
+        batch: &str,
+        from: DateTime<Utc>,
     ) -> Result<Vec<Variant>, String> {
-        let start = goal.start.unwrap_or_else(|| ctx.now());
-        let first_send = send_time(&goal.regions, start);
+        let first_send = send_time(&goal.regions, from);
         let mut send_at: BTreeMap<String, DateTime<FixedOffset>> = BTreeMap::new();
         let mut pending = variants;
         let mut approved = Vec::new();
@@ -211,6 +215,7 @@ impl Orchestrator {
                         goal: goal.clone(),
                         items,
                         round,
+                        batch: batch.to_owned(),
                     },
                 )
                 .await
@@ -244,6 +249,7 @@ impl Orchestrator {
                         goal: goal.clone(),
                         blocked,
                         round: round + 1,
+                        batch: batch.to_owned(),
                     },
                 )
                 .await

@@ -1,5 +1,6 @@
 //! One campaign day: progress and phase from the optimizer, the goal check, a re-plan when the
-//! forecast misses the deadline (or an operator ordered one), and the day's buys.
+//! forecast misses the deadline (or an operator ordered one), a bred generation joined, and the
+//! day's buys.
 //!
 //! A day is held, with the reason recorded, while compliance is isolated (read from the runtime's
 //! live status), while the campaign cannot be set up, and when a peer does not answer (a timeout,
@@ -94,13 +95,13 @@ impl Orchestrator {
         // board shows the figures a rebuild after a restart would.
         let recorded = self.state(&goal)?;
         let paused = recorded.paused.then_some(recorded.phase);
-        let progress: Progress = match ctx
+        let (progress, bred): (Progress, _) = match ctx
             .request(Optimization::NAME, GetProgress { goal: goal.clone() })
             .await
         {
             Ok(standing) => {
                 report.mix = standing.mix;
-                standing.progress
+                (standing.progress, standing.bred)
             }
             Err(_) if paused.is_some() => {
                 report.held = Some(PAUSED.to_owned());
@@ -249,6 +250,13 @@ impl Orchestrator {
             {
                 return self.hold_for_peer(ctx, request, &goal, report, error).await;
             }
+        }
+
+        // A generation bred yesterday joins before today's buys, if compliance approves it.
+        if let Some(generation) = bred
+            && let Err(why) = self.join_generation(ctx, &goal, day, generation).await
+        {
+            tracing::warn!(campaign = %goal.id, day, %why, "bred generation not joined yet; tried again at the next tick");
         }
 
         let planned = ctx

@@ -4,10 +4,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{choice, inputs, observations};
+use serde::{Deserialize, Serialize};
+
+use super::{choice, decode, inputs, observations};
 use crate::agents::decisions as kinds;
 use crate::agents::messages::{BudgetMix, ChannelMix};
 use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::content::Bred;
 use crate::domain::optimization::{ChannelPlans, Experiment, Observed};
 use crate::kb::{Decision, DecisionId, OutcomeId, Record};
 use crate::market::Observation;
@@ -22,6 +25,18 @@ pub struct ExperimentState {
     /// The latest budget decision since the plan's experiment decision, with its reason: why
     /// the channels' budgets are not the plan's.
     pub last_move: Option<(DecisionId, String)>,
+    /// A bred generation not joined yet: content writes it, compliance reviews it and the
+    /// approved variants join at the next tick.
+    pub bred: Option<Generation>,
+}
+
+/// A genetic step's combinations waiting to be written, reviewed and joined.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    /// The day it was bred on.
+    pub day: u32,
+    pub decision: DecisionId,
+    pub bred: Vec<Bred>,
 }
 
 impl ExperimentState {
@@ -30,6 +45,7 @@ impl ExperimentState {
             experiment: Experiment::new(goal),
             folded: Default::default(),
             last_move: None,
+            bred: None,
         }
     }
 
@@ -144,6 +160,25 @@ impl ExperimentState {
             exp.drifted(choice.explore_until, choice.keep);
         } else if let Some(inputs) = inputs::<kinds::Reexplored>(decision) {
             exp.reopen(inputs.keep);
+        } else if let Some((inputs, choice)) = decode::<kinds::GeneticStep>(decision) {
+            state.bred = (!choice.bred.is_empty()).then_some(Generation {
+                day: inputs.day,
+                decision: decision.id,
+                bred: choice.bred,
+            });
+        } else if let Some((inputs, choice)) = decode::<kinds::ArmsJoined>(decision) {
+            exp.set_arms(&choice.joined);
+            exp.retire(
+                choice.retired.iter().map(|r| r.variant.as_str()),
+                inputs.day,
+            );
+            if state
+                .bred
+                .as_ref()
+                .is_some_and(|g| g.decision == inputs.generation)
+            {
+                state.bred = None;
+            }
         }
     }
 

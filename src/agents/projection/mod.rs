@@ -26,7 +26,7 @@ mod campaign;
 mod experiment;
 
 pub use campaign::{CampaignFigures, CampaignView};
-pub use experiment::{ExperimentState, learned_days};
+pub use experiment::{ExperimentState, Generation, learned_days};
 
 use super::decisions::{
     self as kinds, DecisionKind, KindVisitor, OBSERVATION_OUTCOME, OBSERVATIONS_OUTCOME,
@@ -137,12 +137,16 @@ pub fn goal_achieved(
         .map(|d| (d.id, inputs::<kinds::GoalAchieved>(d).map(|i| i.day)))
 }
 
-/// Every variant the campaign's experiment decisions named, over all attempts, in order.
+/// Every variant the campaign's experiment decisions named (over all attempts) and every bred one
+/// that joined it, in order.
 pub fn experiment_arms(decisions: &[Decision]) -> Vec<Arm> {
     decisions
         .iter()
-        .filter_map(choice::<kinds::Experiment>)
-        .flat_map(|choice| choice.arms)
+        .flat_map(|d| {
+            let started = choice::<kinds::Experiment>(d).map(|c| c.arms);
+            let joined = choice::<kinds::ArmsJoined>(d).map(|c| c.joined);
+            started.or(joined).unwrap_or_default()
+        })
         .collect()
 }
 

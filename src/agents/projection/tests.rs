@@ -411,6 +411,66 @@ fn an_ordered_re_exploration_is_repeated_by_a_rebuild() {
 }
 
 #[test]
+fn a_bred_generation_waits_until_it_joins_and_retired_arms_keep_their_evidence() {
+    let goal = goal();
+    let forecast = Record::Decision(decision_with(
+        "forecast",
+        serde_json::json!({ "day": 0, "cumulative": [], "target": 10 }),
+        serde_json::json!({ "forecast": null, "deadline_day": null }),
+    ));
+    let cell = serde_json::json!({ "channel": "sms", "segment": "students", "language": "ko", "format": "kr_sms" });
+    let bred = decision_with(
+        "genetic_step",
+        serde_json::json!({ "day": 7, "cells": [] }),
+        serde_json::json!({ "bred": [{ "cell": cell, "combinations": [[
+            { "dimension": "template", "index": 0, "value": "{message}" },
+            { "dimension": "message", "index": 1, "value": "m1" },
+        ]] }] }),
+    );
+    let mut records = vec![
+        Record::Decision(decision(
+            "experiment",
+            serde_json::json!({ "arms": [arm("a"), arm("b")] }),
+        )),
+        observation_outcome(0, "a", 6),
+        forecast,
+        Record::Decision(bred.clone()),
+    ];
+    let waiting = ExperimentState::rebuild(&goal, &records, "optimization").expect("an experiment");
+    let generation = waiting.bred.as_ref().expect("a generation waiting to join");
+    assert_eq!((generation.day, generation.decision), (7, bred.id));
+    assert_eq!(generation.bred[0].combinations.len(), 1);
+
+    let mut joined = arm("c");
+    joined["format"] = "kr_sms".into();
+    joined["language"] = "ko".into();
+    records.push(Record::Decision(decision_with(
+        "arms_joined",
+        serde_json::json!({ "day": 8, "generation": bred.id, "creatives": null, "max_live": 2 }),
+        serde_json::json!({
+            "joined": [joined],
+            "retired": [{ "variant": "a", "conversions": 6, "trials": 50, "share": null }],
+        }),
+    )));
+    let state = ExperimentState::rebuild(&goal, &records, "optimization").expect("an experiment");
+    assert_eq!(state.bred, None, "a joined generation is not written again");
+    let arms = &state.experiment.arms;
+    assert_eq!(arms["a"].retired, Some(8));
+    assert_eq!(
+        arms["a"].stats.successes, 6,
+        "a retired arm keeps its evidence"
+    );
+    assert!(!arms["a"].live_on(Channel::Sms));
+    assert!(arms["b"].live_on(Channel::Sms) && arms["c"].live_on(Channel::Sms));
+    let cell_of_c = arms["c"]
+        .arm
+        .as_ref()
+        .and_then(|a| a.cell())
+        .expect("c's cell");
+    assert_eq!(cell_of_c.to_string(), "students/kr_sms/ko");
+}
+
+#[test]
 fn every_kind_is_visited_once_under_its_own_name() {
     struct Names(Vec<&'static str>);
     impl KindVisitor for Names {
@@ -426,7 +486,7 @@ fn every_kind_is_visited_once_under_its_own_name() {
     let mut names = Names(Vec::new());
     kinds::every_kind(&mut names);
     let distinct: std::collections::BTreeSet<_> = names.0.iter().collect();
-    assert_eq!(names.0.len(), 23);
+    assert_eq!(names.0.len(), 24);
     assert_eq!(distinct.len(), names.0.len(), "{:?}", names.0);
     let unknown = decision("pacing_pause", serde_json::json!("pause"));
     assert_eq!(decodes_as_its_kind(&unknown), None);
