@@ -21,8 +21,8 @@ use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
 use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message};
 use crate::domain::content::{Bred, CellReport, CreativeCell};
 use crate::domain::optimization::{
-    Arm, ArmStats, BudgetPacing, ChannelEvidence, Forecast, Progress, ResponseCurve, SpendBounds,
-    SplitMethod,
+    Arm, ArmStats, BudgetPacing, ChannelEvidence, Forecast, Progress, ResponseCurve, SampleRatio,
+    SpendBounds, SplitMethod,
 };
 use crate::domain::strategy::{Delivery, FunnelKpis, RankedTactic};
 use crate::kb::{DecisionId, OutcomeId};
@@ -114,6 +114,8 @@ kinds! {
     Drift = "drift", DriftInputs, DriftChoice;
     /// A channel's leader beats the runner-up significantly: stabilize may concentrate on it.
     WinnerDeclared = "winner", WinnerInputs, WinnerChoice;
+    /// A channel × segment's day delivered a split unlike the one planned: an alarm.
+    SampleRatioMismatch = "sample_ratio_mismatch", SampleRatioInputs, String;
     /// The next generation of creative combinations, bred per content cell.
     GeneticStep = "genetic_step", GeneticInputs, GeneticChoice;
     /// A bred generation's approved variants join the experiment; arms retire to keep each
@@ -473,6 +475,17 @@ pub struct DriftChoice {
 
 fn default_keep() -> f64 {
     0.1
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SampleRatioInputs {
+    pub day: u32,
+    pub channel: Channel,
+    pub segment: String,
+    /// Each variant's planned spend share, delivered and expected clicks, and the χ² test.
+    pub test: SampleRatio,
+    /// The p-value below which it is an alarm.
+    pub alpha: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

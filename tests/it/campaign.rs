@@ -130,6 +130,11 @@ async fn a_campaign_on_the_simulator_reaches_its_goal_with_a_trace_from_goal_to_
         counts.contains_key("orchestrator:goal_achieved"),
         "{counts:?}"
     );
+    // The simulator delivers the split it is given: no day raises a sample-ratio alarm.
+    assert!(
+        !counts.contains_key("optimization:sample_ratio_mismatch"),
+        "{counts:?}"
+    );
     for kind in [
         "orchestrator:sub_goals",
         "strategy:plan",

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use campaignd::agents::decisions::{OBSERVATION_OUTCOME, ObservationMetrics};
 use campaignd::agents::ledger;
-use campaignd::agents::optimization::{GetProgress, StartExperiment};
+use campaignd::agents::optimization::{GetProgress, PlanBuys, StartExperiment};
 use campaignd::agents::projection;
 use campaignd::agents::{self};
 use campaignd::campaign::ingest::{Batch, IngestReport, ItemResult, ingest, ingest_kept};
 use campaignd::campaign::known::KnownDecisions;
 use campaignd::campaign::{CampaignLoop, LoopOptions};
-use campaignd::domain::campaign::{CampaignGoal, Channel};
+use campaignd::domain::campaign::{CampaignGoal, Channel, Phase};
 use campaignd::domain::optimization::Arm;
 use campaignd::kb::{DecisionId, KnowledgeBase, Outcome, OutcomeId, SCHEMA_VERSION};
 use campaignd::market::KnownIds;
@@ -585,6 +585,72 @@ async fn a_significant_lead_on_enough_trials_is_declared_the_channels_winner_onc
                 .contains(&format!("80 % power needs {needed} each")),
         "{}",
         won.reason
+    );
+    run.runtime.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_delivered_otherwise_than_planned_records_a_sample_ratio_alarm() {
+    let run = running("sample_ratio").await;
+    let (goal, arms) = (&run.goal, &run.sms);
+    // The simulator delivers the split it is given: its two days raised no alarm.
+    let alarms = |run: &Running| {
+        run.decisions()
+            .into_iter()
+            .filter(|d| d.kind == "sample_ratio_mismatch")
+            .collect::<Vec<_>>()
+    };
+    assert!(alarms(&run).is_empty(), "{:?}", alarms(&run));
+    let buys = run
+        .client()
+        .request(
+            "optimization",
+            PlanBuys {
+                goal: goal.clone(),
+                day: REPORTED,
+                phase: Phase::Explore,
+            },
+        )
+        .await
+        .expect("the day's buys")
+        .buys;
+    assert!(buys.iter().filter(|b| b.channel == Channel::Sms).count() >= 3);
+    // The platform served the first variant only: every other one reports no click.
+    let observations: Vec<Observation> = arms
+        .iter()
+        .enumerate()
+        .map(|(i, arm)| Observation {
+            impressions: 10_000,
+            clicks: if i == 0 { 3_000 } else { 0 },
+            ..observation(goal, arm, 0)
+        })
+        .collect();
+    run.ingest(observations).await;
+    run.conversions().await;
+    let alarms = alarms(&run);
+    assert_eq!(alarms.len(), 1, "one alarm, for sms: {alarms:?}");
+    let alarm = &alarms[0];
+    assert_eq!(alarm.agent.as_str(), "optimization");
+    assert_eq!(alarm.inputs["channel"], "sms");
+    assert_eq!(alarm.inputs["day"], REPORTED);
+    assert!(alarm.inputs["test"]["p_value"].as_f64().unwrap() < 0.001);
+    assert_eq!(alarm.inputs["test"]["clicks"], 3_000);
+    assert!(
+        alarm
+            .reason
+            .contains("delivered a split unlike the one planned")
+            && alarm.reason.contains(&format!(
+                "{} got 100.0 % of the 3000 clicks",
+                arms[0].variant
+            )),
+        "{}",
+        alarm.reason
+    );
+    // The day is still learned from: the alarm is for a person to look into.
+    assert!(
+        run.decisions()
+            .iter()
+            .any(|d| d.kind == "forecast" && d.inputs["day"] == REPORTED)
     );
     run.runtime.shutdown(Duration::from_secs(5)).await;
 }

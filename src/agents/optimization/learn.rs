@@ -1,6 +1,7 @@
-//! What the optimizer decides from a recorded batch of observations, once per campaign day: the
-//! traffic split of each channel, drift, a budget move between channels, every few days the next
-//! generation of creative combinations, and the forecast, which is the day's last step (after a
+//! What the optimizer decides from a recorded batch of observations, once per campaign day:
+//! whether the day delivered the split it was planned with, the traffic split of each channel,
+//! drift, a budget move between channels, every few days the next generation of creative
+//! combinations, and the forecast, which is the day's last step (after a
 //! crash, a day without it is learned from again).
 //!
 //! Each step loads the experiment, calls the domain's rule, records the decision and takes it
@@ -12,19 +13,19 @@ use std::sync::Arc;
 use super::{Optimization, record_into};
 use crate::agents::decisions::{
     self as kinds, AllocationChoice, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
-    ForecastInputs, GeneticCell, GeneticChoice, GeneticInputs, TrafficSplitChoice,
-    TrafficSplitInputs, WinnerChoice, WinnerInputs,
+    ForecastInputs, GeneticCell, GeneticChoice, GeneticInputs, SampleRatioInputs,
+    TrafficSplitChoice, TrafficSplitInputs, WinnerChoice, WinnerInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{ObservationsRecorded, deadline_day, is_last_day};
 use crate::agents::projection::ExperimentState;
-use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::campaign::{Buy, CampaignGoal, Channel};
 use crate::domain::content::Bred;
 use crate::domain::money::money_text;
 use crate::domain::optimization::rebalance::INTERVAL;
 use crate::domain::optimization::{
-    ArmStats, OptimizationPlaybook, budget_seed, creative_pools, first_drift, genetic_due,
-    genetic_seed, rebalance, traffic_split, window_start, winner,
+    ArmStats, CellRatio, OptimizationPlaybook, SRM_ALPHA, budget_seed, creative_pools, day_ratios,
+    first_drift, genetic_due, genetic_seed, rebalance, traffic_split, window_start, winner,
 };
 use crate::domain::pacing::achieved;
 use crate::kb::KnowledgeBase;
@@ -93,6 +94,17 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             return Ok(());
         }
         let kb = Arc::clone(&self.kb);
+        let planned = match self.planned.remove(&goal.id) {
+            Some((planned_day, buys)) if planned_day == day => buys,
+            Some(other) => {
+                // A later day's plan (the batch came late) is that day's to check.
+                if other.0 > day {
+                    self.planned.insert(goal.id.clone(), other);
+                }
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         let mut learning = Day {
             kb: &kb,
             ctx,
@@ -101,7 +113,7 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             day,
             state: self.experiments.remove(&goal.id),
         };
-        let decided = learning.decide(&playbook).await;
+        let decided = learning.decide(&playbook, &planned).await;
         // After the last day's learning nothing will ask again: the experiment leaves memory.
         if let Some(state) = learning.state
             && !is_last_day(goal, day)
@@ -113,7 +125,12 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
 }
 
 impl Day<'_> {
-    async fn decide(&mut self, playbook: &OptimizationPlaybook) -> Result<(), AgentError> {
+    async fn decide(
+        &mut self,
+        playbook: &OptimizationPlaybook,
+        planned: &[Buy],
+    ) -> Result<(), AgentError> {
+        self.sample_ratios(planned).await?;
         let channels: Vec<Channel> = self
             .experiment()
             .map(|e| e.daily.keys().copied().collect())
@@ -255,6 +272,60 @@ impl Day<'_> {
         ))
         .confidence(1.0 - check.p_value);
         self.record(draft).await
+    }
+
+    /// Step 0, before anything is learned from the day: whether each channel × segment got the
+    /// split its buys planned (see [`day_ratios`]); a mismatch is recorded as an alarm.
+    async fn sample_ratios(&mut self, planned: &[Buy]) -> Result<(), AgentError> {
+        let delivered = self.event.payload.observations.iter().map(|o| {
+            let clicks = u64::try_from(o.clicks).unwrap_or(0);
+            (o.channel, o.variant.as_str(), clicks)
+        });
+        for ratio in day_ratios(planned, delivered) {
+            if !ratio.test.mismatch() {
+                continue;
+            }
+            let CellRatio {
+                channel,
+                segment,
+                test,
+            } = ratio;
+            let worst = test.worst().map_or(String::new(), |c| {
+                format!(
+                    "; {} got {:.1} % of the {} clicks against {:.1} % planned",
+                    c.variant,
+                    100.0 * c.clicks as f64 / test.clicks.max(1) as f64,
+                    test.clicks,
+                    100.0 * c.planned
+                )
+            });
+            let p = if test.p_value < 1e-12 {
+                "p < 1e-12".to_owned()
+            } else {
+                format!("p = {:.1e}", test.p_value)
+            };
+            let reason = format!(
+                "{channel} to {segment} on day {} delivered a split unlike the one planned: χ² = {:.1} on {} degrees of freedom, {p}, below {SRM_ALPHA}{worst}. The day's results may be biased; check what the platform delivered",
+                self.day, test.chi2, test.degrees_of_freedom
+            );
+            tracing::warn!(campaign = %self.goal.id, day = self.day, %channel, %segment, p = test.p_value, "sample-ratio mismatch");
+            let confidence = 1.0 - test.p_value;
+            let draft = Draft::new::<kinds::SampleRatioMismatch>(
+                format!("srm/day/{}/{channel}/{segment}", self.day),
+                SampleRatioInputs {
+                    day: self.day,
+                    channel,
+                    segment,
+                    test,
+                    alpha: SRM_ALPHA,
+                },
+                "alarm".to_owned(),
+            )
+            .reason(reason)
+            .confidence(confidence);
+            self.record(draft).await?;
+        }
+        Ok(())
     }
 
     /// Step 2b, a channel's winner, once its leader beats the runner-up significantly on the

@@ -18,7 +18,7 @@
 
 mod learn;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -203,6 +203,10 @@ pub struct Optimization {
     kb: Arc<KnowledgeBase>,
     playbook: LivePlaybook<OptimizationPlaybook>,
     experiments: Resident<ExperimentState>,
+    /// Per campaign, the latest day's buys answered, until that day's observations are learned
+    /// from: what the sample-ratio check compares the delivered split with. Not kept across a
+    /// restart (a day planned before one is not checked).
+    planned: HashMap<CampaignId, (u32, Vec<Buy>)>,
 }
 
 impl Agent for Optimization {
@@ -215,6 +219,7 @@ impl Agent for Optimization {
             kb,
             playbook,
             experiments: Resident::new(Self::NAME, ctx.worker),
+            planned: HashMap::new(),
         })
     }
 
@@ -507,6 +512,7 @@ impl HandleEvent<GoalAchieved> for Optimization {
         event: Envelope<GoalAchieved>,
     ) -> Result<(), AgentError> {
         self.experiments.remove(&event.payload.campaign);
+        self.planned.remove(&event.payload.campaign);
         Ok(())
     }
 }
@@ -524,6 +530,7 @@ impl HandleRequest<PlanBuys> for Optimization {
             .experiment(goal)?
             .map(|state| plan_buys(&state.experiment, *day, *phase, floor))
             .unwrap_or_default();
+        self.planned.insert(goal.id.clone(), (*day, buys.clone()));
         Ok(Buys { buys })
     }
 }

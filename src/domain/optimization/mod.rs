@@ -8,8 +8,9 @@
 //!
 //! On top of the maths sit the optimizer's rules over one campaign's [`Experiment`]: folding
 //! observations, the day's buys by phase ([`buys`]), what drift is watched on ([`drift_watch`]),
-//! moving budget between channels ([`rebalance`], [`handoff`]) and the creative space the genetic
-//! search breeds in ([`creative_pool`]).
+//! moving budget between channels ([`rebalance`], [`handoff`]), the creative space the genetic
+//! search breeds in ([`creative_pool`]) and whether a day delivered the split it was planned
+//! with ([`srm`]).
 
 pub mod allocation;
 pub mod bandit;
@@ -26,6 +27,7 @@ pub mod playbook;
 pub mod rebalance;
 pub mod regret;
 pub mod response;
+pub mod srm;
 pub mod stats;
 pub mod thompson;
 pub mod winner;
@@ -47,6 +49,7 @@ pub use rebalance::{
 };
 pub use regret::{RegretRun, run_policy};
 pub use response::{CurveError, ResponseCurve, Shape};
+pub use srm::{CellRatio, SRM_ALPHA, SampleRatio, SplitCell, day_ratios, sample_ratio};
 pub use stats::{StatsError, ZTest, prob_b_beats_a, sample_size_per_arm, two_proportion_z_test};
 pub use thompson::{
     ArmStats, SplitDecision, SplitMethod, ThompsonError, decision_seed, monte_carlo_split,
