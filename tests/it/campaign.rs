@@ -1204,3 +1204,52 @@ calls_to_action = ["지금 가입하세요", "가입하고 시작하기", "혜�
     });
     assert!(bought_bred, "no bred variant was bought");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_generation_is_bred_once_the_goal_is_met() {
+    let h = harness().await;
+    let short = kr_goal("bred_short", 100_000, 60);
+    let met = kr_goal("bred_met", 500, 60);
+    let mut campaign_loop = campaign_loop_for(&h, vec![short.clone(), met.clone()], options());
+    run_days(&h, &mut campaign_loop, 2).await;
+    // Day 7's batch, a breeding day: one campaign still short of its target, one past it.
+    for (goal, conversions) in [(&short, 5), (&met, 1_000)] {
+        let client = h
+            .runtime
+            .client(Origin::Runtime)
+            .with_tenant(goal.tenant.clone())
+            .with_campaign(goal.id.clone());
+        let arm = decisions(&h, goal)
+            .iter()
+            .filter(|d| d.kind == "experiment")
+            .find_map(|d| d.choice["arms"].get(0).cloned())
+            .expect("the experiment has arms");
+        let start = sim_start() + chrono::Duration::days(7);
+        let observation = serde_json::from_value(serde_json::json!({
+            "campaign": goal.id, "channel": arm["channel"], "variant": arm["variant"],
+            "window_start": start, "window_end": start + chrono::Duration::days(1),
+            "impressions": 100_000, "clicks": 10_000, "conversions": conversions, "spend": 10.0,
+        }))
+        .unwrap();
+        let batch = ObservationsRecorded {
+            goal: goal.clone(),
+            day: 7,
+            observations: vec![observation],
+            outcomes: vec![campaignd::kb::OutcomeId(uuid::Uuid::now_v7())],
+        };
+        client.publish(OBSERVATIONS_RECORDED, batch).unwrap();
+        // Queued behind the batch's learning.
+        client
+            .request("optimization", GetProgress { goal: goal.clone() })
+            .await
+            .unwrap();
+    }
+    let bred_on_7 = |goal: &CampaignGoal| {
+        decisions(&h, goal)
+            .iter()
+            .any(|d| d.kind == "genetic_step" && d.inputs["day"] == 7)
+    };
+    assert!(bred_on_7(&short), "{:?}", kinds(&decisions(&h, &short)));
+    assert!(!bred_on_7(&met), "{:?}", kinds(&decisions(&h, &met)));
+    h.runtime.shutdown(Duration::from_secs(5)).await;
+}

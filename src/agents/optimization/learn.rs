@@ -154,7 +154,8 @@ impl Day<'_> {
         if !met {
             self.allocation(playbook).await?;
         }
-        if genetic_due(self.day, playbook.drift_window_days) {
+        // Nor anything to buy a new generation with.
+        if !met && genetic_due(self.day, playbook.drift_window_days) {
             self.genetic(playbook).await?;
         }
         self.forecast().await
