@@ -306,8 +306,15 @@ impl Day<'_> {
                 format!("p = {:.1e}", test.p_value)
             };
             let reason = format!(
-                "{channel} to {segment} on day {} delivered a split unlike the one planned: χ² = {:.1} on {} degrees of freedom, {p}, below {SRM_ALPHA}{worst}. The day's results may be biased; check what the platform delivered",
-                self.day, test.chi2, test.degrees_of_freedom
+                "{channel} to {segment} on day {} delivered a split unlike the one planned: χ² = {:.1} on {} degree{} of freedom, {p}, below {SRM_ALPHA}{worst}. The day's results may be biased; check what the platform delivered",
+                self.day,
+                test.chi2,
+                test.degrees_of_freedom,
+                if test.degrees_of_freedom == 1 {
+                    ""
+                } else {
+                    "s"
+                }
             );
             tracing::warn!(campaign = %self.goal.id, day = self.day, %channel, %segment, p = test.p_value, "sample-ratio mismatch");
             let confidence = 1.0 - test.p_value;

@@ -479,18 +479,24 @@ impl HandleRequest<JoinArms> for Optimization {
             );
         }
         let bred: usize = p.generation.bred.iter().map(|b| b.combinations.len()).sum();
-        let reason = if joined.is_empty() {
-            format!(
-                "none of the {bred} bred combinations joins: {} were written and approved and none is new",
+        let counted = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        let bred = format!(
+            "{} bred on day {}",
+            counted(bred, "combination"),
+            p.generation.day
+        );
+        let reason = match (joined.len(), retired.len()) {
+            (0, _) => format!(
+                "none of {bred} joins the experiment: {} written and approved, none of them new",
                 p.arms.len()
-            )
-        } else {
-            format!(
-                "{} of the {bred} combinations bred on day {} were written and approved and join the experiment; {} arms retire (the smallest traffic shares, keeping their evidence) so no cell has more than {max_live} live",
-                joined.len(),
-                p.generation.day,
-                retired.len()
-            )
+            ),
+            (new, 0) => format!(
+                "{new} of {bred} joined the experiment, written by content and approved by compliance; every cell stays within {max_live} live arms"
+            ),
+            (new, old) => format!(
+                "{new} of {bred} joined the experiment, written by content and approved by compliance; {} retired (the smallest traffic shares, keeping their evidence) so no cell has more than {max_live} live arms",
+                counted(old, "arm")
+            ),
         };
         let decision = self
             .record(ctx, &request, &p.goal, draft.reason(reason).confidence(0.6))
