@@ -109,8 +109,8 @@ pub struct Blocked {
 pub struct ReviseVariants {
     pub goal: CampaignGoal,
     pub blocked: Vec<Blocked>,
-    /// Which revision round of which batch (see [`ReviewVariants`](super::compliance::ReviewVariants)'s), part of the decision's
-    /// step id.
+    /// Which revision round of which batch (as in
+    /// [`ReviewVariants`](super::compliance::ReviewVariants)), part of the decision's step id.
     pub round: u32,
     #[serde(default)]
     pub batch: String,
