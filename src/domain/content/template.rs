@@ -216,23 +216,13 @@ impl TemplateGenerator {
                 .map(|l| &*l.value)
         };
         let text = wording(TEMPLATE_DIMENSION).unwrap_or_default();
-        let formality = &voice.tone.formality;
         let (index, template, formats) = cell
             .language
             .templates
             .iter()
             .enumerate()
             .filter(|(_, t)| t.text == text)
-            .filter(|(_, t)| t.formality.is_empty() || t.formality.contains(formality))
-            .find_map(|(index, t)| {
-                let formats: Vec<Format> = cell
-                    .formats
-                    .iter()
-                    .copied()
-                    .filter(|f| t.formats.contains(f))
-                    .collect();
-                (!formats.is_empty()).then_some((index, t, formats))
-            })
+            .find_map(|(index, t)| Some((index, t, serves(t, cell, voice)?)))
             .ok_or_else(|| {
                 format!("template {text:?} is no longer in the content playbook for this cell")
             })?;
@@ -248,8 +238,7 @@ impl TemplateGenerator {
                 .get(slot.as_str())
                 .and_then(|levels| levels.iter().position(|l| *l == value))
                 .ok_or_else(|| format!("{slot} {value:?} is no longer in the brief"))?;
-            let applied = apply_preferred_terms(value, &voice.preferred_terms);
-            if let Some(word) = find_banned(&applied, &voice.banned_words) {
+            if let Some(word) = banned_in(value, voice) {
                 return Err(format!(
                     "{slot} {value:?} contains the banned word {word:?}"
                 ));
@@ -259,6 +248,27 @@ impl TemplateGenerator {
         self.variant(cell, &usable, &builtins, &chosen, voice)
             .map_err(|e| e.to_string())
     }
+}
+
+/// The formats of `cell` that `template` is written for, if any, and if it suits the voice's
+/// formality.
+fn serves(template: &Template, cell: &Cell<'_>, voice: &BrandVoice) -> Option<Vec<Format>> {
+    let formality = &voice.tone.formality;
+    if !template.formality.is_empty() && !template.formality.contains(formality) {
+        return None;
+    }
+    let formats: Vec<Format> = cell
+        .formats
+        .iter()
+        .copied()
+        .filter(|f| template.formats.contains(f))
+        .collect();
+    (!formats.is_empty()).then_some(formats)
+}
+
+/// The banned word a level would put in the copy, once the voice's preferred terms are applied.
+fn banned_in<'v>(level: &str, voice: &'v BrandVoice) -> Option<&'v str> {
+    voice.find_banned(&apply_preferred_terms(level, &voice.preferred_terms))
 }
 
 /// The format cells of `channel` in `region`, each written as one (see [`Format::written_with`]).
@@ -329,17 +339,9 @@ impl TemplateGenerator {
         // Templates for this cell's formats and the brand's formality whose built-in values exist.
         let mut usable: Vec<Usable<'_>> = Vec::new();
         for (index, template) in cell.language.templates.iter().enumerate() {
-            let formats: Vec<Format> = cell
-                .formats
-                .iter()
-                .copied()
-                .filter(|f| template.formats.contains(f))
-                .collect();
-            let formality_ok =
-                template.formality.is_empty() || template.formality.contains(&voice.tone.formality);
-            if formats.is_empty() || !formality_ok {
+            let Some(formats) = serves(template, cell, voice) else {
                 continue;
-            }
+            };
             match prepare(index, template, formats, &builtins) {
                 Ok(u) => usable.push(u),
                 Err(reason) => note(reason.to_string(), &mut dropped),
@@ -358,10 +360,7 @@ impl TemplateGenerator {
             };
             let mut kept = Vec::new();
             for (i, &level) in levels.iter().enumerate() {
-                match find_banned(
-                    &apply_preferred_terms(level, &voice.preferred_terms),
-                    &voice.banned_words,
-                ) {
+                match banned_in(level, voice) {
                     Some(word) => note(
                         format!("{name} level {i} contains the banned word {word:?}"),
                         &mut dropped,
