@@ -155,6 +155,29 @@ impl CreativePool {
         choices
     }
 
+    /// Why `bred` (what [`CreativePool::breed`] answered) holds nothing, if it does not.
+    pub fn unbred(&self, bred: &[Vec<LevelChoice>]) -> Option<&'static str> {
+        if self.evidence.successes == 0 {
+            Some("no conversion yet")
+        } else if bred.is_empty() {
+            Some("every child is an arm already")
+        } else {
+            None
+        }
+    }
+
+    /// The `n` fittest arms, fittest first (ties by id): id and fitness.
+    pub fn fittest(&self, n: usize) -> Vec<(&str, f64)> {
+        let mut ranked: Vec<(&str, f64)> = self
+            .scored
+            .iter()
+            .map(|(id, _, fitness)| (id.as_str(), *fitness))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        ranked.truncate(n);
+        ranked
+    }
+
     /// The next generation of the cell, bred from its scored arms: the combinations of `size`
     /// children that no arm of the cell already is, each once, in breeding order. None while the
     /// cell has no conversion to tell its arms apart.
@@ -381,6 +404,14 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        assert_eq!(pools[1].unbred(&[]), Some("no conversion yet"));
+        let sms = &pools[0];
+        assert_eq!(sms.unbred(&[]), Some("every child is an arm already"));
+        let bred = sms.breed(12, GeneticMix::default(), 1).unwrap();
+        assert!(!bred.is_empty() && sms.unbred(&bred).is_none());
+        let fittest = sms.fittest(2);
+        assert_eq!(fittest.len(), 2);
+        assert!(fittest[0].1 >= fittest[1].1, "{fittest:?}");
     }
 
     #[test]

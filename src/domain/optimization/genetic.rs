@@ -6,6 +6,8 @@
 //! seeded, so the same generation and seed always breed the same children. This file never writes
 //! copy and never judges it: fitness comes in from observed performance.
 
+use std::collections::BTreeMap;
+
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -91,12 +93,11 @@ impl CreativeSpace {
         }
     }
 
-    /// The (dimension, level) pairs a genome stands for; unknown indexes are skipped.
-    pub fn features(&self, genome: &Genome) -> Vec<(String, String)> {
+    /// Each dimension's levels by its name, as a decision records the space.
+    pub fn levels(&self) -> BTreeMap<String, Vec<String>> {
         self.dimensions
             .iter()
-            .zip(&genome.0)
-            .filter_map(|(d, &i)| d.levels.get(i).map(|level| (d.name.clone(), level.clone())))
+            .map(|d| (d.name.clone(), d.levels.clone()))
             .collect()
     }
 

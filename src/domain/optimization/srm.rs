@@ -59,6 +59,31 @@ impl SampleRatio {
         let gap = |c: &SplitCell| (c.clicks as f64 - c.expected).abs();
         self.cells.iter().max_by(|a, b| gap(a).total_cmp(&gap(b)))
     }
+
+    /// The alarm's reason for `channel` to `segment` on `day`, naming the variant furthest from
+    /// its plan.
+    pub fn alarm_reason(&self, channel: Channel, segment: &str, day: u32) -> String {
+        let worst = self.worst().map_or(String::new(), |c| {
+            format!(
+                "; {} got {:.1} % of the {} clicks against {:.1} % planned",
+                c.variant,
+                100.0 * c.clicks as f64 / self.clicks.max(1) as f64,
+                self.clicks,
+                100.0 * c.planned
+            )
+        });
+        let p = if self.p_value < 1e-12 {
+            "p < 1e-12".to_owned()
+        } else {
+            format!("p = {:.1e}", self.p_value)
+        };
+        let df = self.degrees_of_freedom;
+        format!(
+            "{channel} to {segment} on day {day} delivered a split unlike the one planned: χ² = {:.1} on {df} degree{} of freedom, {p}, below {SRM_ALPHA}{worst}. The day's results may be biased; check what the platform delivered",
+            self.chi2,
+            if df == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// Tests `delivered` clicks (variant → clicks; a planned variant missing got none) against the
@@ -238,6 +263,12 @@ mod tests {
         assert_eq!(test.cells[2].clicks, 0);
         assert!(test.mismatch(), "{test:?}");
         assert_eq!(test.worst().unwrap().variant, "c");
+        assert_eq!(
+            test.alarm_reason(Channel::Sms, "students", 3),
+            "sms to students on day 3 delivered a split unlike the one planned: χ² = 150.0 on 2 \
+             degrees of freedom, p < 1e-12, below 0.001; c got 0.0 % of the 300 clicks against \
+             33.3 % planned. The day's results may be biased; check what the platform delivered"
+        );
         // Clicks of a variant nobody planned are not this test's (another cell's, or an error
         // ingestion reports).
         let test = sample_ratio(
