@@ -1,11 +1,15 @@
 //! What the optimizer decides from a recorded batch of observations, once per campaign day:
 //! whether the day delivered the split it was planned with, the traffic split of each channel,
 //! drift, a budget move between channels, every few days the next generation of creative
-//! combinations, and the forecast, which is the day's last step (after a
-//! crash, a day without it is learned from again).
+//! combinations, and the forecast, which is the day's last step (after a crash, a day without it
+//! is learned from again). The sample-ratio check and the genetic step have a file each
+//! (`sample_ratio`, `breeding`).
 //!
 //! Each step loads the experiment, calls the domain's rule, records the decision and takes it
 //! into the experiment through the projection's merge.
+
+mod breeding;
+mod sample_ratio;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,23 +17,21 @@ use std::sync::Arc;
 use super::{Optimization, record_into};
 use crate::agents::decisions::{
     self as kinds, AllocationChoice, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
-    ForecastInputs, GeneticCell, GeneticChoice, GeneticInputs, SampleRatioInputs,
-    TrafficSplitChoice, TrafficSplitInputs, WinnerChoice, WinnerInputs,
+    ForecastInputs, TrafficSplitChoice, TrafficSplitInputs, WinnerChoice, WinnerInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{ObservationsRecorded, deadline_day, is_last_day};
 use crate::agents::projection::ExperimentState;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
-use crate::domain::content::Bred;
 use crate::domain::money::money_text;
 use crate::domain::optimization::rebalance::INTERVAL;
 use crate::domain::optimization::{
-    ArmStats, CellRatio, OptimizationPlaybook, SRM_ALPHA, budget_seed, creative_pools, day_ratios,
-    first_drift, genetic_due, genetic_seed, rebalance, traffic_split, window_start, winner,
+    ArmStats, OptimizationPlaybook, budget_seed, first_drift, genetic_due, rebalance,
+    traffic_split, window_start, winner,
 };
 use crate::domain::pacing::achieved;
 use crate::kb::KnowledgeBase;
-use crate::protocol::Envelope;
+use crate::protocol::{CampaignId, Envelope};
 use crate::runtime::{AgentError, Context, HandleEvent};
 
 /// One batch's learning: the knowledge base to record in, the message being handled, and the
@@ -94,17 +96,7 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             return Ok(());
         }
         let kb = Arc::clone(&self.kb);
-        let planned = match self.planned.remove(&goal.id) {
-            Some((planned_day, buys)) if planned_day == day => buys,
-            Some(other) => {
-                // A later day's plan (the batch came late) is that day's to check.
-                if other.0 > day {
-                    self.planned.insert(goal.id.clone(), other);
-                }
-                Vec::new()
-            }
-            None => Vec::new(),
-        };
+        let planned = self.take_planned(&goal.id, day);
         let mut learning = Day {
             kb: &kb,
             ctx,
@@ -121,6 +113,25 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             self.experiments.insert(goal.id.clone(), state);
         }
         decided
+    }
+}
+
+impl Optimization {
+    /// The buys planned for `campaign`'s `day`, taken out of memory. A later day's plan (this
+    /// batch came late) stays for that day's batch.
+    fn take_planned(&mut self, campaign: &CampaignId, day: u32) -> Vec<Buy> {
+        if self
+            .planned
+            .get(campaign)
+            .is_some_and(|(planned, _)| *planned > day)
+        {
+            return Vec::new();
+        }
+        self.planned
+            .remove(campaign)
+            .filter(|(planned, _)| *planned == day)
+            .map(|(_, buys)| buys)
+            .unwrap_or_default()
     }
 }
 
@@ -275,67 +286,6 @@ impl Day<'_> {
         self.record(draft).await
     }
 
-    /// Step 0, before anything is learned from the day: whether each channel × segment got the
-    /// split its buys planned (see [`day_ratios`]); a mismatch is recorded as an alarm.
-    async fn sample_ratios(&mut self, planned: &[Buy]) -> Result<(), AgentError> {
-        let delivered = self.event.payload.observations.iter().map(|o| {
-            let clicks = u64::try_from(o.clicks).unwrap_or(0);
-            (o.channel, o.variant.as_str(), clicks)
-        });
-        for ratio in day_ratios(planned, delivered) {
-            if !ratio.test.mismatch() {
-                continue;
-            }
-            let CellRatio {
-                channel,
-                segment,
-                test,
-            } = ratio;
-            let worst = test.worst().map_or(String::new(), |c| {
-                format!(
-                    "; {} got {:.1} % of the {} clicks against {:.1} % planned",
-                    c.variant,
-                    100.0 * c.clicks as f64 / test.clicks.max(1) as f64,
-                    test.clicks,
-                    100.0 * c.planned
-                )
-            });
-            let p = if test.p_value < 1e-12 {
-                "p < 1e-12".to_owned()
-            } else {
-                format!("p = {:.1e}", test.p_value)
-            };
-            let reason = format!(
-                "{channel} to {segment} on day {} delivered a split unlike the one planned: χ² = {:.1} on {} degree{} of freedom, {p}, below {SRM_ALPHA}{worst}. The day's results may be biased; check what the platform delivered",
-                self.day,
-                test.chi2,
-                test.degrees_of_freedom,
-                if test.degrees_of_freedom == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            );
-            tracing::warn!(campaign = %self.goal.id, day = self.day, %channel, %segment, p = test.p_value, "sample-ratio mismatch");
-            let confidence = 1.0 - test.p_value;
-            let draft = Draft::new::<kinds::SampleRatioMismatch>(
-                format!("srm/day/{}/{channel}/{segment}", self.day),
-                SampleRatioInputs {
-                    day: self.day,
-                    channel,
-                    segment,
-                    test,
-                    alpha: SRM_ALPHA,
-                },
-                "alarm".to_owned(),
-            )
-            .reason(reason)
-            .confidence(confidence);
-            self.record(draft).await?;
-        }
-        Ok(())
-    }
-
     /// Step 2b, a channel's winner, once its leader beats the runner-up significantly on the
     /// sample `power` needs (see [`winner`]). Declared once per channel until exploration re-opens.
     async fn declare_winner(
@@ -479,106 +429,6 @@ impl Day<'_> {
             ))
             .confidence(0.6);
         self.record(draft).await
-    }
-
-    /// Step 4, the next generation of creative combinations, bred per content cell. Recorded
-    /// even when no cell can be bred, with the reason; the combinations wait in the experiment
-    /// until the orchestrator has content write them and compliance review them.
-    async fn genetic(&mut self, playbook: &OptimizationPlaybook) -> Result<(), AgentError> {
-        let Some(exp) = self.experiment() else {
-            return Ok(());
-        };
-        let settings = playbook.genetic;
-        let mut cells = Vec::new();
-        let mut bred = Vec::new();
-        let mut unbred = Vec::new();
-        let mut parents = Vec::new();
-        for pool in creative_pools(exp) {
-            let seed = genetic_seed(self.goal.id.as_str(), &pool.cell, self.day);
-            let combinations = match pool.breed(settings.population, settings.mix, seed) {
-                Ok(c) => c,
-                Err(e) => {
-                    unbred.push(format!("{}: {e}", pool.cell));
-                    continue;
-                }
-            };
-            if pool.evidence.successes == 0 {
-                unbred.push(format!("{}: no conversion yet", pool.cell));
-            } else if combinations.is_empty() {
-                unbred.push(format!("{}: every child is an arm already", pool.cell));
-            }
-            let mut ranked: Vec<&(String, _, f64)> = pool.scored.iter().collect();
-            ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-            parents.extend(
-                ranked
-                    .into_iter()
-                    .take(3)
-                    .map(|(id, _, fitness)| (id.clone(), *fitness, pool.cell.to_string())),
-            );
-            cells.push(GeneticCell {
-                cell: pool.cell.clone(),
-                seed,
-                space: pool
-                    .space
-                    .dimensions
-                    .iter()
-                    .map(|d| (d.name.clone(), d.levels.clone()))
-                    .collect(),
-                arms: pool.scored.len(),
-                conversions: pool.evidence.successes,
-                trials: pool.evidence.trials,
-            });
-            if !combinations.is_empty() {
-                bred.push(Bred {
-                    cell: pool.cell,
-                    combinations,
-                });
-            }
-        }
-        let mut draft = Draft::new::<kinds::GeneticStep>(
-            format!("genetic/day/{}", self.day),
-            GeneticInputs {
-                day: self.day,
-                cells,
-                seed: None,
-                space: BTreeMap::new(),
-            },
-            GeneticChoice {
-                bred: bred.clone(),
-                next_generation: Vec::new(),
-            },
-        );
-        for (variant, fitness, cell) in parents {
-            draft = draft.alternative(
-                variant,
-                fitness,
-                Some(format!(
-                    "a fittest parent in {cell} (rate shrunk toward the cell's)"
-                )),
-            );
-        }
-        let new: usize = bred.iter().map(|b| b.combinations.len()).sum();
-        let mix = settings.mix;
-        let mut reason = if bred.is_empty() {
-            "no new combination bred".to_owned()
-        } else {
-            format!(
-                "bred {new} new combinations for content to write and compliance to review ({}); each cell's {} children come from its arms' results (elite {:.0} %, crossover {:.0} %, mutation {:.0} %, random {:.0} %), only those that are no arm yet",
-                bred.iter()
-                    .map(|b| format!("{}: {}", b.cell, b.combinations.len()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                settings.population,
-                mix.elite * 100.0,
-                mix.crossover * 100.0,
-                mix.mutation * 100.0,
-                mix.random * 100.0
-            )
-        };
-        if !unbred.is_empty() {
-            reason.push_str(&format!("; not bred: {}", unbred.join(", ")));
-        }
-        self.record(draft.reason(reason).confidence(0.4)).await
     }
 
     /// Step 5, the forecast. Recorded for every batch, even without a trend yet: it is the last step of
