@@ -253,7 +253,7 @@ pub async fn record_keyed<K: DecisionKind, P>(
     Ok(id)
 }
 
-fn build<P>(
+pub(super) fn build<P>(
     ctx: &Context,
     envelope: &Envelope<P>,
     goal: &CampaignGoal,

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::approval::{Autonomy, Verdict};
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::compliance::ConsentRecord;
 use crate::kb::{DecisionId, OutcomeId};
@@ -63,8 +64,11 @@ pub struct TickReport {
     pub eta_day: Option<f64>,
     pub buys: Vec<Buy>,
     pub achieved: bool,
-    /// Why nothing is bought today, if so.
+    /// Why nothing is bought today, if so; the day is run again at the next tick.
     pub held: Option<String>,
+    /// Why the day passes without buys, when it does so on purpose (a person rejected them).
+    #[serde(default)]
+    pub skipped: Option<String>,
     /// Each channel's daily budget against the plan's, and why they differ (empty when held).
     #[serde(default)]
     pub mix: BudgetMix,
@@ -267,4 +271,87 @@ pub struct ConsentRecorded {
 
 impl Payload for ConsentRecorded {
     const ACTION: &'static str = "consent_recorded";
+}
+
+/// A person's answer to an approval request, sent by the API to the orchestrator (which records
+/// every answer, so two at once meet in one place).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AnswerApproval {
+    pub goal: CampaignGoal,
+    pub request: DecisionId,
+    /// `approved` or `rejected`.
+    pub verdict: Verdict,
+    /// The token's name.
+    pub by: String,
+    pub why: String,
+    /// An approval's change within the proposal's bounds: `{"spend": …}` for a day's buys,
+    /// `{"daily": {"search": …}}` for a budget move.
+    #[serde(default)]
+    pub amend: Option<serde_json::Value>,
+}
+
+impl Payload for AnswerApproval {
+    const ACTION: &'static str = "answer_approval";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+}
+
+impl Request for AnswerApproval {
+    type Response = AnswerReply;
+}
+
+/// What became of an answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum AnswerReply {
+    /// Recorded: it takes effect at the campaign's next tick.
+    Recorded { answer: DecisionId },
+    /// The request was answered before (by a person or by its expiry); the first answer stands.
+    AlreadyAnswered {
+        answer: DecisionId,
+        verdict: Verdict,
+        by: String,
+    },
+    /// No request of this campaign has this id.
+    Unknown,
+    /// The answer cannot be taken as sent (an amendment out of bounds), and why.
+    Invalid { why: String },
+}
+
+impl Payload for AnswerReply {
+    const ACTION: &'static str = "approval_answered";
+}
+
+/// A person sets a campaign's autonomy (recorded by the orchestrator; the proposing agents read
+/// it at their next decision).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetAutonomy {
+    pub goal: CampaignGoal,
+    pub autonomy: Autonomy,
+    pub by: String,
+    pub why: String,
+}
+
+impl Payload for SetAutonomy {
+    const ACTION: &'static str = "set_autonomy";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+}
+
+impl Request for SetAutonomy {
+    type Response = AutonomySet;
+}
+
+/// The recorded autonomy decision.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AutonomySet {
+    pub decision: DecisionId,
+}
+
+impl Payload for AutonomySet {
+    const ACTION: &'static str = "autonomy_set";
 }

@@ -17,6 +17,7 @@
 //! - `registry`: [`Registry`], agent types with their playbook and subscription checks.
 //! - `resident`: the per-campaign state a worker keeps in memory, dropped when a campaign is over.
 
+pub mod approvals;
 pub mod compliance;
 pub mod content;
 pub mod decisions;

@@ -16,27 +16,49 @@ use super::error::{ApiError, ErrorCode};
 use crate::kb::Scope;
 use crate::protocol::TenantId;
 use crate::settings::Settings;
-use crate::settings::config::ApiToken;
+use crate::settings::config::{ApiToken, Role};
 
 /// An authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
-    /// A token without a tenant: may do everything.
-    Operator { name: String },
+    /// A token without a tenant: sees every tenant (and, with role operator, may do everything).
+    Operator { name: String, role: Role },
     /// A token bound to `organization` or `organization/client`.
-    Tenant { name: String, tenant: TenantId },
+    Tenant {
+        name: String,
+        tenant: TenantId,
+        role: Role,
+    },
 }
 
 impl Caller {
     /// The token's name, for logs.
     pub fn name(&self) -> &str {
         match self {
-            Caller::Operator { name } | Caller::Tenant { name, .. } => name,
+            Caller::Operator { name, .. } | Caller::Tenant { name, .. } => name,
         }
     }
 
+    pub fn role(&self) -> Role {
+        match self {
+            Caller::Operator { role, .. } | Caller::Tenant { role, .. } => *role,
+        }
+    }
+
+    /// Whether this is an operator's token: no tenant and the operator role.
     pub fn is_operator(&self) -> bool {
-        matches!(self, Caller::Operator { .. })
+        matches!(
+            self,
+            Caller::Operator {
+                role: Role::Operator,
+                ..
+            }
+        )
+    }
+
+    /// Whether the token may change anything: answer approval requests, post observations.
+    pub fn may_write(&self) -> bool {
+        self.role() >= Role::Approver
     }
 
     /// Whether records of `tenant` are this caller's to read: a tenant token `acme` reads `acme`
@@ -86,10 +108,12 @@ pub fn authenticate(tokens: &[ApiToken], presented: &str) -> Option<Caller> {
     found.map(|token| match &token.tenant {
         None => Caller::Operator {
             name: token.name.clone(),
+            role: token.role(),
         },
         Some(tenant) => Caller::Tenant {
             name: token.name.clone(),
             tenant: TenantId::new(tenant.clone()),
+            role: token.role(),
         },
     })
 }
@@ -144,6 +168,7 @@ mod tests {
             name: name.into(),
             token: secret.into(),
             tenant: tenant.map(Into::into),
+            role: None,
         }
     }
 
@@ -155,13 +180,17 @@ mod tests {
         ];
         assert_eq!(
             authenticate(&tokens, "operator-secret-0001"),
-            Some(Caller::Operator { name: "ops".into() })
+            Some(Caller::Operator {
+                name: "ops".into(),
+                role: Role::Operator
+            })
         );
         assert_eq!(
             authenticate(&tokens, "acme-secret-00000001"),
             Some(Caller::Tenant {
                 name: "acme".into(),
-                tenant: "acme".into()
+                tenant: "acme".into(),
+                role: Role::Approver
             })
         );
         assert_eq!(authenticate(&tokens, "acme-secret-0000000"), None);
@@ -202,6 +231,7 @@ mod tests {
         let org = Caller::Tenant {
             name: "t".into(),
             tenant: "acme".into(),
+            role: Role::Approver,
         };
         assert!(org.admits(&"acme".into()));
         assert!(org.admits(&"acme/kr_retail".into()));
@@ -210,10 +240,17 @@ mod tests {
         let client = Caller::Tenant {
             name: "t".into(),
             tenant: "acme/kr_retail".into(),
+            role: Role::ReadOnly,
         };
         assert!(client.admits(&"acme/kr_retail".into()));
         assert!(!client.admits(&"acme".into()));
         assert!(!client.admits(&"acme/jp_retail".into()));
-        assert!(Caller::Operator { name: "o".into() }.admits(&"globex".into()));
+        let watcher = Caller::Operator {
+            name: "o".into(),
+            role: Role::ReadOnly,
+        };
+        assert!(watcher.admits(&"globex".into()));
+        assert!(!watcher.is_operator() && !watcher.may_write());
+        assert!(!client.may_write() && org.may_write() && !org.is_operator());
     }
 }

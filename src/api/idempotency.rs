@@ -286,7 +286,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kb = KnowledgeBase::open(&crate::kb::KbOptions::at(dir.path())).unwrap();
         let store = IdempotencyStore::open(&kb).unwrap();
-        let ops = Caller::Operator { name: "ops".into() };
+        let ops = Caller::Operator {
+            name: "ops".into(),
+            role: crate::settings::config::Role::Operator,
+        };
         let now = now();
         let old = serde_json::json!({
             "body_fnv1a64": fnv1a64(b"{\"day\":1}"),
@@ -374,6 +377,7 @@ mod tests {
         let acme = Caller::Tenant {
             name: "acme-etl".into(),
             tenant: crate::protocol::TenantId::new("acme"),
+            role: crate::settings::config::Role::Approver,
         };
         let then = "2026-11-01T09:00:00Z".parse::<DateTime<Utc>>().unwrap();
         for key in ["old", "recent"] {

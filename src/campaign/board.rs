@@ -328,6 +328,7 @@ mod tests {
             },
             achieved: false,
             held: held.map(str::to_owned),
+            skipped: None,
             mix: if held.is_some() {
                 BudgetMix::default()
             } else {

@@ -297,7 +297,7 @@ async fn step_campaign(
             campaign = %run.goal.id,
             day,
             achieved = tick.achieved,
-            why = tick.held.as_deref().unwrap_or(
+            why = tick.skipped.as_deref().or(tick.held.as_deref()).unwrap_or(
                 "the optimizer planned no buys (no channel has both a budget and an approved variant)"
             ),
             "campaign day without buys"

@@ -12,6 +12,9 @@
 //! - the static plan spends the plan's split every day with the traffic even over the approved
 //!   variants, as a campaign that never learns would.
 //!
+//! Nobody answers approval requests in a what-if run, so it runs the campaign `autonomous`: what
+//! the agents would decide alone (docs/approvals.md).
+//!
 //! campaignd's figures are what the simulated market delivered (binomial draws), up to the day the
 //! target was reached or the deadline, and what its buys were worth in expectation on the true
 //! rates. The comparisons use the expected figures, so that they judge the decisions, not the luck
@@ -34,6 +37,7 @@ use crate::agents::ledger;
 use crate::agents::messages::Arm;
 use crate::agents::optimization::{GetProgress, Optimization};
 use crate::agents::projection;
+use crate::domain::approval::Autonomy;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
 use crate::domain::money::{round_money, round_to};
 use crate::domain::optimization::{ChannelBudget, ResponseCurve, allocate, moved};
@@ -163,7 +167,11 @@ pub async fn simulate(
     if let Some(market) = market {
         loop_options.markets.insert(goal.id.clone(), market.clone());
     }
-    let result = run_what_if(&agents, &kb, &clock, goal.clone(), loop_options).await;
+    let alone = CampaignGoal {
+        autonomy: Autonomy::Autonomous,
+        ..goal.clone()
+    };
+    let result = run_what_if(&agents, &kb, &clock, alone, loop_options).await;
     agents.shutdown(Duration::from_secs(5)).await;
     let _ = kb.shutdown().await;
     result

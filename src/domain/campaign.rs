@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use super::approval::Autonomy;
 
 pub use crate::protocol::{CampaignId, TenantId};
 
@@ -46,6 +47,9 @@ pub struct CampaignGoal {
     /// What the copy may say; content writes nothing without it (`[brief]`, see [`Brief`]).
     #[serde(default)]
     pub brief: Option<Brief>,
+    /// How much the campaign does without a person; `supervised` when absent.
+    #[serde(default)]
+    pub autonomy: Autonomy,
 }
 
 fn default_category() -> String {

@@ -4,6 +4,7 @@
 //! Plain data and pure functions only: no actors, no I/O, no clock reads (time comes in as an
 //! argument), so that every rule and formula can be tested on its own and replayed exactly.
 
+pub mod approval;
 pub mod bounds;
 pub mod brand;
 pub mod brief;

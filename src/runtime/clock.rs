@@ -56,6 +56,12 @@ enum Inner {
 }
 
 impl Clock {
+    /// The wall clock, whatever clock the campaigns run on: people answer in real time, so what
+    /// waits for them (an approval request's expiry) is measured on it.
+    pub fn wall_now() -> DateTime<Utc> {
+        Utc::now()
+    }
+
     /// Wall-clock time.
     pub fn real() -> Self {
         Self {

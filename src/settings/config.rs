@@ -39,6 +39,8 @@ pub struct Config {
     pub clock: ClockSettings,
     pub market: MarketSettings,
     pub api: ApiSettings,
+    /// `[approvals]`: what waits for a person under `supervised`, and for how long.
+    pub approvals: crate::domain::approval::ApprovalPolicy,
 }
 
 /// `[daemon]`: folders and shutdown.
@@ -263,6 +265,41 @@ pub struct ApiToken {
     /// everything.
     #[serde(default)]
     pub tenant: Option<String>,
+    /// What the token may do: `read-only` (read), `approver` (also answer approval requests and
+    /// post observations) or `operator` (everything; only a token without a tenant). Absent: an
+    /// operator's without a tenant, an approver's with one.
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// What an API token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    ReadOnly,
+    Approver,
+    Operator,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ReadOnly => "read-only",
+            Role::Approver => "approver",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+impl ApiToken {
+    /// The token's role: the configured one, else by whether it has a tenant.
+    pub fn role(&self) -> Role {
+        self.role.unwrap_or(if self.tenant.is_none() {
+            Role::Operator
+        } else {
+            Role::Approver
+        })
+    }
 }
 
 impl std::fmt::Debug for ApiToken {
@@ -293,6 +330,12 @@ fn token_problems(tokens: &[ApiToken], prefix: &str) -> Vec<(String, String)> {
         let key = |field: &str| format!("{prefix}[{index}].{field}");
         if token.name.trim().is_empty() {
             found.push((key("name"), "must not be empty".to_owned()));
+        }
+        if token.role == Some(Role::Operator) && token.tenant.is_some() {
+            found.push((
+                key("role"),
+                "is operator, which sees every tenant; remove `tenant`, or give the token role = \"approver\" or \"read-only\"".to_owned(),
+            ));
         }
         if token.token.chars().count() < MIN_TOKEN_CHARS {
             found.push((
@@ -765,6 +808,13 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides, factor_written: boo
         .map(|(key, message)| (key.to_owned(), message))
         .collect();
     found.extend(token_problems(&api.tokens, "api.tokens"));
+    found.extend(
+        config
+            .approvals
+            .problems()
+            .into_iter()
+            .map(|(key, message)| (format!("approvals.{key}"), message)),
+    );
 
     found
         .into_iter()

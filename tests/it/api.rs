@@ -1438,6 +1438,7 @@ async fn campaigns_show_the_board_to_their_own_tenant_and_in_metrics() {
             }],
             achieved: false,
             held: None,
+            skipped: None,
             mix: BudgetMix {
                 channels: vec![
                     ChannelMix {
@@ -2250,6 +2251,7 @@ async fn commands_on_a_finished_campaign_answer_409() {
             buys: Vec::new(),
             achieved,
             held: None,
+            skipped: None,
             mix: Default::default(),
         };
         let board = board_of(&run.daemon);

@@ -243,7 +243,9 @@ async fn budget_follows_the_stronger_channel_paced_with_each_move_recording_its_
     // Search converts at 1.5 times its prior, SMS at 0.3: the budget should go to search, but
     // never more than 20 % of a day's budget at once. The target is not reached in the 20 days
     // run. The draws are seeded, so the run is the same every time.
-    let goal = kr_goal("kr_budget", 400, 60);
+    // Autonomous: the moves are the optimizer's alone (under supervised the large ones wait).
+    let mut goal = kr_goal("kr_budget", 400, 60);
+    goal.autonomy = campaignd::domain::approval::Autonomy::Autonomous;
     let mut opts = options();
     opts.channel_bias
         .insert((goal.id.clone(), Channel::Sms), 0.3);

@@ -399,6 +399,7 @@ fn goal(channels: Vec<Channel>, regions: &[&str], segments: &[&str]) -> Campaign
         product_category: "general".into(),
         economics: None,
         brief: Some(brief(regions)),
+        autonomy: Default::default(),
     }
 }
 

@@ -16,12 +16,14 @@ use std::sync::Arc;
 
 use super::{Optimization, record_into};
 use crate::agents::decisions::{
-    self as kinds, AllocationChoice, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
+    self as kinds, AllocationChoice, Proposal, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
     ForecastInputs, TrafficSplitChoice, TrafficSplitInputs, WinnerChoice, WinnerInputs,
 };
+use crate::agents::approvals::{ApprovalBook, Ask, asked, policy, propose};
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{ObservationsRecorded, deadline_day, is_last_day};
 use crate::agents::projection::ExperimentState;
+use crate::domain::approval::{ApprovalKind, budget_move_waits};
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
 use crate::domain::money::money_text;
 use crate::domain::optimization::rebalance::INTERVAL;
@@ -38,6 +40,7 @@ use crate::runtime::{AgentError, Context, HandleEvent};
 /// campaign's experiment taken out of the agent while the day is decided.
 struct Day<'a> {
     kb: &'a KnowledgeBase,
+    book: &'a ApprovalBook,
     ctx: &'a Context,
     event: &'a Envelope<ObservationsRecorded>,
     goal: &'a CampaignGoal,
@@ -96,9 +99,11 @@ impl HandleEvent<ObservationsRecorded> for Optimization {
             return Ok(());
         }
         let kb = Arc::clone(&self.kb);
+        let book = self.book.clone();
         let planned = self.take_planned(&goal.id, day);
         let mut learning = Day {
             kb: &kb,
+            book: &book,
             ctx,
             event: &event,
             goal,
@@ -351,20 +356,25 @@ impl Day<'_> {
         else {
             return Ok(());
         };
+        // One question at a time: while a move waits for a person, the budgets stay as they are.
+        if self.state.as_ref().is_some_and(|s| s.waiting_budget.is_some()) {
+            return Ok(());
+        }
         let currency = self.goal.budget.currency.as_str();
         let money = |amount: f64| money_text(amount, currency);
+        let inputs = AllocationInputs {
+            day: Some(self.day),
+            before: before.clone(),
+            outcomes: self.event.payload.outcomes.clone(),
+            posterior: moving.evidence.clone(),
+            target: moving.target.clone(),
+            pacing: Some(pacing),
+            seed: Some(seed),
+            ..AllocationInputs::default()
+        };
         let mut draft = Draft::new::<kinds::Allocation>(
             format!("allocation/day/{}", self.day),
-            AllocationInputs {
-                day: Some(self.day),
-                before: before.clone(),
-                outcomes: self.event.payload.outcomes.clone(),
-                posterior: moving.evidence.clone(),
-                target: moving.target.clone(),
-                pacing: Some(pacing),
-                seed: Some(seed),
-                ..AllocationInputs::default()
-            },
+            inputs.clone(),
             AllocationChoice {
                 daily: moving.daily.clone(),
             },
@@ -428,7 +438,37 @@ impl Day<'_> {
                 money(moving.total),
             ))
             .confidence(0.6);
-        self.record(draft).await
+        let waits = asked(self.book, self.goal, ApprovalKind::BudgetMove)?.and_then(|autonomy| {
+            budget_move_waits(autonomy, &before, &moving.daily, &policy(self.ctx))
+        });
+        let Some(risk) = waits else {
+            return self.record(draft).await;
+        };
+        let ask = Ask {
+            day: self.day,
+            step_key: format!("day/{}", self.day),
+            what: draft.reason.replacen("moved", "move", 1),
+            proposal: Proposal::BudgetMove {
+                before,
+                daily: moving.daily,
+                allocation: Box::new(inputs),
+            },
+            risk,
+            meanwhile: "the budgets in force stay, and no other move is proposed".to_owned(),
+            evidence: Vec::new(),
+        };
+        let asked = propose(
+            self.kb,
+            self.book,
+            self.ctx,
+            self.event,
+            self.goal,
+            &policy(self.ctx),
+            ask,
+        )
+        .await?;
+        ExperimentState::apply(&mut self.state, self.goal, &asked);
+        Ok(())
     }
 
     /// Step 5, the forecast. Recorded for every batch, even without a trend yet: it is the last step of

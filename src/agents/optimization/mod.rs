@@ -16,6 +16,7 @@
 //! - this file: the agent, its requests (start an experiment, progress, the day's buys) and the
 //!   re-explore command; `learn`: what it decides from a batch of observations.
 
+mod budget_approval;
 mod learn;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -27,6 +28,7 @@ use super::decisions::{
     self as kinds, AllocationChoice, AllocationInputs, ExperimentChoice, JoinChoice, JoinInputs,
     RetiredArm,
 };
+use super::approvals::ApprovalBook;
 use super::ledger::{self, Draft};
 use super::messages::{GoalAchieved, ObservationsRecorded, Phase, Reexplore};
 use super::playbook::LivePlaybook;
@@ -201,6 +203,7 @@ impl Payload for Standing {
 
 pub struct Optimization {
     kb: Arc<KnowledgeBase>,
+    book: ApprovalBook,
     playbook: LivePlaybook<OptimizationPlaybook>,
     experiments: Resident<ExperimentState>,
     /// Per campaign, the latest day's buys answered, until that day's observations are learned
@@ -215,8 +218,10 @@ impl Agent for Optimization {
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
         let playbook = LivePlaybook::<OptimizationPlaybook>::load(&ctx.services, Self::NAME)?;
+        let book = ApprovalBook::open(&kb)?;
         Ok(Optimization {
             kb,
+            book,
             playbook,
             experiments: Resident::new(Self::NAME, ctx.worker),
             planned: HashMap::new(),
@@ -530,6 +535,7 @@ impl HandleRequest<PlanBuys> for Optimization {
         request: Envelope<PlanBuys>,
     ) -> Result<Buys, AgentError> {
         let PlanBuys { goal, day, phase } = &request.payload;
+        self.budget_answered(ctx, &request, goal).await?;
         self.playbook.refresh(ctx.services());
         let floor = self.playbook.get().traffic_floor;
         let buys = self

@@ -17,9 +17,11 @@
 //!
 //! - this file: the agent, its routes and its state; `setup`: plan, write, review, start the
 //!   experiment; `tick`: one campaign day; `generation`: a bred generation written, reviewed and
-//!   joined; `commands`: operators' orders and the events it hears;
+//!   joined; `commands`: operators' orders and the events it hears; `approvals`: people's
+//!   answers, expiries, autonomy, and acting on the answers to its own requests;
 //!   `hold`: why a day is held and its decision.
 
+mod approvals;
 mod commands;
 mod generation;
 mod hold;
@@ -28,10 +30,11 @@ mod tick;
 
 use std::sync::Arc;
 
+use super::approvals::ApprovalBook;
 use super::ledger::{self, Draft};
 use super::messages::{
-    AgentIsolated, AgentRevived, GOAL_ACHIEVED, GOAL_PROGRESS, GoalProgress, ObservationsRecorded,
-    Pause, Replan, Resume, Tick,
+    AgentIsolated, AgentRevived, AnswerApproval, GOAL_ACHIEVED, GOAL_PROGRESS, GoalProgress, ObservationsRecorded,
+    Pause, Replan, Resume, SetAutonomy, Tick,
 };
 use super::projection::CampaignView;
 use super::resident::Resident;
@@ -42,6 +45,7 @@ use crate::runtime::{Agent, AgentError, Context, Routes, StartContext};
 
 pub struct Orchestrator {
     kb: Arc<KnowledgeBase>,
+    book: ApprovalBook,
     campaigns: Resident<CampaignView>,
 }
 
@@ -50,8 +54,10 @@ impl Agent for Orchestrator {
 
     async fn start(ctx: StartContext) -> Result<Self, AgentError> {
         let kb = ctx.services.require::<KnowledgeBase>()?;
+        let book = ApprovalBook::open(&kb)?;
         Ok(Orchestrator {
             kb,
+            book,
             campaigns: Resident::new(Self::NAME, ctx.worker),
         })
     }
@@ -59,6 +65,8 @@ impl Agent for Orchestrator {
     fn routes(routes: &mut Routes<Self>) {
         routes
             .request::<Tick>()
+            .request::<AnswerApproval>()
+            .request::<SetAutonomy>()
             .event::<AgentIsolated>()
             .event::<GoalProgress>()
             .event::<ObservationsRecorded>()

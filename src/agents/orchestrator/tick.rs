@@ -9,9 +9,11 @@
 use std::collections::BTreeMap;
 
 use super::Orchestrator;
+use super::approvals::Resolution;
 use super::hold::Held;
+use crate::agents::approvals::{Ask, asked, policy, propose};
 use crate::agents::decisions::{
-    self as kinds, GoalAchievedChoice, GoalAchievedInputs, PhaseChoice, PhaseInputs, ReplanChoice,
+    self as kinds, GoalAchievedChoice, Proposal, GoalAchievedInputs, PhaseChoice, PhaseInputs, ReplanChoice,
     ReplanInputs,
 };
 use crate::agents::ledger::Draft;
@@ -21,7 +23,9 @@ use crate::agents::messages::{
 };
 use crate::agents::optimization::{GetProgress, Optimization, PlanBuys, Progress, StartExperiment};
 use crate::agents::strategy::{PlanCampaign, Strategy};
+use crate::domain::approval::{ApprovalKind, Verdict, buys_wait, replan_waits};
 use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::kb::DecisionId;
 use crate::domain::money::money_text;
 use crate::domain::pacing::{ReplanInput, achieved, goal_fraction, remaining, replan_due};
 use crate::domain::send_time::day_start;
@@ -69,6 +73,7 @@ impl Orchestrator {
             buys: Vec::new(),
             achieved: state.achieved,
             held: None,
+            skipped: None,
             mix: Default::default(),
         };
         if state.achieved {
@@ -90,6 +95,8 @@ impl Orchestrator {
             };
             return self.hold_day(ctx, request, &goal, report, held).await;
         }
+        // Requests past their time get their default before anything else is decided today.
+        self.expire_due(ctx, request, &goal).await?;
 
         // A paused campaign buys nothing, but what its last buys brought in still counts: the
         // board shows the figures a rebuild after a restart would.
@@ -217,39 +224,17 @@ impl Orchestrator {
             self.record(ctx, request, &goal, draft).await?;
         }
 
-        // Re-plan when the forecast misses the deadline (or an operator asked), at most once a week.
+        // A re-plan waiting for a person is acted on once answered; until then no other is asked.
         let deadline_day = deadline_day(&goal);
-        let state = self.state(&goal)?;
-        let asked = state.replan_requested.clone();
-        let due = replan_due(&ReplanInput {
-            day,
-            days_observed: progress.days,
-            forecast: progress.forecast,
-            deadline_day,
-            last_replan_day: state.last_replan_day,
-            asked: asked.is_some(),
-        });
-        if due.is_some() {
-            let attempt = state.attempt + 1;
-            let why = match &asked {
-                Some(why) => format!("an operator asked: {why}"),
-                None => format!(
-                    "the forecast misses the deadline: {} of {} after {} days, ETA day {} against deadline day {:.1}",
-                    progress.conversions,
-                    goal.target,
-                    progress.days,
-                    report
-                        .eta_day
-                        .map_or("never".to_owned(), |e| format!("{:.1}", e + 1.0)),
-                    deadline_day
-                ),
-            };
-            if let Err(error) = self
-                .replan(ctx, request, &goal, attempt, &progress, why)
-                .await?
-            {
+        if let Some((id, _)) = self.waiting(&goal, ApprovalKind::Replan)? {
+            if let Err(error) = self.replan_answered(ctx, request, &goal, id).await? {
                 return self.hold_for_peer(ctx, request, &goal, report, error).await;
             }
+        } else if let Err(error) = self
+            .replan_if_due(ctx, request, &goal, &progress, &report, deadline_day)
+            .await?
+        {
+            return self.hold_for_peer(ctx, request, &goal, report, error).await;
         }
 
         // A generation bred yesterday joins before today's buys, if compliance approves it.
@@ -259,6 +244,10 @@ impl Orchestrator {
             tracing::warn!(campaign = %goal.id, day, %why, "bred generation not joined yet; tried again at the next tick");
         }
 
+        // Buys waiting for a person go out once approved (as amended), or not at all.
+        if let Some((id, _)) = self.waiting(&goal, ApprovalKind::Buys)? {
+            return self.buys_answered(ctx, request, &goal, report, id).await;
+        }
         let planned = ctx
             .request(
                 Optimization::NAME,
@@ -269,13 +258,91 @@ impl Orchestrator {
                 },
             )
             .await;
-        match planned {
-            Ok(planned) => report.buys = planned.buys,
+        let buys = match planned {
+            Ok(planned) => planned.buys,
             Err(error) => {
                 return self.hold_for_peer(ctx, request, &goal, report, error).await;
             }
-        }
+        };
+        let today: f64 = buys.iter().map(|b| b.spend).sum();
+        let waits = match asked(&self.book, &goal, ApprovalKind::Buys)? {
+            Some(autonomy) if !buys.is_empty() => {
+                let elapsed = (f64::from(day) + 1.0) / deadline_day.max(1.0);
+                let allowed = goal.budget.total * elapsed.min(1.0);
+                buys_wait(autonomy, progress.spend, today, allowed, &policy(ctx))
+            }
+            _ => None,
+        };
+        let Some(risk) = waits else {
+            report.buys = buys;
+            return Ok(report);
+        };
+        let currency = goal.budget.currency.clone();
+        let ask = Ask {
+            day,
+            step_key: format!("day/{day}"),
+            what: format!(
+                "buy {} placements for {} on day {}",
+                buys.len(),
+                money_text(today, &currency),
+                day + 1
+            ),
+            proposal: Proposal::Buys { buys },
+            risk,
+            meanwhile: "nothing is bought: the day waits for the answer".to_owned(),
+            evidence: Vec::new(),
+        };
+        let asked = propose(&self.kb, &self.book, ctx, request, &goal, &policy(ctx), ask).await?;
+        report.held = Some(format!(
+            "waiting for a person to approve day {}'s buys (request {})",
+            day + 1,
+            asked.id
+        ));
         Ok(report)
+    }
+}
+
+impl Orchestrator {
+    /// Re-plans when the forecast misses the deadline (or an operator asked), at most once a week.
+    async fn replan_if_due(
+        &mut self,
+        ctx: &Context,
+        request: &Envelope<Tick>,
+        goal: &CampaignGoal,
+        progress: &Progress,
+        report: &TickReport,
+        deadline_day: f64,
+    ) -> Result<Result<(), DeliveryError>, AgentError> {
+        let day = request.payload.day;
+        let state = self.state(goal)?;
+        let asked = state.replan_requested.clone();
+        let due = replan_due(&ReplanInput {
+            day,
+            days_observed: progress.days,
+            forecast: progress.forecast,
+            deadline_day,
+            last_replan_day: state.last_replan_day,
+            asked: asked.is_some(),
+        });
+        if due.is_none() {
+            return Ok(Ok(()));
+        }
+        let attempt = state.attempt + 1;
+        let why = match &asked {
+            Some(why) => format!("an operator asked: {why}"),
+            None => format!(
+                "the forecast misses the deadline: {} of {} after {} days, ETA day {} against deadline day {:.1}",
+                progress.conversions,
+                goal.target,
+                progress.days,
+                report
+                    .eta_day
+                    .map_or("never".to_owned(), |e| format!("{:.1}", e + 1.0)),
+                deadline_day
+            ),
+        };
+        self.replan(ctx, request, goal, attempt, progress, why)
+            .await
     }
 }
 
@@ -337,36 +404,167 @@ impl Orchestrator {
                 }
             ))
             .confidence(0.6);
-        self.record(ctx, request, goal, draft).await?;
-        if let Some(daily) = daily {
-            let started = ctx
-                .request(
-                    Optimization::NAME,
-                    StartExperiment {
-                        goal: goal.clone(),
-                        attempt,
-                        arms: Vec::new(),
-                        daily,
-                        curves: reply.curves,
-                        bounds: reply.bounds,
-                        plan: reply.decision,
-                    },
-                )
-                .await;
-            if let Err(error) = started {
-                return Ok(Err(error));
-            }
-            // A new plan learns again: exploration re-opens for the new budget.
-            let _ = ctx
-                .command(
-                    Optimization::NAME,
-                    Reexplore {
-                        campaign: goal.id.clone(),
-                        why: "re-plan".to_owned(),
-                    },
-                )
-                .await;
-        }
+        let replanned = self.record(ctx, request, goal, draft).await?;
+        let Some(daily) = daily else {
+            return Ok(Ok(()));
+        };
+        let proposal = Proposal::Replan {
+            attempt,
+            daily,
+            curves: reply.curves,
+            bounds: reply.bounds,
+            plan: reply.decision,
+        };
+        let waits = asked(&self.book, goal, ApprovalKind::Replan)?.and_then(replan_waits);
+        let Some(risk) = waits else {
+            return self.start_replanned(ctx, goal, proposal).await;
+        };
+        let what = match &proposal {
+            Proposal::Replan { daily, .. } => format!(
+                "re-plan {}: {}",
+                why,
+                daily
+                    .iter()
+                    .map(|(c, v)| format!("{c} {} a day", money_text(*v, &goal.budget.currency)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => why,
+        };
+        let ask = Ask {
+            day,
+            step_key: attempt.to_string(),
+            proposal,
+            risk,
+            what,
+            meanwhile: "the campaign goes on with the plan in force".to_owned(),
+            evidence: vec![replanned.id, reply.decision],
+        };
+        propose(&self.kb, &self.book, ctx, request, goal, &policy(ctx), ask).await?;
         Ok(Ok(()))
+    }
+
+    /// Starts the experiment again on a new plan's budgets, and re-opens exploration.
+    async fn start_replanned(
+        &mut self,
+        ctx: &Context,
+        goal: &CampaignGoal,
+        proposal: Proposal,
+    ) -> Result<Result<(), DeliveryError>, AgentError> {
+        let Proposal::Replan {
+            attempt,
+            daily,
+            curves,
+            bounds,
+            plan,
+        } = proposal
+        else {
+            return Err(AgentError::msg("a re-plan's proposal is not a plan"));
+        };
+        let started = ctx
+            .request(
+                Optimization::NAME,
+                StartExperiment {
+                    goal: goal.clone(),
+                    attempt,
+                    arms: Vec::new(),
+                    daily,
+                    curves,
+                    bounds,
+                    plan,
+                },
+            )
+            .await;
+        if let Err(error) = started {
+            return Ok(Err(error));
+        }
+        // A new plan learns again: exploration re-opens for the new budget.
+        let _ = ctx
+            .command(
+                Optimization::NAME,
+                Reexplore {
+                    campaign: goal.id.clone(),
+                    why: "re-plan".to_owned(),
+                },
+            )
+            .await;
+        Ok(Ok(()))
+    }
+
+    /// Acts on the answer to a waiting re-plan: an approved one starts, a rejected or expired one
+    /// leaves the plan in force. Nothing while it waits.
+    async fn replan_answered(
+        &mut self,
+        ctx: &Context,
+        request: &Envelope<Tick>,
+        goal: &CampaignGoal,
+        id: DecisionId,
+    ) -> Result<Result<(), DeliveryError>, AgentError> {
+        match self.resolve(goal, id).await? {
+            Resolution::Pending => Ok(Ok(())),
+            Resolution::Approved { proposal, answer } => {
+                if let Err(error) = self.start_replanned(ctx, goal, proposal).await? {
+                    return Ok(Err(error));
+                }
+                let what = "the new plan's budgets are in force and exploration re-opens".to_owned();
+                self.applied(ctx, request, goal, id, answer, Verdict::Approved, what)
+                    .await?;
+                Ok(Ok(()))
+            }
+            Resolution::Refused { verdict, answer } => {
+                let what = "the plan in force stays; the next re-plan is considered a week after this one".to_owned();
+                self.applied(ctx, request, goal, id, answer, verdict, what)
+                    .await?;
+                Ok(Ok(()))
+            }
+        }
+    }
+
+    /// Acts on the answer to the day's waiting buys: approved, they are bought (as amended);
+    /// rejected or expired, the day passes without buying. While it waits the day is held.
+    async fn buys_answered(
+        &mut self,
+        ctx: &Context,
+        request: &Envelope<Tick>,
+        goal: &CampaignGoal,
+        mut report: TickReport,
+        id: DecisionId,
+    ) -> Result<TickReport, AgentError> {
+        let day = request.payload.day;
+        match self.resolve(goal, id).await? {
+            Resolution::Pending => {
+                report.held = Some(format!(
+                    "waiting for a person to approve day {}'s buys (request {id})",
+                    day + 1
+                ));
+            }
+            Resolution::Approved {
+                proposal: Proposal::Buys { buys },
+                answer,
+            } => {
+                let spend: f64 = buys.iter().map(|b| b.spend).sum();
+                let what = format!(
+                    "{} placements bought for {}",
+                    buys.len(),
+                    money_text(spend, &goal.budget.currency)
+                );
+                self.applied(ctx, request, goal, id, answer, Verdict::Approved, what)
+                    .await?;
+                report.buys = buys;
+            }
+            Resolution::Approved { answer, .. } => {
+                let what = "nothing bought: the approval did not carry buys".to_owned();
+                self.applied(ctx, request, goal, id, answer, Verdict::Approved, what.clone())
+                    .await?;
+                report.skipped = Some(what);
+            }
+            Resolution::Refused { verdict, answer } => {
+                let what = format!("nothing bought on day {}", day + 1);
+                self.applied(ctx, request, goal, id, answer, verdict, what.clone())
+                    .await?;
+                report.skipped = Some(format!("the day's buys were {}: {what}", verdict.as_str()));
+            }
+        }
+        Ok(report)
     }
 }

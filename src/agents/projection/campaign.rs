@@ -4,11 +4,14 @@
 use super::experiment::{ExperimentState, learned_days};
 use super::{choice, inputs, is};
 use crate::agents::decisions as kinds;
+use std::collections::BTreeMap;
+
+use crate::agents::decisions::Proposal;
 use crate::agents::messages::BudgetMix;
 use crate::domain::campaign::{CampaignGoal, Phase};
 use crate::domain::optimization::Progress;
 use crate::domain::pacing::goal_fraction;
-use crate::kb::{Decision, Record};
+use crate::kb::{Decision, DecisionId, Record};
 
 /// The orchestrator's state of one campaign.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +30,10 @@ pub struct CampaignView {
     pub replan_requested: Option<String>,
     /// Operator commands recorded (they number the command steps).
     pub commands: u32,
+    /// Its approval requests not yet acted on, by request: what each proposes.
+    pub waiting: BTreeMap<DecisionId, Proposal>,
+    /// Autonomy changes recorded (they number their steps).
+    pub autonomy_changes: u32,
 }
 
 impl CampaignView {
@@ -64,6 +71,12 @@ impl CampaignView {
         } else if is::<kinds::Resume>(decision) {
             self.paused = false;
             self.commands += 1;
+        } else if let Some(choice) = choice::<kinds::ApprovalRequested>(decision) {
+            self.waiting.insert(decision.id, choice.proposal);
+        } else if let Some(inputs) = inputs::<kinds::ApprovalApplied>(decision) {
+            self.waiting.remove(&inputs.request);
+        } else if is::<kinds::AutonomySet>(decision) {
+            self.autonomy_changes += 1;
         } else if is::<kinds::GoalAchieved>(decision) {
             self.achieved = true;
             if let Some(inputs) = inputs::<kinds::GoalAchieved>(decision) {

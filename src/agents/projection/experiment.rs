@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{choice, decode, inputs, observations};
+use super::{choice, decode, inputs, is, observations};
 use crate::agents::decisions as kinds;
 use crate::agents::messages::{BudgetMix, ChannelMix};
 use crate::domain::campaign::{CampaignGoal, Channel};
@@ -28,6 +28,9 @@ pub struct ExperimentState {
     /// A bred generation not joined yet: content writes it, compliance reviews it and the
     /// approved variants join at the next tick.
     pub bred: Option<Generation>,
+    /// A budget move waiting for a person (its approval request), until the optimizer acts on
+    /// the answer.
+    pub waiting_budget: Option<DecisionId>,
 }
 
 /// A genetic step's combinations waiting to be written, reviewed and joined.
@@ -46,6 +49,7 @@ impl ExperimentState {
             folded: Default::default(),
             last_move: None,
             bred: None,
+            waiting_budget: None,
         }
     }
 
@@ -160,6 +164,12 @@ impl ExperimentState {
             exp.drifted(choice.explore_until, choice.keep);
         } else if let Some(inputs) = inputs::<kinds::Reexplored>(decision) {
             exp.reopen(inputs.keep);
+        } else if is::<kinds::ApprovalRequested>(decision) {
+            state.waiting_budget = Some(decision.id);
+        } else if let Some(inputs) = inputs::<kinds::ApprovalApplied>(decision) {
+            if state.waiting_budget == Some(inputs.request) {
+                state.waiting_budget = None;
+            }
         } else if let Some((inputs, choice)) = decode::<kinds::GeneticStep>(decision) {
             state.bred = (!choice.bred.is_empty()).then_some(Generation {
                 day: inputs.day,
