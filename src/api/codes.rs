@@ -30,7 +30,9 @@ pub enum ErrorCode {
     MissingToken,
     InvalidToken,
     OperatorOnly,
+    ReadOnlyToken,
     UnknownCampaign,
+    UnknownApproval,
     UnknownTrace,
     UnknownAgent,
     NoSuchRoute,
@@ -40,11 +42,13 @@ pub enum ErrorCode {
     CampaignFinished,
     CommandRefused,
     ReviveRefused,
+    ApprovalAnswered,
     BodyTooLarge,
     UriTooLong,
     HeadersTooLarge,
     IdempotencyKeyReused,
     InvalidConfig,
+    InvalidAmendment,
     Internal,
     OrchestratorUnavailable,
     ReviveFailed,
@@ -53,7 +57,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order the docs list them (by status).
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::UnreadableBody,
@@ -64,7 +68,9 @@ impl ErrorCode {
         ErrorCode::MissingToken,
         ErrorCode::InvalidToken,
         ErrorCode::OperatorOnly,
+        ErrorCode::ReadOnlyToken,
         ErrorCode::UnknownCampaign,
+        ErrorCode::UnknownApproval,
         ErrorCode::UnknownTrace,
         ErrorCode::UnknownAgent,
         ErrorCode::NoSuchRoute,
@@ -74,10 +80,12 @@ impl ErrorCode {
         ErrorCode::CampaignFinished,
         ErrorCode::CommandRefused,
         ErrorCode::ReviveRefused,
+        ErrorCode::ApprovalAnswered,
         ErrorCode::BodyTooLarge,
         ErrorCode::UriTooLong,
         ErrorCode::IdempotencyKeyReused,
         ErrorCode::InvalidConfig,
+        ErrorCode::InvalidAmendment,
         ErrorCode::HeadersTooLarge,
         ErrorCode::Internal,
         ErrorCode::OrchestratorUnavailable,
@@ -98,6 +106,10 @@ impl ErrorCode {
             ErrorCode::MissingToken => "missing_token",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::OperatorOnly => "operator_only",
+            ErrorCode::ReadOnlyToken => "read_only_token",
+            ErrorCode::UnknownApproval => "unknown_approval",
+            ErrorCode::ApprovalAnswered => "approval_answered",
+            ErrorCode::InvalidAmendment => "invalid_amendment",
             ErrorCode::UnknownCampaign => "unknown_campaign",
             ErrorCode::UnknownTrace => "unknown_trace",
             ErrorCode::NoSuchRoute => "no_such_route",
@@ -131,8 +143,9 @@ impl ErrorCode {
             | ErrorCode::MalformedRequest
             | ErrorCode::RepeatedHeader => StatusCode::BAD_REQUEST,
             ErrorCode::MissingToken | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
-            ErrorCode::OperatorOnly => StatusCode::FORBIDDEN,
+            ErrorCode::OperatorOnly | ErrorCode::ReadOnlyToken => StatusCode::FORBIDDEN,
             ErrorCode::UnknownCampaign
+            | ErrorCode::UnknownApproval
             | ErrorCode::UnknownTrace
             | ErrorCode::UnknownAgent
             | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
@@ -141,13 +154,14 @@ impl ErrorCode {
             ErrorCode::CommandIgnored
             | ErrorCode::CampaignFinished
             | ErrorCode::CommandRefused
-            | ErrorCode::ReviveRefused => StatusCode::CONFLICT,
+            | ErrorCode::ReviveRefused
+            | ErrorCode::ApprovalAnswered => StatusCode::CONFLICT,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ErrorCode::IdempotencyKeyReused | ErrorCode::InvalidConfig => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ErrorCode::IdempotencyKeyReused
+            | ErrorCode::InvalidConfig
+            | ErrorCode::InvalidAmendment => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::OrchestratorUnavailable
             | ErrorCode::ReviveFailed
@@ -182,7 +196,19 @@ impl ErrorCode {
                 "the `Authorization` header is not `Bearer <token>`, or the token is not in the config"
             }
             ErrorCode::OperatorOnly => {
-                "a tenant token on an operator route (agents, reload, commands)"
+                "a token that is not an operator's (a tenant's, or role read-only or approver) on an operator route (agents, reload, commands)"
+            }
+            ErrorCode::ReadOnlyToken => {
+                "a token with role `read-only` on a route that changes something (answering an approval, setting autonomy, posting observations)"
+            }
+            ErrorCode::UnknownApproval => {
+                "no approval request with that id is visible to this token"
+            }
+            ErrorCode::ApprovalAnswered => {
+                "the approval request was answered already (by a person, or by its expiry); the first answer stands and `message` names it"
+            }
+            ErrorCode::InvalidAmendment => {
+                "an approval's `amend` is outside the proposal's bounds, or the request's kind cannot be amended; the message says what is allowed"
             }
             ErrorCode::UnknownCampaign => {
                 "no such campaign is configured, or it is not this token's tenant's"

@@ -84,7 +84,17 @@ impl ApiError {
     pub fn operator_only(what: &str) -> Self {
         Self::new(
             ErrorCode::OperatorOnly,
-            format!("{what} needs an operator token; this token belongs to a tenant"),
+            format!(
+                "{what} needs an operator token (no tenant, role operator); this token is not one"
+            ),
+        )
+    }
+
+    /// A read-only token on a route that changes something.
+    pub fn read_only(what: &str) -> Self {
+        Self::new(
+            ErrorCode::ReadOnlyToken,
+            format!("{what} changes something, and this token's role is read-only"),
         )
     }
 

@@ -15,8 +15,8 @@
 //! - `auth`: tokens, tenants, constant-time comparison. `error`: the error body and JSON bodies.
 //!   `codes`: every error and item-problem code, and `docs/error-codes.md` rendered from them.
 //! - `health`: `/healthz`, `/readyz`. `metrics`: `/metrics` and the Prometheus recorder.
-//! - `agents`, `campaigns` (list, detail, commands), `observations`, `decisions`, `traces`,
-//!   `reload`: the `/v1` routes. `idempotency`: the `Idempotency-Key` store.
+//! - `agents`, `campaigns` (list, detail, commands), `approvals` (the queue, answers, autonomy),
+//!   `observations`, `decisions`, `traces`, `reload`: the `/v1` routes. `idempotency`: the `Idempotency-Key` store.
 //!   `openapi`: `/v1/openapi.json`. `server`: the connection loop and its bounds (timeouts, the
 //!   connection limit, shutdown).
 //!
@@ -24,6 +24,7 @@
 //! [`router`] with `routes!`, and list its schemas' owner in `openapi::ApiDoc` if it has any.
 
 pub mod agents;
+pub mod approvals;
 pub mod auth;
 pub mod campaigns;
 pub mod codes;
@@ -174,6 +175,11 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(campaigns::list_campaigns))
         .routes(routes!(campaigns::get_campaign))
         .routes(routes!(campaigns::command))
+        .routes(routes!(approvals::list_approvals))
+        .routes(routes!(approvals::get_approval))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::reject))
+        .routes(routes!(approvals::set_autonomy))
         .routes(routes!(observations::ingest_observations))
         .routes(routes!(decisions::list_decisions))
         .routes(routes!(traces::trace))

@@ -104,6 +104,7 @@ pub struct IngestAnswer {
         (status = 200, description = "Every item recorded, duplicate or rejected (see `items`); a replay has `Idempotency-Replayed: true`", body = IngestAnswer),
         (status = 400, description = "Malformed JSON, a batch field missing or mistyped, no observations, or a bad Idempotency-Key", body = ErrorBody),
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 403, description = "A read-only token", body = ErrorBody),
         (status = 404, description = "No such campaign for this token", body = ErrorBody),
         (status = 413, description = "The body is over api.body_limit_bytes", body = ErrorBody),
         (status = 422, description = "The Idempotency-Key was used before with a different body", body = ErrorBody),
@@ -116,6 +117,9 @@ pub async fn ingest_observations(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
+    if !caller.may_write() {
+        return Err(ApiError::read_only("POST /v1/observations"));
+    }
     let key = idempotency::key_of(&headers)?;
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::new(

@@ -15,7 +15,7 @@ use super::error::ErrorBody;
 #[openapi(
     info(
         title = "campaignd ops API",
-        description = "Health, readiness, metrics, agents, campaigns and their commands, observation ingestion, decisions, traces and reload of a running campaignd."
+        description = "Health, readiness, metrics, agents, campaigns and their commands, approvals, observation ingestion, decisions, traces and reload of a running campaignd."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -24,6 +24,7 @@ use super::error::ErrorBody;
         (name = "agents", description = "Agent status (operator token)"),
         (name = "campaigns", description = "Campaign status, observation ingestion (scoped to the token's tenant) and commands (operator token)"),
         (name = "decisions", description = "The knowledge base, scoped to the token's tenant"),
+        (name = "approvals", description = "Decisions waiting for a person, their answers and a campaign's autonomy (scoped to the token's tenant; answering needs role approver or operator)"),
         (name = "operations", description = "Reload (operator token)")
     )
 )]

@@ -61,7 +61,7 @@ pub struct ReviveArgs {
 
 /// Why a call to the daemon did not produce an answer.
 #[derive(Debug, thiserror::Error)]
-enum CallError {
+pub(super) enum CallError {
     #[error(
         "cannot reach campaignd at {addr} ({reason}); is the daemon running, and does api.listen \
          (or CAMPAIGND__API__LISTEN) name the address it listens on?"
@@ -98,13 +98,17 @@ impl CallError {
             CallError::Refused {
                 status: 409, path, ..
             } if path.ends_with("/revive") => ExitCode::from(1),
+            // So is a request answered already (by someone else, or by its expiry).
+            CallError::Refused {
+                status: 409, path, ..
+            } if path.starts_with("/v1/approvals/") => ExitCode::from(1),
             _ => ExitCode::from(2),
         }
     }
 }
 
 /// Where the daemon is and how to authenticate to it.
-struct Daemon {
+pub(super) struct Daemon {
     /// `host:port` as connected to.
     addr: String,
     token: Option<String>,
@@ -112,7 +116,12 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn from_config(config: Option<&Path>) -> anyhow::Result<Self> {
+    /// `host:port` as connected to.
+    pub(super) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub(super) fn from_config(config: Option<&Path>) -> anyhow::Result<Self> {
         let settings = Settings::load(config).map_err(|problems| {
             let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
             anyhow!(
@@ -147,13 +156,13 @@ impl Daemon {
 
     /// GETs `path` and parses the JSON answer; a status outside `accept` is an error carrying the
     /// API's own message.
-    fn get(&self, path: &str, accept: &[u16]) -> Result<(u16, Value), CallError> {
+    pub(super) fn get(&self, path: &str, accept: &[u16]) -> Result<(u16, Value), CallError> {
         self.call("GET", path, None, accept)
     }
 
     /// Sends `method path` (with a JSON `body` for a POST) and parses the JSON answer, as
     /// [`Daemon::get`] does.
-    fn call(
+    pub(super) fn call(
         &self,
         method: &'static str,
         path: &str,
@@ -209,6 +218,9 @@ impl Daemon {
                 (401, Some(_)) => format!(
                     " (check {TOKEN_VARIABLE} or api.tokens against the daemon's configuration)"
                 ),
+                (403, _) if path.starts_with("/v1/approvals") => {
+                    " (answering needs a token with role approver or operator)".to_owned()
+                }
                 (403, _) => " (this needs an operator token, one without a tenant)".to_owned(),
                 _ => String::new(),
             };
@@ -248,7 +260,7 @@ fn connect_address(listen: &str) -> String {
 }
 
 /// Prints a call error and gives its exit code.
-fn failed(error: CallError) -> anyhow::Result<ExitCode> {
+pub(super) fn failed(error: CallError) -> anyhow::Result<ExitCode> {
     eprintln!("error: {error}");
     Ok(error.exit_code())
 }
@@ -521,7 +533,7 @@ pub fn trace(config: Option<&Path>, args: TraceArgs) -> anyhow::Result<ExitCode>
 
 /// Writes to stdout. A closed pipe (`campaignd trace ID | head`) is the reader's choice, not an
 /// error.
-fn emit(text: &str) -> anyhow::Result<()> {
+pub(super) fn emit(text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -536,7 +548,7 @@ fn emit(text: &str) -> anyhow::Result<()> {
 }
 
 /// A JSON value as a table cell: strings without quotes, null as `-`, the rest as compact JSON.
-fn display(value: &Value) -> String {
+pub(super) fn display(value: &Value) -> String {
     match value {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
@@ -556,7 +568,7 @@ fn money_cell(amount: &serde_json::Number, currency: Option<&Value>) -> String {
 
 /// Left-aligned columns padded to their widest cell by display width (campaign names may be
 /// Korean); the last column is not padded.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

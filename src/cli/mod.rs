@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 a negative answer (a rejected review, a failed check), 2 bad input or an
 //! error. Errors are printed with their whole cause chain so an operator sees what to fix.
 
+mod approvals;
 mod check;
 mod client;
 mod kb;
@@ -58,6 +59,14 @@ pub enum Command {
     /// Restart an isolated agent on the running daemon, recorded with the token's name and
     /// --reason (exit 1 if it is not isolated). Campaigns it held stay held until resumed.
     Revive(client::ReviveArgs),
+    /// List the decisions waiting for a person (or answered), with what each proposes and why.
+    Approvals(approvals::ApprovalsArgs),
+    /// Approve an approval request, recorded with the token's name and --reason; --amend
+    /// changes it within the proposal's bounds (exit 1 if it was answered already).
+    Approve(approvals::AnswerArgs),
+    /// Reject an approval request, recorded with the token's name and --reason (exit 1 if it
+    /// was answered already).
+    Reject(approvals::AnswerArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -73,6 +82,9 @@ pub fn main() -> ExitCode {
         Command::Campaigns(args) => client::campaigns(cli.config.as_deref(), args),
         Command::Trace(args) => client::trace(cli.config.as_deref(), args),
         Command::Revive(args) => client::revive(cli.config.as_deref(), args),
+        Command::Approvals(args) => approvals::list(cli.config.as_deref(), args),
+        Command::Approve(args) => approvals::answer(cli.config.as_deref(), args, true),
+        Command::Reject(args) => approvals::answer(cli.config.as_deref(), args, false),
     };
     match result {
         Ok(code) => code,
