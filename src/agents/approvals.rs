@@ -160,7 +160,9 @@ impl ApprovalBook {
                 Ok(entry) => out.push(entry),
                 // A damaged entry hides one request from the list, never the others; the
                 // request itself is still in the knowledge base.
-                Err(e) => tracing::warn!(key = %String::from_utf8_lossy(&key), %e, "an approval book entry does not decode; skipped"),
+                Err(e) => {
+                    tracing::warn!(key = %String::from_utf8_lossy(&key), %e, "an approval book entry does not decode; skipped")
+                }
             }
         }
         out.sort_by_key(|l| l.requested_at);
@@ -277,7 +279,14 @@ pub async fn propose<P>(
     .reason(format!("{}; it waits for a person: {}", ask.what, ask.risk))
     .confidence(0.5);
     let decision = ledger::record(kb, ctx, envelope, goal, draft).await?;
+    let new = !book
+        .campaign(&goal.tenant, &goal.id)?
+        .iter()
+        .any(|l| l.id == decision.id);
     ensure_listed(book, goal, &decision).await?;
+    if new {
+        tracing::info!(campaign = %goal.id, request = %decision.id, kind = kind.as_str(), expires_at = %expires_at.to_rfc3339(), what = %decision.reason, "approval request waiting for a person (campaignd approvals lists it; campaignd approve ID --reason WHY answers it)");
+    }
     Ok(decision)
 }
 
@@ -373,7 +382,11 @@ pub async fn record_answer<P>(
         format!(
             "{} {} by {}: {}",
             answer.verdict.as_str(),
-            if answer.amended { "with an amendment" } else { "" },
+            if answer.amended {
+                "with an amendment"
+            } else {
+                ""
+            },
             answer.by,
             answer.why
         )

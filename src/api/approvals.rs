@@ -132,7 +132,9 @@ fn state_matches(filter: &str, listed: &Listed) -> bool {
     }
 }
 
-const STATES: [&str; 6] = ["pending", "answered", "approved", "rejected", "expired", "all"];
+const STATES: [&str; 6] = [
+    "pending", "answered", "approved", "rejected", "expired", "all",
+];
 
 /// The approval requests this token may see, oldest first.
 #[utoipa::path(
@@ -195,7 +197,9 @@ fn visible_request(state: &ApiState, caller: &Caller, id: &str) -> Result<Listed
     let unknown = || {
         ApiError::new(
             ErrorCode::UnknownApproval,
-            format!("no approval request `{id}` is visible to this token; GET /v1/approvals lists them"),
+            format!(
+                "no approval request `{id}` is visible to this token; GET /v1/approvals lists them"
+            ),
         )
     };
     let id: DecisionId = id
@@ -299,7 +303,10 @@ async fn answer(
         ));
     }
     let listed = visible_request(&state, &caller, &id)?;
-    let goal = running_goal(&state, visible_campaign(&state, &caller, listed.campaign.as_str())?);
+    let goal = running_goal(
+        &state,
+        visible_campaign(&state, &caller, listed.campaign.as_str())?,
+    );
     let client = state
         .runtime()
         .client(Origin::Operator(format!("api/{}", caller.name())))

@@ -507,6 +507,10 @@ mod tests {
                 | ErrorCode::MissingToken
                 | ErrorCode::InvalidToken
                 | ErrorCode::OperatorOnly
+                | ErrorCode::ReadOnlyToken
+                | ErrorCode::UnknownApproval
+                | ErrorCode::ApprovalAnswered
+                | ErrorCode::InvalidAmendment
                 | ErrorCode::UnknownCampaign
                 | ErrorCode::UnknownTrace
                 | ErrorCode::UnknownAgent

@@ -96,9 +96,9 @@ pub fn list(config: Option<&std::path::Path>, args: ApprovalsArgs) -> anyhow::Re
                 .iter()
                 .map(|(_, key)| match (key, request.get(*key)) {
                     // Campaign days are counted from 1 for people.
-                    (&"day", Some(Value::Number(n))) => {
-                        n.as_u64().map_or_else(|| n.to_string(), |d| (d + 1).to_string())
-                    }
+                    (&"day", Some(Value::Number(n))) => n
+                        .as_u64()
+                        .map_or_else(|| n.to_string(), |d| (d + 1).to_string()),
                     (_, Some(value)) => display(value),
                     (_, None) => "-".to_owned(),
                 })

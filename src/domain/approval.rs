@@ -154,7 +154,10 @@ impl ApprovalPolicy {
         if !share(self.budget_move_share) {
             out.push((
                 "budget_move_share",
-                format!("must be a share from 0 to 1, got {}", self.budget_move_share),
+                format!(
+                    "must be a share from 0 to 1, got {}",
+                    self.budget_move_share
+                ),
             ));
         }
         if !(self.ahead_of_pace.is_finite() && (0.0..=10.0).contains(&self.ahead_of_pace)) {
@@ -166,7 +169,10 @@ impl ApprovalPolicy {
         if !share(self.earned_bar) || self.earned_bar == 0.0 {
             out.push((
                 "earned_bar",
-                format!("must be a share above 0, at most 1, got {}", self.earned_bar),
+                format!(
+                    "must be a share above 0, at most 1, got {}",
+                    self.earned_bar
+                ),
             ));
         }
         if !(1..=1000).contains(&self.earned_window) {
@@ -451,7 +457,10 @@ mod tests {
         assert_eq!(amend_budget(&before, &proposed, &half).unwrap(), half);
         let past = daily(&[(Channel::Search, 50.0), (Channel::Sms, 140.0)]);
         let err = amend_budget(&before, &proposed, &past).unwrap_err();
-        assert!(err.to_string().contains("search must be between 60.00"), "{err}");
+        assert!(
+            err.to_string().contains("search must be between 60.00"),
+            "{err}"
+        );
         let missing = daily(&[(Channel::Search, 80.0)]);
         assert!(amend_budget(&before, &proposed, &missing).is_err());
         let extra = daily(&[

@@ -5,9 +5,9 @@
 //! compliance. Unknown keys are refused so that a
 //! misspelt key is an error rather than a silently ignored goal.
 
+use super::approval::Autonomy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use super::approval::Autonomy;
 
 pub use crate::protocol::{CampaignId, TenantId};
 

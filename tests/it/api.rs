@@ -1279,6 +1279,11 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             ("GET", "/v1/campaigns"),
             ("GET", "/v1/campaigns/{id}"),
             ("POST", "/v1/campaigns/{id}/commands"),
+            ("PUT", "/v1/campaigns/{id}/autonomy"),
+            ("GET", "/v1/approvals"),
+            ("GET", "/v1/approvals/{id}"),
+            ("POST", "/v1/approvals/{id}/approve"),
+            ("POST", "/v1/approvals/{id}/reject"),
             ("POST", "/v1/observations"),
             ("GET", "/v1/campaigns/{id}/decisions"),
             ("GET", "/v1/traces/{correlation_id}"),
@@ -1299,9 +1304,22 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             let r = request(addr, method, &concrete, Some(OPERATOR), None).await;
             let needs_body = matches!(
                 path.as_str(),
-                "/v1/observations" | "/v1/campaigns/{id}/commands" | "/v1/agents/{name}/revive"
+                "/v1/observations"
+                    | "/v1/campaigns/{id}/commands"
+                    | "/v1/agents/{name}/revive"
+                    | "/v1/approvals/{id}/approve"
+                    | "/v1/approvals/{id}/reject"
+                    | "/v1/campaigns/{id}/autonomy"
             );
-            if needs_body {
+            if path == "/v1/approvals/{id}" {
+                // No request has a campaign's id.
+                assert_eq!(
+                    (r.status, r.error_code().as_str()),
+                    (404, "unknown_approval"),
+                    "{}",
+                    r.text()
+                );
+            } else if needs_body {
                 assert_eq!(
                     (r.status, r.error_code().as_str()),
                     (400, "invalid_body"),

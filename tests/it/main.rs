@@ -11,6 +11,7 @@
 mod support;
 
 mod api;
+mod approvals;
 mod campaign;
 mod compat;
 mod compliance;

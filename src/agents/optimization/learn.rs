@@ -15,11 +15,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Optimization, record_into};
-use crate::agents::decisions::{
-    self as kinds, AllocationChoice, Proposal, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
-    ForecastInputs, TrafficSplitChoice, TrafficSplitInputs, WinnerChoice, WinnerInputs,
-};
 use crate::agents::approvals::{ApprovalBook, Ask, asked, policy, propose};
+use crate::agents::decisions::{
+    self as kinds, AllocationChoice, AllocationInputs, DriftChoice, DriftInputs, ForecastChoice,
+    ForecastInputs, Proposal, TrafficSplitChoice, TrafficSplitInputs, WinnerChoice, WinnerInputs,
+};
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{ObservationsRecorded, deadline_day, is_last_day};
 use crate::agents::projection::ExperimentState;
@@ -357,7 +357,11 @@ impl Day<'_> {
             return Ok(());
         };
         // One question at a time: while a move waits for a person, the budgets stay as they are.
-        if self.state.as_ref().is_some_and(|s| s.waiting_budget.is_some()) {
+        if self
+            .state
+            .as_ref()
+            .is_some_and(|s| s.waiting_budget.is_some())
+        {
             return Ok(());
         }
         let currency = self.goal.budget.currency.as_str();

@@ -24,11 +24,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::approvals::ApprovalBook;
 use super::decisions::{
     self as kinds, AllocationChoice, AllocationInputs, ExperimentChoice, JoinChoice, JoinInputs,
     RetiredArm,
 };
-use super::approvals::ApprovalBook;
 use super::ledger::{self, Draft};
 use super::messages::{GoalAchieved, ObservationsRecorded, Phase, Reexplore};
 use super::playbook::LivePlaybook;

@@ -8,14 +8,14 @@
 //! as an answer by `expiry`: rejected, or the campaign paused until an operator resumes it.
 
 use super::Orchestrator;
-use crate::agents::approvals::{self, Answer, CampaignAutonomy, Listed};
+use crate::agents::approvals::{self, Answer, Ask, CampaignAutonomy, Listed};
 use crate::agents::decisions::{self as kinds, ApprovalAppliedInputs, OperatorInputs, Proposal};
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{AnswerApproval, AnswerReply, AutonomySet, SetAutonomy};
 use crate::agents::projection;
 use crate::domain::approval::{ApprovalKind, OnExpiry, Verdict, amend_budget, amend_buys};
 use crate::domain::campaign::{CampaignGoal, Channel};
-use crate::kb::DecisionId;
+use crate::kb::{Decision, DecisionId};
 use crate::protocol::Envelope;
 use crate::runtime::{AgentError, Clock, Context, HandleRequest};
 
@@ -33,6 +33,22 @@ pub(super) enum Resolution {
 }
 
 impl Orchestrator {
+    /// Raises an approval request and takes it into the campaign's state: the orchestrator then
+    /// waits for its answer.
+    pub(super) async fn ask<P>(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<P>,
+        goal: &CampaignGoal,
+        ask: Ask,
+    ) -> Result<Decision, AgentError> {
+        let policy = approvals::policy(ctx);
+        let decision =
+            approvals::propose(&self.kb, &self.book, ctx, envelope, goal, &policy, ask).await?;
+        self.state(goal)?.apply(&decision);
+        Ok(decision)
+    }
+
     /// Answers every pending request of the campaign whose time is up with its default, and
     /// pauses the campaign for those whose default is to hold it.
     pub(super) async fn expire_due<P>(
@@ -126,18 +142,14 @@ impl Orchestrator {
         ctx: &Context,
         envelope: &Envelope<P>,
         goal: &CampaignGoal,
-        request: DecisionId,
-        answer: DecisionId,
-        verdict: Verdict,
+        done: ApprovalAppliedInputs,
         what: String,
     ) -> Result<(), AgentError> {
+        let request = done.request;
+        let verdict = done.verdict;
         let draft = Draft::new::<kinds::ApprovalApplied>(
             format!("approval/applied/{request}"),
-            ApprovalAppliedInputs {
-                request,
-                answer,
-                verdict,
-            },
+            done,
             what.clone(),
         )
         .reason(format!("request {request} {}: {what}", verdict.as_str()))
@@ -244,12 +256,10 @@ impl HandleRequest<AnswerApproval> for Orchestrator {
             return Ok(AnswerReply::Unknown);
         };
         let apply = match ask.verdict {
-            Verdict::Approved => {
-                match amended(proposed.proposal, ask.amend.as_ref()) {
-                    Ok(apply) => Some(apply),
-                    Err(why) => return Ok(AnswerReply::Invalid { why }),
-                }
-            }
+            Verdict::Approved => match amended(proposed.proposal, ask.amend.as_ref()) {
+                Ok(apply) => Some(apply),
+                Err(why) => return Ok(AnswerReply::Invalid { why }),
+            },
             Verdict::Rejected if ask.amend.is_some() => {
                 return Ok(AnswerReply::Invalid {
                     why: "only an approval can be amended".to_owned(),
@@ -281,9 +291,7 @@ impl HandleRequest<AnswerApproval> for Orchestrator {
                 let choice = projection::decode::<kinds::ApprovalAnswered>(&first);
                 AnswerReply::AlreadyAnswered {
                     answer: first.id,
-                    verdict: choice
-                        .as_ref()
-                        .map_or(Verdict::Expired, |(_, c)| c.verdict),
+                    verdict: choice.as_ref().map_or(Verdict::Expired, |(_, c)| c.verdict),
                     by: choice.map(|(i, _)| i.by).unwrap_or_default(),
                 }
             }

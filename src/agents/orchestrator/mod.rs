@@ -33,8 +33,8 @@ use std::sync::Arc;
 use super::approvals::ApprovalBook;
 use super::ledger::{self, Draft};
 use super::messages::{
-    AgentIsolated, AgentRevived, AnswerApproval, GOAL_ACHIEVED, GOAL_PROGRESS, GoalProgress, ObservationsRecorded,
-    Pause, Replan, Resume, SetAutonomy, Tick,
+    AgentIsolated, AgentRevived, AnswerApproval, GOAL_ACHIEVED, GOAL_PROGRESS, GoalProgress,
+    ObservationsRecorded, Pause, Replan, Resume, SetAutonomy, Tick,
 };
 use super::projection::CampaignView;
 use super::resident::Resident;

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use super::Orchestrator;
 use super::approvals::Resolution;
 use super::hold::Held;
-use crate::agents::approvals::{Ask, asked, policy, propose};
+use crate::agents::approvals::{Ask, asked, policy};
 use crate::agents::decisions::{
-    self as kinds, GoalAchievedChoice, Proposal, GoalAchievedInputs, PhaseChoice, PhaseInputs, ReplanChoice,
-    ReplanInputs,
+    self as kinds, ApprovalAppliedInputs, GoalAchievedChoice, GoalAchievedInputs, PhaseChoice,
+    PhaseInputs, Proposal, ReplanChoice, ReplanInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{
@@ -25,10 +25,10 @@ use crate::agents::optimization::{GetProgress, Optimization, PlanBuys, Progress,
 use crate::agents::strategy::{PlanCampaign, Strategy};
 use crate::domain::approval::{ApprovalKind, Verdict, buys_wait, replan_waits};
 use crate::domain::campaign::{CampaignGoal, Channel};
-use crate::kb::DecisionId;
 use crate::domain::money::money_text;
 use crate::domain::pacing::{ReplanInput, achieved, goal_fraction, remaining, replan_due};
 use crate::domain::send_time::day_start;
+use crate::kb::DecisionId;
 use crate::protocol::Envelope;
 use crate::runtime::{Agent, AgentError, Context, DeliveryError, HandleRequest};
 
@@ -292,7 +292,7 @@ impl Orchestrator {
             meanwhile: "nothing is bought: the day waits for the answer".to_owned(),
             evidence: Vec::new(),
         };
-        let asked = propose(&self.kb, &self.book, ctx, request, &goal, &policy(ctx), ask).await?;
+        let asked = self.ask(ctx, request, &goal, ask).await?;
         report.held = Some(format!(
             "waiting for a person to approve day {}'s buys (request {})",
             day + 1,
@@ -440,7 +440,7 @@ impl Orchestrator {
             meanwhile: "the campaign goes on with the plan in force".to_owned(),
             evidence: vec![replanned.id, reply.decision],
         };
-        propose(&self.kb, &self.book, ctx, request, goal, &policy(ctx), ask).await?;
+        self.ask(ctx, request, goal, ask).await?;
         Ok(Ok(()))
     }
 
@@ -506,15 +506,38 @@ impl Orchestrator {
                 if let Err(error) = self.start_replanned(ctx, goal, proposal).await? {
                     return Ok(Err(error));
                 }
-                let what = "the new plan's budgets are in force and exploration re-opens".to_owned();
-                self.applied(ctx, request, goal, id, answer, Verdict::Approved, what)
-                    .await?;
+                let what =
+                    "the new plan's budgets are in force and exploration re-opens".to_owned();
+                self.applied(
+                    ctx,
+                    request,
+                    goal,
+                    ApprovalAppliedInputs {
+                        request: id,
+                        answer,
+                        verdict: Verdict::Approved,
+                    },
+                    what,
+                )
+                .await?;
                 Ok(Ok(()))
             }
             Resolution::Refused { verdict, answer } => {
-                let what = "the plan in force stays; the next re-plan is considered a week after this one".to_owned();
-                self.applied(ctx, request, goal, id, answer, verdict, what)
-                    .await?;
+                let what =
+                    "the plan in force stays; the next re-plan is considered a week after this one"
+                        .to_owned();
+                self.applied(
+                    ctx,
+                    request,
+                    goal,
+                    ApprovalAppliedInputs {
+                        request: id,
+                        answer,
+                        verdict,
+                    },
+                    what,
+                )
+                .await?;
                 Ok(Ok(()))
             }
         }
@@ -548,20 +571,44 @@ impl Orchestrator {
                     buys.len(),
                     money_text(spend, &goal.budget.currency)
                 );
-                self.applied(ctx, request, goal, id, answer, Verdict::Approved, what)
-                    .await?;
+                self.applied(
+                    ctx,
+                    request,
+                    goal,
+                    ApprovalAppliedInputs {
+                        request: id,
+                        answer,
+                        verdict: Verdict::Approved,
+                    },
+                    what,
+                )
+                .await?;
                 report.buys = buys;
             }
             Resolution::Approved { answer, .. } => {
                 let what = "nothing bought: the approval did not carry buys".to_owned();
-                self.applied(ctx, request, goal, id, answer, Verdict::Approved, what.clone())
-                    .await?;
+                let done = ApprovalAppliedInputs {
+                    request: id,
+                    answer,
+                    verdict: Verdict::Approved,
+                };
+                self.applied(ctx, request, goal, done, what.clone()).await?;
                 report.skipped = Some(what);
             }
             Resolution::Refused { verdict, answer } => {
                 let what = format!("nothing bought on day {}", day + 1);
-                self.applied(ctx, request, goal, id, answer, verdict, what.clone())
-                    .await?;
+                self.applied(
+                    ctx,
+                    request,
+                    goal,
+                    ApprovalAppliedInputs {
+                        request: id,
+                        answer,
+                        verdict,
+                    },
+                    what.clone(),
+                )
+                .await?;
                 report.skipped = Some(format!("the day's buys were {}: {what}", verdict.as_str()));
             }
         }

@@ -1,0 +1,443 @@
+//! People in the loop, through the real binary and its API: under `manual` nothing is bought and
+//! no budget moves without a person's approval; requests survive kill -9; a request is answered
+//! once (409 after, one winner of two at once); read-only and other tenants' tokens cannot answer;
+//! an amended approval takes effect as amended; an unanswered request expires to its default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    Process, campaignd, open_kb, shipped_deployment, us_goal_toml, wait_for, write,
+};
+
+const OPERATOR: &str = "operator-secret-0000000001";
+const GLOBEX: &str = "globex-approver-secret-0001";
+const GLOBEX_READER: &str = "globex-reader-secret-00001";
+const ACME: &str = "acme-approver-secret-000001";
+
+/// A deployment with one globex campaign whose file starts with `head` (its autonomy), the
+/// simulator, tokens of each role, and `approvals` appended as the `[approvals]` tables.
+fn deployment(base: &Path, head: &str, approvals: &str) {
+    shipped_deployment(
+        base,
+        10,
+        &format!(
+            "[[api.tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\n\n\
+             [[api.tokens]]\nname = \"globex-marketer\"\ntoken = \"{GLOBEX}\"\ntenant = \"globex\"\n\n\
+             [[api.tokens]]\nname = \"globex-viewer\"\ntoken = \"{GLOBEX_READER}\"\ntenant = \"globex\"\nrole = \"read-only\"\n\n\
+             [[api.tokens]]\nname = \"acme\"\ntoken = \"{ACME}\"\ntenant = \"acme\"\n\n\
+             {approvals}\n"
+        ),
+    );
+    write(
+        base,
+        "config/campaigns/globex_fall.toml",
+        &format!("{head}\n{}", us_goal_toml("globex_fall", 100_000, 40)),
+    );
+}
+
+/// The binary on the deployment in `base`, with an accelerated clock (a campaign day every 0.2
+/// s); its API address.
+fn start(base: &Path) -> (Process, SocketAddr) {
+    let mut command = campaignd();
+    command
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(base.join("config/campaignd.toml"))
+        .env("CAMPAIGND__CLOCK__MODE", "accelerated")
+        .env("CAMPAIGND__CLOCK__FACTOR", "432000")
+        .current_dir(base);
+    let daemon = Process::spawn(&mut command, None);
+    let listening = daemon.wait_for_lines("`API listening`", 1, Duration::from_secs(30), |l| {
+        l.contains("API listening")
+    });
+    let line: Value = serde_json::from_str(&listening[0]).expect("a JSON log line");
+    let addr = line["fields"]["addr"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line}"));
+    (daemon, addr)
+}
+
+fn client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+/// `method path` with `token` and a JSON `body`: the status and the JSON answer.
+fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("http://{addr}{path}");
+    let auth = format!("Bearer {token}");
+    let agent = client();
+    let response = match (method, body) {
+        ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+        ("PUT", Some(body)) => agent
+            .put(&url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body.to_string()),
+        (_, body) => agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body.unwrap_or(Value::Null).to_string()),
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The requests of `state` the token sees.
+fn approvals(addr: SocketAddr, token: &str, query: &str) -> Vec<Value> {
+    let (status, body) = call(addr, "GET", &format!("/v1/approvals?{query}"), token, None);
+    assert_eq!(status, 200, "{body}");
+    body["approvals"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits for a pending request of `kind` other than those in `seen`.
+fn next_pending(addr: SocketAddr, kind: &str, seen: &[String]) -> Value {
+    wait_for(
+        &format!("a pending {kind} request"),
+        Duration::from_secs(60),
+        || {
+            approvals(addr, OPERATOR, &format!("state=pending&kind={kind}"))
+                .into_iter()
+                .find(|a| !seen.contains(&a["id"].as_str().unwrap_or_default().to_owned()))
+        },
+    )
+}
+
+fn spend(addr: SocketAddr) -> f64 {
+    let (status, body) = call(addr, "GET", "/v1/campaigns/globex_fall", OPERATOR, None);
+    assert_eq!(status, 200, "{body}");
+    body["spend"].as_f64().unwrap_or(0.0)
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or_default()
+}
+
+fn id_of(request: &Value) -> String {
+    request["id"].as_str().expect("an id").to_owned()
+}
+
+#[test]
+fn under_manual_nothing_is_bought_or_moved_without_an_approval_and_each_request_is_answered_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    deployment(base, "autonomy = \"manual\"", "");
+    let (mut daemon, addr) = start(base);
+
+    // Day 1's buys wait; nothing is spent meanwhile, however many ticks pass.
+    let first = next_pending(addr, "buys", &[]);
+    let first_id = id_of(&first);
+    assert_eq!(first["state"], "pending");
+    assert!(
+        first["summary"].as_str().unwrap().contains("manual"),
+        "{first}"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(spend(addr), 0.0);
+    assert_eq!(
+        approvals(addr, OPERATOR, "state=pending&kind=buys").len(),
+        1,
+        "the held day asks once"
+    );
+
+    // Who may see and answer it.
+    assert!(approvals(addr, ACME, "state=all").is_empty());
+    let approve = format!("/v1/approvals/{first_id}/approve");
+    let reason = json!({"reason": "looks right"});
+    let (status, body) = call(addr, "POST", &approve, ACME, Some(reason.clone()));
+    assert_eq!((status, code(&body)), (404, "unknown_approval"), "{body}");
+    let (status, body) = call(addr, "POST", &approve, GLOBEX_READER, Some(reason.clone()));
+    assert_eq!((status, code(&body)), (403, "read_only_token"), "{body}");
+    assert_eq!(approvals(addr, GLOBEX_READER, "state=pending").len(), 1);
+    let (status, body) = call(addr, "POST", &approve, GLOBEX, Some(json!({})));
+    assert_eq!((status, code(&body)), (400, "invalid_body"), "{body}");
+
+    // An amendment above the proposal is refused; the detail shows the proposal.
+    let (status, detail) = call(
+        addr,
+        "GET",
+        &format!("/v1/approvals/{first_id}"),
+        GLOBEX,
+        None,
+    );
+    assert_eq!(status, 200, "{detail}");
+    let buys = detail["request"]["choice"]["proposal"]["buys"]
+        .as_array()
+        .unwrap();
+    let proposed: f64 = buys.iter().map(|b| b["spend"].as_f64().unwrap()).sum();
+    assert!(proposed > 0.0, "{detail}");
+    let (status, body) = call(
+        addr,
+        "POST",
+        &approve,
+        GLOBEX,
+        Some(json!({"reason": "more", "amend": {"spend": proposed * 2.0}})),
+    );
+    assert_eq!((status, code(&body)), (422, "invalid_amendment"), "{body}");
+
+    // Two people at once: one answer is recorded, the other is told who was first.
+    let answers: Vec<(u16, Value)> = std::thread::scope(|s| {
+        let both: Vec<_> = [GLOBEX, OPERATOR]
+            .into_iter()
+            .map(|token| {
+                let (approve, reason) = (&approve, &reason);
+                s.spawn(move || call(addr, "POST", approve, token, Some(reason.clone())))
+            })
+            .collect();
+        both.into_iter()
+            .map(|t| t.join().expect("a thread"))
+            .collect()
+    });
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{answers:?}");
+    let (status, body) = call(
+        addr,
+        "POST",
+        &format!("/v1/approvals/{first_id}/reject"),
+        GLOBEX,
+        Some(reason.clone()),
+    );
+    assert_eq!((status, code(&body)), (409, "approval_answered"), "{body}");
+
+    // Approved, day 1 is bought; day 2 asks again.
+    wait_for("day 1 bought", Duration::from_secs(30), || {
+        (spend(addr) > 0.0).then_some(())
+    });
+    let second = next_pending(addr, "buys", std::slice::from_ref(&first_id));
+    let second_id = id_of(&second);
+
+    // A kill -9 with it pending: after the restart it is still there, and can be rejected.
+    daemon.kill();
+    let (mut daemon, addr) = start(base);
+    let listed = wait_for(
+        "the request after the restart",
+        Duration::from_secs(30),
+        || {
+            approvals(addr, OPERATOR, "state=pending&kind=buys")
+                .into_iter()
+                .find(|a| id_of(a) == second_id)
+        },
+    );
+    assert_eq!(listed["state"], "pending");
+    let (status, body) = call(
+        addr,
+        "POST",
+        &format!("/v1/approvals/{second_id}/reject"),
+        GLOBEX,
+        Some(json!({"reason": "not on a holiday"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let third = next_pending(addr, "buys", &[first_id.clone(), second_id.clone()]);
+    assert!(third["day"].as_u64() > second["day"].as_u64(), "{third}");
+    daemon.terminate(Duration::from_secs(20));
+    drop(daemon);
+
+    // The record: observations only for days whose buys a person approved, and every budget
+    // move an approved one.
+    let kb = open_kb(&base.join("data/kb"));
+    let records = kb
+        .by_campaign(&campaignd::kb::Scope::AllTenants, &"globex_fall".into())
+        .expect("the campaign's records")
+        .records;
+    let decisions: Vec<_> = records.iter().filter_map(|r| r.as_decision()).collect();
+    let approved_requests: Vec<String> = decisions
+        .iter()
+        .filter(|d| d.kind == "approval_answer" && d.choice["verdict"] == "approved")
+        .map(|d| d.inputs["request"].as_str().unwrap().to_owned())
+        .collect();
+    let approved_days: Vec<u64> = decisions
+        .iter()
+        .filter(|d| d.kind == "approval_request" && approved_requests.contains(&d.id.to_string()))
+        .filter(|d| d.choice["proposal"]["kind"] == "buys")
+        .map(|d| d.inputs["day"].as_u64().unwrap())
+        .collect();
+    assert_eq!(approved_days, [first["day"].as_u64().unwrap()]);
+    let observed: Vec<u64> = records
+        .iter()
+        .filter_map(|r| match r {
+            campaignd::kb::Record::Outcome(o) if o.kind == "observations" => {
+                o.metrics["day"].as_u64()
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!observed.is_empty());
+    assert!(
+        observed.iter().all(|d| approved_days.contains(d)),
+        "{observed:?} vs {approved_days:?}"
+    );
+    for d in decisions.iter().filter(|d| d.kind == "allocation") {
+        let step = d.inputs["step"].as_str().unwrap_or_default();
+        assert!(
+            step.starts_with("allocation/approved/"),
+            "a budget move without approval: {step}"
+        );
+    }
+    let rejected = decisions
+        .iter()
+        .find(|d| d.kind == "approval_applied" && d.inputs["request"] == second_id.as_str())
+        .expect("what the orchestrator did with the rejection");
+    assert!(
+        rejected.choice.as_str().unwrap().contains("nothing bought"),
+        "{:?}",
+        rejected.choice
+    );
+}
+
+#[test]
+fn an_unanswered_request_expires_to_its_default_and_an_answer_after_it_gets_409() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    deployment(
+        base,
+        "autonomy = \"manual\"",
+        "[approvals.buys]\nafter_minutes = 0\non_expiry = \"hold\"\n",
+    );
+    let (mut daemon, addr) = start(base);
+    let expired = wait_for("an expired request", Duration::from_secs(60), || {
+        approvals(addr, OPERATOR, "state=expired")
+            .into_iter()
+            .next()
+    });
+    assert_eq!(expired["answer"]["by"], "expiry", "{expired}");
+    let (status, body) = call(
+        addr,
+        "POST",
+        &format!("/v1/approvals/{}/approve", id_of(&expired)),
+        GLOBEX,
+        Some(json!({"reason": "late"})),
+    );
+    assert_eq!((status, code(&body)), (409, "approval_answered"), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expiry"),
+        "{body}"
+    );
+    // Its default holds the campaign: paused (a recorded decision saying why), nothing bought.
+    let pause = wait_for("the campaign paused", Duration::from_secs(30), || {
+        let (_, page) = call(
+            addr,
+            "GET",
+            "/v1/campaigns/globex_fall/decisions?agent=orchestrator&limit=1000",
+            OPERATOR,
+            None,
+        );
+        page["decisions"]
+            .as_array()
+            .and_then(|ds| ds.iter().find(|d| d["kind"] == "pause").cloned())
+    });
+    assert!(
+        pause["reason"]
+            .as_str()
+            .unwrap()
+            .contains("was not answered"),
+        "{pause}"
+    );
+    wait_for("the campaign held", Duration::from_secs(30), || {
+        let (_, c) = call(addr, "GET", "/v1/campaigns/globex_fall", OPERATOR, None);
+        (c["state"] == "held").then_some(())
+    });
+    assert_eq!(spend(addr), 0.0);
+    daemon.terminate(Duration::from_secs(20));
+}
+
+#[test]
+fn an_amended_budget_move_takes_effect_as_amended_and_autonomy_is_set_by_a_person() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    // Every move waits (share 0); the buys never run ahead of a pace ten times the budget's.
+    deployment(
+        base,
+        "autonomy = \"supervised\"",
+        "[approvals]\nbudget_move_share = 0.0\nahead_of_pace = 10.0\n",
+    );
+    let (mut daemon, addr) = start(base);
+    let request = next_pending(addr, "budget_move", &[]);
+    let id = id_of(&request);
+    assert_eq!(request["agent"], "optimization");
+    let (_, detail) = call(addr, "GET", &format!("/v1/approvals/{id}"), GLOBEX, None);
+    let proposal = &detail["request"]["choice"]["proposal"];
+    let halfway: serde_json::Map<String, Value> = proposal["daily"]
+        .as_object()
+        .expect("daily budgets")
+        .iter()
+        .map(|(channel, wanted)| {
+            let had = proposal["before"][channel].as_f64().unwrap_or(0.0);
+            (
+                channel.clone(),
+                json!((had + wanted.as_f64().unwrap()) / 2.0),
+            )
+        })
+        .collect();
+    let (status, body) = call(
+        addr,
+        "POST",
+        &format!("/v1/approvals/{id}/approve"),
+        GLOBEX,
+        Some(json!({"reason": "halfway for now", "amend": {"daily": halfway}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let applied = wait_for("the amended move in force", Duration::from_secs(30), || {
+        let (_, page) = call(
+            addr,
+            "GET",
+            "/v1/campaigns/globex_fall/decisions?agent=optimization&limit=1000",
+            OPERATOR,
+            None,
+        );
+        page["decisions"].as_array().and_then(|ds| {
+            ds.iter()
+                .find(|d| {
+                    d["kind"] == "allocation"
+                        && d["inputs"]["step"]
+                            .as_str()
+                            .is_some_and(|s| s.starts_with("allocation/approved/"))
+                })
+                .cloned()
+        })
+    });
+    for (channel, value) in &halfway {
+        let got = applied["choice"]["daily"][channel].as_f64().unwrap();
+        assert!(
+            (got - value.as_f64().unwrap()).abs() < 1e-6,
+            "{channel}: {applied}"
+        );
+    }
+    assert!(
+        applied["reason"].as_str().unwrap().contains("as amended"),
+        "{applied}"
+    );
+
+    // Autonomy is set by a person with a reason, and a read-only token cannot.
+    let path = "/v1/campaigns/globex_fall/autonomy";
+    let body = json!({"autonomy": "autonomous", "reason": "the moves have been right"});
+    let (status, answer) = call(addr, "PUT", path, GLOBEX_READER, Some(body.clone()));
+    assert_eq!(
+        (status, code(&answer)),
+        (403, "read_only_token"),
+        "{answer}"
+    );
+    let (status, answer) = call(addr, "PUT", path, GLOBEX, Some(body));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["autonomy"], "autonomous");
+    daemon.terminate(Duration::from_secs(20));
+}
