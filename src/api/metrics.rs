@@ -18,7 +18,9 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
 use super::ApiState;
+use crate::agents::approvals::ApprovalBook;
 use crate::campaign::{CampaignState, CampaignStatus};
+use crate::domain::approval::ApprovalKind;
 use crate::domain::campaign::Phase;
 use crate::kb::metrics as kb_metrics;
 use crate::runtime::AgentState;
@@ -66,6 +68,8 @@ const CAMPAIGN_BUDGET: &str = "campaignd_campaign_budget";
 const CAMPAIGN_ETA: &str = "campaignd_campaign_eta_days";
 const CAMPAIGN_PHASE: &str = "campaignd_campaign_phase";
 const CAMPAIGN_STATE: &str = "campaignd_campaign_state";
+const APPROVALS_PENDING: &str = "campaignd_approvals_pending";
+const APPROVALS_OLDEST: &str = "campaignd_approvals_oldest_pending_age_seconds";
 
 /// The process-wide Prometheus handle.
 #[derive(Clone)]
@@ -153,6 +157,15 @@ fn describe() {
     describe_gauge!(
         CAMPAIGN_PHASE,
         "1 for the phase each campaign is in (explore, optimize, stabilize), 0 for the others"
+    );
+    describe_gauge!(
+        APPROVALS_PENDING,
+        "Approval requests waiting for a person, by campaign and kind"
+    );
+    describe_gauge!(
+        APPROVALS_OLDEST,
+        Unit::Seconds,
+        "How long the oldest pending approval request of each campaign has waited (wall clock; 0 when none waits)"
     );
     describe_gauge!(
         CAMPAIGN_STATE,
@@ -257,6 +270,7 @@ impl Metrics {
         for goal in &settings.campaigns {
             self.campaign(&super::campaigns::status_of(state, goal));
         }
+        self.approvals(state, &settings);
         match state.kb().size_on_disk() {
             Ok(bytes) => metrics::gauge!("campaignd_kb_size_bytes").set(bytes as f64),
             Err(err) => tracing::warn!(%err, "cannot read the knowledge base's size for /metrics"),
@@ -269,6 +283,35 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Pending approval requests by campaign and kind, and the age of each campaign's oldest.
+    fn approvals(&self, state: &ApiState, settings: &crate::settings::Settings) {
+        let listed = match ApprovalBook::open(state.kb()).and_then(|book| book.all()) {
+            Ok(listed) => listed,
+            Err(err) => {
+                tracing::warn!(%err, "cannot read the approval book for /metrics");
+                return;
+            }
+        };
+        let now = crate::runtime::Clock::wall_now();
+        for goal in &settings.campaigns {
+            let pending: Vec<_> = listed
+                .iter()
+                .filter(|l| l.pending() && l.campaign == goal.id && l.tenant == goal.tenant)
+                .collect();
+            let campaign = goal.id.to_string();
+            for kind in ApprovalKind::ALL {
+                let count = pending.iter().filter(|l| l.kind == kind).count();
+                metrics::gauge!(APPROVALS_PENDING, "campaign" => campaign.clone(), "kind" => kind.as_str())
+                    .set(count as f64);
+            }
+            let oldest = pending
+                .iter()
+                .map(|l| (now - l.requested_at).num_milliseconds().max(0) as f64 / 1000.0)
+                .fold(0.0, f64::max);
+            metrics::gauge!(APPROVALS_OLDEST, "campaign" => campaign).set(oldest);
+        }
+    }
+
     /// Sets one campaign's gauges from its board status.
     fn campaign(&self, status: &CampaignStatus) {
         let campaign = status.goal.id.to_string();

@@ -374,6 +374,22 @@ fn an_amended_budget_move_takes_effect_as_amended_and_autonomy_is_set_by_a_perso
     let request = next_pending(addr, "budget_move", &[]);
     let id = id_of(&request);
     assert_eq!(request["agent"], "optimization");
+    let metrics = client()
+        .get(&format!("http://{addr}/metrics"))
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .expect("/metrics");
+    assert!(
+        metrics.contains(
+            "campaignd_approvals_pending{campaign=\"globex_fall\",kind=\"budget_move\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("campaignd_approvals_oldest_pending_age_seconds{campaign=\"globex_fall\"}"),
+        "{metrics}"
+    );
     let (_, detail) = call(addr, "GET", &format!("/v1/approvals/{id}"), GLOBEX, None);
     let proposal = &detail["request"]["choice"]["proposal"];
     let halfway: serde_json::Map<String, Value> = proposal["daily"]
