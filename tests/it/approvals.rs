@@ -1,7 +1,8 @@
 //! People in the loop, through the real binary and its API: under `manual` nothing is bought and
 //! no budget moves without a person's approval; requests survive kill -9; a request is answered
 //! once (409 after, one winner of two at once); read-only and other tenants' tokens cannot answer;
-//! an amended approval takes effect as amended; an unanswered request expires to its default.
+//! an amended approval takes effect as amended; an unanswered request expires to its default;
+//! autonomy is earned by a run of unchanged approvals and widened only by a person's yes.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -455,5 +456,99 @@ fn an_amended_budget_move_takes_effect_as_amended_and_autonomy_is_set_by_a_perso
     let (status, answer) = call(addr, "PUT", path, GLOBEX, Some(body));
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["autonomy"], "autonomous");
+    daemon.terminate(Duration::from_secs(20));
+}
+
+#[test]
+fn autonomy_is_earned_only_with_a_persons_yes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    // Two unchanged approvals in a row earn an offer to stop asking.
+    deployment(
+        base,
+        "autonomy = \"manual\"",
+        "[approvals]\nearned_window = 2\nearned_bar = 1.0\n",
+    );
+    let (mut daemon, addr) = start(base);
+    let yes = json!({"reason": "right again"});
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let buys = next_pending(addr, "buys", &seen);
+        seen.push(id_of(&buys));
+        let path = format!("/v1/approvals/{}/approve", id_of(&buys));
+        let (status, body) = call(addr, "POST", &path, GLOBEX, Some(yes.clone()));
+        assert_eq!(status, 200, "{body}");
+    }
+    let offer = next_pending(addr, "autonomy", &[]);
+    let summary = offer["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("stop asking") && summary.contains("buys") && summary.contains("100 %"),
+        "{offer}"
+    );
+    let (_, detail) = call(
+        addr,
+        "GET",
+        &format!("/v1/approvals/{}", id_of(&offer)),
+        GLOBEX,
+        None,
+    );
+    assert_eq!(
+        detail["request"]["inputs"]["evidence"]
+            .as_array()
+            .map(Vec::len),
+        Some(2),
+        "{detail}"
+    );
+    // Until a person says yes, buys still wait.
+    let third = next_pending(addr, "buys", &seen);
+    seen.push(id_of(&third));
+    let path = format!("/v1/approvals/{}/approve", id_of(&offer));
+    let (status, body) = call(
+        addr,
+        "POST",
+        &path,
+        GLOBEX,
+        Some(json!({"reason": "buys have earned it"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let path = format!("/v1/approvals/{}/approve", id_of(&third));
+    let (status, body) = call(addr, "POST", &path, GLOBEX, Some(yes.clone()));
+    assert_eq!(status, 200, "{body}");
+
+    // Once applied, days are bought without asking.
+    wait_for("the offer applied", Duration::from_secs(30), || {
+        let (_, page) = call(
+            addr,
+            "GET",
+            "/v1/campaigns/globex_fall/decisions?agent=orchestrator&limit=1000",
+            OPERATOR,
+            None,
+        );
+        page["decisions"].as_array().and_then(|ds| {
+            ds.iter()
+                .find(|d| d["kind"] == "approval_applied" && d["inputs"]["request"] == offer["id"])
+                .cloned()
+        })
+    });
+    let day = |addr| {
+        call(addr, "GET", "/v1/campaigns/globex_fall", OPERATOR, None).1["day"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let asked = approvals(addr, OPERATOR, "state=all&kind=buys").len();
+    let from = day(addr);
+    let spent = spend(addr);
+    wait_for("three days bought unasked", Duration::from_secs(30), || {
+        (day(addr) >= from + 3).then_some(())
+    });
+    assert!(spend(addr) > spent);
+    assert_eq!(
+        approvals(addr, OPERATOR, "state=all&kind=buys").len(),
+        asked
+    );
+    assert_eq!(
+        approvals(addr, OPERATOR, "state=pending&kind=autonomy").len(),
+        0
+    );
     daemon.terminate(Duration::from_secs(20));
 }

@@ -1,6 +1,7 @@
 //! People in the loop, the orchestrator's part: it records every answer (a person's through the
-//! API, or a request's expiry), sets a campaign's autonomy, and acts on the answers to its own
-//! requests (a day's buys, a re-plan) at the campaign's tick.
+//! API, or a request's expiry), sets a campaign's autonomy, offers to stop asking about a kind a
+//! person keeps approving unchanged (earned autonomy), and acts on the answers to its own
+//! requests (a day's buys, a re-plan, an earned autonomy) at the campaign's tick.
 //!
 //! Every answer goes through here, on the campaign's worker, so two people answering at once are
 //! served one after the other and the second finds the first (and the knowledge base's
@@ -8,12 +9,14 @@
 //! as an answer by `expiry`: rejected, or the campaign paused until an operator resumes it.
 
 use super::Orchestrator;
-use crate::agents::approvals::{self, Answer, Ask, CampaignAutonomy, Listed};
+use crate::agents::approvals::{self, Answer, Ask, CampaignAutonomy, Listed, ListedAnswer};
 use crate::agents::decisions::{self as kinds, ApprovalAppliedInputs, OperatorInputs, Proposal};
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{AnswerApproval, AnswerReply, AutonomySet, SetAutonomy};
 use crate::agents::projection;
-use crate::domain::approval::{ApprovalKind, OnExpiry, Verdict, amend_budget, amend_buys};
+use crate::domain::approval::{
+    ApprovalKind, OnExpiry, PastAnswer, Verdict, amend_budget, amend_buys, earned_autonomy,
+};
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::kb::{Decision, DecisionId};
 use crate::protocol::Envelope;
@@ -158,6 +161,149 @@ impl Orchestrator {
         Ok(())
     }
 
+    /// Earned autonomy: when a person's answers to the campaign's `kind` requests clear the
+    /// policy's bar, asks whether to stop asking about that kind. Once per window: while such a
+    /// request waits nothing more is offered, and after a refusal only the answers since count.
+    async fn offer_earned<P>(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<P>,
+        goal: &CampaignGoal,
+        kind: ApprovalKind,
+        day: u32,
+    ) -> Result<(), AgentError> {
+        if kind == ApprovalKind::Autonomy || self.book.autonomy(goal)?.not_asked.contains(&kind) {
+            return Ok(());
+        }
+        let listed = self.book.campaign(&goal.tenant, &goal.id)?;
+        let mut offers = Vec::new();
+        for entry in listed.iter().filter(|l| l.kind == ApprovalKind::Autonomy) {
+            if self.offered(goal, entry.id)? == Some(kind) {
+                offers.push(entry);
+            }
+        }
+        if offers.iter().any(|o| o.pending()) {
+            return Ok(());
+        }
+        let since = offers
+            .iter()
+            .filter_map(|o| o.answer.as_ref())
+            .map(|a| a.at)
+            .max();
+        let answered: Vec<&ListedAnswer> = listed
+            .iter()
+            .filter(|l| l.kind == kind)
+            .filter_map(|l| l.answer.as_ref())
+            .filter(|a| since.is_none_or(|since| a.at > since))
+            .collect();
+        let past: Vec<PastAnswer> = answered
+            .iter()
+            .map(|a| PastAnswer {
+                verdict: a.verdict,
+                amended: a.amended,
+            })
+            .collect();
+        let policy = approvals::policy(ctx);
+        let Some(share) = earned_autonomy(&past, &policy) else {
+            return Ok(());
+        };
+        let window = policy.earned_window;
+        let evidence = answered[answered.len() - window as usize..]
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        let ask = Ask {
+            day,
+            step_key: format!("{}/{}", kind.as_str(), offers.len() + 1),
+            what: format!(
+                "stop asking a person about {} decisions on this campaign: {:.0} % of the last {window} were approved unchanged",
+                kind.as_str(),
+                share * 100.0
+            ),
+            proposal: Proposal::Autonomy {
+                stop_asking: kind,
+                share,
+                window,
+            },
+            risk: format!(
+                "campaignd never widens its own autonomy without a person's yes (the bar is {:.0} % of {window})",
+                policy.earned_bar * 100.0
+            ),
+            meanwhile: format!("{} decisions keep waiting for a person", kind.as_str()),
+            evidence,
+        };
+        self.ask(ctx, envelope, goal, ask).await?;
+        Ok(())
+    }
+
+    /// The kind an earned-autonomy request `id` offers to stop asking about.
+    fn offered(
+        &self,
+        goal: &CampaignGoal,
+        id: DecisionId,
+    ) -> Result<Option<ApprovalKind>, AgentError> {
+        let request = self.kb.decision(&crate::agents::ledger::scope(goal), id)?;
+        Ok(request
+            .as_ref()
+            .and_then(projection::choice::<kinds::ApprovalRequested>)
+            .and_then(|c| match c.proposal {
+                Proposal::Autonomy { stop_asking, .. } => Some(stop_asking),
+                _ => None,
+            }))
+    }
+
+    /// Acts on the answers to the campaign's earned-autonomy requests: an approved one stops
+    /// asking about its kind from now on; a refused one changes nothing.
+    pub(super) async fn autonomy_answered<P>(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<P>,
+        goal: &CampaignGoal,
+    ) -> Result<(), AgentError> {
+        let offers: Vec<DecisionId> = self
+            .state(goal)?
+            .waiting
+            .iter()
+            .filter(|(_, p)| p.kind() == ApprovalKind::Autonomy)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in offers {
+            let (verdict, answer, what) = match self.resolve(goal, id).await? {
+                Resolution::Pending => continue,
+                Resolution::Approved {
+                    proposal: Proposal::Autonomy { stop_asking, .. },
+                    answer,
+                } => {
+                    let mut autonomy = self.book.autonomy(goal)?;
+                    autonomy.not_asked.insert(stop_asking);
+                    self.book.set_autonomy(goal, &autonomy).await?;
+                    let what = format!(
+                        "{} decisions no longer wait for a person on this campaign (setting its autonomy asks again)",
+                        stop_asking.as_str()
+                    );
+                    (Verdict::Approved, answer, what)
+                }
+                Resolution::Approved { answer, .. } => (
+                    Verdict::Approved,
+                    answer,
+                    "nothing changed: the approval did not carry an autonomy proposal".to_owned(),
+                ),
+                Resolution::Refused { verdict, answer } => (
+                    verdict,
+                    answer,
+                    "everything asked before is still asked; it is offered again only after another full window of answers".to_owned(),
+                ),
+            };
+            let done = ApprovalAppliedInputs {
+                request: id,
+                answer,
+                verdict,
+            };
+            self.applied(ctx, envelope, goal, done, what).await?;
+        }
+        Ok(())
+    }
+
     /// The waiting request of `kind` (for buys, of `day`), if any.
     pub(super) fn waiting(
         &mut self,
@@ -285,6 +431,8 @@ impl HandleRequest<AnswerApproval> for Orchestrator {
         Ok(match recorded {
             Ok(answer) => {
                 tracing::info!(campaign = %goal.id, request = %request.id, kind = request.kind.as_str(), verdict = ask.verdict.as_str(), by = %ask.by, "approval request answered");
+                self.offer_earned(ctx, &message, goal, request.kind, request.day)
+                    .await?;
                 AnswerReply::Recorded { answer: answer.id }
             }
             Err(first) => {
@@ -309,9 +457,10 @@ impl HandleRequest<SetAutonomy> for Orchestrator {
         let goal = &set.goal;
         let n = self.state(goal)?.autonomy_changes + 1;
         let before = self.book.autonomy(goal)?;
+        // A person's setting starts afresh: what was earned under the old one is asked again.
         let now = CampaignAutonomy {
             autonomy: Some(set.autonomy),
-            not_asked: before.not_asked.clone(),
+            not_asked: Default::default(),
         };
         let draft = Draft::new::<kinds::AutonomySet>(
             format!("autonomy/{n}"),

@@ -97,6 +97,7 @@ impl Orchestrator {
         }
         // Requests past their time get their default before anything else is decided today.
         self.expire_due(ctx, request, &goal).await?;
+        self.autonomy_answered(ctx, request, &goal).await?;
 
         // A paused campaign buys nothing, but what its last buys brought in still counts: the
         // board shows the figures a rebuild after a restart would.
