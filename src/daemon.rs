@@ -17,6 +17,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::agents::Registry;
 use crate::api::{AgentReload, ApiServer, ApiStartError, ApiState, ReloadReport};
+use crate::campaign::notifications::RunningNotifier;
 use crate::campaign::{CampaignBoard, CampaignLoop, CampaignState, LoopOptions, RunningLoop};
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
@@ -66,6 +67,8 @@ pub struct Daemon {
     /// The campaign loop (on the built-in simulator, or logging buys when `[market] source =
     /// "api"`); `None` only when the strategy playbook cannot be read.
     driver: Option<RunningLoop>,
+    /// Sends approval requests, escalations and expiries to the `[webhook]`.
+    notifier: RunningNotifier,
 }
 
 /// Everything a reload needs: where the settings come from, what checks them, and what follows
@@ -168,6 +171,19 @@ impl Daemon {
             }
         };
         let driver = start_loop(&runtime, &kb, &shared, board);
+        let notifier = match crate::campaign::notifications::spawn(&kb, shared.clone()) {
+            Ok(notifier) => notifier,
+            Err(err) => {
+                let bound = Duration::from_secs(settings.config.daemon.shutdown_timeout_secs);
+                api.shutdown(bound).await;
+                if let Some(driver) = driver {
+                    driver.stop().await;
+                }
+                runtime.shutdown(bound).await;
+                let _ = kb.shutdown().await;
+                return Err(err.into());
+            }
+        };
         tracing::info!(
             data_dir = %data_dir.display(),
             %durability,
@@ -183,6 +199,7 @@ impl Daemon {
             reloader,
             api,
             driver,
+            notifier,
         })
     }
 
@@ -272,6 +289,7 @@ impl Daemon {
         if let Some(driver) = self.driver {
             driver.stop().await;
         }
+        self.notifier.stop().await;
         let report = self.runtime.shutdown(bound).await;
         match tokio::time::timeout(bound.max(Duration::from_secs(1)), self.kb.shutdown()).await {
             Ok(result) => result?,

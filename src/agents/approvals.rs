@@ -65,6 +65,13 @@ impl Listed {
     pub fn pending(&self) -> bool {
         self.answer.is_none()
     }
+
+    /// `pending`, `approved`, `rejected` or `expired`.
+    pub fn state(&self) -> &'static str {
+        self.answer
+            .as_ref()
+            .map_or("pending", |a| a.verdict.as_str())
+    }
 }
 
 /// A campaign's autonomy as people set it, over what its file says.

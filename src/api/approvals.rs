@@ -70,6 +70,7 @@ pub struct AnswerView {
 
 impl From<Listed> for ApprovalView {
     fn from(l: Listed) -> Self {
+        let state = l.state().to_owned();
         ApprovalView {
             id: l.id.to_string(),
             campaign: l.campaign.to_string(),
@@ -78,11 +79,7 @@ impl From<Listed> for ApprovalView {
             agent: l.agent,
             day: l.day,
             summary: l.summary,
-            state: l
-                .answer
-                .as_ref()
-                .map_or("pending", |a| a.verdict.as_str())
-                .to_owned(),
+            state,
             requested_at: l.requested_at,
             expires_at: l.expires_at,
             on_expiry: match l.on_expiry {

@@ -158,6 +158,10 @@ fn describe() {
         CAMPAIGN_PHASE,
         "1 for the phase each campaign is in (explore, optimize, stabilize), 0 for the others"
     );
+    describe_counter!(
+        crate::campaign::notifications::DELIVERIES,
+        "Approval notifications sent to the webhook, by event and result: delivered, failed (an attempt, retried) or given_up"
+    );
     describe_gauge!(
         APPROVALS_PENDING,
         "Approval requests waiting for a person, by campaign and kind"

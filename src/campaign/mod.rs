@@ -1,6 +1,7 @@
 //! What runs campaigns: the loop of campaign days on the clock, the one ingestion path for
 //! performance data, the campaign board the API reads, resuming after a restart, the simulated
-//! clock's persistence and the built-in simulator's market and audience.
+//! clock's persistence, the built-in simulator's market and audience, and the notifications that
+//! tell people of the approval requests waiting for them.
 //!
 //! This layer sits above the agents: it asks the orchestrator for each day and hands recorded
 //! observations to the optimizer, and it reads recorded decisions only through the agents'
@@ -15,12 +16,14 @@
 //!   picks up after a restart. `clock`: the simulated clock's persistence. `sim_market`: the
 //!   simulator's market and audience for a campaign. `what_if`: one campaign run start to
 //!   deadline on a known market, against an oracle and a plan that never learns.
+//! - `notifications`: approval requests, escalations and expiries sent to the `[webhook]`.
 
 pub mod board;
 mod clock;
 pub mod day_loop;
 pub mod ingest;
 pub mod known;
+pub mod notifications;
 pub mod options;
 pub mod resume;
 mod sim_market;

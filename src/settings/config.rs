@@ -41,6 +41,8 @@ pub struct Config {
     pub api: ApiSettings,
     /// `[approvals]`: what waits for a person under `supervised`, and for how long.
     pub approvals: crate::domain::approval::ApprovalPolicy,
+    /// `[webhook]`: where approval notifications are sent.
+    pub webhook: WebhookSettings,
 }
 
 /// `[daemon]`: folders and shutdown.
@@ -250,6 +252,114 @@ impl Default for ApiSettings {
             idle_timeout_secs: 60,
             max_connections: 256,
         }
+    }
+}
+
+/// `[webhook]`: the endpoint told of new, escalated and expired approval requests. Its `Debug`
+/// form hides the secret.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// `http://` or `https://`; empty sends nothing.
+    pub url: String,
+    /// The HMAC-SHA256 key each delivery is signed with, at least 16 characters.
+    pub secret: String,
+    /// Seconds one delivery may take, connecting included.
+    pub timeout_secs: u64,
+    /// Deliveries tried before a notification is given up.
+    pub max_attempts: u32,
+    /// The wait before the second attempt, doubled after each failure up to `backoff_max_ms`.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// The share of a request's time to answer after which a pending request is escalated; 1
+    /// sends no escalation (the expiry is sent instead).
+    pub escalate_after: f64,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            secret: String::new(),
+            timeout_secs: 10,
+            max_attempts: 8,
+            backoff_initial_ms: 1_000,
+            backoff_max_ms: 300_000,
+            escalate_after: 0.5,
+        }
+    }
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url)
+            .field("secret", &"<redacted>")
+            .field("timeout_secs", &self.timeout_secs)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff_initial_ms", &self.backoff_initial_ms)
+            .field("backoff_max_ms", &self.backoff_max_ms)
+            .field("escalate_after", &self.escalate_after)
+            .finish()
+    }
+}
+
+impl WebhookSettings {
+    /// What is wrong with these settings, by key under `webhook.`.
+    fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut found = Vec::new();
+        let ranged = [
+            (
+                "timeout_secs",
+                out_of_range(self.timeout_secs, ranges::HEADER_TIMEOUT_SECS),
+            ),
+            (
+                "max_attempts",
+                out_of_range(self.max_attempts, ranges::WEBHOOK_ATTEMPTS),
+            ),
+            (
+                "backoff_initial_ms",
+                out_of_range(self.backoff_initial_ms, ranges::BACKOFF_MS),
+            ),
+            (
+                "backoff_max_ms",
+                out_of_range(self.backoff_max_ms, ranges::BACKOFF_MS),
+            ),
+            (
+                "escalate_after",
+                out_of_range(self.escalate_after, (0.0, 1.0)),
+            ),
+        ];
+        found.extend(ranged.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))));
+        if self.backoff_max_ms < self.backoff_initial_ms {
+            found.push((
+                "backoff_max_ms",
+                format!(
+                    "is {}; it must be at least backoff_initial_ms ({})",
+                    self.backoff_max_ms, self.backoff_initial_ms
+                ),
+            ));
+        }
+        if self.url.is_empty() {
+            return found;
+        }
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://"))
+            || self.url.parse::<ureq::http::Uri>().is_err()
+        {
+            found.push((
+                "url",
+                format!("`{}` is not an http:// or https:// URL", self.url),
+            ));
+        }
+        if self.secret.chars().count() < MIN_TOKEN_CHARS {
+            found.push((
+                "secret",
+                format!(
+                    "is too short for a signing key; use at least {MIN_TOKEN_CHARS} random characters (CAMPAIGND__WEBHOOK__SECRET keeps it out of the file)"
+                ),
+            ));
+        }
+        found
     }
 }
 
@@ -669,6 +779,8 @@ pub mod ranges {
     pub const IDLE_TIMEOUT_SECS: (u64, u64) = (1, 3_600);
     /// `api.max_connections` (lowered at start below the open-file limit).
     pub const MAX_CONNECTIONS: (usize, usize) = (1, 65_536);
+    /// `webhook.max_attempts`.
+    pub const WEBHOOK_ATTEMPTS: (u32, u32) = (1, 100);
 }
 
 /// `is V; it must be between LO and HI` when `value` is outside the inclusive `range`.
@@ -814,6 +926,13 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides, factor_written: boo
             .problems()
             .into_iter()
             .map(|(key, message)| (format!("approvals.{key}"), message)),
+    );
+    found.extend(
+        config
+            .webhook
+            .problems()
+            .into_iter()
+            .map(|(key, message)| (format!("webhook.{key}"), message)),
     );
 
     found

@@ -14,14 +14,14 @@ use crate::support::{
     Process, campaignd, open_kb, shipped_deployment, us_goal_toml, wait_for, write,
 };
 
-const OPERATOR: &str = "operator-secret-0000000001";
-const GLOBEX: &str = "globex-approver-secret-0001";
+pub(crate) const OPERATOR: &str = "operator-secret-0000000001";
+pub(crate) const GLOBEX: &str = "globex-approver-secret-0001";
 const GLOBEX_READER: &str = "globex-reader-secret-00001";
 const ACME: &str = "acme-approver-secret-000001";
 
 /// A deployment with one globex campaign whose file starts with `head` (its autonomy), the
 /// simulator, tokens of each role, and `approvals` appended as the `[approvals]` tables.
-fn deployment(base: &Path, head: &str, approvals: &str) {
+pub(crate) fn deployment(base: &Path, head: &str, approvals: &str) {
     shipped_deployment(
         base,
         10,
@@ -42,7 +42,7 @@ fn deployment(base: &Path, head: &str, approvals: &str) {
 
 /// The binary on the deployment in `base`, with an accelerated clock (a campaign day every 0.2
 /// s); its API address.
-fn start(base: &Path) -> (Process, SocketAddr) {
+pub(crate) fn start(base: &Path) -> (Process, SocketAddr) {
     let mut command = campaignd();
     command
         .args(["run", "--log-format", "json", "--config"])
@@ -62,7 +62,7 @@ fn start(base: &Path) -> (Process, SocketAddr) {
     (daemon, addr)
 }
 
-fn client() -> ureq::Agent {
+pub(crate) fn client() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -71,7 +71,7 @@ fn client() -> ureq::Agent {
 }
 
 /// `method path` with `token` and a JSON `body`: the status and the JSON answer.
-fn call(
+pub(crate) fn call(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -101,14 +101,14 @@ fn call(
 }
 
 /// The requests of `state` the token sees.
-fn approvals(addr: SocketAddr, token: &str, query: &str) -> Vec<Value> {
+pub(crate) fn approvals(addr: SocketAddr, token: &str, query: &str) -> Vec<Value> {
     let (status, body) = call(addr, "GET", &format!("/v1/approvals?{query}"), token, None);
     assert_eq!(status, 200, "{body}");
     body["approvals"].as_array().cloned().unwrap_or_default()
 }
 
 /// Waits for a pending request of `kind` other than those in `seen`.
-fn next_pending(addr: SocketAddr, kind: &str, seen: &[String]) -> Value {
+pub(crate) fn next_pending(addr: SocketAddr, kind: &str, seen: &[String]) -> Value {
     wait_for(
         &format!("a pending {kind} request"),
         Duration::from_secs(60),
@@ -130,7 +130,7 @@ fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()
 }
 
-fn id_of(request: &Value) -> String {
+pub(crate) fn id_of(request: &Value) -> String {
     request["id"].as_str().expect("an id").to_owned()
 }
 

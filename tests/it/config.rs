@@ -278,6 +278,40 @@ fn config_invalid_value() {
     );
 }
 
+#[test]
+fn approvals_and_webhook_values_are_checked() {
+    let d = Deployment::new();
+    d.edit(
+        "config/campaignd.toml",
+        "filter = \"warn\"",
+        "filter = \"warn\"\n\n[approvals]\nbudget_move_share = 1.5\n\n[webhook]\nurl = \"ftp://example\"\nsecret = \"short\"",
+    );
+    for needle in [
+        "config/campaignd.toml: approvals.budget_move_share:",
+        "config/campaignd.toml: webhook.url: `ftp://example` is not an http:// or https:// URL",
+        "config/campaignd.toml: webhook.secret: is too short",
+    ] {
+        assert_refused(&d, &[], &[needle]);
+    }
+    // The secret from the environment, as the docs advise, is checked the same.
+    let d = Deployment::new();
+    d.edit(
+        "config/campaignd.toml",
+        "filter = \"warn\"",
+        "filter = \"warn\"\n\n[webhook]\nurl = \"https://hooks.example.com/campaignd\"",
+    );
+    assert_refused(
+        &d,
+        &[("CAMPAIGND__WEBHOOK__SECRET", "tiny")],
+        &["CAMPAIGND__WEBHOOK__SECRET (webhook.secret): is too short"],
+    );
+    let check = d.campaignd(
+        "check",
+        &[("CAMPAIGND__WEBHOOK__SECRET", "a-long-enough-signing-secret")],
+    );
+    assert_eq!(check.code, Some(0), "stderr:\n{}", check.stderr);
+}
+
 // An agent definition.
 
 #[test]

@@ -23,6 +23,7 @@ mod ingest;
 mod kb;
 mod kb_recovery;
 mod layers;
+mod notifications;
 mod observations;
 mod ops;
 mod optimization;

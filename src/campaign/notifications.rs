@@ -1,0 +1,402 @@
+//! Approval notifications: the `[webhook]` is told of every new approval request, of one still
+//! unanswered after `escalate_after` of its time (an escalation), and of every expiry, so that a
+//! person hears of a decision waiting for them without watching the API.
+//!
+//! The approval book is the source. Once a second the notifier compares it with the deliveries
+//! made (a small tree beside it, `aux/notifications`) and sends what is missing, so a restart or
+//! a crash never loses a notification: delivery is at least once, and a receiver drops repeats by
+//! the `X-Campaignd-Delivery` header. Each delivery is a JSON POST signed with HMAC-SHA256 over
+//! `<timestamp>.<body>` (`X-Campaignd-Timestamp`, `X-Campaignd-Signature: sha256=<hex>`), so a
+//! receiver can check who sent it and refuse a replay. A failed delivery (no answer within
+//! `timeout_secs`, or a status other than 2xx) is tried again after a backoff that doubles up to
+//! `backoff_max_ms`, and given up after `max_attempts`; every attempt is counted in
+//! `campaignd_webhook_deliveries_total`. Events more than a day old when first seen (a webhook
+//! configured on a database with a history) are not sent.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::agents::approvals::{ApprovalBook, Listed};
+use crate::domain::approval::Verdict;
+use crate::kb::{KbError, KnowledgeBase};
+use crate::runtime::Clock;
+use crate::settings::LiveSettings;
+use crate::settings::config::WebhookSettings;
+
+/// Deliveries by `event` and `result` (`delivered`, `failed`, `given_up`).
+pub const DELIVERIES: &str = "campaignd_webhook_deliveries_total";
+
+/// How often the book is compared with what was sent.
+const ROUND: Duration = Duration::from_secs(1);
+
+/// Events older than this when first seen are history, not news.
+const STALE: chrono::Duration = chrono::Duration::days(1);
+
+/// What a notification tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Requested,
+    Escalated,
+    Expired,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Requested => "approval.requested",
+            Event::Escalated => "approval.escalated",
+            Event::Expired => "approval.expired",
+        }
+    }
+}
+
+/// One notification the book calls for: what, about which request, and since when.
+#[derive(Debug)]
+pub struct Due<'a> {
+    pub event: Event,
+    pub request: &'a Listed,
+    pub at: DateTime<Utc>,
+}
+
+impl Due<'_> {
+    /// The delivery's id, the same on every attempt: `<request>/<event>`.
+    pub fn delivery(&self) -> String {
+        format!("{}/{}", self.request.id, self.event.as_str())
+    }
+}
+
+/// The notifications `listed` calls for at `now`, whatever was sent already: each request's
+/// `requested`; its `escalated` once `escalate_after` of its time has passed unanswered (never
+/// with 1); its `expired` once its expiry answered it. Events older than a day are left out.
+pub fn due(listed: &[Listed], now: DateTime<Utc>, escalate_after: f64) -> Vec<Due<'_>> {
+    let mut out = Vec::new();
+    for request in listed {
+        out.push(Due {
+            event: Event::Requested,
+            request,
+            at: request.requested_at,
+        });
+        let window = (request.expires_at - request.requested_at).num_milliseconds() as f64;
+        let escalate_at =
+            request.requested_at + chrono::Duration::milliseconds((window * escalate_after) as i64);
+        if request.pending() && escalate_after < 1.0 && now >= escalate_at {
+            out.push(Due {
+                event: Event::Escalated,
+                request,
+                at: escalate_at,
+            });
+        }
+        if let Some(answer) = &request.answer
+            && answer.verdict == Verdict::Expired
+        {
+            out.push(Due {
+                event: Event::Expired,
+                request,
+                at: answer.at,
+            });
+        }
+    }
+    out.retain(|d| now - d.at <= STALE);
+    out
+}
+
+/// The wait after the `failures`-th failed attempt: `initial`, doubled per failure, at most `max`.
+pub fn backoff(failures: u32, initial_ms: u64, max_ms: u64) -> Duration {
+    let doubled = initial_ms.saturating_mul(1u64 << failures.saturating_sub(1).min(40));
+    Duration::from_millis(doubled.min(max_ms))
+}
+
+/// `sha256=<hex>` of HMAC-SHA256 keyed by `secret` over `<timestamp>.<body>`.
+pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> Result<String, String> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret)
+        .map_err(|e| format!("the webhook secret cannot key HMAC-SHA256: {e}"))?;
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("sha256={hex}"))
+}
+
+/// What a delivery's body holds.
+#[derive(Serialize)]
+struct Body<'a> {
+    event: &'static str,
+    delivery: &'a str,
+    sent_at: DateTime<Utc>,
+    /// `pending`, `approved`, `rejected` or `expired` when sent.
+    state: &'static str,
+    approval: &'a Listed,
+}
+
+/// A delivery being retried.
+struct Retry {
+    failures: u32,
+    next: Instant,
+}
+
+/// The running notifier; [`RunningNotifier::stop`] ends it.
+pub struct RunningNotifier {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningNotifier {
+    /// Stops after the delivery in progress, if any.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            tracing::error!(%e, "the approval notifier ended abnormally");
+        }
+    }
+}
+
+/// Starts the notifier on `kb`'s approval book; it reads `[webhook]` from `settings` at every
+/// round, so a reload changes the endpoint, the secret or the backoff without a restart.
+pub fn spawn(kb: &KnowledgeBase, settings: LiveSettings) -> Result<RunningNotifier, KbError> {
+    let notifier = Notifier {
+        book: ApprovalBook::open(kb)?,
+        sent: kb.auxiliary_tree("notifications")?,
+        settings,
+        retries: HashMap::new(),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(notifier.run(stopped));
+    Ok(RunningNotifier { stop, task })
+}
+
+struct Notifier {
+    book: ApprovalBook,
+    /// Deliveries done (delivered or given up), by delivery id.
+    sent: sled::Tree,
+    settings: LiveSettings,
+    retries: HashMap<String, Retry>,
+}
+
+impl Notifier {
+    async fn run(mut self, mut stopped: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(ROUND);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tick.tick() => self.round().await,
+            }
+        }
+    }
+
+    /// Sends every notification due and not yet done whose retry time has come.
+    async fn round(&mut self) {
+        let webhook = self.settings.current().config.webhook.clone();
+        if webhook.url.is_empty() {
+            return;
+        }
+        let listed = match self.book.all() {
+            Ok(listed) => listed,
+            Err(err) => {
+                tracing::warn!(%err, "cannot read the approval book for notifications");
+                return;
+            }
+        };
+        for due in due(&listed, Clock::wall_now(), webhook.escalate_after) {
+            let delivery = due.delivery();
+            match self.sent.contains_key(delivery.as_bytes()) {
+                Ok(false) => {}
+                Ok(true) => continue,
+                Err(err) => {
+                    tracing::warn!(%err, "cannot read the notifications sent");
+                    return;
+                }
+            }
+            if self
+                .retries
+                .get(&delivery)
+                .is_some_and(|r| r.next > Instant::now())
+            {
+                continue;
+            }
+            let result = deliver(&webhook, &due, &delivery).await;
+            self.settle(&webhook, &due, delivery, result);
+        }
+    }
+
+    /// Records how one attempt went: done when delivered or out of attempts, else retried.
+    fn settle(
+        &mut self,
+        webhook: &WebhookSettings,
+        due: &Due<'_>,
+        delivery: String,
+        result: Result<(), String>,
+    ) {
+        let event = due.event.as_str();
+        let failures = self.retries.get(&delivery).map_or(0, |r| r.failures);
+        let outcome = match result {
+            Ok(()) => "delivered",
+            Err(why) => {
+                metrics::counter!(DELIVERIES, "event" => event, "result" => "failed").increment(1);
+                let failures = failures + 1;
+                if failures < webhook.max_attempts {
+                    let wait =
+                        backoff(failures, webhook.backoff_initial_ms, webhook.backoff_max_ms);
+                    tracing::warn!(%delivery, event, attempt = failures, %why, retry_in_ms = wait.as_millis() as u64, "approval notification not delivered; retried");
+                    self.retries.insert(
+                        delivery,
+                        Retry {
+                            failures,
+                            next: Instant::now() + wait,
+                        },
+                    );
+                    return;
+                }
+                tracing::error!(%delivery, event, attempts = failures, %why, "approval notification given up");
+                "given_up"
+            }
+        };
+        metrics::counter!(DELIVERIES, "event" => event, "result" => outcome).increment(1);
+        self.retries.remove(&delivery);
+        let record = serde_json::json!({ "result": outcome, "at": Clock::wall_now() });
+        if let Err(err) = self
+            .sent
+            .insert(delivery.as_bytes(), record.to_string().as_bytes())
+        {
+            // Not remembered: sent again at the next round, which a receiver drops by its id.
+            tracing::warn!(%err, %delivery, "cannot record a notification as sent");
+        }
+    }
+}
+
+/// One signed POST of `due` to the webhook, on a blocking thread (the HTTP client is blocking).
+async fn deliver(webhook: &WebhookSettings, due: &Due<'_>, delivery: &str) -> Result<(), String> {
+    let sent_at = Clock::wall_now();
+    let body = Body {
+        event: due.event.as_str(),
+        delivery,
+        sent_at,
+        state: due.request.state(),
+        approval: due.request,
+    };
+    let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let timestamp = sent_at.timestamp();
+    let signed = signature(webhook.secret.as_bytes(), timestamp, &body)?;
+    let (url, timeout) = (webhook.url.clone(), webhook.timeout_secs);
+    let (event, delivery) = (due.event.as_str(), delivery.to_owned());
+    let sent = tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(timeout)))
+            .build()
+            .into();
+        agent
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .header("X-Campaignd-Event", event)
+            .header("X-Campaignd-Delivery", &delivery)
+            .header("X-Campaignd-Timestamp", timestamp.to_string())
+            .header("X-Campaignd-Signature", &signed)
+            .send(&body[..])
+            .map(|r| r.status())
+    })
+    .await
+    .map_err(|e| format!("the delivery task stopped: {e}"))?;
+    match sent {
+        Ok(status) if status.is_success() => Ok(()),
+        Ok(status) => Err(format!("the webhook answered {status}")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::approvals::ListedAnswer;
+    use crate::domain::approval::{ApprovalKind, OnExpiry};
+    use crate::kb::DecisionId;
+
+    fn request(minutes_ago: i64, expires_in: i64, now: DateTime<Utc>) -> Listed {
+        Listed {
+            id: DecisionId::new(),
+            tenant: "globex".into(),
+            campaign: "fall".into(),
+            kind: ApprovalKind::Buys,
+            agent: "orchestrator".to_owned(),
+            day: 3,
+            summary: "buy".to_owned(),
+            requested_at: now - chrono::Duration::minutes(minutes_ago),
+            expires_at: now + chrono::Duration::minutes(expires_in),
+            on_expiry: OnExpiry::Reject,
+            answer: None,
+        }
+    }
+
+    fn events(due: &[Due<'_>]) -> Vec<Event> {
+        due.iter().map(|d| d.event).collect()
+    }
+
+    #[test]
+    fn a_request_is_announced_escalated_past_its_share_and_its_expiry_told() {
+        let now = Utc::now();
+        let fresh = [request(10, 50, now)];
+        assert_eq!(events(&due(&fresh, now, 0.5)), [Event::Requested]);
+        let late = [request(40, 20, now)];
+        assert_eq!(
+            events(&due(&late, now, 0.5)),
+            [Event::Requested, Event::Escalated]
+        );
+        assert_eq!(events(&due(&late, now, 1.0)), [Event::Requested]);
+        let mut expired = request(60, 0, now);
+        expired.answer = Some(ListedAnswer {
+            id: DecisionId::new(),
+            verdict: Verdict::Expired,
+            by: "expiry".to_owned(),
+            at: now,
+            amended: false,
+            why: "nobody answered".to_owned(),
+        });
+        let expired = [expired];
+        assert_eq!(
+            events(&due(&expired, now, 0.5)),
+            [Event::Requested, Event::Expired]
+        );
+        let history = [request(3 * 24 * 60, -2 * 24 * 60, now)];
+        assert!(due(&history, now, 0.5).is_empty());
+        assert_eq!(
+            due(&fresh, now, 0.5)[0].delivery(),
+            format!("{}/approval.requested", fresh[0].id)
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_ceiling() {
+        let waits: Vec<u64> = (1..=6)
+            .map(|n| backoff(n, 1_000, 10_000).as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [1_000, 2_000, 4_000, 8_000, 10_000, 10_000]);
+        assert_eq!(
+            backoff(1_000, u64::MAX, u64::MAX).as_millis(),
+            u64::MAX as u128
+        );
+    }
+
+    #[test]
+    fn the_signature_is_hmac_sha256_over_the_timestamp_and_the_body() {
+        // The vector is Python's hmac.new(key, b"1767225600." + body, hashlib.sha256).
+        assert_eq!(
+            signature(
+                b"campaignd-test-secret",
+                1_767_225_600,
+                br#"{"event":"approval.requested"}"#
+            ),
+            Ok(
+                "sha256=8f8ff97d8bd2f7e15538b772c938f1391d897afe71a74de823a2d5ac435ec4df"
+                    .to_owned()
+            )
+        );
+    }
+}
