@@ -167,6 +167,27 @@ pub enum Proposal {
         share: f64,
         window: u32,
     },
+    /// Creatives compliance approved with findings a person should see, held out of the
+    /// experiment: those approved join it. `batch` is `setup` or `gen/<day>`.
+    Creatives {
+        batch: String,
+        held: Vec<HeldCreative>,
+    },
+}
+
+/// One creative waiting for a person: what would be sent, and why it waits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct HeldCreative {
+    pub arm: Arm,
+    pub creative: crate::domain::channel::Creative,
+    /// Compliance's risk score.
+    pub risk: u8,
+    /// Why it waits (the policy's rule).
+    pub why: String,
+    /// Compliance's findings, for the person who decides.
+    pub findings: Vec<String>,
+    /// Compliance's review of it.
+    pub review: DecisionId,
 }
 
 impl Proposal {
@@ -176,6 +197,7 @@ impl Proposal {
             Proposal::BudgetMove { .. } => ApprovalKind::BudgetMove,
             Proposal::Replan { .. } => ApprovalKind::Replan,
             Proposal::Autonomy { .. } => ApprovalKind::Autonomy,
+            Proposal::Creatives { .. } => ApprovalKind::Creatives,
         }
     }
 }
@@ -641,8 +663,11 @@ pub struct GeneticChoice {
 pub struct JoinInputs {
     /// The campaign day it joined on.
     pub day: u32,
-    /// The genetic step it comes from, and content's decision writing it.
-    pub generation: DecisionId,
+    /// The genetic step it comes from, and content's decision writing it; no generation for
+    /// creatives a person approved (`approval`, the request).
+    pub generation: Option<DecisionId>,
+    #[serde(default)]
+    pub approval: Option<DecisionId>,
     pub creatives: Option<DecisionId>,
     /// Live arms a cell keeps at most.
     pub max_live: usize,

@@ -36,7 +36,7 @@ pub struct ApprovalView {
     pub id: String,
     pub campaign: String,
     pub tenant: String,
-    /// `buys`, `budget_move`, `replan` or `autonomy`.
+    /// `buys`, `budget_move`, `replan`, `autonomy` or `creatives`.
     pub kind: String,
     /// The agent whose decision waits.
     pub agent: String,
@@ -166,8 +166,10 @@ pub async fn list_approvals(
     }
     let kind = match params.get("kind") {
         Some(k) => Some(ApprovalKind::parse(k).ok_or_else(|| {
+            let kinds: Vec<&str> = ApprovalKind::ALL.iter().map(|k| k.as_str()).collect();
             ApiError::bad_parameter(format!(
-                "`kind` = `{k}` must be one of buys, budget_move, replan, autonomy"
+                "`kind` = `{k}` must be one of {}",
+                kinds.join(", ")
             ))
         })?),
         None => None,

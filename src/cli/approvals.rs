@@ -21,7 +21,7 @@ pub struct ApprovalsArgs {
     /// Only this campaign's requests.
     #[arg(long)]
     pub campaign: Option<String>,
-    /// Only this kind: buys, budget_move, replan or autonomy.
+    /// Only this kind: buys, budget_move, replan, autonomy or creatives.
     #[arg(long)]
     pub kind: Option<String>,
     /// Print the API's JSON answer instead of a table.

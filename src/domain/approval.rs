@@ -1,6 +1,6 @@
 //! People in the loop: how much a campaign may do without a person (its [`Autonomy`]), which of its
 //! decisions wait for one ([`ApprovalPolicy`] and the `*_waits` rules), what an amended answer may
-//! change ([`amend_buys`], [`amend_budget`]) and when the record of answers earns the proposal to
+//! change ([`amend_buys`], [`amend_budget`], [`amend_creatives`]) and when the record of answers earns the proposal to
 //! stop asking ([`earned_autonomy`]).
 //!
 //! Pure rules only: who answers, where a request is kept and when it expires are the agents'
@@ -23,7 +23,8 @@ pub enum Autonomy {
     /// Every order to a channel (each day's buys) and every budget change waits for a person.
     Manual,
     /// Only the risky decisions wait: a budget move above the policy's share or onto a channel
-    /// that had no budget, a re-plan, spending ahead of the budget's pace.
+    /// that had no budget, a re-plan, spending ahead of the budget's pace, a creative whose
+    /// compliance risk is above the policy's or whose product is in a sensitive category.
     #[default]
     Supervised,
     /// Nothing waits; everything is still recorded.
@@ -52,14 +53,17 @@ pub enum ApprovalKind {
     Replan,
     /// To stop asking for one kind of decision on one campaign (earned autonomy).
     Autonomy,
+    /// Creatives compliance approved but found risky, before they are sent.
+    Creatives,
 }
 
 impl ApprovalKind {
-    pub const ALL: [ApprovalKind; 4] = [
+    pub const ALL: [ApprovalKind; 5] = [
         ApprovalKind::Buys,
         ApprovalKind::BudgetMove,
         ApprovalKind::Replan,
         ApprovalKind::Autonomy,
+        ApprovalKind::Creatives,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +72,7 @@ impl ApprovalKind {
             ApprovalKind::BudgetMove => "budget_move",
             ApprovalKind::Replan => "replan",
             ApprovalKind::Autonomy => "autonomy",
+            ApprovalKind::Creatives => "creatives",
         }
     }
 
@@ -105,10 +110,16 @@ pub struct ApprovalPolicy {
     /// Under `supervised`, a day's buys wait when they take the spend more than this share ahead
     /// of the budget's even pace to the deadline (0.1: 10 % ahead).
     pub ahead_of_pace: f64,
+    /// Under `manual` and `supervised`, a creative compliance approved waits when its risk score
+    /// (0–99) is above this.
+    pub creative_risk: u8,
+    /// Product categories whose every creative waits under `manual` and `supervised`.
+    pub sensitive_categories: Vec<String>,
     pub buys: Expiry,
     pub budget_move: Expiry,
     pub replan: Expiry,
     pub autonomy: Expiry,
+    pub creatives: Expiry,
     /// How many of the latest answers of a kind earned autonomy looks at.
     pub earned_window: u32,
     /// The share of those approved unchanged past which campaignd proposes to stop asking.
@@ -124,6 +135,16 @@ impl Default for ApprovalPolicy {
         ApprovalPolicy {
             budget_move_share: 0.15,
             ahead_of_pace: 0.1,
+            creative_risk: 25,
+            sensitive_categories: [
+                "health_food",
+                "dietary_supplement",
+                "alcohol",
+                "pharmaceutical",
+                "financial",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
             buys: reject(12),
             budget_move: reject(24),
             replan: Expiry {
@@ -131,6 +152,7 @@ impl Default for ApprovalPolicy {
                 on_expiry: OnExpiry::Hold,
             },
             autonomy: reject(7 * 24),
+            creatives: reject(24),
             earned_window: 20,
             earned_bar: 0.9,
         }
@@ -144,6 +166,7 @@ impl ApprovalPolicy {
             ApprovalKind::BudgetMove => self.budget_move,
             ApprovalKind::Replan => self.replan,
             ApprovalKind::Autonomy => self.autonomy,
+            ApprovalKind::Creatives => self.creatives,
         }
     }
 
@@ -173,6 +196,25 @@ impl ApprovalPolicy {
                     "must be a share above 0, at most 1, got {}",
                     self.earned_bar
                 ),
+            ));
+        }
+        if self.creative_risk > 99 {
+            out.push((
+                "creative_risk",
+                format!(
+                    "must be from 0 to 99 (a compliance risk score; 100 is blocked), got {}",
+                    self.creative_risk
+                ),
+            ));
+        }
+        if let Some(bad) = self
+            .sensitive_categories
+            .iter()
+            .find(|c| c.trim().is_empty() || c.trim() != c.as_str())
+        {
+            out.push((
+                "sensitive_categories",
+                format!("`{bad}` is not a product category (empty, or spaces around it)"),
             ));
         }
         if !(1..=1000).contains(&self.earned_window) {
@@ -275,6 +317,32 @@ pub fn replan_waits(autonomy: Autonomy) -> Option<String> {
     })
 }
 
+/// Whether a creative compliance approved with `risk` for a product of `category` waits: under
+/// `manual` and `supervised`, when the category is sensitive or the risk is above the policy's.
+pub fn creative_waits(
+    autonomy: Autonomy,
+    risk: u8,
+    category: &str,
+    policy: &ApprovalPolicy,
+) -> Option<String> {
+    if autonomy == Autonomy::Autonomous {
+        return None;
+    }
+    if policy.sensitive_categories.iter().any(|c| c == category) {
+        Some(format!(
+            "the product category `{category}` is sensitive: its creatives wait for a person"
+        ))
+    } else if risk > policy.creative_risk {
+        Some(format!(
+            "its compliance risk {risk} is above {}, the most a {} campaign sends alone",
+            policy.creative_risk,
+            autonomy.as_str()
+        ))
+    } else {
+        None
+    }
+}
+
 /// Why an amendment is refused.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AmendError {
@@ -340,6 +408,28 @@ pub fn amend_budget(
     Ok(out)
 }
 
+/// The creatives of a request a person approves: a non-empty subset of the proposed `held`
+/// variants (to send none, reject the request).
+pub fn amend_creatives(held: &[String], approved: &[String]) -> Result<Vec<String>, AmendError> {
+    if approved.is_empty() {
+        return Err(AmendError::OutOfBounds(
+            "`variants` must name at least one of the request's creatives; to send none, reject it"
+                .to_owned(),
+        ));
+    }
+    if let Some(unknown) = approved.iter().find(|v| !held.contains(v)) {
+        return Err(AmendError::OutOfBounds(format!(
+            "`{unknown}` is not one of the request's creatives ({})",
+            held.join(", ")
+        )));
+    }
+    Ok(held
+        .iter()
+        .filter(|v| approved.contains(v))
+        .cloned()
+        .collect())
+}
+
 /// How a request was answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -390,6 +480,30 @@ mod tests {
 
     fn daily(pairs: &[(Channel, f64)]) -> BTreeMap<Channel, f64> {
         pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn a_risky_or_sensitive_creative_waits_unless_autonomous() {
+        let p = ApprovalPolicy::default();
+        assert!(creative_waits(Autonomy::Supervised, 25, "general", &p).is_none());
+        let why = creative_waits(Autonomy::Supervised, 30, "general", &p).unwrap();
+        assert!(why.contains("30") && why.contains("25"), "{why}");
+        assert!(creative_waits(Autonomy::Manual, 45, "general", &p).is_some());
+        let why = creative_waits(Autonomy::Supervised, 0, "health_food", &p).unwrap();
+        assert!(why.contains("health_food"), "{why}");
+        assert!(creative_waits(Autonomy::Autonomous, 99, "health_food", &p).is_none());
+    }
+
+    #[test]
+    fn creatives_are_amended_to_a_subset_of_those_held() {
+        let held = ["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        assert_eq!(
+            amend_creatives(&held, &["c".to_owned(), "a".to_owned()]).unwrap(),
+            ["a", "c"]
+        );
+        assert!(amend_creatives(&held, &[]).is_err());
+        let err = amend_creatives(&held, &["d".to_owned()]).unwrap_err();
+        assert!(err.to_string().contains("`d`"), "{err}");
     }
 
     #[test]

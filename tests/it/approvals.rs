@@ -2,7 +2,8 @@
 //! no budget moves without a person's approval; requests survive kill -9; a request is answered
 //! once (409 after, one winner of two at once); read-only and other tenants' tokens cannot answer;
 //! an amended approval takes effect as amended; an unanswered request expires to its default;
-//! autonomy is earned by a run of unchanged approvals and widened only by a person's yes.
+//! autonomy is earned by a run of unchanged approvals and widened only by a person's yes; a
+//! sensitive creative is not sent until a person approves it.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Process, campaignd, open_kb, shipped_deployment, us_goal_toml, wait_for, write,
+    Process, campaignd, kr_goal_toml, open_kb, shipped_deployment, us_goal_toml, wait_for, write,
 };
 
 pub(crate) const OPERATOR: &str = "operator-secret-0000000001";
@@ -551,4 +552,166 @@ fn autonomy_is_earned_only_with_a_persons_yes() {
         0
     );
     daemon.terminate(Duration::from_secs(20));
+}
+
+#[test]
+fn a_sensitive_creative_is_not_sent_until_a_person_approves_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    // Every creative of a `general` product waits; nothing else does.
+    deployment(
+        base,
+        "",
+        "[approvals]\nsensitive_categories = [\"general\"]\nbudget_move_share = 1.0\nahead_of_pace = 10.0\n",
+    );
+    // A campaign whose cells have more combinations than content writes at first, so that the
+    // optimizer breeds new ones (on days 7 and 14: the target is out of reach).
+    std::fs::remove_file(base.join("config/campaigns/globex_fall.toml")).expect("removed");
+    let toml = kr_goal_toml("kr_bred", 100_000, 60).replace(
+        r#"messages = ["학생증 하나로 가입 끝", "새 학기 쇼핑을 가볍게"]"#,
+        r#"messages = ["학생증 하나로 가입 끝", "새 학기 쇼핑을 가볍게", "매장과 온라인 모두 적용", "가입비 없는 학생 혜택", "친구와 함께 받는 혜택"]
+calls_to_action = ["지금 가입하세요", "가입하고 시작하기", "혜택 확인하기", "오늘 가입하기"]"#,
+    );
+    write(base, "config/campaigns/kr_bred.toml", &toml);
+    let (mut daemon, addr) = start(base);
+    let spend = || {
+        let (status, body) = call(addr, "GET", "/v1/campaigns/kr_bred", OPERATOR, None);
+        assert_eq!(status, 200, "{body}");
+        body["spend"].as_f64().unwrap_or(0.0)
+    };
+    let detail = |request: &Value| {
+        call(
+            addr,
+            "GET",
+            &format!("/v1/approvals/{}", id_of(request)),
+            OPERATOR,
+            None,
+        )
+        .1
+    };
+    let first = next_pending(addr, "creatives", &[]);
+    assert!(
+        first["summary"]
+            .as_str()
+            .unwrap()
+            .contains("`general` is sensitive"),
+        "{first}"
+    );
+    let held = detail(&first)["request"]["choice"]["proposal"]["held"]
+        .as_array()
+        .cloned()
+        .expect("the held creatives");
+    assert!(held.len() > 4, "{held:?}");
+    assert!(held.iter().all(|h| {
+        h["creative"]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    }));
+    // Nothing is sent while every creative waits.
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(spend(), 0.0);
+
+    // All but two of them, amended in: only those reach the market.
+    let chosen: Vec<String> = held[2..]
+        .iter()
+        .map(|h| h["arm"]["variant"].as_str().unwrap().to_owned())
+        .collect();
+    let path = format!("/v1/approvals/{}/approve", id_of(&first));
+    let (status, body) = call(
+        addr,
+        "POST",
+        &path,
+        OPERATOR,
+        Some(json!({"reason": "not those two", "amend": {"variants": ["not-a-variant"]}})),
+    );
+    assert_eq!((status, code(&body)), (422, "invalid_amendment"), "{body}");
+    let (status, body) = call(
+        addr,
+        "POST",
+        &path,
+        OPERATOR,
+        Some(json!({"reason": "not those two", "amend": {"variants": chosen}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for("the first buys", Duration::from_secs(30), || {
+        (spend() > 0.0).then_some(())
+    });
+
+    // A bred generation waits too; approved, it joins the running experiment.
+    let bred = next_pending(addr, "creatives", &[id_of(&first)]);
+    let proposal = detail(&bred)["request"]["choice"]["proposal"].clone();
+    assert!(
+        proposal["batch"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("gen/")),
+        "{proposal}"
+    );
+    let mut approved = chosen.clone();
+    approved.extend(
+        proposal["held"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["arm"]["variant"].as_str().map(str::to_owned)),
+    );
+    let (status, body) = call(
+        addr,
+        "POST",
+        &format!("/v1/approvals/{}/approve", id_of(&bred)),
+        OPERATOR,
+        Some(json!({"reason": "fine for this season"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let joined = wait_for("the bred creatives joined", Duration::from_secs(30), || {
+        let (_, page) = call(
+            addr,
+            "GET",
+            "/v1/campaigns/kr_bred/decisions?agent=optimization&limit=1000",
+            OPERATOR,
+            None,
+        );
+        page["decisions"].as_array().and_then(|ds| {
+            ds.iter()
+                .find(|d| d["kind"] == "arms_joined" && d["inputs"]["approval"] == bred["id"])
+                .cloned()
+        })
+    });
+    assert!(
+        joined["choice"]["joined"]
+            .as_array()
+            .is_some_and(|j| !j.is_empty()),
+        "{joined}"
+    );
+    // A few more days on the approved variants only.
+    let days = spend();
+    wait_for("more days bought", Duration::from_secs(30), || {
+        (spend() > days).then_some(())
+    });
+    daemon.terminate(Duration::from_secs(20));
+    drop(daemon);
+
+    // Every variant observed in the market is one a person approved; the two left out never were.
+    let kb = open_kb(&base.join("data/kb"));
+    let records = kb
+        .by_campaign(&campaignd::kb::Scope::AllTenants, &"kr_bred".into())
+        .expect("the campaign's records")
+        .records;
+    let mut observed = std::collections::BTreeSet::new();
+    for record in &records {
+        if let campaignd::kb::Record::Outcome(o) = record
+            && o.kind == "observations"
+        {
+            for obs in o.metrics["observations"].as_array().into_iter().flatten() {
+                observed.insert(obs["variant"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    assert!(!observed.is_empty());
+    assert!(
+        observed.iter().all(|v| approved.contains(v)),
+        "{observed:?} vs {approved:?}"
+    );
+    for left_out in &held[..2] {
+        assert!(!observed.contains(left_out["arm"]["variant"].as_str().unwrap()));
+    }
 }

@@ -157,17 +157,26 @@ pub struct Standing {
     pub bred: Option<Generation>,
 }
 
-/// A bred generation's approved variants join the experiment.
+/// Approved variants join the experiment: a bred generation's, or creatives a person approved.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JoinArms {
     pub goal: CampaignGoal,
     /// The campaign day they join on.
     pub day: u32,
-    /// The generation they were written from, and content's decision writing them.
-    pub generation: Generation,
+    pub source: ArmsSource,
+    /// Content's decision writing them.
     pub creatives: Option<DecisionId>,
     /// The approved variants.
     pub arms: Vec<Arm>,
+}
+
+/// Where joining variants come from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ArmsSource {
+    /// The generation they were written from (it is closed by joining, whatever joins).
+    Bred(Generation),
+    /// The approval request a person approved them in.
+    Approved { request: DecisionId },
 }
 
 impl Payload for JoinArms {
@@ -448,11 +457,20 @@ impl HandleRequest<JoinArms> for Optimization {
                 }
             })
             .collect();
+        let (step, generation, approval) = match &p.source {
+            ArmsSource::Bred(g) => (format!("genetic/day/{}/join", g.day), Some(g), None),
+            ArmsSource::Approved { request } => (
+                format!("approval/creatives/{request}/join"),
+                None,
+                Some(*request),
+            ),
+        };
         let mut draft = Draft::new::<kinds::ArmsJoined>(
-            format!("genetic/day/{}/join", p.generation.day),
+            step,
             JoinInputs {
                 day: p.day,
-                generation: p.generation.decision,
+                generation: generation.map(|g| g.decision),
+                approval,
                 creatives: p.creatives,
                 max_live,
             },
@@ -483,13 +501,18 @@ impl HandleRequest<JoinArms> for Optimization {
                 )),
             );
         }
-        let bred: usize = p.generation.bred.iter().map(|b| b.combinations.len()).sum();
         let counted = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-        let bred = format!(
-            "{} bred on day {}",
-            counted(bred, "combination"),
-            p.generation.day
-        );
+        let bred = match generation {
+            Some(g) => format!(
+                "{} bred on day {}",
+                counted(
+                    g.bred.iter().map(|b| b.combinations.len()).sum(),
+                    "combination"
+                ),
+                g.day
+            ),
+            None => format!("{} a person approved", counted(p.arms.len(), "creative")),
+        };
         let reason = match (joined.len(), retired.len()) {
             (0, _) => format!(
                 "none of {bred} joins the experiment: {} written and approved, none of them new",

@@ -15,7 +15,8 @@ use crate::agents::ledger::Draft;
 use crate::agents::messages::{AnswerApproval, AnswerReply, AutonomySet, SetAutonomy};
 use crate::agents::projection;
 use crate::domain::approval::{
-    ApprovalKind, OnExpiry, PastAnswer, Verdict, amend_budget, amend_buys, earned_autonomy,
+    ApprovalKind, OnExpiry, PastAnswer, Verdict, amend_budget, amend_buys, amend_creatives,
+    earned_autonomy,
 };
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::kb::{Decision, DecisionId};
@@ -348,6 +349,22 @@ fn amended(proposal: Proposal, amend: Option<&serde_json::Value>) -> Result<Prop
                 before,
                 daily,
                 allocation,
+            })
+        }
+        Proposal::Creatives { batch, held } => {
+            let wanted: Vec<String> = amend
+                .get("variants")
+                .cloned()
+                .and_then(|v| serde_json::from_value(v).ok())
+                .ok_or("creatives are amended with {\"variants\": [\"<variant id>\", ...]}: the ones to send")?;
+            let ids: Vec<String> = held.iter().map(|h| h.arm.variant.clone()).collect();
+            let keep = amend_creatives(&ids, &wanted).map_err(|e| e.to_string())?;
+            Ok(Proposal::Creatives {
+                batch,
+                held: held
+                    .into_iter()
+                    .filter(|h| keep.contains(&h.arm.variant))
+                    .collect(),
             })
         }
         other => Err(format!(

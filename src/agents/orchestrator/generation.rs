@@ -1,6 +1,7 @@
 //! A bred generation reaching the market: content writes the combinations the optimizer's
 //! genetic step bred, compliance reviews them (content revising what it can), and only the
-//! approved variants join the experiment, at the tick after the generation was bred.
+//! approved variants join the experiment, at the tick after the generation was bred (the risky
+//! ones once a person approves them, see `creatives`).
 //!
 //! A peer that does not answer leaves the generation waiting for the next tick; the day's buys go
 //! on with the variants already approved. Every step has its own step id (`creatives/gen/7`,
@@ -8,19 +9,20 @@
 
 use super::Orchestrator;
 use crate::agents::content::{Content, WriteBred};
-use crate::agents::messages::Arm;
-use crate::agents::optimization::{JoinArms, Optimization};
+use crate::agents::optimization::{ArmsSource, JoinArms, Optimization};
 use crate::agents::projection::Generation;
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::send_time::day_start;
+use crate::protocol::Envelope;
 use crate::runtime::{Agent, Context};
 
 impl Orchestrator {
     /// Writes, reviews and joins `generation` on `day`; why not, when it could not finish (it is
     /// tried again at the next tick).
-    pub(super) async fn join_generation(
-        &self,
+    pub(super) async fn join_generation<P>(
+        &mut self,
         ctx: &Context,
+        envelope: &Envelope<P>,
         goal: &CampaignGoal,
         day: u32,
         generation: Generation,
@@ -47,8 +49,13 @@ impl Orchestrator {
             None => {
                 let from = day_start(goal, day).unwrap_or_else(|| ctx.now());
                 let batch = format!("gen/{}", generation.day);
-                self.review_loop(ctx, goal, written.variants, &written.sender, &batch, from)
-                    .await?
+                let reviewed = self
+                    .review_loop(ctx, goal, written.variants, &written.sender, &batch, from)
+                    .await?;
+                self.hold_risky(ctx, envelope, goal, day, &batch, reviewed)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .now
             }
         };
         let joined = ctx
@@ -57,9 +64,9 @@ impl Orchestrator {
                 JoinArms {
                     goal: goal.clone(),
                     day,
-                    generation,
+                    source: ArmsSource::Bred(generation),
                     creatives: written.decision,
-                    arms: approved.iter().map(Arm::of).collect(),
+                    arms: approved,
                 },
             )
             .await

@@ -23,6 +23,7 @@
 
 mod approvals;
 mod commands;
+mod creatives;
 mod generation;
 mod hold;
 mod setup;

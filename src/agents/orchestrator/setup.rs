@@ -1,5 +1,6 @@
 //! Setting a campaign up on its first day: the plan and its sub-goals, the creatives, the review
-//! loop with content's revisions, and the start of the experiment with the approved variants.
+//! loop with content's revisions, and the start of the experiment with the approved variants (the
+//! risky ones once a person approves them, see `creatives`).
 //!
 //! Every finished step is recorded and not redone, so a set-up cut short (a peer that did not
 //! answer, a restart) goes on from where it stopped at the next tick. Nothing unapproved leaves.
@@ -9,21 +10,26 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::Orchestrator;
+use super::approvals::Resolution;
+use super::creatives::approved_arms;
 use crate::agents::compliance::{Compliance, ReviewItem, ReviewVariants, VariantVerdict};
 use crate::agents::content::{Blocked, Content, ReviseVariants, WriteCreatives};
 use crate::agents::decisions::{
-    self as kinds, Funnel, SetupChoice, SetupInputs, SubGoalsChoice, SubGoalsInputs,
+    self as kinds, ApprovalAppliedInputs, Funnel, SetupChoice, SetupInputs, SubGoalsChoice,
+    SubGoalsInputs,
 };
 use crate::agents::ledger::Draft;
 use crate::agents::messages::{Arm, Tick};
 use crate::agents::optimization::{Optimization, StartExperiment};
 use crate::agents::strategy::{PlanCampaign, Strategy};
+use crate::domain::approval::Verdict;
 use crate::domain::campaign::{CampaignGoal, Channel};
 use crate::domain::compliance::Sender;
 use crate::domain::content::Variant;
 use crate::domain::content::message_of;
 use crate::domain::money::money_text;
 use crate::domain::send_time::send_time;
+use crate::kb::DecisionId;
 use crate::protocol::Envelope;
 use crate::runtime::{Agent, AgentError, Context};
 
@@ -133,7 +139,21 @@ impl Orchestrator {
         if approved.is_empty() {
             return Ok(Some("compliance approved no variant".to_owned()));
         }
-        let arms: Vec<Arm> = approved.iter().map(Arm::of).collect();
+        let day = envelope.payload.day;
+        let split = self
+            .hold_risky(ctx, envelope, goal, day, "setup", approved)
+            .await?;
+        let others_wait = split.waiting.filter(|_| !split.now.is_empty());
+        let arms = match (split.now.is_empty(), split.waiting) {
+            // Every creative waits: the experiment starts with those a person approves.
+            (true, Some(request)) => {
+                match self.first_creatives(ctx, envelope, goal, request).await? {
+                    Ok(arms) => arms,
+                    Err(why) => return Ok(Some(why)),
+                }
+            }
+            _ => split.now,
+        };
         let started = ctx
             .request(
                 Optimization::NAME,
@@ -162,17 +182,59 @@ impl Orchestrator {
             },
         )
         .reason(format!(
-            "{} variants approved by compliance enter the experiment on {}",
+            "{} variants approved by compliance enter the experiment on {}{}",
             arms.len(),
             daily
                 .keys()
                 .map(|c| c.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            others_wait.map_or(String::new(), |request| format!(
+                "; the others wait for a person (request {request})"
+            ))
         ))
         .confidence(0.8);
         self.record(ctx, envelope, goal, draft).await?;
         Ok(None)
+    }
+
+    /// The first creatives when every one of them waited for a person: those approved, once
+    /// answered; why the campaign cannot start yet otherwise.
+    async fn first_creatives(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<Tick>,
+        goal: &CampaignGoal,
+        request: DecisionId,
+    ) -> Result<Result<Vec<Arm>, String>, AgentError> {
+        let (verdict, answer, what, arms) = match self.resolve(goal, request).await? {
+            Resolution::Pending => {
+                return Ok(Err(format!(
+                    "waiting for a person to approve the first creatives (request {request})"
+                )));
+            }
+            Resolution::Approved { proposal, answer } => {
+                let arms = approved_arms(proposal);
+                let what = format!("the experiment starts with {} creatives", arms.len());
+                (Verdict::Approved, answer, what, arms)
+            }
+            Resolution::Refused { verdict, answer } => {
+                let what = "none is sent: the campaign has no creative to start with".to_owned();
+                (verdict, answer, what, Vec::new())
+            }
+        };
+        let done = ApprovalAppliedInputs {
+            request,
+            answer,
+            verdict,
+        };
+        self.applied(ctx, envelope, goal, done, what).await?;
+        if arms.is_empty() {
+            return Ok(Err(format!(
+                "every creative compliance approved was refused by a person (request {request}); the campaign cannot start"
+            )));
+        }
+        Ok(Ok(arms))
     }
 
     /// Review, revise what can be fixed, review again; only approved variants come back. Any
@@ -187,7 +249,7 @@ impl Orchestrator {
         sender: &Sender,
         batch: &str,
         from: DateTime<Utc>,
-    ) -> Result<Vec<Variant>, String> {
+    ) -> Result<Vec<(Variant, VariantVerdict)>, String> {
         let first_send = send_time(&goal.regions, from);
         let mut send_at: BTreeMap<String, DateTime<FixedOffset>> = BTreeMap::new();
         let mut pending = variants;
@@ -228,7 +290,7 @@ impl Orchestrator {
             let mut blocked = Vec::new();
             for variant in pending.drain(..) {
                 match by_id.get(variant.id.as_str()) {
-                    Some(v) if v.verdict.approved => approved.push(variant),
+                    Some(v) if v.verdict.approved => approved.push((variant, (*v).clone())),
                     Some(v) => blocked.push(Blocked {
                         send_at: send_at.get(&variant.id).copied().unwrap_or(first_send),
                         findings: v.verdict.findings.clone(),

@@ -238,9 +238,15 @@ impl Orchestrator {
             return self.hold_for_peer(ctx, request, &goal, report, error).await;
         }
 
+        // Creatives a person approved join before today's buys; those refused are never sent.
+        if let Err(error) = self.creatives_answered(ctx, request, &goal, day).await? {
+            return self.hold_for_peer(ctx, request, &goal, report, error).await;
+        }
         // A generation bred yesterday joins before today's buys, if compliance approves it.
         if let Some(generation) = bred
-            && let Err(why) = self.join_generation(ctx, &goal, day, generation).await
+            && let Err(why) = self
+                .join_generation(ctx, request, &goal, day, generation)
+                .await
         {
             tracing::warn!(campaign = %goal.id, day, %why, "bred generation not joined yet; tried again at the next tick");
         }

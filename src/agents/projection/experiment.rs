@@ -185,7 +185,7 @@ impl ExperimentState {
             if state
                 .bred
                 .as_ref()
-                .is_some_and(|g| g.decision == inputs.generation)
+                .is_some_and(|g| Some(g.decision) == inputs.generation)
             {
                 state.bred = None;
             }
