@@ -14,6 +14,8 @@
 //! - `messages`: the vocabulary they share with each other and the campaign layer.
 //! - `decisions`: one type per decision kind. `projection`: the one reader of recorded decisions.
 //! - `ledger`: deterministic step ids and idempotent recording. `playbook`: the `Playbook` trait.
+//! - `approvals`: approval requests and answers, shared by the agents whose decisions wait for a
+//!   person, and the book that lists them.
 //! - `registry`: [`Registry`], agent types with their playbook and subscription checks.
 //! - `resident`: the per-campaign state a worker keeps in memory, dropped when a campaign is over.
 
