@@ -121,6 +121,31 @@ pub(crate) fn next_pending(addr: SocketAddr, kind: &str, seen: &[String]) -> Val
     )
 }
 
+/// The first of `campaign`'s decisions by `agent` that `wanted` picks, if one is recorded yet.
+fn decision(
+    addr: SocketAddr,
+    campaign: &str,
+    agent: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Option<Value> {
+    let path = format!("/v1/campaigns/{campaign}/decisions?agent={agent}&limit=1000");
+    let (_, page) = call(addr, "GET", &path, OPERATOR, None);
+    page["decisions"]
+        .as_array()?
+        .iter()
+        .find(|d| wanted(d))
+        .cloned()
+}
+
+/// `/metrics` as text.
+pub(crate) fn metrics(addr: SocketAddr) -> String {
+    client()
+        .get(&format!("http://{addr}/metrics"))
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .expect("/metrics")
+}
+
 fn spend(addr: SocketAddr) -> f64 {
     let (status, body) = call(addr, "GET", "/v1/campaigns/globex_fall", OPERATOR, None);
     assert_eq!(status, 200, "{body}");
@@ -336,16 +361,9 @@ fn an_unanswered_request_expires_to_its_default_and_an_answer_after_it_gets_409(
     );
     // Its default holds the campaign: paused (a recorded decision saying why), nothing bought.
     let pause = wait_for("the campaign paused", Duration::from_secs(30), || {
-        let (_, page) = call(
-            addr,
-            "GET",
-            "/v1/campaigns/globex_fall/decisions?agent=orchestrator&limit=1000",
-            OPERATOR,
-            None,
-        );
-        page["decisions"]
-            .as_array()
-            .and_then(|ds| ds.iter().find(|d| d["kind"] == "pause").cloned())
+        decision(addr, "globex_fall", "orchestrator", |d| {
+            d["kind"] == "pause"
+        })
     });
     assert!(
         pause["reason"]
@@ -376,11 +394,7 @@ fn an_amended_budget_move_takes_effect_as_amended_and_autonomy_is_set_by_a_perso
     let request = next_pending(addr, "budget_move", &[]);
     let id = id_of(&request);
     assert_eq!(request["agent"], "optimization");
-    let metrics = client()
-        .get(&format!("http://{addr}/metrics"))
-        .call()
-        .and_then(|mut r| r.body_mut().read_to_string())
-        .expect("/metrics");
+    let metrics = metrics(addr);
     assert!(
         metrics.contains(
             "campaignd_approvals_pending{campaign=\"globex_fall\",kind=\"budget_move\"} 1"
@@ -415,22 +429,11 @@ fn an_amended_budget_move_takes_effect_as_amended_and_autonomy_is_set_by_a_perso
     );
     assert_eq!(status, 200, "{body}");
     let applied = wait_for("the amended move in force", Duration::from_secs(30), || {
-        let (_, page) = call(
-            addr,
-            "GET",
-            "/v1/campaigns/globex_fall/decisions?agent=optimization&limit=1000",
-            OPERATOR,
-            None,
-        );
-        page["decisions"].as_array().and_then(|ds| {
-            ds.iter()
-                .find(|d| {
-                    d["kind"] == "allocation"
-                        && d["inputs"]["step"]
-                            .as_str()
-                            .is_some_and(|s| s.starts_with("allocation/approved/"))
-                })
-                .cloned()
+        decision(addr, "globex_fall", "optimization", |d| {
+            d["kind"] == "allocation"
+                && d["inputs"]["step"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("allocation/approved/"))
         })
     });
     for (channel, value) in &halfway {
@@ -518,17 +521,8 @@ fn autonomy_is_earned_only_with_a_persons_yes() {
 
     // Once applied, days are bought without asking.
     wait_for("the offer applied", Duration::from_secs(30), || {
-        let (_, page) = call(
-            addr,
-            "GET",
-            "/v1/campaigns/globex_fall/decisions?agent=orchestrator&limit=1000",
-            OPERATOR,
-            None,
-        );
-        page["decisions"].as_array().and_then(|ds| {
-            ds.iter()
-                .find(|d| d["kind"] == "approval_applied" && d["inputs"]["request"] == offer["id"])
-                .cloned()
+        decision(addr, "globex_fall", "orchestrator", |d| {
+            d["kind"] == "approval_applied" && d["inputs"]["request"] == offer["id"]
         })
     });
     let day = |addr| {
@@ -663,17 +657,8 @@ calls_to_action = ["지금 가입하세요", "가입하고 시작하기", "혜�
     );
     assert_eq!(status, 200, "{body}");
     let joined = wait_for("the bred creatives joined", Duration::from_secs(30), || {
-        let (_, page) = call(
-            addr,
-            "GET",
-            "/v1/campaigns/kr_bred/decisions?agent=optimization&limit=1000",
-            OPERATOR,
-            None,
-        );
-        page["decisions"].as_array().and_then(|ds| {
-            ds.iter()
-                .find(|d| d["kind"] == "arms_joined" && d["inputs"]["approval"] == bred["id"])
-                .cloned()
+        decision(addr, "kr_bred", "optimization", |d| {
+            d["kind"] == "arms_joined" && d["inputs"]["approval"] == bred["id"]
         })
     });
     assert!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::approvals::{client, deployment, start};
+use crate::approvals::{deployment, metrics, start};
 use crate::support::wait_for;
 
 const SECRET: &str = "webhook-signing-secret-0001";
@@ -179,14 +179,6 @@ fn assert_signed(received: &Received) {
         body["event"].as_str(),
         Some(received.header("x-campaignd-event"))
     );
-}
-
-fn metrics(addr: SocketAddr) -> String {
-    client()
-        .get(&format!("http://{addr}/metrics"))
-        .call()
-        .and_then(|mut r| r.body_mut().read_to_string())
-        .expect("/metrics")
 }
 
 #[test]

@@ -2,13 +2,13 @@
 //! asks about it (`allocation` in `learn`), and acted on when the next day's buys are planned,
 //! once answered. While it waits the budgets in force stay, and no other move is proposed.
 
+use super::learn::budget_changes;
 use super::{Optimization, PlanBuys};
 use crate::agents::approvals;
 use crate::agents::decisions::{self as kinds, AllocationChoice, ApprovalAppliedInputs, Proposal};
 use crate::agents::ledger::{self, Draft};
 use crate::domain::approval::Verdict;
 use crate::domain::campaign::CampaignGoal;
-use crate::domain::money::money_text;
 use crate::protocol::Envelope;
 use crate::runtime::{AgentError, Context};
 
@@ -35,7 +35,6 @@ impl Optimization {
             .experiment(goal)?
             .map(|s| s.experiment.daily.clone())
             .unwrap_or_default();
-        let money = |amount: f64| money_text(amount, &goal.budget.currency);
         let what = match (choice.verdict, choice.apply) {
             (
                 Verdict::Approved,
@@ -45,14 +44,7 @@ impl Optimization {
                     allocation,
                 }),
             ) if before == current => {
-                let changes = daily
-                    .iter()
-                    .map(|(c, after)| {
-                        let had = before.get(c).copied().unwrap_or(0.0);
-                        format!("{c} {} → {}", money(had), money(*after))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let changes = budget_changes(&before, &daily, &goal.budget.currency);
                 let draft = Draft::new::<kinds::Allocation>(
                     format!("allocation/approved/{request}"),
                     *allocation,

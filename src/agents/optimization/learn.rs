@@ -412,15 +412,7 @@ impl Day<'_> {
                 )),
             );
         }
-        let changes = moving
-            .daily
-            .iter()
-            .map(|(c, after)| {
-                let had = before.get(c).copied().unwrap_or(0.0);
-                format!("{c} {} → {}", money(had), money(*after))
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
+        let changes = budget_changes(&before, &moving.daily, currency);
         let pace = if moving.capped {
             format!(
                 "; the draws pointed further (to {}), and at most {:.0} % of the day's budget moves in a day",
@@ -511,4 +503,24 @@ impl Day<'_> {
         .confidence(0.5);
         self.record(draft).await
     }
+}
+
+/// Each channel's daily budget from `before` to `after`: `search 60.00 USD → 80.00 USD, …`.
+pub(super) fn budget_changes(
+    before: &BTreeMap<Channel, f64>,
+    after: &BTreeMap<Channel, f64>,
+    currency: &str,
+) -> String {
+    after
+        .iter()
+        .map(|(c, to)| {
+            let had = before.get(c).copied().unwrap_or(0.0);
+            format!(
+                "{c} {} → {}",
+                money_text(had, currency),
+                money_text(*to, currency)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -507,47 +507,29 @@ impl Orchestrator {
         goal: &CampaignGoal,
         id: DecisionId,
     ) -> Result<Result<(), DeliveryError>, AgentError> {
-        match self.resolve(goal, id).await? {
-            Resolution::Pending => Ok(Ok(())),
+        let (verdict, answer, what) = match self.resolve(goal, id).await? {
+            Resolution::Pending => return Ok(Ok(())),
             Resolution::Approved { proposal, answer } => {
                 if let Err(error) = self.start_replanned(ctx, goal, proposal).await? {
                     return Ok(Err(error));
                 }
-                let what =
-                    "the new plan's budgets are in force and exploration re-opens".to_owned();
-                self.applied(
-                    ctx,
-                    request,
-                    goal,
-                    ApprovalAppliedInputs {
-                        request: id,
-                        answer,
-                        verdict: Verdict::Approved,
-                    },
-                    what,
-                )
-                .await?;
-                Ok(Ok(()))
+                let what = "the new plan's budgets are in force and exploration re-opens";
+                (Verdict::Approved, answer, what)
             }
-            Resolution::Refused { verdict, answer } => {
-                let what =
-                    "the plan in force stays; the next re-plan is considered a week after this one"
-                        .to_owned();
-                self.applied(
-                    ctx,
-                    request,
-                    goal,
-                    ApprovalAppliedInputs {
-                        request: id,
-                        answer,
-                        verdict,
-                    },
-                    what,
-                )
-                .await?;
-                Ok(Ok(()))
-            }
-        }
+            Resolution::Refused { verdict, answer } => (
+                verdict,
+                answer,
+                "the plan in force stays; the next re-plan is considered a week after this one",
+            ),
+        };
+        let done = ApprovalAppliedInputs {
+            request: id,
+            answer,
+            verdict,
+        };
+        self.applied(ctx, request, goal, done, what.to_owned())
+            .await?;
+        Ok(Ok(()))
     }
 
     /// Acts on the answer to the day's waiting buys: approved, they are bought (as amended);
@@ -561,12 +543,13 @@ impl Orchestrator {
         id: DecisionId,
     ) -> Result<TickReport, AgentError> {
         let day = request.payload.day;
-        match self.resolve(goal, id).await? {
+        let (verdict, answer, what) = match self.resolve(goal, id).await? {
             Resolution::Pending => {
                 report.held = Some(format!(
                     "waiting for a person to approve day {}'s buys (request {id})",
                     day + 1
                 ));
+                return Ok(report);
             }
             Resolution::Approved {
                 proposal: Proposal::Buys { buys },
@@ -578,47 +561,26 @@ impl Orchestrator {
                     buys.len(),
                     money_text(spend, &goal.budget.currency)
                 );
-                self.applied(
-                    ctx,
-                    request,
-                    goal,
-                    ApprovalAppliedInputs {
-                        request: id,
-                        answer,
-                        verdict: Verdict::Approved,
-                    },
-                    what,
-                )
-                .await?;
                 report.buys = buys;
+                (Verdict::Approved, answer, what)
             }
             Resolution::Approved { answer, .. } => {
                 let what = "nothing bought: the approval did not carry buys".to_owned();
-                let done = ApprovalAppliedInputs {
-                    request: id,
-                    answer,
-                    verdict: Verdict::Approved,
-                };
-                self.applied(ctx, request, goal, done, what.clone()).await?;
-                report.skipped = Some(what);
+                report.skipped = Some(what.clone());
+                (Verdict::Approved, answer, what)
             }
             Resolution::Refused { verdict, answer } => {
                 let what = format!("nothing bought on day {}", day + 1);
-                self.applied(
-                    ctx,
-                    request,
-                    goal,
-                    ApprovalAppliedInputs {
-                        request: id,
-                        answer,
-                        verdict,
-                    },
-                    what.clone(),
-                )
-                .await?;
                 report.skipped = Some(format!("the day's buys were {}: {what}", verdict.as_str()));
+                (verdict, answer, what)
             }
-        }
+        };
+        let done = ApprovalAppliedInputs {
+            request: id,
+            answer,
+            verdict,
+        };
+        self.applied(ctx, request, goal, done, what).await?;
         Ok(report)
     }
 }
