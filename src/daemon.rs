@@ -18,7 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::agents::Registry;
 use crate::api::{AgentReload, ApiServer, ApiStartError, ApiState, ReloadReport};
 use crate::campaign::notifications::RunningNotifier;
-use crate::campaign::{CampaignBoard, CampaignLoop, CampaignState, LoopOptions, RunningLoop};
+use crate::campaign::{CampaignBoard, CampaignLoop, CampaignState, LoopOptions, RunningLoop, Wake};
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
 use crate::runtime::{Clock, Runtime, StartError};
@@ -161,7 +161,9 @@ impl Daemon {
             board: board.clone(),
             registry,
         };
-        let api = match start_api(&kb, &reloader).await {
+        // The API and the notifier name the campaigns whose held day to run again at once.
+        let wake = Wake::new();
+        let api = match start_api(&kb, &reloader, &wake).await {
             Ok(api) => api,
             Err(err) => {
                 let bound = Duration::from_secs(settings.config.daemon.shutdown_timeout_secs);
@@ -170,8 +172,8 @@ impl Daemon {
                 return Err(err.into());
             }
         };
-        let driver = start_loop(&runtime, &kb, &shared, board);
-        let notifier = match crate::campaign::notifications::spawn(&kb, shared.clone()) {
+        let driver = start_loop(&runtime, &kb, &shared, board, &wake);
+        let notifier = match crate::campaign::notifications::spawn(&kb, shared.clone(), wake) {
             Ok(notifier) => notifier,
             Err(err) => {
                 let bound = Duration::from_secs(settings.config.daemon.shutdown_timeout_secs);
@@ -317,6 +319,7 @@ fn start_loop(
     kb: &KnowledgeBase,
     settings: &LiveSettings,
     board: CampaignBoard,
+    wake: &Wake,
 ) -> Option<RunningLoop> {
     let current = settings.current();
     let Some(priors) = crate::campaign::priors_from(&current) else {
@@ -337,7 +340,8 @@ fn start_loop(
         options,
     )
     .with_board(board)
-    .with_settings(settings.clone());
+    .with_settings(settings.clone())
+    .with_wake(wake.clone());
     tracing::info!(
         campaigns = current.campaigns.len(),
         source = match source {
@@ -358,13 +362,18 @@ async fn loop_ended(driver: &mut Option<RunningLoop>) -> Result<(), String> {
 }
 
 /// Starts the API on `api.listen`.
-async fn start_api(kb: &KnowledgeBase, reloader: &Reloader) -> Result<ApiServer, ApiStartError> {
+async fn start_api(
+    kb: &KnowledgeBase,
+    reloader: &Reloader,
+    wake: &Wake,
+) -> Result<ApiServer, ApiStartError> {
     let reload = reloader.clone();
     let state = ApiState::new(
         reloader.runtime.clone(),
         kb.clone(),
         reloader.settings.clone(),
         reloader.board.clone(),
+        wake.clone(),
         Arc::new(move |dry_run| reload.reload(dry_run)),
     );
     ApiServer::start(state).await

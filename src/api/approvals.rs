@@ -274,7 +274,8 @@ pub struct AnswerRecorded {
     pub approval: String,
     /// `approved` or `rejected`.
     pub state: String,
-    /// The answer's decision; it takes effect at the campaign's next tick.
+    /// The answer's decision. A day held for it runs again at once; anything else takes effect
+    /// at the campaign's next day.
     pub decision: String,
 }
 
@@ -328,6 +329,8 @@ async fn answer(
     match reply {
         AnswerReply::Recorded { answer } => {
             tracing::info!(token_name = caller.name(), approval = %listed.id, verdict = verdict.as_str(), "approval request answered through the API");
+            // A day held for this answer runs again now, not at the next campaign day.
+            state.wake().campaign(&listed.campaign);
             Ok(Json(AnswerRecorded {
                 approval: listed.id.to_string(),
                 state: verdict.as_str().to_owned(),
@@ -376,7 +379,7 @@ fn unavailable(err: DeliveryError) -> ApiError {
     params(("id" = String, Path, description = "The request's id")),
     request_body(content = AnswerRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Recorded; it takes effect at the campaign's next tick", body = AnswerRecorded),
+        (status = 200, description = "Recorded; a day held for it runs again at once, anything else takes effect at the campaign's next day", body = AnswerRecorded),
         (status = 400, description = "Malformed body, or no reason", body = ErrorBody),
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 403, description = "A read-only token", body = ErrorBody),
@@ -404,7 +407,7 @@ pub async fn approve(
     params(("id" = String, Path, description = "The request's id")),
     request_body(content = AnswerRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "Recorded; it takes effect at the campaign's next tick", body = AnswerRecorded),
+        (status = 200, description = "Recorded; a day held for it runs again at once, anything else takes effect at the campaign's next day", body = AnswerRecorded),
         (status = 400, description = "Malformed body, or no reason", body = ErrorBody),
         (status = 401, description = "Missing or unknown token", body = ErrorBody),
         (status = 403, description = "A read-only token", body = ErrorBody),

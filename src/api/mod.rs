@@ -39,7 +39,7 @@ pub mod reload;
 pub mod server;
 pub mod traces;
 
-use crate::campaign::CampaignBoard;
+use crate::campaign::{CampaignBoard, Wake};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -80,6 +80,8 @@ struct Inner {
     settings: LiveSettings,
     /// The latest report of every campaign, filled by the campaign loop.
     board: CampaignBoard,
+    /// Runs a campaign's held day again once a person has answered it.
+    wake: Wake,
     reload: ReloadFn,
     body_limit: usize,
     /// How long a request may take to send its body (a change needs a restart).
@@ -99,6 +101,7 @@ impl ApiState {
         kb: KnowledgeBase,
         settings: LiveSettings,
         board: CampaignBoard,
+        wake: Wake,
         reload: ReloadFn,
     ) -> Self {
         let body_limit = settings.current().config.api.body_limit_bytes;
@@ -109,6 +112,7 @@ impl ApiState {
                 kb,
                 settings,
                 board,
+                wake,
                 reload,
                 body_limit,
                 body_timeout,
@@ -127,6 +131,11 @@ impl ApiState {
     /// The campaign board the loop reports to.
     pub fn board(&self) -> &CampaignBoard {
         &self.inner.board
+    }
+
+    /// Names the campaigns whose held day the loop runs again at once.
+    pub fn wake(&self) -> &Wake {
+        &self.inner.wake
     }
 
     pub fn kb(&self) -> &KnowledgeBase {

@@ -11,7 +11,7 @@
 //! day after the last one the optimizer learned from (see [`resume`](super::resume)). The loop only
 //! moves data between the market and the agents; it never decides anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::sync::watch;
@@ -23,6 +23,7 @@ use super::ingest::{Batch, IngestReport, ingest_kept};
 use super::options::LoopOptions;
 use super::resume::{CampaignRun, planned_start};
 use super::sim_market::{add_joined, build_market, priors_from, record_audience_consent};
+use super::wake::Wake;
 use crate::agents::ledger;
 use crate::agents::messages::{Tick, TickReport, is_last_day};
 use crate::agents::orchestrator::Orchestrator;
@@ -53,6 +54,8 @@ pub struct CampaignLoop {
     live: Option<LiveSettings>,
     /// The settings the campaign list was last synced with.
     synced: Option<Arc<Settings>>,
+    /// Names the campaigns whose held day to run again between days ([`spawn`]).
+    wake: Option<Wake>,
 }
 
 impl CampaignLoop {
@@ -79,7 +82,14 @@ impl CampaignLoop {
             board,
             live: None,
             synced: None,
+            wake: None,
         }
+    }
+
+    /// Runs a held day again between days when `wake` names its campaign.
+    pub fn with_wake(mut self, wake: Wake) -> Self {
+        self.wake = Some(wake);
+        self
     }
 
     /// Follows `settings`: at each step the campaign list (and the market priors for markets
@@ -176,9 +186,25 @@ impl CampaignLoop {
     /// the loop down with the panic, as a loop running them one by one would.
     pub async fn step(&mut self) -> Vec<DayReport> {
         self.sync_campaigns();
+        self.step_where(|_| true).await
+    }
+
+    /// Runs again the held day of each of `campaigns` (named through [`Wake`]); a campaign whose
+    /// last day was not held is left for its next day.
+    pub async fn step_held(&mut self, campaigns: &BTreeSet<CampaignId>) -> Vec<DayReport> {
+        self.step_where(|run| run.held && campaigns.contains(&run.goal.id))
+            .await
+    }
+
+    async fn step_where(&mut self, wanted: impl Fn(&CampaignRun) -> bool) -> Vec<DayReport> {
         let limit = Arc::new(tokio::sync::Semaphore::new(self.options.concurrency.max(1)));
         let mut days = tokio::task::JoinSet::new();
+        let mut skipped = Vec::new();
         for (index, mut run) in std::mem::take(&mut self.runs).into_iter().enumerate() {
+            if !wanted(&run) {
+                skipped.push((index, run, None));
+                continue;
+            }
             let (runtime, kb, options) =
                 (self.runtime.clone(), self.kb.clone(), self.options.clone());
             let limit = Arc::clone(&limit);
@@ -189,7 +215,7 @@ impl CampaignLoop {
                 (index, run, report)
             });
         }
-        let mut done = Vec::new();
+        let mut done = skipped;
         while let Some(joined) = days.join_next().await {
             match joined {
                 Ok(day) => done.push(day),
@@ -233,6 +259,8 @@ async fn step_campaign(
         return None;
     }
     let day = run.next_day;
+    // Until the day is consumed below, it is to be run again.
+    run.held = true;
     let mut report = DayReport {
         campaign: run.goal.id.clone(),
         day,
@@ -303,6 +331,7 @@ async fn step_campaign(
             "campaign day without buys"
         );
         run.next_day += 1;
+        run.held = false;
         report.tick = Some(tick);
         return Some(report);
     }
@@ -324,6 +353,7 @@ async fn step_campaign(
             "campaign day: buys to place (observations come through POST /v1/observations)"
         );
         run.next_day += 1;
+        run.held = false;
         report.tick = Some(tick);
         return Some(report);
     }
@@ -378,6 +408,7 @@ async fn step_campaign(
         run.known = Default::default();
     }
     run.next_day += 1;
+    run.held = false;
     tracing::info!(
         campaign = %run.goal.id,
         day,
@@ -418,11 +449,7 @@ pub fn spawn(campaign_loop: CampaignLoop) -> RunningLoop {
             if simulated {
                 save_simulated_time(&campaign_loop.kb, clock.now());
             }
-            for report in campaign_loop.step().await {
-                if let Some(error) = report.error {
-                    tracing::warn!(campaign = %report.campaign, day = report.day, %error, "campaign day not completed; retried on the next tick");
-                }
-            }
+            log_errors(campaign_loop.step().await);
             let finished = campaign_loop.finished();
             if finished && campaign_loop.live.is_none() {
                 tracing::info!("every campaign reached its goal or its deadline");
@@ -435,13 +462,36 @@ pub fn spawn(campaign_loop: CampaignLoop) -> RunningLoop {
             }
             idle = finished;
             next += step;
-            tokio::select! {
-                _ = clock.sleep_until(next) => {}
-                _ = stopped.changed() => break,
+            // Between days, a held day whose campaign is woken runs again at once.
+            let wake = campaign_loop.wake.clone();
+            loop {
+                tokio::select! {
+                    _ = clock.sleep_until(next) => break,
+                    woken = woken(wake.as_ref()) => {
+                        log_errors(campaign_loop.step_held(&woken).await);
+                    }
+                    _ = stopped.changed() => return,
+                }
             }
         }
     });
     RunningLoop { stop, task }
+}
+
+/// The campaigns `wake` names; never, without one.
+async fn woken(wake: Option<&Wake>) -> BTreeSet<CampaignId> {
+    match wake {
+        Some(wake) => wake.woken().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn log_errors(reports: Vec<DayReport>) {
+    for report in reports {
+        if let Some(error) = report.error {
+            tracing::warn!(campaign = %report.campaign, day = report.day, %error, "campaign day not completed; retried on the next tick");
+        }
+    }
 }
 
 impl RunningLoop {

@@ -17,6 +17,7 @@
 //!   simulator's market and audience for a campaign. `what_if`: one campaign run start to
 //!   deadline on a known market, against an oracle and a plan that never learns.
 //! - `notifications`: approval requests, escalations and expiries sent to the `[webhook]`.
+//!   `wake`: a held day run again at once when an approval request is answered or expires.
 
 pub mod board;
 mod clock;
@@ -27,6 +28,7 @@ pub mod notifications;
 pub mod options;
 pub mod resume;
 mod sim_market;
+pub mod wake;
 pub mod what_if;
 
 pub use board::{CampaignBoard, CampaignState, CampaignStatus, ChannelAllocation};
@@ -34,4 +36,5 @@ pub use clock::saved_simulated_time;
 pub use day_loop::{CampaignLoop, DayReport, RunningLoop, spawn};
 pub use options::LoopOptions;
 pub use sim_market::priors_from;
+pub use wake::Wake;
 pub use what_if::{WhatIf, WhatIfError, run_what_if, simulate};

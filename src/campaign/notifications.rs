@@ -12,8 +12,11 @@
 //! `backoff_max_ms`, and given up after `max_attempts`; every attempt is counted in
 //! `campaignd_webhook_deliveries_total`. Events more than a day old when first seen (a webhook
 //! configured on a database with a history) are not sent.
+//!
+//! The same round names the campaign of each request past its expiry to the campaign loop
+//! ([`Wake`]), so a day held for the request runs again and takes the expiry's default at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -23,9 +26,10 @@ use sha2::Sha256;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::wake::Wake;
 use crate::agents::approvals::{ApprovalBook, Listed};
 use crate::domain::approval::Verdict;
-use crate::kb::{KbError, KnowledgeBase};
+use crate::kb::{DecisionId, KbError, KnowledgeBase};
 use crate::runtime::Clock;
 use crate::settings::LiveSettings;
 use crate::settings::config::WebhookSettings;
@@ -160,12 +164,18 @@ impl RunningNotifier {
 
 /// Starts the notifier on `kb`'s approval book; it reads `[webhook]` from `settings` at every
 /// round, so a reload changes the endpoint, the secret or the backoff without a restart.
-pub fn spawn(kb: &KnowledgeBase, settings: LiveSettings) -> Result<RunningNotifier, KbError> {
+pub fn spawn(
+    kb: &KnowledgeBase,
+    settings: LiveSettings,
+    wake: Wake,
+) -> Result<RunningNotifier, KbError> {
     let notifier = Notifier {
         book: ApprovalBook::open(kb)?,
         sent: kb.auxiliary_tree("notifications")?,
         settings,
         retries: HashMap::new(),
+        wake,
+        woken: HashSet::new(),
     };
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(notifier.run(stopped));
@@ -178,6 +188,11 @@ struct Notifier {
     sent: sled::Tree,
     settings: LiveSettings,
     retries: HashMap<String, Retry>,
+    /// Runs again the held day of a campaign whose request reached its expiry, so the expiry's
+    /// default applies then rather than at the next campaign day.
+    wake: Wake,
+    /// The requests past their expiry it has woken a campaign for.
+    woken: HashSet<DecisionId>,
 }
 
 impl Notifier {
@@ -192,12 +207,9 @@ impl Notifier {
         }
     }
 
-    /// Sends every notification due and not yet done whose retry time has come.
+    /// Wakes the campaigns of requests past their expiry, and sends every notification due and
+    /// not yet done whose retry time has come.
     async fn round(&mut self) {
-        let webhook = self.settings.current().config.webhook.clone();
-        if webhook.url.is_empty() {
-            return;
-        }
         let listed = match self.book.all() {
             Ok(listed) => listed,
             Err(err) => {
@@ -205,7 +217,17 @@ impl Notifier {
                 return;
             }
         };
-        for due in due(&listed, Clock::wall_now(), webhook.escalate_after) {
+        let now = Clock::wall_now();
+        for request in listed.iter().filter(|l| l.pending() && l.expires_at <= now) {
+            if self.woken.insert(request.id) {
+                self.wake.campaign(&request.campaign);
+            }
+        }
+        let webhook = self.settings.current().config.webhook.clone();
+        if webhook.url.is_empty() {
+            return;
+        }
+        for due in due(&listed, now, webhook.escalate_after) {
             let delivery = due.delivery();
             match self.sent.contains_key(delivery.as_bytes()) {
                 Ok(false) => {}

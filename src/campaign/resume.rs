@@ -24,6 +24,8 @@ pub(super) struct CampaignRun {
     /// What ingestion derived from its decisions so far.
     pub known: KnownDecisions,
     pub done: bool,
+    /// Whether its last day was held (nothing bought, the day to run again).
+    pub held: bool,
     pub consent_recorded: bool,
     /// Where it stood when the daemon started, for the board until its first tick.
     pub resumed: CampaignFigures,
@@ -61,6 +63,7 @@ impl CampaignRun {
             market: None,
             known: KnownDecisions::default(),
             done: false,
+            held: false,
             consent_recorded: false,
             resumed,
         }

@@ -147,7 +147,7 @@ pub fn answer(
     }
     let field = |key: &str| answer.get(key).map_or_else(|| "-".to_owned(), display);
     emit(&format!(
-        "{} {}; recorded as decision {}; it takes effect at the campaign's next tick\n",
+        "{} {}; recorded as decision {}; a day held for it runs again now, anything else takes effect at the campaign's next day\n",
         field("state"),
         field("approval"),
         field("decision")

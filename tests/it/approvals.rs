@@ -44,12 +44,17 @@ pub(crate) fn deployment(base: &Path, head: &str, approvals: &str) {
 /// The binary on the deployment in `base`, with an accelerated clock (a campaign day every 0.2
 /// s); its API address.
 pub(crate) fn start(base: &Path) -> (Process, SocketAddr) {
+    start_at(base, 432_000)
+}
+
+/// [`start`] with the clock `factor` times faster than real time.
+fn start_at(base: &Path, factor: u32) -> (Process, SocketAddr) {
     let mut command = campaignd();
     command
         .args(["run", "--log-format", "json", "--config"])
         .arg(base.join("config/campaignd.toml"))
         .env("CAMPAIGND__CLOCK__MODE", "accelerated")
-        .env("CAMPAIGND__CLOCK__FACTOR", "432000")
+        .env("CAMPAIGND__CLOCK__FACTOR", factor.to_string())
         .current_dir(base);
     let daemon = Process::spawn(&mut command, None);
     let listening = daemon.wait_for_lines("`API listening`", 1, Duration::from_secs(30), |l| {
@@ -699,4 +704,58 @@ calls_to_action = ["지금 가입하세요", "가입하고 시작하기", "혜�
     for left_out in &held[..2] {
         assert!(!observed.contains(left_out["arm"]["variant"].as_str().unwrap()));
     }
+}
+
+#[test]
+fn an_answer_or_an_expiry_runs_the_held_day_at_once_not_at_the_next_campaign_day() {
+    // A campaign day every two minutes: what happens within seconds is the answer's doing.
+    let slow = 720;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    deployment(base, "autonomy = \"manual\"", "");
+    let (mut daemon, addr) = start_at(base, slow);
+    let first = next_pending(addr, "buys", &[]);
+    let path = format!("/v1/approvals/{}/approve", id_of(&first));
+    let (status, body) = call(addr, "POST", &path, GLOBEX, Some(json!({"reason": "go"})));
+    assert_eq!(status, 200, "{body}");
+    let bought = wait_for("the approved buys bought", Duration::from_secs(20), || {
+        decision(addr, "globex_fall", "orchestrator", |d| {
+            d["kind"] == "approval_applied" && d["inputs"]["request"] == first["id"]
+        })
+    });
+    assert!(
+        bought["choice"]
+            .as_str()
+            .unwrap()
+            .contains("placements bought"),
+        "{bought}"
+    );
+    daemon.terminate(Duration::from_secs(20));
+    drop(daemon);
+
+    // An expiry: its default applies as soon as the request is past its time.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    deployment(
+        base,
+        "autonomy = \"manual\"",
+        "[approvals.buys]\nafter_minutes = 0\non_expiry = \"reject\"\n",
+    );
+    let (mut daemon, addr) = start_at(base, slow);
+    let expired = wait_for("an expired request", Duration::from_secs(20), || {
+        approvals(addr, OPERATOR, "state=expired")
+            .into_iter()
+            .next()
+    });
+    wait_for(
+        "the day passed without buys",
+        Duration::from_secs(20),
+        || {
+            decision(addr, "globex_fall", "orchestrator", |d| {
+                d["kind"] == "approval_applied" && d["inputs"]["request"] == expired["id"]
+            })
+        },
+    );
+    assert_eq!(spend(addr), 0.0);
+    daemon.terminate(Duration::from_secs(20));
 }

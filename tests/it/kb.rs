@@ -1020,6 +1020,7 @@ async fn readiness_fails_while_writes_fail_or_stall_and_returns_when_they_succee
         kb.clone(),
         LiveSettings::new(Arc::new(settings)),
         CampaignBoard::new(),
+        campaignd::campaign::Wake::new(),
         Arc::new(|_| Err(Problems(Vec::new()))),
     );
     let server = ApiServer::start(state).await.unwrap();
