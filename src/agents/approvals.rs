@@ -94,8 +94,27 @@ impl CampaignAutonomy {
     }
 }
 
+/// What the book has to tell a person of, once: a request raised, a request expired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Requested,
+    Expired,
+}
+
+impl Notice {
+    fn tag(self) -> u8 {
+        match self {
+            Notice::Requested => b'q',
+            Notice::Expired => b'x',
+        }
+    }
+}
+
 /// The index of approval requests and each campaign's autonomy, in the knowledge base's
-/// database (`aux/approvals`). Cloning shares it.
+/// database (`aux/approvals`). Beside each request (`r`) it keeps the pending ones (`p`), so the
+/// expiry sweep, the metrics and the notifier read what waits without reading the history, each
+/// request's key by its id (`i`), and the notices not yet told (`n`), all written in one batch
+/// with the change they follow. Cloning shares it.
 #[derive(Clone)]
 pub struct ApprovalBook {
     tree: sled::Tree,
@@ -105,6 +124,34 @@ fn request_key(tenant: &TenantId, campaign: &CampaignId, id: DecisionId) -> Vec<
     let mut key = campaign_prefix(b'r', tenant, campaign);
     key.extend_from_slice(id.to_string().as_bytes());
     key
+}
+
+/// An index key: its tag, then the request's key.
+fn tagged(tag: u8, request_key: &[u8]) -> Vec<u8> {
+    let mut key = vec![tag, 0];
+    key.extend_from_slice(request_key);
+    key
+}
+
+/// Where a request's key is found by its id alone.
+fn id_key(id: DecisionId) -> Vec<u8> {
+    tagged(b'i', id.to_string().as_bytes())
+}
+
+fn notice_key(notice: Notice, request_key: &[u8]) -> Vec<u8> {
+    tagged(b'n', &tagged(notice.tag(), request_key))
+}
+
+/// One entry; a damaged one hides one request from the list, never the others (the request
+/// itself is still in the knowledge base).
+fn parse(key: &[u8], bytes: &[u8]) -> Option<Listed> {
+    match serde_json::from_slice::<Listed>(bytes) {
+        Ok(entry) => Some(entry),
+        Err(e) => {
+            tracing::warn!(key = %String::from_utf8_lossy(key), %e, "an approval book entry does not decode; skipped");
+            None
+        }
+    }
 }
 
 fn campaign_prefix(tag: u8, tenant: &TenantId, campaign: &CampaignId) -> Vec<u8> {
@@ -130,14 +177,92 @@ impl ApprovalBook {
         })
     }
 
-    /// Writes `entry` and flushes: requests are rare, and one listed is one a person can find.
+    /// Writes `entry`, its place in the pending index and what it has to tell (a new request,
+    /// an expiry) in one batch, and flushes: requests are rare, and one listed is one a person
+    /// can find.
     pub async fn put(&self, entry: &Listed) -> Result<(), KbError> {
-        let bytes = serde_json::to_vec(entry).map_err(storage)?;
-        self.tree
-            .insert(request_key(&entry.tenant, &entry.campaign, entry.id), bytes)
-            .map_err(storage)?;
+        let key = request_key(&entry.tenant, &entry.campaign, entry.id);
+        let before = self.entry(&key)?;
+        let mut batch = sled::Batch::default();
+        batch.insert(key.clone(), serde_json::to_vec(entry).map_err(storage)?);
+        batch.insert(id_key(entry.id), key.clone());
+        if entry.pending() {
+            batch.insert(tagged(b'p', &key), b"".as_slice());
+        } else {
+            batch.remove(tagged(b'p', &key));
+        }
+        if before.is_none() {
+            batch.insert(notice_key(Notice::Requested, &key), b"".as_slice());
+        }
+        let expired = |l: &Listed| {
+            l.answer
+                .as_ref()
+                .is_some_and(|a| a.verdict == Verdict::Expired)
+        };
+        if expired(entry) && !before.as_ref().is_some_and(expired) {
+            batch.insert(notice_key(Notice::Expired, &key), b"".as_slice());
+        }
+        self.tree.apply_batch(batch).map_err(storage)?;
         self.tree.flush_async().await.map_err(storage)?;
         Ok(())
+    }
+
+    fn entry(&self, key: &[u8]) -> Result<Option<Listed>, KbError> {
+        Ok(self
+            .tree
+            .get(key)
+            .map_err(storage)?
+            .and_then(|bytes| parse(key, &bytes)))
+    }
+
+    /// Every pending request, oldest first.
+    pub fn pending(&self) -> Result<Vec<Listed>, KbError> {
+        self.indexed(&[b'p', 0])
+    }
+
+    /// The pending requests of one campaign, oldest first.
+    pub fn pending_of(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+    ) -> Result<Vec<Listed>, KbError> {
+        self.indexed(&tagged(b'p', &campaign_prefix(b'r', tenant, campaign)))
+    }
+
+    /// The notices not told yet, each with its key (for [`ApprovalBook::told`]) and request.
+    pub fn notices(&self) -> Result<Vec<(Vec<u8>, Notice, Listed)>, KbError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix([b'n', 0]) {
+            let (key, _) = item.map_err(storage)?;
+            let notice = match key.get(2) {
+                Some(b'q') => Notice::Requested,
+                Some(b'x') => Notice::Expired,
+                _ => continue,
+            };
+            if let Some(entry) = key.get(4..).map(|k| self.entry(k)).transpose()?.flatten() {
+                out.push((key.to_vec(), notice, entry));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets a notice: told, given up, or with nobody to tell.
+    pub fn told(&self, notice_key: &[u8]) -> Result<(), KbError> {
+        self.tree.remove(notice_key).map_err(storage)?;
+        Ok(())
+    }
+
+    /// The requests an index under `prefix` names, oldest first.
+    fn indexed(&self, prefix: &[u8]) -> Result<Vec<Listed>, KbError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix) {
+            let (key, _) = item.map_err(storage)?;
+            if let Some(entry) = key.get(2..).map(|k| self.entry(k)).transpose()?.flatten() {
+                out.push(entry);
+            }
+        }
+        out.sort_by_key(|l| l.requested_at);
+        Ok(out)
     }
 
     /// Every request of one campaign, oldest first.
@@ -156,21 +281,27 @@ impl ApprovalBook {
 
     /// The request `id`, wherever it is.
     pub fn get(&self, id: DecisionId) -> Result<Option<Listed>, KbError> {
-        Ok(self.all()?.into_iter().find(|l| l.id == id))
+        match self.tree.get(id_key(id)).map_err(storage)? {
+            Some(key) => self.entry(&key),
+            None => Ok(None),
+        }
+    }
+
+    /// The request `id` of one campaign.
+    pub fn request(
+        &self,
+        tenant: &TenantId,
+        campaign: &CampaignId,
+        id: DecisionId,
+    ) -> Result<Option<Listed>, KbError> {
+        self.entry(&request_key(tenant, campaign, id))
     }
 
     fn scan(&self, prefix: &[u8]) -> Result<Vec<Listed>, KbError> {
         let mut out = Vec::new();
         for item in self.tree.scan_prefix(prefix) {
             let (key, value) = item.map_err(storage)?;
-            match serde_json::from_slice::<Listed>(&value) {
-                Ok(entry) => out.push(entry),
-                // A damaged entry hides one request from the list, never the others; the
-                // request itself is still in the knowledge base.
-                Err(e) => {
-                    tracing::warn!(key = %String::from_utf8_lossy(&key), %e, "an approval book entry does not decode; skipped")
-                }
-            }
+            out.extend(parse(&key, &value));
         }
         out.sort_by_key(|l| l.requested_at);
         Ok(out)
@@ -286,10 +417,7 @@ pub async fn propose<P>(
     .reason(format!("{}; it waits for a person: {}", ask.what, ask.risk))
     .confidence(0.5);
     let decision = ledger::record(kb, ctx, envelope, goal, draft).await?;
-    let new = !book
-        .campaign(&goal.tenant, &goal.id)?
-        .iter()
-        .any(|l| l.id == decision.id);
+    let new = book.request(&goal.tenant, &goal.id, decision.id)?.is_none();
     ensure_listed(book, goal, &decision).await?;
     if new {
         tracing::info!(campaign = %goal.id, request = %decision.id, kind = kind.as_str(), expires_at = %expires_at.to_rfc3339(), what = %decision.reason, "approval request waiting for a person (campaignd approvals lists it; campaignd approve ID --reason WHY answers it)");
@@ -303,11 +431,7 @@ pub async fn ensure_listed(
     goal: &CampaignGoal,
     request: &Decision,
 ) -> Result<(), AgentError> {
-    if book
-        .campaign(&goal.tenant, &goal.id)?
-        .iter()
-        .any(|l| l.id == request.id)
-    {
+    if book.request(&goal.tenant, &goal.id, request.id)?.is_some() {
         return Ok(());
     }
     let Some((inputs, choice)) = projection::decode::<kinds::ApprovalRequested>(request) else {
@@ -453,4 +577,82 @@ pub async fn mark_answered(
     });
     book.put(&entry).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kb::{Durability, KbOptions};
+
+    fn entry(now: DateTime<Utc>) -> Listed {
+        Listed {
+            id: DecisionId::new(),
+            tenant: "globex".into(),
+            campaign: "fall".into(),
+            kind: ApprovalKind::Buys,
+            agent: "orchestrator".to_owned(),
+            day: 2,
+            summary: "buy".to_owned(),
+            requested_at: now,
+            expires_at: now,
+            on_expiry: OnExpiry::Reject,
+            answer: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_book_keeps_what_waits_and_what_is_to_be_told_beside_each_request() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut options = KbOptions::at(dir.path().join("kb"));
+        options.durability = Durability::None;
+        let kb = KnowledgeBase::open(&options).expect("a knowledge base");
+        let book = ApprovalBook::open(&kb).expect("the book");
+        let now = Utc::now();
+        let mut request = entry(now);
+        book.put(&request).await.expect("listed");
+        book.put(&request).await.expect("listed again");
+        let ids = |v: Vec<Listed>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
+        assert_eq!(ids(book.pending().expect("pending")), [request.id]);
+        assert_eq!(
+            ids(book
+                .pending_of(&request.tenant, &request.campaign)
+                .expect("pending")),
+            [request.id]
+        );
+        assert!(
+            book.pending_of(&request.tenant, &"spring".into())
+                .expect("none")
+                .is_empty()
+        );
+        assert_eq!(
+            book.get(request.id).expect("by id").map(|l| l.id),
+            Some(request.id)
+        );
+        let notices = book.notices().expect("notices");
+        assert_eq!(
+            notices.len(),
+            1,
+            "a request is told once, however often it is listed"
+        );
+        assert_eq!(notices[0].1, Notice::Requested);
+        book.told(&notices[0].0).expect("told");
+
+        request.answer = Some(ListedAnswer {
+            id: DecisionId::new(),
+            verdict: Verdict::Expired,
+            by: "expiry".to_owned(),
+            at: now,
+            amended: false,
+            why: "nobody answered".to_owned(),
+        });
+        book.put(&request).await.expect("answered");
+        book.put(&request).await.expect("answered again");
+        assert!(book.pending().expect("pending").is_empty());
+        let notices = book.notices().expect("notices");
+        assert_eq!(
+            notices.iter().map(|n| n.1).collect::<Vec<_>>(),
+            [Notice::Expired]
+        );
+        assert_eq!(ids(book.all().expect("all")), [request.id]);
+    }
 }

@@ -176,10 +176,18 @@ pub async fn list_approvals(
     };
     let campaign = params.get("campaign");
     let book = book(&state)?;
-    let listed = tokio::task::spawn_blocking(move || book.all())
-        .await
-        .map_err(|e| ApiError::internal("the approvals query stopped", e))?
-        .map_err(|e| ApiError::internal("the approval book could not be read", e))?;
+    // The pending ones have an index of their own: the default answers without the history.
+    let pending_only = wanted_state == "pending";
+    let listed = tokio::task::spawn_blocking(move || {
+        if pending_only {
+            book.pending()
+        } else {
+            book.all()
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal("the approvals query stopped", e))?
+    .map_err(|e| ApiError::internal("the approval book could not be read", e))?;
     let approvals = listed
         .into_iter()
         .filter(|l| caller.admits(&l.tenant))

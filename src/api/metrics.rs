@@ -289,7 +289,7 @@ impl Metrics {
 impl Metrics {
     /// Pending approval requests by campaign and kind, and the age of each campaign's oldest.
     fn approvals(&self, state: &ApiState, settings: &crate::settings::Settings) {
-        let listed = match ApprovalBook::open(state.kb()).and_then(|book| book.all()) {
+        let waiting = match ApprovalBook::open(state.kb()).and_then(|book| book.pending()) {
             Ok(listed) => listed,
             Err(err) => {
                 tracing::warn!(%err, "cannot read the approval book for /metrics");
@@ -298,9 +298,9 @@ impl Metrics {
         };
         let now = crate::runtime::Clock::wall_now();
         for goal in &settings.campaigns {
-            let pending: Vec<_> = listed
+            let pending: Vec<_> = waiting
                 .iter()
-                .filter(|l| l.pending() && l.campaign == goal.id && l.tenant == goal.tenant)
+                .filter(|l| l.campaign == goal.id && l.tenant == goal.tenant)
                 .collect();
             let campaign = goal.id.to_string();
             for kind in ApprovalKind::ALL {

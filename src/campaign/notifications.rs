@@ -2,16 +2,19 @@
 //! unanswered after `escalate_after` of its time (an escalation), and of every expiry, so that a
 //! person hears of a decision waiting for them without watching the API.
 //!
-//! The approval book is the source. Once a second the notifier compares it with the deliveries
-//! made (a small tree beside it, `aux/notifications`) and sends what is missing, so a restart or
-//! a crash never loses a notification: delivery is at least once, and a receiver drops repeats by
-//! the `X-Campaignd-Delivery` header. Each delivery is a JSON POST signed with HMAC-SHA256 over
+//! The approval book is the source: it writes a notice of each new request and each expiry in
+//! the same batch as the change, and keeps its pending requests apart. Once a second the notifier
+//! sends the notices (forgetting each once delivered or given up) and the escalations of the
+//! pending requests (remembered in a small tree beside the book, `aux/notifications`, while their
+//! request waits), so a restart or a crash never loses a notification, and a round reads what
+//! waits, never the history. Delivery is at least once: a receiver drops repeats by the
+//! `X-Campaignd-Delivery` header. Each delivery is a JSON POST signed with HMAC-SHA256 over
 //! `<timestamp>.<body>` (`X-Campaignd-Timestamp`, `X-Campaignd-Signature: sha256=<hex>`), so a
 //! receiver can check who sent it and refuse a replay. A failed delivery (no answer within
 //! `timeout_secs`, or a status other than 2xx) is tried again after a backoff that doubles up to
 //! `backoff_max_ms`, and given up after `max_attempts`; every attempt is counted in
-//! `campaignd_webhook_deliveries_total`. Events more than a day old when first seen (a webhook
-//! configured on a database with a history) are not sent.
+//! `campaignd_webhook_deliveries_total`. Without a webhook the notices are dropped, and so are
+//! events more than a day old when first seen (after a long stop).
 //!
 //! The same round names the campaign of each request past its expiry to the campaign loop
 //! ([`Wake`]), so a day held for the request runs again and takes the expiry's default at once.
@@ -27,8 +30,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::wake::Wake;
-use crate::agents::approvals::{ApprovalBook, Listed};
-use crate::domain::approval::Verdict;
+use crate::agents::approvals::{ApprovalBook, Listed, Notice};
 use crate::kb::{DecisionId, KbError, KnowledgeBase};
 use crate::runtime::Clock;
 use crate::settings::LiveSettings;
@@ -61,12 +63,14 @@ impl Event {
     }
 }
 
-/// One notification the book calls for: what, about which request, and since when.
+/// One notification due: what, about which request, since when, and the book's notice it
+/// tells (none for an escalation, which the notifier remembers itself).
 #[derive(Debug)]
 pub struct Due<'a> {
     pub event: Event,
     pub request: &'a Listed,
     pub at: DateTime<Utc>,
+    pub notice: Option<&'a [u8]>,
 }
 
 impl Due<'_> {
@@ -74,40 +78,54 @@ impl Due<'_> {
     pub fn delivery(&self) -> String {
         format!("{}/{}", self.request.id, self.event.as_str())
     }
+
+    /// Whether it is more than a day old, history rather than news.
+    pub fn stale(&self, now: DateTime<Utc>) -> bool {
+        now - self.at > STALE
+    }
 }
 
-/// The notifications `listed` calls for at `now`, whatever was sent already: each request's
-/// `requested`; its `escalated` once `escalate_after` of its time has passed unanswered (never
-/// with 1); its `expired` once its expiry answered it. Events older than a day are left out.
-pub fn due(listed: &[Listed], now: DateTime<Utc>, escalate_after: f64) -> Vec<Due<'_>> {
-    let mut out = Vec::new();
-    for request in listed {
-        out.push(Due {
-            event: Event::Requested,
-            request,
-            at: request.requested_at,
-        });
-        let window = (request.expires_at - request.requested_at).num_milliseconds() as f64;
-        let escalate_at =
-            request.requested_at + chrono::Duration::milliseconds((window * escalate_after) as i64);
-        if request.pending() && escalate_after < 1.0 && now >= escalate_at {
-            out.push(Due {
-                event: Event::Escalated,
+/// The notifications due at `now`: each of the book's `notices` (a new request, an expiry), and
+/// an escalation of each `pending` request once `escalate_after` of its time has passed (never
+/// with 1). What was sent already is the caller's to skip.
+pub fn due<'a>(
+    pending: &'a [Listed],
+    notices: &'a [(Vec<u8>, Notice, Listed)],
+    now: DateTime<Utc>,
+    escalate_after: f64,
+) -> Vec<Due<'a>> {
+    let mut out: Vec<Due<'a>> = notices
+        .iter()
+        .map(|(key, notice, request)| match notice {
+            Notice::Requested => Due {
+                event: Event::Requested,
                 request,
-                at: escalate_at,
-            });
-        }
-        if let Some(answer) = &request.answer
-            && answer.verdict == Verdict::Expired
-        {
-            out.push(Due {
+                at: request.requested_at,
+                notice: Some(key.as_slice()),
+            },
+            Notice::Expired => Due {
                 event: Event::Expired,
                 request,
-                at: answer.at,
-            });
+                at: request.answer.as_ref().map_or(request.expires_at, |a| a.at),
+                notice: Some(key.as_slice()),
+            },
+        })
+        .collect();
+    if escalate_after < 1.0 {
+        for request in pending {
+            let window = (request.expires_at - request.requested_at).num_milliseconds() as f64;
+            let at = request.requested_at
+                + chrono::Duration::milliseconds((window * escalate_after) as i64);
+            if now >= at {
+                out.push(Due {
+                    event: Event::Escalated,
+                    request,
+                    at,
+                    notice: None,
+                });
+            }
         }
     }
-    out.retain(|d| now - d.at <= STALE);
     out
 }
 
@@ -184,7 +202,7 @@ pub fn spawn(
 
 struct Notifier {
     book: ApprovalBook,
-    /// Deliveries done (delivered or given up), by delivery id.
+    /// The escalations done (delivered or given up) of requests still pending, by delivery id.
     sent: sled::Tree,
     settings: LiveSettings,
     retries: HashMap<String, Retry>,
@@ -210,24 +228,27 @@ impl Notifier {
     /// Wakes the campaigns of requests past their expiry, and sends every notification due and
     /// not yet done whose retry time has come.
     async fn round(&mut self) {
-        let listed = match self.book.all() {
-            Ok(listed) => listed,
+        let read = self
+            .book
+            .pending()
+            .and_then(|p| Ok((p, self.book.notices()?)));
+        let (pending, notices) = match read {
+            Ok(read) => read,
             Err(err) => {
                 tracing::warn!(%err, "cannot read the approval book for notifications");
                 return;
             }
         };
         let now = Clock::wall_now();
-        for request in listed.iter().filter(|l| l.pending() && l.expires_at <= now) {
+        self.woken.retain(|id| pending.iter().any(|p| p.id == *id));
+        for request in pending.iter().filter(|l| l.expires_at <= now) {
             if self.woken.insert(request.id) {
                 self.wake.campaign(&request.campaign);
             }
         }
+        self.forget_escalations(&pending);
         let webhook = self.settings.current().config.webhook.clone();
-        if webhook.url.is_empty() {
-            return;
-        }
-        for due in due(&listed, now, webhook.escalate_after) {
+        for due in due(&pending, &notices, now, webhook.escalate_after) {
             let delivery = due.delivery();
             match self.sent.contains_key(delivery.as_bytes()) {
                 Ok(false) => {}
@@ -236,6 +257,11 @@ impl Notifier {
                     tracing::warn!(%err, "cannot read the notifications sent");
                     return;
                 }
+            }
+            // Without a webhook, or too old to be news, it is told to nobody.
+            if webhook.url.is_empty() || due.stale(now) {
+                self.done(&due, &delivery);
+                continue;
             }
             if self
                 .retries
@@ -283,13 +309,38 @@ impl Notifier {
         };
         metrics::counter!(DELIVERIES, "event" => event, "result" => outcome).increment(1);
         self.retries.remove(&delivery);
-        let record = serde_json::json!({ "result": outcome, "at": Clock::wall_now() });
-        if let Err(err) = self
-            .sent
-            .insert(delivery.as_bytes(), record.to_string().as_bytes())
-        {
-            // Not remembered: sent again at the next round, which a receiver drops by its id.
-            tracing::warn!(%err, %delivery, "cannot record a notification as sent");
+        self.done(due, &delivery);
+    }
+
+    /// Marks `due` done, delivered or not: the book's notice is forgotten, an escalation
+    /// remembered while its request waits. A mark that fails is sent again at the next round,
+    /// which a receiver drops by its id.
+    fn done(&mut self, due: &Due<'_>, delivery: &str) {
+        let marked = match due.notice {
+            Some(key) => self.book.told(key),
+            None => self
+                .sent
+                .insert(delivery.as_bytes(), b"".as_slice())
+                .map(|_| ())
+                .map_err(|e| KbError::Storage {
+                    path: "aux/notifications".into(),
+                    reason: e.to_string(),
+                }),
+        };
+        if let Err(err) = marked {
+            tracing::warn!(%err, %delivery, "cannot record a notification as done");
+        }
+    }
+
+    /// Forgets the escalations of requests no longer pending, so the table holds only what waits.
+    fn forget_escalations(&self, pending: &[Listed]) {
+        for item in self.sent.iter().keys() {
+            let Ok(key) = item else { continue };
+            let id = String::from_utf8_lossy(&key);
+            let waiting = pending.iter().any(|p| id.starts_with(&p.id.to_string()));
+            if !waiting && let Err(err) = self.sent.remove(&key) {
+                tracing::warn!(%err, "cannot forget a notification sent");
+            }
         }
     }
 }
@@ -338,8 +389,7 @@ async fn deliver(webhook: &WebhookSettings, due: &Due<'_>, delivery: &str) -> Re
 mod tests {
     use super::*;
     use crate::agents::approvals::ListedAnswer;
-    use crate::domain::approval::{ApprovalKind, OnExpiry};
-    use crate::kb::DecisionId;
+    use crate::domain::approval::{ApprovalKind, OnExpiry, Verdict};
 
     fn request(minutes_ago: i64, expires_in: i64, now: DateTime<Utc>) -> Listed {
         Listed {
@@ -362,16 +412,20 @@ mod tests {
     }
 
     #[test]
-    fn a_request_is_announced_escalated_past_its_share_and_its_expiry_told() {
+    fn the_books_notices_are_due_and_a_pending_request_is_escalated_past_its_share() {
         let now = Utc::now();
         let fresh = [request(10, 50, now)];
-        assert_eq!(events(&due(&fresh, now, 0.5)), [Event::Requested]);
+        assert!(due(&fresh, &[], now, 0.5).is_empty());
         let late = [request(40, 20, now)];
+        let escalated = due(&late, &[], now, 0.5);
+        assert_eq!(events(&escalated), [Event::Escalated]);
+        assert!(escalated[0].notice.is_none());
         assert_eq!(
-            events(&due(&late, now, 0.5)),
-            [Event::Requested, Event::Escalated]
+            escalated[0].delivery(),
+            format!("{}/approval.escalated", late[0].id)
         );
-        assert_eq!(events(&due(&late, now, 1.0)), [Event::Requested]);
+        assert!(due(&late, &[], now, 1.0).is_empty());
+
         let mut expired = request(60, 0, now);
         expired.answer = Some(ListedAnswer {
             id: DecisionId::new(),
@@ -381,17 +435,21 @@ mod tests {
             amended: false,
             why: "nobody answered".to_owned(),
         });
-        let expired = [expired];
-        assert_eq!(
-            events(&due(&expired, now, 0.5)),
-            [Event::Requested, Event::Expired]
-        );
-        let history = [request(3 * 24 * 60, -2 * 24 * 60, now)];
-        assert!(due(&history, now, 0.5).is_empty());
-        assert_eq!(
-            due(&fresh, now, 0.5)[0].delivery(),
-            format!("{}/approval.requested", fresh[0].id)
-        );
+        let notices = [
+            (b"q".to_vec(), Notice::Requested, fresh[0].clone()),
+            (b"x".to_vec(), Notice::Expired, expired),
+        ];
+        let told = due(&[], &notices, now, 0.5);
+        assert_eq!(events(&told), [Event::Requested, Event::Expired]);
+        assert_eq!(told[1].at, now, "an expiry is dated by its answer");
+        assert_eq!(told[0].notice, Some(b"q".as_slice()));
+        assert!(told.iter().all(|d| !d.stale(now)));
+        let history = [(
+            b"q".to_vec(),
+            Notice::Requested,
+            request(3 * 24 * 60, -2 * 24 * 60, now),
+        )];
+        assert!(due(&[], &history, now, 0.5)[0].stale(now));
     }
 
     #[test]

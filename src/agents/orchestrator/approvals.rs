@@ -64,9 +64,9 @@ impl Orchestrator {
         let now = Clock::wall_now();
         let due: Vec<Listed> = self
             .book
-            .campaign(&goal.tenant, &goal.id)?
+            .pending_of(&goal.tenant, &goal.id)?
             .into_iter()
-            .filter(|l| l.pending() && l.expires_at <= now)
+            .filter(|l| l.expires_at <= now)
             .collect();
         for request in due {
             self.expire(ctx, envelope, goal, &request).await?;
@@ -382,12 +382,7 @@ impl HandleRequest<AnswerApproval> for Orchestrator {
     ) -> Result<AnswerReply, AgentError> {
         let ask = &message.payload;
         let goal = &ask.goal;
-        let Some(request) = self
-            .book
-            .campaign(&goal.tenant, &goal.id)?
-            .into_iter()
-            .find(|l| l.id == ask.request)
-        else {
+        let Some(request) = self.book.request(&goal.tenant, &goal.id, ask.request)? else {
             return Ok(AnswerReply::Unknown);
         };
         if let Some(first) = &request.answer {
