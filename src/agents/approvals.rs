@@ -83,6 +83,10 @@ pub struct CampaignAutonomy {
     /// Kinds no longer asked about, each by an approved earned-autonomy request.
     #[serde(default)]
     pub not_asked: BTreeSet<ApprovalKind>,
+    /// When a person last set the autonomy (wall clock): an earned-autonomy approval given
+    /// before it no longer applies.
+    #[serde(default)]
+    pub set_at: Option<DateTime<Utc>>,
 }
 
 impl CampaignAutonomy {
@@ -457,6 +461,11 @@ pub async fn ensure_listed(
     Ok(())
 }
 
+/// The id the answer to `request` has, or will have.
+pub fn answer_id(goal: &CampaignGoal, request: DecisionId) -> DecisionId {
+    ledger::step_id(goal, &answer_step(request))
+}
+
 /// The answer to `request`, if it has one: its decision's id and choice.
 pub fn answer_of(
     kb: &KnowledgeBase,
@@ -500,7 +509,9 @@ pub async fn record_answer<P>(
     }
     let at = crate::runtime::Clock::wall_now();
     let expired = answer.verdict == Verdict::Expired;
-    let reason = if expired {
+    let reason = if expired && answer.by != "expiry" {
+        answer.why.clone()
+    } else if expired {
         format!(
             "nobody answered by {}: {}",
             request.expires_at.to_rfc3339(),

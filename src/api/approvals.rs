@@ -22,12 +22,14 @@ use super::campaigns::{running_goal, visible_campaign};
 use super::decisions::DecisionView;
 use super::error::{ApiError, ErrorBody, ErrorCode, JsonBody};
 use crate::agents::approvals::{ApprovalBook, Listed};
+use crate::agents::ledger;
 use crate::agents::messages::{AnswerApproval, AnswerReply, SetAutonomy};
 use crate::agents::orchestrator::Orchestrator;
 use crate::domain::approval::{ApprovalKind, Autonomy, Verdict};
+use crate::domain::campaign::CampaignGoal;
 use crate::kb::{DecisionId, Scope};
 use crate::protocol::Origin;
-use crate::runtime::{Agent, DeliveryError};
+use crate::runtime::{Agent, Client};
 
 /// One request as listed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,7 +144,7 @@ const STATES: [&str; 6] = [
     params(
         ("state" = Option<String>, Query, description = "pending (default), answered, approved, rejected, expired or all"),
         ("campaign" = Option<String>, Query, description = "Only this campaign's"),
-        ("kind" = Option<String>, Query, description = "Only this kind: buys, budget_move, replan or autonomy")
+        ("kind" = Option<String>, Query, description = "Only this kind: buys, budget_move, replan, autonomy or creatives")
     ),
     responses(
         (status = 200, description = "The requests", body = ApprovalList),
@@ -315,12 +317,8 @@ async fn answer(
         &state,
         visible_campaign(&state, &caller, listed.campaign.as_str())?,
     );
-    let client = state
-        .runtime()
-        .client(Origin::Operator(format!("api/{}", caller.name())))
-        .with_tenant(goal.tenant.clone())
-        .with_campaign(goal.id.clone());
-    let reply = client
+    let campaign = goal.id.clone();
+    let reply = client_for(&state, &caller, &goal)
         .request(
             Orchestrator::NAME,
             AnswerApproval {
@@ -333,7 +331,16 @@ async fn answer(
             },
         )
         .await
-        .map_err(unavailable)?;
+        .map_err(|err| {
+            // A timed-out answer may still be recorded: a held day then runs as soon as it is.
+            state.wake().campaign(&campaign);
+            ApiError::new(
+                ErrorCode::OrchestratorUnavailable,
+                format!(
+                    "the orchestrator did not confirm the answer ({err}); it may still be recorded: GET /v1/approvals/{id} shows whether it was, and a second answer gets 409 if so"
+                ),
+            )
+        })?;
     match reply {
         AnswerReply::Recorded { answer } => {
             tracing::info!(token_name = caller.name(), approval = %listed.id, verdict = verdict.as_str(), "approval request answered through the API");
@@ -371,11 +378,14 @@ fn verdict_word(verdict: Verdict) -> &'static str {
     }
 }
 
-fn unavailable(err: DeliveryError) -> ApiError {
-    ApiError::new(
-        ErrorCode::OrchestratorUnavailable,
-        format!("the answer was not recorded: {err}; send it again"),
-    )
+/// A client to the orchestrator for `caller`, on `goal`'s campaign and in its trace.
+fn client_for(state: &ApiState, caller: &Caller, goal: &CampaignGoal) -> Client {
+    state
+        .runtime()
+        .client(Origin::Operator(format!("api/{}", caller.name())))
+        .with_tenant(goal.tenant.clone())
+        .with_campaign(goal.id.clone())
+        .with_correlation(ledger::campaign_correlation(goal))
 }
 
 /// Approves a request, optionally amending it within the proposal's bounds.
@@ -394,7 +404,7 @@ fn unavailable(err: DeliveryError) -> ApiError {
         (status = 404, description = "No such request for this token", body = ErrorBody),
         (status = 409, description = "Answered already (by a person, or by its expiry)", body = ErrorBody),
         (status = 422, description = "The amendment is outside the proposal's bounds", body = ErrorBody),
-        (status = 503, description = "The orchestrator is unavailable; send it again", body = ErrorBody)
+        (status = 503, description = "The orchestrator did not confirm the answer in time; it may still be recorded", body = ErrorBody)
     )
 )]
 pub async fn approve(
@@ -422,7 +432,7 @@ pub async fn approve(
         (status = 404, description = "No such request for this token", body = ErrorBody),
         (status = 409, description = "Answered already (by a person, or by its expiry)", body = ErrorBody),
         (status = 422, description = "A rejection carries no amendment", body = ErrorBody),
-        (status = 503, description = "The orchestrator is unavailable; send it again", body = ErrorBody)
+        (status = 503, description = "The orchestrator did not confirm the answer in time; it may still be recorded", body = ErrorBody)
     )
 )]
 pub async fn reject(
@@ -484,12 +494,7 @@ pub async fn set_autonomy(
             "send {\"autonomy\": \"manual\" | \"supervised\" | \"autonomous\", \"reason\": \"why\"} with a reason",
         ));
     };
-    let client = state
-        .runtime()
-        .client(Origin::Operator(format!("api/{}", caller.name())))
-        .with_tenant(goal.tenant.clone())
-        .with_campaign(goal.id.clone());
-    let set = client
+    let set = client_for(&state, &caller, &goal)
         .request(
             Orchestrator::NAME,
             SetAutonomy {
@@ -500,7 +505,12 @@ pub async fn set_autonomy(
             },
         )
         .await
-        .map_err(unavailable)?;
+        .map_err(|err| {
+            ApiError::new(
+                ErrorCode::OrchestratorUnavailable,
+                format!("the orchestrator did not confirm the change ({err}); GET /v1/campaigns/{id}/decisions?agent=orchestrator shows whether it was recorded"),
+            )
+        })?;
     tracing::info!(token_name = caller.name(), campaign = %id, autonomy = body.autonomy.as_str(), "campaign autonomy set through the API");
     Ok(Json(AutonomyChanged {
         campaign: id,

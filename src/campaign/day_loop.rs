@@ -160,9 +160,16 @@ impl CampaignLoop {
                     self.runs.push(run);
                 }
                 Some(run) if run.declared != *goal => {
-                    // Started means planned: the orchestrator anchors the goal it first planned
-                    // (its `sub_goals` decision) and ignores a different one afterwards.
-                    if planned_start(&self.kb, goal).is_none() {
+                    // The autonomy is the file's in force, running or not: who decides is not
+                    // part of the goal a campaign was planned for.
+                    let mut planned_for = goal.clone();
+                    planned_for.autonomy = run.declared.autonomy;
+                    if planned_for == run.declared {
+                        tracing::info!(campaign = %goal.id, autonomy = goal.autonomy.as_str(), "campaign autonomy changed by a reload; in force from its next day");
+                        run.declared = goal.clone();
+                    } else if planned_start(&self.kb, goal).is_none() {
+                        // Started means planned: the orchestrator anchors the goal it first
+                        // planned (its `sub_goals` decision) and ignores a different one after.
                         tracing::info!(campaign = %goal.id, "campaign goal changed by a reload before the campaign started; the new goal is used");
                         *run = CampaignRun::resume(&self.kb, goal.clone());
                         self.board.register(goal);
@@ -284,15 +291,9 @@ async fn step_campaign(
             }
         }
     }
-    let tick = client
-        .request(
-            Orchestrator::NAME,
-            Tick {
-                goal: run.goal.clone(),
-                day,
-            },
-        )
-        .await;
+    let mut goal = run.goal.clone();
+    goal.autonomy = run.declared.autonomy;
+    let tick = client.request(Orchestrator::NAME, Tick { goal, day }).await;
     let tick = match tick {
         Ok(tick) => tick,
         Err(e) => {
@@ -302,8 +303,10 @@ async fn step_campaign(
         }
     };
     run.goal = tick.goal.clone();
+    // A held last day is not over: it runs again once answered (or expired).
+    let held = tick.buys.is_empty() && tick.held.is_some();
     if tick.achieved
-        || is_last_day(&tick.goal, day)
+        || (is_last_day(&tick.goal, day) && !held)
         || options.max_days.is_some_and(|m| day + 1 >= m)
     {
         run.done = true;

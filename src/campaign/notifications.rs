@@ -239,7 +239,7 @@ impl Notifier {
                 return;
             }
         };
-        let now = Clock::wall_now();
+        let (now, started) = (Clock::wall_now(), Instant::now());
         self.woken.retain(|id| pending.iter().any(|p| p.id == *id));
         for request in pending.iter().filter(|l| l.expires_at <= now) {
             if self.woken.insert(request.id) {
@@ -258,10 +258,15 @@ impl Notifier {
                     return;
                 }
             }
-            // Without a webhook, or too old to be news, it is told to nobody.
-            if webhook.url.is_empty() || due.stale(now) {
+            // Without a webhook, or too old to be news when first tried, it is told to nobody;
+            // one being retried goes on until delivered or given up.
+            if webhook.url.is_empty() || (due.stale(now) && !self.retries.contains_key(&delivery)) {
                 self.done(&due, &delivery);
                 continue;
+            }
+            // A slow webhook must not hold back the next round's wake: the rest waits for it.
+            if started.elapsed() > ROUND {
+                break;
             }
             if self
                 .retries

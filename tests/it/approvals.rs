@@ -759,3 +759,81 @@ fn an_answer_or_an_expiry_runs_the_held_day_at_once_not_at_the_next_campaign_day
     assert_eq!(spend(addr), 0.0);
     daemon.terminate(Duration::from_secs(20));
 }
+
+#[test]
+fn the_files_autonomy_is_in_force_after_a_restart_and_requests_of_a_finished_campaign_are_withdrawn()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    // Every budget move waits; the campaign lasts six days.
+    deployment(
+        base,
+        "autonomy = \"autonomous\"",
+        "[approvals]\nbudget_move_share = 0.0\nahead_of_pace = 10.0\n",
+    );
+    let file = "config/campaigns/globex_fall.toml";
+    write(
+        base,
+        file,
+        &format!(
+            "autonomy = \"autonomous\"\n{}",
+            us_goal_toml("globex_fall", 100_000, 6)
+        ),
+    );
+    let (mut daemon, addr) = start_at(base, 3_600);
+    wait_for("a first day bought", Duration::from_secs(30), || {
+        decision(addr, "globex_fall", "optimization", |d| {
+            d["kind"] == "forecast"
+        })
+    });
+    assert!(
+        approvals(addr, OPERATOR, "state=all").is_empty(),
+        "autonomous asks nothing"
+    );
+    daemon.terminate(Duration::from_secs(20));
+    drop(daemon);
+
+    // The file now says manual: the planned campaign decides under it from its next day.
+    write(
+        base,
+        file,
+        &format!(
+            "autonomy = \"manual\"\n{}",
+            us_goal_toml("globex_fall", 100_000, 6)
+        ),
+    );
+    let (mut daemon, addr) = start(base);
+    let asked = next_pending(addr, "buys", &[]);
+    // Approved, the days run on to the deadline; what still waits then is withdrawn.
+    let mut seen = Vec::new();
+    let mut next = Some(asked);
+    while let Some(request) = next {
+        seen.push(id_of(&request));
+        let path = format!("/v1/approvals/{}/approve", id_of(&request));
+        let (status, body) = call(addr, "POST", &path, GLOBEX, Some(json!({"reason": "go"})));
+        assert!(status == 200 || status == 409, "{body}");
+        next = wait_for(
+            "the next request or the end",
+            Duration::from_secs(30),
+            || {
+                let pending = approvals(addr, OPERATOR, "state=pending&kind=buys");
+                if let Some(p) = pending.into_iter().find(|a| !seen.contains(&id_of(a))) {
+                    return Some(Some(p));
+                }
+                let (_, c) = call(addr, "GET", "/v1/campaigns/globex_fall", OPERATOR, None);
+                (c["state"] == "ended").then_some(None)
+            },
+        );
+    }
+    assert!(approvals(addr, OPERATOR, "state=pending").is_empty());
+    let withdrawn = approvals(addr, OPERATOR, "state=expired");
+    assert!(!withdrawn.is_empty(), "a budget move still waited at the end");
+    assert!(
+        withdrawn.iter().all(|w| w["answer"]["by"] == "campaignd"
+            && w["answer"]["why"]
+                .as_str()
+                .is_some_and(|y| y.starts_with("withdrawn"))),
+        "{withdrawn:?}"
+    );
+    daemon.terminate(Duration::from_secs(20));
+}

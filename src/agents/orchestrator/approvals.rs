@@ -11,7 +11,7 @@
 use super::Orchestrator;
 use crate::agents::approvals::{self, Answer, Ask, CampaignAutonomy, Listed, ListedAnswer};
 use crate::agents::decisions::{self as kinds, ApprovalAppliedInputs, OperatorInputs, Proposal};
-use crate::agents::ledger::Draft;
+use crate::agents::ledger::{self, Draft};
 use crate::agents::messages::{AnswerApproval, AnswerReply, AutonomySet, SetAutonomy};
 use crate::agents::projection;
 use crate::domain::approval::{
@@ -49,7 +49,11 @@ impl Orchestrator {
         let policy = approvals::policy(ctx);
         let decision =
             approvals::propose(&self.kb, &self.book, ctx, envelope, goal, &policy, ask).await?;
-        self.state(goal)?.apply(&decision);
+        // A step run again finds its request; one already acted on waits for nothing.
+        let applied = ledger::step_id(goal, &applied_step(decision.id));
+        if self.kb.decision(&ledger::scope(goal), applied)?.is_none() {
+            self.state(goal)?.apply(&decision);
+        }
         Ok(decision)
     }
 
@@ -62,16 +66,28 @@ impl Orchestrator {
         goal: &CampaignGoal,
     ) -> Result<(), AgentError> {
         let now = Clock::wall_now();
-        let due: Vec<Listed> = self
-            .book
-            .pending_of(&goal.tenant, &goal.id)?
-            .into_iter()
-            .filter(|l| l.expires_at <= now)
-            .collect();
-        for request in due {
-            self.expire(ctx, envelope, goal, &request).await?;
+        for request in self.book.pending_of(&goal.tenant, &goal.id)? {
+            if !self.listed_answered(goal, &request).await? && request.expires_at <= now {
+                self.expire(ctx, envelope, goal, &request).await?;
+            }
         }
         Ok(())
+    }
+
+    /// Whether a request the book lists as pending has an answer after all (a crash between
+    /// the answer and its listing), listing it answered if so.
+    async fn listed_answered(
+        &self,
+        goal: &CampaignGoal,
+        request: &Listed,
+    ) -> Result<bool, AgentError> {
+        let Some((answer, _)) = approvals::answer_of(&self.kb, goal, request.id)? else {
+            return Ok(false);
+        };
+        if let Some(recorded) = self.kb.decision(&ledger::scope(goal), answer)? {
+            approvals::mark_answered(&self.book, request, &recorded).await?;
+        }
+        Ok(true)
     }
 
     async fn expire<P>(
@@ -81,21 +97,13 @@ impl Orchestrator {
         goal: &CampaignGoal,
         request: &Listed,
     ) -> Result<(), AgentError> {
-        let answer = Answer {
-            verdict: Verdict::Expired,
-            by: "expiry".to_owned(),
-            why: format!("nobody answered by {}", request.expires_at.to_rfc3339()),
-            apply: None,
-            amended: false,
-        };
-        let recorded =
-            approvals::record_answer(&self.kb, &self.book, ctx, envelope, goal, request, answer)
-                .await?;
-        let Ok(answer) = recorded else {
+        if self.listed_answered(goal, request).await? {
             return Ok(());
-        };
-        tracing::warn!(campaign = %goal.id, request = %request.id, kind = request.kind.as_str(), on_expiry = ?request.on_expiry, "approval request expired unanswered");
+        }
+        // The hold first: a crash after it leaves the campaign paused and the request pending,
+        // expired again at the next tick; never answered and running on.
         if request.on_expiry == OnExpiry::Hold {
+            let answer = approvals::answer_id(goal, request.id);
             let draft = Draft::new::<kinds::Pause>(
                 format!("approval/hold/{}", request.id),
                 OperatorInputs {
@@ -106,15 +114,53 @@ impl Orchestrator {
                 "pause".to_owned(),
             )
             .reason(format!(
-                "paused: the {} request {} was not answered by {}, and an unanswered {} holds the campaign; an operator resumes it (answer {})",
+                "paused: the {} request {} was not answered by {}, and an unanswered {} holds the campaign; an operator resumes it (answer {answer})",
                 request.kind.as_str(),
                 request.id,
                 request.expires_at.to_rfc3339(),
                 request.kind.as_str(),
-                answer.id
             ))
             .confidence(1.0);
             self.record(ctx, envelope, goal, draft).await?;
+        }
+        let answer = Answer {
+            verdict: Verdict::Expired,
+            by: "expiry".to_owned(),
+            why: format!("nobody answered by {}", request.expires_at.to_rfc3339()),
+            apply: None,
+            amended: false,
+        };
+        let recorded =
+            approvals::record_answer(&self.kb, &self.book, ctx, envelope, goal, request, answer)
+                .await?;
+        if recorded.is_ok() {
+            tracing::warn!(campaign = %goal.id, request = %request.id, kind = request.kind.as_str(), on_expiry = ?request.on_expiry, "approval request expired unanswered");
+        }
+        Ok(())
+    }
+
+    /// Answers every pending request of a campaign that is over (nothing it covers can take
+    /// effect any more), so none waits for a person for ever.
+    pub(super) async fn withdraw_pending<P>(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<P>,
+        goal: &CampaignGoal,
+        why: &str,
+    ) -> Result<(), AgentError> {
+        for request in self.book.pending_of(&goal.tenant, &goal.id)? {
+            let answer = Answer {
+                verdict: Verdict::Expired,
+                by: "campaignd".to_owned(),
+                why: format!("withdrawn: {why}"),
+                apply: None,
+                amended: false,
+            };
+            // `Ok(Err(_))`: answered meanwhile, and that answer stands.
+            let _ = approvals::record_answer(
+                &self.kb, &self.book, ctx, envelope, goal, &request, answer,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -151,13 +197,9 @@ impl Orchestrator {
     ) -> Result<(), AgentError> {
         let request = done.request;
         let verdict = done.verdict;
-        let draft = Draft::new::<kinds::ApprovalApplied>(
-            format!("approval/applied/{request}"),
-            done,
-            what.clone(),
-        )
-        .reason(format!("request {request} {}: {what}", verdict.as_str()))
-        .confidence(1.0);
+        let draft = Draft::new::<kinds::ApprovalApplied>(applied_step(request), done, what.clone())
+            .reason(format!("request {request} {}: {what}", verdict.as_str()))
+            .confidence(1.0);
         self.record(ctx, envelope, goal, draft).await?;
         Ok(())
     }
@@ -272,6 +314,14 @@ impl Orchestrator {
             let (verdict, answer, what) = match self.resolve(goal, id).await? {
                 Resolution::Pending => continue,
                 Resolution::Approved {
+                    proposal: Proposal::Autonomy { .. },
+                    answer,
+                } if self.autonomy_set_since(goal, id)? => (
+                    Verdict::Approved,
+                    answer,
+                    "not applied: a person set the campaign's autonomy after this answer, and everything it asks about is asked".to_owned(),
+                ),
+                Resolution::Approved {
                     proposal: Proposal::Autonomy { stop_asking, .. },
                     answer,
                 } => {
@@ -305,7 +355,22 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// The waiting request of `kind` (for buys, of `day`), if any.
+    /// Whether a person set the campaign's autonomy after `request` was answered.
+    fn autonomy_set_since(
+        &self,
+        goal: &CampaignGoal,
+        request: DecisionId,
+    ) -> Result<bool, AgentError> {
+        let set_at = self.book.autonomy(goal)?.set_at;
+        let answered_at = self
+            .book
+            .request(&goal.tenant, &goal.id, request)?
+            .and_then(|l| l.answer)
+            .map(|a| a.at);
+        Ok(matches!((set_at, answered_at), (Some(set), Some(answered)) if set > answered))
+    }
+
+    /// The waiting request of `kind`, if any.
     pub(super) fn waiting(
         &mut self,
         goal: &CampaignGoal,
@@ -318,6 +383,11 @@ impl Orchestrator {
             .find(|(_, p)| p.kind() == kind)
             .map(|(id, p)| (*id, p.clone())))
     }
+}
+
+/// The step of what the orchestrator did with the answer to its `request`.
+fn applied_step(request: DecisionId) -> String {
+    format!("approval/applied/{request}")
 }
 
 /// The proposal a person's answer puts into effect: the request's, or its amendment within the
@@ -473,6 +543,7 @@ impl HandleRequest<SetAutonomy> for Orchestrator {
         let now = CampaignAutonomy {
             autonomy: Some(set.autonomy),
             not_asked: Default::default(),
+            set_at: Some(Clock::wall_now()),
         };
         let draft = Draft::new::<kinds::AutonomySet>(
             format!("autonomy/{n}"),

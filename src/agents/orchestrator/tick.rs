@@ -11,12 +11,12 @@ use std::collections::BTreeMap;
 use super::Orchestrator;
 use super::approvals::Resolution;
 use super::hold::Held;
-use crate::agents::approvals::{Ask, asked, policy};
+use crate::agents::approvals::{Ask, asked, policy, request_step};
 use crate::agents::decisions::{
     self as kinds, ApprovalAppliedInputs, GoalAchievedChoice, GoalAchievedInputs, PhaseChoice,
     PhaseInputs, Proposal, ReplanChoice, ReplanInputs,
 };
-use crate::agents::ledger::Draft;
+use crate::agents::ledger::{self, Draft};
 use crate::agents::messages::{
     GOAL_ACHIEVED, GOAL_PROGRESS, GoalAchieved, GoalProgress, PAUSED, Phase, Reexplore, Tick,
     TickReport, deadline_day, is_last_day,
@@ -39,9 +39,18 @@ impl HandleRequest<Tick> for Orchestrator {
         request: Envelope<Tick>,
     ) -> Result<TickReport, AgentError> {
         let report = self.tick(ctx, &request).await?;
-        // Over: nothing will tick it again, so its state need not stay in memory (a rebuild
-        // from the knowledge base brings it back if anything asks).
-        if report.achieved || is_last_day(&report.goal, request.payload.day) {
+        // Over: nothing will tick it again, so nothing it asked can take effect any more, and its
+        // state need not stay in memory (a rebuild from the knowledge base brings it back if
+        // anything asks). A held last day is not over: it runs again once answered.
+        let last = is_last_day(&report.goal, request.payload.day) && report.held.is_none();
+        if report.achieved || last {
+            let why = if report.achieved {
+                "the campaign reached its goal"
+            } else {
+                "the campaign's last day is over"
+            };
+            self.withdraw_pending(ctx, &request, &report.goal, why)
+                .await?;
             self.campaigns.remove(&report.goal.id);
         }
         Ok(report)
@@ -59,7 +68,11 @@ impl Orchestrator {
         let compliance_down = Self::compliance_down(ctx);
         let state = self.state(&goal)?;
         if let Some(anchored) = &state.goal {
-            goal = anchored.clone();
+            // Planned for the anchored goal, decided under the autonomy in force.
+            goal = CampaignGoal {
+                autonomy: goal.autonomy,
+                ..anchored.clone()
+            };
         } else if goal.start.is_none() {
             goal.start = Some(ctx.now());
         }
@@ -85,6 +98,9 @@ impl Orchestrator {
                 .hold_for_compliance(ctx, request, &goal, report, why)
                 .await;
         }
+        // Requests past their time get their default before anything else is decided today,
+        // the first creatives' included.
+        self.expire_due(ctx, request, &goal).await?;
         let set_up = self.state(&goal)?.set_up;
         if !set_up && let Some(why) = self.set_up(ctx, request, &goal).await? {
             tracing::warn!(campaign = %goal.id, %why, "campaign not started yet");
@@ -95,8 +111,6 @@ impl Orchestrator {
             };
             return self.hold_day(ctx, request, &goal, report, held).await;
         }
-        // Requests past their time get their default before anything else is decided today.
-        self.expire_due(ctx, request, &goal).await?;
         self.autonomy_answered(ctx, request, &goal).await?;
 
         // A paused campaign buys nothing, but what its last buys brought in still counts: the
@@ -251,9 +265,14 @@ impl Orchestrator {
             tracing::warn!(campaign = %goal.id, day, %why, "bred generation not joined yet; tried again at the next tick");
         }
 
-        // Buys waiting for a person go out once approved (as amended), or not at all.
-        if let Some((id, _)) = self.waiting(&goal, ApprovalKind::Buys)? {
-            return self.buys_answered(ctx, request, &goal, report, id).await;
+        // Today's buys, once asked about, go out only as answered (as amended), or not at all.
+        // The request is today's step, so a day run again (a restart, a wake) finds its own.
+        let step = request_step(ApprovalKind::Buys, &format!("day/{day}"));
+        let todays = ledger::step_id(&goal, &step);
+        if self.kb.decision(&ledger::scope(&goal), todays)?.is_some() {
+            return self
+                .buys_answered(ctx, request, &goal, report, todays)
+                .await;
         }
         let planned = ctx
             .request(
@@ -300,12 +319,8 @@ impl Orchestrator {
             evidence: Vec::new(),
         };
         let asked = self.ask(ctx, request, &goal, ask).await?;
-        report.held = Some(format!(
-            "waiting for a person to approve day {}'s buys (request {})",
-            day + 1,
-            asked.id
-        ));
-        Ok(report)
+        self.buys_answered(ctx, request, &goal, report, asked.id)
+            .await
     }
 }
 
