@@ -105,10 +105,16 @@ pub fn describe(kind: ClaimKind) -> &'static str {
 /// a currency (a price) or before a count unit (a fact).
 fn figures(value: &str, rule: &SubstantiationRule) -> Vec<(ClaimKind, (usize, usize))> {
     let mut found = Vec::new();
+    // A figure and its unit or prefix stand on one line: `0` ending one line and `x` starting
+    // the next are two lines, not a claim of "0x".
+    let blank: &[char] = &[' ', '\t', '\u{a0}'];
     for (start, end) in numbers(value) {
-        let before = value.get(..start).unwrap_or_default().trim_end();
+        let before = value
+            .get(..start)
+            .unwrap_or_default()
+            .trim_end_matches(blank);
         let after_raw = value.get(end..).unwrap_or_default();
-        let after = after_raw.trim_start();
+        let after = after_raw.trim_start_matches(blank);
         let gap = after_raw.len() - after.len();
         let prefix = rule
             .price_prefixes
@@ -256,6 +262,10 @@ mod tests {
         );
         assert!(found("Reply STOP to opt out. https://shop.example/2026?x=50%").is_empty());
         assert!(found("Layer up for the first frost. Order yours").is_empty());
+        // A figure ending one line and a unit starting the next are not one claim.
+        assert!(found("Room for 2\nx-large coats").is_empty());
+        assert!(found("Ends at $\n5 stores").is_empty());
+        assert_eq!(found("Save $ 40 today"), vec![(Price, "$ 40")]);
     }
 
     #[test]
