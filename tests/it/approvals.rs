@@ -827,7 +827,10 @@ fn the_files_autonomy_is_in_force_after_a_restart_and_requests_of_a_finished_cam
     }
     assert!(approvals(addr, OPERATOR, "state=pending").is_empty());
     let withdrawn = approvals(addr, OPERATOR, "state=expired");
-    assert!(!withdrawn.is_empty(), "a budget move still waited at the end");
+    assert!(
+        !withdrawn.is_empty(),
+        "a budget move still waited at the end"
+    );
     assert!(
         withdrawn.iter().all(|w| w["answer"]["by"] == "campaignd"
             && w["answer"]["why"]

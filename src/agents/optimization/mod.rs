@@ -37,7 +37,8 @@ use super::resident::Resident;
 use crate::domain::campaign::{Buy, CampaignGoal, Channel};
 use crate::domain::money::money_text;
 use crate::domain::optimization::{
-    OptimizationPlaybook, ResponseCurve, SpendBounds, hand_off_unfunded, plan_buys, retirements,
+    OptimizationPlaybook, ResponseCurve, SpendBounds, hand_off_unfunded, plan_buys, refund_joined,
+    retirements,
 };
 use crate::kb::{Decision, DecisionId, KnowledgeBase};
 use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
@@ -529,11 +530,53 @@ impl HandleRequest<JoinArms> for Optimization {
         let decision = self
             .record(ctx, &request, &p.goal, draft.reason(reason).confidence(0.6))
             .await?;
+        if let ArmsSource::Approved { request: approval } = &p.source {
+            self.refund(ctx, &request, &p.goal, *approval).await?;
+        }
         Ok(Joined {
             decision: decision.id,
             joined: joined.len(),
             retired: retired.len(),
         })
+    }
+}
+
+impl Optimization {
+    /// Gives a channel that had no budget for lack of approved variants its planned budget back,
+    /// once the creatives a person approved in `approval` gave it some: part of that approval.
+    async fn refund<P>(
+        &mut self,
+        ctx: &Context,
+        envelope: &Envelope<P>,
+        goal: &CampaignGoal,
+        approval: DecisionId,
+    ) -> Result<(), AgentError> {
+        let Some((before, refund)) = self
+            .experiment(goal)?
+            .and_then(|s| refund_joined(&s.experiment).map(|r| (s.experiment.daily.clone(), r)))
+        else {
+            return Ok(());
+        };
+        let money = |amount: f64| money_text(amount, &goal.budget.currency);
+        let draft = Draft::new::<kinds::Allocation>(
+            format!("allocation/refunded/{approval}"),
+            AllocationInputs {
+                before: before.clone(),
+                ..AllocationInputs::default()
+            },
+            AllocationChoice {
+                daily: refund.daily.clone(),
+            },
+        )
+        .reason(format!(
+            "the creatives a person approved (request {approval}) give {} approved variants again: {} a day of the plan's budget goes back to it from the others ({})",
+            refund.refunded.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
+            money(refund.moved),
+            learn::budget_changes(&before, &refund.daily, &goal.budget.currency)
+        ))
+        .confidence(1.0);
+        self.record(ctx, envelope, goal, draft).await?;
+        Ok(())
     }
 }
 

@@ -1,6 +1,8 @@
-//! Hand-off of unfunded channels: a channel whose every variant was blocked by compliance would
-//! keep its budget unspent (and the allocation could even move everything there), so its daily
-//! budget goes to the channels that have variants, in proportion to their planned budgets.
+//! Hand-off of unfunded channels: a channel whose every variant was blocked by compliance (or
+//! waits for a person) would keep its budget unspent (and the allocation could even move
+//! everything there), so its daily budget goes to the channels that have variants, in proportion
+//! to their planned budgets. Once variants join such a channel (a person approved them), it takes
+//! its planned budget back ([`refund_joined`]).
 
 use std::collections::BTreeMap;
 
@@ -49,6 +51,56 @@ pub fn hand_off_unfunded(exp: &Experiment) -> Option<Handoff> {
     })
 }
 
+/// Channels that had no budget and now have variants, given their planned budget back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Refund {
+    pub refunded: Vec<Channel>,
+    /// Money per day taken from the other channels, in proportion to what they have.
+    pub moved: f64,
+    /// The new daily budget of every channel; the day's total is unchanged.
+    pub daily: BTreeMap<Channel, f64>,
+}
+
+/// `None` when no channel planned with a budget is at 0 with variants, or when the others have
+/// nothing to give. The refund is at most what the others have.
+pub fn refund_joined(exp: &Experiment) -> Option<Refund> {
+    let refunded: Vec<Channel> = exp
+        .planned
+        .iter()
+        .filter(|(c, planned)| {
+            **planned > 0.0
+                && exp.daily.get(c).copied().unwrap_or(0.0) <= 0.0
+                && !exp.arms_of(**c).is_empty()
+        })
+        .map(|(c, _)| *c)
+        .collect();
+    let base: f64 = exp
+        .daily
+        .iter()
+        .filter(|(c, _)| !refunded.contains(c))
+        .map(|(_, s)| *s)
+        .sum();
+    let wanted: f64 = refunded.iter().filter_map(|c| exp.planned.get(c)).sum();
+    if refunded.is_empty() || base <= 0.0 {
+        return None;
+    }
+    let moved = wanted.min(base);
+    let scale = moved / wanted;
+    let mut daily = BTreeMap::new();
+    for (&channel, &spend) in &exp.daily {
+        daily.insert(channel, spend - moved * spend / base);
+    }
+    for channel in &refunded {
+        let planned = exp.planned.get(channel).copied().unwrap_or(0.0);
+        daily.insert(*channel, planned * scale);
+    }
+    Some(Refund {
+        refunded,
+        moved,
+        daily,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +125,32 @@ mod tests {
         assert!((get(Channel::Display) - 17_500.0).abs() < 1e-6);
         assert!((get(Channel::Social) - 52_500.0).abs() < 1e-6);
         let total: f64 = handoff.daily.values().sum();
+        assert!((total - 70_000.0).abs() < 1e-6, "the budget is kept whole");
+    }
+
+    #[test]
+    fn a_channel_given_variants_again_takes_its_planned_budget_back() {
+        let mut exp = Experiment::new(test_goal(&["push", "display", "social"]));
+        exp.planned = BTreeMap::from([
+            (Channel::Push, 30_000.0),
+            (Channel::Display, 10_000.0),
+            (Channel::Social, 30_000.0),
+        ]);
+        exp.daily = BTreeMap::from([
+            (Channel::Push, 0.0),
+            (Channel::Display, 17_500.0),
+            (Channel::Social, 52_500.0),
+        ]);
+        exp.set_arms(&[arm(Channel::Display, "d1"), arm(Channel::Social, "s1")]);
+        assert!(refund_joined(&exp).is_none(), "push has no variant yet");
+        exp.set_arms(&[arm(Channel::Push, "p1")]);
+        let refund = refund_joined(&exp).expect("push has one now");
+        assert_eq!(refund.refunded, vec![Channel::Push]);
+        let get = |c| refund.daily.get(&c).copied().unwrap_or(f64::NAN);
+        assert!((get(Channel::Push) - 30_000.0).abs() < 1e-6);
+        assert!((get(Channel::Display) - 10_000.0).abs() < 1e-6);
+        assert!((get(Channel::Social) - 30_000.0).abs() < 1e-6);
+        let total: f64 = refund.daily.values().sum();
         assert!((total - 70_000.0).abs() < 1e-6, "the budget is kept whole");
     }
 

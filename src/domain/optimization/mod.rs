@@ -41,7 +41,7 @@ pub use drift_watch::{Drift, DriftWindow, drift_windows, first_drift, window_sta
 pub use experiment::{Arm, ArmState, ChannelPlans, Experiment, Observed, Progress};
 pub use forecast::{Forecast, ForecastError, forecast_daily, forecast_goal};
 pub use genetic::{CreativeSpace, GeneticError, GeneticMix, Genome, genetic_step};
-pub use handoff::{Handoff, hand_off_unfunded};
+pub use handoff::{Handoff, Refund, hand_off_unfunded, refund_joined};
 pub use playbook::{OptimizationPlaybook, PlaybookError as OptimizationPlaybookError};
 pub use rebalance::{
     BudgetPacing, ChannelEvidence, Reallocation, ReturnPosterior, budget_seed, channel_evidence,
