@@ -591,11 +591,12 @@ pub async fn mark_answered(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kb::{Durability, KbOptions};
 
-    fn entry(now: DateTime<Utc>) -> Listed {
+    /// A buys request of globex's `fall` campaign, raised at `requested_at`.
+    pub(crate) fn listed(requested_at: DateTime<Utc>, expires_at: DateTime<Utc>) -> Listed {
         Listed {
             id: DecisionId::new(),
             tenant: "globex".into(),
@@ -604,10 +605,22 @@ mod tests {
             agent: "orchestrator".to_owned(),
             day: 2,
             summary: "buy".to_owned(),
-            requested_at: now,
-            expires_at: now,
+            requested_at,
+            expires_at,
             on_expiry: OnExpiry::Reject,
             answer: None,
+        }
+    }
+
+    /// An answer by its expiry at `at`.
+    pub(crate) fn expired(at: DateTime<Utc>) -> ListedAnswer {
+        ListedAnswer {
+            id: DecisionId::new(),
+            verdict: Verdict::Expired,
+            by: "expiry".to_owned(),
+            at,
+            amended: false,
+            why: "nobody answered".to_owned(),
         }
     }
 
@@ -619,7 +632,7 @@ mod tests {
         let kb = KnowledgeBase::open(&options).expect("a knowledge base");
         let book = ApprovalBook::open(&kb).expect("the book");
         let now = Utc::now();
-        let mut request = entry(now);
+        let mut request = listed(now, now);
         book.put(&request).await.expect("listed");
         book.put(&request).await.expect("listed again");
         let ids = |v: Vec<Listed>| v.into_iter().map(|l| l.id).collect::<Vec<_>>();
@@ -648,14 +661,7 @@ mod tests {
         assert_eq!(notices[0].1, Notice::Requested);
         book.told(&notices[0].0).expect("told");
 
-        request.answer = Some(ListedAnswer {
-            id: DecisionId::new(),
-            verdict: Verdict::Expired,
-            by: "expiry".to_owned(),
-            at: now,
-            amended: false,
-            why: "nobody answered".to_owned(),
-        });
+        request.answer = Some(expired(now));
         book.put(&request).await.expect("answered");
         book.put(&request).await.expect("answered again");
         assert!(book.pending().expect("pending").is_empty());

@@ -393,23 +393,13 @@ async fn deliver(webhook: &WebhookSettings, due: &Due<'_>, delivery: &str) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agents::approvals::ListedAnswer;
-    use crate::domain::approval::{ApprovalKind, OnExpiry, Verdict};
+    use crate::agents::approvals::tests::{expired as expired_at, listed};
 
     fn request(minutes_ago: i64, expires_in: i64, now: DateTime<Utc>) -> Listed {
-        Listed {
-            id: DecisionId::new(),
-            tenant: "globex".into(),
-            campaign: "fall".into(),
-            kind: ApprovalKind::Buys,
-            agent: "orchestrator".to_owned(),
-            day: 3,
-            summary: "buy".to_owned(),
-            requested_at: now - chrono::Duration::minutes(minutes_ago),
-            expires_at: now + chrono::Duration::minutes(expires_in),
-            on_expiry: OnExpiry::Reject,
-            answer: None,
-        }
+        listed(
+            now - chrono::Duration::minutes(minutes_ago),
+            now + chrono::Duration::minutes(expires_in),
+        )
     }
 
     fn events(due: &[Due<'_>]) -> Vec<Event> {
@@ -432,14 +422,7 @@ mod tests {
         assert!(due(&late, &[], now, 1.0).is_empty());
 
         let mut expired = request(60, 0, now);
-        expired.answer = Some(ListedAnswer {
-            id: DecisionId::new(),
-            verdict: Verdict::Expired,
-            by: "expiry".to_owned(),
-            at: now,
-            amended: false,
-            why: "nobody answered".to_owned(),
-        });
+        expired.answer = Some(expired_at(now));
         let notices = [
             (b"q".to_vec(), Notice::Requested, fresh[0].clone()),
             (b"x".to_vec(), Notice::Expired, expired),
