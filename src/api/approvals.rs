@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::auth::Caller;
 use super::campaigns::{running_goal, visible_campaign};
-use super::decisions::DecisionView;
+use super::decisions::{DEFAULT_LIMIT, DecisionView, MAX_LIMIT};
 use super::error::{ApiError, ErrorBody, ErrorCode, JsonBody};
 use crate::agents::approvals::{ApprovalBook, Listed};
 use crate::agents::ledger;
@@ -103,6 +103,8 @@ impl From<Listed> for ApprovalView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApprovalList {
     pub approvals: Vec<ApprovalView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// One request with its record: the request decision (proposal, alternatives, evidence, what
@@ -144,7 +146,9 @@ const STATES: [&str; 6] = [
     params(
         ("state" = Option<String>, Query, description = "pending (default), answered, approved, rejected, expired or all"),
         ("campaign" = Option<String>, Query, description = "Only this campaign's"),
-        ("kind" = Option<String>, Query, description = "Only this kind: buys, budget_move, replan, autonomy or creatives")
+        ("kind" = Option<String>, Query, description = "Only this kind: buys, budget_move, replan, autonomy or creatives"),
+        ("limit" = Option<usize>, Query, description = "Page size, 1 to 1000 (default 100)"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page")
     ),
     responses(
         (status = 200, description = "The requests", body = ApprovalList),
@@ -177,7 +181,39 @@ pub async fn list_approvals(
         None => None,
     };
     let campaign = params.get("campaign");
+    let limit = match params.get("limit") {
+        Some(value) => value
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_parameter(format!(
+                    "`limit` = `{value}` must be a whole number from 1 to {MAX_LIMIT}"
+                ))
+            })?,
+        None => DEFAULT_LIMIT,
+    };
     let book = book(&state)?;
+    // A page starts after its cursor's request, in (requested_at, id) order, whatever became
+    // of that request since.
+    let after = match params.get("cursor") {
+        Some(value) => {
+            let not_ours = || {
+                ApiError::bad_parameter(format!(
+                    "`cursor` = `{value}` is not a cursor this API returned"
+                ))
+            };
+            let id = DecisionId(value.parse::<uuid::Uuid>().map_err(|_| not_ours())?);
+            // Another tenant's request is no cursor of this token's either.
+            let cursor = book
+                .get(id)
+                .map_err(|e| ApiError::internal("the approval book could not be read", e))?
+                .filter(|l| caller.admits(&l.tenant))
+                .ok_or_else(not_ours)?;
+            Some((cursor.requested_at, cursor.id))
+        }
+        None => None,
+    };
     // The pending ones have an index of their own: the default answers without the history.
     let pending_only = wanted_state == "pending";
     let listed = tokio::task::spawn_blocking(move || {
@@ -190,15 +226,21 @@ pub async fn list_approvals(
     .await
     .map_err(|e| ApiError::internal("the approvals query stopped", e))?
     .map_err(|e| ApiError::internal("the approval book could not be read", e))?;
-    let approvals = listed
+    let mut page: Vec<Listed> = listed
         .into_iter()
         .filter(|l| caller.admits(&l.tenant))
         .filter(|l| campaign.is_none_or(|c| l.campaign.as_str() == c))
         .filter(|l| kind.is_none_or(|k| l.kind == k))
         .filter(|l| state_matches(wanted_state, l))
-        .map(ApprovalView::from)
+        .filter(|l| after.is_none_or(|a| (l.requested_at, l.id) > a))
         .collect();
-    Ok(Json(ApprovalList { approvals }))
+    page.sort_by_key(|l| (l.requested_at, l.id));
+    let next_cursor = (page.len() > limit).then(|| page[limit - 1].id.to_string());
+    page.truncate(limit);
+    Ok(Json(ApprovalList {
+        approvals: page.into_iter().map(ApprovalView::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// The request `id` if this caller may see it.

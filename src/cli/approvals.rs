@@ -65,23 +65,42 @@ pub fn list(config: Option<&std::path::Path>, args: ApprovalsArgs) -> anyhow::Re
         query.push(format!("kind={}", encode(kind)));
     }
     let daemon = Daemon::from_config(config)?;
-    let path = format!("/v1/approvals?{}", query.join("&"));
-    let answer = match daemon.get(&path, &[200]) {
-        Ok((_, value)) => value,
-        Err(err) => return failed(err),
-    };
+    // Every page, in order.
+    let mut list: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut page_query = query.clone();
+        page_query.push("limit=1000".to_owned());
+        if let Some(cursor) = &cursor {
+            page_query.push(format!("cursor={}", encode(cursor)));
+        }
+        let path = format!("/v1/approvals?{}", page_query.join("&"));
+        let answer = match daemon.get(&path, &[200]) {
+            Ok((_, value)) => value,
+            Err(err) => return failed(err),
+        };
+        let Some(page) = answer.get("approvals").and_then(Value::as_array) else {
+            return failed(CallError::NotJson {
+                addr: daemon.addr().to_owned(),
+                method: "GET",
+                path,
+                reason: "it has no `approvals` list".to_owned(),
+            });
+        };
+        list.extend(page.iter().cloned());
+        cursor = answer
+            .get("next_cursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if cursor.is_none() {
+            break;
+        }
+    }
     if args.json {
-        emit(&(serde_json::to_string_pretty(&answer)? + "\n"))?;
+        let all = serde_json::json!({ "approvals": list });
+        emit(&(serde_json::to_string_pretty(&all)? + "\n"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(list) = answer.get("approvals").and_then(Value::as_array) else {
-        return failed(CallError::NotJson {
-            addr: daemon.addr().to_owned(),
-            method: "GET",
-            path,
-            reason: "it has no `approvals` list".to_owned(),
-        });
-    };
     if list.is_empty() {
         emit(&format!(
             "no {} approval requests visible to this token\n",

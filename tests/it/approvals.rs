@@ -550,6 +550,48 @@ fn autonomy_is_earned_only_with_a_persons_yes() {
         approvals(addr, OPERATOR, "state=pending&kind=autonomy").len(),
         0
     );
+
+    // The list pages, oldest first, each page after its cursor.
+    let all: Vec<String> = approvals(addr, OPERATOR, "state=all")
+        .iter()
+        .map(id_of)
+        .collect();
+    let mut paged = Vec::new();
+    let mut query = "state=all&limit=2".to_owned();
+    loop {
+        let (status, page) = call(
+            addr,
+            "GET",
+            &format!("/v1/approvals?{query}"),
+            OPERATOR,
+            None,
+        );
+        assert_eq!(status, 200, "{page}");
+        paged.extend(page["approvals"].as_array().unwrap().iter().map(id_of));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("state=all&limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert!(all.len() > 2);
+    assert_eq!(paged, all);
+    for bad in ["limit=0", "limit=1001", "cursor=nonsense"] {
+        let (status, body) = call(addr, "GET", &format!("/v1/approvals?{bad}"), OPERATOR, None);
+        assert_eq!(
+            (status, code(&body)),
+            (400, "invalid_parameter"),
+            "{bad}: {body}"
+        );
+    }
+    // Another tenant's request is no cursor of this tenant's token.
+    let (status, _) = call(
+        addr,
+        "GET",
+        &format!("/v1/approvals?cursor={}", all[0]),
+        ACME,
+        None,
+    );
+    assert_eq!(status, 400);
     daemon.terminate(Duration::from_secs(20));
 }
 
@@ -837,6 +879,48 @@ fn the_files_autonomy_is_in_force_after_a_restart_and_requests_of_a_finished_cam
                 .as_str()
                 .is_some_and(|y| y.starts_with("withdrawn"))),
         "{withdrawn:?}"
+    );
+    daemon.terminate(Duration::from_secs(20));
+}
+
+#[test]
+fn the_command_line_lists_approves_and_is_told_of_a_second_answer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    deployment(base, "autonomy = \"manual\"", "");
+    let (mut daemon, addr) = start(base);
+    let request = next_pending(addr, "buys", &[]);
+    let id = id_of(&request);
+    let cli = |args: &[&str]| {
+        let mut command = campaignd();
+        command
+            .args(args)
+            .current_dir(base)
+            .env("CAMPAIGND__API__LISTEN", addr.to_string())
+            .env("CAMPAIGND_TOKEN", GLOBEX);
+        crate::support::run(&mut command, None)
+    };
+    let table = cli(&["approvals", "--kind", "buys"]);
+    assert_eq!(table.code, Some(0), "{}", table.stderr);
+    assert!(table.stdout.contains(&id), "{}", table.stdout);
+    let json = cli(&["approvals", "--state", "all", "--json"]);
+    assert_eq!(json.code, Some(0), "{}", json.stderr);
+    let listed: Value = serde_json::from_str(&json.stdout).expect("JSON");
+    assert!(
+        listed["approvals"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|r| r["id"] == id.as_str())),
+        "{listed}"
+    );
+    let approved = cli(&["approve", &id, "--reason", "looks right"]);
+    assert_eq!(approved.code, Some(0), "{}", approved.stderr);
+    assert!(approved.stdout.contains("approved"), "{}", approved.stdout);
+    let again = cli(&["reject", &id, "--reason", "changed my mind"]);
+    assert_eq!(again.code, Some(1), "{}", again.stdout);
+    assert!(
+        again.stderr.contains("approval_answered") || again.stderr.contains("answered"),
+        "{}",
+        again.stderr
     );
     daemon.terminate(Duration::from_secs(20));
 }
