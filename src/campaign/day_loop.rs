@@ -303,7 +303,8 @@ async fn step_campaign(
         }
     };
     run.goal = tick.goal.clone();
-    // A held last day is not over: it runs again once answered (or expired).
+    // A held last day is not over: it runs again once answered (or expired), as any held day
+    // does (held days are not campaign days).
     let held = tick.buys.is_empty() && tick.held.is_some();
     if tick.achieved
         || (is_last_day(&tick.goal, day) && !held)
