@@ -524,6 +524,13 @@ fn a_reload_without_its_files_is_rejected_and_the_running_settings_stay() {
     );
     let parsed: serde_json::Value = serde_json::from_str(&listening[0]).expect("JSON log line");
     let addr = parsed["fields"]["addr"].as_str().expect("addr").to_owned();
+    // A SIGHUP before the handlers exist would end the process, as for any program.
+    daemon.wait_for_lines(
+        "the `campaignd ready` line",
+        1,
+        Duration::from_secs(60),
+        |line| line.contains("campaignd ready"),
+    );
     assert!(campaigns_listed(&addr).contains("globex_reload"));
 
     let rejected = |daemon: &Process, needles: &[&str]| {
