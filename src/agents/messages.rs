@@ -346,6 +346,36 @@ impl Request for SetAutonomy {
     type Response = AutonomySet;
 }
 
+/// A campaign left the configuration: its pending approval requests can take effect no more,
+/// so the orchestrator answers them (sent by the campaign loop).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WithdrawApprovals {
+    pub goal: CampaignGoal,
+    pub why: String,
+}
+
+impl Payload for WithdrawApprovals {
+    const ACTION: &'static str = "withdraw_approvals";
+
+    fn campaign(&self) -> Option<&CampaignId> {
+        Some(&self.goal.id)
+    }
+}
+
+impl Request for WithdrawApprovals {
+    type Response = Withdrawn;
+}
+
+/// How many requests were withdrawn.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Withdrawn {
+    pub requests: usize,
+}
+
+impl Payload for Withdrawn {
+    const ACTION: &'static str = "approvals_withdrawn";
+}
+
 /// The recorded autonomy decision.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AutonomySet {

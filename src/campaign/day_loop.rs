@@ -25,7 +25,7 @@ use super::resume::{CampaignRun, planned_start};
 use super::sim_market::{add_joined, build_market, priors_from, record_audience_consent};
 use super::wake::Wake;
 use crate::agents::ledger;
-use crate::agents::messages::{Tick, TickReport, is_last_day};
+use crate::agents::messages::{Tick, TickReport, WithdrawApprovals, is_last_day};
 use crate::agents::orchestrator::Orchestrator;
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::KnowledgeBase;
@@ -56,6 +56,8 @@ pub struct CampaignLoop {
     synced: Option<Arc<Settings>>,
     /// Names the campaigns whose held day to run again between days ([`spawn`]).
     wake: Option<Wake>,
+    /// Campaigns a reload removed whose pending approval requests are still to be withdrawn.
+    removed: Vec<CampaignGoal>,
 }
 
 impl CampaignLoop {
@@ -83,6 +85,7 @@ impl CampaignLoop {
             live: None,
             synced: None,
             wake: None,
+            removed: Vec::new(),
         }
     }
 
@@ -139,6 +142,12 @@ impl CampaignLoop {
         }
         let wanted: BTreeMap<&CampaignId, &CampaignGoal> =
             current.campaigns.iter().map(|g| (&g.id, g)).collect();
+        self.removed.extend(
+            self.runs
+                .iter()
+                .filter(|run| !wanted.contains_key(&run.goal.id))
+                .map(|run| run.goal.clone()),
+        );
         let board = &self.board;
         self.runs.retain(|run| {
             let keep = wanted.contains_key(&run.goal.id);
@@ -193,7 +202,34 @@ impl CampaignLoop {
     /// the loop down with the panic, as a loop running them one by one would.
     pub async fn step(&mut self) -> Vec<DayReport> {
         self.sync_campaigns();
+        self.withdraw_removed().await;
         self.step_where(|_| true).await
+    }
+
+    /// Has the orchestrator withdraw the pending approval requests of the campaigns a reload
+    /// removed: nothing they cover can take effect any more. One it could not reach is tried
+    /// again at the next step.
+    async fn withdraw_removed(&mut self) {
+        for goal in std::mem::take(&mut self.removed) {
+            let withdrawn = self
+                .runtime
+                .client(Origin::Runtime)
+                .with_tenant(goal.tenant.clone())
+                .with_campaign(goal.id.clone())
+                .with_correlation(ledger::campaign_correlation(&goal))
+                .request(
+                    Orchestrator::NAME,
+                    WithdrawApprovals {
+                        goal: goal.clone(),
+                        why: "the campaign was removed from the configuration".to_owned(),
+                    },
+                )
+                .await;
+            if let Err(error) = withdrawn {
+                tracing::warn!(campaign = %goal.id, %error, "pending approval requests of a removed campaign not withdrawn yet; tried again at the next step");
+                self.removed.push(goal);
+            }
+        }
     }
 
     /// Runs again the held day of each of `campaigns` (named through [`Wake`]); a campaign whose

@@ -924,3 +924,29 @@ fn the_command_line_lists_approves_and_is_told_of_a_second_answer() {
     );
     daemon.terminate(Duration::from_secs(20));
 }
+
+#[test]
+fn a_campaign_removed_by_a_reload_has_its_pending_requests_withdrawn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = dir.path();
+    deployment(base, "autonomy = \"manual\"", "");
+    let (mut daemon, addr) = start(base);
+    let request = next_pending(addr, "buys", &[]);
+    std::fs::remove_file(base.join("config/campaigns/globex_fall.toml")).expect("removed");
+    let (status, body) = call(addr, "POST", "/v1/reload", OPERATOR, Some(json!({})));
+    assert_eq!(status, 200, "{body}");
+    let withdrawn = wait_for("the request withdrawn", Duration::from_secs(30), || {
+        approvals(addr, OPERATOR, "state=expired")
+            .into_iter()
+            .find(|a| a["id"] == request["id"])
+    });
+    assert_eq!(withdrawn["answer"]["by"], "campaignd", "{withdrawn}");
+    assert!(
+        withdrawn["answer"]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("removed from the configuration")),
+        "{withdrawn}"
+    );
+    assert!(approvals(addr, OPERATOR, "state=pending").is_empty());
+    daemon.terminate(Duration::from_secs(20));
+}

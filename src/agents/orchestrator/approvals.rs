@@ -12,7 +12,9 @@ use super::Orchestrator;
 use crate::agents::approvals::{self, Answer, Ask, CampaignAutonomy, Listed, ListedAnswer};
 use crate::agents::decisions::{self as kinds, ApprovalAppliedInputs, OperatorInputs, Proposal};
 use crate::agents::ledger::{self, Draft};
-use crate::agents::messages::{AnswerApproval, AnswerReply, AutonomySet, SetAutonomy};
+use crate::agents::messages::{
+    AnswerApproval, AnswerReply, AutonomySet, SetAutonomy, WithdrawApprovals, Withdrawn,
+};
 use crate::agents::projection;
 use crate::domain::approval::{
     ApprovalKind, OnExpiry, PastAnswer, Verdict, amend_budget, amend_buys, amend_creatives,
@@ -147,8 +149,9 @@ impl Orchestrator {
         envelope: &Envelope<P>,
         goal: &CampaignGoal,
         why: &str,
-    ) -> Result<(), AgentError> {
-        for request in self.book.pending_of(&goal.tenant, &goal.id)? {
+    ) -> Result<usize, AgentError> {
+        let pending = self.book.pending_of(&goal.tenant, &goal.id)?;
+        for request in &pending {
             let answer = Answer {
                 verdict: Verdict::Expired,
                 by: "campaignd".to_owned(),
@@ -158,11 +161,11 @@ impl Orchestrator {
             };
             // `Ok(Err(_))`: answered meanwhile, and that answer stands.
             let _ = approvals::record_answer(
-                &self.kb, &self.book, ctx, envelope, goal, &request, answer,
+                &self.kb, &self.book, ctx, envelope, goal, request, answer,
             )
             .await?;
         }
-        Ok(())
+        Ok(pending.len())
     }
 
     /// What became of the orchestrator's own request `id`: its answer, if it has one. A pending
@@ -526,6 +529,21 @@ impl HandleRequest<AnswerApproval> for Orchestrator {
                 }
             }
         })
+    }
+}
+
+impl HandleRequest<WithdrawApprovals> for Orchestrator {
+    async fn handle_request(
+        &mut self,
+        ctx: &Context,
+        message: Envelope<WithdrawApprovals>,
+    ) -> Result<Withdrawn, AgentError> {
+        let WithdrawApprovals { goal, why } = &message.payload;
+        let requests = self.withdraw_pending(ctx, &message, goal, why).await?;
+        if requests > 0 {
+            tracing::info!(campaign = %goal.id, requests, %why, "pending approval requests withdrawn");
+        }
+        Ok(Withdrawn { requests })
     }
 }
 

@@ -35,7 +35,7 @@ use super::approvals::ApprovalBook;
 use super::ledger::{self, Draft};
 use super::messages::{
     AgentIsolated, AgentRevived, AnswerApproval, GOAL_ACHIEVED, GOAL_PROGRESS, GoalProgress,
-    ObservationsRecorded, Pause, Replan, Resume, SetAutonomy, Tick,
+    ObservationsRecorded, Pause, Replan, Resume, SetAutonomy, Tick, WithdrawApprovals,
 };
 use super::projection::CampaignView;
 use super::resident::Resident;
@@ -68,6 +68,7 @@ impl Agent for Orchestrator {
             .request::<Tick>()
             .request::<AnswerApproval>()
             .request::<SetAutonomy>()
+            .request::<WithdrawApprovals>()
             .event::<AgentIsolated>()
             .event::<GoalProgress>()
             .event::<ObservationsRecorded>()
