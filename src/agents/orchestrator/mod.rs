@@ -18,14 +18,16 @@
 //! - this file: the agent, its routes and its state; `setup`: plan, write, review, start the
 //!   experiment; `tick`: one campaign day; `generation`: a bred generation written, reviewed and
 //!   joined; `commands`: operators' orders and the events it hears; `approvals`: people's
-//!   answers, expiries, autonomy, and acting on the answers to its own requests;
-//!   `hold`: why a day is held and its decision.
+//!   answers, expiries, autonomy, and acting on the answers to its own requests; `creatives`:
+//!   risky creatives held for a person; `replan`: re-plans and their answers; `hold`: why a day
+//!   is held and its decision.
 
 mod approvals;
 mod commands;
 mod creatives;
 mod generation;
 mod hold;
+mod replan;
 mod setup;
 mod tick;
 
