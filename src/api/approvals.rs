@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::auth::Caller;
 use super::campaigns::{running_goal, visible_campaign};
-use super::decisions::{DEFAULT_LIMIT, DecisionView, MAX_LIMIT};
+use super::decisions::{DEFAULT_LIMIT, DecisionView};
 use super::error::{ApiError, ErrorBody, ErrorCode, JsonBody};
 use crate::agents::approvals::{ApprovalBook, Listed};
 use crate::agents::ledger;
@@ -182,15 +182,7 @@ pub async fn list_approvals(
     };
     let campaign = params.get("campaign");
     let limit = match params.get("limit") {
-        Some(value) => value
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_parameter(format!(
-                    "`limit` = `{value}` must be a whole number from 1 to {MAX_LIMIT}"
-                ))
-            })?,
+        Some(value) => super::decisions::limit(value)?,
         None => DEFAULT_LIMIT,
     };
     let book = book(&state)?;

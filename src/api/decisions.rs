@@ -24,6 +24,19 @@ pub const DEFAULT_LIMIT: usize = 100;
 /// The largest `limit` accepted.
 pub const MAX_LIMIT: usize = 1000;
 
+/// A page size from the query: a whole number from 1 to [`MAX_LIMIT`].
+pub fn limit(value: &str) -> Result<usize, ApiError> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_LIMIT).contains(n))
+        .ok_or_else(|| {
+            ApiError::bad_parameter(format!(
+                "`limit` = `{value}` must be a whole number from 1 to {MAX_LIMIT}"
+            ))
+        })
+}
+
 /// One option an agent weighed.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlternativeView {
@@ -167,17 +180,7 @@ fn filter(params: BTreeMap<String, String>) -> Result<Filter, ApiError> {
     };
     for (name, value) in &params {
         match name.as_str() {
-            "limit" => {
-                filter.limit = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_parameter(format!(
-                            "`limit` = `{value}` must be a whole number from 1 to {MAX_LIMIT}"
-                        ))
-                    })?;
-            }
+            "limit" => filter.limit = limit(value)?,
             "cursor" => {
                 filter.cursor = Some(Uuid::parse_str(value).map_err(|_| {
                     ApiError::bad_parameter(format!(

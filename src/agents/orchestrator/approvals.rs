@@ -306,14 +306,7 @@ impl Orchestrator {
         envelope: &Envelope<P>,
         goal: &CampaignGoal,
     ) -> Result<(), AgentError> {
-        let offers: Vec<DecisionId> = self
-            .state(goal)?
-            .waiting
-            .iter()
-            .filter(|(_, p)| p.kind() == ApprovalKind::Autonomy)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in offers {
+        for id in self.waiting(goal, ApprovalKind::Autonomy)? {
             let (verdict, answer, what) = match self.resolve(goal, id).await? {
                 Resolution::Pending => continue,
                 Resolution::Approved {
@@ -373,18 +366,19 @@ impl Orchestrator {
         Ok(matches!((set_at, answered_at), (Some(set), Some(answered)) if set > answered))
     }
 
-    /// The waiting request of `kind`, if any.
+    /// The campaign's requests of `kind` not acted on yet.
     pub(super) fn waiting(
         &mut self,
         goal: &CampaignGoal,
         kind: ApprovalKind,
-    ) -> Result<Option<(DecisionId, Proposal)>, AgentError> {
+    ) -> Result<Vec<DecisionId>, AgentError> {
         Ok(self
             .state(goal)?
             .waiting
             .iter()
-            .find(|(_, p)| p.kind() == kind)
-            .map(|(id, p)| (*id, p.clone())))
+            .filter(|(_, p)| p.kind() == kind)
+            .map(|(id, _)| *id)
+            .collect())
     }
 }
 

@@ -109,14 +109,7 @@ impl Orchestrator {
         goal: &CampaignGoal,
         day: u32,
     ) -> Result<Result<(), DeliveryError>, AgentError> {
-        let waiting: Vec<DecisionId> = self
-            .state(goal)?
-            .waiting
-            .iter()
-            .filter(|(_, p)| p.kind() == ApprovalKind::Creatives)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in waiting {
+        for id in self.waiting(goal, ApprovalKind::Creatives)? {
             let (verdict, answer, what) = match self.resolve(goal, id).await? {
                 Resolution::Pending => continue,
                 Resolution::Approved { proposal, answer } => {

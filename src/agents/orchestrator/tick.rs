@@ -237,7 +237,7 @@ impl Orchestrator {
 
         // A re-plan waiting for a person is acted on once answered; until then no other is asked.
         let deadline_day = deadline_day(&goal);
-        if let Some((id, _)) = self.waiting(&goal, ApprovalKind::Replan)? {
+        if let Some(&id) = self.waiting(&goal, ApprovalKind::Replan)?.first() {
             if let Err(error) = self.replan_answered(ctx, request, &goal, id).await? {
                 return self.hold_for_peer(ctx, request, &goal, report, error).await;
             }
