@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::approval::{Autonomy, Verdict};
 use crate::domain::campaign::{CampaignGoal, Channel};
-use crate::domain::compliance::ConsentRecord;
+use crate::domain::compliance::{ConsentRecord, MessageChannel};
 use crate::kb::{DecisionId, OutcomeId};
 use crate::market::Observation;
 use crate::protocol::{CampaignId, Payload, TenantId};
@@ -243,12 +243,13 @@ impl Payload for ObservationsRecorded {
     }
 }
 
-/// Record a consent grant, re-confirmation or withdrawal in the tenant's ledger (answered by
-/// compliance).
+/// Record consent grants, re-confirmations or withdrawals in the tenant's ledger (answered by
+/// compliance). A person's subject is its pseudonym ([`crate::agents::subjects`]), never the
+/// phone number or address.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecordConsent {
     pub tenant: TenantId,
-    pub record: ConsentRecord,
+    pub records: Vec<ConsentRecord>,
 }
 
 impl Payload for RecordConsent {
@@ -263,14 +264,92 @@ impl Request for RecordConsent {
     type Response = ConsentRecorded;
 }
 
-/// The consent decision's id.
+/// Each record's consent decision, in the order sent.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConsentRecorded {
+    pub decisions: Vec<RecordedConsent>,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct RecordedConsent {
+    /// The consent decision; for [`ConsentFate::Erased`], the erasure's.
     pub decision: DecisionId,
+    pub fate: ConsentFate,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsentFate {
+    Recorded,
+    /// The same event was recorded before, and that record stands.
+    Duplicate,
+    /// Its subject was erased (the event raced the erasure); nothing is recorded.
+    Erased,
 }
 
 impl Payload for ConsentRecorded {
     const ACTION: &'static str = "consent_recorded";
+}
+
+/// The records in force of one subject, one per channel (answered by compliance).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConsentsOf {
+    pub tenant: TenantId,
+    pub subject: String,
+}
+
+impl Payload for ConsentsOf {
+    const ACTION: &'static str = "consents_of";
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.tenant)
+    }
+}
+
+impl Request for ConsentsOf {
+    type Response = Consents;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Consents {
+    pub records: Vec<ConsentRecord>,
+}
+
+impl Payload for Consents {
+    const ACTION: &'static str = "consents";
+}
+
+/// A subject's erasure (GDPR article 17): every consent of the pseudonym stops, recorded as an
+/// `erasure` decision, before the pseudonym's link to the person is deleted (answered by
+/// compliance).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EraseSubject {
+    pub tenant: TenantId,
+    pub subject: String,
+    /// Who asked (the token's name).
+    pub by: String,
+}
+
+impl Payload for EraseSubject {
+    const ACTION: &'static str = "erase_subject";
+
+    fn tenant(&self) -> Option<&TenantId> {
+        Some(&self.tenant)
+    }
+}
+
+impl Request for EraseSubject {
+    type Response = SubjectErased;
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SubjectErased {
+    pub decision: DecisionId,
+    /// The channels whose consent stopped.
+    pub channels: Vec<MessageChannel>,
+}
+
+impl Payload for SubjectErased {
+    const ACTION: &'static str = "subject_erased";
 }
 
 /// A person's answer to an approval request, sent by the API to the orchestrator (which records

@@ -10,7 +10,8 @@
 //!
 //! - `orchestrator`: goal → sub-goals, the campaign day on clock ticks, phases, re-plans, commands.
 //! - `strategy`: plans and re-plans from outcomes. `content`: creatives and their revisions.
-//! - `compliance`: reviews and the consent ledger. `optimization`: the experiment.
+//! - `compliance`: reviews and the consent ledger; `subjects`: the pseudonyms consents are recorded
+//!   under, and erasure. `optimization`: the experiment.
 //! - `messages`: the vocabulary they share with each other and the campaign layer.
 //! - `decisions`: one type per decision kind. `projection`: the one reader of recorded decisions.
 //! - `ledger`: deterministic step ids and idempotent recording. `playbook`: the `Playbook` trait.
@@ -32,6 +33,7 @@ pub mod projection;
 pub mod registry;
 pub mod resident;
 pub mod strategy;
+pub mod subjects;
 
 pub use registry::Registry;
 

@@ -35,6 +35,8 @@ pub enum ErrorCode {
     UnknownApproval,
     UnknownTrace,
     UnknownAgent,
+    UnknownTenant,
+    UnknownSubject,
     NoSuchRoute,
     MethodNotAllowed,
     BodyTimeout,
@@ -53,11 +55,12 @@ pub enum ErrorCode {
     OrchestratorUnavailable,
     ReviveFailed,
     NotAnnounced,
+    ComplianceUnavailable,
 }
 
 impl ErrorCode {
     /// Every code, in the order the docs list them (by status).
-    pub const ALL: [ErrorCode; 33] = [
+    pub const ALL: [ErrorCode; 36] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::UnreadableBody,
@@ -73,6 +76,8 @@ impl ErrorCode {
         ErrorCode::UnknownApproval,
         ErrorCode::UnknownTrace,
         ErrorCode::UnknownAgent,
+        ErrorCode::UnknownTenant,
+        ErrorCode::UnknownSubject,
         ErrorCode::NoSuchRoute,
         ErrorCode::MethodNotAllowed,
         ErrorCode::BodyTimeout,
@@ -91,6 +96,7 @@ impl ErrorCode {
         ErrorCode::OrchestratorUnavailable,
         ErrorCode::ReviveFailed,
         ErrorCode::NotAnnounced,
+        ErrorCode::ComplianceUnavailable,
     ];
 
     /// The stable snake_case string a client branches on.
@@ -118,6 +124,8 @@ impl ErrorCode {
             ErrorCode::CommandIgnored => "command_ignored",
             ErrorCode::CampaignFinished => "campaign_finished",
             ErrorCode::UnknownAgent => "unknown_agent",
+            ErrorCode::UnknownTenant => "unknown_tenant",
+            ErrorCode::UnknownSubject => "unknown_subject",
             ErrorCode::CommandRefused => "command_refused",
             ErrorCode::ReviveRefused => "revive_refused",
             ErrorCode::ReviveFailed => "revive_failed",
@@ -129,6 +137,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::OrchestratorUnavailable => "orchestrator_unavailable",
             ErrorCode::NotAnnounced => "not_announced",
+            ErrorCode::ComplianceUnavailable => "compliance_unavailable",
         }
     }
 
@@ -148,6 +157,8 @@ impl ErrorCode {
             | ErrorCode::UnknownApproval
             | ErrorCode::UnknownTrace
             | ErrorCode::UnknownAgent
+            | ErrorCode::UnknownTenant
+            | ErrorCode::UnknownSubject
             | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -165,7 +176,8 @@ impl ErrorCode {
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::OrchestratorUnavailable
             | ErrorCode::ReviveFailed
-            | ErrorCode::NotAnnounced => StatusCode::SERVICE_UNAVAILABLE,
+            | ErrorCode::NotAnnounced
+            | ErrorCode::ComplianceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -224,6 +236,12 @@ impl ErrorCode {
             ErrorCode::UnknownAgent => {
                 "no agent of that name is configured (`GET /v1/agents` lists them)"
             }
+            ErrorCode::UnknownTenant => {
+                "no configured campaign belongs to that tenant, or it is not this token's; an operator token must name the tenant"
+            }
+            ErrorCode::UnknownSubject => {
+                "no consent is recorded for that subject in the tenant, or the subject was erased"
+            }
             ErrorCode::CommandIgnored => {
                 "the orchestrator has not set the campaign up yet and ignored the command"
             }
@@ -254,6 +272,9 @@ impl ErrorCode {
             }
             ErrorCode::NotAnnounced => {
                 "the observations were recorded but the optimizer could not be told; send the same batch again"
+            }
+            ErrorCode::ComplianceUnavailable => {
+                "the compliance agent, which keeps the consent ledger, cannot take the request now (isolated or restarting); nothing was lost: send the same request again"
             }
         }
     }
@@ -427,6 +448,41 @@ fn observation_problem_meaning(problem: &ObservationProblem) -> &'static str {
     }
 }
 
+/// The code of a consent item that is an event of a subject erased while the batch ran.
+pub const SUBJECT_ERASED: &str = "subject_erased";
+/// The code of a consent item that fails a check ([`crate::domain::compliance::intake`]).
+pub const INVALID_CONSENT: &str = "invalid_consent";
+
+/// Every code a rejected consent item can carry, with its meaning.
+pub fn consent_problem_codes() -> [(&'static str, &'static str); 3] {
+    [
+        (
+            INVALID_ITEM,
+            "not a consent event: a field is missing, has the wrong type or is unknown (a channel or jurisdiction campaignd does not know)",
+        ),
+        (
+            INVALID_CONSENT,
+            "a check failed: an empty or over-long subject, purpose or source; a grant without `granted_at` or `source`; a time after the item was received; a re-confirmation before the grant; a `text_hash` that is not a SHA-256",
+        ),
+        (
+            SUBJECT_ERASED,
+            "the subject was erased while the batch was recorded; send the item again to record it under a new pseudonym",
+        ),
+    ]
+}
+
+/// The schema of a consent item's `problems[].code`.
+pub fn consent_problem_code_schema() -> Schema {
+    let strings: Vec<&str> = consent_problem_codes().iter().map(|(c, _)| *c).collect();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "Stable, snake_case: why a consent item was rejected (docs/error-codes.md).",
+        ))
+        .enum_values(Some(strings))
+        .into()
+}
+
 /// Where the rendered table lives, relative to the repository.
 pub const DOC_PATH: &str = "docs/error-codes.md";
 
@@ -469,6 +525,15 @@ pub fn render_doc() -> String {
     );
     out.push_str("| code | meaning |\n| --- | --- |\n");
     for (code, meaning) in item_problem_codes() {
+        let _ = writeln!(out, "| `{code}` | {meaning} |");
+    }
+    out.push_str("\n## Rejected consent items\n\n");
+    out.push_str(
+        "`POST /v1/consents` checks each item on its own as well; a rejected item lists its \
+         problems with one of these codes:\n\n",
+    );
+    out.push_str("| code | meaning |\n| --- | --- |\n");
+    for (code, meaning) in consent_problem_codes() {
         let _ = writeln!(out, "| `{code}` | {meaning} |");
     }
     out
@@ -514,6 +579,8 @@ mod tests {
                 | ErrorCode::UnknownCampaign
                 | ErrorCode::UnknownTrace
                 | ErrorCode::UnknownAgent
+                | ErrorCode::UnknownTenant
+                | ErrorCode::UnknownSubject
                 | ErrorCode::NoSuchRoute
                 | ErrorCode::MethodNotAllowed
                 | ErrorCode::BodyTimeout
@@ -529,7 +596,8 @@ mod tests {
                 | ErrorCode::Internal
                 | ErrorCode::OrchestratorUnavailable
                 | ErrorCode::ReviveFailed
-                | ErrorCode::NotAnnounced => {}
+                | ErrorCode::NotAnnounced
+                | ErrorCode::ComplianceUnavailable => {}
             }
             assert!(code.status().is_client_error() || code.status().is_server_error());
             assert!(!code.description().is_empty());

@@ -14,11 +14,14 @@
 //! or hours, and the tree must not grow for as long as the daemon runs. An expired key counts as
 //! new, and expired keys are swept out hourly.
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorCode};
 use crate::kb::KnowledgeBase;
@@ -240,6 +243,71 @@ impl IdempotencyStore {
         }
         Ok(removed)
     }
+}
+
+/// Answers a write at most once per `key` and body: with no key, `run` runs and its JSON answer
+/// is sent; with one, a retry replays the first answer (`Idempotency-Replayed: true`) and `run`
+/// does not run again. `what` names the request in the log. `run` goes on in its own task even if
+/// the client disconnects, so the key is never left unstored after the effect happened.
+pub async fn answer_once<F>(
+    state: ApiState,
+    caller: Caller,
+    key: Option<String>,
+    body: Bytes,
+    what: &'static str,
+    run: F,
+) -> Result<Response, ApiError>
+where
+    F: Future<Output = Result<String, ApiError>> + Send + 'static,
+{
+    let Some(key) = key else {
+        let answer = run.await?;
+        return Ok(json_response(StatusCode::OK, answer.into_bytes(), false));
+    };
+    tokio::spawn(async move {
+        // Two concurrent tries of the same key must not both miss the lookup and both run.
+        let lock = IdempotencyStore::lock_index(&caller, &key) % state.inner.idempotency.len();
+        let _serial = state.inner.idempotency[lock].lock().await;
+        let store = IdempotencyStore::open(state.kb())?;
+        if let Lookup::Replay { status, answer } = store.lookup(&caller, &key, &body, now())? {
+            tracing::info!(
+                token_name = caller.name(),
+                "{what} replayed from its Idempotency-Key"
+            );
+            return Ok(json_response(status, answer, true));
+        }
+        let answer = run.await?;
+        let now = now();
+        store
+            .store(&caller, &key, &body, StatusCode::OK, &answer, now)
+            .await?;
+        if state.idempotency_sweep_due(now) {
+            // Not on the request's path: the answer is ready, and the sweep reads every key.
+            tokio::task::spawn_blocking(move || match store.sweep(now) {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "expired Idempotency-Keys removed"),
+                Err(err) => tracing::warn!(%err, "could not sweep expired Idempotency-Keys"),
+            });
+        }
+        Ok(json_response(StatusCode::OK, answer.into_bytes(), false))
+    })
+    .await
+    .map_err(|e| ApiError::internal("the request's task stopped", e))?
+}
+
+/// A JSON answer, marked as a replay when it is one.
+pub fn json_response(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if replayed {
+        headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    }
+    response
 }
 
 /// Whether `body` is the body `stored` was first used with. A key with neither fingerprint is

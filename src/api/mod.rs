@@ -16,7 +16,7 @@
 //!   `codes`: every error and item-problem code, and `docs/error-codes.md` rendered from them.
 //! - `health`: `/healthz`, `/readyz`. `metrics`: `/metrics` and the Prometheus recorder.
 //! - `agents`, `campaigns` (list, detail, commands), `approvals` (the queue, answers, autonomy),
-//!   `observations`, `decisions`, `traces`, `reload`: the `/v1` routes. `idempotency`: the `Idempotency-Key` store.
+//!   `observations`, `consents` (consent in, a subject's records, erasure), `decisions`, `traces`, `reload`: the `/v1` routes. `idempotency`: the `Idempotency-Key` store.
 //!   `openapi`: `/v1/openapi.json`. `server`: the connection loop and its bounds (timeouts, the
 //!   connection limit, shutdown).
 //!
@@ -28,6 +28,7 @@ pub mod approvals;
 pub mod auth;
 pub mod campaigns;
 pub mod codes;
+pub mod consents;
 pub mod decisions;
 pub mod error;
 pub mod health;
@@ -190,6 +191,8 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(approvals::reject))
         .routes(routes!(approvals::set_autonomy))
         .routes(routes!(observations::ingest_observations))
+        .routes(routes!(consents::record_consents))
+        .routes(routes!(consents::subject_consents, consents::erase_subject))
         .routes(routes!(decisions::list_decisions))
         .routes(routes!(traces::trace))
         .routes(routes!(reload::reload))

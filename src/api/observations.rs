@@ -12,9 +12,8 @@
 //! its own campaigns. This module parses and reports; validation and recording belong to the
 //! market layer and ingestion.
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,7 +23,7 @@ use super::auth::Caller;
 use super::campaigns::{running_goal, visible_campaign};
 use super::codes::{INVALID_ITEM, item_problem_code_schema};
 use super::error::{ApiError, ErrorBody, ErrorCode, RawBody, parse_json};
-use super::idempotency::{self, IdempotencyStore, Lookup};
+use super::idempotency;
 use crate::campaign::ingest::{Batch, IngestError, ItemResult, ingest_at};
 use crate::market::Observation;
 use crate::protocol::Origin;
@@ -135,42 +134,9 @@ pub async fn ingest_observations(
         ));
     }
     let configured = visible_campaign(&state, &caller, &batch.campaign)?;
-    let Some(key) = key else {
-        let answer = run(&state, &caller, configured, batch).await?;
-        return Ok(json_response(StatusCode::OK, answer.into_bytes(), false));
-    };
-    // Its own task: a client that disconnects mid-way must not leave the batch ingested but its
-    // key unstored (the retry would then answer `duplicate` instead of the first answer).
-    tokio::spawn(async move {
-        // Two concurrent tries of the same key must not both miss the lookup and both ingest.
-        let lock = IdempotencyStore::lock_index(&caller, &key) % state.inner.idempotency.len();
-        let _serial = state.inner.idempotency[lock].lock().await;
-        let store = IdempotencyStore::open(state.kb())?;
-        let now = idempotency::now();
-        if let Lookup::Replay { status, answer } = store.lookup(&caller, &key, &body, now)? {
-            tracing::info!(
-                token_name = caller.name(),
-                "observation batch replayed from its Idempotency-Key"
-            );
-            return Ok(json_response(status, answer, true));
-        }
-        let answer = run(&state, &caller, configured, batch).await?;
-        let now = idempotency::now();
-        store
-            .store(&caller, &key, &body, StatusCode::OK, &answer, now)
-            .await?;
-        if state.idempotency_sweep_due(now) {
-            // Not on the request's path: the answer is ready, and the sweep reads every key.
-            tokio::task::spawn_blocking(move || match store.sweep(now) {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "expired Idempotency-Keys removed"),
-                Err(err) => tracing::warn!(%err, "could not sweep expired Idempotency-Keys"),
-            });
-        }
-        Ok(json_response(StatusCode::OK, answer.into_bytes(), false))
-    })
-    .await
-    .map_err(|e| ApiError::internal("the observation batch's task stopped", e))?
+    let task = (state.clone(), caller.clone());
+    let run = async move { run(&task.0, &task.1, configured, batch).await };
+    idempotency::answer_once(state, caller, key, body, "observation batch", run).await
 }
 
 /// Parses the items, ingests the valid ones and returns the JSON answer.
@@ -300,18 +266,4 @@ async fn run(
         items,
     };
     serde_json::to_string(&answer).map_err(|e| ApiError::internal("the answer does not encode", e))
-}
-
-fn json_response(status: StatusCode, body: Vec<u8>, replayed: bool) -> Response {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if replayed {
-        headers.insert(idempotency::REPLAYED, HeaderValue::from_static("true"));
-    }
-    response
 }

@@ -69,7 +69,7 @@ pub(super) async fn record_audience_consent(
                     Compliance::NAME,
                     RecordConsent {
                         tenant: goal.tenant.clone(),
-                        record,
+                        records: vec![record],
                     },
                 )
                 .await

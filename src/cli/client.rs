@@ -169,6 +169,18 @@ impl Daemon {
         body: Option<&Value>,
         accept: &[u16],
     ) -> Result<(u16, Value), CallError> {
+        self.call_keyed(method, path, body, None, accept)
+    }
+
+    /// [`Daemon::call`] with an `Idempotency-Key`, so that a retried POST counts once.
+    pub(super) fn call_keyed(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+        accept: &[u16],
+    ) -> Result<(u16, Value), CallError> {
         let url = format!("http://{}{path}", self.addr);
         let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let sent = match body {
@@ -176,6 +188,9 @@ impl Daemon {
                 let mut request = self.agent.post(&url);
                 if let Some(bearer) = &bearer {
                     request = request.header("Authorization", bearer);
+                }
+                if let Some(key) = key {
+                    request = request.header("Idempotency-Key", key);
                 }
                 request
                     .header("Content-Type", "application/json")

@@ -6,6 +6,7 @@
 mod approvals;
 mod check;
 mod client;
+mod import;
 mod kb;
 mod plan;
 mod review;
@@ -67,6 +68,12 @@ pub enum Command {
     /// Reject an approval request, recorded with the token's name and --reason (exit 1 if it
     /// was answered already).
     Reject(approvals::AnswerArgs),
+    /// Send consent events to the running daemon (exit 1 if a row was rejected).
+    #[command(subcommand)]
+    Consents(import::ConsentsCommand),
+    /// Send observations to the running daemon (exit 1 if a row was rejected).
+    #[command(subcommand)]
+    Observations(import::ObservationsCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -85,6 +92,8 @@ pub fn main() -> ExitCode {
         Command::Approvals(args) => approvals::list(cli.config.as_deref(), args),
         Command::Approve(args) => approvals::answer(cli.config.as_deref(), args, true),
         Command::Reject(args) => approvals::answer(cli.config.as_deref(), args, false),
+        Command::Consents(command) => import::consents(cli.config.as_deref(), command),
+        Command::Observations(command) => import::observations(cli.config.as_deref(), command),
     };
     match result {
         Ok(code) => code,

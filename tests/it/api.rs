@@ -1285,6 +1285,9 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             ("POST", "/v1/approvals/{id}/approve"),
             ("POST", "/v1/approvals/{id}/reject"),
             ("POST", "/v1/observations"),
+            ("POST", "/v1/consents"),
+            ("GET", "/v1/consents/{subject}"),
+            ("DELETE", "/v1/consents/{subject}"),
             ("GET", "/v1/campaigns/{id}/decisions"),
             ("GET", "/v1/traces/{correlation_id}"),
             ("POST", "/v1/reload"),
@@ -1305,6 +1308,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             let needs_body = matches!(
                 path.as_str(),
                 "/v1/observations"
+                    | "/v1/consents"
                     | "/v1/campaigns/{id}/commands"
                     | "/v1/agents/{name}/revive"
                     | "/v1/approvals/{id}/approve"
@@ -1317,6 +1321,14 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
                     (r.status, r.error_code().as_str()),
                     (404, "unknown_approval"),
                     "{}",
+                    r.text()
+                );
+            } else if path == "/v1/consents/{subject}" {
+                // An operator's token names the tenant.
+                assert_eq!(
+                    (r.status, r.error_code().as_str()),
+                    (404, "unknown_tenant"),
+                    "{method} {concrete}: {}",
                     r.text()
                 );
             } else if needs_body {

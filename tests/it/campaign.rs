@@ -425,7 +425,7 @@ async fn grant(h: &Harness, goal: &CampaignGoal, night: bool, withdrawn: bool) {
             "compliance",
             RecordConsent {
                 tenant: goal.tenant.clone(),
-                record,
+                records: vec![record],
             },
         )
         .await

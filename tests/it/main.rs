@@ -16,6 +16,7 @@ mod campaign;
 mod compat;
 mod compliance;
 mod config;
+mod consents;
 mod content;
 mod daemon;
 mod docs;

@@ -325,7 +325,7 @@ async fn record_consent(daemon: &Daemon, goal: &CampaignGoal, record: ConsentRec
             "compliance",
             RecordConsent {
                 tenant: goal.tenant.clone(),
-                record,
+                records: vec![record],
             },
         )
         .await

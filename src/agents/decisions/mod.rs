@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::brand::Tone;
 use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
-use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message};
+use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message, MessageChannel};
 use crate::domain::content::{Bred, CellReport, CreativeCell};
 use crate::domain::optimization::{
     Arm, ArmStats, BudgetPacing, ChannelEvidence, Forecast, Progress, ResponseCurve, SampleRatio,
@@ -109,6 +109,8 @@ kinds! {
     Review = "review", ReviewInputs, ReviewChoice;
     /// A consent grant, re-confirmation or withdrawal.
     Consent = "consent", ConsentRecord, ConsentRecord;
+    /// A subject erased: every consent of its pseudonym stops.
+    Erasure = "erasure", ErasureInputs, ErasureChoice;
 
     // Optimization's.
     /// The experiment started or re-budgeted.
@@ -366,6 +368,20 @@ pub struct ReviewInputs {
     pub send_at: DateTime<FixedOffset>,
     pub jurisdictions: Vec<Jurisdiction>,
     pub consent: Option<ConsentRecord>,
+}
+
+/// Whose consents an erasure stopped, and at whose request.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErasureInputs {
+    /// The pseudonym; after the erasure nothing maps a person to it.
+    pub subject: String,
+    pub requested_by: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErasureChoice {
+    /// The channels whose consent stopped.
+    pub channels: Vec<MessageChannel>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

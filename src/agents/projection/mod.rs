@@ -16,7 +16,7 @@
 //! - `campaign`: [`CampaignView`] (the orchestrator's state) and [`CampaignFigures`] (the board's).
 //! - `experiment`: [`ExperimentState`] (the optimizer's), and the days it learned from.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -255,9 +255,21 @@ pub fn review_approved(decision: &Decision) -> bool {
 }
 
 /// A tenant's consent ledger, (subject, channel) → the record in force, from its consent
-/// decisions in the order they were recorded, merged as live recording merges them.
+/// decisions in the order they were recorded, merged as live recording merges them. An erased
+/// subject has no record at all, whatever order its erasure was read in.
 pub fn consent_ledger<'a>(decisions: impl IntoIterator<Item = &'a Decision>) -> ConsentLedger {
-    ledger_of(decisions.into_iter().filter_map(choice::<kinds::Consent>))
+    let decisions: Vec<&Decision> = decisions.into_iter().collect();
+    let erased: BTreeSet<String> = decisions
+        .iter()
+        .filter_map(|d| inputs::<kinds::Erasure>(d))
+        .map(|erasure| erasure.subject)
+        .collect();
+    ledger_of(
+        decisions
+            .into_iter()
+            .filter_map(choice::<kinds::Consent>)
+            .filter(|record| !erased.contains(&record.subject)),
+    )
 }
 
 /// The channel shares of a plan decision, to show how a re-plan moved them (none for a plan that

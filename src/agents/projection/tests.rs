@@ -486,7 +486,7 @@ fn every_kind_is_visited_once_under_its_own_name() {
     let mut names = Names(Vec::new());
     kinds::every_kind(&mut names);
     let distinct: std::collections::BTreeSet<_> = names.0.iter().collect();
-    assert_eq!(names.0.len(), 29);
+    assert_eq!(names.0.len(), 30);
     assert_eq!(distinct.len(), names.0.len(), "{:?}", names.0);
     let unknown = decision("pacing_pause", serde_json::json!("pause"));
     assert_eq!(decodes_as_its_kind(&unknown), None);
@@ -496,4 +496,29 @@ fn every_kind_is_visited_once_under_its_own_name() {
         Some(false),
         "forecast inputs need a day"
     );
+}
+
+#[test]
+fn an_erased_subject_has_no_consent_whatever_order_the_decisions_come_in() {
+    let record = |subject: &str| {
+        serde_json::json!({
+            "subject": subject, "channel": "sms", "purpose": "marketing",
+            "granted_at": "2026-03-01T09:00:00Z", "source": "web_form"
+        })
+    };
+    let consent = |subject: &str| decision_with("consent", record(subject), record(subject));
+    let erasure = decision_with(
+        "erasure",
+        serde_json::json!({ "subject": "subject:a", "requested_by": "dpo" }),
+        serde_json::json!({ "channels": ["sms"] }),
+    );
+    let kept = consent("subject:b");
+    for order in [
+        vec![consent("subject:a"), erasure.clone(), kept.clone()],
+        vec![erasure.clone(), consent("subject:a"), kept.clone()],
+    ] {
+        let ledger = consent_ledger(&order);
+        assert_eq!(ledger.len(), 1, "{ledger:?}");
+        assert!(ledger.keys().all(|(subject, _)| subject == "subject:b"));
+    }
 }

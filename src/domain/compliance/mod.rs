@@ -10,6 +10,7 @@
 //!
 //! - [`message`]: what is reviewed: [`Message`], [`ReviewRequest`], channels, jurisdictions.
 //! - [`consent`]: the consent record and the opt-in, re-confirmation and GDPR rules.
+//! - [`intake`]: a consent as it arrives, its checks and its subject's keyed pseudonym.
 //! - [`ledger`]: the consent ledger, its merge and the lookup across sibling channels.
 //! - [`claims`]: the brand's claims registry.
 //! - [`playbook`]: the rules' data, parsed and validated.
@@ -23,6 +24,7 @@
 pub mod claims;
 pub mod consent;
 pub mod fix;
+pub mod intake;
 pub mod ledger;
 pub mod message;
 pub mod playbook;

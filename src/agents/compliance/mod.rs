@@ -18,15 +18,14 @@ use serde::{Deserialize, Serialize};
 use super::content::{tenants_dir, voice_for};
 use super::decisions::{self as kinds, ReviewChoice, ReviewInputs};
 use super::ledger::{self, Draft};
-use super::messages::{ConsentRecorded, RecordConsent};
+use super::messages::{ConsentsOf, EraseSubject, RecordConsent};
 use super::playbook::LivePlaybook;
 use super::projection;
 use crate::domain::brief::review_claims;
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::compliance::{
     CompliancePlaybook, ConsentLedger, ConsentRecord, FixedMessage, Message, MessageChannel,
-    ReviewRequest, Verdict, apply_fixes, consent_for, jurisdictions, merge_consent, recipient_tz,
-    segment_subject,
+    ReviewRequest, Verdict, apply_fixes, consent_for, jurisdictions, recipient_tz, segment_subject,
 };
 use crate::kb::{DecisionId, KnowledgeBase, Scope};
 use crate::protocol::{CampaignId, Envelope, Payload, TenantId};
@@ -87,6 +86,8 @@ impl Payload for Reviews {
     const ACTION: &'static str = "reviews";
 }
 
+mod consents;
+
 pub struct Compliance {
     kb: Arc<KnowledgeBase>,
     /// The rule sets in force; a reload changes them for the next review.
@@ -117,7 +118,9 @@ impl Agent for Compliance {
     fn routes(routes: &mut Routes<Self>) {
         routes
             .request::<ReviewVariants>()
-            .request::<RecordConsent>();
+            .request::<RecordConsent>()
+            .request::<ConsentsOf>()
+            .request::<EraseSubject>();
     }
 }
 
@@ -146,60 +149,6 @@ impl Compliance {
         let groups = self.playbook.get().rules.opt_in.channel_groups.clone();
         let ledger = self.tenant_ledger(tenant)?;
         Ok(consent_for(ledger, subject, channel, &groups).cloned())
-    }
-}
-
-impl HandleRequest<RecordConsent> for Compliance {
-    async fn handle_request(
-        &mut self,
-        ctx: &Context,
-        request: Envelope<RecordConsent>,
-    ) -> Result<ConsentRecorded, AgentError> {
-        let RecordConsent { tenant, record } = &request.payload;
-        let stamp =
-            |t: Option<DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
-        let id = DecisionId(ledger::stable_uuid(&[
-            "consent",
-            tenant.as_str(),
-            &record.subject,
-            record.channel.as_str(),
-            &stamp(record.granted_at),
-            &stamp(record.withdrawn_at),
-            &stamp(record.last_reconfirmed_at),
-            &record.night_consent.to_string(),
-        ]));
-        let what = if record.withdrawn_at.is_some() {
-            "withdrawn"
-        } else {
-            "granted"
-        };
-        let reason = format!(
-            "consent of {} for {} {what} (source {}, night consent {}); the newest event of a subject and channel is the one reviews use, and a withdrawal beats every grant that is not newer than it",
-            record.subject,
-            record.channel,
-            record.source.as_deref().unwrap_or("unknown"),
-            record.night_consent
-        );
-        let filed = ledger::Keyed {
-            id,
-            tenant: tenant.clone(),
-            campaign: request.campaign.clone(),
-        };
-        ledger::record_keyed::<kinds::Consent, _>(
-            &self.kb,
-            ctx,
-            &request,
-            filed,
-            (record.clone(), record.clone()),
-            reason,
-        )
-        .await?;
-        // Load first (so the map exists), then keep it current without re-reading.
-        self.tenant_ledger(tenant)?;
-        if let Some(map) = self.ledger.get_mut(tenant) {
-            merge_consent(map, record.clone());
-        }
-        Ok(ConsentRecorded { decision: id })
     }
 }
 
