@@ -5,6 +5,8 @@
 //! compliance. Unknown keys are refused so that a
 //! misspelt key is an error rather than a silently ignored goal.
 
+use std::collections::BTreeMap;
+
 use super::approval::Autonomy;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,10 @@ pub struct CampaignGoal {
     /// How much the campaign does without a person; `supervised` when absent.
     #[serde(default)]
     pub autonomy: Autonomy,
+    /// Channel → the connector its orders go to (a `[connectors.<name>]` of the deployment, or
+    /// the built-in `simulator` or `log`); a channel not named goes to the market source's.
+    #[serde(default)]
+    pub connectors: BTreeMap<Channel, String>,
 }
 
 fn default_category() -> String {

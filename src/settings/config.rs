@@ -43,6 +43,10 @@ pub struct Config {
     pub approvals: crate::domain::approval::ApprovalPolicy,
     /// `[webhook]`: where approval notifications are sent.
     pub webhook: WebhookSettings,
+    /// `[outbox]`: how orders' deliveries are retried.
+    pub outbox: super::connectors::OutboxSettings,
+    /// `[connectors.<name>]`: where campaign files can send their channels' orders.
+    pub connectors: std::collections::BTreeMap<String, super::connectors::ConnectorSettings>,
 }
 
 /// `[daemon]`: folders and shutdown.
@@ -934,6 +938,8 @@ fn validate(config: &Config, file: &str, env: &EnvOverrides, factor_written: boo
             .into_iter()
             .map(|(key, message)| (format!("webhook.{key}"), message)),
     );
+    found.extend(config.outbox.problems());
+    found.extend(super::connectors::problems(&config.connectors));
 
     found
         .into_iter()

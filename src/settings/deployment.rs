@@ -126,6 +126,30 @@ pub(super) fn problems(
         if let Some(problem) = campaign_tenant(&tenants, &goal.tenant, &goal.id) {
             problems.push(Problem::new(file.as_str(), "tenant", problem));
         }
+        for (channel, name) in &goal.connectors {
+            let key = format!("connectors.{channel}");
+            if !goal.channels.contains(channel) {
+                problems.push(Problem::new(
+                    file.as_str(),
+                    key.clone(),
+                    format!("the campaign does not run on {channel}; its channels are {:?}", goal.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
+                ));
+            }
+            if !config.connectors.contains_key(name)
+                && !super::connectors::BUILT_IN.contains(&name.as_str())
+            {
+                let mut known: Vec<&str> = super::connectors::BUILT_IN.to_vec();
+                known.extend(config.connectors.keys().map(String::as_str));
+                problems.push(Problem::new(
+                    file.as_str(),
+                    key,
+                    format!(
+                        "no connector `{name}`: define [connectors.{name}] in {config_file}, or use one of {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        }
     }
     for (index, token) in config.api.tokens.iter().enumerate() {
         let Some(tenant) = &token.tenant else {

@@ -19,6 +19,7 @@
 pub mod agents;
 pub mod campaigns;
 pub mod config;
+pub mod connectors;
 pub mod deployment;
 pub mod embedded {
     //! The shipped files compiled into the binary, listed by `build.rs`.

@@ -400,6 +400,7 @@ fn goal(channels: Vec<Channel>, regions: &[&str], segments: &[&str]) -> Campaign
         economics: None,
         brief: Some(brief(regions)),
         autonomy: Default::default(),
+        connectors: Default::default(),
     }
 }
 

@@ -23,9 +23,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 mod campaign;
+mod creatives;
 mod experiment;
 
 pub use campaign::{CampaignFigures, CampaignView};
+pub use creatives::approved_creatives;
 pub use experiment::{ExperimentState, Generation, learned_days};
 
 use super::decisions::{
