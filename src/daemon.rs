@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::agents::Registry;
 use crate::api::{AgentReload, ApiServer, ApiStartError, ApiState, ReloadReport};
 use crate::campaign::notifications::RunningNotifier;
+use crate::campaign::outbox::delivery::RunningDelivery;
 use crate::campaign::{CampaignBoard, CampaignLoop, CampaignState, LoopOptions, RunningLoop, Wake};
 use crate::domain::campaign::CampaignGoal;
 use crate::kb::{KbError, KbOptions, KnowledgeBase};
@@ -69,6 +70,8 @@ pub struct Daemon {
     driver: Option<RunningLoop>,
     /// Sends approval requests, escalations and expiries to the `[webhook]`.
     notifier: RunningNotifier,
+    /// Delivers the outbox's orders to their connectors.
+    delivery: RunningDelivery,
 }
 
 /// Everything a reload needs: where the settings come from, what checks them, and what follows
@@ -173,8 +176,13 @@ impl Daemon {
             }
         };
         let driver = start_loop(&runtime, &kb, &shared, board, &wake);
-        let notifier = match crate::campaign::notifications::spawn(&kb, shared.clone(), wake) {
-            Ok(notifier) => notifier,
+        let started =
+            crate::campaign::notifications::spawn(&kb, shared.clone(), wake).and_then(|notifier| {
+                crate::campaign::outbox::delivery::spawn(&kb, shared.clone())
+                    .map(|delivery| (notifier, delivery))
+            });
+        let (notifier, delivery) = match started {
+            Ok(started) => started,
             Err(err) => {
                 let bound = Duration::from_secs(settings.config.daemon.shutdown_timeout_secs);
                 api.shutdown(bound).await;
@@ -202,6 +210,7 @@ impl Daemon {
             api,
             driver,
             notifier,
+            delivery,
         })
     }
 
@@ -292,6 +301,7 @@ impl Daemon {
             driver.stop().await;
         }
         self.notifier.stop().await;
+        self.delivery.stop().await;
         let report = self.runtime.shutdown(bound).await;
         match tokio::time::timeout(bound.max(Duration::from_secs(1)), self.kb.shutdown()).await {
             Ok(result) => result?,

@@ -37,6 +37,7 @@ pub enum ErrorCode {
     UnknownAgent,
     UnknownTenant,
     UnknownSubject,
+    UnknownOrder,
     NoSuchRoute,
     MethodNotAllowed,
     BodyTimeout,
@@ -45,6 +46,7 @@ pub enum ErrorCode {
     CommandRefused,
     ReviveRefused,
     ApprovalAnswered,
+    OrderSettled,
     BodyTooLarge,
     UriTooLong,
     HeadersTooLarge,
@@ -60,7 +62,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order the docs list them (by status).
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 38] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::UnreadableBody,
@@ -78,6 +80,7 @@ impl ErrorCode {
         ErrorCode::UnknownAgent,
         ErrorCode::UnknownTenant,
         ErrorCode::UnknownSubject,
+        ErrorCode::UnknownOrder,
         ErrorCode::NoSuchRoute,
         ErrorCode::MethodNotAllowed,
         ErrorCode::BodyTimeout,
@@ -86,6 +89,7 @@ impl ErrorCode {
         ErrorCode::CommandRefused,
         ErrorCode::ReviveRefused,
         ErrorCode::ApprovalAnswered,
+        ErrorCode::OrderSettled,
         ErrorCode::BodyTooLarge,
         ErrorCode::UriTooLong,
         ErrorCode::IdempotencyKeyReused,
@@ -126,6 +130,8 @@ impl ErrorCode {
             ErrorCode::UnknownAgent => "unknown_agent",
             ErrorCode::UnknownTenant => "unknown_tenant",
             ErrorCode::UnknownSubject => "unknown_subject",
+            ErrorCode::UnknownOrder => "unknown_order",
+            ErrorCode::OrderSettled => "order_settled",
             ErrorCode::CommandRefused => "command_refused",
             ErrorCode::ReviveRefused => "revive_refused",
             ErrorCode::ReviveFailed => "revive_failed",
@@ -159,6 +165,7 @@ impl ErrorCode {
             | ErrorCode::UnknownAgent
             | ErrorCode::UnknownTenant
             | ErrorCode::UnknownSubject
+            | ErrorCode::UnknownOrder
             | ErrorCode::NoSuchRoute => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -166,7 +173,8 @@ impl ErrorCode {
             | ErrorCode::CampaignFinished
             | ErrorCode::CommandRefused
             | ErrorCode::ReviveRefused
-            | ErrorCode::ApprovalAnswered => StatusCode::CONFLICT,
+            | ErrorCode::ApprovalAnswered
+            | ErrorCode::OrderSettled => StatusCode::CONFLICT,
             ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UriTooLong => StatusCode::URI_TOO_LONG,
             ErrorCode::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -241,6 +249,12 @@ impl ErrorCode {
             }
             ErrorCode::UnknownSubject => {
                 "no consent is recorded for that subject in the tenant, or the subject was erased"
+            }
+            ErrorCode::UnknownOrder => {
+                "no order has that key (`GET /v1/campaigns/{id}/orders` lists them)"
+            }
+            ErrorCode::OrderSettled => {
+                "the order was delivered or cancelled already; only a pending or dead-lettered order is retried or cancelled"
             }
             ErrorCode::CommandIgnored => {
                 "the orchestrator has not set the campaign up yet and ignored the command"
@@ -581,6 +595,8 @@ mod tests {
                 | ErrorCode::UnknownAgent
                 | ErrorCode::UnknownTenant
                 | ErrorCode::UnknownSubject
+                | ErrorCode::UnknownOrder
+                | ErrorCode::OrderSettled
                 | ErrorCode::NoSuchRoute
                 | ErrorCode::MethodNotAllowed
                 | ErrorCode::BodyTimeout

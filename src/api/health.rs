@@ -107,5 +107,43 @@ fn reasons(state: &ApiState) -> Vec<String> {
             Some(_) => {}
         }
     }
+    reasons.extend(failing_connectors(state));
     reasons
 }
+
+/// A connector is failing when it has a dead-lettered order, or a pending one that failed
+/// [`FAILING_AFTER`] times in a row; one reason per connector, with its worst order.
+fn failing_connectors(state: &ApiState) -> Vec<String> {
+    let outbox = match crate::campaign::outbox::Outbox::open(state.kb()) {
+        Ok(outbox) => outbox,
+        Err(err) => return vec![format!("the outbox cannot be opened: {err}")],
+    };
+    let (pending, dead) = match (outbox.pending(), outbox.all_dead_letters()) {
+        (Ok(p), Ok(d)) => (p, d),
+        (Err(err), _) | (_, Err(err)) => return vec![format!("the outbox cannot be read: {err}")],
+    };
+    let mut worst: std::collections::BTreeMap<&str, &crate::campaign::outbox::Entry> =
+        std::collections::BTreeMap::new();
+    for entry in dead
+        .iter()
+        .chain(pending.iter().filter(|e| e.failures >= FAILING_AFTER))
+    {
+        worst.entry(entry.connector.as_str()).or_insert(entry);
+    }
+    worst
+        .into_iter()
+        .map(|(connector, entry)| {
+            format!(
+                "connector `{connector}` is failing: order {} of campaign {} is {} after {} failed attempts ({})",
+                entry.order.key,
+                entry.order.campaign,
+                entry.state.as_str(),
+                entry.failures,
+                entry.last_error.as_deref().unwrap_or("no reason recorded")
+            )
+        })
+        .collect()
+}
+
+/// Failed attempts in a row after which a pending order's connector counts as failing.
+pub const FAILING_AFTER: u32 = 3;

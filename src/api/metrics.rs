@@ -70,6 +70,7 @@ const CAMPAIGN_PHASE: &str = "campaignd_campaign_phase";
 const CAMPAIGN_STATE: &str = "campaignd_campaign_state";
 const APPROVALS_PENDING: &str = "campaignd_approvals_pending";
 const APPROVALS_OLDEST: &str = "campaignd_approvals_oldest_pending_age_seconds";
+const ORDERS: &str = "campaignd_orders";
 
 /// The process-wide Prometheus handle.
 #[derive(Clone)]
@@ -170,6 +171,28 @@ fn describe() {
         APPROVALS_OLDEST,
         Unit::Seconds,
         "How long the oldest pending approval request of each campaign has waited (wall clock; 0 when none waits)"
+    );
+    describe_gauge!(
+        ORDERS,
+        "Orders in the outbox by connector and state: pending (waiting for a delivery) or dead_lettered (given up until an operator retries or cancels it)"
+    );
+    use crate::campaign::outbox::delivery;
+    describe_counter!(
+        delivery::DELIVERED,
+        "Orders delivered, by connector and kind (creatives, budget, buys)"
+    );
+    describe_counter!(
+        delivery::FAILED,
+        "Failed order delivery attempts (each retried until dead-lettered), by connector and kind"
+    );
+    describe_counter!(
+        delivery::DEAD_LETTERED,
+        "Orders dead-lettered after [outbox] max_attempts failures, by connector"
+    );
+    describe_histogram!(
+        delivery::LATENCY,
+        Unit::Seconds,
+        "From an order's writing to its delivery (wall clock), by connector"
     );
     describe_gauge!(
         CAMPAIGN_STATE,
@@ -275,6 +298,7 @@ impl Metrics {
             self.campaign(&super::campaigns::status_of(state, goal));
         }
         self.approvals(state, &settings);
+        self.orders(state, &settings);
         match state.kb().size_on_disk() {
             Ok(bytes) => metrics::gauge!("campaignd_kb_size_bytes").set(bytes as f64),
             Err(err) => tracing::warn!(%err, "cannot read the knowledge base's size for /metrics"),
@@ -287,6 +311,36 @@ impl Metrics {
 }
 
 impl Metrics {
+    /// Orders waiting (pending) or given up (dead-lettered), by connector: every connector a
+    /// campaign or the config names has both gauges, 0 included.
+    fn orders(&self, state: &ApiState, settings: &crate::settings::Settings) {
+        let outbox = match crate::campaign::outbox::Outbox::open(state.kb()) {
+            Ok(outbox) => outbox,
+            Err(err) => {
+                tracing::warn!(%err, "cannot open the outbox for /metrics");
+                return;
+            }
+        };
+        let (pending, dead) = match (outbox.pending(), outbox.all_dead_letters()) {
+            (Ok(p), Ok(d)) => (p, d),
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(%err, "cannot read the outbox for /metrics");
+                return;
+            }
+        };
+        let mut names: std::collections::BTreeSet<String> =
+            settings.config.connectors.keys().cloned().collect();
+        names.extend(crate::settings::connectors::BUILT_IN.map(str::to_owned));
+        names.extend(pending.iter().chain(&dead).map(|e| e.connector.clone()));
+        for name in names {
+            for (state, entries) in [("pending", &pending), ("dead_lettered", &dead)] {
+                let count = entries.iter().filter(|e| e.connector == name).count();
+                metrics::gauge!(ORDERS, "connector" => name.clone(), "state" => state)
+                    .set(count as f64);
+            }
+        }
+    }
+
     /// Pending approval requests by campaign and kind, and the age of each campaign's oldest.
     fn approvals(&self, state: &ApiState, settings: &crate::settings::Settings) {
         let waiting = match ApprovalBook::open(state.kb()).and_then(|book| book.pending()) {

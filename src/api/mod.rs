@@ -36,6 +36,7 @@ pub mod idempotency;
 pub mod metrics;
 pub mod observations;
 pub mod openapi;
+pub mod orders;
 pub mod reload;
 pub mod server;
 pub mod traces;
@@ -193,6 +194,9 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(observations::ingest_observations))
         .routes(routes!(consents::record_consents))
         .routes(routes!(consents::subject_consents, consents::erase_subject))
+        .routes(routes!(orders::list_orders))
+        .routes(routes!(orders::retry_order))
+        .routes(routes!(orders::cancel_order))
         .routes(routes!(decisions::list_decisions))
         .routes(routes!(traces::trace))
         .routes(routes!(reload::reload))

@@ -15,7 +15,7 @@ use super::error::ErrorBody;
 #[openapi(
     info(
         title = "campaignd ops API",
-        description = "Health, readiness, metrics, agents, campaigns and their commands, approvals, observation ingestion, consents, decisions, traces and reload of a running campaignd."
+        description = "Health, readiness, metrics, agents, campaigns and their commands, approvals, observation ingestion, consents, orders, decisions, traces and reload of a running campaignd."
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -26,6 +26,7 @@ use super::error::ErrorBody;
         (name = "decisions", description = "The knowledge base, scoped to the token's tenant"),
         (name = "approvals", description = "Decisions waiting for a person, their answers and a campaign's autonomy (scoped to the token's tenant; answering needs role approver or operator)"),
         (name = "consents", description = "Consent events of a tenant's audience, a subject's records in force and its erasure (a tenant token's own tenant; an operator's token names it; recording and erasing need role approver or operator)"),
+        (name = "orders", description = "A campaign's orders and their delivery (scoped to the token's tenant); retry and cancel need an operator token"),
         (name = "operations", description = "Reload (operator token)")
     )
 )]

@@ -21,6 +21,7 @@ use super::board::CampaignBoard;
 use super::clock::save_simulated_time;
 use super::ingest::{Batch, IngestReport, ingest_kept};
 use super::options::LoopOptions;
+use super::orders;
 use super::resume::{CampaignRun, planned_start};
 use super::sim_market::{add_joined, build_market, priors_from, record_audience_consent};
 use super::wake::Wake;
@@ -327,6 +328,20 @@ async fn step_campaign(
             }
         }
     }
+    // An order that could not be delivered holds the campaign: nothing more is sent until an
+    // operator retries or cancels it.
+    match orders::held_by(kb, &run.goal) {
+        Ok(None) => {}
+        Ok(Some(why)) => {
+            tracing::warn!(campaign = %run.goal.id, day, held = %why, "campaign day held by an undelivered order");
+            report.error = Some(format!("held: {why}"));
+            return Some(report);
+        }
+        Err(e) => {
+            report.error = Some(format!("cannot read the outbox: {e}"));
+            return Some(report);
+        }
+    }
     let mut goal = run.goal.clone();
     goal.autonomy = run.declared.autonomy;
     let tick = client.request(Orchestrator::NAME, Tick { goal, day }).await;
@@ -372,6 +387,21 @@ async fn step_campaign(
         );
         run.next_day += 1;
         run.held = false;
+        report.tick = Some(tick);
+        return Some(report);
+    }
+    // Durable before anything is sent or simulated; the day runs again if they are not.
+    if let Err(e) = orders::write_day(
+        kb,
+        &run.goal,
+        day,
+        &tick,
+        options.simulate,
+        runtime.clock().now(),
+    )
+    .await
+    {
+        report.error = Some(e.to_string());
         report.tick = Some(tick);
         return Some(report);
     }

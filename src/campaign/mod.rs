@@ -18,14 +18,19 @@
 //!   deadline on a known market, against an oracle and a plan that never learns.
 //! - `notifications`: approval requests, escalations and expiries sent to the `[webhook]`.
 //!   `wake`: a held day run again at once when an approval request is answered or expires.
+//! - `outbox`: every order (creatives, budgets, a day's buys) durable before it leaves, its
+//!   delivery worker, retries and dead letters; `orders`: a day's tick written as orders. `connectors`: where orders go, one file each.
 
 pub mod board;
 mod clock;
+pub mod connectors;
 pub mod day_loop;
 pub mod ingest;
 pub mod known;
 pub mod notifications;
 pub mod options;
+pub mod orders;
+pub mod outbox;
 pub mod resume;
 mod sim_market;
 pub mod wake;

@@ -175,7 +175,7 @@ pub fn answer(
 }
 
 /// Percent-encodes a query value (anything but unreserved characters).
-fn encode(value: &str) -> String {
+pub(super) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

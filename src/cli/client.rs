@@ -102,6 +102,10 @@ impl CallError {
             CallError::Refused {
                 status: 409, path, ..
             } if path.starts_with("/v1/approvals/") => ExitCode::from(1),
+            // And an order delivered or cancelled already.
+            CallError::Refused {
+                status: 409, path, ..
+            } if path.starts_with("/v1/orders/") => ExitCode::from(1),
             _ => ExitCode::from(2),
         }
     }

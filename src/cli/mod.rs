@@ -8,6 +8,7 @@ mod check;
 mod client;
 mod import;
 mod kb;
+mod orders;
 mod plan;
 mod review;
 mod run;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Send observations to the running daemon (exit 1 if a row was rejected).
     #[command(subcommand)]
     Observations(import::ObservationsCommand),
+    /// A campaign's orders and their delivery; retry or cancel one that could not be delivered.
+    #[command(subcommand)]
+    Orders(orders::OrdersCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -94,6 +98,7 @@ pub fn main() -> ExitCode {
         Command::Reject(args) => approvals::answer(cli.config.as_deref(), args, false),
         Command::Consents(command) => import::consents(cli.config.as_deref(), command),
         Command::Observations(command) => import::observations(cli.config.as_deref(), command),
+        Command::Orders(command) => orders::execute(cli.config.as_deref(), command),
     };
     match result {
         Ok(code) => code,

@@ -132,7 +132,10 @@ pub(super) fn problems(connectors: &BTreeMap<String, ConnectorSettings>) -> Vec<
                 if !(url.starts_with("http://") || url.starts_with("https://"))
                     || url.parse::<ureq::http::Uri>().is_err()
                 {
-                    found.push((key("url"), format!("`{url}` is not an http:// or https:// URL")));
+                    found.push((
+                        key("url"),
+                        format!("`{url}` is not an http:// or https:// URL"),
+                    ));
                 }
                 if secret.chars().count() < MIN_TOKEN_CHARS {
                     found.push((
@@ -146,7 +149,10 @@ pub(super) fn problems(connectors: &BTreeMap<String, ConnectorSettings>) -> Vec<
             }
             ConnectorSettings::Files { dir } => {
                 if dir.as_os_str().is_empty() {
-                    found.push((key("dir"), "is empty; name the folder the files go to".to_owned()));
+                    found.push((
+                        key("dir"),
+                        "is empty; name the folder the files go to".to_owned(),
+                    ));
                 }
             }
         }

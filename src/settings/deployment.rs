@@ -132,7 +132,10 @@ pub(super) fn problems(
                 problems.push(Problem::new(
                     file.as_str(),
                     key.clone(),
-                    format!("the campaign does not run on {channel}; its channels are {:?}", goal.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>()),
+                    format!(
+                        "the campaign does not run on {channel}; its channels are {:?}",
+                        goal.channels.iter().map(|c| c.as_str()).collect::<Vec<_>>()
+                    ),
                 ));
             }
             if !config.connectors.contains_key(name)

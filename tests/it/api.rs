@@ -1288,6 +1288,9 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             ("POST", "/v1/consents"),
             ("GET", "/v1/consents/{subject}"),
             ("DELETE", "/v1/consents/{subject}"),
+            ("GET", "/v1/campaigns/{id}/orders"),
+            ("POST", "/v1/orders/{key}/retry"),
+            ("POST", "/v1/orders/{key}/cancel"),
             ("GET", "/v1/campaigns/{id}/decisions"),
             ("GET", "/v1/traces/{correlation_id}"),
             ("POST", "/v1/reload"),
@@ -1309,6 +1312,8 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
                 path.as_str(),
                 "/v1/observations"
                     | "/v1/consents"
+                    | "/v1/orders/{key}/retry"
+                    | "/v1/orders/{key}/cancel"
                     | "/v1/campaigns/{id}/commands"
                     | "/v1/agents/{name}/revive"
                     | "/v1/approvals/{id}/approve"
