@@ -231,6 +231,17 @@ impl CampaignBoard {
         };
     }
 
+    /// Notes that the campaign is held by something outside the orchestrator (an order that could
+    /// not be delivered): no day runs until it is resolved, and `held` says why.
+    pub fn record_hold(&self, campaign: &CampaignId, why: &str, now: DateTime<Utc>) {
+        if let Some(status) = self.write().get_mut(campaign) {
+            status.state = CampaignState::Held;
+            status.held = Some(why.to_owned());
+            status.last_error = None;
+            status.updated_at = Some(now);
+        }
+    }
+
     /// Notes that `day` could not complete (the loop retries it on the next tick).
     pub fn record_error(&self, campaign: &CampaignId, day: u32, error: &str, now: DateTime<Utc>) {
         if let Some(status) = self.write().get_mut(campaign) {

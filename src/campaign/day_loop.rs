@@ -42,6 +42,8 @@ pub struct DayReport {
     pub tick: Option<TickReport>,
     pub ingest: Option<IngestReport>,
     pub error: Option<String>,
+    /// Why the day did not run though the orchestrator was not asked: an undelivered order.
+    pub held: Option<String>,
 }
 
 /// The campaign loop, stepped by hand ([`CampaignLoop::step`]) or on the clock ([`spawn`]).
@@ -273,6 +275,11 @@ impl CampaignLoop {
             if let Some(report) = report {
                 let now = self.runtime.clock().now();
                 match (&report.tick, &report.error) {
+                    _ if report.held.is_some() => self.board.record_hold(
+                        &report.campaign,
+                        report.held.as_deref().unwrap_or_default(),
+                        now,
+                    ),
                     (_, Some(error)) => {
                         self.board
                             .record_error(&report.campaign, report.day, error, now)
@@ -311,6 +318,7 @@ async fn step_campaign(
         tick: None,
         ingest: None,
         error: None,
+        held: None,
     };
     let client = runtime
         .client(Origin::Runtime)
@@ -334,7 +342,7 @@ async fn step_campaign(
         Ok(None) => {}
         Ok(Some(why)) => {
             tracing::warn!(campaign = %run.goal.id, day, held = %why, "campaign day held by an undelivered order");
-            report.error = Some(format!("held: {why}"));
+            report.held = Some(why);
             return Some(report);
         }
         Err(e) => {

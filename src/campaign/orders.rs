@@ -149,7 +149,8 @@ pub async fn write_day(
 
 /// Why the campaign's days are held by its outbox, if they are: a dead-lettered order.
 pub fn held_by(kb: &KnowledgeBase, goal: &CampaignGoal) -> Result<Option<String>, KbError> {
-    let dead = Outbox::open(kb)?.dead_letters(&goal.tenant, &goal.id)?;
+    let mut dead = Outbox::open(kb)?.dead_letters(&goal.tenant, &goal.id)?;
+    dead.sort_by(|a, b| (a.order.day, &a.order.step).cmp(&(b.order.day, &b.order.step)));
     Ok(dead.first().map(|entry| {
         format!(
             "order {} ({}) could not be delivered to `{}` after {} attempts ({}); retry or cancel it: POST /v1/orders/{}/retry or /cancel, or campaignd orders retry|cancel {}",

@@ -28,6 +28,7 @@ mod notifications;
 mod observations;
 mod ops;
 mod optimization;
+mod outbox;
 mod pools;
 mod protocol;
 mod restart;
