@@ -312,6 +312,67 @@ fn approvals_and_webhook_values_are_checked() {
     assert_eq!(check.code, Some(0), "stderr:\n{}", check.stderr);
 }
 
+#[test]
+fn outbox_and_connector_values_are_checked() {
+    let d = Deployment::new();
+    d.edit(
+        "config/campaignd.toml",
+        "filter = \"warn\"",
+        "filter = \"warn\"\n\n[outbox]\nmax_attempts = 0\n\n\
+         [connectors.hook]\nkind = \"webhook\"\nurl = \"ftp://example\"\nsecret = \"short\"\n\n\
+         [connectors.log]\nkind = \"files\"\ndir = \"out\"",
+    );
+    for needle in [
+        "config/campaignd.toml: outbox.max_attempts: is 0",
+        "config/campaignd.toml: connectors.hook.url: `ftp://example` is not an http:// or https:// URL",
+        "config/campaignd.toml: connectors.hook.secret: is too short",
+        "config/campaignd.toml: connectors.log: `log` is a built-in connector's name",
+    ] {
+        assert_refused(&d, &[], &[needle]);
+    }
+    // A campaign naming a connector nobody defined, or a channel it does not run on.
+    let d = Deployment::new();
+    d.edit(
+        CAMPAIGN_FILE,
+        "regions = [\"KR\"]",
+        "regions = [\"KR\"]\nconnectors = { sms = \"gateway\", email = \"log\" }",
+    );
+    for needle in [
+        "kr_students_signups.toml: connectors.sms: no connector `gateway`",
+        "kr_students_signups.toml: connectors.email: the campaign does not run on email",
+    ] {
+        assert_refused(&d, &[], &[needle]);
+    }
+    // A connector of a kind campaignd does not have is named too.
+    let d = Deployment::new();
+    d.edit(
+        "config/campaignd.toml",
+        "filter = \"warn\"",
+        "filter = \"warn\"\n\n[connectors.ftp]\nkind = \"ftp\"",
+    );
+    assert_refused(&d, &[], &["connectors", "ftp"]);
+    // A good one, its secret from the environment as the docs advise.
+    let d = Deployment::new();
+    d.edit(
+        "config/campaignd.toml",
+        "filter = \"warn\"",
+        "filter = \"warn\"\n\n[connectors.sms_gateway]\nkind = \"webhook\"\nurl = \"https://gateway.example.com/campaignd\"\nsecret = \"short\"",
+    );
+    d.edit(
+        CAMPAIGN_FILE,
+        "regions = [\"KR\"]",
+        "regions = [\"KR\"]\nconnectors = { sms = \"sms_gateway\", search = \"log\" }",
+    );
+    let check = d.campaignd(
+        "check",
+        &[(
+            "CAMPAIGND__CONNECTORS__SMS_GATEWAY__SECRET",
+            "a-long-enough-signing-secret",
+        )],
+    );
+    assert_eq!(check.code, Some(0), "stderr:\n{}", check.stderr);
+}
+
 // An agent definition.
 
 #[test]

@@ -522,3 +522,39 @@ fn an_erased_subject_has_no_consent_whatever_order_the_decisions_come_in() {
         assert!(ledger.keys().all(|(subject, _)| subject == "subject:b"));
     }
 }
+
+#[test]
+fn the_creatives_sent_are_the_last_approved_reviews_with_their_headlines() {
+    let review = |variant: &str, text: &str, approved: bool| {
+        decision_with(
+            "review",
+            serde_json::json!({
+                "variant": variant,
+                "message": { "channel": "search", "text": text },
+                "send_at": "2026-09-01T09:00:00+09:00",
+                "jurisdictions": ["KR"],
+                "consent": null
+            }),
+            serde_json::json!({ "approved": approved }),
+        )
+    };
+    let creatives = decision(
+        "creatives",
+        serde_json::json!([
+            { "id": "a", "text": "first", "subject": null, "headline": "Spring sale" },
+            { "id": "b", "text": "other", "subject": null, "headline": null }
+        ]),
+    );
+    let decisions = [
+        creatives,
+        review("a", "[광고] first", false),
+        review("b", "(광고) other", true),
+        // A revision's review of `a` approves its fixed text; `b` is blocked on a later round.
+        review("a", "(광고) first", true),
+        review("b", "(광고) other", false),
+    ];
+    let approved = approved_creatives(&decisions);
+    assert_eq!(approved.len(), 1, "{approved:?}");
+    assert_eq!(approved["a"].message.text, "(광고) first");
+    assert_eq!(approved["a"].headline.as_deref(), Some("Spring sale"));
+}
