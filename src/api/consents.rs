@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use super::auth::Caller;
 use super::codes::{INVALID_CONSENT, INVALID_ITEM, SUBJECT_ERASED, consent_problem_code_schema};
-use super::error::{ApiError, ErrorBody, ErrorCode, RawBody, parse_json};
+use super::error::{ApiError, ErrorBody, ErrorCode, RawBody, parse_batch, parse_item};
 use super::idempotency;
 use crate::agents::compliance::Compliance;
 use crate::agents::messages::{ConsentFate, Consents, ConsentsOf, EraseSubject, RecordConsent};
@@ -196,13 +196,7 @@ pub async fn record_consents(
         return Err(ApiError::read_only("POST /v1/consents"));
     }
     let key = idempotency::key_of(&headers)?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidBody,
-            "the body is empty: send {\"consents\": [...]}",
-        ));
-    }
-    let batch: ConsentBatch = parse_json(&body)?;
+    let batch: ConsentBatch = parse_batch(&body, "{\"consents\": [...]}")?;
     if batch.consents.is_empty() {
         return Err(ApiError::new(
             ErrorCode::InvalidBody,
@@ -247,19 +241,10 @@ async fn record(
                 .map(|message| ConsentProblem { code, message })
                 .collect(),
         };
-        let item = match serde_path_to_error::deserialize::<_, ConsentItem>(value) {
+        let item = match parse_item::<ConsentItem>(value) {
             Ok(item) => item,
-            Err(err) => {
-                let path = err.path().to_string();
-                let at = if path == "." {
-                    String::new()
-                } else {
-                    format!("field `{path}`: ")
-                };
-                items.push(rejected(
-                    INVALID_ITEM,
-                    vec![format!("{at}{}", err.into_inner())],
-                ));
+            Err(message) => {
+                items.push(rejected(INVALID_ITEM, vec![message]));
                 continue;
             }
         };
@@ -356,14 +341,7 @@ pub async fn subject_consents(
     Path(subject): Path<String>,
     Query(query): Query<TenantQuery>,
 ) -> Result<Json<SubjectConsents>, ApiError> {
-    let tenant = tenant_of(&state, &caller, query.tenant.as_deref())?;
-    let subject = subject_of(&subject)?;
-    let keys = SubjectKeys::open(state.kb())
-        .map_err(|e| ApiError::internal("the subjects' pseudonyms cannot be opened", e))?;
-    let pseudonym = keys
-        .find(&tenant, &subject)
-        .map_err(|e| ApiError::internal("the subjects' pseudonyms cannot be read", e))?
-        .ok_or_else(|| unknown_subject(&tenant))?;
+    let (tenant, _, _, pseudonym) = looked_up(&state, &caller, &subject, &query)?;
     let Consents { records } = compliance_client(&state, &caller, &tenant)
         .request(
             Compliance::NAME,
@@ -379,6 +357,24 @@ pub async fn subject_consents(
         pseudonym,
         consents: records,
     }))
+}
+
+/// The tenant, the subject, its keys and its pseudonym, for a route naming the subject.
+fn looked_up(
+    state: &ApiState,
+    caller: &Caller,
+    subject: &str,
+    query: &TenantQuery,
+) -> Result<(TenantId, Subject, SubjectKeys, String), ApiError> {
+    let tenant = tenant_of(state, caller, query.tenant.as_deref())?;
+    let subject = subject_of(subject)?;
+    let keys = SubjectKeys::open(state.kb())
+        .map_err(|e| ApiError::internal("the subjects' pseudonyms cannot be opened", e))?;
+    let pseudonym = keys
+        .find(&tenant, &subject)
+        .map_err(|e| ApiError::internal("the subjects' pseudonyms cannot be read", e))?
+        .ok_or_else(|| unknown_subject(&tenant))?;
+    Ok((tenant, subject, keys, pseudonym))
 }
 
 fn unknown_subject(tenant: &TenantId) -> ApiError {
@@ -414,14 +410,7 @@ pub async fn erase_subject(
     if !caller.may_write() {
         return Err(ApiError::read_only("DELETE /v1/consents/{subject}"));
     }
-    let tenant = tenant_of(&state, &caller, query.tenant.as_deref())?;
-    let subject = subject_of(&subject)?;
-    let keys = SubjectKeys::open(state.kb())
-        .map_err(|e| ApiError::internal("the subjects' pseudonyms cannot be opened", e))?;
-    let pseudonym = keys
-        .find(&tenant, &subject)
-        .map_err(|e| ApiError::internal("the subjects' pseudonyms cannot be read", e))?
-        .ok_or_else(|| unknown_subject(&tenant))?;
+    let (tenant, subject, keys, pseudonym) = looked_up(&state, &caller, &subject, &query)?;
     // The consents stop first: if the link were deleted first and this failed, consents would be
     // left in force that nobody could erase any more.
     let erased = compliance_client(&state, &caller, &tenant)

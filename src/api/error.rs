@@ -230,6 +230,30 @@ fn json_error(at: &str, err: &serde_json::Error) -> ApiError {
     }
 }
 
+/// A batch body: refused when empty (the message shows `example`), else parsed as [`parse_json`].
+pub fn parse_batch<T: DeserializeOwned>(body: &[u8], example: &str) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            format!("the body is empty: send {example}"),
+        ));
+    }
+    parse_json(body)
+}
+
+/// One batch item as `T`, or what is wrong with it, naming the field.
+pub fn parse_item<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+        let path = err.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("field `{path}`: ")
+        };
+        format!("{at}{}", err.into_inner())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,7 +22,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::campaigns::{running_goal, visible_campaign};
 use super::codes::{INVALID_ITEM, item_problem_code_schema};
-use super::error::{ApiError, ErrorBody, ErrorCode, RawBody, parse_json};
+use super::error::{ApiError, ErrorBody, ErrorCode, RawBody, parse_batch, parse_item};
 use super::idempotency;
 use crate::campaign::ingest::{Batch, IngestError, ItemResult, ingest_at};
 use crate::market::Observation;
@@ -120,13 +120,10 @@ pub async fn ingest_observations(
         return Err(ApiError::read_only("POST /v1/observations"));
     }
     let key = idempotency::key_of(&headers)?;
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidBody,
-            "the body is empty: send {\"campaign\": \"...\", \"day\": 0, \"observations\": [...]}",
-        ));
-    }
-    let batch: ObservationBatch = parse_json(&body)?;
+    let batch: ObservationBatch = parse_batch(
+        &body,
+        "{\"campaign\": \"...\", \"day\": 0, \"observations\": [...]}",
+    )?;
     if batch.observations.is_empty() {
         return Err(ApiError::new(
             ErrorCode::InvalidBody,
@@ -162,29 +159,21 @@ async fn run(
                 .entry("campaign")
                 .or_insert_with(|| serde_json::Value::String(campaign.clone()));
         }
-        match serde_path_to_error::deserialize::<_, Observation>(value) {
+        match parse_item::<Observation>(value) {
             Ok(observation) => {
                 items.push(None);
                 positions.push(index);
                 parsed.push(observation);
             }
-            Err(err) => {
-                let path = err.path().to_string();
-                let at = if path == "." {
-                    String::new()
-                } else {
-                    format!("field `{path}`: ")
-                };
-                items.push(Some(ItemView {
-                    index,
-                    status: ItemStatus::Rejected,
-                    outcome: None,
-                    problems: vec![ItemProblem {
-                        code: INVALID_ITEM,
-                        message: format!("{at}{}", err.into_inner()),
-                    }],
-                }));
-            }
+            Err(message) => items.push(Some(ItemView {
+                index,
+                status: ItemStatus::Rejected,
+                outcome: None,
+                problems: vec![ItemProblem {
+                    code: INVALID_ITEM,
+                    message,
+                }],
+            })),
         }
     }
     let mut report = crate::campaign::ingest::IngestReport::default();

@@ -173,18 +173,7 @@ pub async fn retry_order(
     Path(key): Path<String>,
     JsonBody(request): JsonBody<Option<OrderChange>>,
 ) -> Result<Json<Entry>, ApiError> {
-    if !caller.is_operator() {
-        return Err(ApiError::operator_only("POST /v1/orders/{key}/retry"));
-    }
-    let why = reason_of(request, "retried")?;
-    let note = format!("retried by {}: {why}", caller.name());
-    let entry = outbox(&state)?
-        .retry(&key, note, crate::runtime::Clock::wall_now())
-        .await
-        .map_err(change_error)?;
-    tracing::info!(token_name = caller.name(), order = %key, campaign = %entry.order.campaign, %why, "order retried through the API");
-    state.wake().campaign(&entry.order.campaign);
-    Ok(Json(entry))
+    change(&state, &caller, &key, request, Change::Retry).await
 }
 
 /// Gives a pending or dead-lettered order up: it is never delivered.
@@ -210,16 +199,46 @@ pub async fn cancel_order(
     Path(key): Path<String>,
     JsonBody(request): JsonBody<Option<OrderChange>>,
 ) -> Result<Json<Entry>, ApiError> {
+    change(&state, &caller, &key, request, Change::Cancel).await
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Change {
+    Retry,
+    Cancel,
+}
+
+/// An operator's retry or cancel, logged with the token's name; the order's campaign runs its
+/// held day again at once.
+async fn change(
+    state: &ApiState,
+    caller: &Caller,
+    key: &str,
+    request: Option<OrderChange>,
+    change: Change,
+) -> Result<Json<Entry>, ApiError> {
+    let (verb, done) = match change {
+        Change::Retry => ("retry", "retried"),
+        Change::Cancel => ("cancel", "cancelled"),
+    };
     if !caller.is_operator() {
-        return Err(ApiError::operator_only("POST /v1/orders/{key}/cancel"));
+        return Err(ApiError::operator_only(&format!(
+            "POST /v1/orders/{{key}}/{verb}"
+        )));
     }
-    let why = reason_of(request, "cancelled")?;
-    let note = format!("cancelled by {}: {why}", caller.name());
-    let entry = outbox(&state)?
-        .cancel(&key, note)
-        .await
-        .map_err(change_error)?;
-    tracing::warn!(token_name = caller.name(), order = %key, campaign = %entry.order.campaign, %why, "order cancelled through the API: it is never delivered");
+    let why = reason_of(request, done)?;
+    let note = format!("{done} by {}: {why}", caller.name());
+    let outbox = outbox(state)?;
+    let entry = match change {
+        Change::Retry => {
+            outbox
+                .retry(key, note, crate::runtime::Clock::wall_now())
+                .await
+        }
+        Change::Cancel => outbox.cancel(key, note).await,
+    }
+    .map_err(change_error)?;
+    tracing::info!(token_name = caller.name(), order = %key, campaign = %entry.order.campaign, %why, "order {done} through the API");
     state.wake().campaign(&entry.order.campaign);
     Ok(Json(entry))
 }

@@ -17,7 +17,7 @@
 //!   simulator's market and audience for a campaign. `what_if`: one campaign run start to
 //!   deadline on a known market, against an oracle and a plan that never learns.
 //! - `notifications`: approval requests, escalations and expiries sent to the `[webhook]`.
-//!   `wake`: a held day run again at once when an approval request is answered or expires.
+//!   `signed`: the signed JSON POST both webhooks send. `wake`: a held day run again at once when an approval request is answered or expires.
 //! - `outbox`: every order (creatives, budgets, a day's buys) durable before it leaves, its
 //!   delivery worker, retries and dead letters; `orders`: a day's tick written as orders. `connectors`: where orders go, one file each.
 
@@ -32,6 +32,7 @@ pub mod options;
 pub mod orders;
 pub mod outbox;
 pub mod resume;
+pub mod signed;
 mod sim_market;
 pub mod wake;
 pub mod what_if;

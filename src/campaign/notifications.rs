@@ -23,12 +23,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde::Serialize;
-use sha2::Sha256;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use super::signed::signature;
 use super::wake::Wake;
 use crate::agents::approvals::{ApprovalBook, Listed, Notice};
 use crate::kb::{DecisionId, KbError, KnowledgeBase};
@@ -133,18 +132,6 @@ pub fn due<'a>(
 pub fn backoff(failures: u32, initial_ms: u64, max_ms: u64) -> Duration {
     let doubled = initial_ms.saturating_mul(1u64 << failures.saturating_sub(1).min(40));
     Duration::from_millis(doubled.min(max_ms))
-}
-
-/// `sha256=<hex>` of HMAC-SHA256 keyed by `secret` over `<timestamp>.<body>`.
-pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> Result<String, String> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret)
-        .map_err(|e| format!("the webhook secret cannot key HMAC-SHA256: {e}"))?;
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!("sha256={hex}"))
 }
 
 /// What a delivery's body holds.
@@ -361,33 +348,19 @@ async fn deliver(webhook: &WebhookSettings, due: &Due<'_>, delivery: &str) -> Re
         approval: due.request,
     };
     let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-    let timestamp = sent_at.timestamp();
-    let signed = signature(webhook.secret.as_bytes(), timestamp, &body)?;
-    let (url, timeout) = (webhook.url.clone(), webhook.timeout_secs);
-    let (event, delivery) = (due.event.as_str(), delivery.to_owned());
-    let sent = tokio::task::spawn_blocking(move || {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(timeout)))
-            .build()
-            .into();
-        agent
-            .post(&url)
-            .header("Content-Type", "application/json")
-            .header("X-Campaignd-Event", event)
-            .header("X-Campaignd-Delivery", &delivery)
-            .header("X-Campaignd-Timestamp", timestamp.to_string())
-            .header("X-Campaignd-Signature", &signed)
-            .send(&body[..])
-            .map(|r| r.status())
-    })
+    let headers = vec![
+        ("X-Campaignd-Event", due.event.as_str().to_owned()),
+        ("X-Campaignd-Delivery", delivery.to_owned()),
+    ];
+    super::signed::post(
+        &webhook.url,
+        &webhook.secret,
+        webhook.timeout_secs,
+        sent_at.timestamp(),
+        headers,
+        body,
+    )
     .await
-    .map_err(|e| format!("the delivery task stopped: {e}"))?;
-    match sent {
-        Ok(status) if status.is_success() => Ok(()),
-        Ok(status) => Err(format!("the webhook answered {status}")),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 #[cfg(test)]

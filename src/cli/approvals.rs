@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use serde_json::Value;
 
-use super::client::{CallError, Daemon, display, emit, failed, table};
+use super::client::{Daemon, display, emit, encode, failed, table};
 
 #[derive(clap::Args, Debug)]
 pub struct ApprovalsArgs {
@@ -65,37 +65,10 @@ pub fn list(config: Option<&std::path::Path>, args: ApprovalsArgs) -> anyhow::Re
         query.push(format!("kind={}", encode(kind)));
     }
     let daemon = Daemon::from_config(config)?;
-    // Every page, in order.
-    let mut list: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut page_query = query.clone();
-        page_query.push("limit=1000".to_owned());
-        if let Some(cursor) = &cursor {
-            page_query.push(format!("cursor={}", encode(cursor)));
-        }
-        let path = format!("/v1/approvals?{}", page_query.join("&"));
-        let answer = match daemon.get(&path, &[200]) {
-            Ok((_, value)) => value,
-            Err(err) => return failed(err),
-        };
-        let Some(page) = answer.get("approvals").and_then(Value::as_array) else {
-            return failed(CallError::NotJson {
-                addr: daemon.addr().to_owned(),
-                method: "GET",
-                path,
-                reason: "it has no `approvals` list".to_owned(),
-            });
-        };
-        list.extend(page.iter().cloned());
-        cursor = answer
-            .get("next_cursor")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let list = match daemon.all_pages("/v1/approvals", &query, "approvals") {
+        Ok(list) => list,
+        Err(err) => return failed(err),
+    };
     if args.json {
         let all = serde_json::json!({ "approvals": list });
         emit(&(serde_json::to_string_pretty(&all)? + "\n"))?;
@@ -172,17 +145,4 @@ pub fn answer(
         field("decision")
     ))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Percent-encodes a query value (anything but unreserved characters).
-pub(super) fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -120,11 +120,6 @@ pub(super) struct Daemon {
 }
 
 impl Daemon {
-    /// `host:port` as connected to.
-    pub(super) fn addr(&self) -> &str {
-        &self.addr
-    }
-
     pub(super) fn from_config(config: Option<&Path>) -> anyhow::Result<Self> {
         let settings = Settings::load(config).map_err(|problems| {
             let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
@@ -174,6 +169,43 @@ impl Daemon {
         accept: &[u16],
     ) -> Result<(u16, Value), CallError> {
         self.call_keyed(method, path, body, None, accept)
+    }
+
+    /// Every page of a paged list: `GET path?query&limit=1000&cursor=…` until no `next_cursor`,
+    /// the items of each page's `field` in order.
+    pub(super) fn all_pages(
+        &self,
+        path: &str,
+        query: &[String],
+        field: &str,
+    ) -> Result<Vec<Value>, CallError> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut page_query = query.to_vec();
+            page_query.push("limit=1000".to_owned());
+            if let Some(cursor) = &cursor {
+                page_query.push(format!("cursor={}", encode(cursor)));
+            }
+            let full = format!("{path}?{}", page_query.join("&"));
+            let (_, answer) = self.get(&full, &[200])?;
+            let Some(page) = answer.get(field).and_then(Value::as_array) else {
+                return Err(CallError::NotJson {
+                    addr: self.addr.clone(),
+                    method: "GET",
+                    path: full,
+                    reason: format!("it has no `{field}` list"),
+                });
+            };
+            items.extend(page.iter().cloned());
+            cursor = answer
+                .get("next_cursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if cursor.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// [`Daemon::call`] with an `Idempotency-Key`, so that a retried POST counts once.
@@ -260,6 +292,19 @@ impl Daemon {
                 reason: e.to_string(),
             })
     }
+}
+
+/// Percent-encodes a path segment or query value (anything but unreserved characters).
+pub(super) fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The address to connect to for a listen address: a wildcard listen (`0.0.0.0`, `[::]`) is

@@ -212,43 +212,76 @@ fn finish(tally: &Tally) -> anyhow::Result<ExitCode> {
 }
 
 /// The batch's key: the file's content and the batch's place in it.
-fn batch_key(kind: &str, bytes: &[u8], batch: usize) -> String {
+fn batch_key(route: &str, bytes: &[u8], batch: usize) -> String {
+    let kind = route.rsplit('/').next().unwrap_or(route);
     format!("import-{kind}-{}-{batch}", &sha256_hex(bytes)[..32])
 }
 
-pub fn consents(config: Option<&Path>, command: ConsentsCommand) -> anyhow::Result<ExitCode> {
-    let ConsentsCommand::Import(args) = command;
-    let (bytes, rows) = read_rows(&args.file, &CONSENT_COLUMNS, consent_cell)?;
+/// One batch to post: its body, how its line reads, and the file lines of its items.
+struct Batch {
+    body: Value,
+    label: String,
+    lines: Vec<u64>,
+}
+
+fn items(chunk: &[Row]) -> Value {
+    Value::Array(
+        chunk
+            .iter()
+            .map(|r| Value::Object(r.fields.clone()))
+            .collect(),
+    )
+}
+
+/// Posts every batch to `path` in order, each keyed by the file's content and its place, and
+/// answers the exit code; a refused batch stops the import (those before it stand).
+fn send_all(
+    config: Option<&Path>,
+    path: &str,
+    bytes: &[u8],
+    batches: Vec<Batch>,
+) -> anyhow::Result<ExitCode> {
     let daemon = Daemon::from_config(config)?;
     let mut tally = Tally::default();
-    for (n, chunk) in rows.chunks(BATCH_ROWS).enumerate() {
-        let mut body = serde_json::json!({
-            "consents": chunk.iter().map(|r| Value::Object(r.fields.clone())).collect::<Vec<_>>()
-        });
-        if let Some(tenant) = &args.tenant {
-            body["tenant"] = Value::String(tenant.clone());
-        }
-        let lines: Vec<u64> = chunk.iter().map(|r| r.line).collect();
-        let label = format!(
-            "batch {} (lines {}–{})",
-            n + 1,
-            lines.first().unwrap_or(&0),
-            lines.last().unwrap_or(&0)
-        );
-        let key = batch_key("consents", &bytes, n);
+    for (n, batch) in batches.into_iter().enumerate() {
+        let key = batch_key(path, bytes, n);
         if let Err(err) = post(
             &daemon,
-            "/v1/consents",
-            &body,
+            path,
+            &batch.body,
             &key,
-            &label,
-            &lines,
+            &batch.label,
+            &batch.lines,
             &mut tally,
         ) {
             return failed(err);
         }
     }
     finish(&tally)
+}
+
+pub fn consents(config: Option<&Path>, command: ConsentsCommand) -> anyhow::Result<ExitCode> {
+    let ConsentsCommand::Import(args) = command;
+    let (bytes, rows) = read_rows(&args.file, &CONSENT_COLUMNS, consent_cell)?;
+    let batches = rows
+        .chunks(BATCH_ROWS)
+        .enumerate()
+        .map(|(n, chunk)| {
+            let mut body = serde_json::json!({ "consents": items(chunk) });
+            if let Some(tenant) = &args.tenant {
+                body["tenant"] = Value::String(tenant.clone());
+            }
+            let lines: Vec<u64> = chunk.iter().map(|r| r.line).collect();
+            let label = format!(
+                "batch {} (lines {}–{})",
+                n + 1,
+                lines.first().unwrap_or(&0),
+                lines.last().unwrap_or(&0)
+            );
+            Batch { body, label, lines }
+        })
+        .collect();
+    send_all(config, "/v1/consents", &bytes, batches)
 }
 
 pub fn observations(
@@ -276,34 +309,19 @@ pub fn observations(
         let order = *first_seen.entry((campaign.clone(), day)).or_insert(order);
         groups.entry((order, campaign, day)).or_default().push(row);
     }
-    let daemon = Daemon::from_config(config)?;
-    let mut tally = Tally::default();
-    let mut n = 0;
+    let mut batches = Vec::new();
     for ((_, campaign, day), rows) in groups {
         for chunk in rows.chunks(BATCH_ROWS) {
-            let body = serde_json::json!({
-                "campaign": campaign,
-                "day": day,
-                "observations": chunk.iter().map(|r| Value::Object(r.fields.clone())).collect::<Vec<_>>()
+            batches.push(Batch {
+                body: serde_json::json!({
+                    "campaign": campaign, "day": day, "observations": items(chunk)
+                }),
+                label: format!("{campaign} day {day} ({} rows)", chunk.len()),
+                lines: chunk.iter().map(|r| r.line).collect(),
             });
-            let lines: Vec<u64> = chunk.iter().map(|r| r.line).collect();
-            let label = format!("{campaign} day {day} ({} rows)", chunk.len());
-            let key = batch_key("observations", &bytes, n);
-            n += 1;
-            if let Err(err) = post(
-                &daemon,
-                "/v1/observations",
-                &body,
-                &key,
-                &label,
-                &lines,
-                &mut tally,
-            ) {
-                return failed(err);
-            }
         }
     }
-    finish(&tally)
+    send_all(config, "/v1/observations", &bytes, batches)
 }
 
 #[cfg(test)]

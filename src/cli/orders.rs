@@ -12,8 +12,7 @@ use std::process::ExitCode;
 use anyhow::anyhow;
 use serde_json::Value;
 
-use super::approvals::encode;
-use super::client::{CallError, Daemon, display, emit, failed, table};
+use super::client::{Daemon, display, emit, encode, failed, table};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum OrdersCommand {
@@ -55,42 +54,16 @@ pub fn execute(config: Option<&Path>, command: OrdersCommand) -> anyhow::Result<
 
 fn list(config: Option<&Path>, args: ListArgs) -> anyhow::Result<ExitCode> {
     let daemon = Daemon::from_config(config)?;
-    let mut orders: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut query = vec!["limit=1000".to_owned()];
-        if let Some(state) = &args.state {
-            query.push(format!("state={}", encode(state)));
-        }
-        if let Some(cursor) = &cursor {
-            query.push(format!("cursor={}", encode(cursor)));
-        }
-        let path = format!(
-            "/v1/campaigns/{}/orders?{}",
-            encode(&args.campaign),
-            query.join("&")
-        );
-        let answer = match daemon.get(&path, &[200]) {
-            Ok((_, value)) => value,
-            Err(err) => return failed(err),
-        };
-        let Some(page) = answer.get("orders").and_then(Value::as_array) else {
-            return failed(CallError::NotJson {
-                addr: daemon.addr().to_owned(),
-                method: "GET",
-                path,
-                reason: "it has no `orders` list".to_owned(),
-            });
-        };
-        orders.extend(page.iter().cloned());
-        cursor = answer
-            .get("next_cursor")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    let query: Vec<String> = args
+        .state
+        .iter()
+        .map(|state| format!("state={}", encode(state)))
+        .collect();
+    let path = format!("/v1/campaigns/{}/orders", encode(&args.campaign));
+    let orders = match daemon.all_pages(&path, &query, "orders") {
+        Ok(orders) => orders,
+        Err(err) => return failed(err),
+    };
     if args.json {
         emit(&(serde_json::to_string_pretty(&serde_json::json!({ "orders": orders }))? + "\n"))?;
         return Ok(ExitCode::SUCCESS);

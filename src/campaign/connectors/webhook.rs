@@ -4,12 +4,11 @@
 //! delivery; any other answer, or none within `timeout_secs`, is a failure to retry. https goes
 //! through rustls.
 
-use std::time::Duration;
-
 use super::{Connector, Delivery};
+use crate::campaign::signed;
 use crate::domain::order::Order;
 
-pub use crate::campaign::notifications::signature;
+pub use crate::campaign::signed::signature;
 
 pub struct WebhookConnector {
     pub url: String,
@@ -21,33 +20,20 @@ impl Connector for WebhookConnector {
     fn deliver<'a>(&'a self, order: &'a Order) -> Delivery<'a> {
         Box::pin(async move {
             let body = serde_json::to_vec(order).map_err(|e| e.to_string())?;
+            let headers = vec![
+                ("Idempotency-Key", order.key.clone()),
+                ("X-Campaignd-Event", format!("order.{}", order.body.kind())),
+            ];
             let timestamp = chrono::Utc::now().timestamp();
-            let signed = signature(self.secret.as_bytes(), timestamp, &body)?;
-            let (url, timeout, key) = (self.url.clone(), self.timeout_secs, order.key.clone());
-            let kind = order.body.kind();
-            let sent = tokio::task::spawn_blocking(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .timeout_global(Some(Duration::from_secs(timeout)))
-                    .build()
-                    .into();
-                agent
-                    .post(&url)
-                    .header("Content-Type", "application/json")
-                    .header("Idempotency-Key", &key)
-                    .header("X-Campaignd-Event", format!("order.{kind}"))
-                    .header("X-Campaignd-Timestamp", timestamp.to_string())
-                    .header("X-Campaignd-Signature", &signed)
-                    .send(&body[..])
-                    .map(|r| r.status())
-            })
+            signed::post(
+                &self.url,
+                &self.secret,
+                self.timeout_secs,
+                timestamp,
+                headers,
+                body,
+            )
             .await
-            .map_err(|e| format!("the delivery task stopped: {e}"))?;
-            match sent {
-                Ok(status) if status.is_success() => Ok(()),
-                Ok(status) => Err(format!("{} answered {status}", self.url)),
-                Err(e) => Err(format!("{}: {e}", self.url)),
-            }
         })
     }
 }
