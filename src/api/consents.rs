@@ -42,7 +42,8 @@ pub struct ConsentBatch {
     /// Each: `subject` (a phone number, an address or a customer id, never stored), `channel`,
     /// `purpose`, `jurisdiction` (`KR`, `US`, `EU`), and for a grant `granted_at` and `source`;
     /// optionally `text_hash` (SHA-256 of the consent text shown), `night_consent`,
-    /// `withdrawn_at`, `last_reconfirmed_at`, `existing_transaction_at`.
+    /// `withdrawn_at`, `last_reconfirmed_at`, `existing_transaction_at`, `segments` (the audience
+    /// segments the subject belongs to, which send lists are drawn from).
     #[schema(value_type = Vec<Object>)]
     pub consents: Vec<serde_json::Value>,
 }

@@ -398,12 +398,26 @@ async fn step_campaign(
         report.tick = Some(tick);
         return Some(report);
     }
+    // The simulated audience consented as a whole; any other is checked member by member.
+    let send_lists = if options.audience_consent {
+        orders::SendLists::new()
+    } else {
+        match orders::draw_send_lists(&client, &run.goal, day, &tick).await {
+            Ok(lists) => lists,
+            Err(e) => {
+                report.error = Some(format!("the day's send lists cannot be drawn: {e}"));
+                report.tick = Some(tick);
+                return Some(report);
+            }
+        }
+    };
     // Durable before anything is sent or simulated; the day runs again if they are not.
     if let Err(e) = orders::write_day(
         kb,
         &run.goal,
         day,
         &tick,
+        &send_lists,
         options.simulate,
         runtime.clock().now(),
     )

@@ -3,7 +3,8 @@
 //! the creatives of each audience segment when the set bought there changed, the daily budget
 //! when it changed, and the day's buys. Each order's key comes from its step
 //! (`creatives/day/3/search/students`, `budget/day/3/search`, `buys/day/3/search`), so a day run
-//! again after a restart writes nothing twice.
+//! again after a restart writes nothing twice. On SMS, email and push, a day's buys carry the
+//! send list compliance drew for each audience whose consent is each member's own.
 
 use std::collections::BTreeMap;
 
@@ -11,18 +12,72 @@ use chrono::{DateTime, Utc};
 
 use super::connectors::connector_for;
 use super::outbox::Outbox;
+use crate::agents::compliance::{Compliance, DrawSendList};
 use crate::agents::ledger;
 use crate::agents::messages::TickReport;
 use crate::agents::projection::approved_creatives;
 use crate::domain::campaign::{CampaignGoal, Channel};
+use crate::domain::compliance::recipients::{SendLine, SendList};
 use crate::domain::money::round_money;
 use crate::domain::order::{BuyLine, Creative, Order, OrderBody, order_key};
 use crate::kb::{KbError, KnowledgeBase};
+use crate::runtime::{Agent, Client, DeliveryError};
 
 /// Why a day's orders were not all written; the day is run again.
 #[derive(Debug, thiserror::Error)]
 #[error("the day's orders cannot be written: {0}")]
 pub struct OrderError(#[from] KbError);
+
+/// (channel, segment) → the day's send list, for the audiences whose consent is each member's own.
+pub type SendLists = BTreeMap<(Channel, String), SendList>;
+
+/// The day's send lists: for each messaging channel and segment bought, the members compliance
+/// lets the day's message go to. An audience with a consent record of its own (the built-in
+/// market's) has none.
+pub async fn draw_send_lists(
+    client: &Client,
+    goal: &CampaignGoal,
+    day: u32,
+    tick: &TickReport,
+) -> Result<SendLists, DeliveryError> {
+    let mut wanted: BTreeMap<(Channel, String), Vec<SendLine>> = BTreeMap::new();
+    for buy in &tick.buys {
+        if matches!(buy.channel, Channel::Sms | Channel::Email | Channel::Push) {
+            wanted
+                .entry((buy.channel, buy.segment.clone()))
+                .or_default()
+                .push(SendLine {
+                    variant: buy.variant.clone(),
+                    spend: buy.spend,
+                });
+        }
+    }
+    let mut lists = SendLists::new();
+    for ((channel, segment), lines) in wanted {
+        let buys = order_key(&goal.tenant, &goal.id, &buys_step(day, channel));
+        let drawn = client
+            .request(
+                Compliance::NAME,
+                DrawSendList {
+                    goal: goal.clone(),
+                    day,
+                    channel,
+                    segment: segment.clone(),
+                    lines,
+                    seed: format!("{buys}/{segment}"),
+                },
+            )
+            .await?;
+        if let Some(list) = drawn.list {
+            lists.insert((channel, segment), list);
+        }
+    }
+    Ok(lists)
+}
+
+fn buys_step(day: u32, channel: Channel) -> String {
+    format!("buys/day/{day}/{channel}")
+}
 
 /// Writes the orders of `tick` (the day `day` of `goal`); answers how many were new.
 pub async fn write_day(
@@ -30,6 +85,7 @@ pub async fn write_day(
     goal: &CampaignGoal,
     day: u32,
     tick: &TickReport,
+    send_lists: &SendLists,
     simulated: bool,
     now: DateTime<Utc>,
 ) -> Result<usize, OrderError> {
@@ -122,12 +178,35 @@ pub async fn write_day(
             Some((what, value)),
         ));
     }
-    for (channel, lines) in lines {
+    for (channel, mut lines) in lines {
+        let mut recipients = Vec::new();
+        let mut send_at = None;
+        // On an audience whose consent is each member's own, a line nobody may get buys nothing.
+        lines.retain(
+            |line| match send_lists.get(&(channel, line.segment.clone())) {
+                None => true,
+                Some(list) => {
+                    send_at = send_at.or(list.send_at);
+                    let listed = list.recipients.iter().filter(|r| r.variant == line.variant);
+                    let before = recipients.len();
+                    recipients.extend(listed.cloned());
+                    recipients.len() > before
+                }
+            },
+        );
+        if lines.is_empty() {
+            tracing::info!(campaign = %goal.id, day, %channel, "no member of the day's audiences may get its message: nothing is ordered");
+            continue;
+        }
         orders.push((
             make(
-                format!("buys/day/{day}/{channel}"),
+                buys_step(day, channel),
                 channel,
-                OrderBody::Buys { lines },
+                OrderBody::Buys {
+                    lines,
+                    recipients,
+                    send_at,
+                },
             ),
             None,
         ));

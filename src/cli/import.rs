@@ -54,7 +54,7 @@ pub struct ObservationImportArgs {
     pub file: PathBuf,
 }
 
-const CONSENT_COLUMNS: [&str; 11] = [
+const CONSENT_COLUMNS: [&str; 12] = [
     "subject",
     "channel",
     "purpose",
@@ -66,6 +66,7 @@ const CONSENT_COLUMNS: [&str; 11] = [
     "withdrawn_at",
     "last_reconfirmed_at",
     "existing_transaction_at",
+    "segments",
 ];
 
 const OBSERVATION_COLUMNS: [&str; 12] = [
@@ -139,6 +140,15 @@ fn consent_cell(column: &str, value: &str) -> Value {
     match (column, value.to_ascii_lowercase().as_str()) {
         ("night_consent", "true" | "yes" | "1") => Value::Bool(true),
         ("night_consent", "false" | "no" | "0") => Value::Bool(false),
+        // One cell, several segments: `students;alumni`.
+        ("segments", _) => Value::Array(
+            value
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        ),
         _ => Value::String(value.to_owned()),
     }
 }
@@ -337,13 +347,17 @@ mod tests {
     #[test]
     fn cells_are_typed_by_column_and_empty_ones_left_out() {
         let csv = file(
-            "subject,channel,purpose,jurisdiction,granted_at,source,night_consent,withdrawn_at\n\
-             010-1234-5678,sms,marketing,KR,2026-02-01T09:00:00Z,web_form,yes,\n",
+            "subject,channel,purpose,jurisdiction,granted_at,source,night_consent,withdrawn_at,segments\n\
+             010-1234-5678,sms,marketing,KR,2026-02-01T09:00:00Z,web_form,yes,,students; alumni;\n",
         );
         let (_, rows) = read_rows(csv.path(), &CONSENT_COLUMNS, consent_cell).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].line, 2);
         assert_eq!(rows[0].fields["night_consent"], Value::Bool(true));
+        assert_eq!(
+            rows[0].fields["segments"],
+            serde_json::json!(["students", "alumni"])
+        );
         assert!(!rows[0].fields.contains_key("withdrawn_at"));
         let csv = file("campaign,day,clicks,spend\nx,3,12,4.5\nx,3,abc,1\n");
         let (_, rows) = read_rows(csv.path(), &OBSERVATION_COLUMNS, observation_cell).unwrap();

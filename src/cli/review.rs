@@ -319,6 +319,7 @@ fn consent(args: &ConsentArgs, channel: MessageChannel) -> Option<ConsentRecord>
         last_reconfirmed_at: args.consent_reconfirmed,
         jurisdiction: None,
         existing_transaction_at: args.existing_transaction,
+        segments: Vec::new(),
     })
 }
 
@@ -368,6 +369,7 @@ pub fn execute(args: ReviewArgs) -> anyhow::Result<ExitCode> {
         send_at: args.at,
         recipient_tz: args.recipient_tz,
         consent,
+        per_recipient: false,
         claims,
         jurisdictions: args.jurisdictions,
     };

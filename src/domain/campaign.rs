@@ -56,6 +56,11 @@ pub struct CampaignGoal {
     /// the built-in `simulator` or `log`); a channel not named goes to the market source's.
     #[serde(default)]
     pub connectors: BTreeMap<Channel, String>,
+    /// Channel → what one message costs there, in the budget's currency (SMS, email, push): a
+    /// day's send list holds what each variant's spend buys at that price. A messaging channel
+    /// without one sends to every eligible member of the segment.
+    #[serde(default)]
+    pub send_prices: BTreeMap<Channel, f64>,
 }
 
 fn default_category() -> String {

@@ -8,12 +8,13 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::campaign::Channel;
 use super::compliance::Message;
+pub use super::compliance::recipients::Recipient;
 use crate::protocol::{CampaignId, TenantId};
 
 /// An order as the outbox keeps it and a connector delivers it.
@@ -50,8 +51,17 @@ pub enum OrderBody {
     },
     /// Set the channel's daily budget, in currency units.
     Budget { daily: f64 },
-    /// Buy today's traffic: spend per segment and variant, in currency units.
-    Buys { lines: Vec<BuyLine> },
+    /// Buy today's traffic: spend per segment and variant, in currency units. On a messaging
+    /// channel whose audience's consent is each member's own, also the send list: who gets which
+    /// variant, each checked against their own consent (a line nobody may get is left out).
+    Buys {
+        lines: Vec<BuyLine>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recipients: Vec<Recipient>,
+        /// When the send list's messages go out (with a send list only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        send_at: Option<DateTime<FixedOffset>>,
+    },
 }
 
 /// One approved creative: the variant and its message as compliance approved it.
@@ -183,6 +193,8 @@ mod tests {
                     variant: "v1".to_owned(),
                     spend: 1200.0,
                 }],
+                recipients: Vec::new(),
+                send_at: None,
             },
             created_at: "2026-09-01T00:00:00Z".parse().unwrap(),
         };

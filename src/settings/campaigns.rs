@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::problem::{self, Problem, Problems};
 use super::{SourceFile, is_snake_case};
-use crate::domain::campaign::CampaignGoal;
+use crate::domain::campaign::{CampaignGoal, Channel};
 
 /// The shipped example campaigns (generated from `config/campaigns/` at build time), used when
 /// the default campaigns folder does not exist.
@@ -114,6 +114,23 @@ fn validate(goal: &CampaignGoal, source: &SourceFile) -> Vec<Problem> {
             "budget.daily_cap".into(),
             format!(
                 "is {cap}; it must be greater than 0 and at most budget.total ({})",
+                budget.total
+            ),
+        );
+    }
+    for (channel, price) in &goal.send_prices {
+        check(
+            matches!(channel, Channel::Sms | Channel::Email | Channel::Push),
+            format!("send_prices.{channel}"),
+            format!(
+                "{channel} is not sent message by message; only sms, email and push have a send price"
+            ),
+        );
+        check(
+            price.is_finite() && *price > 0.0 && *price <= budget.total,
+            format!("send_prices.{channel}"),
+            format!(
+                "is {price}; it must be greater than 0 and at most budget.total ({})",
                 budget.total
             ),
         );
@@ -314,6 +331,40 @@ messages = ["학생증 하나로 가입 끝"]
             "2026-12-31T14:59:59Z"
                 .parse::<chrono::DateTime<chrono::Utc>>()
                 .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_send_price_is_for_a_messaging_channel_and_a_sane_amount() {
+        let priced = |prices: &str| {
+            let text = GOOD.replace(
+                "regions = [\"KR\"]",
+                &format!("regions = [\"KR\"]\nsend_prices = {{ {prices} }}"),
+            );
+            parse(&source("spring", &text))
+        };
+        let goal = priced("sms = 0.02").unwrap();
+        assert_eq!(goal.send_prices.get(&Channel::Sms), Some(&0.02));
+        let problems = priced("search = 1.0, sms = 0.0, email = 20000.0").unwrap_err();
+        let messages: Vec<String> = problems
+            .iter()
+            .map(|p| format!("{}: {}", p.key, p.message))
+            .collect();
+        assert_eq!(problems.len(), 3, "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("send_prices.search: search is not sent"))
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("send_prices.sms: is 0"))
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("send_prices.email: is 20000"))
         );
     }
 

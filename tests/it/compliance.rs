@@ -381,6 +381,30 @@ fn the_night_window_edges() {
 }
 
 #[test]
+fn a_review_per_recipient_leaves_consent_to_the_send_list_but_checks_the_message() {
+    let pb = playbook();
+    let message = kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567");
+    let mut request = kr_request(message, "2026-11-23T22:00:00+09:00");
+    request.consent = None;
+    let audience = review(&pb, &request);
+    assert!(
+        audience.has_finding("KR-OPTIN") && audience.has_finding("KR-NIGHT"),
+        "{audience:#?}"
+    );
+    request.per_recipient = true;
+    let verdict = review(&pb, &request);
+    assert!(verdict.approved, "{verdict:#?}");
+    for rule in ["KR-OPTIN", "KR-NIGHT", "KR-RECONFIRM"] {
+        assert!(!verdict.has_finding(rule), "{rule}");
+    }
+    request.message = kr_sms("ABC마트 봄세일 무료거부 0801234567");
+    assert!(
+        review(&pb, &request).has_finding("KR-AD-LABEL"),
+        "the message's own rules still run"
+    );
+}
+
+#[test]
 fn opt_in_consent_is_required_and_a_withdrawal_always_wins() {
     let pb = playbook();
     let message = kr_sms("(광고)ABC마트 봄세일 무료거부 0801234567");

@@ -3,8 +3,10 @@
 //! counts once; tenants and roles are kept apart; after an erasure nothing in the knowledge base
 //! (any of its trees) or its export leads from the person to their records; a consent CSV and an
 //! ad platform's daily export go in through `campaignd consents import` and `campaignd
-//! observations import`, run twice without recording anything twice.
+//! observations import`, run twice without recording anything twice; a day's SMS send list holds
+//! only the segment's members whose own consent passes.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +16,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::support::{
-    Process, campaignd, copy_shipped, run, sim_start, us_goal_toml, wait_for, write,
+    Process, campaignd, copy_shipped, kr_goal_toml, run, sim_start, us_goal_toml, wait_for, write,
 };
 
 const OPERATOR: &str = "consents-operator-secret-0001";
@@ -541,6 +543,203 @@ fn a_consent_csv_and_a_daily_export_go_in_once_however_often_they_are_imported()
         refused.stderr.contains("unknown column `cost`"),
         "{}",
         refused.stderr
+    );
+    daemon.terminate(Duration::from_secs(30));
+}
+
+/// A KR SMS campaign on `[market] source = "api"`, autonomous, its SMS going to a `files`
+/// gateway at 0.5 USD a message; the accelerated clock (a day every two seconds) reaches the
+/// campaign's start eight seconds after the daemon starts, time enough to send the consents in.
+fn send_list_deployment(base: &Path) -> PathBuf {
+    copy_shipped(base, "agents");
+    copy_shipped(base, "config/tenants");
+    let goal = kr_goal_toml("kr_sends", 1_000_000, 30);
+    write(
+        base,
+        "config/campaigns/kr_sends.toml",
+        &format!(
+            "autonomy = \"autonomous\"\nconnectors = {{ sms = \"gateway\" }}\nsend_prices = {{ sms = 0.5 }}\n{goal}"
+        ),
+    );
+    let abs = |p: &str| base.join(p).display().to_string();
+    write(
+        base,
+        "config/campaignd.toml",
+        &format!(
+            "[daemon]\ndata_dir = {:?}\nagents_dir = {:?}\ncampaigns_dir = {:?}\nshutdown_timeout_secs = 10\n\n\
+             [clock]\nmode = \"accelerated\"\nfactor = 43200.0\nstart = {}\n\n\
+             [market]\nsource = \"api\"\n\n\
+             [connectors.gateway]\nkind = \"files\"\ndir = {:?}\n\n\
+             [api]\nlisten = \"127.0.0.1:0\"\n\n\
+             [[api.tokens]]\nname = \"ops\"\ntoken = \"{OPERATOR}\"\n",
+            abs("data"),
+            abs("agents"),
+            abs("config/campaigns"),
+            (sim_start() - chrono::Duration::days(4)).to_rfc3339(),
+            abs("sends"),
+        ),
+    )
+}
+
+/// Every row of the SMS send lists the gateway folder holds, as (header → value) maps.
+fn send_list_rows(folder: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut rows = Vec::new();
+    let mut stack = vec![folder.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.contains("-sms-buys-") && name.ends_with(".csv") {
+                let mut reader = csv::Reader::from_path(&path).expect("a CSV");
+                let headers = reader.headers().expect("a header").clone();
+                for record in reader.records() {
+                    let record = record.expect("a row");
+                    rows.push(
+                        headers
+                            .iter()
+                            .zip(record.iter())
+                            .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                            .collect(),
+                    );
+                }
+            }
+        }
+    }
+    rows
+}
+
+#[test]
+fn a_days_send_list_holds_only_members_whose_own_consent_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = send_list_deployment(dir.path());
+    let (mut daemon, addr) = start(&config);
+
+    let member = |subject: &str, segments: &[&str]| {
+        let mut item = grant(subject, "sms", "KR");
+        item["segments"] = json!(segments);
+        item
+    };
+    let mut pushed = member("010-3333-0003", &["university_students"]);
+    pushed["source"] = json!("os_push_permission");
+    let mut withdrawal = member("010-2222-0002", &["university_students"]);
+    withdrawal["withdrawn_at"] = json!("2026-08-15T09:00:00Z");
+    let batch = json!({ "tenant": "acme/kr_retail", "consents": [
+        member("010-1111-0001", &["university_students"]),
+        member("010-2222-0002", &["university_students"]),
+        withdrawal,
+        pushed,
+        member("010-4444-0004", &["graduate_students"]),
+        member("010-5555-0005", &["university_students"]),
+    ]});
+    let (status, _, answer) = request(
+        addr,
+        "POST",
+        "/v1/consents",
+        OPERATOR,
+        Some("members-1"),
+        Some(&batch),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["recorded"], 6, "{answer}");
+    // What the gateway's own system maps back to a phone number: the pseudonym a subject's
+    // consents are kept under (the batch's answer names none, so its replay copy names none).
+    let pseudonym = |subject: &str| {
+        let (status, _, found) = request(
+            addr,
+            "GET",
+            &format!("/v1/consents/{subject}?tenant=acme/kr_retail"),
+            OPERATOR,
+            None,
+            None,
+        );
+        assert_eq!(status, 200, "{found}");
+        found["pseudonym"].as_str().expect("a pseudonym").to_owned()
+    };
+    let (listed, withdrawn, erased) = (
+        pseudonym("010-1111-0001"),
+        pseudonym("010-2222-0002"),
+        pseudonym("010-5555-0005"),
+    );
+    let (status, _, erasure) = request(
+        addr,
+        "DELETE",
+        "/v1/consents/010-5555-0005?tenant=acme/kr_retail",
+        OPERATOR,
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{erasure}");
+
+    // Three campaign days' send lists.
+    let sends = dir.path().join("sends");
+    let rows = wait_for(
+        "three days of SMS send lists",
+        Duration::from_secs(120),
+        || {
+            let rows = send_list_rows(&sends);
+            let days: std::collections::BTreeSet<String> =
+                rows.iter().map(|r| r["day"].clone()).collect();
+            (days.len() >= 3).then_some(rows)
+        },
+    );
+    for row in &rows {
+        assert_eq!(
+            row["recipient"], listed,
+            "only the member with a valid opt-in: {row:?}"
+        );
+        assert_eq!(row["segment"], "university_students");
+        assert!(row["send_at"].ends_with("T10:00:00+09:00"), "{row:?}");
+        assert!(!row["variant"].is_empty());
+    }
+    for other in [&withdrawn, &erased] {
+        assert!(rows.iter().all(|r| &r["recipient"] != other));
+    }
+
+    // Each list is a decision that says who was left out and why, naming nobody.
+    let (status, _, decisions) = request(
+        addr,
+        "GET",
+        "/v1/campaigns/kr_sends/decisions?agent=compliance&limit=1000",
+        OPERATOR,
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{decisions}");
+    let lists: Vec<&Value> = decisions["decisions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["kind"] == "send_list")
+        .collect();
+    assert!(lists.len() >= 3, "{decisions}");
+    let first = lists[0];
+    assert_eq!(first["choice"]["excluded"]["withdrawn"], 1, "{first}");
+    assert_eq!(first["choice"]["excluded"]["KR-OPTIN"], 1, "{first}");
+    assert_eq!(
+        first["choice"]["listed"]
+            .as_object()
+            .map(|l| l.values().filter_map(Value::as_u64).sum::<u64>()),
+        Some(1),
+        "{first}"
+    );
+    assert!(
+        !first.to_string().contains(&listed),
+        "counts only, never who"
+    );
+    // The creatives were approved with their consent left to the send lists.
+    let reviews: Vec<&Value> = decisions["decisions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["kind"] == "review" && d["choice"]["approved"] == true)
+        .collect();
+    assert!(
+        reviews.iter().any(|r| r["reason"]
+            .as_str()
+            .is_some_and(|t| t.contains("send list"))),
+        "{decisions}"
     );
     daemon.terminate(Duration::from_secs(30));
 }

@@ -401,6 +401,7 @@ fn goal(channels: Vec<Channel>, regions: &[&str], segments: &[&str]) -> Campaign
         brief: Some(brief(regions)),
         autonomy: Default::default(),
         connectors: Default::default(),
+        send_prices: Default::default(),
     }
 }
 

@@ -19,16 +19,28 @@ use crate::runtime::{AgentError, Context, HandleRequest};
 /// A consent event's decision id: the same event sent twice (a retried import) is one decision.
 fn consent_id(tenant: &TenantId, record: &ConsentRecord) -> DecisionId {
     let stamp = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
-    DecisionId(ledger::stable_uuid(&[
+    let (granted, withdrawn, reconfirmed) = (
+        stamp(record.granted_at),
+        stamp(record.withdrawn_at),
+        stamp(record.last_reconfirmed_at),
+    );
+    let night = record.night_consent.to_string();
+    let mut parts = vec![
         "consent",
         tenant.as_str(),
         &record.subject,
         record.channel.as_str(),
-        &stamp(record.granted_at),
-        &stamp(record.withdrawn_at),
-        &stamp(record.last_reconfirmed_at),
-        &record.night_consent.to_string(),
-    ]))
+        &granted,
+        &withdrawn,
+        &reconfirmed,
+        &night,
+    ];
+    // A new membership is a new event; records without one keep the ids they always had.
+    let segments = record.segments.join("\u{1f}");
+    if !segments.is_empty() {
+        parts.push(&segments);
+    }
+    DecisionId(ledger::stable_uuid(&parts))
 }
 
 fn erasure_id(tenant: &TenantId, subject: &str) -> DecisionId {

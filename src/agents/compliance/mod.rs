@@ -87,6 +87,9 @@ impl Payload for Reviews {
 }
 
 mod consents;
+mod send_list;
+
+pub use send_list::{DrawSendList, SendListDrawn};
 
 pub struct Compliance {
     kb: Arc<KnowledgeBase>,
@@ -120,7 +123,8 @@ impl Agent for Compliance {
             .request::<ReviewVariants>()
             .request::<RecordConsent>()
             .request::<ConsentsOf>()
-            .request::<EraseSubject>();
+            .request::<EraseSubject>()
+            .request::<DrawSendList>();
     }
 }
 
@@ -184,6 +188,9 @@ impl HandleRequest<ReviewVariants> for Compliance {
                 send_at: item.send_at,
                 recipient_tz: tz,
                 consent: consent.clone(),
+                // An audience without a record of its own (every audience but the built-in
+                // market's) is checked member by member when the send list is drawn.
+                per_recipient: consent.is_none(),
                 claims: claims.clone(),
                 jurisdictions: jurisdictions.clone(),
             };
@@ -198,7 +205,7 @@ impl HandleRequest<ReviewVariants> for Compliance {
                 .iter()
                 .map(|f| format!("{} ({:?}): {}", f.rule_id, f.severity, f.message))
                 .collect();
-            let reason = if verdict.approved {
+            let mut reason = if verdict.approved {
                 if findings.is_empty() {
                     format!(
                         "approved: no finding under {jurisdictions:?}, risk {}{}",
@@ -232,6 +239,11 @@ impl HandleRequest<ReviewVariants> for Compliance {
                     findings.join("; ")
                 )
             };
+            if review.per_recipient && verdict.approved {
+                reason.push_str(
+                    "; the audience has no consent record of its own, so each member's consent is checked when a day's send list is drawn",
+                );
+            }
             let draft = Draft::new::<kinds::Review>(
                 format!("review/{round}/{}", item.variant),
                 ReviewInputs {

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::brand::Tone;
 use crate::domain::campaign::{Budget, CampaignGoal, Channel, Phase};
+use crate::domain::compliance::recipients::{SendLine, SendList};
 use crate::domain::compliance::{ConsentRecord, Fix, Jurisdiction, Message, MessageChannel};
 use crate::domain::content::{Bred, CellReport, CreativeCell};
 use crate::domain::optimization::{
@@ -111,6 +112,9 @@ kinds! {
     Consent = "consent", ConsentRecord, ConsentRecord;
     /// A subject erased: every consent of its pseudonym stops.
     Erasure = "erasure", ErasureInputs, ErasureChoice;
+    /// A day's send list of a messaging channel and segment, each member checked against their
+    /// own consent.
+    DrawnSendList = "send_list", SendListInputs, SendListChoice;
 
     // Optimization's.
     /// The experiment started or re-budgeted.
@@ -382,6 +386,80 @@ pub struct ErasureInputs {
 pub struct ErasureChoice {
     /// The channels whose consent stopped.
     pub channels: Vec<MessageChannel>,
+}
+
+/// What a send list was drawn for.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendListInputs {
+    pub day: u32,
+    pub channel: Channel,
+    pub segment: String,
+    /// The day's buys of the channel and segment.
+    pub lines: Vec<SendLine>,
+    pub send_at: DateTime<FixedOffset>,
+    /// The price of one message, when the campaign file gives one.
+    #[serde(default)]
+    pub price: Option<f64>,
+}
+
+/// What a send list came to: counts only, never who.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendListChoice {
+    /// Variant → members listed for it.
+    pub listed: BTreeMap<String, usize>,
+    /// Eligible members the spend does not reach at the price.
+    #[serde(default)]
+    pub over_budget: usize,
+    /// Rule id (or `withdrawn`) → members it left out.
+    #[serde(default)]
+    pub excluded: BTreeMap<String, usize>,
+}
+
+impl SendListChoice {
+    pub fn of(list: &SendList) -> Self {
+        let mut listed = BTreeMap::new();
+        for recipient in &list.recipients {
+            *listed.entry(recipient.variant.clone()).or_default() += 1;
+        }
+        SendListChoice {
+            listed,
+            over_budget: list.over_budget,
+            excluded: list.excluded.clone(),
+        }
+    }
+
+    pub fn reason(
+        &self,
+        segment: &str,
+        channel: Channel,
+        price: Option<f64>,
+        currency: &str,
+    ) -> String {
+        let total: usize = self.listed.values().sum();
+        let mut reason = format!(
+            "{total} members of {segment} get the day's {channel} message, each checked against their own consent at the send time"
+        );
+        if !self.excluded.is_empty() {
+            let why: Vec<String> = self
+                .excluded
+                .iter()
+                .map(|(rule, n)| format!("{n} by {rule}"))
+                .collect();
+            reason.push_str(&format!("; left out: {}", why.join(", ")));
+        }
+        match price {
+            Some(price) if self.over_budget > 0 => reason.push_str(&format!(
+                "; {} more are eligible but the day's spend buys no more messages at {price} {currency}",
+                self.over_budget
+            )),
+            Some(_) => {}
+            None => reason.push_str("; no send price is set, so every eligible member is listed"),
+        }
+        if total == 0 {
+            reason.push_str("; nothing is sent");
+        }
+        reason
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -4,8 +4,10 @@
 //! - search: a Google Ads Editor CSV (campaign budgets, responsive search ads; see
 //!   [`crate::domain::platform`]). A day's buys are the budget's to pace there, so they write no
 //!   file.
-//! - SMS, email and push: a send list for a gateway: the creatives (variant, segment, subject,
-//!   text), the day's sends (segment, variant, spend) and the daily budget, each a CSV.
+//! - SMS, email and push: CSVs for a gateway: the creatives (variant, segment, subject, text),
+//!   the daily budget, and the day's send list: one row per recipient (segment, variant, the
+//!   recipient's pseudonym, send time) where compliance drew one member by member, else the
+//!   day's sends per segment and variant (spend).
 //! - social and display: JSON Lines, one order per line.
 //!
 //! The path is `<dir>/<tenant>/<campaign>/<date>/<day>-<channel>-<kind>-<key>.<ext>` (a tenant's
@@ -127,7 +129,41 @@ fn send_list(order: &Order) -> Result<Vec<Vec<String>>, String> {
             }
             rows
         }
-        OrderBody::Buys { lines } => {
+        OrderBody::Buys {
+            recipients,
+            send_at,
+            ..
+        } if !recipients.is_empty() => {
+            let send_at = send_at
+                .map(|t| t.to_rfc3339())
+                .ok_or("a send list without its send time")?;
+            let mut rows = vec![
+                [
+                    "campaign",
+                    "day",
+                    "channel",
+                    "segment",
+                    "variant",
+                    "recipient",
+                    "send_at",
+                ]
+                .map(str::to_owned)
+                .to_vec(),
+            ];
+            for recipient in recipients {
+                rows.push(vec![
+                    campaign.clone(),
+                    order.day.to_string(),
+                    order.channel.to_string(),
+                    recipient.segment.clone(),
+                    recipient.variant.clone(),
+                    recipient.subject.clone(),
+                    send_at.clone(),
+                ]);
+            }
+            rows
+        }
+        OrderBody::Buys { lines, .. } => {
             let mut rows = vec![vec![
                 "campaign".to_owned(),
                 "day".to_owned(),

@@ -33,6 +33,8 @@ fn order(campaign: &str, day: u32) -> Order {
                 variant: "v1".to_owned(),
                 spend: 1000.0,
             }],
+            recipients: Vec::new(),
+            send_at: None,
         },
         created_at: at("2026-09-01T00:00:00Z"),
     }

@@ -42,6 +42,10 @@ pub struct ConsentRecord {
     /// The last transaction for the same kind of goods, for Korea's existing-customer exception.
     #[serde(default)]
     pub existing_transaction_at: Option<DateTime<Utc>>,
+    /// The audience segments (a campaign file's segment names, tenant-wide) the subject belongs
+    /// to: a send list of a segment is drawn from the subjects whose record in force names it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
 }
 
 impl ConsentRecord {
@@ -63,6 +67,7 @@ impl ConsentRecord {
             last_reconfirmed_at: None,
             jurisdiction: None,
             existing_transaction_at: None,
+            segments: Vec::new(),
         }
     }
 

@@ -46,7 +46,13 @@ pub struct ConsentItem {
     pub jurisdiction: Jurisdiction,
     #[serde(default)]
     pub existing_transaction_at: Option<DateTime<Utc>>,
+    /// The audience segments the subject belongs to (see [`ConsentRecord::segments`]).
+    #[serde(default)]
+    pub segments: Vec<String>,
 }
+
+/// The most segments one item may name.
+pub const MAX_SEGMENTS: usize = 32;
 
 impl ConsentItem {
     /// Every problem with the item, each naming its field; empty when it may be recorded.
@@ -102,6 +108,15 @@ impl ConsentItem {
                 shorten(hash)
             ));
         }
+        if self.segments.len() > MAX_SEGMENTS {
+            problems.push(format!(
+                "field `segments`: names {} segments; at most {MAX_SEGMENTS} are accepted",
+                self.segments.len()
+            ));
+        }
+        for segment in &self.segments {
+            label("segments", Some(segment), &mut problems);
+        }
         problems
     }
 
@@ -119,8 +134,17 @@ impl ConsentItem {
             last_reconfirmed_at: self.last_reconfirmed_at,
             jurisdiction: Some(self.jurisdiction),
             existing_transaction_at: self.existing_transaction_at,
+            segments: normalize_segments(self.segments),
         }
     }
+}
+
+/// Trimmed, sorted and without repeats, so the same membership is always the same record.
+fn normalize_segments(segments: Vec<String>) -> Vec<String> {
+    let mut segments: Vec<String> = segments.into_iter().map(|s| s.trim().to_owned()).collect();
+    segments.sort();
+    segments.dedup();
+    segments
 }
 
 fn label(field: &str, value: Option<&str>, problems: &mut Vec<String>) {

@@ -217,6 +217,10 @@ pub struct ReviewRequest {
     pub recipient_tz: Option<Tz>,
     #[serde(default)]
     pub consent: Option<ConsentRecord>,
+    /// The audience has no consent of its own: each recipient's is checked when a send list is
+    /// drawn ([`super::recipients`]), so the review leaves the rules that read consent out.
+    #[serde(default)]
+    pub per_recipient: bool,
     /// The brand's substantiated claims.
     #[serde(default)]
     pub claims: Vec<Claim>,
@@ -235,6 +239,7 @@ impl ReviewRequest {
             send_at,
             recipient_tz: None,
             consent: None,
+            per_recipient: false,
             claims: Vec::new(),
             jurisdictions,
         }

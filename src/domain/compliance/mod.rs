@@ -14,6 +14,7 @@
 //! - [`ledger`]: the consent ledger, its merge and the lookup across sibling channels.
 //! - [`claims`]: the brand's claims registry.
 //! - [`playbook`]: the rules' data, parsed and validated.
+//! - [`recipients`]: send lists: the members of a segment each checked against their own consent.
 //! - [`region`]: a campaign's jurisdictions and the recipients' time zone.
 //! - [`rules`]: the engine ([`review`]) and the text rules.
 //! - [`schedule`]: the time-of-day rules.
@@ -28,6 +29,7 @@ pub mod intake;
 pub mod ledger;
 pub mod message;
 pub mod playbook;
+pub mod recipients;
 pub mod region;
 pub mod rules;
 pub mod schedule;

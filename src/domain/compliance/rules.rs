@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, Utc, Weekday};
 use super::claims::{self, Claim};
 use super::consent::{self, ConsentRecord};
 use super::fix::{self, Fix};
-use super::message::{Message, MessageChannel, ReviewRequest};
+use super::message::{Jurisdiction, Message, MessageChannel, ReviewRequest};
 use super::playbook::{
     AdLabelRule, CanSpamRule, CompliancePlaybook, EndorsementRule, HealthClaimRule, OptOutRule,
     SenderRule, SuperlativeRule,
@@ -115,7 +115,6 @@ fn rule_findings(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Vec<
     let rules = &playbook.rules;
     let applies =
         |scope: super::playbook::Scope<'_>| scope.applies(message.channel, &request.jurisdictions);
-    let consent = request.consent.as_ref();
     let mut findings = Vec::new();
 
     if message.commercial {
@@ -127,25 +126,6 @@ fn rule_findings(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Vec<
         }
         if applies(rules.opt_out.scope()) {
             findings.extend(check_opt_out(message, &rules.opt_out));
-        }
-        if applies(rules.night.scope()) {
-            findings.extend(schedule::check_night(
-                message.channel,
-                request.send_at,
-                consent,
-                &rules.night,
-            ));
-        }
-        let opt_in = applies(rules.opt_in.scope()).then_some(&rules.opt_in);
-        let reconfirm = applies(rules.reconfirm.scope()).then_some(&rules.reconfirm);
-        if opt_in.is_some() || reconfirm.is_some() {
-            findings.extend(consent::check_korea(
-                consent,
-                message.channel,
-                request.send_at,
-                opt_in,
-                reconfirm,
-            ));
         }
         if applies(rules.superlative.scope()) {
             findings.extend(check_superlatives(
@@ -169,12 +149,7 @@ fn rule_findings(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Vec<
             ));
         }
         if applies(rules.can_spam.scope()) {
-            findings.extend(check_can_spam(
-                message,
-                request.send_at,
-                consent,
-                &rules.can_spam,
-            ));
+            findings.extend(check_can_spam(message, &rules.can_spam));
         }
         if applies(rules.tcpa_quiet.scope()) {
             findings.extend(schedule::check_tcpa(
@@ -183,12 +158,14 @@ fn rule_findings(playbook: &CompliancePlaybook, request: &ReviewRequest) -> Vec<
                 &rules.tcpa_quiet,
             ));
         }
-        if applies(rules.gdpr_consent.scope()) {
-            findings.extend(consent::check_gdpr(
-                consent,
+        // Checked here for an audience's consent, or per recipient when the send list is drawn.
+        if !request.per_recipient {
+            findings.extend(recipient_findings(
+                playbook,
                 message.channel,
                 request.send_at,
-                &rules.gdpr_consent,
+                request.consent.as_ref(),
+                &request.jurisdictions,
             ));
         }
     }
@@ -702,13 +679,50 @@ pub fn add_business_days(from: NaiveDate, days: u32) -> Option<NaiveDate> {
     Some(date)
 }
 
-/// US-CANSPAM: one finding per requirement a commercial email misses.
-pub fn check_can_spam(
-    message: &Message,
+/// The rules a commercial message's recipient's consent decides (KR-NIGHT, KR-OPTIN,
+/// KR-RECONFIRM, US-CANSPAM's opt-out deadline, EU-GDPR-CONSENT), for one recipient (or an
+/// audience) whose record is `consent`. The rest of [`review`] reads only the message.
+pub fn recipient_findings(
+    playbook: &CompliancePlaybook,
+    channel: MessageChannel,
     send_at: DateTime<FixedOffset>,
     consent: Option<&ConsentRecord>,
-    rule: &CanSpamRule,
+    jurisdictions: &[Jurisdiction],
 ) -> Vec<Finding> {
+    let rules = &playbook.rules;
+    let applies = |scope: super::playbook::Scope<'_>| scope.applies(channel, jurisdictions);
+    let mut findings = Vec::new();
+    if applies(rules.night.scope()) {
+        findings.extend(schedule::check_night(
+            channel,
+            send_at,
+            consent,
+            &rules.night,
+        ));
+    }
+    let opt_in = applies(rules.opt_in.scope()).then_some(&rules.opt_in);
+    let reconfirm = applies(rules.reconfirm.scope()).then_some(&rules.reconfirm);
+    if opt_in.is_some() || reconfirm.is_some() {
+        findings.extend(consent::check_korea(
+            consent, channel, send_at, opt_in, reconfirm,
+        ));
+    }
+    if applies(rules.can_spam.scope()) {
+        findings.extend(check_can_spam_opt_out(send_at, consent, &rules.can_spam));
+    }
+    if applies(rules.gdpr_consent.scope()) {
+        findings.extend(consent::check_gdpr(
+            consent,
+            channel,
+            send_at,
+            &rules.gdpr_consent,
+        ));
+    }
+    findings
+}
+
+/// US-CANSPAM: one finding per requirement a commercial email misses.
+pub fn check_can_spam(message: &Message, rule: &CanSpamRule) -> Vec<Finding> {
     let body = message.text.as_str();
     let subject = message
         .subject
@@ -789,23 +803,35 @@ pub fn check_can_spam(
             format!("the subject begins with `{prefix}`, pretending to continue a conversation"),
         );
     }
-    if let Some(withdrawn) = consent.and_then(|c| c.withdrawn_at) {
-        let deadline = add_business_days(withdrawn.date_naive(), rule.opt_out_business_days);
-        let send_day = send_at.with_timezone(&Utc).date_naive();
-        if deadline.is_none_or(|d| send_day > d) {
-            report(
-                Field::Consent,
-                None,
-                format!(
-                    "the recipient opted out at {withdrawn}; an opt-out must be honoured within {} \
-                     business days{}",
-                    rule.opt_out_business_days,
-                    deadline.map_or(String::new(), |d| format!(" (by {d})"))
-                ),
-            );
-        }
-    }
     findings
+}
+
+/// US-CANSPAM's opt-out deadline: an email to a recipient who opted out more than
+/// `opt_out_business_days` business days before the send.
+pub fn check_can_spam_opt_out(
+    send_at: DateTime<FixedOffset>,
+    consent: Option<&ConsentRecord>,
+    rule: &CanSpamRule,
+) -> Option<Finding> {
+    let withdrawn = consent.and_then(|c| c.withdrawn_at)?;
+    let deadline = add_business_days(withdrawn.date_naive(), rule.opt_out_business_days);
+    let send_day = send_at.with_timezone(&Utc).date_naive();
+    if deadline.is_some_and(|d| send_day <= d) {
+        return None;
+    }
+    Some(finding(
+        US_CANSPAM,
+        rule.severity,
+        Field::Consent,
+        None,
+        format!(
+            "the recipient opted out at {withdrawn}; an opt-out must be honoured within {} \
+             business days{}",
+            rule.opt_out_business_days,
+            deadline.map_or(String::new(), |d| format!(" (by {d})"))
+        ),
+        None,
+    ))
 }
 
 #[cfg(test)]
