@@ -439,7 +439,7 @@ fn observation_problem_meaning(problem: &ObservationProblem) -> &'static str {
         }
         ObservationProblem::WindowEndsBeforeStart { .. } => "`window_end` is before `window_start`",
         ObservationProblem::DayAfterDeadline { .. } => {
-            "the batch's `day` begins after the campaign's deadline; every item is rejected"
+            "the batch's `day` begins at or after the campaign's deadline; every item is rejected"
         }
         ObservationProblem::AboveMaximum { .. } => {
             "a count is above 1 000 000 000, or `spend` or `revenue` above 1e12, for one observation (the message names the field)"

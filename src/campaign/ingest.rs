@@ -457,8 +457,8 @@ impl Recorder<'_> {
 }
 
 /// Why no item of the batch can be recorded, if so: the campaign is finished (its goal achieved,
-/// or a batch from outside arrived past the deadline's [`LATE_RESULTS`]), or the day begins after
-/// the deadline (nothing bought can have happened on it, and an absurd day would make the
+/// or a batch from outside arrived past the deadline's [`LATE_RESULTS`]), or the day begins at or
+/// after the deadline (nothing bought can have happened on it, and an absurd day would make the
 /// optimizer's per-day series absurd).
 fn batch_problem(
     goal: &CampaignGoal,
@@ -491,6 +491,7 @@ fn batch_problem(
     };
     after.then(|| ObservationProblem::DayAfterDeadline {
         day,
-        last: deadline_day(goal).floor().clamp(0.0, f64::from(u32::MAX)) as u32,
+        // The last day is the last to begin before the deadline.
+        last: (deadline_day(goal).ceil() - 1.0).clamp(0.0, f64::from(u32::MAX)) as u32,
     })
 }

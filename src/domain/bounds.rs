@@ -97,11 +97,11 @@ pub fn day_span(start: DateTime<Utc>, day: u32) -> Option<(DateTime<Utc>, DateTi
     Some((from, to))
 }
 
-/// Whether campaign day `day` begins after the deadline: nothing the campaign bought can have
-/// happened on it. The campaign's last day is the last one that begins at or before the deadline:
-/// the campaign loop still buys on a day that begins exactly at it.
+/// Whether campaign day `day` begins at or after the deadline: nothing the campaign bought can
+/// have happened on it. The campaign's last day is the last one that begins before the deadline
+/// (see [`crate::domain::phase::is_last_day`]): a day that begins exactly at it is not bought.
 pub fn day_after_deadline(start: DateTime<Utc>, deadline: DateTime<Utc>, day: u32) -> bool {
-    day_span(start, day).is_none_or(|(from, _)| from > deadline)
+    day_span(start, day).is_none_or(|(from, _)| from >= deadline)
 }
 
 /// Where an observed window `[from, to]` stands against its campaign and its day.
@@ -211,11 +211,12 @@ mod tests {
     }
 
     #[test]
-    fn the_last_day_is_the_last_to_begin_by_the_deadline() {
+    fn the_last_day_is_the_last_to_begin_before_the_deadline() {
         let start = at("2026-10-01T00:00:00Z");
+        // A deadline at midnight closes day 9; day 10 begins at it.
         let deadline = at("2026-10-11T00:00:00Z");
-        assert!(!day_after_deadline(start, deadline, 10));
-        assert!(day_after_deadline(start, deadline, 11));
+        assert!(!day_after_deadline(start, deadline, 9));
+        assert!(day_after_deadline(start, deadline, 10));
         // A deadline at noon: its day (10) is still a campaign day, the one after is not.
         let noon = at("2026-10-11T12:00:00Z");
         assert!(!day_after_deadline(start, noon, 10));

@@ -39,11 +39,13 @@ impl Phase {
     }
 }
 
-/// Whether campaign day `day` (0 is the first) is the campaign's last: the next one would end
-/// after the deadline. Without a start there is no last day.
+/// Whether campaign day `day` (0 is the first) is the campaign's last: it ends at or after the
+/// deadline, so the next one would begin at or after it. A deadline at midnight closes the day
+/// before it: the budget's daily pace counts the days up to the deadline, and one more day would
+/// spend a day's budget beyond the total. Without a start there is no last day.
 pub fn is_last_day(goal: &CampaignGoal, day: u32) -> bool {
     goal.start
-        .is_some_and(|s| s + chrono::Duration::days(i64::from(day) + 1) > goal.deadline)
+        .is_some_and(|s| s + chrono::Duration::days(i64::from(day) + 1) >= goal.deadline)
 }
 
 /// The deadline as a day index from the campaign's start (day 0); the forecast's days count from 1.
@@ -71,6 +73,10 @@ mod tests {
         assert!(!is_last_day(&goal, 1));
         assert!(is_last_day(&goal, 2));
         assert!(is_last_day(&goal, 9));
+        // A deadline at midnight: the day that ends at it is the last.
+        goal.deadline = "2026-10-03T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert!(!is_last_day(&goal, 0));
+        assert!(is_last_day(&goal, 1));
         goal.start = None;
         assert!(!is_last_day(&goal, 1_000));
     }
