@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::board::CampaignBoard;
 use super::clock::save_simulated_time;
-use super::ingest::{Batch, IngestReport, ingest_kept};
+use super::ingest::{Batch, IngestReport, ItemResult, ingest_kept};
 use super::options::LoopOptions;
 use super::orders;
 use super::resume::{CampaignRun, planned_start};
@@ -29,6 +29,7 @@ use crate::agents::ledger;
 use crate::agents::messages::{Tick, TickReport, WithdrawApprovals, is_last_day};
 use crate::agents::orchestrator::Orchestrator;
 use crate::domain::campaign::CampaignGoal;
+use crate::domain::pacing::goal_fraction;
 use crate::kb::KnowledgeBase;
 use crate::protocol::{CampaignId, Origin};
 use crate::runtime::{Agent, Runtime};
@@ -353,7 +354,7 @@ async fn step_campaign(
     let mut goal = run.goal.clone();
     goal.autonomy = run.declared.autonomy;
     let tick = client.request(Orchestrator::NAME, Tick { goal, day }).await;
-    let tick = match tick {
+    let mut tick = match tick {
         Ok(tick) => tick,
         Err(e) => {
             // The day is not consumed: the orchestrator may be restarting.
@@ -485,13 +486,29 @@ async fn step_campaign(
             return Some(report);
         }
     };
+    let observed: Vec<(u64, f64)> = observations
+        .iter()
+        .map(|o| (u64::try_from(o.conversions).unwrap_or(0), o.spend))
+        .collect();
     let batch = Batch {
         goal: run.goal.clone(),
         day,
         observations,
     };
     match ingest_kept(kb, &client, &mut run.known, batch).await {
-        Ok(ingested) => report.ingest = Some(ingested),
+        Ok(ingested) => {
+            // The tick's figures are as of the day's start; what the day itself recorded is
+            // added, so that the board (and a campaign's last day above all) shows every
+            // conversion and all spend the knowledge base holds.
+            for (item, (conversions, spend)) in ingested.items.iter().zip(&observed) {
+                if matches!(item, ItemResult::Recorded(_)) {
+                    tick.conversions = tick.conversions.saturating_add(*conversions);
+                    tick.spend += spend;
+                }
+            }
+            tick.progress = goal_fraction(tick.conversions, run.goal.target);
+            report.ingest = Some(ingested);
+        }
         Err(e) => report.error = Some(e.to_string()),
     }
     if run.done {
