@@ -39,7 +39,9 @@ pub use creative_pool::{CreativePool, creative_pools, genetic_due, genetic_seed,
 pub use drift::{Cusum, DriftCheck, DriftError, DriftRule, reopen_exploration};
 pub use drift_watch::{Drift, DriftWindow, drift_windows, first_drift, window_start};
 pub use experiment::{Arm, ArmState, ChannelPlans, Experiment, Observed, Progress};
-pub use forecast::{Forecast, ForecastError, forecast_daily, forecast_goal};
+pub use forecast::{
+    Forecast, ForecastError, daily_points, forecast_daily, forecast_goal, prediction_band,
+};
 pub use genetic::{CreativeSpace, GeneticError, GeneticMix, Genome, genetic_step};
 pub use handoff::{Handoff, Refund, hand_off_unfunded, refund_joined};
 pub use playbook::{OptimizationPlaybook, PlaybookError as OptimizationPlaybookError};
@@ -50,7 +52,10 @@ pub use rebalance::{
 pub use regret::{RegretRun, run_policy};
 pub use response::{CurveError, ResponseCurve, Shape};
 pub use srm::{CellRatio, SRM_ALPHA, SampleRatio, SplitCell, day_ratios, sample_ratio};
-pub use stats::{StatsError, ZTest, prob_b_beats_a, sample_size_per_arm, two_proportion_z_test};
+pub use stats::{
+    StatsError, ZTest, credible_interval, prob_b_beats_a, sample_size_per_arm,
+    two_proportion_z_test,
+};
 pub use thompson::{
     ArmStats, SplitDecision, SplitMethod, ThompsonError, decision_seed, monte_carlo_split,
     traffic_split,

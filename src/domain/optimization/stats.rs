@@ -1,12 +1,12 @@
 //! The statistics a test is judged by: the exact probability that B beats A under Beta posteriors
-//! (Evan Miller's closed form), the pooled two-proportion z-test, and the sample size per arm a
-//! test needs.
+//! (Evan Miller's closed form), the pooled two-proportion z-test, the sample size per arm a
+//! test needs, and the central credible interval of an arm's rate (what a leaderboard shows).
 //!
 //! Sums are done in log space (ln-beta) so that counts in the millions neither overflow nor lose
 //! precision. Nothing here samples: these are exact answers, used to confirm what sampling suggests.
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, Normal};
+use statrs::distribution::{Beta, ContinuousCDF, Normal};
 use statrs::function::beta::ln_beta;
 
 use super::thompson::ArmStats;
@@ -36,6 +36,27 @@ fn check(arm: &'static str, stats: ArmStats) -> Result<(), StatsError> {
         });
     }
     Ok(())
+}
+
+/// The central `level` credible interval of an arm's rate under its Beta(1 + s, 1 + f)
+/// posterior, e.g. `level` 0.9 gives the 5th and 95th percentiles.
+pub fn credible_interval(stats: ArmStats, level: f64) -> Result<(f64, f64), StatsError> {
+    check("arm", stats)?;
+    if !(level > 0.0 && level < 1.0) {
+        return Err(StatsError::OutOfUnitInterval {
+            name: "level",
+            value: level,
+        });
+    }
+    let (a, b) = stats.posterior();
+    // a, b >= 1 and finite once checked, which Beta always accepts.
+    let beta = Beta::new(a, b).map_err(|_| StatsError::MoreSuccessesThanTrials {
+        arm: "arm",
+        successes: stats.successes,
+        trials: stats.trials,
+    })?;
+    let tail = (1.0 - level) / 2.0;
+    Ok((beta.inverse_cdf(tail), beta.inverse_cdf(1.0 - tail)))
 }
 
 /// P(rate of B > rate of A) for posteriors Beta(1 + s, 1 + f), exactly.
@@ -148,6 +169,23 @@ pub fn sample_size_per_arm(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_credible_interval_holds_the_rate_and_narrows_with_evidence() {
+        // Beta(1, 1) is uniform: its central 90 % runs from 0.05 to 0.95.
+        let (low, high) = credible_interval(ArmStats::new(0, 0), 0.9).unwrap();
+        assert!(
+            (low - 0.05).abs() < 1e-6 && (high - 0.95).abs() < 1e-6,
+            "{low} {high}"
+        );
+        let few = credible_interval(ArmStats::new(10, 100), 0.9).unwrap();
+        let many = credible_interval(ArmStats::new(1000, 10_000), 0.9).unwrap();
+        assert!(few.0 < 0.1 && 0.1 < few.1, "{few:?}");
+        assert!(many.0 < 0.1 && 0.1 < many.1, "{many:?}");
+        assert!(many.1 - many.0 < (few.1 - few.0) / 5.0, "{few:?} {many:?}");
+        assert!(credible_interval(ArmStats::new(5, 4), 0.9).is_err());
+        assert!(credible_interval(ArmStats::new(1, 4), 1.0).is_err());
+    }
 
     #[test]
     fn equal_arms_are_a_coin_flip() {
