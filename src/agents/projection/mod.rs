@@ -15,6 +15,7 @@
 //! - this file: decoding, and the small readers (resume, ingestion, compliance, strategy).
 //! - `campaign`: [`CampaignView`] (the orchestrator's state) and [`CampaignFigures`] (the board's).
 //! - `experiment`: [`ExperimentState`] (the optimizer's), and the days it learned from.
+//! - `history`: [`CampaignHistory`], what the dashboard draws of one campaign.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -25,10 +26,12 @@ use serde::de::DeserializeOwned;
 mod campaign;
 mod creatives;
 mod experiment;
+mod history;
 
 pub use campaign::{CampaignFigures, CampaignView};
 pub use creatives::approved_creatives;
 pub use experiment::{ExperimentState, Generation, learned_days};
+pub use history::{CampaignHistory, Marker, Standing};
 
 use super::decisions::{
     self as kinds, DecisionKind, KindVisitor, OBSERVATION_OUTCOME, OBSERVATIONS_OUTCOME,

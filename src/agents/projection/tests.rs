@@ -558,3 +558,83 @@ fn the_creatives_sent_are_the_last_approved_reviews_with_their_headlines() {
     assert_eq!(approved["a"].message.text, "(광고) first");
     assert_eq!(approved["a"].headline.as_deref(), Some("Spring sale"));
 }
+
+#[test]
+fn a_campaigns_history_holds_its_days_budgets_markers_and_standings() {
+    let start: chrono::DateTime<chrono::Utc> = "2026-09-01T00:00:00Z".parse().expect("a time");
+    let mut goal = goal();
+    goal.start = Some(start);
+    let at = |day: i64, record: Decision| {
+        Record::Decision(Decision {
+            decided_at: start + chrono::Duration::days(day) + chrono::Duration::hours(1),
+            ..record
+        })
+    };
+    let forecast = |day: u32| {
+        at(
+            i64::from(day),
+            decision_with(
+                "forecast",
+                serde_json::json!({ "day": day, "cumulative": [], "target": 10 }),
+                serde_json::json!({ "forecast": null, "deadline_day": null }),
+            ),
+        )
+    };
+    let drift = |reexplore: bool| {
+        at(
+            1,
+            decision(
+                "drift",
+                // Keeping all the evidence, so that the standings below count every day.
+                serde_json::json!({ "reexplore": reexplore, "watched": "sms", "explore_until": 5, "keep": 1.0 }),
+            ),
+        )
+    };
+    let records = vec![
+        at(
+            0,
+            decision(
+                "experiment",
+                serde_json::json!({ "arms": [arm("a")], "daily": { "sms": 100.0 } }),
+            ),
+        ),
+        observation_outcome(0, "a", 6),
+        forecast(0),
+        observation_outcome(1, "a", 4),
+        forecast(1),
+        // Made after learning day 1: in force from day 2.
+        at(
+            1,
+            decision_with(
+                "allocation",
+                serde_json::json!({ "day": 1, "before": { "sms": 100.0 } }),
+                serde_json::json!({ "daily": { "sms": 80.0 } }),
+            ),
+        ),
+        // Only a drift that re-opened exploration changed course.
+        drift(false),
+        drift(true),
+    ];
+    let history = CampaignHistory::of(&goal, &records, "optimization");
+    assert_eq!(history.cumulative, vec![6.0, 10.0]);
+    let sms = |spend: f64| BTreeMap::from([(Channel::Sms, spend)]);
+    assert_eq!(
+        history.spend,
+        BTreeMap::from([(0, sms(10.0)), (1, sms(10.0))])
+    );
+    assert_eq!(history.budgets_on(0), Some(&sms(100.0)));
+    assert_eq!(history.budgets_on(1), Some(&sms(100.0)));
+    assert_eq!(history.budgets_on(9), Some(&sms(80.0)));
+    assert_eq!(
+        history
+            .markers
+            .iter()
+            .map(|m| (m.day, m.kind))
+            .collect::<Vec<_>>(),
+        vec![(Some(1), "drift")]
+    );
+    assert_eq!(history.standings.len(), 1);
+    let a = &history.standings[0];
+    assert_eq!((a.variant.as_str(), a.stats.successes), ("a", 10));
+    assert!(!a.retired);
+}
