@@ -34,6 +34,7 @@ pub enum ErrorCode {
     UnknownCampaign,
     UnknownApproval,
     UnknownTrace,
+    UnknownDecision,
     UnknownAgent,
     UnknownTenant,
     UnknownSubject,
@@ -62,7 +63,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order the docs list them (by status).
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 39] = [
         ErrorCode::MalformedJson,
         ErrorCode::InvalidBody,
         ErrorCode::UnreadableBody,
@@ -77,6 +78,7 @@ impl ErrorCode {
         ErrorCode::UnknownCampaign,
         ErrorCode::UnknownApproval,
         ErrorCode::UnknownTrace,
+        ErrorCode::UnknownDecision,
         ErrorCode::UnknownAgent,
         ErrorCode::UnknownTenant,
         ErrorCode::UnknownSubject,
@@ -122,6 +124,7 @@ impl ErrorCode {
             ErrorCode::InvalidAmendment => "invalid_amendment",
             ErrorCode::UnknownCampaign => "unknown_campaign",
             ErrorCode::UnknownTrace => "unknown_trace",
+            ErrorCode::UnknownDecision => "unknown_decision",
             ErrorCode::NoSuchRoute => "no_such_route",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::BodyTimeout => "body_timeout",
@@ -162,6 +165,7 @@ impl ErrorCode {
             ErrorCode::UnknownCampaign
             | ErrorCode::UnknownApproval
             | ErrorCode::UnknownTrace
+            | ErrorCode::UnknownDecision
             | ErrorCode::UnknownAgent
             | ErrorCode::UnknownTenant
             | ErrorCode::UnknownSubject
@@ -236,6 +240,7 @@ impl ErrorCode {
             ErrorCode::UnknownTrace => {
                 "no decision or outcome with that correlation id is visible to this token"
             }
+            ErrorCode::UnknownDecision => "no decision with that id is visible to this token",
             ErrorCode::NoSuchRoute => "no route has this path (`GET /v1/openapi.json` lists them)",
             ErrorCode::MethodNotAllowed => "the route exists but not with this method",
             ErrorCode::BodyTimeout => {
@@ -592,6 +597,7 @@ mod tests {
                 | ErrorCode::InvalidAmendment
                 | ErrorCode::UnknownCampaign
                 | ErrorCode::UnknownTrace
+                | ErrorCode::UnknownDecision
                 | ErrorCode::UnknownAgent
                 | ErrorCode::UnknownTenant
                 | ErrorCode::UnknownSubject

@@ -1,5 +1,7 @@
 //! `GET /v1/campaigns/{id}/decisions`: a campaign's decisions in time order, paged, filtered by
-//! agent and time. Also the JSON views of decisions and outcomes that the trace route shares.
+//! agent, kind and time; `GET /v1/decisions/{id}`: one decision with the outcomes recorded against
+//! it and the decisions its inputs cite. Also the JSON views of decisions and outcomes that the
+//! trace route shares.
 //!
 //! The campaign must be configured and belong to the caller's tenant; the knowledge-base query is
 //! then scoped to that tenant, so even a record filed under the wrong campaign id cannot leak.
@@ -16,8 +18,8 @@ use uuid::Uuid;
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, ErrorBody};
-use crate::kb::{Decision, Outcome, Scope};
+use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::kb::{Decision, DecisionId, Outcome, Scope};
 
 /// The page size when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -160,6 +162,9 @@ struct Filter {
     limit: usize,
     cursor: Option<Uuid>,
     agent: Option<String>,
+    kind: Option<String>,
+    /// `order=desc`: the latest decision first.
+    newest_first: bool,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 }
@@ -189,11 +194,23 @@ fn filter(params: BTreeMap<String, String>) -> Result<Filter, ApiError> {
                 })?);
             }
             "agent" => filter.agent = Some(value.clone()),
+            "kind" => filter.kind = Some(value.clone()),
+            "order" => {
+                filter.newest_first = match value.as_str() {
+                    "asc" => false,
+                    "desc" => true,
+                    _ => {
+                        return Err(ApiError::bad_parameter(format!(
+                            "`order` = `{value}` must be `asc` (oldest first, the default) or `desc`"
+                        )));
+                    }
+                }
+            }
             "from" => filter.from = Some(time("from", value)?),
             "to" => filter.to = Some(time("to", value)?),
             other => {
                 return Err(ApiError::bad_parameter(format!(
-                    "unknown query parameter `{other}`; expected limit, cursor, agent, from or to"
+                    "unknown query parameter `{other}`; expected limit, cursor, agent, kind, order, from or to"
                 )));
             }
         }
@@ -219,6 +236,8 @@ fn filter(params: BTreeMap<String, String>) -> Result<Filter, ApiError> {
         ("limit" = Option<usize>, Query, description = "Page size, 1 to 1000 (default 100)"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
         ("agent" = Option<String>, Query, description = "Only this agent's decisions"),
+        ("kind" = Option<String>, Query, description = "Only decisions of this kind (`plan`, `allocation`, …)"),
+        ("order" = Option<String>, Query, description = "`asc` (oldest first, the default) or `desc`"),
         ("from" = Option<String>, Query, description = "Decided at or after this RFC 3339 time"),
         ("to" = Option<String>, Query, description = "Decided before this RFC 3339 time")
     ),
@@ -258,7 +277,7 @@ pub async fn list_decisions(
         .map_err(|e| ApiError::internal("the decisions query stopped", e))?
         .map_err(|e| ApiError::internal("the knowledge base could not be read", e))?;
     let skipped = found.skipped.len();
-    let matching: Vec<Decision> = found
+    let mut matching: Vec<Decision> = found
         .records
         .into_iter()
         .filter(|d| caller.admits(&d.tenant))
@@ -268,9 +287,13 @@ pub async fn list_decisions(
                 .as_deref()
                 .is_none_or(|a| d.agent.as_str() == a)
         })
+        .filter(|d| filter.kind.as_deref().is_none_or(|k| d.kind == k))
         .filter(|d| filter.from.is_none_or(|from| d.decided_at >= from))
         .filter(|d| filter.to.is_none_or(|to| d.decided_at < to))
         .collect();
+    if filter.newest_first {
+        matching.reverse();
+    }
     let start = match filter.cursor {
         None => 0,
         Some(after) => matching
@@ -303,6 +326,133 @@ pub async fn list_decisions(
     }))
 }
 
+/// How many cited decisions [`get_decision`] reads at most (an allocation cites a handful of
+/// outcomes; a record citing thousands is shown with its first ones).
+const MAX_CITED: usize = 100;
+
+/// Outcomes a decision's detail holds at most, the latest: an experiment's outcomes grow by one
+/// per channel and day for as long as it runs.
+const MAX_OUTCOMES: usize = 100;
+
+/// One decision and its links: what was observed because of it, and what it built on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionDetail {
+    pub decision: DecisionView,
+    /// The latest outcomes recorded against it (at most 100), in time order: the feedback loop.
+    pub outcomes: Vec<OutcomeView>,
+    /// How many outcomes are recorded against it in all.
+    pub outcomes_total: usize,
+    /// The decisions its inputs name (a plan, an experiment, a request), in time order; at most
+    /// 100.
+    pub cited: Vec<DecisionView>,
+}
+
+/// One decision with the outcomes recorded against it and the decisions its inputs cite.
+#[utoipa::path(
+    get,
+    path = "/v1/decisions/{id}",
+    tag = "decisions",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The decision's id (a UUID)")),
+    responses(
+        (status = 200, description = "The decision and its links", body = DecisionDetail),
+        (status = 401, description = "Missing or unknown token", body = ErrorBody),
+        (status = 404, description = "No such decision for this token", body = ErrorBody)
+    )
+)]
+pub async fn get_decision(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<DecisionDetail>, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            ErrorCode::UnknownDecision,
+            format!("no decision `{id}` is visible to this token"),
+        )
+    };
+    let wanted =
+        DecisionId(Uuid::parse_str(&id).map_err(|_| {
+            ApiError::bad_parameter(format!("`{id}` is not a decision id (a UUID)"))
+        })?);
+    let scopes = caller.scopes(&state.settings());
+    let kb = state.kb().clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let mut found = None;
+        for scope in scopes {
+            if let Some(decision) = kb.decision(&scope, wanted)? {
+                found = Some((scope, decision));
+                break;
+            }
+        }
+        let Some((scope, decision)) = found else {
+            return Ok(None);
+        };
+        let outcomes = kb.outcomes_of(&scope, wanted)?.records;
+        let mut cited = Vec::new();
+        for id in uuids_in(&decision.inputs).into_iter().take(MAX_CITED) {
+            if id != wanted.0
+                && let Some(d) = kb.decision(&scope, DecisionId(id))?
+            {
+                cited.push(d);
+            }
+        }
+        Ok::<_, crate::kb::KbError>(Some((decision, outcomes, cited)))
+    })
+    .await
+    .map_err(|e| ApiError::internal("the decision query stopped", e))?
+    .map_err(|e| ApiError::internal("the knowledge base could not be read", e))?;
+    let (decision, outcomes, mut cited) = found
+        .filter(|(d, _, _)| caller.admits(&d.tenant))
+        .ok_or_else(unknown)?;
+    cited.retain(|d| caller.admits(&d.tenant));
+    cited.sort_by_key(|d| (d.decided_at, d.id.0));
+    let mut outcomes: Vec<OutcomeView> = outcomes
+        .into_iter()
+        .filter(|o| caller.admits(&o.tenant))
+        .map(OutcomeView::from)
+        .collect();
+    let outcomes_total = outcomes.len();
+    outcomes.drain(..outcomes_total.saturating_sub(MAX_OUTCOMES));
+    Ok(Json(DecisionDetail {
+        decision: decision.into(),
+        outcomes,
+        outcomes_total,
+        cited: cited.into_iter().map(DecisionView::from).collect(),
+    }))
+}
+
+/// Every distinct UUID among the strings of `value`, in the order met: the ids a record cites.
+/// An `outcomes` field names outcomes, not decisions, and is passed over: a budget move citing
+/// hundreds of them would otherwise use up the lookups before the plan it built on.
+fn uuids_in(value: &serde_json::Value) -> Vec<Uuid> {
+    let mut found = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut stack = vec![value];
+    while let Some(value) = stack.pop() {
+        match value {
+            serde_json::Value::String(s) => {
+                if let Ok(id) = Uuid::parse_str(s)
+                    && seen.insert(id)
+                {
+                    found.push(id);
+                }
+            }
+            serde_json::Value::Array(items) => stack.extend(items.iter().rev()),
+            serde_json::Value::Object(fields) => {
+                let values: Vec<_> = fields
+                    .iter()
+                    .filter(|(name, _)| name.as_str() != "outcomes")
+                    .map(|(_, value)| value)
+                    .collect();
+                stack.extend(values.into_iter().rev());
+            }
+            _ => {}
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,15 +465,36 @@ mod tests {
     }
 
     #[test]
+    fn the_ids_a_record_cites_are_found_wherever_they_stand() {
+        let a = Uuid::now_v7();
+        let b = Uuid::now_v7();
+        let outcome = Uuid::now_v7();
+        let inputs = serde_json::json!({
+            "plan": a.to_string(),
+            "outcomes": [outcome.to_string(), a.to_string()],
+            "step": "split/day/3/sms",
+            "nested": { "deep": [{ "id": b.to_string() }, { "again": a.to_string() }] },
+        });
+        assert_eq!(
+            uuids_in(&inputs),
+            vec![b, a],
+            "each once, outcomes passed over"
+        );
+    }
+
+    #[test]
     fn parameters_are_checked_by_name() {
         assert_eq!(filter(params(&[])).unwrap().limit, DEFAULT_LIMIT);
         let f = filter(params(&[("limit", "5"), ("agent", "strategy")])).unwrap();
         assert_eq!((f.limit, f.agent.as_deref()), (5, Some("strategy")));
+        let f = filter(params(&[("kind", "plan"), ("order", "desc")])).unwrap();
+        assert_eq!((f.kind.as_deref(), f.newest_first), (Some("plan"), true));
         for (pairs, needle) in [
             (&[("limit", "0")][..], "`limit`"),
             (&[("limit", "many")][..], "`limit`"),
             (&[("from", "yesterday")][..], "`from`"),
             (&[("cursor", "x")][..], "`cursor`"),
+            (&[("order", "sideways")][..], "`order`"),
             (&[("colour", "red")][..], "`colour`"),
             (
                 &[

@@ -207,6 +207,7 @@ fn routes() -> OpenApiRouter<ApiState> {
 pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
     let body_limit = state.body_limit();
     let (router, api) = routes().split_for_parts();
+        .routes(routes!(decisions::get_decision))
     let document = serde_json::to_string(&api).unwrap_or_else(|err| {
         tracing::error!(%err, "the OpenAPI document does not serialize");
         String::from("{}")

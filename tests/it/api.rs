@@ -38,7 +38,7 @@ use crate::support::{
     shipped_deployment, wait_for_async, wait_until, write,
 };
 
-const OPERATOR: &str = "operator-token-0123456789";
+pub(crate) const OPERATOR: &str = "operator-token-0123456789";
 const ACME: &str = "acme-token-0123456789abc";
 const ACME_RETAIL: &str = "acme-retail-token-0123456789";
 const GLOBEX: &str = "globex-token-0123456789ab";
@@ -176,22 +176,22 @@ fn deployment(base: &Path, with: With) -> std::path::PathBuf {
     base.join("config/campaignd.toml")
 }
 
-struct Running {
+pub(crate) struct Running {
     _dir: tempfile::TempDir,
     base: std::path::PathBuf,
-    daemon: Daemon,
-    addr: SocketAddr,
+    pub(crate) daemon: Daemon,
+    pub(crate) addr: SocketAddr,
 }
 
 /// Which optional agents the deployment runs besides `steady`.
 #[derive(Clone, Copy, Default)]
-struct With {
-    flaky: bool,
+pub(crate) struct With {
+    pub(crate) flaky: bool,
     /// The real orchestrator (alone: no strategy, so it never finishes setting a campaign up).
-    orchestrator: bool,
+    pub(crate) orchestrator: bool,
 }
 
-async fn start(with_flaky: bool) -> Running {
+pub(crate) async fn start(with_flaky: bool) -> Running {
     start_with(With {
         flaky: with_flaky,
         orchestrator: false,
@@ -199,7 +199,7 @@ async fn start(with_flaky: bool) -> Running {
     .await
 }
 
-async fn start_with(with: With) -> Running {
+pub(crate) async fn start_with(with: With) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
     let base = dir.path().to_path_buf();
     let config = deployment(&base, with);
@@ -222,6 +222,28 @@ async fn start_with(with: With) -> Running {
         daemon,
         addr,
     }
+}
+
+/// Sends `flaky` requests until supervision has isolated it.
+pub(crate) async fn isolate_flaky(run: &Running) {
+    let op = &run.daemon.runtime().operator("test");
+    let runtime = run.daemon.runtime();
+    wait_for_async(
+        "`flaky` to be isolated",
+        Duration::from_secs(20),
+        || async move {
+            let state = runtime
+                .agent_status("flaky")
+                .expect("flaky is configured")
+                .state;
+            if state == AgentState::Isolated {
+                return Some(());
+            }
+            let _ = op.request("flaky", Ping).await;
+            None
+        },
+    )
+    .await;
 }
 
 /// Every test's overall bound: a hang fails instead of blocking the suite.
@@ -609,7 +631,7 @@ async fn decisions_are_paged_filtered_and_scoped_to_the_tenant() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn traces_are_scoped_to_the_tenant() {
+async fn traces_and_decisions_are_scoped_to_the_tenant() {
     bounded(BOUND, async {
         let run = start(false).await;
         let addr = run.addr;
@@ -652,6 +674,28 @@ async fn traces_are_scoped_to_the_tenant() {
             assert_eq!(r.error_code(), "unknown_trace");
         }
         let r = get(addr, "/v1/traces/not-a-uuid", Some(OPERATOR)).await;
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (400, "invalid_parameter")
+        );
+
+        // One decision, with the outcomes recorded against it, for its own tenant only.
+        let first = seeded.acme_decisions[0];
+        let detail = get(addr, &format!("/v1/decisions/{first}"), Some(ACME)).await;
+        assert_eq!(detail.status, 200, "{}", detail.text());
+        let detail = detail.json();
+        assert_eq!(detail["decision"]["id"], first.to_string());
+        assert_eq!(detail["outcomes"].as_array().map(Vec::len), Some(1));
+        for token in [GLOBEX, ACME_RETAIL] {
+            let r = get(addr, &format!("/v1/decisions/{first}"), Some(token)).await;
+            assert_eq!(
+                (r.status, r.error_code().as_str()),
+                (404, "unknown_decision"),
+                "{}",
+                r.text()
+            );
+        }
+        let r = get(addr, "/v1/decisions/not-a-uuid", Some(ACME)).await;
         assert_eq!(
             (r.status, r.error_code().as_str()),
             (400, "invalid_parameter")
@@ -1076,24 +1120,7 @@ async fn an_isolated_agent_makes_the_daemon_unready_and_shows_in_metrics() {
         let addr = run.addr;
         assert_eq!(get(addr, "/readyz", None).await.status, 200);
 
-        let op = &run.daemon.runtime().operator("test");
-        let runtime = run.daemon.runtime();
-        wait_for_async(
-            "`flaky` to be isolated",
-            Duration::from_secs(20),
-            || async move {
-                let state = runtime
-                    .agent_status("flaky")
-                    .expect("flaky is configured")
-                    .state;
-                if state == AgentState::Isolated {
-                    return Some(());
-                }
-                let _ = op.request("flaky", Ping).await;
-                None
-            },
-        )
-        .await;
+        isolate_flaky(&run).await;
 
         let ready = get(addr, "/readyz", None).await;
         assert_eq!(ready.status, 503, "{}", ready.text());
@@ -1292,6 +1319,7 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
             ("POST", "/v1/orders/{key}/retry"),
             ("POST", "/v1/orders/{key}/cancel"),
             ("GET", "/v1/campaigns/{id}/decisions"),
+            ("GET", "/v1/decisions/{id}"),
             ("GET", "/v1/traces/{correlation_id}"),
             ("POST", "/v1/reload"),
             ("GET", "/v1/openapi.json"),
@@ -1320,7 +1348,15 @@ async fn the_openapi_document_lists_every_route_the_router_serves() {
                     | "/v1/approvals/{id}/reject"
                     | "/v1/campaigns/{id}/autonomy"
             );
-            if path == "/v1/approvals/{id}" {
+            if path == "/v1/decisions/{id}" {
+                // A campaign's id is not a decision's.
+                assert_eq!(
+                    (r.status, r.error_code().as_str()),
+                    (400, "invalid_parameter"),
+                    "{}",
+                    r.text()
+                );
+            } else if path == "/v1/approvals/{id}" {
                 // No request has a campaign's id.
                 assert_eq!(
                     (r.status, r.error_code().as_str()),
