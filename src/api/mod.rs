@@ -29,6 +29,7 @@ pub mod auth;
 pub mod campaigns;
 pub mod codes;
 pub mod consents;
+pub mod dashboard;
 pub mod decisions;
 pub mod error;
 pub mod health;
@@ -95,6 +96,8 @@ struct Inner {
     idempotency: [tokio::sync::Mutex<()>; IDEMPOTENCY_LOCKS],
     /// When expired idempotency keys were last swept out (`None`: not since the start).
     idempotency_swept: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
+    /// The dashboard's signed-in browsers.
+    sessions: dashboard::session::Sessions,
 }
 
 impl ApiState {
@@ -122,6 +125,7 @@ impl ApiState {
                 metrics: metrics::Metrics::get(),
                 idempotency: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
                 idempotency_swept: std::sync::Mutex::new(None),
+                sessions: Default::default(),
             }),
         }
     }
@@ -147,6 +151,11 @@ impl ApiState {
     /// The settings in force right now.
     pub fn settings(&self) -> Arc<Settings> {
         self.inner.settings.current()
+    }
+
+    /// The dashboard's sign-in sessions.
+    pub fn sessions(&self) -> &dashboard::session::Sessions {
+        &self.inner.sessions
     }
 
     /// The body limit the server was started with (a change needs a restart).
@@ -198,6 +207,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(orders::retry_order))
         .routes(routes!(orders::cancel_order))
         .routes(routes!(decisions::list_decisions))
+        .routes(routes!(decisions::get_decision))
         .routes(routes!(traces::trace))
         .routes(routes!(reload::reload))
         .routes(routes!(openapi::document))
@@ -207,7 +217,6 @@ fn routes() -> OpenApiRouter<ApiState> {
 pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
     let body_limit = state.body_limit();
     let (router, api) = routes().split_for_parts();
-        .routes(routes!(decisions::get_decision))
     let document = serde_json::to_string(&api).unwrap_or_else(|err| {
         tracing::error!(%err, "the OpenAPI document does not serialize");
         String::from("{}")
@@ -215,6 +224,7 @@ pub fn router(state: ApiState) -> (Router, utoipa::openapi::OpenApi) {
     let _ = state.inner.openapi.set(document);
     let query = Arc::new(QueryParameters::of(&api));
     let router = router
+        .merge(dashboard::routes())
         .fallback(no_such_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
