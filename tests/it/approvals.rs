@@ -48,7 +48,7 @@ pub(crate) fn start(base: &Path) -> (Process, SocketAddr) {
 }
 
 /// [`start`] with the clock `factor` times faster than real time.
-fn start_at(base: &Path, factor: u32) -> (Process, SocketAddr) {
+pub(crate) fn start_at(base: &Path, factor: u32) -> (Process, SocketAddr) {
     let mut command = campaignd();
     command
         .args(["run", "--log-format", "json", "--config"])

@@ -19,6 +19,7 @@ mod config;
 mod consents;
 mod content;
 mod daemon;
+mod dashboard;
 mod docs;
 mod ingest;
 mod kb;
