@@ -173,6 +173,14 @@ fn deployment(base: &Path, with: With) -> std::path::PathBuf {
         "campaigns/globex_autumn.toml",
         &campaign("globex_autumn", "globex"),
     );
+    for i in 0..with.bulk {
+        let id = format!("bulk_{i:04}");
+        write(
+            base,
+            &format!("campaigns/{id}.toml"),
+            &campaign(&id, "acme"),
+        );
+    }
     base.join("config/campaignd.toml")
 }
 
@@ -189,12 +197,14 @@ pub(crate) struct With {
     pub(crate) flaky: bool,
     /// The real orchestrator (alone: no strategy, so it never finishes setting a campaign up).
     pub(crate) orchestrator: bool,
+    /// This many more campaigns of acme (`bulk_0000`, …), beside the usual two.
+    pub(crate) bulk: usize,
 }
 
 pub(crate) async fn start(with_flaky: bool) -> Running {
     start_with(With {
         flaky: with_flaky,
-        orchestrator: false,
+        ..With::default()
     })
     .await
 }
@@ -1962,8 +1972,8 @@ async fn observations_are_checked_item_by_item_and_a_retried_batch_counts_once()
 async fn commands_reach_the_orchestrator_and_are_recorded_in_the_tenants_trace() {
     bounded(BOUND, async {
         let run = start_with(With {
-            flaky: false,
             orchestrator: true,
+            ..With::default()
         })
         .await;
         let addr = run.addr;
@@ -2307,8 +2317,8 @@ async fn the_bearer_scheme_is_read_in_any_case_with_blanks_around_the_token() {
 async fn commands_on_a_finished_campaign_answer_409() {
     bounded(BOUND, async {
         let run = start_with(With {
-            flaky: false,
             orchestrator: true,
+            ..With::default()
         })
         .await;
         let addr = run.addr;

@@ -9,8 +9,8 @@
 //! show here), be wider than the window (a phone's too) or weigh 1 MB. Each page's screenshot is
 //! saved under `target/dashboard/`.
 //!
-//! Beside them, plain HTTP checks the forms' CSRF protection: a form without the session's token
-//! changes nothing.
+//! Beside them, plain HTTP checks the forms' CSRF protection (a form without the session's token
+//! changes nothing) and the paging with a thousand campaigns (no page reaches 1 MB).
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -513,6 +513,7 @@ async fn an_operator_revives_an_isolated_agent_from_the_agents_page() {
     let run = crate::api::start_with(crate::api::With {
         flaky: true,
         orchestrator: true,
+        ..Default::default()
     })
     .await;
     crate::api::isolate_flaky(&run).await;
@@ -729,4 +730,60 @@ fn a_form_without_the_sessions_csrf_token_changes_nothing() {
     let (_, done) = call(addr, "GET", &format!("/v1/approvals/{id}"), GLOBEX, None);
     assert_eq!(done["state"], "rejected", "{done}");
     assert_eq!(done["answer"]["why"], "not today");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_thousand_campaigns_every_page_is_paged_and_under_a_megabyte() {
+    let run = crate::api::start_with(crate::api::With {
+        bulk: 1_000,
+        ..Default::default()
+    })
+    .await;
+    let addr = run.addr;
+    // The client blocks; the daemon serves on this runtime's workers meanwhile.
+    let pages = tokio::task::spawn_blocking(move || {
+        let session = http_sign_in(addr, crate::api::OPERATOR);
+        let agent = no_redirects();
+        [
+            "/",
+            "/?page=2",
+            "/?page=21",
+            "/?page=0",
+            "/campaigns/bulk_0999",
+            "/decisions",
+            "/approvals",
+            "/orders",
+            "/agents",
+        ]
+        .map(|path| {
+            let mut answer = agent
+                .get(&format!("http://{addr}{path}"))
+                .header("Cookie", &session)
+                .call()
+                .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            let status = answer.status().as_u16();
+            let body = answer
+                .body_mut()
+                .with_config()
+                .limit(2_000_000)
+                .read_to_string()
+                .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+            (path, status, body)
+        })
+    })
+    .await
+    .expect("the requests");
+    for (path, status, body) in &pages {
+        assert!(body.len() < 1_000_000, "{path} is {} bytes", body.len());
+        let expected = if *path == "/?page=0" { 400 } else { 200 };
+        assert_eq!(*status, expected, "{path}: {body}");
+    }
+    let rows = |body: &str| body.matches("<tr data-campaign=").count();
+    assert_eq!(rows(&pages[0].2), 50);
+    assert!(pages[0].2.contains("1002 campaigns"), "{}", pages[0].2);
+    assert!(pages[0].2.contains("page 1 of 21"));
+    assert_eq!(rows(&pages[1].2), 50);
+    assert_eq!(rows(&pages[2].2), 2, "the last page holds the rest");
+    assert!(pages[3].2.contains(r#"data-code="invalid_parameter""#));
+    run.daemon.shutdown().await.expect("shutdown");
 }
