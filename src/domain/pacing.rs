@@ -1,10 +1,11 @@
-//! Pacing a campaign toward its goal: how far it is, when it is done, when it must be re-planned
-//! and what a re-plan has left to work with.
+//! Pacing a campaign toward its goal: how far it is, when it is done, when it must be re-planned,
+//! what a re-plan has left to work with, and the cap that keeps a day's buys within the budget.
 //!
 //! A campaign is re-planned when the forecast misses the deadline after at least three days of
 //! observations (fewer are too noisy to judge), at most once a week so a plan gets time to show
 //! its effect, or whenever an operator asks.
 
+use super::buy::Buy;
 use super::campaign::CampaignGoal;
 use super::optimization::Forecast;
 
@@ -21,6 +22,46 @@ pub fn goal_fraction(conversions: u64, target: u64) -> f64 {
 /// Whether the target is reached.
 pub fn achieved(conversions: u64, target: u64) -> bool {
     conversions >= target
+}
+
+/// A day's buys cut down to what is left of the budget.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BudgetCut {
+    /// What the day's buys added up to.
+    pub planned: f64,
+    /// What is left of the total: what they add up to now.
+    pub allowed: f64,
+}
+
+/// Keeps a day's `buys` within the budget: when `spent` plus their total would pass `total`, each
+/// is scaled by the same factor so that they add up to what is left (none are left when nothing
+/// is), and the cut is returned. Whatever the pace, re-plan or approval upstream, the sum of every
+/// day's buys cannot pass the budget. A non-finite figure cuts everything: money that cannot be
+/// counted is not spent.
+pub fn within_budget(buys: &mut Vec<Buy>, spent: f64, total: f64) -> Option<BudgetCut> {
+    let planned: f64 = buys.iter().map(|b| b.spend.max(0.0)).sum();
+    let left = if spent.is_finite() && total.is_finite() {
+        (total - spent.max(0.0)).max(0.0)
+    } else {
+        0.0
+    };
+    // Half a cent of rounding in the shares of a day is not an overspend worth a decision.
+    if planned.is_finite() && planned <= left + 0.005 {
+        return None;
+    }
+    let scale = if planned.is_finite() && planned > 0.0 {
+        left / planned
+    } else {
+        0.0
+    };
+    for buy in buys.iter_mut() {
+        buy.spend = buy.spend.max(0.0) * scale;
+    }
+    buys.retain(|b| b.spend > 0.0);
+    Some(BudgetCut {
+        planned,
+        allowed: buys.iter().map(|b| b.spend).sum(),
+    })
 }
 
 /// Why a re-plan is due.
@@ -78,7 +119,54 @@ pub fn remaining(goal: &CampaignGoal, conversions: u64, spend: f64) -> (u64, f64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::campaign::test_goal;
+    use crate::domain::campaign::{Channel, test_goal};
+
+    fn buys(spends: &[f64]) -> Vec<Buy> {
+        spends
+            .iter()
+            .enumerate()
+            .map(|(i, &spend)| Buy {
+                channel: Channel::Email,
+                segment: "everyone".into(),
+                variant: format!("v{i}"),
+                spend,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_days_buys_are_cut_to_what_is_left_of_the_budget() {
+        let mut fit = buys(&[60.0, 40.0]);
+        assert_eq!(within_budget(&mut fit, 800.0, 1000.0), None);
+        assert_eq!(fit, buys(&[60.0, 40.0]));
+        // The last day's shares may add up to a hair above what is left.
+        let mut last = buys(&[60.000_000_1, 40.0]);
+        assert_eq!(within_budget(&mut last, 900.0, 1000.0), None);
+
+        // 50 left of 1 000: each buy keeps its share of the day.
+        let mut cut = buys(&[60.0, 40.0]);
+        let done = within_budget(&mut cut, 950.0, 1000.0).expect("a cut");
+        assert_eq!(done.planned, 100.0);
+        assert!((done.allowed - 50.0).abs() < 1e-9, "{done:?}");
+        assert!((cut[0].spend - 30.0).abs() < 1e-9 && (cut[1].spend - 20.0).abs() < 1e-9);
+
+        // Nothing left (or more than all spent already): nothing is bought.
+        for spent in [1000.0, 1200.0] {
+            let mut none = buys(&[60.0, 40.0]);
+            let done = within_budget(&mut none, spent, 1000.0).expect("a cut");
+            assert_eq!((done.allowed, none.len()), (0.0, 0));
+        }
+        // Figures that cannot be counted buy nothing.
+        for (spent, total, spend) in [
+            (f64::NAN, 1000.0, 10.0),
+            (0.0, f64::INFINITY, 10.0),
+            (0.0, 1000.0, f64::INFINITY),
+        ] {
+            let mut odd = buys(&[spend]);
+            assert!(within_budget(&mut odd, spent, total).is_some());
+            assert!(odd.is_empty());
+        }
+    }
 
     fn forecast(eta_day: Option<f64>) -> Option<Forecast> {
         Some(Forecast {

@@ -1255,3 +1255,67 @@ async fn no_generation_is_bred_once_the_goal_is_met() {
     assert!(!bred_on_7(&met), "{:?}", kinds(&decisions(&h, &met)));
     h.runtime.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_spends_past_the_budget_stops_the_buys_with_a_budget_cap() {
+    // Results come from outside (no simulator), and a platform reports spending the whole budget
+    // on day 0, far over the day's share: day 1's buys are cut to nothing, and the cut is recorded.
+    let h = harness().await;
+    let mut goal = kr_goal("kr_cap", 1_000_000, 10);
+    goal.autonomy = campaignd::domain::approval::Autonomy::Autonomous;
+    let mut opts = options();
+    opts.simulate = false;
+    let mut campaign_loop = campaign_loop_for(&h, vec![goal.clone()], opts);
+    let day0 = campaign_loop.step().await;
+    let buys = day0[0]
+        .tick
+        .as_ref()
+        .map(|t| t.buys.clone())
+        .unwrap_or_default();
+    assert!(!buys.is_empty(), "{day0:?}");
+    let buy = &buys[0];
+    let start = goal.start.expect("a start");
+    let overspent = campaignd::market::Observation {
+        campaign: goal.id.clone(),
+        channel: buy.channel,
+        segment: Some(buy.segment.clone()),
+        variant: buy.variant.clone(),
+        window_start: start,
+        window_end: start + chrono::Duration::days(1),
+        impressions: 100_000,
+        clicks: 2_000,
+        conversions: 10,
+        spend: goal.budget.total,
+        revenue: 0.0,
+    };
+    let client = h
+        .runtime
+        .client(Origin::Runtime)
+        .with_tenant(goal.tenant.clone())
+        .with_campaign(goal.id.clone());
+    let batch = campaignd::campaign::ingest::Batch {
+        goal: goal.clone(),
+        day: 0,
+        observations: vec![overspent],
+    };
+    campaignd::campaign::ingest::ingest(&h.kb, &client, None, batch)
+        .await
+        .expect("the batch is ingested");
+    h.clock.advance(DAY).unwrap();
+    tokio::task::yield_now().await;
+
+    // The batch's event reaches the optimizer before the tick asks it for progress (one mailbox).
+    let day1 = campaign_loop.step().await.remove(0);
+    let tick = day1.tick.as_ref().expect("day 1 ticked");
+    assert!(tick.buys.is_empty(), "{:?}", tick.buys);
+    let all = decisions(&h, &goal);
+    let caps: Vec<_> = all.iter().filter(|d| d.kind == "budget_cap").collect();
+    assert_eq!(caps.len(), 1, "{:?}", kinds(&all));
+    let cap = caps[0];
+    assert_eq!(cap.agent.as_str(), "orchestrator");
+    assert_eq!(cap.inputs["day"], 1);
+    assert_eq!(cap.inputs["total"], goal.budget.total);
+    assert!(cap.inputs["planned"].as_f64().unwrap() > 0.0, "{cap:?}");
+    assert_eq!(cap.choice["allowed"], 0.0);
+    assert!(cap.reason.contains("past the budget"), "{}", cap.reason);
+}

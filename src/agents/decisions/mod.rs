@@ -92,6 +92,8 @@ kinds! {
     ReplanOrdered = "replan_ordered", OperatorInputs, String;
     /// The target is reached; buying stops.
     GoalAchieved = "goal_achieved", GoalAchievedInputs, GoalAchievedChoice;
+    /// A day's buys cut to what is left of the budget.
+    BudgetCap = "budget_cap", BudgetCapInputs, BudgetCapChoice;
     /// An operator revived an isolated agent (recorded for operators, not for a campaign).
     Revive = "revive", ReviveInputs, String;
 
@@ -226,6 +228,22 @@ pub struct DayInputs {
     /// The agents found isolated, when that is why.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub isolated: BTreeSet<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BudgetCapInputs {
+    pub day: u32,
+    /// The spend observed so far, and the budget's total.
+    pub spent: f64,
+    pub total: f64,
+    /// What the day's buys added up to before the cut.
+    pub planned: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BudgetCapChoice {
+    /// What the day's buys add up to after it.
+    pub allowed: f64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

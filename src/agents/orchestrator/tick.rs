@@ -23,7 +23,7 @@ use crate::agents::optimization::{GetProgress, Optimization, PlanBuys, Progress}
 use crate::domain::approval::{ApprovalKind, Verdict, buys_wait};
 use crate::domain::campaign::CampaignGoal;
 use crate::domain::money::money_text;
-use crate::domain::pacing::{achieved, goal_fraction};
+use crate::domain::pacing::{BudgetCut, achieved, goal_fraction, within_budget};
 use crate::kb::DecisionId;
 use crate::protocol::Envelope;
 use crate::runtime::{Agent, AgentError, Context, HandleRequest};
@@ -280,12 +280,18 @@ impl Orchestrator {
                 },
             )
             .await;
-        let buys = match planned {
+        let mut buys = match planned {
             Ok(planned) => planned.buys,
             Err(error) => {
                 return self.hold_for_peer(ctx, request, &goal, report, error).await;
             }
         };
+        // Before anyone is asked: a person approves buys that fit the budget, and an amendment
+        // only cuts them.
+        if let Some(cut) = within_budget(&mut buys, progress.spend, goal.budget.total) {
+            self.record_budget_cut(ctx, request, &goal, &progress, cut)
+                .await?;
+        }
         let today: f64 = buys.iter().map(|b| b.spend).sum();
         let waits = match asked(&self.book, &goal, ApprovalKind::Buys)? {
             Some(autonomy) if !buys.is_empty() => {
@@ -323,6 +329,43 @@ impl Orchestrator {
 impl Orchestrator {
     /// Acts on the answer to the day's waiting buys: approved, they are bought (as amended);
     /// rejected or expired, the day passes without buying. While it waits the day is held.
+    /// Records that the day's buys were cut to what is left of the budget.
+    async fn record_budget_cut(
+        &mut self,
+        ctx: &Context,
+        request: &Envelope<Tick>,
+        goal: &CampaignGoal,
+        progress: &Progress,
+        cut: BudgetCut,
+    ) -> Result<(), AgentError> {
+        let day = request.payload.day;
+        let currency = &goal.budget.currency;
+        let draft = Draft::new::<kinds::BudgetCap>(
+            format!("budget_cap/day/{day}"),
+            kinds::BudgetCapInputs {
+                day,
+                spent: progress.spend,
+                total: goal.budget.total,
+                planned: cut.planned,
+            },
+            kinds::BudgetCapChoice {
+                allowed: cut.allowed,
+            },
+        )
+        .reason(format!(
+            "day {}'s buys of {} would take the spend past the budget: {} of {} is spent, so they are cut to {}",
+            day + 1,
+            money_text(cut.planned, currency),
+            money_text(progress.spend, currency),
+            money_text(goal.budget.total, currency),
+            money_text(cut.allowed, currency)
+        ))
+        .confidence(1.0);
+        tracing::warn!(campaign = %goal.id, day, planned = cut.planned, allowed = cut.allowed, "day's buys cut to the budget left");
+        self.record(ctx, request, goal, draft).await?;
+        Ok(())
+    }
+
     async fn buys_answered(
         &mut self,
         ctx: &Context,

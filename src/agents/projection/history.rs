@@ -1,7 +1,7 @@
 //! A campaign's history as a marketer reads it on the dashboard: conversions day by day against
 //! the target and the forecast, each day's spend per channel against the budgets then in force,
 //! the variants' standings, and the days something changed course (drift, re-plans, an
-//! operator's commands, a declared winner, the goal reached).
+//! operator's commands, a declared winner, the goal reached, buys cut to the budget).
 //!
 //! It is rebuilt from the same records and through the same [`ExperimentState`] the optimizer
 //! rebuilds after a restart, so the dashboard shows what the agents themselves hold.
@@ -119,6 +119,7 @@ impl CampaignHistory {
             (is::<kinds::AutonomySet>(decision), "autonomy"),
             (is::<kinds::WinnerDeclared>(decision), "winner"),
             (is::<kinds::GoalAchieved>(decision), "goal_achieved"),
+            (is::<kinds::BudgetCap>(decision), "budget_cap"),
         ]
         .into_iter()
         .find_map(|(matches, kind)| matches.then_some(kind));
