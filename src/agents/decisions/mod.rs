@@ -69,6 +69,11 @@ macro_rules! kinds {
         pub fn every_kind(visitor: &mut impl KindVisitor) {
             $(visitor.visit::<$name>();)*
         }
+
+        /// Every kind's name, in the order below.
+        pub fn kind_names() -> Vec<&'static str> {
+            vec![$(<$name as DecisionKind>::KIND),*]
+        }
     };
 }
 

@@ -488,6 +488,11 @@ fn every_kind_is_visited_once_under_its_own_name() {
     let distinct: std::collections::BTreeSet<_> = names.0.iter().collect();
     assert_eq!(names.0.len(), 32);
     assert_eq!(distinct.len(), names.0.len(), "{:?}", names.0);
+    assert_eq!(
+        names.0,
+        kinds::kind_names(),
+        "the visitor and the list agree"
+    );
     let unknown = decision("pacing_pause", serde_json::json!("pause"));
     assert_eq!(decodes_as_its_kind(&unknown), None);
     let broken = decision("forecast", serde_json::json!({}));

@@ -9,35 +9,21 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use maud::{Markup, html};
-use serde::de::DeserializeOwned;
 
 use super::page::{self, Page, link, percent};
 use super::{Viewer, api_query};
-use crate::agents::decisions::{DecisionKind, KindVisitor, every_kind};
+use crate::agents::decisions::kind_names;
 use crate::api::ApiState;
 use crate::api::decisions::{DecisionView, OutcomeView, get_decision, list_decisions};
 
 /// Decisions per page of the timeline.
 const PER_PAGE: &str = "50";
 
-/// Every kind the built-in agents record, for the filter.
+/// Every kind the built-in agents record, for the filter, by name.
 fn kinds() -> Vec<&'static str> {
-    struct Names(Vec<&'static str>);
-    impl KindVisitor for Names {
-        fn visit<K>(&mut self)
-        where
-            K: DecisionKind,
-            K::Inputs: DeserializeOwned,
-            K::Choice: DeserializeOwned,
-        {
-            self.0.push(K::KIND);
-        }
-    }
-    let mut names = Names(Vec::new());
-    every_kind(&mut names);
-    names.0.sort_unstable();
-    names.0.dedup();
-    names.0
+    let mut names = kind_names();
+    names.sort_unstable();
+    names
 }
 
 pub async fn timeline(
