@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 
 use super::ApiState;
 use super::error::{ApiError, ErrorCode};
+use crate::domain::campaign::CampaignGoal;
 use crate::kb::Scope;
 use crate::protocol::TenantId;
 use crate::settings::Settings;
@@ -59,6 +60,14 @@ impl Caller {
     /// Whether the token may change anything: answer approval requests, post observations.
     pub fn may_write(&self) -> bool {
         self.role() >= Role::Approver
+    }
+
+    /// The campaigns of `campaigns` whose tenant this caller reads (see [`Caller::admits`]).
+    pub fn visible<'a>(
+        &self,
+        campaigns: &'a [CampaignGoal],
+    ) -> impl Iterator<Item = &'a CampaignGoal> {
+        campaigns.iter().filter(|c| self.admits(&c.tenant))
     }
 
     /// Whether records of `tenant` are this caller's to read: a tenant token `acme` reads `acme`

@@ -255,10 +255,8 @@ pub(crate) fn running_goal(state: &ApiState, configured: CampaignGoal) -> Campai
 )]
 pub async fn list_campaigns(State(state): State<ApiState>, caller: Caller) -> Json<CampaignList> {
     let settings = state.settings();
-    let mut campaigns: Vec<CampaignView> = settings
-        .campaigns
-        .iter()
-        .filter(|c| caller.admits(&c.tenant))
+    let mut campaigns: Vec<CampaignView> = caller
+        .visible(&settings.campaigns)
         .map(|c| CampaignView::of(c, status_of(&state, c)))
         .collect();
     campaigns.sort_by(|a, b| a.id.cmp(&b.id));

@@ -33,10 +33,9 @@ pub async fn timeline(
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Response {
     let settings = state.settings();
-    let campaigns: Vec<String> = settings
-        .campaigns
-        .iter()
-        .filter(|c| viewer.caller.admits(&c.tenant))
+    let campaigns: Vec<String> = viewer
+        .caller
+        .visible(&settings.campaigns)
         .map(|c| c.id.to_string())
         .collect();
     let agents: Vec<String> = settings.agents.iter().map(|a| a.name.to_string()).collect();

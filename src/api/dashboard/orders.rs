@@ -26,11 +26,7 @@ pub async fn page(
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Response {
     let settings = state.settings();
-    let visible: Vec<_> = settings
-        .campaigns
-        .iter()
-        .filter(|c| viewer.caller.admits(&c.tenant))
-        .collect();
+    let visible: Vec<_> = viewer.caller.visible(&settings.campaigns).collect();
     let wanted = params.get("campaign").filter(|c| !c.is_empty());
     let Some(goal) = wanted
         .map(|w| visible.iter().find(|c| c.id.as_str() == w.as_str()))
